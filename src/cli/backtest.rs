@@ -1,0 +1,198 @@
+//! `xcrack backtest`: validate every scenario first, then run each and write its report.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::config::{self, ConfigError, RunSpec, Sources};
+use crate::core::NANOS_PER_SEC;
+use crate::engine;
+use crate::report;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario files or glob patterns (e.g. 'scenarios/*.toml'). None: the embedded calm scenario.
+    pub scenarios: Vec<String>,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Reports root: each run writes <DIR>/<scenario>-<seed>/.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// Configuration file overriding the embedded defaults ([network], [strategies], [safety], [monitoring]).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Override any key, e.g. --set strategies.micro_arbitrage.min_profit_usd=5 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// An error the CLI reports with its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError {
+            code: EXIT_BAD_INPUT,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn bad_input(message: String) -> CliError {
+    CliError {
+        code: EXIT_BAD_INPUT,
+        message,
+    }
+}
+
+/// Expands files and globs, in the order given (each glob sorted), without duplicates.
+fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, CliError> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in patterns {
+        let is_glob = p.contains(['*', '?', '[']);
+        if !is_glob {
+            out.push(PathBuf::from(p));
+            continue;
+        }
+        let mut matched: Vec<PathBuf> = glob::glob(p)
+            .map_err(|e| bad_input(format!("{p}: bad glob pattern: {e}")))?
+            .filter_map(Result::ok)
+            .collect();
+        if matched.is_empty() {
+            return Err(bad_input(format!("{p}: no scenario file matches")));
+        }
+        matched.sort();
+        out.extend(matched);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    Ok(out)
+}
+
+fn sources_for(args: &Args, scenario: Option<(String, String)>) -> Sources {
+    let mut cli = Vec::new();
+    if let Some(seed) = args.seed {
+        cli.push(("seed".to_string(), seed.to_string()));
+    }
+    for kv in &args.set {
+        if let Some((k, v)) = kv.split_once('=') {
+            cli.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Sources {
+        config_file: args.config.clone(),
+        scenario,
+        env: Vec::new(),
+        cli,
+    }
+    .with_process_env()
+}
+
+/// Loads and validates every scenario before anything runs, so bad input writes nothing.
+pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
+    for kv in &args.set {
+        if !kv.contains('=') {
+            return Err(bad_input(format!("--set {kv}: expected KEY=VALUE")));
+        }
+    }
+    let files = expand(&args.scenarios)?;
+    if files.is_empty() {
+        let spec = config::load(&sources_for(args, None), Path::new("."))?;
+        return Ok(vec![spec]);
+    }
+    let mut specs = Vec::new();
+    for f in files {
+        let shown = f.display().to_string();
+        let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::io(&shown, &e))?;
+        let base_dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        specs.push(config::load(
+            &sources_for(args, Some((shown, text))),
+            &base_dir,
+        )?);
+    }
+    Ok(specs)
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let specs = load_all(&args)?;
+    for spec in &specs {
+        let dir = args.out.join(format!("{}-{}", spec.name, spec.seed));
+        tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");
+        let bar = if args.quiet {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::new(spec.duration / NANOS_PER_SEC);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:40}] {pos}/{len} simulated s ({eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(spec.name.clone());
+            b
+        };
+        let result = engine::run(spec, &mut |t| bar.set_position(t / NANOS_PER_SEC));
+        bar.finish_and_clear();
+        let summary = report::write(spec, &result, &dir).map_err(|e| CliError {
+            code: EXIT_FAILURE,
+            message: e.to_string(),
+        })?;
+        let timing = report::timing(&result);
+        tracing::info!(target: "xcrack::cli", scenario = %spec.name, events = result.events_processed, wall_s = timing.wall_s, "backtest finished");
+        if !args.quiet {
+            print_table(&summary, &timing, &dir);
+        }
+    }
+    Ok(())
+}
+
+fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
+    let c = &s.pnl.currency;
+    let o = &s.opportunities;
+    println!(
+        "== {} (seed {}) — {} over {:.1} h ==",
+        s.scenario,
+        s.seed,
+        s.pair,
+        s.duration_s / 3600.0
+    );
+    println!(
+        "  net P&L        {:>14.2} {c}   ({})",
+        s.pnl.net, "after venue fees and gas"
+    );
+    println!("  gross P&L      {:>14.2} {c}", s.pnl.gross);
+    println!(
+        "  fees / gas     {:>14.2} / {:.2} {c}",
+        s.pnl.fees, s.pnl.gas
+    );
+    println!(
+        "  trades         {:>14}   win rate {:.1} %, fill ratio {:.3}, leg failures {}",
+        s.trades.count,
+        s.trades.win_rate * 100.0,
+        s.trades.fill_ratio,
+        s.execution.legs_failed
+    );
+    println!(
+        "  Sharpe / maxDD {:>14.2} / {:.2} {c}",
+        s.risk.sharpe, s.risk.max_drawdown
+    );
+    println!(
+        "  opportunities  {:>14}   taken {}, skipped {}",
+        o.seen, o.taken, o.skipped
+    );
+    println!(
+        "  events         {:>14}   {:.0} events/s wall, {:.2} s",
+        s.events_processed, t.events_per_s, t.wall_s
+    );
+    println!("  report         {}", dir.display());
+}

@@ -1,0 +1,330 @@
+//! Layered configuration with provenance: every leaf of the merged document remembers which file and
+//! line (or which environment variable / CLI flag) set it, so any later error can name its source.
+
+use std::collections::BTreeMap;
+
+use toml::de::{DeTable, DeValue};
+use toml::{Table, Value};
+
+use super::ConfigError;
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source: String,
+    /// 1-based; 0 when the source has no lines (env, CLI).
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}", self.source, self.line)
+        } else {
+            write!(f, "{}", self.source)
+        }
+    }
+}
+
+/// The merged document and, for every path (`a.b[0].c`), its origin.
+#[derive(Debug, Clone, Default)]
+pub struct Layered {
+    pub doc: Table,
+    pub origins: BTreeMap<String, Origin>,
+}
+
+impl Layered {
+    /// The origin of `path`, or of its nearest ancestor that has one.
+    pub fn origin_of(&self, path: &str) -> Option<&Origin> {
+        let mut p = path.to_string();
+        loop {
+            if let Some(o) = self.origins.get(&p) {
+                return Some(o);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p.truncate(cut);
+        }
+    }
+
+    /// Overlays a TOML file. `allowed_top` restricts which top-level keys this layer may set.
+    pub fn overlay_toml(
+        &mut self,
+        source: &str,
+        text: &str,
+        allowed_top: Option<&[&str]>,
+    ) -> Result<(), ConfigError> {
+        let spanned = DeTable::parse(text).map_err(|e| syntax_error(source, text, &e))?;
+        let table: Table = toml::from_str(text).map_err(|e| syntax_error(source, text, &e))?;
+        if let Some(allowed) = allowed_top {
+            for (key, value) in spanned.get_ref().iter() {
+                if !allowed.contains(&key.get_ref().as_ref()) {
+                    let line = line_of(text, key.span().start);
+                    let _ = value;
+                    return Err(ConfigError::new(
+                        Origin {
+                            source: source.to_string(),
+                            line,
+                        },
+                        key.get_ref().as_ref(),
+                        format!(
+                            "not allowed in this file (allowed top-level keys: {})",
+                            allowed.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut origins = BTreeMap::new();
+        collect_origins(source, text, "", spanned.get_ref(), &mut origins);
+        merge_table(&mut self.doc, table, "", &mut self.origins, &origins);
+        Ok(())
+    }
+
+    /// Overlays one value at a dotted path (from an environment variable or `--set`).
+    pub fn overlay_value(
+        &mut self,
+        path: &str,
+        raw: &str,
+        origin: Origin,
+    ) -> Result<(), ConfigError> {
+        let value = parse_scalar(raw);
+        let keys: Vec<&str> = path.split('.').collect();
+        if keys.iter().any(|k| k.is_empty()) {
+            return Err(ConfigError::new(
+                origin,
+                path,
+                "empty key segment".to_string(),
+            ));
+        }
+        let mut table = &mut self.doc;
+        for (i, key) in keys[..keys.len() - 1].iter().enumerate() {
+            let entry = table
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Table(Table::new()));
+            match entry {
+                Value::Table(t) => table = t,
+                _ => {
+                    return Err(ConfigError::new(
+                        origin,
+                        &keys[..=i].join("."),
+                        "is not a table, cannot set a key inside it".to_string(),
+                    ));
+                }
+            }
+        }
+        let last = keys[keys.len() - 1].to_string();
+        self.origins.retain(|p, _| {
+            !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")))
+        });
+        self.origins.insert(path.to_string(), origin);
+        table.insert(last, value);
+        Ok(())
+    }
+}
+
+/// `5` → integer, `true` → bool, `"5 ETH"` or `5 ETH` → string, `[..]`/`{..}` → TOML value.
+fn parse_scalar(raw: &str) -> Value {
+    match toml::from_str::<Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_string())),
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+fn merge_table(
+    into: &mut Table,
+    from: Table,
+    prefix: &str,
+    origins: &mut BTreeMap<String, Origin>,
+    new_origins: &BTreeMap<String, Origin>,
+) {
+    for (key, value) in from {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (into.get_mut(&key), value) {
+            (Some(Value::Table(existing)), Value::Table(incoming)) => {
+                if let Some(o) = new_origins.get(&path) {
+                    origins.entry(path.clone()).or_insert_with(|| o.clone());
+                }
+                merge_table(existing, incoming, &path, origins, new_origins);
+            }
+            (_, value) => {
+                // A replaced value takes all of its subtree's origins from the new layer.
+                origins.retain(|p, _| {
+                    !(p == &path
+                        || p.starts_with(&format!("{path}."))
+                        || p.starts_with(&format!("{path}[")))
+                });
+                for (p, o) in new_origins.range(path.clone()..) {
+                    if p == &path
+                        || p.starts_with(&format!("{path}."))
+                        || p.starts_with(&format!("{path}["))
+                    {
+                        origins.insert(p.clone(), o.clone());
+                    } else if !p.starts_with(&path) {
+                        break;
+                    }
+                }
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn collect_origins(
+    source: &str,
+    text: &str,
+    prefix: &str,
+    table: &DeTable<'_>,
+    out: &mut BTreeMap<String, Origin>,
+) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        out.insert(
+            path.clone(),
+            Origin {
+                source: source.to_string(),
+                line: line_of(text, key.span().start),
+            },
+        );
+        collect_value(
+            source,
+            text,
+            &path,
+            value.get_ref(),
+            value.span().start,
+            out,
+        );
+    }
+}
+
+fn collect_value(
+    source: &str,
+    text: &str,
+    path: &str,
+    value: &DeValue<'_>,
+    start: usize,
+    out: &mut BTreeMap<String, Origin>,
+) {
+    match value {
+        DeValue::Table(t) => collect_origins(source, text, path, t, out),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                let line = line_of(text, item.span().start.max(start));
+                out.insert(
+                    p.clone(),
+                    Origin {
+                        source: source.to_string(),
+                        line,
+                    },
+                );
+                collect_value(source, text, &p, item.get_ref(), item.span().start, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn syntax_error(source: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let offset = e.span().map(|s| s.start).unwrap_or(0);
+    let line = line_of(text, offset);
+    let line_text = text.lines().nth(line - 1).unwrap_or("").trim();
+    let key = line_text
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches(['[', ']'])
+        .trim();
+    let message = e
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .trim()
+        .to_string();
+    ConfigError::new(
+        Origin {
+            source: source.to_string(),
+            line,
+        },
+        if key.is_empty() { "(none)" } else { key },
+        format!("TOML syntax error: {message}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_win_and_keep_their_origin() {
+        let mut l = Layered::default();
+        l.overlay_toml("a.toml", "x = 1\n[s]\ny = 2\nz = 3\n", None)
+            .unwrap();
+        l.overlay_toml("b.toml", "\n[s]\ny = 20\n", None).unwrap();
+        l.overlay_value(
+            "s.z",
+            "30",
+            Origin {
+                source: "env XCRACK_S__Z".into(),
+                line: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(l.doc["s"]["y"].as_integer(), Some(20));
+        assert_eq!(l.doc["s"]["z"].as_integer(), Some(30));
+        assert_eq!(l.doc["x"].as_integer(), Some(1));
+        assert_eq!(l.origin_of("s.y").unwrap().to_string(), "b.toml:3");
+        assert_eq!(l.origin_of("s.z").unwrap().to_string(), "env XCRACK_S__Z");
+        assert_eq!(l.origin_of("x").unwrap().to_string(), "a.toml:1");
+    }
+
+    #[test]
+    fn arrays_of_tables_have_per_element_origins() {
+        let mut l = Layered::default();
+        l.overlay_toml(
+            "s.toml",
+            "[[c]]\nname = \"a\"\n\n[[c]]\nname = \"b\"\nfee = -1\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(l.origin_of("c[1].fee").unwrap().line, 6);
+        assert_eq!(l.origin_of("c[0].name").unwrap().line, 2);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let mut l = Layered::default();
+        let e = l
+            .overlay_toml("bad.toml", "a = 1\nb = = 2\n", None)
+            .unwrap_err();
+        assert_eq!(e.origin.line, 2);
+        assert_eq!(e.key, "b");
+    }
+
+    #[test]
+    fn scalars_from_env_are_typed() {
+        assert_eq!(parse_scalar("5"), Value::Integer(5));
+        assert_eq!(parse_scalar("true"), Value::Boolean(true));
+        assert_eq!(parse_scalar("5 ETH"), Value::String("5 ETH".into()));
+        assert_eq!(parse_scalar("\"x\""), Value::String("x".into()));
+    }
+}

@@ -1,0 +1,733 @@
+//! Validation: from the file shapes to a `RunSpec` of exact integers and checked ranges. Each check
+//! names the key; the origin (file:line) comes from the layered document.
+
+use std::path::Path;
+
+use alloy_primitives::U256;
+
+use super::schema::{CexConfig, LatencyConfig, Settings};
+use super::{ConfigError, Layered, Origin};
+use crate::core::{NANOS_PER_MS, SimTime, parse_amount, parse_duration};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencySpec {
+    Constant { nanos: u64 },
+    LogNormal { median_ns: f64, sigma: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PriceModelSpec {
+    Gbm {
+        start: f64,
+        vol_annual: f64,
+        drift_annual: f64,
+        jump_rate_per_day: f64,
+        jump_sigma: f64,
+    },
+    /// (time since start, price), strictly increasing times.
+    Replay { points: Vec<(SimTime, f64)> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CexSpecRun {
+    pub name: String,
+    pub taker_fee_bps: u32,
+    pub maker_fee_bps: u32,
+    pub tick_quote_raw: u128,
+    pub lot_base_raw: u128,
+    pub quote_per_tick_lot: u128,
+    pub spread_bps: f64,
+    pub depth_levels: usize,
+    pub level_lots: u64,
+    pub level_spacing_bps: f64,
+    pub refresh: SimTime,
+    pub noise_bps: f64,
+    pub lag: SimTime,
+    pub outlier_probability: f64,
+    pub outlier_size_bps: f64,
+    pub latency: LatencySpec,
+    pub feed_latency: LatencySpec,
+    pub balance_base: u128,
+    pub balance_quote: u128,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DexSpecRun {
+    pub name: String,
+    pub reserve_base: U256,
+    pub reserve_quote: U256,
+    pub fee_bps: u32,
+    pub swap_gas: u64,
+    pub revert_gas: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MicroArbSpec {
+    pub enabled: bool,
+    pub min_profit_quote: u128,
+    /// In millionths of a percent-of-notional: 0.05 % → 50_000 ppm·... kept as parts per 1e8.
+    pub min_profit_ppm: u64,
+    pub max_position_base: u128,
+    pub max_concurrent_trades: usize,
+    pub execution_timeout: SimTime,
+    pub latency_threshold: SimTime,
+    pub dex_slippage_bps: u32,
+    pub priority_fee_wei: u128,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafetySpec {
+    pub max_concurrent_bundles: u32,
+    pub max_daily_gas_wei: u128,
+    pub emergency_stop_loss_quote: u128,
+    pub max_position_base: u128,
+    pub enable_emergency_stop: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoiseSpec {
+    pub rate_per_minute: f64,
+    pub size_median: f64,
+    pub size_sigma: f64,
+    pub buy_probability: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RivalSpec {
+    pub probability: f64,
+    pub min_profit_quote: u128,
+    pub priority_fee_median_gwei: f64,
+    pub priority_fee_sigma: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainSpec {
+    pub block_time: SimTime,
+    pub base_fee_wei: u128,
+    pub utilization_mean: f64,
+    pub utilization_sigma: f64,
+}
+
+/// A fully validated run: exact integers, nanosecond durations, one base asset quoted in one stablecoin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: SimTime,
+    pub quote_symbol: String,
+    pub quote_decimals: u32,
+    pub base_symbol: String,
+    pub base_decimals: u32,
+    pub price_model: PriceModelSpec,
+    pub tick_interval: SimTime,
+    pub cex: Vec<CexSpecRun>,
+    pub dex: Vec<DexSpecRun>,
+    pub feed_max_age: SimTime,
+    pub feed_outlier_bps: f64,
+    pub noise: NoiseSpec,
+    pub rivals: RivalSpec,
+    pub chain: ChainSpec,
+    pub wallet_base: u128,
+    pub wallet_quote: u128,
+    pub wallet_native: u128,
+    pub micro: MicroArbSpec,
+    pub safety: SafetySpec,
+    pub equity_sample: SimTime,
+    pub chain_id: u64,
+    pub log_level: String,
+}
+
+struct V<'a> {
+    layered: &'a Layered,
+    base_symbol: String,
+    base_decimals: u32,
+    quote_symbol: String,
+    quote_decimals: u32,
+}
+
+impl V<'_> {
+    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let origin = self
+            .layered
+            .origin_of(key)
+            .cloned()
+            .unwrap_or_else(|| Origin {
+                source: "merged configuration".to_string(),
+                line: 0,
+            });
+        ConfigError::new(origin, key, message.into())
+    }
+
+    fn units(&self) -> impl Fn(&str) -> Option<u32> + '_ {
+        move |u: &str| {
+            let up = u.to_ascii_uppercase();
+            if up == self.base_symbol.to_ascii_uppercase()
+                || up == format!("W{}", self.base_symbol.to_ascii_uppercase())
+            {
+                Some(self.base_decimals)
+            } else if up == self.quote_symbol.to_ascii_uppercase() {
+                Some(self.quote_decimals)
+            } else if up == "GWEI" {
+                Some(9)
+            } else if up == "WEI" {
+                Some(0)
+            } else {
+                None
+            }
+        }
+    }
+
+    fn known_units(&self) -> String {
+        format!(
+            "{}, W{}, {}, gwei, wei",
+            self.base_symbol, self.base_symbol, self.quote_symbol
+        )
+    }
+
+    /// An amount that must be written in (or default to) the given asset's units.
+    fn amount(&self, key: &str, text: &str, expect_unit_of: Expect) -> Result<u128, ConfigError> {
+        let units = self.units();
+        let t = text.trim();
+        if let Some((_, unit)) = t.split_once(char::is_whitespace) {
+            let dec = units(unit.trim());
+            let ok = match expect_unit_of {
+                Expect::Base => {
+                    dec.is_some()
+                        && unit
+                            .trim()
+                            .to_ascii_uppercase()
+                            .ends_with(&self.base_symbol.to_ascii_uppercase())
+                }
+                Expect::Quote => unit.trim().eq_ignore_ascii_case(&self.quote_symbol),
+                Expect::Native => {
+                    dec.is_some() && !unit.trim().eq_ignore_ascii_case(&self.quote_symbol)
+                }
+            };
+            if dec.is_some() && !ok {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "`{text}` is in the wrong unit (expected {})",
+                        expect_unit_of.describe(self)
+                    ),
+                ));
+            }
+        }
+        let v = parse_amount(text, &units, &self.known_units())
+            .map_err(|e| self.err(key, e.to_string()))?;
+        v.try_into()
+            .map_err(|_| self.err(key, format!("`{text}` is larger than 2^128")))
+    }
+
+    fn duration(&self, key: &str, text: &str) -> Result<SimTime, ConfigError> {
+        parse_duration(text).map_err(|e| self.err(key, e.to_string()))
+    }
+
+    fn non_negative(&self, key: &str, x: f64) -> Result<f64, ConfigError> {
+        if !x.is_finite() || x < 0.0 {
+            return Err(self.err(key, format!("must be a finite number >= 0, got {x}")));
+        }
+        Ok(x)
+    }
+
+    fn probability(&self, key: &str, x: f64) -> Result<f64, ConfigError> {
+        if !(0.0..=1.0).contains(&x) {
+            return Err(self.err(key, format!("must be a probability in [0, 1], got {x}")));
+        }
+        Ok(x)
+    }
+
+    fn positive_duration(&self, key: &str, text: &str) -> Result<SimTime, ConfigError> {
+        let d = self.duration(key, text)?;
+        if d == 0 {
+            return Err(self.err(key, "must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    fn latency(&self, key: &str, l: &LatencyConfig) -> Result<LatencySpec, ConfigError> {
+        let median = self.non_negative(&format!("{key}.median_ms"), l.median_ms)?;
+        match l.dist.as_str() {
+            "constant" => Ok(LatencySpec::Constant {
+                nanos: (median * NANOS_PER_MS as f64).round() as u64,
+            }),
+            "lognormal" => {
+                let sigma = self.non_negative(&format!("{key}.sigma"), l.sigma)?;
+                if median <= 0.0 {
+                    return Err(self.err(
+                        &format!("{key}.median_ms"),
+                        "a lognormal latency needs a median > 0",
+                    ));
+                }
+                Ok(LatencySpec::LogNormal {
+                    median_ns: median * NANOS_PER_MS as f64,
+                    sigma,
+                })
+            }
+            other => Err(self.err(
+                &format!("{key}.dist"),
+                format!(
+                    "unknown latency distribution `{other}` (use \"lognormal\" or \"constant\")"
+                ),
+            )),
+        }
+    }
+
+    fn pair(&self, key: &str, pair: &str, wrapped_ok: bool) -> Result<(), ConfigError> {
+        let (b, q) = pair
+            .split_once('/')
+            .ok_or_else(|| self.err(key, format!("`{pair}` is not BASE/QUOTE")))?;
+        let base_ok = b.eq_ignore_ascii_case(&self.base_symbol)
+            || (wrapped_ok && b.eq_ignore_ascii_case(&format!("W{}", self.base_symbol)));
+        if !base_ok || !q.eq_ignore_ascii_case(&self.quote_symbol) {
+            return Err(self.err(
+                key,
+                format!(
+                    "`{pair}` does not trade the scenario's asset {}/{} (one base asset per run)",
+                    self.base_symbol, self.quote_symbol
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn cex(&self, i: usize, c: &CexConfig) -> Result<CexSpecRun, ConfigError> {
+        let k = |f: &str| format!("market.cex[{i}].{f}");
+        self.pair(&k("pair"), &c.pair, false)?;
+        if c.taker_fee_bps >= 10_000 {
+            return Err(self.err(&k("taker_fee_bps"), "must be below 10000 bps"));
+        }
+        let tick = self.amount(&k("tick_size"), &c.tick_size, Expect::Quote)?;
+        let lot = self.amount(&k("lot_size"), &c.lot_size, Expect::Base)?;
+        if tick == 0 || lot == 0 {
+            return Err(self.err(
+                &k(if tick == 0 { "tick_size" } else { "lot_size" }),
+                "must be > 0",
+            ));
+        }
+        let one_base = 10u128.pow(self.base_decimals);
+        let product = tick * lot;
+        if product % one_base != 0 {
+            return Err(self.err(
+                &k("tick_size"),
+                "tick_size × lot_size must be a whole number of quote raw units (e.g. 0.01 USDC × 0.0001 ETH)",
+            ));
+        }
+        let depth = c.depth_levels as usize;
+        if depth == 0 || depth > crate::core::strategy::MAX_DEPTH {
+            return Err(self.err(
+                &k("depth_levels"),
+                format!("must be between 1 and {}", crate::core::strategy::MAX_DEPTH),
+            ));
+        }
+        let level_size = self.amount(&k("level_size"), &c.level_size, Expect::Base)?;
+        let level_lots = (level_size / lot) as u64;
+        if level_lots == 0 {
+            return Err(self.err(&k("level_size"), "must be at least one lot"));
+        }
+        let balance_base = self.amount(&k("balance[0]"), &c.balance[0], Expect::Base)?;
+        let balance_quote = self.amount(&k("balance[1]"), &c.balance[1], Expect::Quote)?;
+        Ok(CexSpecRun {
+            name: c.name.clone(),
+            taker_fee_bps: c.taker_fee_bps,
+            maker_fee_bps: c.maker_fee_bps,
+            tick_quote_raw: tick,
+            lot_base_raw: lot,
+            quote_per_tick_lot: product / one_base,
+            spread_bps: self.non_negative(&k("spread_bps"), c.spread_bps)?,
+            depth_levels: depth,
+            level_lots,
+            level_spacing_bps: self.non_negative(&k("level_spacing_bps"), c.level_spacing_bps)?,
+            refresh: self.positive_duration(&k("refresh"), &c.refresh)?,
+            noise_bps: self.non_negative(&k("noise_bps"), c.noise_bps)?,
+            lag: self.duration(&k("lag"), &c.lag)?,
+            outlier_probability: self
+                .probability(&k("outlier_probability"), c.outlier_probability)?,
+            outlier_size_bps: self.non_negative(&k("outlier_size_bps"), c.outlier_size_bps)?,
+            latency: self.latency(&k("latency"), &c.latency)?,
+            feed_latency: self.latency(&k("feed_latency"), &c.feed_latency)?,
+            balance_base,
+            balance_quote,
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Expect {
+    Base,
+    Quote,
+    Native,
+}
+
+impl Expect {
+    fn describe(self, v: &V<'_>) -> String {
+        match self {
+            Expect::Base => format!("{} or W{}", v.base_symbol, v.base_symbol),
+            Expect::Quote => v.quote_symbol.clone(),
+            Expect::Native => format!("{}, gwei or wei", v.base_symbol),
+        }
+    }
+}
+
+pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSpec, ConfigError> {
+    let mut v = V {
+        layered,
+        base_symbol: String::new(),
+        base_decimals: 18,
+        quote_symbol: s.market.quote.symbol.clone(),
+        quote_decimals: s.market.quote.decimals,
+    };
+    if v.quote_decimals > 30 {
+        return Err(v.err("market.quote.decimals", "must be at most 30"));
+    }
+    let mut assets = s.market.assets.iter();
+    let (base_symbol, asset) = match (assets.next(), assets.next()) {
+        (Some(a), None) => a,
+        (None, _) => {
+            return Err(v.err(
+                "market.assets",
+                "declare exactly one base asset, e.g. [market.assets.ETH]",
+            ));
+        }
+        (Some(_), Some((second, _))) => {
+            return Err(v.err(
+                &format!("market.assets.{second}"),
+                "one base asset per run is supported; split into two scenarios",
+            ));
+        }
+    };
+    v.base_symbol = base_symbol.clone();
+    v.base_decimals = asset.decimals;
+    if asset.decimals > 30 {
+        return Err(v.err(
+            &format!("market.assets.{base_symbol}.decimals"),
+            "must be at most 30",
+        ));
+    }
+    let ak = |f: &str| format!("market.assets.{base_symbol}.{f}");
+
+    let duration = v.positive_duration("duration", &s.duration)?;
+    let price_model = match asset.model.as_str() {
+        "gbm" => {
+            if !(asset.price.is_finite() && asset.price > 0.0) {
+                return Err(v.err(&ak("price"), format!("must be > 0, got {}", asset.price)));
+            }
+            let (rate, sigma) = match &asset.jumps {
+                Some(j) => (
+                    v.non_negative(&ak("jumps.rate_per_day"), j.rate_per_day)?,
+                    v.non_negative(&ak("jumps.sigma"), j.sigma)?,
+                ),
+                None => (0.0, 0.0),
+            };
+            if !asset.drift_annual.is_finite() {
+                return Err(v.err(&ak("drift_annual"), "must be finite"));
+            }
+            PriceModelSpec::Gbm {
+                start: asset.price,
+                vol_annual: v.non_negative(&ak("vol_annual"), asset.vol_annual)?,
+                drift_annual: asset.drift_annual,
+                jump_rate_per_day: rate,
+                jump_sigma: sigma,
+            }
+        }
+        "replay" => {
+            let file = asset
+                .file
+                .as_ref()
+                .ok_or_else(|| v.err(&ak("file"), "the replay model needs `file`"))?;
+            PriceModelSpec::Replay {
+                points: read_replay(&v, &ak("file"), &base_dir.join(file), file)?,
+            }
+        }
+        other => {
+            return Err(v.err(
+                &ak("model"),
+                format!("unknown price model `{other}` (use \"gbm\" or \"replay\")"),
+            ));
+        }
+    };
+
+    if s.market.cex.is_empty() && s.market.dex.is_empty() {
+        return Err(v.err(
+            "market",
+            "declare at least one venue ([[market.cex]] or [[market.dex]])",
+        ));
+    }
+    let cex = s
+        .market
+        .cex
+        .iter()
+        .enumerate()
+        .map(|(i, c)| v.cex(i, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names = std::collections::BTreeSet::new();
+    for (i, c) in s.market.cex.iter().enumerate() {
+        if !names.insert(c.name.clone()) {
+            return Err(v.err(
+                &format!("market.cex[{i}].name"),
+                format!("duplicate venue name `{}`", c.name),
+            ));
+        }
+    }
+    let mut dex = Vec::new();
+    for (i, d) in s.market.dex.iter().enumerate() {
+        let k = |f: &str| format!("market.dex[{i}].{f}");
+        v.pair(&k("pair"), &d.pair, true)?;
+        if !names.insert(d.name.clone()) {
+            return Err(v.err(&k("name"), format!("duplicate venue name `{}`", d.name)));
+        }
+        if d.fee_bps >= 10_000 {
+            return Err(v.err(&k("fee_bps"), "must be below 10000 bps"));
+        }
+        let rb = v.amount(&k("reserves[0]"), &d.reserves[0], Expect::Base)?;
+        let rq = v.amount(&k("reserves[1]"), &d.reserves[1], Expect::Quote)?;
+        let max = crate::market::amm::MAX_RESERVE;
+        for (idx, r) in [(0, rb), (1, rq)] {
+            if r == 0 || U256::from(r) > max {
+                return Err(v.err(
+                    &k(&format!("reserves[{idx}]")),
+                    "must be between 1 and 2^112 - 1 raw units",
+                ));
+            }
+        }
+        dex.push(DexSpecRun {
+            name: d.name.clone(),
+            reserve_base: U256::from(rb),
+            reserve_quote: U256::from(rq),
+            fee_bps: d.fee_bps,
+            swap_gas: d.swap_gas,
+            revert_gas: d.revert_gas,
+        });
+    }
+
+    let m = &s.strategies.micro_arbitrage;
+    let mk = |f: &str| format!("strategies.micro_arbitrage.{f}");
+    for (i, p) in m.trading_pairs.iter().enumerate() {
+        v.pair(&format!("{}[{i}]", mk("trading_pairs")), p, false)?;
+    }
+    if m.enabled && m.trading_pairs.is_empty() {
+        return Err(v.err(
+            &mk("trading_pairs"),
+            "an enabled strategy needs at least one trading pair",
+        ));
+    }
+    let min_profit_usd = v.non_negative(&mk("min_profit_usd"), m.min_profit_usd)?;
+    let min_pct = v.non_negative(&mk("min_profit_percentage"), m.min_profit_percentage)?;
+    if min_pct >= 100.0 {
+        return Err(v.err(
+            &mk("min_profit_percentage"),
+            "must be below 100 (it is a percentage of notional)",
+        ));
+    }
+    let max_position_base =
+        v.amount(&mk("max_position_size"), &m.max_position_size, Expect::Base)?;
+    if max_position_base == 0 {
+        return Err(v.err(&mk("max_position_size"), "must be > 0"));
+    }
+    if m.max_concurrent_trades == 0 {
+        return Err(v.err(&mk("max_concurrent_trades"), "must be at least 1"));
+    }
+    if m.dex_slippage_bps >= 10_000 {
+        return Err(v.err(&mk("dex_slippage_bps"), "must be below 10000 bps"));
+    }
+    let priority_fee = v.non_negative(&mk("priority_fee_gwei"), m.priority_fee_gwei)?;
+
+    let sf = &s.safety;
+    let safety = SafetySpec {
+        max_concurrent_bundles: sf.max_concurrent_bundles,
+        max_daily_gas_wei: v.amount(
+            "safety.max_daily_gas_spend",
+            &sf.max_daily_gas_spend,
+            Expect::Native,
+        )?,
+        emergency_stop_loss_quote: v.amount(
+            "safety.emergency_stop_loss",
+            &sf.emergency_stop_loss,
+            Expect::Quote,
+        )?,
+        max_position_base: v.amount(
+            "safety.max_position_size",
+            &sf.max_position_size,
+            Expect::Base,
+        )?,
+        enable_emergency_stop: sf.enable_emergency_stop,
+    };
+    if max_position_base > safety.max_position_base {
+        return Err(v.err(
+            &mk("max_position_size"),
+            format!(
+                "{} is larger than safety.max_position_size ({}): min > max",
+                m.max_position_size, sf.max_position_size
+            ),
+        ));
+    }
+
+    let c = &s.chain;
+    if c.dex_engine != "math" {
+        return Err(v.err(
+            "chain.dex_engine",
+            format!("`{}` is not available yet: this build executes pools with the exact closed-form engine (\"math\")", c.dex_engine),
+        ));
+    }
+    let chain = ChainSpec {
+        block_time: v.positive_duration("chain.block_time", &c.block_time)?,
+        base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round()
+            as u128,
+        utilization_mean: v.non_negative("chain.utilization_mean", c.utilization_mean)?,
+        utilization_sigma: v.non_negative("chain.utilization_sigma", c.utilization_sigma)?,
+    };
+    if chain.utilization_mean > 2.0 {
+        return Err(v.err(
+            "chain.utilization_mean",
+            "gas used cannot exceed twice the target (EIP-1559 block limit)",
+        ));
+    }
+
+    let quote_scale = 10f64.powi(v.quote_decimals as i32);
+    let n = &s.market.noise_traders;
+    let r = &s.market.rivals;
+    let feed = &s.market.feed;
+    let mon = &s.monitoring;
+    if !["error", "warn", "info", "debug", "trace"].contains(&mon.log_level.as_str()) {
+        return Err(v.err(
+            "monitoring.log_level",
+            format!(
+                "`{}` is not one of error, warn, info, debug, trace",
+                mon.log_level
+            ),
+        ));
+    }
+    for (key, url, schemes) in [
+        (
+            "network.rpc_url",
+            &s.network.rpc_url,
+            &["http://", "https://"][..],
+        ),
+        (
+            "network.ws_url",
+            &s.network.ws_url,
+            &["ws://", "wss://"][..],
+        ),
+        (
+            "network.flashbots_relay_url",
+            &s.network.flashbots_relay_url,
+            &["http://", "https://"][..],
+        ),
+    ] {
+        if !schemes.iter().any(|p| url.starts_with(p)) {
+            return Err(v.err(
+                key,
+                format!("`{url}` must start with {}", schemes.join(" or ")),
+            ));
+        }
+    }
+
+    Ok(RunSpec {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        seed: s.seed,
+        duration,
+        quote_symbol: v.quote_symbol.clone(),
+        quote_decimals: v.quote_decimals,
+        base_symbol: v.base_symbol.clone(),
+        base_decimals: v.base_decimals,
+        price_model,
+        tick_interval: v.positive_duration("market.tick_interval", &s.market.tick_interval)?,
+        cex,
+        dex,
+        feed_max_age: v.positive_duration("market.feed.max_age", &feed.max_age)?,
+        feed_outlier_bps: v.non_negative(
+            "market.feed.outlier_threshold_bps",
+            feed.outlier_threshold_bps,
+        )?,
+        noise: NoiseSpec {
+            rate_per_minute: v
+                .non_negative("market.noise_traders.rate_per_minute", n.rate_per_minute)?,
+            size_median: v.non_negative("market.noise_traders.size_median", n.size_median)?,
+            size_sigma: v.non_negative("market.noise_traders.size_sigma", n.size_sigma)?,
+            buy_probability: v
+                .probability("market.noise_traders.buy_probability", n.buy_probability)?,
+        },
+        rivals: RivalSpec {
+            probability: v.probability("market.rivals.probability", r.probability)?,
+            min_profit_quote: (v.non_negative("market.rivals.min_profit", r.min_profit)?
+                * quote_scale)
+                .round() as u128,
+            priority_fee_median_gwei: v.non_negative(
+                "market.rivals.priority_fee_median_gwei",
+                r.priority_fee_median_gwei,
+            )?,
+            priority_fee_sigma: v
+                .non_negative("market.rivals.priority_fee_sigma", r.priority_fee_sigma)?,
+        },
+        chain,
+        wallet_base: v.amount("account.wallet[0]", &s.account.wallet[0], Expect::Base)?,
+        wallet_quote: v.amount("account.wallet[1]", &s.account.wallet[1], Expect::Quote)?,
+        wallet_native: v.amount("account.gas", &s.account.gas, Expect::Native)?,
+        micro: MicroArbSpec {
+            enabled: m.enabled,
+            min_profit_quote: (min_profit_usd * quote_scale).round() as u128,
+            min_profit_ppm: (min_pct * 10_000.0).round() as u64,
+            max_position_base,
+            max_concurrent_trades: m.max_concurrent_trades as usize,
+            execution_timeout: m.execution_timeout_ms * NANOS_PER_MS,
+            latency_threshold: m.latency_threshold_ms * NANOS_PER_MS,
+            dex_slippage_bps: m.dex_slippage_bps,
+            priority_fee_wei: (priority_fee * 1e9).round() as u128,
+        },
+        safety,
+        equity_sample: v.positive_duration(
+            "monitoring.equity_sample_interval",
+            &mon.equity_sample_interval,
+        )?,
+        chain_id: s.network.chain_id,
+        log_level: mon.log_level.clone(),
+    })
+}
+
+fn read_replay(
+    v: &V<'_>,
+    key: &str,
+    path: &Path,
+    shown: &str,
+) -> Result<Vec<(SimTime, f64)>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
+    let mut points = Vec::new();
+    let mut first_ts: Option<u64> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if i == 0 && line.trim() == "timestamp_ms,price" {
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: &str| {
+            v.err(
+                key,
+                format!("{shown}:{line_no}: {what} (expected `timestamp_ms,price`)"),
+            )
+        };
+        let (ts, px) = line.split_once(',').ok_or_else(|| bad("not two columns"))?;
+        let ts: u64 = ts.trim().parse().map_err(|_| bad("bad timestamp"))?;
+        let px: f64 = px.trim().parse().map_err(|_| bad("bad price"))?;
+        if !(px.is_finite() && px > 0.0) {
+            return Err(bad("price must be > 0"));
+        }
+        let t0 = *first_ts.get_or_insert(ts);
+        let t = ts
+            .checked_sub(t0)
+            .ok_or_else(|| bad("timestamps must increase"))?
+            * NANOS_PER_MS;
+        if points.last().is_some_and(|(last, _)| *last >= t) {
+            return Err(bad("timestamps must strictly increase"));
+        }
+        points.push((t, px));
+    }
+    if points.len() < 2 {
+        return Err(v.err(key, format!("`{shown}` needs at least two price points")));
+    }
+    Ok(points)
+}

@@ -1,0 +1,279 @@
+//! The file shapes, exactly as users write them. Amounts and durations stay strings here and are
+//! resolved exactly (with the asset decimals known) in `resolve.rs`. Every struct denies unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The merged document: `config/default.toml` < `--config` file < scenario < env < CLI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub name: String,
+    pub seed: u64,
+    /// Simulated time, e.g. "6h".
+    pub duration: String,
+    #[serde(default)]
+    pub description: String,
+    pub network: NetworkConfig,
+    pub strategies: StrategiesConfig,
+    pub safety: SafetyConfig,
+    pub monitoring: MonitoringConfig,
+    pub market: MarketConfig,
+    pub chain: ChainConfig,
+    pub account: AccountConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub chain_id: u64,
+    pub rpc_url: String,
+    pub ws_url: String,
+    pub flashbots_relay_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategiesConfig {
+    pub micro_arbitrage: MicroArbitrageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicroArbitrageConfig {
+    pub enabled: bool,
+    /// "ETH/USDC": base/quote; DEX pools trade the wrapped base (WETH) and are matched to it.
+    pub trading_pairs: Vec<String>,
+    /// Net profit as a percentage of the buy leg's notional, e.g. 0.05 = 0.05 %.
+    pub min_profit_percentage: f64,
+    /// Net profit in quote units (USD for a USD stablecoin), after fees and gas.
+    pub min_profit_usd: f64,
+    /// Largest size of one trade, with a unit: "5 ETH".
+    pub max_position_size: String,
+    pub max_concurrent_trades: u32,
+    /// A CEX order the venue cannot accept within this window is rejected (Binance's recvWindow).
+    pub execution_timeout_ms: u64,
+    /// Quotes older than this at decision time are not traded on.
+    pub latency_threshold_ms: u64,
+    /// Slippage tolerance written into the DEX leg's amountOutMin / amountInMax.
+    pub dex_slippage_bps: u32,
+    /// Priority fee offered by the DEX leg.
+    pub priority_fee_gwei: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyConfig {
+    pub max_concurrent_bundles: u32,
+    /// Gas budget per simulated day, with a unit: "1 ETH".
+    pub max_daily_gas_spend: String,
+    /// Stop trading when the run's mark-to-market P&L falls below minus this: "2000 USDC".
+    pub emergency_stop_loss: String,
+    /// Largest open base exposure (trade size and unhedged residual), with a unit: "10 ETH".
+    pub max_position_size: String,
+    pub enable_emergency_stop: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub log_level: String,
+    pub metrics_port: u16,
+    /// Equity-curve sampling interval, e.g. "12s".
+    pub equity_sample_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    pub quote: QuoteAssetConfig,
+    /// Step of the fundamental price processes, e.g. "100ms".
+    pub tick_interval: String,
+    pub assets: BTreeMap<String, AssetConfig>,
+    #[serde(default)]
+    pub cex: Vec<CexConfig>,
+    #[serde(default)]
+    pub dex: Vec<DexConfig>,
+    pub feed: FeedConfig,
+    pub noise_traders: NoiseTraderConfig,
+    pub rivals: RivalConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteAssetConfig {
+    pub symbol: String,
+    pub decimals: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    #[serde(default = "default_decimals")]
+    pub decimals: u32,
+    /// Starting price in quote units (ignored by "replay", which starts at the file's first price).
+    #[serde(default)]
+    pub price: f64,
+    /// "gbm" (geometric Brownian motion with Poisson jumps) or "replay" (a CSV price series).
+    pub model: String,
+    #[serde(default)]
+    pub vol_annual: f64,
+    #[serde(default)]
+    pub drift_annual: f64,
+    #[serde(default)]
+    pub jumps: Option<JumpConfig>,
+    /// For "replay": CSV with header `timestamp_ms,price` (relative to the file, then to the scenario).
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+fn default_decimals() -> u32 {
+    18
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JumpConfig {
+    pub rate_per_day: f64,
+    /// Standard deviation of the log jump size.
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// "lognormal" or "constant".
+    pub dist: String,
+    pub median_ms: f64,
+    #[serde(default)]
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CexConfig {
+    pub name: String,
+    pub pair: String,
+    pub taker_fee_bps: u32,
+    #[serde(default)]
+    pub maker_fee_bps: u32,
+    /// Price increment with a unit: "0.01 USDC".
+    pub tick_size: String,
+    /// Quantity increment with a unit: "0.0001 ETH".
+    pub lot_size: String,
+    /// Quoted spread around the venue's mid.
+    pub spread_bps: f64,
+    pub depth_levels: u32,
+    /// Mean size of one level, with a unit: "2 ETH".
+    pub level_size: String,
+    /// Price distance between consecutive levels.
+    pub level_spacing_bps: f64,
+    /// How often the venue republishes its book: "100ms".
+    pub refresh: String,
+    /// Per-refresh idiosyncratic noise of the venue's mid (std dev).
+    pub noise_bps: f64,
+    /// A lagging venue quotes the fundamental as it was this long ago: "0ms" for none.
+    #[serde(default = "zero_duration")]
+    pub lag: String,
+    /// Probability that a published book is a bad print (mid off by `outlier_size_bps`).
+    #[serde(default)]
+    pub outlier_probability: f64,
+    #[serde(default = "default_outlier_size")]
+    pub outlier_size_bps: f64,
+    /// One-way latency of our orders to the venue.
+    pub latency: LatencyConfig,
+    /// Latency of the venue's market-data feed to us.
+    pub feed_latency: LatencyConfig,
+    /// Our starting balances on the venue: ["20 ETH", "60000 USDC"].
+    pub balance: [String; 2],
+}
+
+fn zero_duration() -> String {
+    "0ms".to_string()
+}
+fn default_outlier_size() -> f64 {
+    300.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DexConfig {
+    pub name: String,
+    /// "WETH/USDC": the wrapped base and the quote.
+    pub pair: String,
+    /// [base reserve, quote reserve] in raw units or with units: ["2000e18", "6000000e6"].
+    pub reserves: [String; 2],
+    pub fee_bps: u32,
+    /// Gas a successful router swap uses.
+    #[serde(default = "default_swap_gas")]
+    pub swap_gas: u64,
+    /// Gas a reverted router swap burns before reverting.
+    #[serde(default = "default_revert_gas")]
+    pub revert_gas: u64,
+}
+
+fn default_swap_gas() -> u64 {
+    120_000
+}
+fn default_revert_gas() -> u64 {
+    45_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Quotes older than this on arrival are rejected as stale.
+    pub max_age: String,
+    /// Quotes whose mid is further than this from the other venues' median are rejected as outliers.
+    pub outlier_threshold_bps: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseTraderConfig {
+    pub rate_per_minute: f64,
+    /// Median swap size in quote units.
+    pub size_median: f64,
+    pub size_sigma: f64,
+    /// Share of noise swaps that buy base.
+    #[serde(default = "half")]
+    pub buy_probability: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RivalConfig {
+    /// Chance per block and pool that a rival arbitrageur competes for the pool.
+    pub probability: f64,
+    /// Rival's minimum profit in quote units before it bothers.
+    pub min_profit: f64,
+    /// Rival's priority fee: lognormal with this median (gwei) and sigma.
+    pub priority_fee_median_gwei: f64,
+    pub priority_fee_sigma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    pub block_time: String,
+    pub base_fee_gwei: f64,
+    /// Mean gas used / gas target of other people's blocks (1.0 = exactly at target).
+    pub utilization_mean: f64,
+    pub utilization_sigma: f64,
+    /// "math" (closed-form pools). "evm" arrives with the EVM issue.
+    pub dex_engine: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// On-chain wallet: [wrapped base, quote], e.g. ["20 ETH", "60000 USDC"].
+    pub wallet: [String; 2],
+    /// Native coin for gas: "2 ETH".
+    pub gas: String,
+}

@@ -1,0 +1,111 @@
+//! What strategies see (`Event`) and what they answer (`Action`).
+
+use super::{BaseRaw, PoolId, QuoteRaw, SimTime, VenueId, Wei};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub number: u64,
+    pub timestamp: SimTime,
+    pub base_fee_wei: Wei,
+}
+
+/// A market event as a strategy sees it. Payloads stay in the `MarketView` so events are small and cheap
+/// to queue; the event says what changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The price feed accepted a new order-book snapshot from this venue.
+    Quote { venue: VenueId },
+    /// A block was mined: pool reserves and the base fee changed.
+    Block(BlockInfo),
+}
+
+/// One leg of a trade. Base amounts are exact raw units; the limits protect against the world moving
+/// between decision and execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegOrder {
+    /// Immediate-or-cancel order that walks the book no further than `limit_ticks`.
+    Cex {
+        venue: VenueId,
+        side: Side,
+        lots: u64,
+        limit_ticks: u64,
+    },
+    /// Router swap settled at the next block. Selling base: exact base in, at least `quote_limit` out.
+    /// Buying base: exact base out, at most `quote_limit` in.
+    Dex {
+        pool: PoolId,
+        side: Side,
+        base_raw: BaseRaw,
+        quote_limit: u128,
+        priority_fee_wei: Wei,
+        gas_limit: u64,
+    },
+}
+
+impl LegOrder {
+    pub fn venue(&self) -> LegVenue {
+        match *self {
+            LegOrder::Cex { venue, .. } => LegVenue::Cex(venue),
+            LegOrder::Dex { pool, .. } => LegVenue::Dex(pool),
+        }
+    }
+    pub fn side(&self) -> Side {
+        match *self {
+            LegOrder::Cex { side, .. } | LegOrder::Dex { side, .. } => side,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LegVenue {
+    Cex(VenueId),
+    Dex(PoolId),
+}
+
+/// A two-legged arbitrage: buy base where it is cheap, sell it where it is dear, in parallel.
+/// `predicted_*` are the strategy's numbers at decision time, in quote raw units, so the report can
+/// compare them with what was realised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArbPlan {
+    pub buy: LegOrder,
+    pub sell: LegOrder,
+    pub base_raw: BaseRaw,
+    /// Proceeds minus cost, before fees and gas.
+    pub predicted_gross: QuoteRaw,
+    /// Both venues' fees.
+    pub predicted_fees: QuoteRaw,
+    /// Gas of the DEX leg, converted to quote at the decision-time mark price.
+    pub predicted_gas: QuoteRaw,
+    /// Gross − fees − gas.
+    pub predicted_net: QuoteRaw,
+    pub decided_at: SimTime,
+    /// How old the freshest quote used was when the decision was made (feed latency included).
+    pub quote_age: SimTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Arbitrage(ArbPlan),
+}

@@ -1,0 +1,8 @@
+//! The engine: event queue and simulated clock, the strategy manager, and the backtest driver.
+//! A live driver will feed the same strategies from tokio sources through the same `StrategyManager`.
+
+pub mod backtest;
+pub mod manager;
+pub mod queue;
+
+pub use backtest::{BacktestResult, EquityPoint, run};

@@ -1,0 +1,5 @@
+//! Execution: turning decided actions into orders and transactions, and settling them.
+
+pub mod order_executor;
+
+pub use order_executor::{ExecStats, OrderExecutor, TradeRecord, TradeStatus};

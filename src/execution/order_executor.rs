@@ -1,0 +1,578 @@
+//! OrderExecutor: sends both legs of an arbitrage at once under a `max_concurrent_trades` semaphore,
+//! settles CEX legs against the venues' live books and DEX legs in blocks, and deals with what went
+//! wrong: a rejected, reverted or partially filled leg leaves inventory that is tracked, marked to
+//! market and unwound on the best venue.
+
+use alloy_primitives::U256;
+
+use crate::core::event::ArbPlan;
+use crate::core::strategy::MarketView;
+use crate::core::{LegOrder, LegVenue, PoolId, Side, SimTime, VenueId};
+use crate::engine::queue::{EventQueue, SimEvent};
+use crate::market::ArbitrageSimulator;
+use crate::market::dex::{OurTxResult, TxKind};
+use crate::market::latency::LatencyModel;
+use crate::market::orderbook::{fill_against, taker_fee, walk};
+
+/// Unwinds tried before a residual is left open (and marked to market until the end of the run).
+const MAX_UNWINDS: u8 = 3;
+/// How far through the book an unwind may walk: 1 %.
+const UNWIND_LIMIT_BPS: u64 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeStatus {
+    /// Both legs filled completely.
+    Filled,
+    /// A leg filled partially; the difference was unwound.
+    Partial,
+    /// A leg failed (rejected, reverted or nothing filled); the other leg was unwound.
+    LegFailed,
+}
+
+impl TradeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeStatus::Filled => "filled",
+            TradeStatus::Partial => "partial",
+            TradeStatus::LegFailed => "leg_failed",
+        }
+    }
+}
+
+/// One finished trade, in exact raw units. P&L is in quote raw units: `gross` = received − paid +
+/// value of any residual at close; `net` = gross − fees − gas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeRecord {
+    pub id: u32,
+    pub buy_venue: LegVenue,
+    pub sell_venue: LegVenue,
+    pub decided_at: SimTime,
+    pub closed_at: SimTime,
+    pub quote_age: SimTime,
+    pub planned_base: u128,
+    pub base_bought: u128,
+    pub base_sold: u128,
+    pub quote_paid: u128,
+    pub quote_received: u128,
+    pub fees: u128,
+    pub gas_wei: u128,
+    pub gas_quote: u128,
+    pub unwinds: u8,
+    /// Base still open after unwinding (+ long, − short); valued in `residual_value`.
+    pub residual_base: i128,
+    pub residual_value: i128,
+    pub predicted_gross: i128,
+    pub predicted_net: i128,
+    pub gross_pnl: i128,
+    pub net_pnl: i128,
+    pub status: TradeStatus,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExecStats {
+    pub legs_sent: u64,
+    /// Legs that filled nothing: rejected by the venue's recvWindow, reverted on chain, or empty book.
+    pub legs_failed: u64,
+    pub legs_rejected_timeout: u64,
+    pub legs_reverted: u64,
+    pub legs_partial: u64,
+    pub unwind_orders: u64,
+    pub residuals_left_open: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Order {
+    trade: u32,
+    leg: LegOrder,
+    /// Arrives after the venue's recvWindow: rejected on arrival.
+    too_late: bool,
+    filled_base: u128,
+    quote: u128,
+    fee: u128,
+    /// Sent to flatten a residual, not one of the plan's two legs.
+    unwind: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Trade {
+    plan: ArbPlan,
+    open_orders: u8,
+    base_bought: u128,
+    base_sold: u128,
+    quote_paid: u128,
+    quote_received: u128,
+    fees: u128,
+    gas_wei: u128,
+    gas_quote: u128,
+    unwinds: u8,
+    failed_leg: bool,
+    partial_leg: bool,
+}
+
+pub struct OrderExecutor {
+    max_permits: usize,
+    permits_in_use: usize,
+    execution_timeout: SimTime,
+    trades: Vec<Trade>,
+    orders: Vec<Order>,
+    busy_cex: Vec<u32>,
+    busy_pool: Vec<u32>,
+    pending_txs: u32,
+    /// Base we are long (+) or short (−) in trades still open, and in residuals left open.
+    open_base: i128,
+    pub records: Vec<TradeRecord>,
+    pub stats: ExecStats,
+    /// Modelled one-way order latencies (ns).
+    pub order_latencies: Vec<u64>,
+    /// Decision to last leg settled (ns), per trade.
+    pub completion_latencies: Vec<u64>,
+}
+
+impl OrderExecutor {
+    pub fn new(
+        max_concurrent_trades: usize,
+        execution_timeout: SimTime,
+        venues: usize,
+        pools: usize,
+    ) -> Self {
+        OrderExecutor {
+            max_permits: max_concurrent_trades,
+            permits_in_use: 0,
+            execution_timeout,
+            trades: Vec::new(),
+            orders: Vec::new(),
+            busy_cex: vec![0; venues],
+            busy_pool: vec![0; pools],
+            pending_txs: 0,
+            open_base: 0,
+            records: Vec::new(),
+            stats: ExecStats::default(),
+            order_latencies: Vec::new(),
+            completion_latencies: Vec::new(),
+        }
+    }
+
+    pub fn free_permits(&self) -> usize {
+        self.max_permits - self.permits_in_use
+    }
+
+    pub fn is_busy(&self, v: LegVenue) -> bool {
+        match v {
+            LegVenue::Cex(c) => self.busy_cex[c.0 as usize] > 0,
+            LegVenue::Dex(p) => self.busy_pool[p.0 as usize] > 0,
+        }
+    }
+
+    pub fn pending_txs(&self) -> u32 {
+        self.pending_txs
+    }
+
+    pub fn open_base_abs(&self) -> u128 {
+        self.open_base.unsigned_abs()
+    }
+
+    /// Takes a permit and sends both legs at once. The caller has checked `free_permits() > 0`.
+    pub fn execute(
+        &mut self,
+        plan: ArbPlan,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        debug_assert!(self.permits_in_use < self.max_permits);
+        self.permits_in_use += 1;
+        let id = self.trades.len() as u32;
+        self.trades.push(Trade {
+            plan,
+            open_orders: 0,
+            base_bought: 0,
+            base_sold: 0,
+            quote_paid: 0,
+            quote_received: 0,
+            fees: 0,
+            gas_wei: 0,
+            gas_quote: 0,
+            unwinds: 0,
+            failed_leg: false,
+            partial_leg: false,
+        });
+        self.send(id, plan.buy, false, now, sim, queue);
+        self.send(id, plan.sell, false, now, sim, queue);
+    }
+
+    fn send(
+        &mut self,
+        trade: u32,
+        leg: LegOrder,
+        unwind: bool,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        let oid = self.orders.len() as u32;
+        let mut order = Order {
+            trade,
+            leg,
+            too_late: false,
+            filled_base: 0,
+            quote: 0,
+            fee: 0,
+            unwind,
+        };
+        self.trades[trade as usize].open_orders += 1;
+        self.stats.legs_sent += 1;
+        match leg {
+            LegOrder::Cex { venue, .. } => {
+                let i = venue.0 as usize;
+                self.busy_cex[i] += 1;
+                let latency = sim.venues[i].spec.latency.sample(&mut sim.rng_orders[i]);
+                self.order_latencies.push(latency);
+                order.too_late = latency > self.execution_timeout;
+                queue.schedule(now + latency, SimEvent::OrderArrive(oid));
+            }
+            LegOrder::Dex {
+                pool,
+                side,
+                base_raw,
+                quote_limit,
+                priority_fee_wei,
+                gas_limit,
+            } => {
+                self.busy_pool[pool.0 as usize] += 1;
+                self.pending_txs += 1;
+                sim.chain.submit(
+                    pool,
+                    priority_fee_wei,
+                    TxKind::Ours {
+                        order: oid,
+                        side,
+                        base_raw,
+                        quote_limit,
+                        gas_limit,
+                    },
+                );
+            }
+        }
+        self.orders.push(order);
+    }
+
+    /// A CEX order reaches its venue: fill what the live book and our balance allow.
+    pub fn on_order_arrive(
+        &mut self,
+        oid: u32,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        let o = self.orders[oid as usize];
+        let LegOrder::Cex {
+            venue,
+            side,
+            lots,
+            limit_ticks,
+        } = o.leg
+        else {
+            return;
+        };
+        let i = venue.0 as usize;
+        if !o.too_late {
+            let qptl = sim.venues[i].spec.quote_per_tick_lot;
+            let lot = sim.venues[i].spec.lot_base_raw;
+            let fee_bps = sim.venues[i].spec.taker_fee_bps;
+            let max_lots = match side {
+                Side::Sell => lots.min((sim.inventory.cex_base[i] / lot) as u64),
+                Side::Buy => {
+                    let budget = sim.inventory.cex_quote[i];
+                    affordable(
+                        &sim.venues[i].book,
+                        lots,
+                        limit_ticks,
+                        qptl,
+                        fee_bps,
+                        budget,
+                    )
+                }
+            };
+            let w = fill_against(&mut sim.venues[i].book, side, max_lots, limit_ticks);
+            let quote = w.notional * qptl;
+            let fee = taker_fee(quote, fee_bps);
+            let base = u128::from(w.filled_lots) * lot;
+            let inv = &mut sim.inventory;
+            match side {
+                Side::Buy => {
+                    inv.cex_base[i] += base;
+                    inv.cex_quote[i] -= quote + fee;
+                }
+                Side::Sell => {
+                    inv.cex_base[i] -= base;
+                    inv.cex_quote[i] = inv.cex_quote[i] + quote - fee;
+                }
+            }
+            let ord = &mut self.orders[oid as usize];
+            ord.filled_base = base;
+            ord.quote = quote;
+            ord.fee = fee;
+        }
+        let back = sim.venues[i].spec.latency.sample(&mut sim.rng_orders[i]);
+        queue.schedule(now + back, SimEvent::OrderReport(oid));
+    }
+
+    /// The venue's report reaches us: the leg is settled.
+    pub fn on_order_report(
+        &mut self,
+        oid: u32,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        let o = self.orders[oid as usize];
+        if let LegOrder::Cex { venue, .. } = o.leg {
+            self.busy_cex[venue.0 as usize] -= 1;
+        }
+        if o.too_late {
+            self.stats.legs_rejected_timeout += 1;
+        }
+        self.settle(oid, 0, 0, now, sim, queue);
+    }
+
+    /// Our transactions' outcomes in the block just built.
+    pub fn on_block(
+        &mut self,
+        results: &[OurTxResult],
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        let mark = sim.fundamental_raw();
+        for r in results {
+            let oid = r.order;
+            let LegOrder::Dex {
+                pool,
+                side,
+                base_raw,
+                ..
+            } = self.orders[oid as usize].leg
+            else {
+                continue;
+            };
+            self.busy_pool[pool.0 as usize] -= 1;
+            self.pending_txs -= 1;
+            let gas_wei = u128::from(r.gas_used) * r.effective_gas_price;
+            sim.inventory.wallet_native = sim.inventory.wallet_native.saturating_sub(gas_wei);
+            let inv = &mut sim.inventory;
+            match r.quote {
+                Some(q) => {
+                    match side {
+                        Side::Buy => {
+                            inv.wallet_base[0] += base_raw;
+                            inv.wallet_quote -= q;
+                        }
+                        Side::Sell => {
+                            inv.wallet_base[0] -= base_raw;
+                            inv.wallet_quote += q;
+                        }
+                    }
+                    let ord = &mut self.orders[oid as usize];
+                    ord.filled_base = base_raw;
+                    ord.quote = q;
+                }
+                None => self.stats.legs_reverted += 1,
+            }
+            let gas_quote = (U256::from(gas_wei) * U256::from(mark))
+                .div_ceil(U256::from(10u128.pow(18)))
+                .saturating_to::<u128>();
+            self.settle(oid, gas_wei, gas_quote, now, sim, queue);
+        }
+    }
+
+    fn settle(
+        &mut self,
+        oid: u32,
+        gas_wei: u128,
+        gas_quote: u128,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
+        let o = self.orders[oid as usize];
+        let requested = match o.leg {
+            LegOrder::Cex { venue, lots, .. } => {
+                u128::from(lots) * sim.venues[venue.0 as usize].spec.lot_base_raw
+            }
+            LegOrder::Dex { base_raw, .. } => base_raw,
+        };
+        let t = &mut self.trades[o.trade as usize];
+        t.open_orders -= 1;
+        t.gas_wei += gas_wei;
+        t.gas_quote += gas_quote;
+        t.fees += o.fee;
+        match o.leg.side() {
+            Side::Buy => {
+                t.base_bought += o.filled_base;
+                t.quote_paid += o.quote;
+                self.open_base += o.filled_base as i128;
+            }
+            Side::Sell => {
+                t.base_sold += o.filled_base;
+                t.quote_received += o.quote;
+                self.open_base -= o.filled_base as i128;
+            }
+        }
+        if !o.unwind {
+            if o.filled_base == 0 {
+                t.failed_leg = true;
+                self.stats.legs_failed += 1;
+            } else if o.filled_base < requested {
+                t.partial_leg = true;
+                self.stats.legs_partial += 1;
+            }
+        }
+        if t.open_orders > 0 {
+            return;
+        }
+        let residual = t.base_bought as i128 - t.base_sold as i128;
+        if residual != 0 && t.unwinds < MAX_UNWINDS {
+            if let Some(leg) = unwind_order(sim, residual) {
+                t.unwinds += 1;
+                self.stats.unwind_orders += 1;
+                let trade = o.trade;
+                self.send(trade, leg, true, now, sim, queue);
+                return;
+            }
+        }
+        self.close(o.trade, residual, now, sim);
+    }
+
+    fn close(&mut self, trade: u32, residual: i128, now: SimTime, sim: &ArbitrageSimulator) {
+        let t = &self.trades[trade as usize];
+        let mark = sim.fundamental_raw() as i128;
+        let scale = 10i128.pow(sim.base_decimals());
+        let residual_value = residual * mark / scale;
+        if residual != 0 {
+            self.stats.residuals_left_open += 1;
+        }
+        let gross = t.quote_received as i128 - t.quote_paid as i128 + residual_value;
+        let status = if t.failed_leg {
+            TradeStatus::LegFailed
+        } else if t.partial_leg {
+            TradeStatus::Partial
+        } else {
+            TradeStatus::Filled
+        };
+        self.completion_latencies.push(now - t.plan.decided_at);
+        self.records.push(TradeRecord {
+            id: trade,
+            buy_venue: t.plan.buy.venue(),
+            sell_venue: t.plan.sell.venue(),
+            decided_at: t.plan.decided_at,
+            closed_at: now,
+            quote_age: t.plan.quote_age,
+            planned_base: t.plan.base_raw,
+            base_bought: t.base_bought,
+            base_sold: t.base_sold,
+            quote_paid: t.quote_paid,
+            quote_received: t.quote_received,
+            fees: t.fees,
+            gas_wei: t.gas_wei,
+            gas_quote: t.gas_quote,
+            unwinds: t.unwinds,
+            residual_base: residual,
+            residual_value,
+            predicted_gross: t.plan.predicted_gross,
+            predicted_net: t.plan.predicted_net,
+            gross_pnl: gross,
+            net_pnl: gross - t.fees as i128 - t.gas_quote as i128,
+            status,
+        });
+        self.permits_in_use -= 1;
+    }
+}
+
+/// Largest lots (≤ `lots`) whose cost plus fee fits in `budget`, walking no further than the limit.
+fn affordable(
+    book: &crate::core::BookSnapshot,
+    lots: u64,
+    limit: u64,
+    qptl: u128,
+    fee_bps: u32,
+    budget: u128,
+) -> u64 {
+    let cost = |n: u64| {
+        let w = walk(book.asks(), Side::Buy, n, limit);
+        let q = w.notional * qptl;
+        q + taker_fee(q, fee_bps)
+    };
+    if cost(lots) <= budget {
+        return lots;
+    }
+    let (mut lo, mut hi) = (0u64, lots);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if cost(mid) <= budget {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
+    }
+    lo
+}
+
+/// The order that flattens `residual` base: on the CEX with the best price (by our feed) that holds
+/// the balance, or, without CEX venues, on the first pool at the next block.
+fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
+    let side = if residual > 0 { Side::Sell } else { Side::Buy };
+    let amount = residual.unsigned_abs();
+    let mut best: Option<(u64, VenueId, u64)> = None;
+    for (i, spec) in sim.venues().iter().enumerate() {
+        let v = VenueId(i as u16);
+        let Some(book) = sim.book(v) else { continue };
+        if amount % spec.lot_base_raw != 0 {
+            continue;
+        }
+        let lots = (amount / spec.lot_base_raw) as u64;
+        let top = match side {
+            Side::Sell if sim.inventory.cex_base[i] >= amount => book.best_bid(),
+            Side::Buy => book.best_ask(),
+            _ => None,
+        };
+        let Some(top) = top else { continue };
+        let better = match (side, best) {
+            (_, None) => true,
+            (Side::Sell, Some((p, _, _))) => top.price_ticks > p,
+            (Side::Buy, Some((p, _, _))) => top.price_ticks < p,
+        };
+        if better {
+            best = Some((top.price_ticks, v, lots));
+        }
+    }
+    if let Some((price, venue, lots)) = best {
+        let limit_ticks = match side {
+            Side::Sell => price - price * UNWIND_LIMIT_BPS / 10_000,
+            Side::Buy => price + price * UNWIND_LIMIT_BPS / 10_000,
+        };
+        return Some(LegOrder::Cex {
+            venue,
+            side,
+            lots,
+            limit_ticks,
+        });
+    }
+    if sim.chain.pools.is_empty() {
+        return None;
+    }
+    let pool = PoolId(0);
+    let spec = &sim.chain.pools[0].spec;
+    Some(LegOrder::Dex {
+        pool,
+        side,
+        base_raw: amount,
+        quote_limit: if side == Side::Sell {
+            0
+        } else {
+            sim.inventory.wallet_quote
+        },
+        priority_fee_wei: 2_000_000_000,
+        gas_limit: spec.swap_gas + spec.swap_gas / 5,
+    })
+}

@@ -1,0 +1,284 @@
+//! DEX venues: constant-product pools whose swaps settle only when a block is built. Noise traders and
+//! rival arbitrageurs compete with our transactions; the block orders everything by priority fee.
+
+use alloy_primitives::U256;
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+use crate::config::{ChainSpec, DexSpecRun, RivalSpec};
+use crate::core::rng::SimRng;
+use crate::core::{PoolId, Side, SimTime, Wei};
+use crate::market::amm::{CpPool, SwapFailure};
+
+pub struct DexPool {
+    pub id: PoolId,
+    pub spec: DexSpecRun,
+    pub pool: CpPool,
+}
+
+/// A transaction waiting for the next block.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingTx {
+    pub arrival_seq: u64,
+    pub priority_fee_wei: Wei,
+    pub pool: PoolId,
+    pub kind: TxKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum TxKind {
+    /// Careless retail flow: exact input, no slippage limit. Buying base pays `amount` quote; selling
+    /// base sells `amount` base.
+    Noise { side: Side, amount: U256 },
+    /// Our router swap (see `LegOrder::Dex`).
+    Ours {
+        order: u32,
+        side: Side,
+        base_raw: u128,
+        quote_limit: u128,
+        gas_limit: u64,
+    },
+    /// A rival arbitrageur; its trade is sized when it executes, against the state it finds.
+    Rival,
+}
+
+/// What happened to one of our transactions in a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OurTxResult {
+    pub order: u32,
+    /// Quote paid (buy) or received (sell); `None` when the swap reverted.
+    pub quote: Option<u128>,
+    pub gas_used: u64,
+    pub effective_gas_price: Wei,
+    /// How many rival or noise swaps on the same pool ran before ours in this block.
+    pub touched_before: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub noise_swaps: u64,
+    pub rival_swaps: u64,
+    pub our_swaps: u64,
+    pub our_reverts: u64,
+}
+
+pub struct Chain {
+    pub spec: ChainSpec,
+    pub rivals: RivalSpec,
+    pub pools: Vec<DexPool>,
+    pub mempool: Vec<PendingTx>,
+    pub number: u64,
+    pub timestamp: SimTime,
+    pub base_fee: Wei,
+    pub stats: BlockStats,
+    next_seq: u64,
+    quote_scale: f64,
+    base_scale: f64,
+}
+
+impl Chain {
+    pub fn new(
+        spec: ChainSpec,
+        rivals: RivalSpec,
+        pools: Vec<DexPool>,
+        base_decimals: u32,
+        quote_decimals: u32,
+    ) -> Self {
+        Chain {
+            base_fee: spec.base_fee_wei,
+            spec,
+            rivals,
+            pools,
+            mempool: Vec::new(),
+            number: 0,
+            timestamp: 0,
+            stats: BlockStats::default(),
+            next_seq: 0,
+            quote_scale: 10f64.powi(quote_decimals as i32),
+            base_scale: 10f64.powi(base_decimals as i32),
+        }
+    }
+
+    pub fn submit(&mut self, pool: PoolId, priority_fee_wei: Wei, kind: TxKind) {
+        self.next_seq += 1;
+        self.mempool.push(PendingTx {
+            arrival_seq: self.next_seq,
+            priority_fee_wei,
+            pool,
+            kind,
+        });
+    }
+
+    /// A noise trader's swap of a lognormal quote size, converted to base at `price` for sells.
+    pub fn submit_noise(
+        &mut self,
+        rng: &mut SimRng,
+        median: f64,
+        sigma: f64,
+        buy_probability: f64,
+        price: f64,
+    ) {
+        if self.pools.is_empty() {
+            return;
+        }
+        let pool = PoolId(rng.random_range(0..self.pools.len() as u16));
+        let z: f64 = rng.sample(StandardNormal);
+        let size_quote = median * (sigma * z).exp();
+        let side = if rng.random::<f64>() < buy_probability {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let amount = match side {
+            Side::Buy => size_quote * self.quote_scale,
+            Side::Sell => size_quote / price * self.base_scale,
+        };
+        if amount < 1.0 {
+            return;
+        }
+        let fee = self.sample_rival_fee(rng) / 2;
+        self.submit(
+            pool,
+            fee,
+            TxKind::Noise {
+                side,
+                amount: U256::from(amount as u128),
+            },
+        );
+    }
+
+    fn sample_rival_fee(&self, rng: &mut SimRng) -> Wei {
+        let z: f64 = rng.sample(StandardNormal);
+        (self.rivals.priority_fee_median_gwei * 1e9 * (self.rivals.priority_fee_sigma * z).exp())
+            as Wei
+    }
+
+    /// Builds the block at `now`: rivals join, everything is ordered by priority fee (then arrival),
+    /// swaps execute in order, the base fee moves by EIP-1559. Returns our transactions' outcomes.
+    pub fn build_block(
+        &mut self,
+        now: SimTime,
+        fundamental: f64,
+        rng: &mut SimRng,
+        out: &mut Vec<OurTxResult>,
+    ) {
+        self.number += 1;
+        self.timestamp = now;
+        let mut txs = std::mem::take(&mut self.mempool);
+        for p in 0..self.pools.len() {
+            if self.rivals.probability > 0.0 && rng.random::<f64>() < self.rivals.probability {
+                let fee = self.sample_rival_fee(rng);
+                // Rivals arrive last among equal fees: they react to the same state we do.
+                txs.push(PendingTx {
+                    arrival_seq: u64::MAX,
+                    priority_fee_wei: fee,
+                    pool: PoolId(p as u16),
+                    kind: TxKind::Rival,
+                });
+            }
+        }
+        txs.sort_by(|a, b| {
+            b.priority_fee_wei
+                .cmp(&a.priority_fee_wei)
+                .then(a.arrival_seq.cmp(&b.arrival_seq))
+        });
+        let mut touches = vec![0u32; self.pools.len()];
+        for tx in txs {
+            match tx.kind {
+                TxKind::Rival => {
+                    if self.rival_swap(tx.pool, fundamental) {
+                        touches[tx.pool.0 as usize] += 1;
+                        self.stats.rival_swaps += 1;
+                    }
+                }
+                _ => {
+                    let p = &mut self.pools[tx.pool.0 as usize];
+                    match tx.kind {
+                        TxKind::Noise { side, amount } => {
+                            let ok = match side {
+                                Side::Buy => p.pool.swap_quote_in(amount, U256::ZERO).is_ok(),
+                                Side::Sell => p.pool.swap_base_in(amount, U256::ZERO).is_ok(),
+                            };
+                            if ok {
+                                touches[tx.pool.0 as usize] += 1;
+                                self.stats.noise_swaps += 1;
+                            }
+                        }
+                        TxKind::Ours {
+                            order,
+                            side,
+                            base_raw,
+                            quote_limit,
+                            gas_limit,
+                        } => {
+                            let r = match side {
+                                Side::Buy => p
+                                    .pool
+                                    .swap_base_out(U256::from(base_raw), U256::from(quote_limit)),
+                                Side::Sell => p
+                                    .pool
+                                    .swap_base_in(U256::from(base_raw), U256::from(quote_limit)),
+                            };
+                            let (quote, gas) = match r {
+                                Ok(q) => (Some(q.to::<u128>()), p.spec.swap_gas.min(gas_limit)),
+                                Err(SwapFailure::Slippage) | Err(SwapFailure::Math(_)) => {
+                                    (None, p.spec.revert_gas.min(gas_limit))
+                                }
+                            };
+                            self.stats.our_swaps += 1;
+                            if quote.is_none() {
+                                self.stats.our_reverts += 1;
+                            }
+                            out.push(OurTxResult {
+                                order,
+                                quote,
+                                gas_used: gas,
+                                effective_gas_price: self.base_fee + tx.priority_fee_wei,
+                                touched_before: touches[tx.pool.0 as usize],
+                            });
+                        }
+                        TxKind::Rival => {}
+                    }
+                }
+            }
+        }
+        // EIP-1559: base fee moves by up to 1/8 towards the block's fullness relative to target.
+        let z: f64 = rng.sample(StandardNormal);
+        let u = (self.spec.utilization_mean + self.spec.utilization_sigma * z).clamp(0.0, 2.0);
+        let delta = (self.base_fee as f64 * (u - 1.0) / 8.0) as i128;
+        self.base_fee = (self.base_fee as i128 + delta).max(7) as Wei;
+    }
+
+    /// A rival arbitrageur trades the pool to the fundamental if that pays at least its minimum.
+    fn rival_swap(&mut self, pool: PoolId, fundamental: f64) -> bool {
+        let p = &mut self.pools[pool.0 as usize];
+        let rb = p.pool.reserve_base.to::<u128>() as f64 / self.base_scale;
+        let rq = p.pool.reserve_quote.to::<u128>() as f64 / self.quote_scale;
+        let gamma = 1.0 - p.spec.fee_bps as f64 / 10_000.0;
+        let price = fundamental;
+        let min_profit = self.rivals.min_profit_quote as f64 / self.quote_scale;
+        // Buy base with x quote when the pool is cheap: x* = (sqrt(P·γ·Rb·Rq) − Rq)/γ.
+        let x = ((price * gamma * rb * rq).sqrt() - rq) / gamma;
+        if x > 0.0 {
+            let base_out = gamma * x * rb / (rq + gamma * x);
+            if base_out * price - x >= min_profit {
+                return p
+                    .pool
+                    .swap_quote_in(U256::from((x * self.quote_scale) as u128), U256::ZERO)
+                    .is_ok();
+            }
+        }
+        // Sell y base when the pool is dear: y* = (sqrt(γ·Rb·Rq/P) − Rb)/γ.
+        let y = ((gamma * rb * rq / price).sqrt() - rb) / gamma;
+        if y > 0.0 {
+            let quote_out = gamma * y * rq / (rb + gamma * y);
+            if quote_out - y * price >= min_profit {
+                return p
+                    .pool
+                    .swap_base_in(U256::from((y * self.base_scale) as u128), U256::ZERO)
+                    .is_ok();
+            }
+        }
+        false
+    }
+}

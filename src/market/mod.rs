@@ -1,0 +1,13 @@
+//! The simulated market: price processes, CEX order books, AMM math, latency/fee/slippage models, the
+//! price feed, and the `ArbitrageSimulator` that owns them for one run.
+
+pub mod amm;
+pub mod cex;
+pub mod dex;
+pub mod feed;
+pub mod latency;
+pub mod orderbook;
+pub mod price;
+pub mod simulator;
+
+pub use simulator::ArbitrageSimulator;

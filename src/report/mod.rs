@@ -1,0 +1,679 @@
+//! Reports: trades and equity as Parquet (+ CSV), a summary as JSON and Markdown, and wall-clock
+//! timing apart in `timing.json`, so that everything but `timing.json` is a pure function of
+//! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
+
+pub mod stats;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::config::RunSpec;
+use crate::core::{NANOS_PER_SEC, SkipReason};
+use crate::engine::BacktestResult;
+use crate::execution::{ExecStats, TradeStatus};
+use crate::market::feed::FeedStats;
+use stats::{Percentiles, max_drawdown, percentiles_ms, sharpe};
+
+pub const NET_OF: &str = "net of both venues' taker fees and on-chain gas (gas converted to the quote asset at the fundamental price of its block); \
+residual inventory is marked at the fundamental price when the trade closes";
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub pair: String,
+    pub pnl: Pnl,
+    pub trades: TradeSummary,
+    pub risk: RiskSummary,
+    pub opportunities: Opportunities,
+    pub execution: ExecStats,
+    pub feed: FeedStats,
+    pub chain: ChainSummary,
+    pub latency_ms: Latencies,
+    pub events_processed: u64,
+    pub strategies: Vec<StrategySummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pnl {
+    pub currency: String,
+    pub net_of: &'static str,
+    pub net: f64,
+    pub gross: f64,
+    pub fees: f64,
+    pub gas: f64,
+    pub net_raw: String,
+    pub gross_raw: String,
+    pub fees_raw: String,
+    pub gas_raw: String,
+    pub gas_wei: String,
+    /// Mark-to-market change of all balances at the end (includes residuals still open).
+    pub final_equity: f64,
+    pub predicted_net: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TradeSummary {
+    pub count: usize,
+    pub filled: usize,
+    pub partial: usize,
+    pub leg_failed: usize,
+    pub wins: usize,
+    pub win_rate: f64,
+    pub avg_net: f64,
+    /// Base actually matched on both sides ÷ base planned.
+    pub fill_ratio: f64,
+    pub volume_base: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RiskSummary {
+    pub sharpe: f64,
+    pub max_drawdown: f64,
+    pub max_drawdown_pct_of_capital: f64,
+    pub capital: f64,
+    pub emergency_stop_at_s: Option<f64>,
+    pub rejected_emergency_stop: u64,
+    pub rejected_position_limit: u64,
+    pub rejected_daily_gas_budget: u64,
+    pub rejected_in_flight_limit: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Opportunities {
+    pub seen: u64,
+    pub taken: u64,
+    pub skipped: u64,
+    pub skipped_by_reason: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChainSummary {
+    pub blocks: u64,
+    pub noise_swaps: u64,
+    pub rival_swaps: u64,
+    pub our_swaps: u64,
+    pub our_reverts: u64,
+    pub final_base_fee_gwei: f64,
+    pub bad_prints_published: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latencies {
+    /// Modelled one-way latency of our CEX orders.
+    pub order_one_way: Percentiles,
+    /// Modelled market-data latency.
+    pub feed: Percentiles,
+    /// Age of the oldest quote a taken trade was decided on.
+    pub quote_age_at_decision: Percentiles,
+    /// Decision to last leg (or unwind) settled.
+    pub decision_to_settled: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrategySummary {
+    pub id: &'static str,
+    pub enabled: bool,
+    pub events_seen: u64,
+    pub actions: u64,
+    pub errors: u64,
+    pub net_pnl: f64,
+}
+
+/// Wall-clock figures: these change from run to run and never enter `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Timing {
+    pub wall_s: f64,
+    pub events_per_s: f64,
+    pub strategy_decision_ns: WallPercentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WallPercentiles {
+    pub samples: usize,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+struct Scales {
+    quote: f64,
+    base: f64,
+}
+
+fn q(x: i128, s: &Scales) -> f64 {
+    x as f64 / s.quote
+}
+
+pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
+    let sc = Scales {
+        quote: 10f64.powi(spec.quote_decimals as i32),
+        base: 10f64.powi(spec.base_decimals as i32),
+    };
+    let t = &r.trades;
+    let gross: i128 = t.iter().map(|x| x.gross_pnl).sum();
+    let fees: i128 = t.iter().map(|x| x.fees as i128).sum();
+    let gas: i128 = t.iter().map(|x| x.gas_quote as i128).sum();
+    let gas_wei: u128 = t.iter().map(|x| x.gas_wei).sum();
+    let net: i128 = t.iter().map(|x| x.net_pnl).sum();
+    let predicted: i128 = t.iter().map(|x| x.predicted_net).sum();
+    let wins = t.iter().filter(|x| x.net_pnl > 0).count();
+    let planned: u128 = t.iter().map(|x| x.planned_base).sum();
+    let matched: u128 = t
+        .iter()
+        .map(|x| x.base_bought.min(x.base_sold).min(x.planned_base))
+        .sum();
+    let count = |s: TradeStatus| t.iter().filter(|x| x.status == s).count();
+
+    // Capital: everything we started with, at the first mark.
+    let first_mark = r.equity.first().map(|p| p.mark).unwrap_or(0) as f64 / sc.quote;
+    let base_total = (spec.cex.iter().map(|c| c.balance_base).sum::<u128>()
+        + spec.wallet_base
+        + spec.wallet_native) as f64
+        / sc.base;
+    let quote_total = (spec.cex.iter().map(|c| c.balance_quote).sum::<u128>() + spec.wallet_quote)
+        as f64
+        / sc.quote;
+    let capital = base_total * first_mark + quote_total;
+    let curve: Vec<i128> = r.equity.iter().map(|p| p.equity).collect();
+    let dd = max_drawdown(&curve) as f64 / sc.quote;
+
+    let mut skipped_by_reason = serde_json::Map::new();
+    let mut opp = crate::core::strategy::OpportunityStats::default();
+    for s in &r.strategies {
+        opp.seen += s.stats.opportunities.seen;
+        opp.taken += s.stats.opportunities.taken;
+        for (i, n) in s.stats.opportunities.skipped.iter().enumerate() {
+            opp.skipped[i] += n;
+        }
+    }
+    for reason in SkipReason::ALL {
+        skipped_by_reason.insert(
+            reason.as_str().to_string(),
+            opp.skipped[reason as usize].into(),
+        );
+    }
+
+    Summary {
+        scenario: spec.name.clone(),
+        description: spec.description.clone(),
+        seed: spec.seed,
+        duration_s: spec.duration as f64 / NANOS_PER_SEC as f64,
+        pair: format!("{}/{}", spec.base_symbol, spec.quote_symbol),
+        pnl: Pnl {
+            currency: spec.quote_symbol.clone(),
+            net_of: NET_OF,
+            net: q(net, &sc),
+            gross: q(gross, &sc),
+            fees: q(fees, &sc),
+            gas: q(gas, &sc),
+            net_raw: net.to_string(),
+            gross_raw: gross.to_string(),
+            fees_raw: fees.to_string(),
+            gas_raw: gas.to_string(),
+            gas_wei: gas_wei.to_string(),
+            final_equity: q(r.equity.last().map(|p| p.equity).unwrap_or(0), &sc),
+            predicted_net: q(predicted, &sc),
+        },
+        trades: TradeSummary {
+            count: t.len(),
+            filled: count(TradeStatus::Filled),
+            partial: count(TradeStatus::Partial),
+            leg_failed: count(TradeStatus::LegFailed),
+            wins,
+            win_rate: if t.is_empty() {
+                0.0
+            } else {
+                wins as f64 / t.len() as f64
+            },
+            avg_net: if t.is_empty() {
+                0.0
+            } else {
+                q(net, &sc) / t.len() as f64
+            },
+            fill_ratio: if planned == 0 {
+                0.0
+            } else {
+                matched as f64 / planned as f64
+            },
+            volume_base: t.iter().map(|x| x.base_bought + x.base_sold).sum::<u128>() as f64
+                / sc.base,
+        },
+        risk: RiskSummary {
+            sharpe: sharpe(&curve, spec.equity_sample, capital * sc.quote),
+            max_drawdown: dd,
+            max_drawdown_pct_of_capital: if capital > 0.0 {
+                dd / capital * 100.0
+            } else {
+                0.0
+            },
+            capital,
+            emergency_stop_at_s: r.emergency_stop_at.map(|t| t as f64 / NANOS_PER_SEC as f64),
+            rejected_emergency_stop: r.risk_rejects[0],
+            rejected_position_limit: r.risk_rejects[1],
+            rejected_daily_gas_budget: r.risk_rejects[2],
+            rejected_in_flight_limit: r.risk_rejects[3],
+        },
+        opportunities: Opportunities {
+            seen: opp.seen,
+            taken: opp.taken,
+            skipped: opp.skipped_total(),
+            skipped_by_reason,
+        },
+        execution: r.exec,
+        feed: r.feed,
+        chain: ChainSummary {
+            blocks: r.blocks,
+            noise_swaps: r.block_stats.noise_swaps,
+            rival_swaps: r.block_stats.rival_swaps,
+            our_swaps: r.block_stats.our_swaps,
+            our_reverts: r.block_stats.our_reverts,
+            final_base_fee_gwei: r.final_base_fee_wei as f64 / 1e9,
+            bad_prints_published: r.outliers_published,
+        },
+        latency_ms: Latencies {
+            order_one_way: percentiles_ms(&r.order_latencies),
+            feed: percentiles_ms(&r.feed_latencies),
+            quote_age_at_decision: percentiles_ms(&r.quote_ages),
+            decision_to_settled: percentiles_ms(&r.completion_latencies),
+        },
+        events_processed: r.events_processed,
+        strategies: r
+            .strategies
+            .iter()
+            .map(|s| StrategySummary {
+                id: s.id.0,
+                enabled: s.enabled,
+                events_seen: s.stats.events_seen,
+                actions: s.stats.actions,
+                errors: s.stats.errors,
+                net_pnl: q(net, &sc),
+            })
+            .collect(),
+    }
+}
+
+pub fn timing(r: &BacktestResult) -> Timing {
+    let mut w: Vec<u64> = r
+        .strategies
+        .iter()
+        .flat_map(|s| s.wall_ns_samples.iter().copied())
+        .collect();
+    w.sort_unstable();
+    let at = |p: f64| {
+        if w.is_empty() {
+            0
+        } else {
+            w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1]
+        }
+    };
+    let secs = r.wall.run_ns as f64 / 1e9;
+    Timing {
+        wall_s: secs,
+        events_per_s: if secs > 0.0 {
+            r.events_processed as f64 / secs
+        } else {
+            0.0
+        },
+        strategy_decision_ns: WallPercentiles {
+            samples: w.len(),
+            p50: at(50.0),
+            p99: at(99.0),
+            max: w.last().copied().unwrap_or(0),
+        },
+    }
+}
+
+/// The files of one run.
+pub const REPORT_FILES: [&str; 6] = [
+    "summary.json",
+    "summary.md",
+    "trades.parquet",
+    "trades.csv",
+    "equity.parquet",
+    "timing.json",
+];
+
+/// Writes all report files into `dir`, atomically: into a sibling temporary directory first, then
+/// renamed, so a failure never leaves a half-written report.
+pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, ReportError> {
+    let summary = summarize(spec, r);
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
+    let result = (|| {
+        let json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| ReportError::Other(e.to_string()))?
+            + "\n";
+        fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(&tmp, e))?;
+        fs::write(tmp.join("summary.md"), markdown(&summary))
+            .map_err(|e| ReportError::io(&tmp, e))?;
+        let timing = serde_json::to_string_pretty(&timing(r))
+            .map_err(|e| ReportError::Other(e.to_string()))?
+            + "\n";
+        fs::write(tmp.join("timing.json"), timing).map_err(|e| ReportError::io(&tmp, e))?;
+        let mut trades = trades_frame(spec, r)?;
+        write_parquet(&mut trades, &tmp.join("trades.parquet"))?;
+        let f = fs::File::create(tmp.join("trades.csv")).map_err(|e| ReportError::io(&tmp, e))?;
+        CsvWriter::new(f)
+            .include_header(true)
+            .finish(&mut trades)
+            .map_err(|e| ReportError::Other(e.to_string()))?;
+        let mut equity = equity_frame(spec, r)?;
+        write_parquet(&mut equity, &tmp.join("equity.parquet"))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
+    }
+    fs::rename(&tmp, dir).map_err(|e| ReportError::io(dir, e))?;
+    Ok(summary)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("report: {0}")]
+    Other(String),
+}
+
+impl ReportError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
+    let f = fs::File::create(path).map_err(|e| ReportError::io(path, e))?;
+    ParquetWriter::new(f)
+        .with_compression(ParquetCompression::Uncompressed)
+        .finish(df)
+        .map_err(|e| ReportError::Other(e.to_string()))?;
+    Ok(())
+}
+
+fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
+    let t = &r.trades;
+    let qs = 10f64.powi(spec.quote_decimals as i32);
+    let bs = 10f64.powi(spec.base_decimals as i32);
+    let secs = |x: u64| x as f64 / NANOS_PER_SEC as f64;
+    let strs = |f: &dyn Fn(&crate::execution::TradeRecord) -> String| {
+        t.iter().map(f).collect::<Vec<String>>()
+    };
+    let quote = |f: &dyn Fn(&crate::execution::TradeRecord) -> i128| {
+        t.iter().map(|x| f(x) as f64 / qs).collect::<Vec<f64>>()
+    };
+    let base = |f: &dyn Fn(&crate::execution::TradeRecord) -> u128| {
+        t.iter().map(|x| f(x) as f64 / bs).collect::<Vec<f64>>()
+    };
+    let cols = vec![
+        Column::new(
+            "trade_id".into(),
+            t.iter().map(|x| x.id).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "decided_at_s".into(),
+            t.iter().map(|x| secs(x.decided_at)).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "closed_at_s".into(),
+            t.iter().map(|x| secs(x.closed_at)).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "buy_venue".into(),
+            strs(&|x| r.venue_name(x.buy_venue).to_string()),
+        ),
+        Column::new(
+            "sell_venue".into(),
+            strs(&|x| r.venue_name(x.sell_venue).to_string()),
+        ),
+        Column::new("status".into(), strs(&|x| x.status.as_str().to_string())),
+        Column::new("size".into(), base(&|x| x.planned_base)),
+        Column::new("base_bought".into(), base(&|x| x.base_bought)),
+        Column::new("base_sold".into(), base(&|x| x.base_sold)),
+        Column::new("quote_paid".into(), quote(&|x| x.quote_paid as i128)),
+        Column::new(
+            "quote_received".into(),
+            quote(&|x| x.quote_received as i128),
+        ),
+        Column::new("fees".into(), quote(&|x| x.fees as i128)),
+        Column::new("gas".into(), quote(&|x| x.gas_quote as i128)),
+        Column::new("gross_pnl".into(), quote(&|x| x.gross_pnl)),
+        Column::new("net_pnl".into(), quote(&|x| x.net_pnl)),
+        Column::new("predicted_net".into(), quote(&|x| x.predicted_net)),
+        Column::new(
+            "unwinds".into(),
+            t.iter().map(|x| u32::from(x.unwinds)).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            "quote_age_ms".into(),
+            t.iter()
+                .map(|x| x.quote_age as f64 / 1e6)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "settle_ms".into(),
+            t.iter()
+                .map(|x| (x.closed_at - x.decided_at) as f64 / 1e6)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new("size_raw".into(), strs(&|x| x.planned_base.to_string())),
+        Column::new(
+            "base_bought_raw".into(),
+            strs(&|x| x.base_bought.to_string()),
+        ),
+        Column::new("base_sold_raw".into(), strs(&|x| x.base_sold.to_string())),
+        Column::new("quote_paid_raw".into(), strs(&|x| x.quote_paid.to_string())),
+        Column::new(
+            "quote_received_raw".into(),
+            strs(&|x| x.quote_received.to_string()),
+        ),
+        Column::new("fees_raw".into(), strs(&|x| x.fees.to_string())),
+        Column::new("gas_wei".into(), strs(&|x| x.gas_wei.to_string())),
+        Column::new("gas_raw".into(), strs(&|x| x.gas_quote.to_string())),
+        Column::new(
+            "residual_base_raw".into(),
+            strs(&|x| x.residual_base.to_string()),
+        ),
+        Column::new("gross_pnl_raw".into(), strs(&|x| x.gross_pnl.to_string())),
+        Column::new("net_pnl_raw".into(), strs(&|x| x.net_pnl.to_string())),
+        Column::new(
+            "predicted_net_raw".into(),
+            strs(&|x| x.predicted_net.to_string()),
+        ),
+    ];
+    DataFrame::new(t.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
+}
+
+fn equity_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
+    let e = &r.equity;
+    let qs = 10f64.powi(spec.quote_decimals as i32);
+    let cols = vec![
+        Column::new(
+            "time_s".into(),
+            e.iter()
+                .map(|p| p.time as f64 / NANOS_PER_SEC as f64)
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "block".into(),
+            e.iter().map(|p| p.block).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "equity".into(),
+            e.iter().map(|p| p.equity as f64 / qs).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "mark".into(),
+            e.iter().map(|p| p.mark as f64 / qs).collect::<Vec<f64>>(),
+        ),
+        Column::new(
+            "equity_raw".into(),
+            e.iter()
+                .map(|p| p.equity.to_string())
+                .collect::<Vec<String>>(),
+        ),
+    ];
+    DataFrame::new(e.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
+}
+
+/// The human summary: one page, every figure with its unit and what it is net of.
+pub fn markdown(s: &Summary) -> String {
+    use std::fmt::Write;
+    let mut m = String::new();
+    let c = &s.pnl.currency;
+    let _ = writeln!(m, "# Backtest: {} (seed {})\n", s.scenario, s.seed);
+    if !s.description.is_empty() {
+        let _ = writeln!(m, "{}\n", s.description.trim());
+    }
+    let _ = writeln!(
+        m,
+        "{} simulated over {:.0} s; {} events processed.\n",
+        s.pair, s.duration_s, s.events_processed
+    );
+    let _ = writeln!(m, "## Profit and loss ({c})\n");
+    let _ = writeln!(m, "P&L is {}.\n", s.pnl.net_of);
+    let _ = writeln!(m, "| figure | {c} |\n|---|---:|");
+    for (k, v) in [
+        ("net P&L", s.pnl.net),
+        ("gross P&L", s.pnl.gross),
+        ("venue fees", s.pnl.fees),
+        ("gas", s.pnl.gas),
+        ("predicted net (at decision)", s.pnl.predicted_net),
+        ("final mark-to-market equity", s.pnl.final_equity),
+    ] {
+        let _ = writeln!(m, "| {k} | {v:.2} |");
+    }
+    let t = &s.trades;
+    let _ = writeln!(m, "\n## Trades\n");
+    let _ = writeln!(
+        m,
+        "| trades | filled | partial | leg failed | win rate | avg net ({c}) | fill ratio | volume ({}) |",
+        s.pair.split('/').next().unwrap_or("")
+    );
+    let _ = writeln!(m, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        m,
+        "| {} | {} | {} | {} | {:.1} % | {:.2} | {:.3} | {:.4} |",
+        t.count,
+        t.filled,
+        t.partial,
+        t.leg_failed,
+        t.win_rate * 100.0,
+        t.avg_net,
+        t.fill_ratio,
+        t.volume_base
+    );
+    let r = &s.risk;
+    let _ = writeln!(m, "\n## Risk\n");
+    let _ = writeln!(
+        m,
+        "| Sharpe (annualised) | max drawdown ({c}) | max drawdown (% of capital) | capital ({c}) | emergency stop |"
+    );
+    let _ = writeln!(m, "|---:|---:|---:|---:|---|");
+    let stop = r
+        .emergency_stop_at_s
+        .map(|t| format!("at {t:.0} s"))
+        .unwrap_or_else(|| "not triggered".to_string());
+    let _ = writeln!(
+        m,
+        "| {:.2} | {:.2} | {:.4} | {:.0} | {} |",
+        r.sharpe, r.max_drawdown, r.max_drawdown_pct_of_capital, r.capital, stop
+    );
+    let o = &s.opportunities;
+    let _ = writeln!(m, "\n## Opportunities\n");
+    let _ = writeln!(
+        m,
+        "Seen {}, taken {}, skipped {}.\n",
+        o.seen, o.taken, o.skipped
+    );
+    let _ = writeln!(m, "| skip reason | count |\n|---|---:|");
+    for (k, v) in &o.skipped_by_reason {
+        let _ = writeln!(m, "| {k} | {v} |");
+    }
+    let e = &s.execution;
+    let _ = writeln!(m, "\n## Execution\n");
+    let _ = writeln!(
+        m,
+        "| legs sent | failed | rejected (timeout) | reverted | partial | unwind orders | residuals left open |"
+    );
+    let _ = writeln!(m, "|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        m,
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        e.legs_sent,
+        e.legs_failed,
+        e.legs_rejected_timeout,
+        e.legs_reverted,
+        e.legs_partial,
+        e.unwind_orders,
+        e.residuals_left_open
+    );
+    let f = &s.feed;
+    let _ = writeln!(m, "\n## Market data and chain\n");
+    let _ = writeln!(
+        m,
+        "Quotes received {}, accepted {}, rejected stale {}, late {}, outlier {} ({} bad prints published).",
+        f.received,
+        f.accepted,
+        f.rejected_stale,
+        f.rejected_late,
+        f.rejected_outlier,
+        s.chain.bad_prints_published
+    );
+    let ch = &s.chain;
+    let _ = writeln!(
+        m,
+        "Blocks {}: noise swaps {}, rival arbitrages {}, our swaps {} ({} reverted); final base fee {:.2} gwei.",
+        ch.blocks,
+        ch.noise_swaps,
+        ch.rival_swaps,
+        ch.our_swaps,
+        ch.our_reverts,
+        ch.final_base_fee_gwei
+    );
+    let l = &s.latency_ms;
+    let _ = writeln!(m, "\n## Modelled latency (ms)\n");
+    let _ = writeln!(
+        m,
+        "| path | n | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (k, p) in [
+        ("order, one way", &l.order_one_way),
+        ("market data feed", &l.feed),
+        ("quote age at decision", &l.quote_age_at_decision),
+        ("decision to settled", &l.decision_to_settled),
+    ] {
+        let _ = writeln!(
+            m,
+            "| {k} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            p.count, p.p50, p.p90, p.p99, p.max
+        );
+    }
+    m
+}

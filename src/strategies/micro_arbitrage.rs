@@ -1,0 +1,300 @@
+//! Micro-arbitrage: buy where the asset is cheap and sell where it is dear, across CEX books and DEX
+//! pools, sized to maximise profit net of both venues' fees, slippage and gas.
+
+use alloy_primitives::U256;
+
+use super::sizing::{Leg, affordable_lots, optimal_size};
+use crate::config::MicroArbSpec;
+use crate::core::event::ArbPlan;
+use crate::core::strategy::{CexSpec, MarketView};
+use crate::core::{
+    Action, AssetId, Ctx, Event, LegOrder, LegVenue, PoolId, Side, SkipReason, Strategy,
+    StrategyError, StrategyId, VenueId,
+};
+use crate::market::amm::CpPool;
+
+pub const ID: StrategyId = StrategyId("micro_arbitrage");
+
+pub struct MicroArbitrage {
+    spec: MicroArbSpec,
+}
+
+impl MicroArbitrage {
+    pub fn new(spec: MicroArbSpec) -> Self {
+        MicroArbitrage { spec }
+    }
+}
+
+impl Strategy for MicroArbitrage {
+    fn id(&self) -> StrategyId {
+        ID
+    }
+
+    fn on_event(
+        &mut self,
+        event: &Event,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), StrategyError> {
+        let m = ctx.market;
+        match *event {
+            Event::Quote { venue } => {
+                let here = LegVenue::Cex(venue);
+                for other in (0..m.venues().len() as u16)
+                    .map(|v| LegVenue::Cex(VenueId(v)))
+                    .chain((0..m.pools().len() as u16).map(|p| LegVenue::Dex(PoolId(p))))
+                {
+                    if other != here {
+                        self.evaluate(here, other, ctx, out);
+                        self.evaluate(other, here, ctx, out);
+                    }
+                }
+            }
+            Event::Block(_) => {
+                for p in 0..m.pools().len() as u16 {
+                    for v in 0..m.venues().len() as u16 {
+                        self.evaluate(
+                            LegVenue::Dex(PoolId(p)),
+                            LegVenue::Cex(VenueId(v)),
+                            ctx,
+                            out,
+                        );
+                        self.evaluate(
+                            LegVenue::Cex(VenueId(v)),
+                            LegVenue::Dex(PoolId(p)),
+                            ctx,
+                            out,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A leg as the strategy prices it, with what it needs to turn a size into an order.
+struct Priced<'a> {
+    leg: Leg<'a>,
+    venue: LegVenue,
+    /// Per common lot: the effective marginal price at size → 0, as (numerator, denominator) of quote
+    /// raw per common lot, for the exact top-of-book cross test.
+    top: (U256, U256),
+    exchange_time: Option<u64>,
+    /// Venue lots per common lot (books) — 1 for pools.
+    mult: u64,
+}
+
+impl MicroArbitrage {
+    fn evaluate(
+        &self,
+        buy_at: LegVenue,
+        sell_at: LegVenue,
+        ctx: &mut Ctx<'_>,
+        out: &mut Vec<Action>,
+    ) {
+        let m = ctx.market;
+        // DEX↔DEX needs an atomic contract (cross-DEX strategy), not two independent swaps.
+        if matches!((buy_at, sell_at), (LegVenue::Dex(_), LegVenue::Dex(_))) {
+            return;
+        }
+        let Some(lot_raw) = common_lot(m, buy_at, sell_at) else {
+            return;
+        };
+        let Some(buy) = priced(m, buy_at, Side::Buy, lot_raw) else {
+            return;
+        };
+        let Some(sell) = priced(m, sell_at, Side::Sell, lot_raw) else {
+            return;
+        };
+        // Exact test: sell_num/sell_den > buy_num/buy_den, before any sizing work.
+        if sell.top.0 * buy.top.1 <= buy.top.0 * sell.top.1 {
+            return;
+        }
+        ctx.opportunities.seen += 1;
+        let skip = |ctx: &mut Ctx<'_>, r: SkipReason| ctx.opportunities.skip(r);
+
+        let oldest = [buy.exchange_time, sell.exchange_time]
+            .into_iter()
+            .flatten()
+            .min();
+        let age = oldest.map(|t| ctx.now.saturating_sub(t)).unwrap_or(0);
+        if age > self.spec.latency_threshold {
+            return skip(ctx, SkipReason::StaleQuote);
+        }
+        if ctx.free_trade_slots == 0 {
+            return skip(ctx, SkipReason::ConcurrencyLimit);
+        }
+        if (ctx.busy)(buy_at) || (ctx.busy)(sell_at) {
+            return skip(ctx, SkipReason::VenueBusy);
+        }
+        let inv = m.inventory();
+        let sell_base = match sell_at {
+            LegVenue::Cex(v) => inv.cex_base[v.0 as usize],
+            LegVenue::Dex(_) => inv.wallet_base[0],
+        };
+        let buy_quote = match buy_at {
+            LegVenue::Cex(v) => inv.cex_quote[v.0 as usize],
+            LegVenue::Dex(_) => inv.wallet_quote,
+        };
+        let cap = (self.spec.max_position_base / lot_raw)
+            .min((sell_base / lot_raw) as u128)
+            .min(u64::MAX as u128) as u64;
+        let cap = affordable_lots(&buy.leg, buy_quote, cap);
+        if cap == 0 {
+            return skip(ctx, SkipReason::InsufficientInventory);
+        }
+        let Some(sized) = optimal_size(&buy.leg, &sell.leg, cap) else {
+            return skip(ctx, SkipReason::UnprofitableAfterCosts);
+        };
+        let dex_leg = [buy_at, sell_at].into_iter().find_map(|v| match v {
+            LegVenue::Dex(p) => Some(p),
+            LegVenue::Cex(_) => None,
+        });
+        let block = m.block();
+        let gas_price = block.base_fee_wei + self.spec.priority_fee_wei;
+        let gas_units = dex_leg
+            .map(|p| m.pools()[p.0 as usize].swap_gas)
+            .unwrap_or(0);
+        let mark = m.mark_price(AssetId(0)).unwrap_or(0);
+        let gas_wei = u128::from(gas_units) * gas_price;
+        let gas_quote = (U256::from(gas_wei) * U256::from(mark))
+            .div_ceil(U256::from(10u128.pow(18)))
+            .saturating_to::<u128>() as i128;
+        let net = sized.net_before_gas - gas_quote;
+        if net <= 0 {
+            return skip(ctx, SkipReason::UnprofitableAfterCosts);
+        }
+        if (net as u128) < self.spec.min_profit_quote {
+            return skip(ctx, SkipReason::BelowMinProfitUsd);
+        }
+        // net / notional >= pct / 100  ⇔  net × 1e6 >= notional × ppm
+        if U256::from(net as u128) * U256::from(1_000_000u64)
+            < U256::from(sized.buy.gross) * U256::from(self.spec.min_profit_ppm)
+        {
+            return skip(ctx, SkipReason::BelowMinProfitPct);
+        }
+        let base_raw = u128::from(sized.lots) * lot_raw;
+        let slip = u128::from(self.spec.dex_slippage_bps);
+        let order = |p: &Priced<'_>, side: Side, quote_gross: u128, worst: u64| match p.venue {
+            LegVenue::Cex(venue) => LegOrder::Cex {
+                venue,
+                side,
+                lots: sized.lots * p.mult,
+                limit_ticks: worst,
+            },
+            LegVenue::Dex(pool) => LegOrder::Dex {
+                pool,
+                side,
+                base_raw,
+                quote_limit: match side {
+                    Side::Sell => quote_gross * (10_000 - slip) / 10_000,
+                    Side::Buy => (quote_gross * (10_000 + slip)).div_ceil(10_000),
+                },
+                priority_fee_wei: self.spec.priority_fee_wei,
+                gas_limit: gas_units + gas_units / 5,
+            },
+        };
+        ctx.opportunities.taken += 1;
+        out.push(Action::Arbitrage(ArbPlan {
+            buy: order(&buy, Side::Buy, sized.buy.gross, sized.buy.worst_ticks),
+            sell: order(&sell, Side::Sell, sized.sell.gross, sized.sell.worst_ticks),
+            base_raw,
+            predicted_gross: sized.gross,
+            predicted_fees: sized.fees,
+            predicted_gas: gas_quote,
+            predicted_net: net,
+            decided_at: ctx.now,
+            quote_age: age,
+        }));
+    }
+}
+
+/// The trade unit both legs can express: the coarser book lot (if the other divides it), or the book's
+/// lot against a pool. `None` when two books' lots are incompatible.
+fn common_lot(m: &dyn MarketView, a: LegVenue, b: LegVenue) -> Option<u128> {
+    let lot = |v: LegVenue| match v {
+        LegVenue::Cex(c) => Some(m.venues()[c.0 as usize].lot_base_raw),
+        LegVenue::Dex(_) => None,
+    };
+    match (lot(a), lot(b)) {
+        (Some(x), Some(y)) if x % y == 0 => Some(x),
+        (Some(x), Some(y)) if y % x == 0 => Some(y),
+        (Some(_), Some(_)) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x),
+        (None, None) => None,
+    }
+}
+
+fn priced<'a>(
+    m: &'a dyn MarketView,
+    at: LegVenue,
+    side: Side,
+    lot_raw: u128,
+) -> Option<Priced<'a>> {
+    match at {
+        LegVenue::Cex(v) => {
+            let spec: &CexSpec = &m.venues()[v.0 as usize];
+            let book = m.book(v)?;
+            let mult = (lot_raw / spec.lot_base_raw) as u64;
+            let levels = if side == Side::Buy {
+                book.asks()
+            } else {
+                book.bids()
+            };
+            let top = levels.first()?;
+            let per_lot = U256::from(top.price_ticks)
+                * U256::from(spec.quote_per_tick_lot)
+                * U256::from(mult);
+            let fee = spec.taker_fee_bps;
+            // Buying costs price × (1 + fee); selling yields price × (1 − fee).
+            let num = per_lot
+                * U256::from(if side == Side::Buy {
+                    10_000 + fee
+                } else {
+                    10_000 - fee
+                });
+            Some(Priced {
+                leg: Leg::Book {
+                    levels,
+                    side,
+                    mult,
+                    quote_per_tick_lot: spec.quote_per_tick_lot,
+                    fee_bps: fee,
+                },
+                venue: at,
+                top: (num, U256::from(10_000u32)),
+                exchange_time: Some(book.exchange_time),
+                mult,
+            })
+        }
+        LegVenue::Dex(p) => {
+            let (rb, rq) = m.reserves(p);
+            let fee = m.pools()[p.0 as usize].fee_bps;
+            let pool = CpPool {
+                reserve_base: rb,
+                reserve_quote: rq,
+                fee_bps: fee,
+            };
+            let lot = U256::from(lot_raw);
+            let g = U256::from(10_000 - fee);
+            let w = U256::from(10_000u32);
+            // Marginal price per lot: selling γ·Rq/Rb, buying Rq/(γ·Rb).
+            let top = match side {
+                Side::Sell => (g * rq * lot, w * rb),
+                Side::Buy => (w * rq * lot, g * rb),
+            };
+            Some(Priced {
+                leg: Leg::Pool {
+                    pool,
+                    side,
+                    lot_raw,
+                },
+                venue: at,
+                top,
+                exchange_time: None,
+                mult: 1,
+            })
+        }
+    }
+}
