@@ -167,8 +167,8 @@ fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
         s.duration_s / 3600.0
     );
     println!(
-        "  net P&L        {:>14.2} {c}   ({})",
-        s.pnl.net, "after venue fees and gas"
+        "  net P&L        {:>14.2} {c}   (after venue fees and gas)",
+        s.pnl.net
     );
     println!("  gross P&L      {:>14.2} {c}", s.pnl.gross);
     println!(

@@ -118,19 +118,9 @@ pub fn layer(sources: &Sources) -> Result<Layered, ConfigError> {
 pub fn settings(layered: &Layered) -> Result<Settings, ConfigError> {
     let value = toml::Value::Table(layered.doc.clone());
     serde_path_to_error::deserialize::<_, Settings>(value).map_err(|e| {
-        let mut path = e.path().to_string();
+        // The path already ends with an unknown field's own name.
+        let path = e.path().to_string();
         let message = e.inner().message().to_string();
-        // serde reports an unknown field at its parent; name the field itself.
-        if let Some(field) = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split('`').next())
-        {
-            path = if path == "." {
-                field.to_string()
-            } else {
-                format!("{path}.{field}")
-            };
-        }
         let origin = layered.origin_of(&path).cloned().unwrap_or_else(|| Origin {
             source: "merged configuration".to_string(),
             line: 0,

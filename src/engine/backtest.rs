@@ -126,7 +126,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
             break;
         }
         events += 1;
-        if events % progress_every == 0 {
+        if events.is_multiple_of(progress_every) {
             progress(now);
         }
         let strategy_event = match ev {

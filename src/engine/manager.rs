@@ -62,7 +62,7 @@ impl StrategyManager {
         out: &mut Vec<Action>,
     ) {
         self.calls += 1;
-        let timed = self.calls % TIMING_SAMPLE_EVERY == 0;
+        let timed = self.calls.is_multiple_of(TIMING_SAMPLE_EVERY);
         let r = &mut self.strategies[i];
         r.stats.events_seen += 1;
         let start = timed.then(std::time::Instant::now);

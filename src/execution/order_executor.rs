@@ -432,14 +432,15 @@ impl OrderExecutor {
             return;
         }
         let residual = t.base_bought as i128 - t.base_sold as i128;
-        if residual != 0 && t.unwinds < MAX_UNWINDS {
-            if let Some(leg) = unwind_order(sim, residual) {
-                t.unwinds += 1;
-                self.stats.unwind_orders += 1;
-                let trade = o.trade;
-                self.send(trade, leg, true, now, sim, queue);
-                return;
-            }
+        if residual != 0
+            && t.unwinds < MAX_UNWINDS
+            && let Some(leg) = unwind_order(sim, residual)
+        {
+            t.unwinds += 1;
+            self.stats.unwind_orders += 1;
+            let trade = o.trade;
+            self.send(trade, leg, true, now, sim, queue);
+            return;
         }
         self.close(o.trade, residual, now, sim);
     }
@@ -527,7 +528,7 @@ fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
     for (i, spec) in sim.venues().iter().enumerate() {
         let v = VenueId(i as u16);
         let Some(book) = sim.book(v) else { continue };
-        if amount % spec.lot_base_raw != 0 {
+        if !amount.is_multiple_of(spec.lot_base_raw) {
             continue;
         }
         let lots = (amount / spec.lot_base_raw) as u64;

@@ -138,7 +138,7 @@ impl MicroArbitrage {
             LegVenue::Dex(_) => inv.wallet_quote,
         };
         let cap = (self.spec.max_position_base / lot_raw)
-            .min((sell_base / lot_raw) as u128)
+            .min(sell_base / lot_raw)
             .min(u64::MAX as u128) as u64;
         let cap = affordable_lots(&buy.leg, buy_quote, cap);
         if cap == 0 {

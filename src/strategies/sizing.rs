@@ -275,10 +275,10 @@ mod tests {
     fn brute(buy: &Leg<'_>, sell: &Leg<'_>, hi: u64) -> Option<(u64, i128)> {
         let mut best: Option<(u64, i128)> = None;
         for q in 1..=hi {
-            if let Some(v) = net_at(buy, sell, q) {
-                if best.is_none_or(|(_, b)| v > b) {
-                    best = Some((q, v));
-                }
+            if let Some(v) = net_at(buy, sell, q)
+                && best.is_none_or(|(_, b)| v > b)
+            {
+                best = Some((q, v));
             }
         }
         best
