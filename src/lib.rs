@@ -1,6 +1,7 @@
 //! xcrack: a simulation-first MEV searcher. The same strategy code runs in deterministic backtests,
 //! fork dry-runs and live; see `README.md` and `../shared/design.md` for the map.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod core;

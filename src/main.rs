@@ -9,13 +9,8 @@ fn main() {
         Command::Backtest(a) => a.quiet,
     };
     let default_level = if quiet { "error" } else { "warn" };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(true)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).init();
 
     let result = match cli.command {
         Command::Backtest(args) => xcrack::cli::backtest::run(args),

@@ -38,11 +38,7 @@ fn run_volatile(out: &Path, seed: &str) -> Output {
         ],
         out,
     );
-    assert!(
-        o.status.success(),
-        "xcrack failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "xcrack failed: {}", String::from_utf8_lossy(&o.stderr));
     o
 }
 
@@ -58,24 +54,13 @@ fn same_seed_gives_byte_identical_reports_and_another_seed_differs() {
     run_volatile(a.path(), "7");
     run_volatile(b.path(), "7");
     run_volatile(c.path(), "8");
-    let (ra, rb, rc) = (
-        a.path().join("volatile-7"),
-        b.path().join("volatile-7"),
-        c.path().join("volatile-8"),
-    );
+    let (ra, rb, rc) = (a.path().join("volatile-7"), b.path().join("volatile-7"), c.path().join("volatile-8"));
     let trades = read(ra.join("trades.csv"));
-    assert!(
-        trades.iter().filter(|b| **b == b'\n').count() > 1,
-        "the run should trade"
-    );
+    assert!(trades.iter().filter(|b| **b == b'\n').count() > 1, "the run should trade");
     assert_eq!(read(ra.join("summary.json")), read(rb.join("summary.json")));
     assert_eq!(trades, read(rb.join("trades.csv")));
     assert_eq!(read(ra.join("summary.md")), read(rb.join("summary.md")));
-    assert_ne!(
-        trades,
-        read(rc.join("trades.csv")),
-        "a different seed must give different trades"
-    );
+    assert_ne!(trades, read(rc.join("trades.csv")), "a different seed must give different trades");
 }
 
 #[test]
@@ -83,35 +68,16 @@ fn out_dir_receives_every_report_file() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("nested/out");
     let o = xcrack(
-        &[
-            "backtest",
-            &scenario("calm.toml"),
-            "--set",
-            "duration=20m",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &["backtest", &scenario("calm.toml"), "--set", "duration=20m", "--out", out.to_str().unwrap()],
         d.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let run = out.join("calm-42");
-    for f in [
-        "summary.json",
-        "summary.md",
-        "trades.parquet",
-        "trades.csv",
-        "equity.parquet",
-        "timing.json",
-    ] {
+    for f in ["summary.json", "summary.md", "trades.parquet", "trades.csv", "equity.parquet", "timing.json"] {
         let p = run.join(f);
-        assert!(
-            p.metadata().map(|m| m.len() > 0).unwrap_or(false),
-            "missing or empty {}",
-            p.display()
-        );
+        assert!(p.metadata().map(|m| m.len() > 0).unwrap_or(false), "missing or empty {}", p.display());
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&read(run.join("summary.json"))).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&read(run.join("summary.json"))).unwrap();
     assert_eq!(summary["scenario"], "calm");
     assert_eq!(summary["duration_s"], 1200.0);
     assert!(summary["events_processed"].as_u64().unwrap() > 10_000);
@@ -122,10 +88,7 @@ fn out_dir_receives_every_report_file() {
     // The table on stdout names the report.
     assert!(String::from_utf8_lossy(&o.stdout).contains("net P&L"));
     // Nothing left behind but the run directory.
-    let entries: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let entries: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries, vec![std::ffi::OsString::from("calm-42")]);
 }
 
@@ -134,28 +97,13 @@ fn report_accounting_is_consistent() {
     let d = tempfile::tempdir().unwrap();
     run_volatile(d.path(), "7");
     let run = d.path().join("volatile-7");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&read(run.join("summary.json"))).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&read(run.join("summary.json"))).unwrap();
     let csv = String::from_utf8(read(run.join("trades.csv"))).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no column {name}"))
-    };
-    let (net_c, gross_c, fees_c, gas_c) = (
-        col("net_pnl_raw"),
-        col("gross_pnl_raw"),
-        col("fees_raw"),
-        col("gas_raw"),
-    );
-    let (bought_c, sold_c, resid_c) = (
-        col("base_bought_raw"),
-        col("base_sold_raw"),
-        col("residual_base_raw"),
-    );
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let (net_c, gross_c, fees_c, gas_c) = (col("net_pnl_raw"), col("gross_pnl_raw"), col("fees_raw"), col("gas_raw"));
+    let (bought_c, sold_c, resid_c) = (col("base_bought_raw"), col("base_sold_raw"), col("residual_base_raw"));
     let mut net_sum: i128 = 0;
     let mut n = 0;
     for line in lines {
@@ -169,22 +117,11 @@ fn report_accounting_is_consistent() {
         n += 1;
     }
     assert_eq!(summary["trades"]["count"].as_u64().unwrap(), n);
-    assert_eq!(
-        summary["pnl"]["net_raw"].as_str().unwrap(),
-        net_sum.to_string()
-    );
+    assert_eq!(summary["pnl"]["net_raw"].as_str().unwrap(), net_sum.to_string());
     let opp = &summary["opportunities"];
-    let by_reason: u64 = opp["skipped_by_reason"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    let by_reason: u64 = opp["skipped_by_reason"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(opp["skipped"].as_u64().unwrap(), by_reason);
-    assert_eq!(
-        opp["seen"].as_u64().unwrap(),
-        opp["taken"].as_u64().unwrap() + by_reason
-    );
+    assert_eq!(opp["seen"].as_u64().unwrap(), opp["taken"].as_u64().unwrap() + by_reason);
     // Trades still open when the run ends are not in the table.
     assert!(opp["taken"].as_u64().unwrap() >= n);
 }
@@ -194,15 +131,7 @@ fn bad_scenario(body: &str, expect: &[&str]) {
     let path = d.path().join("bad.toml");
     std::fs::write(&path, body).unwrap();
     let out = d.path().join("reports");
-    let o = xcrack(
-        &[
-            "backtest",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        d.path(),
-    );
+    let o = xcrack(&["backtest", path.to_str().unwrap(), "--out", out.to_str().unwrap()], d.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "stderr: {err}");
     for e in expect {
@@ -227,17 +156,8 @@ fn syntax_error_is_reported_with_file_line_and_key() {
 #[test]
 fn unknown_key_is_reported_with_file_line_and_key() {
     bad_scenario(
-        &calm_with(|s| {
-            s.replace(
-                "taker_fee_bps = 8\n",
-                "taker_fee_bps = 8\ntaker_fees_bps = 9\n",
-            )
-        }),
-        &[
-            "bad.toml:41:",
-            "key `market.cex[1].taker_fees_bps`",
-            "unknown field",
-        ],
+        &calm_with(|s| s.replace("taker_fee_bps = 8\n", "taker_fee_bps = 8\ntaker_fees_bps = 9\n")),
+        &["bad.toml:41:", "key `market.cex[1].taker_fees_bps`", "unknown field"],
     );
 }
 
@@ -245,11 +165,7 @@ fn unknown_key_is_reported_with_file_line_and_key() {
 fn negative_size_is_reported_with_file_line_and_key() {
     bad_scenario(
         &calm_with(|s| s + "\n[strategies.micro_arbitrage]\nmax_position_size = \"-5 ETH\"\n"),
-        &[
-            "bad.toml:87:",
-            "key `strategies.micro_arbitrage.max_position_size`",
-            "negative",
-        ],
+        &["bad.toml:87:", "key `strategies.micro_arbitrage.max_position_size`", "negative"],
     );
 }
 
@@ -258,11 +174,7 @@ fn impossible_limits_are_reported() {
     // min > max: a per-trade size above the safety cap.
     bad_scenario(
         &calm_with(|s| s + "\n[strategies.micro_arbitrage]\nmax_position_size = \"50 ETH\"\n"),
-        &[
-            "bad.toml:87:",
-            "key `strategies.micro_arbitrage.max_position_size`",
-            "min > max",
-        ],
+        &["bad.toml:87:", "key `strategies.micro_arbitrage.max_position_size`", "min > max"],
     );
     // A wrong type names the key too.
     bad_scenario(
@@ -297,40 +209,22 @@ fn env_and_cli_override_the_scenario_in_that_order() {
     assert!(out.join("from-cli-5/summary.json").exists());
     // A bad value from the environment is named by its variable.
     let o = Command::new(BIN)
-        .args([
-            "backtest",
-            &scenario("calm.toml"),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env(
-            "XCRACK_STRATEGIES__MICRO_ARBITRAGE__MAX_CONCURRENT_TRADES",
-            "0",
-        )
+        .args(["backtest", &scenario("calm.toml"), "--quiet", "--out", out.to_str().unwrap()])
+        .env("XCRACK_STRATEGIES__MICRO_ARBITRAGE__MAX_CONCURRENT_TRADES", "0")
         .current_dir(d.path())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("XCRACK_STRATEGIES__MICRO_ARBITRAGE__MAX_CONCURRENT_TRADES"),
-        "{err}"
-    );
-    assert!(
-        err.contains("key `strategies.micro_arbitrage.max_concurrent_trades`"),
-        "{err}"
-    );
+    assert!(err.contains("XCRACK_STRATEGIES__MICRO_ARBITRAGE__MAX_CONCURRENT_TRADES"), "{err}");
+    assert!(err.contains("key `strategies.micro_arbitrage.max_concurrent_trades`"), "{err}");
 }
 
 #[test]
 fn no_arguments_run_the_embedded_default_scenario() {
     let d = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN)
-        .args(["backtest", "--quiet", "--set", "duration=2m"])
-        .current_dir(d.path())
-        .output()
-        .unwrap();
+    let o =
+        Command::new(BIN).args(["backtest", "--quiet", "--set", "duration=2m"]).current_dir(d.path()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(d.path().join("reports/calm-42/summary.json").exists());
 }

@@ -40,18 +40,12 @@ pub struct CliError {
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
-        CliError {
-            code: EXIT_BAD_INPUT,
-            message: e.to_string(),
-        }
+        CliError { code: EXIT_BAD_INPUT, message: e.to_string() }
     }
 }
 
 fn bad_input(message: String) -> CliError {
-    CliError {
-        code: EXIT_BAD_INPUT,
-        message,
-    }
+    CliError { code: EXIT_BAD_INPUT, message }
 }
 
 /// Expands files and globs, in the order given (each glob sorted), without duplicates.
@@ -88,13 +82,7 @@ fn sources_for(args: &Args, scenario: Option<(String, String)>) -> Sources {
             cli.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    Sources {
-        config_file: args.config.clone(),
-        scenario,
-        env: Vec::new(),
-        cli,
-    }
-    .with_process_env()
+    Sources { config_file: args.config.clone(), scenario, env: Vec::new(), cli }.with_process_env()
 }
 
 /// Loads and validates every scenario before anything runs, so bad input writes nothing.
@@ -114,10 +102,7 @@ pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
         let shown = f.display().to_string();
         let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::io(&shown, &e))?;
         let base_dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
-        specs.push(config::load(
-            &sources_for(args, Some((shown, text))),
-            &base_dir,
-        )?);
+        specs.push(config::load(&sources_for(args, Some((shown, text))), &base_dir)?);
     }
     Ok(specs)
 }
@@ -132,21 +117,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
         } else {
             let b = ProgressBar::new(spec.duration / NANOS_PER_SEC);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>12} [{bar:40}] {pos}/{len} simulated s ({eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} simulated s ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             b.set_prefix(spec.name.clone());
             b
         };
         let result = engine::run(spec, &mut |t| bar.set_position(t / NANOS_PER_SEC));
         bar.finish_and_clear();
-        let summary = report::write(spec, &result, &dir).map_err(|e| CliError {
-            code: EXIT_FAILURE,
-            message: e.to_string(),
-        })?;
+        let summary =
+            report::write(spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
         let timing = report::timing(&result);
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, events = result.events_processed, wall_s = timing.wall_s, "backtest finished");
         if !args.quiet {
@@ -159,22 +140,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
 fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
     let c = &s.pnl.currency;
     let o = &s.opportunities;
-    println!(
-        "== {} (seed {}) — {} over {:.1} h ==",
-        s.scenario,
-        s.seed,
-        s.pair,
-        s.duration_s / 3600.0
-    );
-    println!(
-        "  net P&L        {:>14.2} {c}   (after venue fees and gas)",
-        s.pnl.net
-    );
+    println!("== {} (seed {}) — {} over {:.1} h ==", s.scenario, s.seed, s.pair, s.duration_s / 3600.0);
+    println!("  net P&L        {:>14.2} {c}   (after venue fees and gas)", s.pnl.net);
     println!("  gross P&L      {:>14.2} {c}", s.pnl.gross);
-    println!(
-        "  fees / gas     {:>14.2} / {:.2} {c}",
-        s.pnl.fees, s.pnl.gas
-    );
+    println!("  fees / gas     {:>14.2} / {:.2} {c}", s.pnl.fees, s.pnl.gas);
     println!(
         "  trades         {:>14}   win rate {:.1} %, fill ratio {:.3}, leg failures {}",
         s.trades.count,
@@ -182,17 +151,8 @@ fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
         s.trades.fill_ratio,
         s.execution.legs_failed
     );
-    println!(
-        "  Sharpe / maxDD {:>14.2} / {:.2} {c}",
-        s.risk.sharpe, s.risk.max_drawdown
-    );
-    println!(
-        "  opportunities  {:>14}   taken {}, skipped {}",
-        o.seen, o.taken, o.skipped
-    );
-    println!(
-        "  events         {:>14}   {:.0} events/s wall, {:.2} s",
-        s.events_processed, t.events_per_s, t.wall_s
-    );
+    println!("  Sharpe / maxDD {:>14.2} / {:.2} {c}", s.risk.sharpe, s.risk.max_drawdown);
+    println!("  opportunities  {:>14}   taken {}, skipped {}", o.seen, o.taken, o.skipped);
+    println!("  events         {:>14}   {:.0} events/s wall, {:.2} s", s.events_processed, t.events_per_s, t.wall_s);
     println!("  report         {}", dir.display());
 }

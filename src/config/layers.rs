@@ -18,11 +18,7 @@ pub struct Origin {
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}", self.source, self.line)
-        } else {
-            write!(f, "{}", self.source)
-        }
+        if self.line > 0 { write!(f, "{}:{}", self.source, self.line) } else { write!(f, "{}", self.source) }
     }
 }
 
@@ -47,12 +43,7 @@ impl Layered {
     }
 
     /// Overlays a TOML file. `allowed_top` restricts which top-level keys this layer may set.
-    pub fn overlay_toml(
-        &mut self,
-        source: &str,
-        text: &str,
-        allowed_top: Option<&[&str]>,
-    ) -> Result<(), ConfigError> {
+    pub fn overlay_toml(&mut self, source: &str, text: &str, allowed_top: Option<&[&str]>) -> Result<(), ConfigError> {
         let spanned = DeTable::parse(text).map_err(|e| syntax_error(source, text, &e))?;
         let table: Table = toml::from_str(text).map_err(|e| syntax_error(source, text, &e))?;
         if let Some(allowed) = allowed_top {
@@ -61,15 +52,9 @@ impl Layered {
                     let line = line_of(text, key.span().start);
                     let _ = value;
                     return Err(ConfigError::new(
-                        Origin {
-                            source: source.to_string(),
-                            line,
-                        },
+                        Origin { source: source.to_string(), line },
                         key.get_ref().as_ref(),
-                        format!(
-                            "not allowed in this file (allowed top-level keys: {})",
-                            allowed.join(", ")
-                        ),
+                        format!("not allowed in this file (allowed top-level keys: {})", allowed.join(", ")),
                     ));
                 }
             }
@@ -81,26 +66,15 @@ impl Layered {
     }
 
     /// Overlays one value at a dotted path (from an environment variable or `--set`).
-    pub fn overlay_value(
-        &mut self,
-        path: &str,
-        raw: &str,
-        origin: Origin,
-    ) -> Result<(), ConfigError> {
+    pub fn overlay_value(&mut self, path: &str, raw: &str, origin: Origin) -> Result<(), ConfigError> {
         let value = parse_scalar(raw);
         let keys: Vec<&str> = path.split('.').collect();
         if keys.iter().any(|k| k.is_empty()) {
-            return Err(ConfigError::new(
-                origin,
-                path,
-                "empty key segment".to_string(),
-            ));
+            return Err(ConfigError::new(origin, path, "empty key segment".to_string()));
         }
         let mut table = &mut self.doc;
         for (i, key) in keys[..keys.len() - 1].iter().enumerate() {
-            let entry = table
-                .entry(key.to_string())
-                .or_insert_with(|| Value::Table(Table::new()));
+            let entry = table.entry(key.to_string()).or_insert_with(|| Value::Table(Table::new()));
             match entry {
                 Value::Table(t) => table = t,
                 _ => {
@@ -113,9 +87,8 @@ impl Layered {
             }
         }
         let last = keys[keys.len() - 1].to_string();
-        self.origins.retain(|p, _| {
-            !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")))
-        });
+        self.origins
+            .retain(|p, _| !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}["))));
         self.origins.insert(path.to_string(), origin);
         table.insert(last, value);
         Ok(())
@@ -125,9 +98,7 @@ impl Layered {
 /// `5` → integer, `true` → bool, `"5 ETH"` or `5 ETH` → string, `[..]`/`{..}` → TOML value.
 fn parse_scalar(raw: &str) -> Value {
     match toml::from_str::<Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| Value::String(raw.to_string())),
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
         Err(_) => Value::String(raw.to_string()),
     }
 }
@@ -140,11 +111,7 @@ fn merge_table(
     new_origins: &BTreeMap<String, Origin>,
 ) {
     for (key, value) in from {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match (into.get_mut(&key), value) {
             (Some(Value::Table(existing)), Value::Table(incoming)) => {
                 if let Some(o) = new_origins.get(&path) {
@@ -155,15 +122,10 @@ fn merge_table(
             (_, value) => {
                 // A replaced value takes all of its subtree's origins from the new layer.
                 origins.retain(|p, _| {
-                    !(p == &path
-                        || p.starts_with(&format!("{path}."))
-                        || p.starts_with(&format!("{path}[")))
+                    !(p == &path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")))
                 });
                 for (p, o) in new_origins.range(path.clone()..) {
-                    if p == &path
-                        || p.starts_with(&format!("{path}."))
-                        || p.starts_with(&format!("{path}["))
-                    {
+                    if p == &path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")) {
                         origins.insert(p.clone(), o.clone());
                     } else if !p.starts_with(&path) {
                         break;
@@ -175,34 +137,11 @@ fn merge_table(
     }
 }
 
-fn collect_origins(
-    source: &str,
-    text: &str,
-    prefix: &str,
-    table: &DeTable<'_>,
-    out: &mut BTreeMap<String, Origin>,
-) {
+fn collect_origins(source: &str, text: &str, prefix: &str, table: &DeTable<'_>, out: &mut BTreeMap<String, Origin>) {
     for (key, value) in table.iter() {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
-        out.insert(
-            path.clone(),
-            Origin {
-                source: source.to_string(),
-                line: line_of(text, key.span().start),
-            },
-        );
-        collect_value(
-            source,
-            text,
-            &path,
-            value.get_ref(),
-            value.span().start,
-            out,
-        );
+        let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
+        out.insert(path.clone(), Origin { source: source.to_string(), line: line_of(text, key.span().start) });
+        collect_value(source, text, &path, value.get_ref(), value.span().start, out);
     }
 }
 
@@ -220,13 +159,7 @@ fn collect_value(
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 let line = line_of(text, item.span().start.max(start));
-                out.insert(
-                    p.clone(),
-                    Origin {
-                        source: source.to_string(),
-                        line,
-                    },
-                );
+                out.insert(p.clone(), Origin { source: source.to_string(), line });
                 collect_value(source, text, &p, item.get_ref(), item.span().start, out);
             }
         }
@@ -235,36 +168,17 @@ fn collect_value(
 }
 
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 fn syntax_error(source: &str, text: &str, e: &toml::de::Error) -> ConfigError {
     let offset = e.span().map(|s| s.start).unwrap_or(0);
     let line = line_of(text, offset);
     let line_text = text.lines().nth(line - 1).unwrap_or("").trim();
-    let key = line_text
-        .split('=')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .trim_matches(['[', ']'])
-        .trim();
-    let message = e
-        .message()
-        .lines()
-        .next()
-        .unwrap_or("invalid TOML")
-        .trim()
-        .to_string();
+    let key = line_text.split('=').next().unwrap_or("").trim().trim_matches(['[', ']']).trim();
+    let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
     ConfigError::new(
-        Origin {
-            source: source.to_string(),
-            line,
-        },
+        Origin { source: source.to_string(), line },
         if key.is_empty() { "(none)" } else { key },
         format!("TOML syntax error: {message}"),
     )
@@ -277,18 +191,9 @@ mod tests {
     #[test]
     fn later_layers_win_and_keep_their_origin() {
         let mut l = Layered::default();
-        l.overlay_toml("a.toml", "x = 1\n[s]\ny = 2\nz = 3\n", None)
-            .unwrap();
+        l.overlay_toml("a.toml", "x = 1\n[s]\ny = 2\nz = 3\n", None).unwrap();
         l.overlay_toml("b.toml", "\n[s]\ny = 20\n", None).unwrap();
-        l.overlay_value(
-            "s.z",
-            "30",
-            Origin {
-                source: "env XCRACK_S__Z".into(),
-                line: 0,
-            },
-        )
-        .unwrap();
+        l.overlay_value("s.z", "30", Origin { source: "env XCRACK_S__Z".into(), line: 0 }).unwrap();
         assert_eq!(l.doc["s"]["y"].as_integer(), Some(20));
         assert_eq!(l.doc["s"]["z"].as_integer(), Some(30));
         assert_eq!(l.doc["x"].as_integer(), Some(1));
@@ -300,12 +205,7 @@ mod tests {
     #[test]
     fn arrays_of_tables_have_per_element_origins() {
         let mut l = Layered::default();
-        l.overlay_toml(
-            "s.toml",
-            "[[c]]\nname = \"a\"\n\n[[c]]\nname = \"b\"\nfee = -1\n",
-            None,
-        )
-        .unwrap();
+        l.overlay_toml("s.toml", "[[c]]\nname = \"a\"\n\n[[c]]\nname = \"b\"\nfee = -1\n", None).unwrap();
         assert_eq!(l.origin_of("c[1].fee").unwrap().line, 6);
         assert_eq!(l.origin_of("c[0].name").unwrap().line, 2);
     }
@@ -313,9 +213,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_line() {
         let mut l = Layered::default();
-        let e = l
-            .overlay_toml("bad.toml", "a = 1\nb = = 2\n", None)
-            .unwrap_err();
+        let e = l.overlay_toml("bad.toml", "a = 1\nb = = 2\n", None).unwrap_err();
         assert_eq!(e.origin.line, 2);
         assert_eq!(e.key, "b");
     }

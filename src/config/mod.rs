@@ -32,21 +32,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(origin: Origin, key: &str, message: String) -> Self {
-        ConfigError {
-            origin,
-            key: key.to_string(),
-            message,
-        }
+        ConfigError { origin, key: key.to_string(), message }
     }
     pub fn io(path: &str, e: &std::io::Error) -> Self {
-        ConfigError::new(
-            Origin {
-                source: path.to_string(),
-                line: 0,
-            },
-            "(file)",
-            format!("cannot read: {e}"),
-        )
+        ConfigError::new(Origin { source: path.to_string(), line: 0 }, "(file)", format!("cannot read: {e}"))
     }
 }
 
@@ -66,9 +55,7 @@ pub struct Sources {
 impl Sources {
     /// Collects `XCRACK_*` variables from the process environment, in sorted order.
     pub fn with_process_env(mut self) -> Self {
-        let mut env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("XCRACK_"))
-            .collect();
+        let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("XCRACK_")).collect();
         env.sort();
         self.env = env;
         self
@@ -88,28 +75,11 @@ pub fn layer(sources: &Sources) -> Result<Layered, ConfigError> {
         None => l.overlay_toml(DEFAULT_SCENARIO_NAME, DEFAULT_SCENARIO, None)?,
     }
     for (var, value) in &sources.env {
-        let path = var
-            .trim_start_matches("XCRACK_")
-            .to_ascii_lowercase()
-            .replace("__", ".");
-        l.overlay_value(
-            &path,
-            value,
-            Origin {
-                source: format!("environment variable {var}"),
-                line: 0,
-            },
-        )?;
+        let path = var.trim_start_matches("XCRACK_").to_ascii_lowercase().replace("__", ".");
+        l.overlay_value(&path, value, Origin { source: format!("environment variable {var}"), line: 0 })?;
     }
     for (key, value) in &sources.cli {
-        l.overlay_value(
-            key,
-            value,
-            Origin {
-                source: format!("command line `{key}={value}`"),
-                line: 0,
-            },
-        )?;
+        l.overlay_value(key, value, Origin { source: format!("command line `{key}={value}`"), line: 0 })?;
     }
     Ok(l)
 }
@@ -121,10 +91,10 @@ pub fn settings(layered: &Layered) -> Result<Settings, ConfigError> {
         // The path already ends with an unknown field's own name.
         let path = e.path().to_string();
         let message = e.inner().message().to_string();
-        let origin = layered.origin_of(&path).cloned().unwrap_or_else(|| Origin {
-            source: "merged configuration".to_string(),
-            line: 0,
-        });
+        let origin = layered
+            .origin_of(&path)
+            .cloned()
+            .unwrap_or_else(|| Origin { source: "merged configuration".to_string(), line: 0 });
         ConfigError::new(origin, &path, message)
     })
 }

@@ -25,7 +25,9 @@ pub enum PriceModelSpec {
         jump_sigma: f64,
     },
     /// (time since start, price), strictly increasing times.
-    Replay { points: Vec<(SimTime, f64)> },
+    Replay {
+        points: Vec<(SimTime, f64)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,10 +154,7 @@ impl V<'_> {
             .layered
             .origin_of(key)
             .cloned()
-            .unwrap_or_else(|| Origin {
-                source: "merged configuration".to_string(),
-                line: 0,
-            });
+            .unwrap_or_else(|| Origin { source: "merged configuration".to_string(), line: 0 });
         ConfigError::new(origin, key, message.into())
     }
 
@@ -179,10 +178,7 @@ impl V<'_> {
     }
 
     fn known_units(&self) -> String {
-        format!(
-            "{}, W{}, {}, gwei, wei",
-            self.base_symbol, self.base_symbol, self.quote_symbol
-        )
+        format!("{}, W{}, {}, gwei, wei", self.base_symbol, self.base_symbol, self.quote_symbol)
     }
 
     /// An amount that must be written in (or default to) the given asset's units.
@@ -193,31 +189,18 @@ impl V<'_> {
             let dec = units(unit.trim());
             let ok = match expect_unit_of {
                 Expect::Base => {
-                    dec.is_some()
-                        && unit
-                            .trim()
-                            .to_ascii_uppercase()
-                            .ends_with(&self.base_symbol.to_ascii_uppercase())
+                    dec.is_some() && unit.trim().to_ascii_uppercase().ends_with(&self.base_symbol.to_ascii_uppercase())
                 }
                 Expect::Quote => unit.trim().eq_ignore_ascii_case(&self.quote_symbol),
-                Expect::Native => {
-                    dec.is_some() && !unit.trim().eq_ignore_ascii_case(&self.quote_symbol)
-                }
+                Expect::Native => dec.is_some() && !unit.trim().eq_ignore_ascii_case(&self.quote_symbol),
             };
             if dec.is_some() && !ok {
-                return Err(self.err(
-                    key,
-                    format!(
-                        "`{text}` is in the wrong unit (expected {})",
-                        expect_unit_of.describe(self)
-                    ),
-                ));
+                return Err(self
+                    .err(key, format!("`{text}` is in the wrong unit (expected {})", expect_unit_of.describe(self))));
             }
         }
-        let v = parse_amount(text, &units, &self.known_units())
-            .map_err(|e| self.err(key, e.to_string()))?;
-        v.try_into()
-            .map_err(|_| self.err(key, format!("`{text}` is larger than 2^128")))
+        let v = parse_amount(text, &units, &self.known_units()).map_err(|e| self.err(key, e.to_string()))?;
+        v.try_into().map_err(|_| self.err(key, format!("`{text}` is larger than 2^128")))
     }
 
     fn duration(&self, key: &str, text: &str) -> Result<SimTime, ConfigError> {
@@ -249,35 +232,23 @@ impl V<'_> {
     fn latency(&self, key: &str, l: &LatencyConfig) -> Result<LatencySpec, ConfigError> {
         let median = self.non_negative(&format!("{key}.median_ms"), l.median_ms)?;
         match l.dist.as_str() {
-            "constant" => Ok(LatencySpec::Constant {
-                nanos: (median * NANOS_PER_MS as f64).round() as u64,
-            }),
+            "constant" => Ok(LatencySpec::Constant { nanos: (median * NANOS_PER_MS as f64).round() as u64 }),
             "lognormal" => {
                 let sigma = self.non_negative(&format!("{key}.sigma"), l.sigma)?;
                 if median <= 0.0 {
-                    return Err(self.err(
-                        &format!("{key}.median_ms"),
-                        "a lognormal latency needs a median > 0",
-                    ));
+                    return Err(self.err(&format!("{key}.median_ms"), "a lognormal latency needs a median > 0"));
                 }
-                Ok(LatencySpec::LogNormal {
-                    median_ns: median * NANOS_PER_MS as f64,
-                    sigma,
-                })
+                Ok(LatencySpec::LogNormal { median_ns: median * NANOS_PER_MS as f64, sigma })
             }
             other => Err(self.err(
                 &format!("{key}.dist"),
-                format!(
-                    "unknown latency distribution `{other}` (use \"lognormal\" or \"constant\")"
-                ),
+                format!("unknown latency distribution `{other}` (use \"lognormal\" or \"constant\")"),
             )),
         }
     }
 
     fn pair(&self, key: &str, pair: &str, wrapped_ok: bool) -> Result<(), ConfigError> {
-        let (b, q) = pair
-            .split_once('/')
-            .ok_or_else(|| self.err(key, format!("`{pair}` is not BASE/QUOTE")))?;
+        let (b, q) = pair.split_once('/').ok_or_else(|| self.err(key, format!("`{pair}` is not BASE/QUOTE")))?;
         let base_ok = b.eq_ignore_ascii_case(&self.base_symbol)
             || (wrapped_ok && b.eq_ignore_ascii_case(&format!("W{}", self.base_symbol)));
         if !base_ok || !q.eq_ignore_ascii_case(&self.quote_symbol) {
@@ -301,10 +272,7 @@ impl V<'_> {
         let tick = self.amount(&k("tick_size"), &c.tick_size, Expect::Quote)?;
         let lot = self.amount(&k("lot_size"), &c.lot_size, Expect::Base)?;
         if tick == 0 || lot == 0 {
-            return Err(self.err(
-                &k(if tick == 0 { "tick_size" } else { "lot_size" }),
-                "must be > 0",
-            ));
+            return Err(self.err(&k(if tick == 0 { "tick_size" } else { "lot_size" }), "must be > 0"));
         }
         let one_base = 10u128.pow(self.base_decimals);
         let product = tick * lot;
@@ -316,10 +284,9 @@ impl V<'_> {
         }
         let depth = c.depth_levels as usize;
         if depth == 0 || depth > crate::core::strategy::MAX_DEPTH {
-            return Err(self.err(
-                &k("depth_levels"),
-                format!("must be between 1 and {}", crate::core::strategy::MAX_DEPTH),
-            ));
+            return Err(
+                self.err(&k("depth_levels"), format!("must be between 1 and {}", crate::core::strategy::MAX_DEPTH))
+            );
         }
         let level_size = self.amount(&k("level_size"), &c.level_size, Expect::Base)?;
         let level_lots = (level_size / lot) as u64;
@@ -342,8 +309,7 @@ impl V<'_> {
             refresh: self.positive_duration(&k("refresh"), &c.refresh)?,
             noise_bps: self.non_negative(&k("noise_bps"), c.noise_bps)?,
             lag: self.duration(&k("lag"), &c.lag)?,
-            outlier_probability: self
-                .probability(&k("outlier_probability"), c.outlier_probability)?,
+            outlier_probability: self.probability(&k("outlier_probability"), c.outlier_probability)?,
             outlier_size_bps: self.non_negative(&k("outlier_size_bps"), c.outlier_size_bps)?,
             latency: self.latency(&k("latency"), &c.latency)?,
             feed_latency: self.latency(&k("feed_latency"), &c.feed_latency)?,
@@ -385,10 +351,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     let (base_symbol, asset) = match (assets.next(), assets.next()) {
         (Some(a), None) => a,
         (None, _) => {
-            return Err(v.err(
-                "market.assets",
-                "declare exactly one base asset, e.g. [market.assets.ETH]",
-            ));
+            return Err(v.err("market.assets", "declare exactly one base asset, e.g. [market.assets.ETH]"));
         }
         (Some(_), Some((second, _))) => {
             return Err(v.err(
@@ -400,10 +363,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     v.base_symbol = base_symbol.clone();
     v.base_decimals = asset.decimals;
     if asset.decimals > 30 {
-        return Err(v.err(
-            &format!("market.assets.{base_symbol}.decimals"),
-            "must be at most 30",
-        ));
+        return Err(v.err(&format!("market.assets.{base_symbol}.decimals"), "must be at most 30"));
     }
     let ak = |f: &str| format!("market.assets.{base_symbol}.{f}");
 
@@ -432,42 +392,22 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             }
         }
         "replay" => {
-            let file = asset
-                .file
-                .as_ref()
-                .ok_or_else(|| v.err(&ak("file"), "the replay model needs `file`"))?;
-            PriceModelSpec::Replay {
-                points: read_replay(&v, &ak("file"), &base_dir.join(file), file)?,
-            }
+            let file = asset.file.as_ref().ok_or_else(|| v.err(&ak("file"), "the replay model needs `file`"))?;
+            PriceModelSpec::Replay { points: read_replay(&v, &ak("file"), &base_dir.join(file), file)? }
         }
         other => {
-            return Err(v.err(
-                &ak("model"),
-                format!("unknown price model `{other}` (use \"gbm\" or \"replay\")"),
-            ));
+            return Err(v.err(&ak("model"), format!("unknown price model `{other}` (use \"gbm\" or \"replay\")")));
         }
     };
 
     if s.market.cex.is_empty() && s.market.dex.is_empty() {
-        return Err(v.err(
-            "market",
-            "declare at least one venue ([[market.cex]] or [[market.dex]])",
-        ));
+        return Err(v.err("market", "declare at least one venue ([[market.cex]] or [[market.dex]])"));
     }
-    let cex = s
-        .market
-        .cex
-        .iter()
-        .enumerate()
-        .map(|(i, c)| v.cex(i, c))
-        .collect::<Result<Vec<_>, _>>()?;
+    let cex = s.market.cex.iter().enumerate().map(|(i, c)| v.cex(i, c)).collect::<Result<Vec<_>, _>>()?;
     let mut names = std::collections::BTreeSet::new();
     for (i, c) in s.market.cex.iter().enumerate() {
         if !names.insert(c.name.clone()) {
-            return Err(v.err(
-                &format!("market.cex[{i}].name"),
-                format!("duplicate venue name `{}`", c.name),
-            ));
+            return Err(v.err(&format!("market.cex[{i}].name"), format!("duplicate venue name `{}`", c.name)));
         }
     }
     let mut dex = Vec::new();
@@ -485,10 +425,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         let max = crate::market::amm::MAX_RESERVE;
         for (idx, r) in [(0, rb), (1, rq)] {
             if r == 0 || U256::from(r) > max {
-                return Err(v.err(
-                    &k(&format!("reserves[{idx}]")),
-                    "must be between 1 and 2^112 - 1 raw units",
-                ));
+                return Err(v.err(&k(&format!("reserves[{idx}]")), "must be between 1 and 2^112 - 1 raw units"));
             }
         }
         dex.push(DexSpecRun {
@@ -507,21 +444,14 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         v.pair(&format!("{}[{i}]", mk("trading_pairs")), p, false)?;
     }
     if m.enabled && m.trading_pairs.is_empty() {
-        return Err(v.err(
-            &mk("trading_pairs"),
-            "an enabled strategy needs at least one trading pair",
-        ));
+        return Err(v.err(&mk("trading_pairs"), "an enabled strategy needs at least one trading pair"));
     }
     let min_profit_usd = v.non_negative(&mk("min_profit_usd"), m.min_profit_usd)?;
     let min_pct = v.non_negative(&mk("min_profit_percentage"), m.min_profit_percentage)?;
     if min_pct >= 100.0 {
-        return Err(v.err(
-            &mk("min_profit_percentage"),
-            "must be below 100 (it is a percentage of notional)",
-        ));
+        return Err(v.err(&mk("min_profit_percentage"), "must be below 100 (it is a percentage of notional)"));
     }
-    let max_position_base =
-        v.amount(&mk("max_position_size"), &m.max_position_size, Expect::Base)?;
+    let max_position_base = v.amount(&mk("max_position_size"), &m.max_position_size, Expect::Base)?;
     if max_position_base == 0 {
         return Err(v.err(&mk("max_position_size"), "must be > 0"));
     }
@@ -536,21 +466,9 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     let sf = &s.safety;
     let safety = SafetySpec {
         max_concurrent_bundles: sf.max_concurrent_bundles,
-        max_daily_gas_wei: v.amount(
-            "safety.max_daily_gas_spend",
-            &sf.max_daily_gas_spend,
-            Expect::Native,
-        )?,
-        emergency_stop_loss_quote: v.amount(
-            "safety.emergency_stop_loss",
-            &sf.emergency_stop_loss,
-            Expect::Quote,
-        )?,
-        max_position_base: v.amount(
-            "safety.max_position_size",
-            &sf.max_position_size,
-            Expect::Base,
-        )?,
+        max_daily_gas_wei: v.amount("safety.max_daily_gas_spend", &sf.max_daily_gas_spend, Expect::Native)?,
+        emergency_stop_loss_quote: v.amount("safety.emergency_stop_loss", &sf.emergency_stop_loss, Expect::Quote)?,
+        max_position_base: v.amount("safety.max_position_size", &sf.max_position_size, Expect::Base)?,
         enable_emergency_stop: sf.enable_emergency_stop,
     };
     if max_position_base > safety.max_position_base {
@@ -567,21 +485,20 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     if c.dex_engine != "math" {
         return Err(v.err(
             "chain.dex_engine",
-            format!("`{}` is not available yet: this build executes pools with the exact closed-form engine (\"math\")", c.dex_engine),
+            format!(
+                "`{}` is not available yet: this build executes pools with the exact closed-form engine (\"math\")",
+                c.dex_engine
+            ),
         ));
     }
     let chain = ChainSpec {
         block_time: v.positive_duration("chain.block_time", &c.block_time)?,
-        base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round()
-            as u128,
+        base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round() as u128,
         utilization_mean: v.non_negative("chain.utilization_mean", c.utilization_mean)?,
         utilization_sigma: v.non_negative("chain.utilization_sigma", c.utilization_sigma)?,
     };
     if chain.utilization_mean > 2.0 {
-        return Err(v.err(
-            "chain.utilization_mean",
-            "gas used cannot exceed twice the target (EIP-1559 block limit)",
-        ));
+        return Err(v.err("chain.utilization_mean", "gas used cannot exceed twice the target (EIP-1559 block limit)"));
     }
 
     let quote_scale = 10f64.powi(v.quote_decimals as i32);
@@ -592,34 +509,16 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     if !["error", "warn", "info", "debug", "trace"].contains(&mon.log_level.as_str()) {
         return Err(v.err(
             "monitoring.log_level",
-            format!(
-                "`{}` is not one of error, warn, info, debug, trace",
-                mon.log_level
-            ),
+            format!("`{}` is not one of error, warn, info, debug, trace", mon.log_level),
         ));
     }
     for (key, url, schemes) in [
-        (
-            "network.rpc_url",
-            &s.network.rpc_url,
-            &["http://", "https://"][..],
-        ),
-        (
-            "network.ws_url",
-            &s.network.ws_url,
-            &["ws://", "wss://"][..],
-        ),
-        (
-            "network.flashbots_relay_url",
-            &s.network.flashbots_relay_url,
-            &["http://", "https://"][..],
-        ),
+        ("network.rpc_url", &s.network.rpc_url, &["http://", "https://"][..]),
+        ("network.ws_url", &s.network.ws_url, &["ws://", "wss://"][..]),
+        ("network.flashbots_relay_url", &s.network.flashbots_relay_url, &["http://", "https://"][..]),
     ] {
         if !schemes.iter().any(|p| url.starts_with(p)) {
-            return Err(v.err(
-                key,
-                format!("`{url}` must start with {}", schemes.join(" or ")),
-            ));
+            return Err(v.err(key, format!("`{url}` must start with {}", schemes.join(" or "))));
         }
     }
 
@@ -637,29 +536,19 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         cex,
         dex,
         feed_max_age: v.positive_duration("market.feed.max_age", &feed.max_age)?,
-        feed_outlier_bps: v.non_negative(
-            "market.feed.outlier_threshold_bps",
-            feed.outlier_threshold_bps,
-        )?,
+        feed_outlier_bps: v.non_negative("market.feed.outlier_threshold_bps", feed.outlier_threshold_bps)?,
         noise: NoiseSpec {
-            rate_per_minute: v
-                .non_negative("market.noise_traders.rate_per_minute", n.rate_per_minute)?,
+            rate_per_minute: v.non_negative("market.noise_traders.rate_per_minute", n.rate_per_minute)?,
             size_median: v.non_negative("market.noise_traders.size_median", n.size_median)?,
             size_sigma: v.non_negative("market.noise_traders.size_sigma", n.size_sigma)?,
-            buy_probability: v
-                .probability("market.noise_traders.buy_probability", n.buy_probability)?,
+            buy_probability: v.probability("market.noise_traders.buy_probability", n.buy_probability)?,
         },
         rivals: RivalSpec {
             probability: v.probability("market.rivals.probability", r.probability)?,
-            min_profit_quote: (v.non_negative("market.rivals.min_profit", r.min_profit)?
-                * quote_scale)
-                .round() as u128,
-            priority_fee_median_gwei: v.non_negative(
-                "market.rivals.priority_fee_median_gwei",
-                r.priority_fee_median_gwei,
-            )?,
-            priority_fee_sigma: v
-                .non_negative("market.rivals.priority_fee_sigma", r.priority_fee_sigma)?,
+            min_profit_quote: (v.non_negative("market.rivals.min_profit", r.min_profit)? * quote_scale).round() as u128,
+            priority_fee_median_gwei: v
+                .non_negative("market.rivals.priority_fee_median_gwei", r.priority_fee_median_gwei)?,
+            priority_fee_sigma: v.non_negative("market.rivals.priority_fee_sigma", r.priority_fee_sigma)?,
         },
         chain,
         wallet_base: v.amount("account.wallet[0]", &s.account.wallet[0], Expect::Base)?,
@@ -677,23 +566,14 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             priority_fee_wei: (priority_fee * 1e9).round() as u128,
         },
         safety,
-        equity_sample: v.positive_duration(
-            "monitoring.equity_sample_interval",
-            &mon.equity_sample_interval,
-        )?,
+        equity_sample: v.positive_duration("monitoring.equity_sample_interval", &mon.equity_sample_interval)?,
         chain_id: s.network.chain_id,
         log_level: mon.log_level.clone(),
     })
 }
 
-fn read_replay(
-    v: &V<'_>,
-    key: &str,
-    path: &Path,
-    shown: &str,
-) -> Result<Vec<(SimTime, f64)>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
+fn read_replay(v: &V<'_>, key: &str, path: &Path, shown: &str) -> Result<Vec<(SimTime, f64)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
     let mut points = Vec::new();
     let mut first_ts: Option<u64> = None;
     for (i, line) in text.lines().enumerate() {
@@ -704,12 +584,7 @@ fn read_replay(
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |what: &str| {
-            v.err(
-                key,
-                format!("{shown}:{line_no}: {what} (expected `timestamp_ms,price`)"),
-            )
-        };
+        let bad = |what: &str| v.err(key, format!("{shown}:{line_no}: {what} (expected `timestamp_ms,price`)"));
         let (ts, px) = line.split_once(',').ok_or_else(|| bad("not two columns"))?;
         let ts: u64 = ts.trim().parse().map_err(|_| bad("bad timestamp"))?;
         let px: f64 = px.trim().parse().map_err(|_| bad("bad price"))?;
@@ -717,10 +592,7 @@ fn read_replay(
             return Err(bad("price must be > 0"));
         }
         let t0 = *first_ts.get_or_insert(ts);
-        let t = ts
-            .checked_sub(t0)
-            .ok_or_else(|| bad("timestamps must increase"))?
-            * NANOS_PER_MS;
+        let t = ts.checked_sub(t0).ok_or_else(|| bad("timestamps must increase"))? * NANOS_PER_MS;
         if points.last().is_some_and(|(last, _)| *last >= t) {
             return Err(bad("timestamps must strictly increase"));
         }

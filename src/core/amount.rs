@@ -16,11 +16,7 @@ pub enum AmountError {
     #[error("`{0}` overflows 256 bits")]
     Overflow(String),
     #[error("unknown unit `{unit}` in `{text}` (known: {known})")]
-    UnknownUnit {
-        text: String,
-        unit: String,
-        known: String,
-    },
+    UnknownUnit { text: String, unit: String, known: String },
     #[error("`{0}` is not a duration (expected e.g. \"500ms\", \"12s\", \"30m\", \"6h\", \"1d\")")]
     BadDuration(String),
 }
@@ -70,10 +66,7 @@ fn parse_scaled(num: &str, extra: u32) -> Result<U256, ScaleError> {
     let num = num.replace('_', "");
     let (mantissa, exp) = match num.find(['e', 'E']) {
         Some(i) => {
-            let e: i64 = num[i + 1..]
-                .trim_start_matches('+')
-                .parse()
-                .map_err(|_| ScaleError::NotANumber)?;
+            let e: i64 = num[i + 1..].trim_start_matches('+').parse().map_err(|_| ScaleError::NotANumber)?;
             (&num[..i], e)
         }
         None => (num.as_str(), 0),
@@ -90,17 +83,13 @@ fn parse_scaled(num: &str, extra: u32) -> Result<U256, ScaleError> {
     }
     let digits = format!("{int_part}{frac_part}");
     let scale = exp + extra as i64 - frac_part.len() as i64;
-    let mut value = U256::from_str_radix(if digits.is_empty() { "0" } else { &digits }, 10)
-        .map_err(|_| ScaleError::Overflow)?;
+    let mut value =
+        U256::from_str_radix(if digits.is_empty() { "0" } else { &digits }, 10).map_err(|_| ScaleError::Overflow)?;
     if scale >= 0 {
-        let factor = U256::from(10u8)
-            .checked_pow(U256::from(scale as u64))
-            .ok_or(ScaleError::Overflow)?;
+        let factor = U256::from(10u8).checked_pow(U256::from(scale as u64)).ok_or(ScaleError::Overflow)?;
         value = value.checked_mul(factor).ok_or(ScaleError::Overflow)?;
     } else {
-        let divisor = U256::from(10u8)
-            .checked_pow(U256::from((-scale) as u64))
-            .ok_or(ScaleError::Fractional)?;
+        let divisor = U256::from(10u8).checked_pow(U256::from((-scale) as u64)).ok_or(ScaleError::Fractional)?;
         if value % divisor != U256::ZERO {
             return Err(ScaleError::Fractional);
         }
@@ -113,9 +102,7 @@ fn parse_scaled(num: &str, extra: u32) -> Result<U256, ScaleError> {
 pub fn parse_duration(text: &str) -> Result<u64, AmountError> {
     let t = text.trim();
     let bad = || AmountError::BadDuration(text.to_string());
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
     let (num, unit) = (&t[..split], t[split..].trim());
     let nanos_per_unit: u32 = match unit {
         "ns" => 0,
@@ -150,11 +137,7 @@ pub fn format_units(raw: u128, decimals: u32) -> String {
         ("0".to_string(), format!("{s:0>d$}"))
     };
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        int
-    } else {
-        format!("{int}.{frac}")
-    }
+    if frac.is_empty() { int } else { format!("{int}.{frac}") }
 }
 
 #[cfg(test)]
@@ -187,10 +170,7 @@ mod tests {
     #[test]
     fn rejects_bad_amounts() {
         assert!(matches!(p("-5 ETH"), Err(AmountError::Negative(_))));
-        assert!(matches!(
-            p("0.0000001 USDC"),
-            Err(AmountError::Fractional(_))
-        ));
+        assert!(matches!(p("0.0000001 USDC"), Err(AmountError::Fractional(_))));
         assert!(matches!(p("5 DOGE"), Err(AmountError::UnknownUnit { .. })));
         assert!(matches!(p("abc"), Err(AmountError::NotANumber(_))));
         assert!(matches!(p("1e999"), Err(AmountError::Overflow(_))));

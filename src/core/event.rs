@@ -46,22 +46,10 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LegOrder {
     /// Immediate-or-cancel order that walks the book no further than `limit_ticks`.
-    Cex {
-        venue: VenueId,
-        side: Side,
-        lots: u64,
-        limit_ticks: u64,
-    },
+    Cex { venue: VenueId, side: Side, lots: u64, limit_ticks: u64 },
     /// Router swap settled at the next block. Selling base: exact base in, at least `quote_limit` out.
     /// Buying base: exact base out, at most `quote_limit` in.
-    Dex {
-        pool: PoolId,
-        side: Side,
-        base_raw: BaseRaw,
-        quote_limit: u128,
-        priority_fee_wei: Wei,
-        gas_limit: u64,
-    },
+    Dex { pool: PoolId, side: Side, base_raw: BaseRaw, quote_limit: u128, priority_fee_wei: Wei, gas_limit: u64 },
 }
 
 impl LegOrder {

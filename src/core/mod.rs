@@ -7,10 +7,7 @@ pub mod strategy;
 
 pub use amount::{AmountError, format_units, parse_amount, parse_duration};
 pub use event::{Action, ArbPlan, BlockInfo, Event, LegOrder, LegVenue, Side};
-pub use strategy::{
-    BookSnapshot, Ctx, Level, MAX_DEPTH, MarketView, SkipReason, Strategy, StrategyError,
-    StrategyId,
-};
+pub use strategy::{BookSnapshot, Ctx, Level, MAX_DEPTH, MarketView, SkipReason, Strategy, StrategyError, StrategyId};
 
 /// Simulated time in nanoseconds since the start of the run.
 pub type SimTime = u64;

@@ -11,20 +11,12 @@ pub struct StrategyId(pub &'static str);
 #[derive(Debug, thiserror::Error)]
 pub enum StrategyError {
     #[error("strategy {strategy}: {message}")]
-    Invalid {
-        strategy: &'static str,
-        message: String,
-    },
+    Invalid { strategy: &'static str, message: String },
 }
 
 pub trait Strategy: Send {
     fn id(&self) -> StrategyId;
-    fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<Action>,
-    ) -> Result<(), StrategyError>;
+    fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) -> Result<(), StrategyError>;
 }
 
 /// Deepest book a snapshot carries. Fixed so snapshots are plain arrays (no allocation per quote).

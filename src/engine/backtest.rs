@@ -9,9 +9,7 @@ use super::manager::{StrategyManager, StrategyStats, View};
 use super::queue::{EventQueue, SimEvent};
 use crate::config::RunSpec;
 use crate::core::strategy::MarketView;
-use crate::core::{
-    Action, Event, LegOrder, LegVenue, NANOS_PER_SEC, SimTime, SkipReason, StrategyId, VenueId,
-};
+use crate::core::{Action, Event, LegOrder, LegVenue, NANOS_PER_SEC, SimTime, SkipReason, StrategyId, VenueId};
 use crate::execution::{ExecStats, OrderExecutor, TradeRecord};
 use crate::market::ArbitrageSimulator;
 use crate::market::dex::{BlockStats, OurTxResult};
@@ -80,10 +78,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
     let mut sim = ArbitrageSimulator::new(spec);
     let mut queue = EventQueue::new();
     let mut strategies = StrategyManager::default();
-    strategies.register(
-        Box::new(MicroArbitrage::new(spec.micro.clone())),
-        spec.micro.enabled,
-    );
+    strategies.register(Box::new(MicroArbitrage::new(spec.micro.clone())), spec.micro.enabled);
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut exec = OrderExecutor::new(
         spec.micro.max_concurrent_trades,
@@ -92,19 +87,15 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
         spec.dex.len(),
     );
     let mut noise_rng = crate::core::rng::component_rng(spec.seed, "noise_traders/arrivals");
-    let noise_gap = (spec.noise.rate_per_minute > 0.0)
-        .then(|| Exp::new(spec.noise.rate_per_minute / 60.0).ok())
-        .flatten();
+    let noise_gap =
+        (spec.noise.rate_per_minute > 0.0).then(|| Exp::new(spec.noise.rate_per_minute / 60.0).ok()).flatten();
 
     queue.schedule(0, SimEvent::PriceTick);
     queue.schedule(0, SimEvent::EquitySample);
     let n = spec.cex.len().max(1) as u64;
     for (i, c) in spec.cex.iter().enumerate() {
         // Stagger venues so their refreshes do not all land on the same nanosecond.
-        queue.schedule(
-            c.refresh * (i as u64 + 1) / n,
-            SimEvent::BookRefresh(VenueId(i as u16)),
-        );
+        queue.schedule(c.refresh * (i as u64 + 1) / n, SimEvent::BookRefresh(VenueId(i as u16)));
     }
     if !spec.dex.is_empty() {
         queue.schedule(spec.chain.block_time, SimEvent::Block);
@@ -138,15 +129,12 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
             SimEvent::BookRefresh(v) => {
                 let (slot, delay) = sim.refresh_book(v, now);
                 queue.schedule(now + delay, SimEvent::QuoteArrive { venue: v, slot });
-                queue.schedule(
-                    now + spec.cex[v.0 as usize].refresh,
-                    SimEvent::BookRefresh(v),
-                );
+                queue.schedule(now + spec.cex[v.0 as usize].refresh, SimEvent::BookRefresh(v));
                 None
             }
-            SimEvent::QuoteArrive { venue, slot } => sim
-                .quote_arrives(venue, slot, now)
-                .then_some(Event::Quote { venue }),
+            SimEvent::QuoteArrive { venue, slot } => {
+                sim.quote_arrives(venue, slot, now).then_some(Event::Quote { venue })
+            }
             SimEvent::NoiseSwap => {
                 let price = sim.fundamental.price();
                 sim.chain.submit_noise(
@@ -158,23 +146,17 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
                 );
                 if let Some(gap) = &noise_gap {
                     let dt: f64 = noise_rng.sample(gap);
-                    queue.schedule(
-                        now + (dt * NANOS_PER_SEC as f64) as SimTime,
-                        SimEvent::NoiseSwap,
-                    );
+                    queue.schedule(now + (dt * NANOS_PER_SEC as f64) as SimTime, SimEvent::NoiseSwap);
                 }
                 None
             }
             SimEvent::Block => {
                 block_results.clear();
                 let fundamental = sim.fundamental.price();
-                sim.chain
-                    .build_block(now, fundamental, &mut sim.rng_chain, &mut block_results);
-                let gas: u128 = block_results
-                    .iter()
-                    .map(|r| u128::from(r.gas_used) * r.effective_gas_price)
-                    .sum();
+                sim.chain.build_block(now, fundamental, &mut sim.rng_chain, &mut block_results);
+                let gas: u128 = block_results.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
                 risk.record_gas(now, gas);
+                sim.refresh_pool_mids();
                 exec.on_block(&block_results, now, &mut sim, &mut queue);
                 queue.schedule(now + spec.chain.block_time, SimEvent::Block);
                 Some(Event::Block(sim.block()))
@@ -183,12 +165,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
                 let mark = sim.fundamental_raw();
                 let e = sim.equity(mark);
                 risk.observe_equity(now, e);
-                equity.push(EquityPoint {
-                    time: now,
-                    block: sim.chain.number,
-                    equity: e,
-                    mark,
-                });
+                equity.push(EquityPoint { time: now, block: sim.chain.number, equity: e, mark });
                 queue.schedule(now + spec.equity_sample, SimEvent::EquitySample);
                 None
             }
@@ -211,12 +188,8 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
             actions.clear();
             {
                 let busy = |v: LegVenue| exec.is_busy(v);
-                let view = View {
-                    now,
-                    market: &sim as &dyn MarketView,
-                    free_trade_slots: exec.free_permits(),
-                    busy: &busy,
-                };
+                let view =
+                    View { now, market: &sim as &dyn MarketView, free_trade_slots: exec.free_permits(), busy: &busy };
                 strategies.dispatch_one(i, &event, &view, &mut actions);
             }
             for action in actions.drain(..) {
@@ -237,24 +210,13 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
                 let gas_wei = [plan.buy, plan.sell]
                     .iter()
                     .map(|l| match *l {
-                        LegOrder::Dex {
-                            gas_limit,
-                            priority_fee_wei,
-                            ..
-                        } => u128::from(gas_limit) * (sim.chain.base_fee + priority_fee_wei),
+                        LegOrder::Dex { gas_limit, priority_fee_wei, .. } => {
+                            u128::from(gas_limit) * (sim.chain.base_fee + priority_fee_wei)
+                        }
                         LegOrder::Cex { .. } => 0,
                     })
                     .sum();
-                if risk
-                    .check(
-                        &plan,
-                        now,
-                        exec.open_base_abs(),
-                        exec.pending_txs(),
-                        gas_wei,
-                    )
-                    .is_err()
-                {
+                if risk.check(&plan, now, exec.open_base_abs(), exec.pending_txs(), gas_wei).is_err() {
                     reject(opp, SkipReason::RiskLimit);
                     continue;
                 }
@@ -266,12 +228,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
     // A last mark at the end of the run so the curve ends where the run does.
     let mark = sim.fundamental_raw();
     if equity.last().is_none_or(|p| p.time < spec.duration) {
-        equity.push(EquityPoint {
-            time: spec.duration,
-            block: sim.chain.number,
-            equity: sim.equity(mark),
-            mark,
-        });
+        equity.push(EquityPoint { time: spec.duration, block: sim.chain.number, equity: sim.equity(mark), mark });
     }
     progress(spec.duration);
 
@@ -305,8 +262,6 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
         outliers_published: sim.venues.iter().map(|v| v.outliers_published).sum(),
         venue_names: spec.cex.iter().map(|c| c.name.clone()).collect(),
         pool_names: spec.dex.iter().map(|d| d.name.clone()).collect(),
-        wall: WallTiming {
-            run_ns: wall_start.elapsed().as_nanos() as u64,
-        },
+        wall: WallTiming { run_ns: wall_start.elapsed().as_nanos() as u64 },
     }
 }

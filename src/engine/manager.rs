@@ -54,13 +54,7 @@ impl StrategyManager {
 
     /// Runs strategy `i` on `event` with `ctx`, timing one call in `TIMING_SAMPLE_EVERY`.
     #[inline]
-    pub fn dispatch_one(
-        &mut self,
-        i: usize,
-        event: &Event,
-        view: &View<'_>,
-        out: &mut Vec<Action>,
-    ) {
+    pub fn dispatch_one(&mut self, i: usize, event: &Event, view: &View<'_>, out: &mut Vec<Action>) {
         self.calls += 1;
         let timed = self.calls.is_multiple_of(TIMING_SAMPLE_EVERY);
         let r = &mut self.strategies[i];

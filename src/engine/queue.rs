@@ -92,11 +92,7 @@ mod tests {
             for i in 0..1000u64 {
                 q.schedule(
                     (i * 7919) % 97,
-                    if i % 2 == 0 {
-                        SimEvent::OrderArrive(i as u32)
-                    } else {
-                        SimEvent::OrderReport(i as u32)
-                    },
+                    if i % 2 == 0 { SimEvent::OrderArrive(i as u32) } else { SimEvent::OrderReport(i as u32) },
                 );
             }
             std::iter::from_fn(|| q.pop()).collect::<Vec<_>>()

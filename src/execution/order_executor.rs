@@ -130,12 +130,7 @@ pub struct OrderExecutor {
 }
 
 impl OrderExecutor {
-    pub fn new(
-        max_concurrent_trades: usize,
-        execution_timeout: SimTime,
-        venues: usize,
-        pools: usize,
-    ) -> Self {
+    pub fn new(max_concurrent_trades: usize, execution_timeout: SimTime, venues: usize, pools: usize) -> Self {
         OrderExecutor {
             max_permits: max_concurrent_trades,
             permits_in_use: 0,
@@ -173,13 +168,7 @@ impl OrderExecutor {
     }
 
     /// Takes a permit and sends both legs at once. The caller has checked `free_permits() > 0`.
-    pub fn execute(
-        &mut self,
-        plan: ArbPlan,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
-    ) {
+    pub fn execute(&mut self, plan: ArbPlan, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
         debug_assert!(self.permits_in_use < self.max_permits);
         self.permits_in_use += 1;
         let id = self.trades.len() as u32;
@@ -211,15 +200,7 @@ impl OrderExecutor {
         queue: &mut EventQueue,
     ) {
         let oid = self.orders.len() as u32;
-        let mut order = Order {
-            trade,
-            leg,
-            too_late: false,
-            filled_base: 0,
-            quote: 0,
-            fee: 0,
-            unwind,
-        };
+        let mut order = Order { trade, leg, too_late: false, filled_base: 0, quote: 0, fee: 0, unwind };
         self.trades[trade as usize].open_orders += 1;
         self.stats.legs_sent += 1;
         match leg {
@@ -231,26 +212,13 @@ impl OrderExecutor {
                 order.too_late = latency > self.execution_timeout;
                 queue.schedule(now + latency, SimEvent::OrderArrive(oid));
             }
-            LegOrder::Dex {
-                pool,
-                side,
-                base_raw,
-                quote_limit,
-                priority_fee_wei,
-                gas_limit,
-            } => {
+            LegOrder::Dex { pool, side, base_raw, quote_limit, priority_fee_wei, gas_limit } => {
                 self.busy_pool[pool.0 as usize] += 1;
                 self.pending_txs += 1;
                 sim.chain.submit(
                     pool,
                     priority_fee_wei,
-                    TxKind::Ours {
-                        order: oid,
-                        side,
-                        base_raw,
-                        quote_limit,
-                        gas_limit,
-                    },
+                    TxKind::Ours { order: oid, side, base_raw, quote_limit, gas_limit },
                 );
             }
         }
@@ -258,21 +226,9 @@ impl OrderExecutor {
     }
 
     /// A CEX order reaches its venue: fill what the live book and our balance allow.
-    pub fn on_order_arrive(
-        &mut self,
-        oid: u32,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
-    ) {
+    pub fn on_order_arrive(&mut self, oid: u32, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
         let o = self.orders[oid as usize];
-        let LegOrder::Cex {
-            venue,
-            side,
-            lots,
-            limit_ticks,
-        } = o.leg
-        else {
+        let LegOrder::Cex { venue, side, lots, limit_ticks } = o.leg else {
             return;
         };
         let i = venue.0 as usize;
@@ -284,14 +240,7 @@ impl OrderExecutor {
                 Side::Sell => lots.min((sim.inventory.cex_base[i] / lot) as u64),
                 Side::Buy => {
                     let budget = sim.inventory.cex_quote[i];
-                    affordable(
-                        &sim.venues[i].book,
-                        lots,
-                        limit_ticks,
-                        qptl,
-                        fee_bps,
-                        budget,
-                    )
+                    affordable(&sim.venues[i].book, lots, limit_ticks, qptl, fee_bps, budget)
                 }
             };
             let w = fill_against(&mut sim.venues[i].book, side, max_lots, limit_ticks);
@@ -319,13 +268,7 @@ impl OrderExecutor {
     }
 
     /// The venue's report reaches us: the leg is settled.
-    pub fn on_order_report(
-        &mut self,
-        oid: u32,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
-    ) {
+    pub fn on_order_report(&mut self, oid: u32, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
         let o = self.orders[oid as usize];
         if let LegOrder::Cex { venue, .. } = o.leg {
             self.busy_cex[venue.0 as usize] -= 1;
@@ -347,13 +290,7 @@ impl OrderExecutor {
         let mark = sim.fundamental_raw();
         for r in results {
             let oid = r.order;
-            let LegOrder::Dex {
-                pool,
-                side,
-                base_raw,
-                ..
-            } = self.orders[oid as usize].leg
-            else {
+            let LegOrder::Dex { pool, side, base_raw, .. } = self.orders[oid as usize].leg else {
                 continue;
             };
             self.busy_pool[pool.0 as usize] -= 1;
@@ -379,9 +316,8 @@ impl OrderExecutor {
                 }
                 None => self.stats.legs_reverted += 1,
             }
-            let gas_quote = (U256::from(gas_wei) * U256::from(mark))
-                .div_ceil(U256::from(10u128.pow(18)))
-                .saturating_to::<u128>();
+            let gas_quote =
+                (U256::from(gas_wei) * U256::from(mark)).div_ceil(U256::from(10u128.pow(18))).saturating_to::<u128>();
             self.settle(oid, gas_wei, gas_quote, now, sim, queue);
         }
     }
@@ -397,9 +333,7 @@ impl OrderExecutor {
     ) {
         let o = self.orders[oid as usize];
         let requested = match o.leg {
-            LegOrder::Cex { venue, lots, .. } => {
-                u128::from(lots) * sim.venues[venue.0 as usize].spec.lot_base_raw
-            }
+            LegOrder::Cex { venue, lots, .. } => u128::from(lots) * sim.venues[venue.0 as usize].spec.lot_base_raw,
             LegOrder::Dex { base_raw, .. } => base_raw,
         };
         let t = &mut self.trades[o.trade as usize];
@@ -491,14 +425,7 @@ impl OrderExecutor {
 }
 
 /// Largest lots (≤ `lots`) whose cost plus fee fits in `budget`, walking no further than the limit.
-fn affordable(
-    book: &crate::core::BookSnapshot,
-    lots: u64,
-    limit: u64,
-    qptl: u128,
-    fee_bps: u32,
-    budget: u128,
-) -> u64 {
+fn affordable(book: &crate::core::BookSnapshot, lots: u64, limit: u64, qptl: u128, fee_bps: u32, budget: u128) -> u64 {
     let cost = |n: u64| {
         let w = walk(book.asks(), Side::Buy, n, limit);
         let q = w.notional * qptl;
@@ -510,11 +437,7 @@ fn affordable(
     let (mut lo, mut hi) = (0u64, lots);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if cost(mid) <= budget {
-            lo = mid
-        } else {
-            hi = mid - 1
-        }
+        if cost(mid) <= budget { lo = mid } else { hi = mid - 1 }
     }
     lo
 }
@@ -552,12 +475,7 @@ fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
             Side::Sell => price - price * UNWIND_LIMIT_BPS / 10_000,
             Side::Buy => price + price * UNWIND_LIMIT_BPS / 10_000,
         };
-        return Some(LegOrder::Cex {
-            venue,
-            side,
-            lots,
-            limit_ticks,
-        });
+        return Some(LegOrder::Cex { venue, side, lots, limit_ticks });
     }
     if sim.chain.pools.is_empty() {
         return None;
@@ -568,11 +486,7 @@ fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
         pool,
         side,
         base_raw: amount,
-        quote_limit: if side == Side::Sell {
-            0
-        } else {
-            sim.inventory.wallet_quote
-        },
+        quote_limit: if side == Side::Sell { 0 } else { sim.inventory.wallet_quote },
         priority_fee_wei: 2_000_000_000,
         gas_limit: spec.swap_gas + spec.swap_gas / 5,
     })

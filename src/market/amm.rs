@@ -20,12 +20,7 @@ pub const MAX_RESERVE: U256 = U256::from_limbs([u64::MAX, (1u64 << 48) - 1, 0, 0
 
 /// `getAmountOut` with the fee in basis points (30 = 0.30 %).
 #[inline]
-pub fn get_amount_out(
-    amount_in: U256,
-    reserve_in: U256,
-    reserve_out: U256,
-    fee_bps: u32,
-) -> Result<U256, AmmError> {
+pub fn get_amount_out(amount_in: U256, reserve_in: U256, reserve_out: U256, fee_bps: u32) -> Result<U256, AmmError> {
     if amount_in.is_zero() {
         return Err(AmmError::InsufficientInputAmount);
     }
@@ -41,12 +36,7 @@ pub fn get_amount_out(
 
 /// `getAmountIn`: the smallest input that yields at least `amount_out`.
 #[inline]
-pub fn get_amount_in(
-    amount_out: U256,
-    reserve_in: U256,
-    reserve_out: U256,
-    fee_bps: u32,
-) -> Result<U256, AmmError> {
+pub fn get_amount_in(amount_out: U256, reserve_in: U256, reserve_out: U256, fee_bps: u32) -> Result<U256, AmmError> {
     if amount_out.is_zero() {
         return Err(AmmError::InsufficientOutputAmount);
     }
@@ -77,21 +67,37 @@ pub fn get_amount_out_u128(
     let fast = amount_in
         .checked_mul(gamma)
         .and_then(|with_fee| with_fee.checked_mul(reserve_out).map(|n| (with_fee, n)))
-        .and_then(|(with_fee, n)| {
-            reserve_in
-                .checked_mul(10_000)
-                .and_then(|d| d.checked_add(with_fee))
-                .map(|d| n / d)
-        });
+        .and_then(|(with_fee, n)| reserve_in.checked_mul(10_000).and_then(|d| d.checked_add(with_fee)).map(|d| n / d));
     match fast {
         Some(out) => Ok(out),
-        None => get_amount_out(
-            U256::from(amount_in),
-            U256::from(reserve_in),
-            U256::from(reserve_out),
-            fee_bps,
-        )
-        .map(|v| v.to::<u128>()),
+        None => get_amount_out(U256::from(amount_in), U256::from(reserve_in), U256::from(reserve_out), fee_bps)
+            .map(|v| v.to::<u128>()),
+    }
+}
+
+/// `get_amount_in` in `u128` when every intermediate fits; same results, falls back to `U256`.
+#[inline]
+pub fn get_amount_in_u128(
+    amount_out: u128,
+    reserve_in: u128,
+    reserve_out: u128,
+    fee_bps: u32,
+) -> Result<u128, AmmError> {
+    if amount_out == 0 {
+        return Err(AmmError::InsufficientOutputAmount);
+    }
+    if reserve_in == 0 || reserve_out == 0 || amount_out >= reserve_out {
+        return Err(AmmError::InsufficientLiquidity);
+    }
+    let gamma = (10_000 - fee_bps) as u128;
+    let fast = reserve_in
+        .checked_mul(amount_out)
+        .and_then(|n| n.checked_mul(10_000))
+        .and_then(|n| (reserve_out - amount_out).checked_mul(gamma).map(|d| n / d + 1));
+    match fast {
+        Some(v) => Ok(v),
+        None => get_amount_in(U256::from(amount_out), U256::from(reserve_in), U256::from(reserve_out), fee_bps)
+            .map(|v| v.saturating_to::<u128>()),
     }
 }
 
@@ -110,32 +116,16 @@ impl CpPool {
     }
     /// Quote in needed to buy exactly `base_out`.
     pub fn quote_in_for_base_out(&self, base_out: U256) -> Result<U256, AmmError> {
-        get_amount_in(
-            base_out,
-            self.reserve_quote,
-            self.reserve_base,
-            self.fee_bps,
-        )
+        get_amount_in(base_out, self.reserve_quote, self.reserve_base, self.fee_bps)
     }
     /// Base out for paying exactly `quote_in`.
     pub fn base_out_for_quote_in(&self, quote_in: U256) -> Result<U256, AmmError> {
-        get_amount_out(
-            quote_in,
-            self.reserve_quote,
-            self.reserve_base,
-            self.fee_bps,
-        )
+        get_amount_out(quote_in, self.reserve_quote, self.reserve_base, self.fee_bps)
     }
 
     /// Executes a sell of `base_in`; fails (state untouched) if output is below `min_quote_out`.
-    pub fn swap_base_in(
-        &mut self,
-        base_in: U256,
-        min_quote_out: U256,
-    ) -> Result<U256, SwapFailure> {
-        let out = self
-            .quote_out_for_base_in(base_in)
-            .map_err(SwapFailure::Math)?;
+    pub fn swap_base_in(&mut self, base_in: U256, min_quote_out: U256) -> Result<U256, SwapFailure> {
+        let out = self.quote_out_for_base_in(base_in).map_err(SwapFailure::Math)?;
         if out < min_quote_out {
             return Err(SwapFailure::Slippage);
         }
@@ -144,14 +134,8 @@ impl CpPool {
     }
 
     /// Executes a buy of exactly `base_out`; fails (state untouched) if it costs more than `max_quote_in`.
-    pub fn swap_base_out(
-        &mut self,
-        base_out: U256,
-        max_quote_in: U256,
-    ) -> Result<U256, SwapFailure> {
-        let cost = self
-            .quote_in_for_base_out(base_out)
-            .map_err(SwapFailure::Math)?;
+    pub fn swap_base_out(&mut self, base_out: U256, max_quote_in: U256) -> Result<U256, SwapFailure> {
+        let cost = self.quote_in_for_base_out(base_out).map_err(SwapFailure::Math)?;
         if cost > max_quote_in {
             return Err(SwapFailure::Slippage);
         }
@@ -160,14 +144,8 @@ impl CpPool {
     }
 
     /// Executes a sell of exactly `quote_in` for base.
-    pub fn swap_quote_in(
-        &mut self,
-        quote_in: U256,
-        min_base_out: U256,
-    ) -> Result<U256, SwapFailure> {
-        let out = self
-            .base_out_for_quote_in(quote_in)
-            .map_err(SwapFailure::Math)?;
+    pub fn swap_quote_in(&mut self, quote_in: U256, min_base_out: U256) -> Result<U256, SwapFailure> {
+        let out = self.base_out_for_quote_in(quote_in).map_err(SwapFailure::Math)?;
         if out < min_base_out {
             return Err(SwapFailure::Slippage);
         }
@@ -175,13 +153,7 @@ impl CpPool {
         Ok(out)
     }
 
-    fn apply(
-        &mut self,
-        base_in: U256,
-        quote_in: U256,
-        base_out: U256,
-        quote_out: U256,
-    ) -> Result<(), SwapFailure> {
+    fn apply(&mut self, base_in: U256, quote_in: U256, base_out: U256, quote_out: U256) -> Result<(), SwapFailure> {
         let nb = self.reserve_base + base_in - base_out;
         let nq = self.reserve_quote + quote_in - quote_out;
         if nb > MAX_RESERVE || nq > MAX_RESERVE {
@@ -213,21 +185,10 @@ mod tests {
     #[test]
     fn matches_hand_computed_values() {
         // 1 ETH into 2000 ETH / 6,000,000 USDC: 1e18*997*6e12 / (2000e18*1000 + 997e18)
-        let out = get_amount_out(
-            u(10u128.pow(18)),
-            u(2000 * 10u128.pow(18)),
-            u(6_000_000 * 10u128.pow(6)),
-            30,
-        )
-        .unwrap();
+        let out =
+            get_amount_out(u(10u128.pow(18)), u(2000 * 10u128.pow(18)), u(6_000_000 * 10u128.pow(6)), 30).unwrap();
         assert_eq!(out, u(2_989_509_729));
-        let back = get_amount_in(
-            out,
-            u(2000 * 10u128.pow(18)),
-            u(6_000_000 * 10u128.pow(6)),
-            30,
-        )
-        .unwrap();
+        let back = get_amount_in(out, u(2000 * 10u128.pow(18)), u(6_000_000 * 10u128.pow(6)), 30).unwrap();
         assert!(back <= u(10u128.pow(18)));
     }
 
@@ -235,49 +196,25 @@ mod tests {
     fn tiny_input_rounds_to_zero_output() {
         // 1 wei of ETH buys less than one raw USDC unit: floor gives 0 (the pair would then revert).
         assert_eq!(
-            get_amount_out(
-                u(1),
-                u(2000 * 10u128.pow(18)),
-                u(6_000_000 * 10u128.pow(6)),
-                30
-            )
-            .unwrap(),
+            get_amount_out(u(1), u(2000 * 10u128.pow(18)), u(6_000_000 * 10u128.pow(6)), 30).unwrap(),
             U256::ZERO
         );
         // 1 wei against an equal pool: 997/1000 floors to 0.
-        assert_eq!(
-            get_amount_out(u(1), u(1000), u(1000), 30).unwrap(),
-            U256::ZERO
-        );
+        assert_eq!(get_amount_out(u(1), u(1000), u(1000), 30).unwrap(), U256::ZERO);
         assert_eq!(get_amount_out(u(2), u(10), u(1000), 30).unwrap(), u(166));
     }
 
     #[test]
     fn zero_amounts_and_empty_pools_are_rejected() {
-        assert_eq!(
-            get_amount_out(U256::ZERO, u(1), u(1), 30),
-            Err(AmmError::InsufficientInputAmount)
-        );
-        assert_eq!(
-            get_amount_in(U256::ZERO, u(1), u(1), 30),
-            Err(AmmError::InsufficientOutputAmount)
-        );
-        assert_eq!(
-            get_amount_out(u(1), U256::ZERO, u(1), 30),
-            Err(AmmError::InsufficientLiquidity)
-        );
+        assert_eq!(get_amount_out(U256::ZERO, u(1), u(1), 30), Err(AmmError::InsufficientInputAmount));
+        assert_eq!(get_amount_in(U256::ZERO, u(1), u(1), 30), Err(AmmError::InsufficientOutputAmount));
+        assert_eq!(get_amount_out(u(1), U256::ZERO, u(1), 30), Err(AmmError::InsufficientLiquidity));
     }
 
     #[test]
     fn cannot_drain_the_pool() {
-        assert_eq!(
-            get_amount_in(u(1000), u(1000), u(1000), 30),
-            Err(AmmError::InsufficientLiquidity)
-        );
-        assert_eq!(
-            get_amount_in(u(1001), u(1000), u(1000), 30),
-            Err(AmmError::InsufficientLiquidity)
-        );
+        assert_eq!(get_amount_in(u(1000), u(1000), u(1000), 30), Err(AmmError::InsufficientLiquidity));
+        assert_eq!(get_amount_in(u(1001), u(1000), u(1000), 30), Err(AmmError::InsufficientLiquidity));
         // Even an enormous input never returns the whole reserve.
         let out = get_amount_out(MAX_RESERVE, u(1), u(1000), 30).unwrap();
         assert!(out < u(1000));
@@ -293,16 +230,10 @@ mod tests {
 
     #[test]
     fn slippage_limits_leave_state_untouched() {
-        let mut p = CpPool {
-            reserve_base: u(100 * 10u128.pow(18)),
-            reserve_quote: u(300_000 * 10u128.pow(6)),
-            fee_bps: 30,
-        };
+        let mut p =
+            CpPool { reserve_base: u(100 * 10u128.pow(18)), reserve_quote: u(300_000 * 10u128.pow(6)), fee_bps: 30 };
         let before = p;
-        assert_eq!(
-            p.swap_base_in(u(10u128.pow(18)), u(3_000 * 10u128.pow(6))),
-            Err(SwapFailure::Slippage)
-        );
+        assert_eq!(p.swap_base_in(u(10u128.pow(18)), u(3_000 * 10u128.pow(6))), Err(SwapFailure::Slippage));
         assert_eq!(p, before);
         let got = p.swap_base_in(u(10u128.pow(18)), U256::ZERO).unwrap();
         assert_eq!(p.reserve_quote, before.reserve_quote - got);
@@ -315,6 +246,13 @@ mod tests {
         fn u128_fast_path_equals_u256(a in 1u128..u128::MAX >> 8, ri in 1u128..(1u128 << 112), ro in 1u128..(1u128 << 112)) {
             let slow = get_amount_out(u(a), u(ri), u(ro), 30).unwrap();
             prop_assert_eq!(U256::from(get_amount_out_u128(a, ri, ro, 30).unwrap()), slow);
+        }
+
+        #[test]
+        fn u128_amount_in_equals_u256(b in 1u128..1u128 << 100, ri in 1u128..(1u128 << 112), ro in 1u128..(1u128 << 112)) {
+            let slow = get_amount_in(u(b), u(ri), u(ro), 30);
+            let fast = get_amount_in_u128(b, ri, ro, 30);
+            prop_assert_eq!(slow.map(|v| v.saturating_to::<u128>()), fast);
         }
 
         #[test]

@@ -23,15 +23,7 @@ impl CexVenue {
     pub fn new(id: VenueId, spec: CexSpecRun, quote_decimals: u32, tick_interval: SimTime) -> Self {
         let tick_value = spec.tick_quote_raw as f64 / 10f64.powi(quote_decimals as i32);
         let lag_ticks = (spec.lag / tick_interval.max(1)) as usize;
-        CexVenue {
-            id,
-            spec,
-            tick_value,
-            lag_ticks,
-            book: BookSnapshot::empty(id),
-            seq: 0,
-            outliers_published: 0,
-        }
+        CexVenue { id, spec, tick_value, lag_ticks, book: BookSnapshot::empty(id), seq: 0, outliers_published: 0 }
     }
 
     pub fn lag_ticks(&self) -> usize {
@@ -57,14 +49,8 @@ impl CexVenue {
         for i in 0..n {
             let bid_lots = jitter(s.level_lots, rng);
             let ask_lots = jitter(s.level_lots, rng);
-            self.book.bids[i] = Level {
-                price_ticks: best_bid.saturating_sub(i as u64 * step).max(1),
-                lots: bid_lots,
-            };
-            self.book.asks[i] = Level {
-                price_ticks: best_ask + i as u64 * step,
-                lots: ask_lots,
-            };
+            self.book.bids[i] = Level { price_ticks: best_bid.saturating_sub(i as u64 * step).max(1), lots: bid_lots };
+            self.book.asks[i] = Level { price_ticks: best_ask + i as u64 * step, lots: ask_lots };
         }
         // A very low price can collapse bid levels onto tick 1; keep them strictly decreasing.
         let mut nb = n;
@@ -125,26 +111,11 @@ mod tests {
         let mut v = CexVenue::new(VenueId(0), spec(), 6, 100_000_000);
         let mut rng = component_rng(1, "cex");
         let b = *v.refresh(0, 3000.0, &mut rng);
-        let (bid, ask) = (
-            b.best_bid().unwrap().price_ticks,
-            b.best_ask().unwrap().price_ticks,
-        );
+        let (bid, ask) = (b.best_bid().unwrap().price_ticks, b.best_ask().unwrap().price_ticks);
         assert!(bid < 300_000 && ask > 300_000, "{bid} {ask}");
-        assert!(
-            ask - bid <= 62,
-            "spread 2 bps of 300000 ticks is 60 ticks, got {}",
-            ask - bid
-        );
-        assert!(
-            b.bids()
-                .windows(2)
-                .all(|w| w[0].price_ticks > w[1].price_ticks)
-        );
-        assert!(
-            b.asks()
-                .windows(2)
-                .all(|w| w[0].price_ticks < w[1].price_ticks)
-        );
+        assert!(ask - bid <= 62, "spread 2 bps of 300000 ticks is 60 ticks, got {}", ask - bid);
+        assert!(b.bids().windows(2).all(|w| w[0].price_ticks > w[1].price_ticks));
+        assert!(b.asks().windows(2).all(|w| w[0].price_ticks < w[1].price_ticks));
         assert_eq!(b.seq, 1);
     }
 }

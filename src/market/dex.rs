@@ -31,13 +31,7 @@ pub enum TxKind {
     /// base sells `amount` base.
     Noise { side: Side, amount: U256 },
     /// Our router swap (see `LegOrder::Dex`).
-    Ours {
-        order: u32,
-        side: Side,
-        base_raw: u128,
-        quote_limit: u128,
-        gas_limit: u64,
-    },
+    Ours { order: u32, side: Side, base_raw: u128, quote_limit: u128, gas_limit: u64 },
     /// A rival arbitrageur; its trade is sized when it executes, against the state it finds.
     Rival,
 }
@@ -101,34 +95,18 @@ impl Chain {
 
     pub fn submit(&mut self, pool: PoolId, priority_fee_wei: Wei, kind: TxKind) {
         self.next_seq += 1;
-        self.mempool.push(PendingTx {
-            arrival_seq: self.next_seq,
-            priority_fee_wei,
-            pool,
-            kind,
-        });
+        self.mempool.push(PendingTx { arrival_seq: self.next_seq, priority_fee_wei, pool, kind });
     }
 
     /// A noise trader's swap of a lognormal quote size, converted to base at `price` for sells.
-    pub fn submit_noise(
-        &mut self,
-        rng: &mut SimRng,
-        median: f64,
-        sigma: f64,
-        buy_probability: f64,
-        price: f64,
-    ) {
+    pub fn submit_noise(&mut self, rng: &mut SimRng, median: f64, sigma: f64, buy_probability: f64, price: f64) {
         if self.pools.is_empty() {
             return;
         }
         let pool = PoolId(rng.random_range(0..self.pools.len() as u16));
         let z: f64 = rng.sample(StandardNormal);
         let size_quote = median * (sigma * z).exp();
-        let side = if rng.random::<f64>() < buy_probability {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
+        let side = if rng.random::<f64>() < buy_probability { Side::Buy } else { Side::Sell };
         let amount = match side {
             Side::Buy => size_quote * self.quote_scale,
             Side::Sell => size_quote / price * self.base_scale,
@@ -137,31 +115,17 @@ impl Chain {
             return;
         }
         let fee = self.sample_rival_fee(rng) / 2;
-        self.submit(
-            pool,
-            fee,
-            TxKind::Noise {
-                side,
-                amount: U256::from(amount as u128),
-            },
-        );
+        self.submit(pool, fee, TxKind::Noise { side, amount: U256::from(amount as u128) });
     }
 
     fn sample_rival_fee(&self, rng: &mut SimRng) -> Wei {
         let z: f64 = rng.sample(StandardNormal);
-        (self.rivals.priority_fee_median_gwei * 1e9 * (self.rivals.priority_fee_sigma * z).exp())
-            as Wei
+        (self.rivals.priority_fee_median_gwei * 1e9 * (self.rivals.priority_fee_sigma * z).exp()) as Wei
     }
 
     /// Builds the block at `now`: rivals join, everything is ordered by priority fee (then arrival),
     /// swaps execute in order, the base fee moves by EIP-1559. Returns our transactions' outcomes.
-    pub fn build_block(
-        &mut self,
-        now: SimTime,
-        fundamental: f64,
-        rng: &mut SimRng,
-        out: &mut Vec<OurTxResult>,
-    ) {
+    pub fn build_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
         self.number += 1;
         self.timestamp = now;
         let mut txs = std::mem::take(&mut self.mempool);
@@ -177,11 +141,7 @@ impl Chain {
                 });
             }
         }
-        txs.sort_by(|a, b| {
-            b.priority_fee_wei
-                .cmp(&a.priority_fee_wei)
-                .then(a.arrival_seq.cmp(&b.arrival_seq))
-        });
+        txs.sort_by(|a, b| b.priority_fee_wei.cmp(&a.priority_fee_wei).then(a.arrival_seq.cmp(&b.arrival_seq)));
         let mut touches = vec![0u32; self.pools.len()];
         for tx in txs {
             match tx.kind {
@@ -204,20 +164,10 @@ impl Chain {
                                 self.stats.noise_swaps += 1;
                             }
                         }
-                        TxKind::Ours {
-                            order,
-                            side,
-                            base_raw,
-                            quote_limit,
-                            gas_limit,
-                        } => {
+                        TxKind::Ours { order, side, base_raw, quote_limit, gas_limit } => {
                             let r = match side {
-                                Side::Buy => p
-                                    .pool
-                                    .swap_base_out(U256::from(base_raw), U256::from(quote_limit)),
-                                Side::Sell => p
-                                    .pool
-                                    .swap_base_in(U256::from(base_raw), U256::from(quote_limit)),
+                                Side::Buy => p.pool.swap_base_out(U256::from(base_raw), U256::from(quote_limit)),
+                                Side::Sell => p.pool.swap_base_in(U256::from(base_raw), U256::from(quote_limit)),
                             };
                             let (quote, gas) = match r {
                                 Ok(q) => (Some(q.to::<u128>()), p.spec.swap_gas.min(gas_limit)),
@@ -262,10 +212,7 @@ impl Chain {
         if x > 0.0 {
             let base_out = gamma * x * rb / (rq + gamma * x);
             if base_out * price - x >= min_profit {
-                return p
-                    .pool
-                    .swap_quote_in(U256::from((x * self.quote_scale) as u128), U256::ZERO)
-                    .is_ok();
+                return p.pool.swap_quote_in(U256::from((x * self.quote_scale) as u128), U256::ZERO).is_ok();
             }
         }
         // Sell y base when the pool is dear: y* = (sqrt(γ·Rb·Rq/P) − Rb)/γ.
@@ -273,10 +220,7 @@ impl Chain {
         if y > 0.0 {
             let quote_out = gamma * y * rq / (rb + gamma * y);
             if quote_out - y * price >= min_profit {
-                return p
-                    .pool
-                    .swap_base_in(U256::from((y * self.base_scale) as u128), U256::ZERO)
-                    .is_ok();
+                return p.pool.swap_base_in(U256::from((y * self.base_scale) as u128), U256::ZERO).is_ok();
             }
         }
         false

@@ -39,9 +39,7 @@ impl PriceFeed {
     pub fn new(tick_values: Vec<f64>, max_age: SimTime, outlier_bps: f64) -> Self {
         let n = tick_values.len();
         PriceFeed {
-            in_flight: (0..n)
-                .map(|v| vec![BookSnapshot::empty(VenueId(v as u16)); RING])
-                .collect(),
+            in_flight: (0..n).map(|v| vec![BookSnapshot::empty(VenueId(v as u16)); RING]).collect(),
             accepted: vec![None; n],
             mids: vec![None; n],
             tick_values,
@@ -60,15 +58,9 @@ impl PriceFeed {
 
     /// The quote in `slot` reaches us at `now`. `other_mids` are independent references (e.g. pool
     /// prices) used with the other venues' mids for the outlier check.
-    pub fn arrive(
-        &mut self,
-        venue: VenueId,
-        slot: u32,
-        now: SimTime,
-        other_mids: &[f64],
-    ) -> Verdict {
+    pub fn arrive(&mut self, venue: VenueId, slot: u32, now: SimTime, other_mids: &[f64]) -> Verdict {
         let v = venue.0 as usize;
-        let mut book = self.in_flight[v][slot as usize];
+        let book = &self.in_flight[v][slot as usize];
         self.stats.received += 1;
         if self.accepted[v].is_some_and(|a| a.seq >= book.seq) {
             self.stats.rejected_late += 1;
@@ -94,18 +86,15 @@ impl PriceFeed {
         if !refs.is_empty() {
             refs.sort_by(|a, b| a.total_cmp(b));
             let n = refs.len();
-            let median = if n % 2 == 1 {
-                refs[n / 2]
-            } else {
-                0.5 * (refs[n / 2 - 1] + refs[n / 2])
-            };
+            let median = if n % 2 == 1 { refs[n / 2] } else { 0.5 * (refs[n / 2 - 1] + refs[n / 2]) };
             if ((mid - median) / median).abs() * 1e4 > self.outlier_bps {
                 self.stats.rejected_outlier += 1;
                 return Verdict::Outlier;
             }
         }
-        book.received_at = now;
-        self.accepted[v] = Some(book);
+        let mut accepted = *book;
+        accepted.received_at = now;
+        self.accepted[v] = Some(accepted);
         self.mids[v] = Some(mid);
         self.stats.accepted += 1;
         Verdict::Accepted
@@ -123,11 +112,7 @@ impl PriceFeed {
         }
         m.sort_by(|a, b| a.total_cmp(b));
         let n = m.len();
-        Some(if n % 2 == 1 {
-            m[n / 2]
-        } else {
-            0.5 * (m[n / 2 - 1] + m[n / 2])
-        })
+        Some(if n % 2 == 1 { m[n / 2] } else { 0.5 * (m[n / 2 - 1] + m[n / 2]) })
     }
 }
 
@@ -140,14 +125,8 @@ mod tests {
         let mut b = BookSnapshot::empty(VenueId(venue));
         b.seq = seq;
         b.exchange_time = t;
-        b.bids[0] = Level {
-            price_ticks: mid_ticks - 1,
-            lots: 1,
-        };
-        b.asks[0] = Level {
-            price_ticks: mid_ticks + 1,
-            lots: 1,
-        };
+        b.bids[0] = Level { price_ticks: mid_ticks - 1, lots: 1 };
+        b.asks[0] = Level { price_ticks: mid_ticks + 1, lots: 1 };
         b.n_bids = 1;
         b.n_asks = 1;
         b
@@ -169,13 +148,7 @@ mod tests {
         assert_eq!(f.arrive(VenueId(1), s, 70, &[3000.0]), Verdict::Accepted);
         assert_eq!(
             f.stats,
-            FeedStats {
-                received: 5,
-                accepted: 2,
-                rejected_stale: 1,
-                rejected_late: 1,
-                rejected_outlier: 1
-            }
+            FeedStats { received: 5, accepted: 2, rejected_stale: 1, rejected_late: 1, rejected_outlier: 1 }
         );
     }
 }

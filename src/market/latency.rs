@@ -31,10 +31,7 @@ mod tests {
 
     #[test]
     fn lognormal_median_is_the_configured_median() {
-        let m = LatencySpec::LogNormal {
-            median_ns: 3e6,
-            sigma: 0.4,
-        };
+        let m = LatencySpec::LogNormal { median_ns: 3e6, sigma: 0.4 };
         let mut rng = component_rng(1, "t");
         let mut v: Vec<u64> = (0..10_001).map(|_| m.sample(&mut rng)).collect();
         v.sort_unstable();

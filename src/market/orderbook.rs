@@ -101,21 +101,12 @@ mod tests {
 
     fn book() -> BookSnapshot {
         let mut b = BookSnapshot::empty(VenueId(0));
-        for (i, (p, q)) in [(300_000u64, 10u64), (300_010, 20), (300_030, 5)]
-            .into_iter()
-            .enumerate()
-        {
-            b.asks[i] = Level {
-                price_ticks: p,
-                lots: q,
-            };
+        for (i, (p, q)) in [(300_000u64, 10u64), (300_010, 20), (300_030, 5)].into_iter().enumerate() {
+            b.asks[i] = Level { price_ticks: p, lots: q };
         }
         b.n_asks = 3;
         for (i, (p, q)) in [(299_990u64, 8u64), (299_980, 4)].into_iter().enumerate() {
-            b.bids[i] = Level {
-                price_ticks: p,
-                lots: q,
-            };
+            b.bids[i] = Level { price_ticks: p, lots: q };
         }
         b.n_bids = 2;
         b
@@ -125,14 +116,7 @@ mod tests {
     fn walks_levels_in_order() {
         let b = book();
         let w = walk(b.asks(), Side::Buy, 15, u64::MAX);
-        assert_eq!(
-            w,
-            Walk {
-                filled_lots: 15,
-                notional: 10 * 300_000 + 5 * 300_010,
-                last_price_ticks: 300_010
-            }
-        );
+        assert_eq!(w, Walk { filled_lots: 15, notional: 10 * 300_000 + 5 * 300_010, last_price_ticks: 300_010 });
     }
 
     #[test]
@@ -158,13 +142,7 @@ mod tests {
         let w = fill_against(&mut b, Side::Buy, 12, u64::MAX);
         assert_eq!(w.filled_lots, 12);
         assert_eq!(b.n_asks, 2);
-        assert_eq!(
-            b.asks()[0],
-            Level {
-                price_ticks: 300_010,
-                lots: 18
-            }
-        );
+        assert_eq!(b.asks()[0], Level { price_ticks: 300_010, lots: 18 });
         let w2 = fill_against(&mut b, Side::Buy, 100, u64::MAX);
         assert_eq!(w2.filled_lots, 23);
         assert_eq!(b.n_asks, 0);

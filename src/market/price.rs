@@ -29,23 +29,13 @@ impl Fundamental {
     pub fn new(model: PriceModelSpec, tick: SimTime, max_lag: SimTime) -> Self {
         let dt_years = tick as f64 / NANOS_PER_SEC as f64 / SECONDS_PER_YEAR;
         let (price, drift_term, diffusion, jumps, jump_sigma) = match &model {
-            PriceModelSpec::Gbm {
-                start,
-                vol_annual,
-                drift_annual,
-                jump_rate_per_day,
-                jump_sigma,
-            } => {
+            PriceModelSpec::Gbm { start, vol_annual, drift_annual, jump_rate_per_day, jump_sigma } => {
                 let lambda = jump_rate_per_day * (tick as f64 / NANOS_PER_SEC as f64) / 86_400.0;
                 (
                     *start,
                     (drift_annual - 0.5 * vol_annual * vol_annual) * dt_years,
                     vol_annual * dt_years.sqrt(),
-                    if lambda > 0.0 {
-                        Poisson::new(lambda).ok()
-                    } else {
-                        None
-                    },
+                    if lambda > 0.0 { Poisson::new(lambda).ok() } else { None },
                     *jump_sigma,
                 )
             }
@@ -147,9 +137,7 @@ mod tests {
     #[test]
     fn replay_interpolates_and_lag_looks_back() {
         let mut f = Fundamental::new(
-            PriceModelSpec::Replay {
-                points: vec![(0, 100.0), (10 * NANOS_PER_SEC, 200.0)],
-            },
+            PriceModelSpec::Replay { points: vec![(0, 100.0), (10 * NANOS_PER_SEC, 200.0)] },
             NANOS_PER_SEC,
             3 * NANOS_PER_SEC,
         );

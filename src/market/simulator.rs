@@ -34,6 +34,7 @@ pub struct ArbitrageSimulator {
     pub rng_chain: SimRng,
     /// Modelled feed latencies (ns), for the report's percentiles.
     pub feed_latencies: Vec<u64>,
+    pool_mids: Vec<f64>,
 }
 
 impl ArbitrageSimulator {
@@ -44,14 +45,7 @@ impl ArbitrageSimulator {
             .cex
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                CexVenue::new(
-                    VenueId(i as u16),
-                    c.clone(),
-                    spec.quote_decimals,
-                    spec.tick_interval,
-                )
-            })
+            .map(|(i, c)| CexVenue::new(VenueId(i as u16), c.clone(), spec.quote_decimals, spec.tick_interval))
             .collect();
         let pools: Vec<DexPool> = spec
             .dex
@@ -60,11 +54,7 @@ impl ArbitrageSimulator {
             .map(|(i, d)| DexPool {
                 id: PoolId(i as u16),
                 spec: d.clone(),
-                pool: CpPool {
-                    reserve_base: d.reserve_base,
-                    reserve_quote: d.reserve_quote,
-                    fee_bps: d.fee_bps,
-                },
+                pool: CpPool { reserve_base: d.reserve_base, reserve_quote: d.reserve_quote, fee_bps: d.fee_bps },
             })
             .collect();
         let asset = AssetId(0);
@@ -93,11 +83,8 @@ impl ArbitrageSimulator {
                 swap_gas: d.swap_gas,
             })
             .collect();
-        let tick_values = spec
-            .cex
-            .iter()
-            .map(|c| c.tick_quote_raw as f64 / 10f64.powi(spec.quote_decimals as i32))
-            .collect();
+        let tick_values =
+            spec.cex.iter().map(|c| c.tick_quote_raw as f64 / 10f64.powi(spec.quote_decimals as i32)).collect();
         let inventory = Inventory {
             cex_base: spec.cex.iter().map(|c| c.balance_base).collect(),
             cex_quote: spec.cex.iter().map(|c| c.balance_quote).collect(),
@@ -105,39 +92,17 @@ impl ArbitrageSimulator {
             wallet_quote: spec.wallet_quote,
             wallet_native: spec.wallet_native,
         };
-        ArbitrageSimulator {
+        let mut sim = ArbitrageSimulator {
             fundamental: Fundamental::new(spec.price_model.clone(), spec.tick_interval, max_lag),
-            rng_books: spec
-                .cex
-                .iter()
-                .map(|c| component_rng(seed, &format!("cex/{}/book", c.name)))
-                .collect(),
-            rng_feed: spec
-                .cex
-                .iter()
-                .map(|c| component_rng(seed, &format!("cex/{}/feed", c.name)))
-                .collect(),
-            rng_orders: spec
-                .cex
-                .iter()
-                .map(|c| component_rng(seed, &format!("cex/{}/orders", c.name)))
-                .collect(),
+            rng_books: spec.cex.iter().map(|c| component_rng(seed, &format!("cex/{}/book", c.name))).collect(),
+            rng_feed: spec.cex.iter().map(|c| component_rng(seed, &format!("cex/{}/feed", c.name))).collect(),
+            rng_orders: spec.cex.iter().map(|c| component_rng(seed, &format!("cex/{}/orders", c.name))).collect(),
             venues,
-            chain: Chain::new(
-                spec.chain.clone(),
-                spec.rivals.clone(),
-                pools,
-                spec.base_decimals,
-                spec.quote_decimals,
-            ),
+            chain: Chain::new(spec.chain.clone(), spec.rivals.clone(), pools, spec.base_decimals, spec.quote_decimals),
             feed: PriceFeed::new(tick_values, spec.feed_max_age, spec.feed_outlier_bps),
             initial_inventory: inventory.clone(),
             inventory,
-            assets: vec![AssetSpec {
-                id: asset,
-                symbol: spec.base_symbol.clone(),
-                decimals: spec.base_decimals,
-            }],
+            assets: vec![AssetSpec { id: asset, symbol: spec.base_symbol.clone(), decimals: spec.base_decimals }],
             cex_specs,
             pool_specs,
             quote_decimals: spec.quote_decimals,
@@ -146,29 +111,31 @@ impl ArbitrageSimulator {
             rng_noise: component_rng(seed, "noise_traders"),
             rng_chain: component_rng(seed, "chain"),
             feed_latencies: Vec::new(),
-        }
+            pool_mids: Vec::new(),
+        };
+        sim.refresh_pool_mids();
+        sim
     }
 
     /// Republishes venue `v`'s book; returns (slot, arrival delay) of the quote on its way to us.
     pub fn refresh_book(&mut self, v: VenueId, now: SimTime) -> (u32, SimTime) {
         let i = v.0 as usize;
         let lagged = self.fundamental.lagged(self.venues[i].lag_ticks());
-        let book = *self.venues[i].refresh(now, lagged, &mut self.rng_books[i]);
-        let slot = self.feed.publish(&book);
-        let delay = self.venues[i]
-            .spec
-            .feed_latency
-            .sample(&mut self.rng_feed[i]);
+        let book = self.venues[i].refresh(now, lagged, &mut self.rng_books[i]);
+        let slot = self.feed.publish(book);
+        let delay = self.venues[i].spec.feed_latency.sample(&mut self.rng_feed[i]);
         self.feed_latencies.push(delay);
         (slot, delay)
     }
 
     /// A quote reaches the feed; `true` when accepted (the strategy should hear of it).
     pub fn quote_arrives(&mut self, v: VenueId, slot: u32, now: SimTime) -> bool {
-        let pool_mids: Vec<f64> = (0..self.chain.pools.len())
-            .map(|p| self.pool_mid(PoolId(p as u16)))
-            .collect();
-        self.feed.arrive(v, slot, now, &pool_mids) == Verdict::Accepted
+        self.feed.arrive(v, slot, now, &self.pool_mids) == Verdict::Accepted
+    }
+
+    /// Pool prices change only when a block is built; the feed's outlier check reads this cache.
+    pub fn refresh_pool_mids(&mut self) {
+        self.pool_mids = (0..self.chain.pools.len()).map(|p| self.pool_mid(PoolId(p as u16))).collect();
     }
 
     /// Pool spot price in quote units per whole base.
@@ -190,24 +157,10 @@ impl ArbitrageSimulator {
         let a = &self.inventory;
         let b = &self.initial_inventory;
         let d = |x: u128, y: u128| x as i128 - y as i128;
-        let quote: i128 = a
-            .cex_quote
-            .iter()
-            .zip(&b.cex_quote)
-            .map(|(x, y)| d(*x, *y))
-            .sum::<i128>()
+        let quote: i128 = a.cex_quote.iter().zip(&b.cex_quote).map(|(x, y)| d(*x, *y)).sum::<i128>()
             + d(a.wallet_quote, b.wallet_quote);
-        let base: i128 = a
-            .cex_base
-            .iter()
-            .zip(&b.cex_base)
-            .map(|(x, y)| d(*x, *y))
-            .sum::<i128>()
-            + a.wallet_base
-                .iter()
-                .zip(&b.wallet_base)
-                .map(|(x, y)| d(*x, *y))
-                .sum::<i128>()
+        let base: i128 = a.cex_base.iter().zip(&b.cex_base).map(|(x, y)| d(*x, *y)).sum::<i128>()
+            + a.wallet_base.iter().zip(&b.wallet_base).map(|(x, y)| d(*x, *y)).sum::<i128>()
             + d(a.wallet_native, b.wallet_native);
         quote + base * mark as i128 / 10i128.pow(self.base_decimals)
     }
@@ -238,11 +191,7 @@ impl MarketView for ArbitrageSimulator {
         (p.reserve_base, p.reserve_quote)
     }
     fn block(&self) -> BlockInfo {
-        BlockInfo {
-            number: self.chain.number,
-            timestamp: self.chain.timestamp,
-            base_fee_wei: self.chain.base_fee,
-        }
+        BlockInfo { number: self.chain.number, timestamp: self.chain.timestamp, base_fee_wei: self.chain.base_fee }
     }
     fn inventory(&self) -> &Inventory {
         &self.inventory
@@ -251,9 +200,7 @@ impl MarketView for ArbitrageSimulator {
         let scale = 10f64.powi(self.quote_decimals as i32);
         match self.feed.median_mid() {
             Some(m) => Some((m * scale).round() as u128),
-            None if !self.chain.pools.is_empty() => {
-                Some((self.pool_mid(PoolId(0)) * scale).round() as u128)
-            }
+            None if !self.chain.pools.is_empty() => Some((self.pool_mid(PoolId(0)) * scale).round() as u128),
             None => None,
         }
     }

@@ -151,10 +151,7 @@ fn q(x: i128, s: &Scales) -> f64 {
 }
 
 pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
-    let sc = Scales {
-        quote: 10f64.powi(spec.quote_decimals as i32),
-        base: 10f64.powi(spec.base_decimals as i32),
-    };
+    let sc = Scales { quote: 10f64.powi(spec.quote_decimals as i32), base: 10f64.powi(spec.base_decimals as i32) };
     let t = &r.trades;
     let gross: i128 = t.iter().map(|x| x.gross_pnl).sum();
     let fees: i128 = t.iter().map(|x| x.fees as i128).sum();
@@ -164,21 +161,15 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
     let predicted: i128 = t.iter().map(|x| x.predicted_net).sum();
     let wins = t.iter().filter(|x| x.net_pnl > 0).count();
     let planned: u128 = t.iter().map(|x| x.planned_base).sum();
-    let matched: u128 = t
-        .iter()
-        .map(|x| x.base_bought.min(x.base_sold).min(x.planned_base))
-        .sum();
+    let matched: u128 = t.iter().map(|x| x.base_bought.min(x.base_sold).min(x.planned_base)).sum();
     let count = |s: TradeStatus| t.iter().filter(|x| x.status == s).count();
 
     // Capital: everything we started with, at the first mark.
     let first_mark = r.equity.first().map(|p| p.mark).unwrap_or(0) as f64 / sc.quote;
-    let base_total = (spec.cex.iter().map(|c| c.balance_base).sum::<u128>()
-        + spec.wallet_base
-        + spec.wallet_native) as f64
-        / sc.base;
-    let quote_total = (spec.cex.iter().map(|c| c.balance_quote).sum::<u128>() + spec.wallet_quote)
+    let base_total = (spec.cex.iter().map(|c| c.balance_base).sum::<u128>() + spec.wallet_base + spec.wallet_native)
         as f64
-        / sc.quote;
+        / sc.base;
+    let quote_total = (spec.cex.iter().map(|c| c.balance_quote).sum::<u128>() + spec.wallet_quote) as f64 / sc.quote;
     let capital = base_total * first_mark + quote_total;
     let curve: Vec<i128> = r.equity.iter().map(|p| p.equity).collect();
     let dd = max_drawdown(&curve) as f64 / sc.quote;
@@ -193,10 +184,7 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
         }
     }
     for reason in SkipReason::ALL {
-        skipped_by_reason.insert(
-            reason.as_str().to_string(),
-            opp.skipped[reason as usize].into(),
-        );
+        skipped_by_reason.insert(reason.as_str().to_string(), opp.skipped[reason as usize].into());
     }
 
     Summary {
@@ -226,32 +214,15 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
             partial: count(TradeStatus::Partial),
             leg_failed: count(TradeStatus::LegFailed),
             wins,
-            win_rate: if t.is_empty() {
-                0.0
-            } else {
-                wins as f64 / t.len() as f64
-            },
-            avg_net: if t.is_empty() {
-                0.0
-            } else {
-                q(net, &sc) / t.len() as f64
-            },
-            fill_ratio: if planned == 0 {
-                0.0
-            } else {
-                matched as f64 / planned as f64
-            },
-            volume_base: t.iter().map(|x| x.base_bought + x.base_sold).sum::<u128>() as f64
-                / sc.base,
+            win_rate: if t.is_empty() { 0.0 } else { wins as f64 / t.len() as f64 },
+            avg_net: if t.is_empty() { 0.0 } else { q(net, &sc) / t.len() as f64 },
+            fill_ratio: if planned == 0 { 0.0 } else { matched as f64 / planned as f64 },
+            volume_base: t.iter().map(|x| x.base_bought + x.base_sold).sum::<u128>() as f64 / sc.base,
         },
         risk: RiskSummary {
             sharpe: sharpe(&curve, spec.equity_sample, capital * sc.quote),
             max_drawdown: dd,
-            max_drawdown_pct_of_capital: if capital > 0.0 {
-                dd / capital * 100.0
-            } else {
-                0.0
-            },
+            max_drawdown_pct_of_capital: if capital > 0.0 { dd / capital * 100.0 } else { 0.0 },
             capital,
             emergency_stop_at_s: r.emergency_stop_at.map(|t| t as f64 / NANOS_PER_SEC as f64),
             rejected_emergency_stop: r.risk_rejects[0],
@@ -299,27 +270,15 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
 }
 
 pub fn timing(r: &BacktestResult) -> Timing {
-    let mut w: Vec<u64> = r
-        .strategies
-        .iter()
-        .flat_map(|s| s.wall_ns_samples.iter().copied())
-        .collect();
+    let mut w: Vec<u64> = r.strategies.iter().flat_map(|s| s.wall_ns_samples.iter().copied()).collect();
     w.sort_unstable();
     let at = |p: f64| {
-        if w.is_empty() {
-            0
-        } else {
-            w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1]
-        }
+        if w.is_empty() { 0 } else { w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1] }
     };
     let secs = r.wall.run_ns as f64 / 1e9;
     Timing {
         wall_s: secs,
-        events_per_s: if secs > 0.0 {
-            r.events_processed as f64 / secs
-        } else {
-            0.0
-        },
+        events_per_s: if secs > 0.0 { r.events_processed as f64 / secs } else { 0.0 },
         strategy_decision_ns: WallPercentiles {
             samples: w.len(),
             p50: at(50.0),
@@ -330,23 +289,14 @@ pub fn timing(r: &BacktestResult) -> Timing {
 }
 
 /// The files of one run.
-pub const REPORT_FILES: [&str; 6] = [
-    "summary.json",
-    "summary.md",
-    "trades.parquet",
-    "trades.csv",
-    "equity.parquet",
-    "timing.json",
-];
+pub const REPORT_FILES: [&str; 6] =
+    ["summary.json", "summary.md", "trades.parquet", "trades.csv", "equity.parquet", "timing.json"];
 
 /// Writes all report files into `dir`, atomically: into a sibling temporary directory first, then
 /// renamed, so a failure never leaves a half-written report.
 pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, ReportError> {
     let summary = summarize(spec, r);
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
     let tmp = parent.join(format!(
         ".{}.tmp-{}",
@@ -356,23 +306,15 @@ pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, 
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
     let result = (|| {
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| ReportError::Other(e.to_string()))?
-            + "\n";
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(&tmp, e))?;
-        fs::write(tmp.join("summary.md"), markdown(&summary))
-            .map_err(|e| ReportError::io(&tmp, e))?;
-        let timing = serde_json::to_string_pretty(&timing(r))
-            .map_err(|e| ReportError::Other(e.to_string()))?
-            + "\n";
+        fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(&tmp, e))?;
+        let timing = serde_json::to_string_pretty(&timing(r)).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("timing.json"), timing).map_err(|e| ReportError::io(&tmp, e))?;
         let mut trades = trades_frame(spec, r)?;
         write_parquet(&mut trades, &tmp.join("trades.parquet"))?;
         let f = fs::File::create(tmp.join("trades.csv")).map_err(|e| ReportError::io(&tmp, e))?;
-        CsvWriter::new(f)
-            .include_header(true)
-            .finish(&mut trades)
-            .map_err(|e| ReportError::Other(e.to_string()))?;
+        CsvWriter::new(f).include_header(true).finish(&mut trades).map_err(|e| ReportError::Other(e.to_string()))?;
         let mut equity = equity_frame(spec, r)?;
         write_parquet(&mut equity, &tmp.join("equity.parquet"))?;
         Ok(())
@@ -391,20 +333,14 @@ pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("report: {0}")]
     Other(String),
 }
 
 impl ReportError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        ReportError::Io { path: path.to_path_buf(), source }
     }
 }
 
@@ -422,90 +358,46 @@ fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let bs = 10f64.powi(spec.base_decimals as i32);
     let secs = |x: u64| x as f64 / NANOS_PER_SEC as f64;
-    let strs = |f: &dyn Fn(&crate::execution::TradeRecord) -> String| {
-        t.iter().map(f).collect::<Vec<String>>()
-    };
-    let quote = |f: &dyn Fn(&crate::execution::TradeRecord) -> i128| {
-        t.iter().map(|x| f(x) as f64 / qs).collect::<Vec<f64>>()
-    };
-    let base = |f: &dyn Fn(&crate::execution::TradeRecord) -> u128| {
-        t.iter().map(|x| f(x) as f64 / bs).collect::<Vec<f64>>()
-    };
+    let strs = |f: &dyn Fn(&crate::execution::TradeRecord) -> String| t.iter().map(f).collect::<Vec<String>>();
+    let quote =
+        |f: &dyn Fn(&crate::execution::TradeRecord) -> i128| t.iter().map(|x| f(x) as f64 / qs).collect::<Vec<f64>>();
+    let base =
+        |f: &dyn Fn(&crate::execution::TradeRecord) -> u128| t.iter().map(|x| f(x) as f64 / bs).collect::<Vec<f64>>();
     let cols = vec![
-        Column::new(
-            "trade_id".into(),
-            t.iter().map(|x| x.id).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "decided_at_s".into(),
-            t.iter().map(|x| secs(x.decided_at)).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "closed_at_s".into(),
-            t.iter().map(|x| secs(x.closed_at)).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "buy_venue".into(),
-            strs(&|x| r.venue_name(x.buy_venue).to_string()),
-        ),
-        Column::new(
-            "sell_venue".into(),
-            strs(&|x| r.venue_name(x.sell_venue).to_string()),
-        ),
+        Column::new("trade_id".into(), t.iter().map(|x| x.id).collect::<Vec<u32>>()),
+        Column::new("decided_at_s".into(), t.iter().map(|x| secs(x.decided_at)).collect::<Vec<f64>>()),
+        Column::new("closed_at_s".into(), t.iter().map(|x| secs(x.closed_at)).collect::<Vec<f64>>()),
+        Column::new("buy_venue".into(), strs(&|x| r.venue_name(x.buy_venue).to_string())),
+        Column::new("sell_venue".into(), strs(&|x| r.venue_name(x.sell_venue).to_string())),
         Column::new("status".into(), strs(&|x| x.status.as_str().to_string())),
         Column::new("size".into(), base(&|x| x.planned_base)),
         Column::new("base_bought".into(), base(&|x| x.base_bought)),
         Column::new("base_sold".into(), base(&|x| x.base_sold)),
         Column::new("quote_paid".into(), quote(&|x| x.quote_paid as i128)),
-        Column::new(
-            "quote_received".into(),
-            quote(&|x| x.quote_received as i128),
-        ),
+        Column::new("quote_received".into(), quote(&|x| x.quote_received as i128)),
         Column::new("fees".into(), quote(&|x| x.fees as i128)),
         Column::new("gas".into(), quote(&|x| x.gas_quote as i128)),
         Column::new("gross_pnl".into(), quote(&|x| x.gross_pnl)),
         Column::new("net_pnl".into(), quote(&|x| x.net_pnl)),
         Column::new("predicted_net".into(), quote(&|x| x.predicted_net)),
-        Column::new(
-            "unwinds".into(),
-            t.iter().map(|x| u32::from(x.unwinds)).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "quote_age_ms".into(),
-            t.iter()
-                .map(|x| x.quote_age as f64 / 1e6)
-                .collect::<Vec<f64>>(),
-        ),
+        Column::new("unwinds".into(), t.iter().map(|x| u32::from(x.unwinds)).collect::<Vec<u32>>()),
+        Column::new("quote_age_ms".into(), t.iter().map(|x| x.quote_age as f64 / 1e6).collect::<Vec<f64>>()),
         Column::new(
             "settle_ms".into(),
-            t.iter()
-                .map(|x| (x.closed_at - x.decided_at) as f64 / 1e6)
-                .collect::<Vec<f64>>(),
+            t.iter().map(|x| (x.closed_at - x.decided_at) as f64 / 1e6).collect::<Vec<f64>>(),
         ),
         Column::new("size_raw".into(), strs(&|x| x.planned_base.to_string())),
-        Column::new(
-            "base_bought_raw".into(),
-            strs(&|x| x.base_bought.to_string()),
-        ),
+        Column::new("base_bought_raw".into(), strs(&|x| x.base_bought.to_string())),
         Column::new("base_sold_raw".into(), strs(&|x| x.base_sold.to_string())),
         Column::new("quote_paid_raw".into(), strs(&|x| x.quote_paid.to_string())),
-        Column::new(
-            "quote_received_raw".into(),
-            strs(&|x| x.quote_received.to_string()),
-        ),
+        Column::new("quote_received_raw".into(), strs(&|x| x.quote_received.to_string())),
         Column::new("fees_raw".into(), strs(&|x| x.fees.to_string())),
         Column::new("gas_wei".into(), strs(&|x| x.gas_wei.to_string())),
         Column::new("gas_raw".into(), strs(&|x| x.gas_quote.to_string())),
-        Column::new(
-            "residual_base_raw".into(),
-            strs(&|x| x.residual_base.to_string()),
-        ),
+        Column::new("residual_base_raw".into(), strs(&|x| x.residual_base.to_string())),
         Column::new("gross_pnl_raw".into(), strs(&|x| x.gross_pnl.to_string())),
         Column::new("net_pnl_raw".into(), strs(&|x| x.net_pnl.to_string())),
-        Column::new(
-            "predicted_net_raw".into(),
-            strs(&|x| x.predicted_net.to_string()),
-        ),
+        Column::new("predicted_net_raw".into(), strs(&|x| x.predicted_net.to_string())),
     ];
     DataFrame::new(t.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
 }
@@ -514,30 +406,11 @@ fn equity_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
     let e = &r.equity;
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let cols = vec![
-        Column::new(
-            "time_s".into(),
-            e.iter()
-                .map(|p| p.time as f64 / NANOS_PER_SEC as f64)
-                .collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "block".into(),
-            e.iter().map(|p| p.block).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "equity".into(),
-            e.iter().map(|p| p.equity as f64 / qs).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "mark".into(),
-            e.iter().map(|p| p.mark as f64 / qs).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "equity_raw".into(),
-            e.iter()
-                .map(|p| p.equity.to_string())
-                .collect::<Vec<String>>(),
-        ),
+        Column::new("time_s".into(), e.iter().map(|p| p.time as f64 / NANOS_PER_SEC as f64).collect::<Vec<f64>>()),
+        Column::new("block".into(), e.iter().map(|p| p.block).collect::<Vec<u64>>()),
+        Column::new("equity".into(), e.iter().map(|p| p.equity as f64 / qs).collect::<Vec<f64>>()),
+        Column::new("mark".into(), e.iter().map(|p| p.mark as f64 / qs).collect::<Vec<f64>>()),
+        Column::new("equity_raw".into(), e.iter().map(|p| p.equity.to_string()).collect::<Vec<String>>()),
     ];
     DataFrame::new(e.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
 }
@@ -551,11 +424,7 @@ pub fn markdown(s: &Summary) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(m, "{}\n", s.description.trim());
     }
-    let _ = writeln!(
-        m,
-        "{} simulated over {:.0} s; {} events processed.\n",
-        s.pair, s.duration_s, s.events_processed
-    );
+    let _ = writeln!(m, "{} simulated over {:.0} s; {} events processed.\n", s.pair, s.duration_s, s.events_processed);
     let _ = writeln!(m, "## Profit and loss ({c})\n");
     let _ = writeln!(m, "P&L is {}.\n", s.pnl.net_of);
     let _ = writeln!(m, "| figure | {c} |\n|---|---:|");
@@ -596,10 +465,7 @@ pub fn markdown(s: &Summary) -> String {
         "| Sharpe (annualised) | max drawdown ({c}) | max drawdown (% of capital) | capital ({c}) | emergency stop |"
     );
     let _ = writeln!(m, "|---:|---:|---:|---:|---|");
-    let stop = r
-        .emergency_stop_at_s
-        .map(|t| format!("at {t:.0} s"))
-        .unwrap_or_else(|| "not triggered".to_string());
+    let stop = r.emergency_stop_at_s.map(|t| format!("at {t:.0} s")).unwrap_or_else(|| "not triggered".to_string());
     let _ = writeln!(
         m,
         "| {:.2} | {:.2} | {:.4} | {:.0} | {} |",
@@ -607,11 +473,7 @@ pub fn markdown(s: &Summary) -> String {
     );
     let o = &s.opportunities;
     let _ = writeln!(m, "\n## Opportunities\n");
-    let _ = writeln!(
-        m,
-        "Seen {}, taken {}, skipped {}.\n",
-        o.seen, o.taken, o.skipped
-    );
+    let _ = writeln!(m, "Seen {}, taken {}, skipped {}.\n", o.seen, o.taken, o.skipped);
     let _ = writeln!(m, "| skip reason | count |\n|---|---:|");
     for (k, v) in &o.skipped_by_reason {
         let _ = writeln!(m, "| {k} | {v} |");
@@ -639,41 +501,24 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(
         m,
         "Quotes received {}, accepted {}, rejected stale {}, late {}, outlier {} ({} bad prints published).",
-        f.received,
-        f.accepted,
-        f.rejected_stale,
-        f.rejected_late,
-        f.rejected_outlier,
-        s.chain.bad_prints_published
+        f.received, f.accepted, f.rejected_stale, f.rejected_late, f.rejected_outlier, s.chain.bad_prints_published
     );
     let ch = &s.chain;
     let _ = writeln!(
         m,
         "Blocks {}: noise swaps {}, rival arbitrages {}, our swaps {} ({} reverted); final base fee {:.2} gwei.",
-        ch.blocks,
-        ch.noise_swaps,
-        ch.rival_swaps,
-        ch.our_swaps,
-        ch.our_reverts,
-        ch.final_base_fee_gwei
+        ch.blocks, ch.noise_swaps, ch.rival_swaps, ch.our_swaps, ch.our_reverts, ch.final_base_fee_gwei
     );
     let l = &s.latency_ms;
     let _ = writeln!(m, "\n## Modelled latency (ms)\n");
-    let _ = writeln!(
-        m,
-        "| path | n | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|"
-    );
+    let _ = writeln!(m, "| path | n | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|");
     for (k, p) in [
         ("order, one way", &l.order_one_way),
         ("market data feed", &l.feed),
         ("quote age at decision", &l.quote_age_at_decision),
         ("decision to settled", &l.decision_to_settled),
     ] {
-        let _ = writeln!(
-            m,
-            "| {k} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            p.count, p.p50, p.p90, p.p99, p.max
-        );
+        let _ = writeln!(m, "| {k} | {} | {:.3} | {:.3} | {:.3} | {:.3} |", p.count, p.p50, p.p90, p.p99, p.max);
     }
     m
 }

@@ -13,10 +13,7 @@ pub fn sharpe(equity: &[i128], interval_ns: u64, capital: f64) -> f64 {
     if equity.len() < 3 || capital <= 0.0 || interval_ns == 0 {
         return 0.0;
     }
-    let rets: Vec<f64> = equity
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / capital)
-        .collect();
+    let rets: Vec<f64> = equity.windows(2).map(|w| (w[1] - w[0]) as f64 / capital).collect();
     let n = rets.len() as f64;
     let mean = rets.iter().sum::<f64>() / n;
     let var = rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -89,9 +86,6 @@ mod tests {
     fn nearest_rank_percentiles() {
         let v: Vec<u64> = (1..=100).map(|i| i * 1_000_000).collect();
         let p = percentiles_ms(&v);
-        assert_eq!(
-            (p.p50, p.p90, p.p99, p.max, p.count),
-            (50.0, 90.0, 99.0, 100.0, 100)
-        );
+        assert_eq!((p.p50, p.p90, p.p99, p.max, p.count), (50.0, 90.0, 99.0, 100.0, 100));
     }
 }

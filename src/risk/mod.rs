@@ -36,13 +36,7 @@ pub struct RiskGate {
 
 impl RiskGate {
     pub fn new(spec: SafetySpec) -> Self {
-        RiskGate {
-            spec,
-            day: 0,
-            gas_spent_today: 0,
-            stopped_at: None,
-            rejects: [0; 4],
-        }
+        RiskGate { spec, day: 0, gas_spent_today: 0, stopped_at: None, rejects: [0; 4] }
     }
 
     /// `open_base`: unhedged base exposure already open; `in_flight_txs`: our pending on-chain txs;
@@ -60,9 +54,7 @@ impl RiskGate {
             Err(RiskReject::EmergencyStop)
         } else if plan.base_raw.saturating_add(open_base) > self.spec.max_position_base {
             Err(RiskReject::PositionLimit)
-        } else if gas_wei > 0
-            && self.gas_spent_today.saturating_add(gas_wei) > self.spec.max_daily_gas_wei
-        {
+        } else if gas_wei > 0 && self.gas_spent_today.saturating_add(gas_wei) > self.spec.max_daily_gas_wei {
             Err(RiskReject::GasBudget)
         } else if gas_wei > 0 && in_flight_txs >= self.spec.max_concurrent_bundles {
             Err(RiskReject::InFlightLimit)

@@ -8,8 +8,8 @@ use crate::config::MicroArbSpec;
 use crate::core::event::ArbPlan;
 use crate::core::strategy::{CexSpec, MarketView};
 use crate::core::{
-    Action, AssetId, Ctx, Event, LegOrder, LegVenue, PoolId, Side, SkipReason, Strategy,
-    StrategyError, StrategyId, VenueId,
+    Action, AssetId, Ctx, Event, LegOrder, LegVenue, PoolId, Side, SkipReason, Strategy, StrategyError, StrategyId,
+    VenueId,
 };
 use crate::market::amm::CpPool;
 
@@ -30,12 +30,7 @@ impl Strategy for MicroArbitrage {
         ID
     }
 
-    fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<Action>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) -> Result<(), StrategyError> {
         let m = ctx.market;
         match *event {
             Event::Quote { venue } => {
@@ -53,18 +48,8 @@ impl Strategy for MicroArbitrage {
             Event::Block(_) => {
                 for p in 0..m.pools().len() as u16 {
                     for v in 0..m.venues().len() as u16 {
-                        self.evaluate(
-                            LegVenue::Dex(PoolId(p)),
-                            LegVenue::Cex(VenueId(v)),
-                            ctx,
-                            out,
-                        );
-                        self.evaluate(
-                            LegVenue::Cex(VenueId(v)),
-                            LegVenue::Dex(PoolId(p)),
-                            ctx,
-                            out,
-                        );
+                        self.evaluate(LegVenue::Dex(PoolId(p)), LegVenue::Cex(VenueId(v)), ctx, out);
+                        self.evaluate(LegVenue::Cex(VenueId(v)), LegVenue::Dex(PoolId(p)), ctx, out);
                     }
                 }
             }
@@ -86,13 +71,7 @@ struct Priced<'a> {
 }
 
 impl MicroArbitrage {
-    fn evaluate(
-        &self,
-        buy_at: LegVenue,
-        sell_at: LegVenue,
-        ctx: &mut Ctx<'_>,
-        out: &mut Vec<Action>,
-    ) {
+    fn evaluate(&self, buy_at: LegVenue, sell_at: LegVenue, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) {
         let m = ctx.market;
         // DEX↔DEX needs an atomic contract (cross-DEX strategy), not two independent swaps.
         if matches!((buy_at, sell_at), (LegVenue::Dex(_), LegVenue::Dex(_))) {
@@ -114,10 +93,7 @@ impl MicroArbitrage {
         ctx.opportunities.seen += 1;
         let skip = |ctx: &mut Ctx<'_>, r: SkipReason| ctx.opportunities.skip(r);
 
-        let oldest = [buy.exchange_time, sell.exchange_time]
-            .into_iter()
-            .flatten()
-            .min();
+        let oldest = [buy.exchange_time, sell.exchange_time].into_iter().flatten().min();
         let age = oldest.map(|t| ctx.now.saturating_sub(t)).unwrap_or(0);
         if age > self.spec.latency_threshold {
             return skip(ctx, SkipReason::StaleQuote);
@@ -128,6 +104,23 @@ impl MicroArbitrage {
         if (ctx.busy)(buy_at) || (ctx.busy)(sell_at) {
             return skip(ctx, SkipReason::VenueBusy);
         }
+        let dex_leg = [buy_at, sell_at].into_iter().find_map(|v| match v {
+            LegVenue::Dex(p) => Some(p),
+            LegVenue::Cex(_) => None,
+        });
+        let block = m.block();
+        let gas_price = block.base_fee_wei + self.spec.priority_fee_wei;
+        let gas_units = dex_leg.map(|p| m.pools()[p.0 as usize].swap_gas).unwrap_or(0);
+        let mark = m.mark_price(AssetId(0)).unwrap_or(0);
+        let gas_wei = u128::from(gas_units) * gas_price;
+        let gas_quote = (U256::from(gas_wei) * U256::from(mark))
+            .div_ceil(U256::from(10u128.pow(18)))
+            .saturating_to::<u128>() as i128;
+        // The best a pool leg could ever yield against the book's top price: when even that does not
+        // pay for gas, no size will, and the exact (costlier) sizing is skipped.
+        if gas_quote > 0 && pool_profit_bound(&buy, &sell, lot_raw).is_some_and(|ub| ub <= gas_quote as f64) {
+            return skip(ctx, SkipReason::UnprofitableAfterCosts);
+        }
         let inv = m.inventory();
         let sell_base = match sell_at {
             LegVenue::Cex(v) => inv.cex_base[v.0 as usize],
@@ -137,9 +130,7 @@ impl MicroArbitrage {
             LegVenue::Cex(v) => inv.cex_quote[v.0 as usize],
             LegVenue::Dex(_) => inv.wallet_quote,
         };
-        let cap = (self.spec.max_position_base / lot_raw)
-            .min(sell_base / lot_raw)
-            .min(u64::MAX as u128) as u64;
+        let cap = (self.spec.max_position_base / lot_raw).min(sell_base / lot_raw).min(u64::MAX as u128) as u64;
         let cap = affordable_lots(&buy.leg, buy_quote, cap);
         if cap == 0 {
             return skip(ctx, SkipReason::InsufficientInventory);
@@ -147,20 +138,6 @@ impl MicroArbitrage {
         let Some(sized) = optimal_size(&buy.leg, &sell.leg, cap) else {
             return skip(ctx, SkipReason::UnprofitableAfterCosts);
         };
-        let dex_leg = [buy_at, sell_at].into_iter().find_map(|v| match v {
-            LegVenue::Dex(p) => Some(p),
-            LegVenue::Cex(_) => None,
-        });
-        let block = m.block();
-        let gas_price = block.base_fee_wei + self.spec.priority_fee_wei;
-        let gas_units = dex_leg
-            .map(|p| m.pools()[p.0 as usize].swap_gas)
-            .unwrap_or(0);
-        let mark = m.mark_price(AssetId(0)).unwrap_or(0);
-        let gas_wei = u128::from(gas_units) * gas_price;
-        let gas_quote = (U256::from(gas_wei) * U256::from(mark))
-            .div_ceil(U256::from(10u128.pow(18)))
-            .saturating_to::<u128>() as i128;
         let net = sized.net_before_gas - gas_quote;
         if net <= 0 {
             return skip(ctx, SkipReason::UnprofitableAfterCosts);
@@ -177,12 +154,7 @@ impl MicroArbitrage {
         let base_raw = u128::from(sized.lots) * lot_raw;
         let slip = u128::from(self.spec.dex_slippage_bps);
         let order = |p: &Priced<'_>, side: Side, quote_gross: u128, worst: u64| match p.venue {
-            LegVenue::Cex(venue) => LegOrder::Cex {
-                venue,
-                side,
-                lots: sized.lots * p.mult,
-                limit_ticks: worst,
-            },
+            LegVenue::Cex(venue) => LegOrder::Cex { venue, side, lots: sized.lots * p.mult, limit_ticks: worst },
             LegVenue::Dex(pool) => LegOrder::Dex {
                 pool,
                 side,
@@ -226,42 +198,20 @@ fn common_lot(m: &dyn MarketView, a: LegVenue, b: LegVenue) -> Option<u128> {
     }
 }
 
-fn priced<'a>(
-    m: &'a dyn MarketView,
-    at: LegVenue,
-    side: Side,
-    lot_raw: u128,
-) -> Option<Priced<'a>> {
+fn priced<'a>(m: &'a dyn MarketView, at: LegVenue, side: Side, lot_raw: u128) -> Option<Priced<'a>> {
     match at {
         LegVenue::Cex(v) => {
             let spec: &CexSpec = &m.venues()[v.0 as usize];
             let book = m.book(v)?;
             let mult = (lot_raw / spec.lot_base_raw) as u64;
-            let levels = if side == Side::Buy {
-                book.asks()
-            } else {
-                book.bids()
-            };
+            let levels = if side == Side::Buy { book.asks() } else { book.bids() };
             let top = levels.first()?;
-            let per_lot = U256::from(top.price_ticks)
-                * U256::from(spec.quote_per_tick_lot)
-                * U256::from(mult);
+            let per_lot = U256::from(top.price_ticks) * U256::from(spec.quote_per_tick_lot) * U256::from(mult);
             let fee = spec.taker_fee_bps;
             // Buying costs price × (1 + fee); selling yields price × (1 − fee).
-            let num = per_lot
-                * U256::from(if side == Side::Buy {
-                    10_000 + fee
-                } else {
-                    10_000 - fee
-                });
+            let num = per_lot * U256::from(if side == Side::Buy { 10_000 + fee } else { 10_000 - fee });
             Some(Priced {
-                leg: Leg::Book {
-                    levels,
-                    side,
-                    mult,
-                    quote_per_tick_lot: spec.quote_per_tick_lot,
-                    fee_bps: fee,
-                },
+                leg: Leg::Book { levels, side, mult, quote_per_tick_lot: spec.quote_per_tick_lot, fee_bps: fee },
                 venue: at,
                 top: (num, U256::from(10_000u32)),
                 exchange_time: Some(book.exchange_time),
@@ -271,11 +221,7 @@ fn priced<'a>(
         LegVenue::Dex(p) => {
             let (rb, rq) = m.reserves(p);
             let fee = m.pools()[p.0 as usize].fee_bps;
-            let pool = CpPool {
-                reserve_base: rb,
-                reserve_quote: rq,
-                fee_bps: fee,
-            };
+            let pool = CpPool { reserve_base: rb, reserve_quote: rq, fee_bps: fee };
             let lot = U256::from(lot_raw);
             let g = U256::from(10_000 - fee);
             let w = U256::from(10_000u32);
@@ -284,17 +230,71 @@ fn priced<'a>(
                 Side::Sell => (g * rq * lot, w * rb),
                 Side::Buy => (w * rq * lot, g * rb),
             };
-            Some(Priced {
-                leg: Leg::Pool {
-                    pool,
-                    side,
-                    lot_raw,
-                },
-                venue: at,
-                top,
+            Some(Priced { leg: Leg::Pool { pool, side, lot_raw }, venue: at, top, exchange_time: None, mult: 1 })
+        }
+    }
+}
+
+/// Upper bound (quote raw units, with slack for float error) on the profit of trading a pool against
+/// a book at the book's top effective price, over every size: walking the book only worsens that
+/// price, and integer rounding only worsens the pool's side. `None` unless exactly one leg is a pool.
+///
+/// Selling x base into the pool against a constant cost p per base:
+///   max_x γxRq/(Rb+γx) − px = (√Rq − √(p·Rb/γ))².
+/// Buying y base from the pool against a constant price b per base:
+///   max b·y − x(y) = b·(√Rb − √(Rq/(b·γ)))².
+fn pool_profit_bound(buy: &Priced<'_>, sell: &Priced<'_>, lot_raw: u128) -> Option<f64> {
+    let f = |x: U256| f64::from(x);
+    let (pool, book_price, pool_sells_to_us) = match (&buy.leg, &sell.leg) {
+        (Leg::Book { .. }, Leg::Pool { pool, .. }) => (pool, f(buy.top.0) / f(buy.top.1), false),
+        (Leg::Pool { pool, .. }, Leg::Book { .. }) => (pool, f(sell.top.0) / f(sell.top.1), true),
+        _ => return None,
+    };
+    let (rb, rq) = (f(pool.reserve_base), f(pool.reserve_quote));
+    let gamma = (10_000 - pool.fee_bps) as f64 / 10_000.0;
+    let p = book_price / lot_raw as f64;
+    let ub = if pool_sells_to_us {
+        let d = (rb.sqrt() - (rq / (p * gamma)).sqrt()).max(0.0);
+        p * d * d
+    } else {
+        let d = (rq.sqrt() - (p * rb / gamma).sqrt()).max(0.0);
+        d * d
+    };
+    Some(ub * (1.0 + 1e-9) + 1e-9 * rq + 4.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Level;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut may only skip what exact sizing would also find unprofitable: the bound is
+        /// never below the best exact net over all sizes.
+        #[test]
+        fn pool_bound_is_an_upper_bound(
+            ask in 280_000u64..320_000, lots in 1u64..200_000, fee in 0u32..20,
+            rb in 10u128..5_000, price_cents in 280_000u128..320_000, buy_on_pool in any::<bool>(),
+        ) {
+            let lot = 10u128.pow(14);
+            let pool = CpPool { reserve_base: U256::from(rb * 10u128.pow(18)), reserve_quote: U256::from(rb * price_cents * 10u128.pow(4)), fee_bps: 30 };
+            let levels = [Level { price_ticks: ask, lots }];
+            let side = if buy_on_pool { Side::Sell } else { Side::Buy };
+            let top_num = U256::from(ask) * U256::from(if side == Side::Buy { 10_000 + fee } else { 10_000 - fee });
+            let book = Priced {
+                leg: Leg::Book { levels: &levels, side, mult: 1, quote_per_tick_lot: 1, fee_bps: fee },
+                venue: LegVenue::Cex(VenueId(0)),
+                top: (top_num, U256::from(10_000u32)),
                 exchange_time: None,
                 mult: 1,
-            })
+            };
+            let amm = Priced { leg: Leg::Pool { pool, side: side.opposite(), lot_raw: lot }, venue: LegVenue::Dex(PoolId(0)), top: (U256::ZERO, U256::from(1u8)), exchange_time: None, mult: 1 };
+            let (buy, sell) = if buy_on_pool { (amm, book) } else { (book, amm) };
+            let ub = pool_profit_bound(&buy, &sell, lot).unwrap();
+            if let Some(s) = optimal_size(&buy.leg, &sell.leg, lots) {
+                prop_assert!(s.net_before_gas as f64 <= ub, "net {} > bound {}", s.net_before_gas, ub);
+            }
         }
     }
 }

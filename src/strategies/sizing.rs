@@ -8,10 +8,8 @@
 //! below the best seen is then provably exhaustive: past that point `g` is below the best and, being
 //! concave, only decreases.
 
-use alloy_primitives::U256;
-
 use crate::core::{Level, Side};
-use crate::market::amm::{CpPool, get_amount_in, get_amount_out};
+use crate::market::amm::{CpPool, get_amount_in_u128, get_amount_out_u128};
 use crate::market::orderbook::{taker_fee, walk};
 
 /// Rounding can cost each of the two legs less than one raw unit: the scan's exactness bound.
@@ -25,19 +23,9 @@ const MAX_SCAN: u64 = 100_000;
 pub enum Leg<'a> {
     /// Walk a book: `levels` best first (asks to buy, bids to sell). One common lot is `mult` venue
     /// lots; notional is `ticks × venue_lots × quote_per_tick_lot`.
-    Book {
-        levels: &'a [Level],
-        side: Side,
-        mult: u64,
-        quote_per_tick_lot: u128,
-        fee_bps: u32,
-    },
+    Book { levels: &'a [Level], side: Side, mult: u64, quote_per_tick_lot: u128, fee_bps: u32 },
     /// Swap on a constant-product pool; one common lot is `lot_raw` base raw units.
-    Pool {
-        pool: CpPool,
-        side: Side,
-        lot_raw: u128,
-    },
+    Pool { pool: CpPool, side: Side, lot_raw: u128 },
 }
 
 /// Quote amounts of one leg at a size: `gross` (paid or received before fees) and `fee`.
@@ -60,21 +48,12 @@ impl Leg<'_> {
     pub fn capacity(&self) -> u64 {
         match *self {
             Leg::Book { levels, mult, .. } => levels.iter().map(|l| l.lots).sum::<u64>() / mult,
-            Leg::Pool {
-                pool,
-                side: Side::Buy,
-                lot_raw,
-            } => {
+            Leg::Pool { pool, side: Side::Buy, lot_raw } => {
                 let r: u128 = pool.reserve_base.saturating_to();
                 (r.saturating_sub(1) / lot_raw).min(u64::MAX as u128) as u64
             }
-            Leg::Pool {
-                pool,
-                side: Side::Sell,
-                lot_raw,
-            } => {
-                let room: u128 =
-                    (crate::market::amm::MAX_RESERVE - pool.reserve_base).saturating_to();
+            Leg::Pool { pool, side: Side::Sell, lot_raw } => {
+                let room: u128 = (crate::market::amm::MAX_RESERVE - pool.reserve_base).saturating_to();
                 (room / lot_raw).min(u64::MAX as u128) as u64
             }
         }
@@ -84,51 +63,24 @@ impl Leg<'_> {
     #[inline]
     pub fn quote(&self, lots: u64) -> Option<LegQuote> {
         match *self {
-            Leg::Book {
-                levels,
-                side,
-                mult,
-                quote_per_tick_lot,
-                fee_bps,
-            } => {
+            Leg::Book { levels, side, mult, quote_per_tick_lot, fee_bps } => {
                 let venue_lots = lots.checked_mul(mult)?;
-                let w = walk(
-                    levels,
-                    side,
-                    venue_lots,
-                    if side == Side::Buy { u64::MAX } else { 0 },
-                );
+                let w = walk(levels, side, venue_lots, if side == Side::Buy { u64::MAX } else { 0 });
                 if w.filled_lots < venue_lots {
                     return None;
                 }
                 let gross = w.notional * quote_per_tick_lot;
-                Some(LegQuote {
-                    gross,
-                    fee: taker_fee(gross, fee_bps),
-                    worst_ticks: w.last_price_ticks,
-                })
+                Some(LegQuote { gross, fee: taker_fee(gross, fee_bps), worst_ticks: w.last_price_ticks })
             }
-            Leg::Pool {
-                pool,
-                side,
-                lot_raw,
-            } => {
-                let base = U256::from(lots as u128 * lot_raw);
+            Leg::Pool { pool, side, lot_raw } => {
+                let base = u128::from(lots).checked_mul(lot_raw)?;
+                // Reserves are uint112, so they fit u128; the helpers fall back to U256 on overflow.
+                let (rb, rq): (u128, u128) = (pool.reserve_base.saturating_to(), pool.reserve_quote.saturating_to());
                 let q = match side {
-                    Side::Buy => {
-                        get_amount_in(base, pool.reserve_quote, pool.reserve_base, pool.fee_bps)
-                            .ok()?
-                    }
-                    Side::Sell => {
-                        get_amount_out(base, pool.reserve_base, pool.reserve_quote, pool.fee_bps)
-                            .ok()?
-                    }
+                    Side::Buy => get_amount_in_u128(base, rq, rb, pool.fee_bps).ok()?,
+                    Side::Sell => get_amount_out_u128(base, rb, rq, pool.fee_bps).ok()?,
                 };
-                Some(LegQuote {
-                    gross: q.saturating_to(),
-                    fee: 0,
-                    worst_ticks: 0,
-                })
+                Some(LegQuote { gross: q, fee: 0, worst_ticks: 0 })
             }
         }
     }
@@ -223,15 +175,7 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
     let s = sell.quote(best_q)?;
     let gross = s.gross as i128 - b.gross as i128;
     let fees = (s.fee + b.fee) as i128;
-    Some(Sized {
-        lots: best_q,
-        buy: b,
-        sell: s,
-        gross,
-        fees,
-        net_before_gas: gross - fees,
-        evaluations: evals,
-    })
+    Some(Sized { lots: best_q, buy: b, sell: s, gross, fees, net_before_gas: gross - fees, evaluations: evals })
 }
 
 /// Largest size whose buy leg (gross + fee) fits in `budget` quote raw units.
@@ -250,6 +194,7 @@ pub fn affordable_lots(buy: &Leg<'_>, budget: u128, hi: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_primitives::U256;
     use proptest::prelude::*;
 
     fn levels(start: u64, step_ticks: &[u64], lots: &[u64], ascending: bool) -> Vec<Level> {
@@ -258,16 +203,9 @@ mod tests {
         for (i, l) in lots.iter().enumerate() {
             if i > 0 {
                 let s = step_ticks[i % step_ticks.len()].max(1);
-                p = if ascending {
-                    p + s
-                } else {
-                    p.saturating_sub(s).max(1)
-                };
+                p = if ascending { p + s } else { p.saturating_sub(s).max(1) };
             }
-            v.push(Level {
-                price_ticks: p,
-                lots: *l,
-            });
+            v.push(Level { price_ticks: p, lots: *l });
         }
         v
     }
@@ -287,40 +225,10 @@ mod tests {
     #[test]
     fn crossing_books_size_to_the_kink() {
         // Ask 3000.00 for 10 lots, 3001.00 beyond; bid 3010.00 for 5 lots, 3000.50 beyond. Fees 0.
-        let asks = vec![
-            Level {
-                price_ticks: 300_000,
-                lots: 10,
-            },
-            Level {
-                price_ticks: 300_100,
-                lots: 10,
-            },
-        ];
-        let bids = vec![
-            Level {
-                price_ticks: 301_000,
-                lots: 5,
-            },
-            Level {
-                price_ticks: 300_050,
-                lots: 10,
-            },
-        ];
-        let buy = Leg::Book {
-            levels: &asks,
-            side: Side::Buy,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 0,
-        };
-        let sell = Leg::Book {
-            levels: &bids,
-            side: Side::Sell,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 0,
-        };
+        let asks = vec![Level { price_ticks: 300_000, lots: 10 }, Level { price_ticks: 300_100, lots: 10 }];
+        let bids = vec![Level { price_ticks: 301_000, lots: 5 }, Level { price_ticks: 300_050, lots: 10 }];
+        let buy = Leg::Book { levels: &asks, side: Side::Buy, mult: 1, quote_per_tick_lot: 1, fee_bps: 0 };
+        let sell = Leg::Book { levels: &bids, side: Side::Sell, mult: 1, quote_per_tick_lot: 1, fee_bps: 0 };
         let s = optimal_size(&buy, &sell, 100).unwrap();
         // 5 lots earn 1000 ticks each; the next 5 earn 50 each; beyond 10 the ask is 3001.00 > 3000.50.
         assert_eq!(s.lots, 10);
@@ -329,29 +237,11 @@ mod tests {
 
     #[test]
     fn fees_and_slippage_are_netted() {
-        let asks = vec![Level {
-            price_ticks: 300_000,
-            lots: 100,
-        }];
-        let bids = vec![Level {
-            price_ticks: 300_400,
-            lots: 100,
-        }];
+        let asks = vec![Level { price_ticks: 300_000, lots: 100 }];
+        let bids = vec![Level { price_ticks: 300_400, lots: 100 }];
         // 10 bps each side ≈ 600 ticks per lot > 400 ticks of spread: no size pays.
-        let buy = Leg::Book {
-            levels: &asks,
-            side: Side::Buy,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 10,
-        };
-        let sell = Leg::Book {
-            levels: &bids,
-            side: Side::Sell,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 10,
-        };
+        let buy = Leg::Book { levels: &asks, side: Side::Buy, mult: 1, quote_per_tick_lot: 1, fee_bps: 10 };
+        let sell = Leg::Book { levels: &bids, side: Side::Sell, mult: 1, quote_per_tick_lot: 1, fee_bps: 10 };
         let s = optimal_size(&buy, &sell, 100).unwrap();
         assert!(s.net_before_gas < 0);
         assert_eq!(s.lots, 1);
@@ -362,22 +252,9 @@ mod tests {
             reserve_quote: U256::from(320_000u128 * 10u128.pow(6)),
             fee_bps: 30,
         };
-        let asks = vec![Level {
-            price_ticks: 300_000,
-            lots: 1_000_000,
-        }];
-        let buy = Leg::Book {
-            levels: &asks,
-            side: Side::Buy,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 10,
-        };
-        let sell = Leg::Pool {
-            pool,
-            side: Side::Sell,
-            lot_raw: 10u128.pow(14),
-        };
+        let asks = vec![Level { price_ticks: 300_000, lots: 1_000_000 }];
+        let buy = Leg::Book { levels: &asks, side: Side::Buy, mult: 1, quote_per_tick_lot: 1, fee_bps: 10 };
+        let sell = Leg::Pool { pool, side: Side::Sell, lot_raw: 10u128.pow(14) };
         let s = optimal_size(&buy, &sell, 1_000_000).unwrap();
         let (bq, bv) = brute(&buy, &sell, 40_000).unwrap();
         assert_eq!((s.lots, s.net_before_gas), (bq, bv));
@@ -386,23 +263,8 @@ mod tests {
 
     #[test]
     fn affordable_lots_respects_budget() {
-        let asks = vec![
-            Level {
-                price_ticks: 100,
-                lots: 10,
-            },
-            Level {
-                price_ticks: 200,
-                lots: 10,
-            },
-        ];
-        let buy = Leg::Book {
-            levels: &asks,
-            side: Side::Buy,
-            mult: 1,
-            quote_per_tick_lot: 1,
-            fee_bps: 0,
-        };
+        let asks = vec![Level { price_ticks: 100, lots: 10 }, Level { price_ticks: 200, lots: 10 }];
+        let buy = Leg::Book { levels: &asks, side: Side::Buy, mult: 1, quote_per_tick_lot: 1, fee_bps: 0 };
         assert_eq!(affordable_lots(&buy, 1_000, 100), 10);
         assert_eq!(affordable_lots(&buy, 1_399, 100), 11);
         assert_eq!(affordable_lots(&buy, 10_000, 100), 20);
