@@ -65,32 +65,68 @@ impl Layered {
         Ok(())
     }
 
-    /// Overlays one value at a dotted path (from an environment variable or `--set`).
+    /// Overlays one value at a dotted path (from an environment variable or `--set`). Elements of
+    /// arrays of tables are addressed as `market.cex[1].taker_fee_bps`; they must already exist.
     pub fn overlay_value(&mut self, path: &str, raw: &str, origin: Origin) -> Result<(), ConfigError> {
         let value = parse_scalar(raw);
-        let keys: Vec<&str> = path.split('.').collect();
-        if keys.iter().any(|k| k.is_empty()) {
-            return Err(ConfigError::new(origin, path, "empty key segment".to_string()));
-        }
-        let mut table = &mut self.doc;
-        for (i, key) in keys[..keys.len() - 1].iter().enumerate() {
-            let entry = table.entry(key.to_string()).or_insert_with(|| Value::Table(Table::new()));
-            match entry {
-                Value::Table(t) => table = t,
-                _ => {
-                    return Err(ConfigError::new(
-                        origin,
-                        &keys[..=i].join("."),
-                        "is not a table, cannot set a key inside it".to_string(),
-                    ));
+        let mut segments = Vec::new();
+        for seg in path.split('.') {
+            let (name, index) = match seg.split_once('[') {
+                Some((n, rest)) => {
+                    let i = rest.strip_suffix(']').and_then(|x| x.parse::<usize>().ok());
+                    match i {
+                        Some(i) => (n, Some(i)),
+                        None => return Err(ConfigError::new(origin, path, format!("bad index in `{seg}`"))),
+                    }
                 }
+                None => (seg, None),
+            };
+            if name.is_empty() {
+                return Err(ConfigError::new(origin, path, "empty key segment".to_string()));
+            }
+            segments.push((name, index));
+        }
+        let fail = |origin: Origin, upto: usize, what: &str| {
+            let shown: Vec<String> = segments[..=upto]
+                .iter()
+                .map(|(n, i)| i.map(|i| format!("{n}[{i}]")).unwrap_or_else(|| n.to_string()))
+                .collect();
+            Err(ConfigError::new(origin, &shown.join("."), what.to_string()))
+        };
+        let mut table = &mut self.doc;
+        let last = segments.len() - 1;
+        for (depth, (name, index)) in segments.iter().enumerate() {
+            let is_last = depth == last;
+            if is_last && index.is_none() {
+                table.insert(name.to_string(), value);
+                break;
+            }
+            let entry = table.entry(name.to_string()).or_insert_with(|| {
+                if index.is_some() { Value::Array(Vec::new()) } else { Value::Table(Table::new()) }
+            });
+            let slot = match (entry, index) {
+                (Value::Array(items), Some(i)) => match items.get_mut(*i) {
+                    Some(item) => item,
+                    None => return fail(origin, depth, "no such array element"),
+                },
+                (Value::Table(t), None) => {
+                    table = t;
+                    continue;
+                }
+                _ => return fail(origin, depth, "has another type, cannot set a key inside it"),
+            };
+            if is_last {
+                *slot = value;
+                break;
+            }
+            match slot {
+                Value::Table(t) => table = t,
+                _ => return fail(origin, depth, "is not a table, cannot set a key inside it"),
             }
         }
-        let last = keys[keys.len() - 1].to_string();
         self.origins
             .retain(|p, _| !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}["))));
         self.origins.insert(path.to_string(), origin);
-        table.insert(last, value);
         Ok(())
     }
 }
@@ -216,6 +252,21 @@ mod tests {
         let e = l.overlay_toml("bad.toml", "a = 1\nb = = 2\n", None).unwrap_err();
         assert_eq!(e.origin.line, 2);
         assert_eq!(e.key, "b");
+    }
+
+    #[test]
+    fn array_elements_can_be_overridden() {
+        let mut l = Layered::default();
+        l.overlay_toml("s.toml", "[[c]]\nfee = 1\nlat = { ms = 3 }\n\n[[c]]\nfee = 2\n", None).unwrap();
+        let o = || Origin { source: "--set".into(), line: 0 };
+        l.overlay_value("c[1].fee", "20", o()).unwrap();
+        l.overlay_value("c[0].lat.ms", "30", o()).unwrap();
+        assert_eq!(l.doc["c"][1]["fee"].as_integer(), Some(20));
+        assert_eq!(l.doc["c"][0]["lat"]["ms"].as_integer(), Some(30));
+        assert_eq!(l.doc["c"][0]["fee"].as_integer(), Some(1));
+        assert_eq!(l.origin_of("c[1].fee").unwrap().source, "--set");
+        assert!(l.overlay_value("c[5].fee", "1", o()).is_err());
+        assert!(l.overlay_value("c[x].fee", "1", o()).is_err());
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Chain {
         for tx in txs {
             match tx.kind {
                 TxKind::Rival => {
-                    if self.rival_swap(tx.pool, fundamental) {
+                    if self.rival_swap(tx.pool, fundamental, tx.priority_fee_wei) {
                         touches[tx.pool.0 as usize] += 1;
                         self.stats.rival_swaps += 1;
                     }
@@ -200,13 +200,15 @@ impl Chain {
     }
 
     /// A rival arbitrageur trades the pool to the fundamental if that pays at least its minimum.
-    fn rival_swap(&mut self, pool: PoolId, fundamental: f64) -> bool {
+    /// Like us, a rival pays gas: it only trades when the gap pays its gas and its minimum profit.
+    fn rival_swap(&mut self, pool: PoolId, fundamental: f64, priority_fee_wei: Wei) -> bool {
         let p = &mut self.pools[pool.0 as usize];
+        let gas_quote = p.spec.swap_gas as f64 * (self.base_fee + priority_fee_wei) as f64 * 1e-18 * fundamental;
         let rb = p.pool.reserve_base.to::<u128>() as f64 / self.base_scale;
         let rq = p.pool.reserve_quote.to::<u128>() as f64 / self.quote_scale;
         let gamma = 1.0 - p.spec.fee_bps as f64 / 10_000.0;
         let price = fundamental;
-        let min_profit = self.rivals.min_profit_quote as f64 / self.quote_scale;
+        let min_profit = self.rivals.min_profit_quote as f64 / self.quote_scale + gas_quote;
         // Buy base with x quote when the pool is cheap: x* = (sqrt(P·γ·Rb·Rq) − Rq)/γ.
         let x = ((price * gamma * rb * rq).sqrt() - rq) / gamma;
         if x > 0.0 {
