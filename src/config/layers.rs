@@ -101,9 +101,9 @@ impl Layered {
                 table.insert(name.to_string(), value);
                 break;
             }
-            let entry = table.entry(name.to_string()).or_insert_with(|| {
-                if index.is_some() { Value::Array(Vec::new()) } else { Value::Table(Table::new()) }
-            });
+            let entry = table
+                .entry(name.to_string())
+                .or_insert_with(|| if index.is_some() { Value::Array(Vec::new()) } else { Value::Table(Table::new()) });
             let slot = match (entry, index) {
                 (Value::Array(items), Some(i)) => match items.get_mut(*i) {
                     Some(item) => item,

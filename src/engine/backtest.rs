@@ -221,7 +221,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
                     continue;
                 }
                 quote_ages.push(plan.quote_age);
-                exec.execute(plan, now, &mut sim, &mut queue);
+                exec.execute(i as u16, plan, now, &mut sim, &mut queue);
             }
         }
     }

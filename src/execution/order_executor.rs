@@ -45,6 +45,8 @@ impl TradeStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TradeRecord {
     pub id: u32,
+    /// Index of the strategy (in registration order) that decided it.
+    pub strategy: u16,
     pub buy_venue: LegVenue,
     pub sell_venue: LegVenue,
     pub decided_at: SimTime,
@@ -96,6 +98,8 @@ struct Order {
 
 #[derive(Clone, Debug)]
 struct Trade {
+    /// Index of the strategy (in registration order) that decided it.
+    strategy: u16,
     plan: ArbPlan,
     open_orders: u8,
     base_bought: u128,
@@ -168,11 +172,19 @@ impl OrderExecutor {
     }
 
     /// Takes a permit and sends both legs at once. The caller has checked `free_permits() > 0`.
-    pub fn execute(&mut self, plan: ArbPlan, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
+    pub fn execute(
+        &mut self,
+        strategy: u16,
+        plan: ArbPlan,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut EventQueue,
+    ) {
         debug_assert!(self.permits_in_use < self.max_permits);
         self.permits_in_use += 1;
         let id = self.trades.len() as u32;
         self.trades.push(Trade {
+            strategy,
             plan,
             open_orders: 0,
             base_bought: 0,
@@ -398,6 +410,7 @@ impl OrderExecutor {
         self.completion_latencies.push(now - t.plan.decided_at);
         self.records.push(TradeRecord {
             id: trade,
+            strategy: t.strategy,
             buy_venue: t.plan.buy.venue(),
             sell_venue: t.plan.sell.venue(),
             decided_at: t.plan.decided_at,

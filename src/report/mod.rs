@@ -130,7 +130,16 @@ pub struct StrategySummary {
 pub struct Timing {
     pub wall_s: f64,
     pub events_per_s: f64,
-    pub strategy_decision_ns: WallPercentiles,
+    /// Wall time inside each strategy's `on_event`, sampled one call in 16.
+    pub strategies: Vec<StrategyTiming>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StrategyTiming {
+    pub id: &'static str,
+    pub decision_ns: WallPercentiles,
+    /// Sampled mean × calls: the time the strategy spent deciding over the run.
+    pub estimated_total_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -257,35 +266,44 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
         strategies: r
             .strategies
             .iter()
-            .map(|s| StrategySummary {
+            .enumerate()
+            .map(|(i, s)| StrategySummary {
                 id: s.id.0,
                 enabled: s.enabled,
                 events_seen: s.stats.events_seen,
                 actions: s.stats.actions,
                 errors: s.stats.errors,
-                net_pnl: q(net, &sc),
+                net_pnl: q(t.iter().filter(|x| usize::from(x.strategy) == i).map(|x| x.net_pnl).sum(), &sc),
             })
             .collect(),
     }
 }
 
 pub fn timing(r: &BacktestResult) -> Timing {
-    let mut w: Vec<u64> = r.strategies.iter().flat_map(|s| s.wall_ns_samples.iter().copied()).collect();
-    w.sort_unstable();
-    let at = |p: f64| {
-        if w.is_empty() { 0 } else { w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1] }
-    };
     let secs = r.wall.run_ns as f64 / 1e9;
-    Timing {
-        wall_s: secs,
-        events_per_s: if secs > 0.0 { r.events_processed as f64 / secs } else { 0.0 },
-        strategy_decision_ns: WallPercentiles {
-            samples: w.len(),
-            p50: at(50.0),
-            p99: at(99.0),
-            max: w.last().copied().unwrap_or(0),
-        },
-    }
+    let strategies = r
+        .strategies
+        .iter()
+        .map(|s| {
+            let mut w = s.wall_ns_samples.clone();
+            w.sort_unstable();
+            let at = |p: f64| {
+                if w.is_empty() { 0 } else { w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1] }
+            };
+            let mean = if w.is_empty() { 0.0 } else { w.iter().sum::<u64>() as f64 / w.len() as f64 };
+            StrategyTiming {
+                id: s.id.0,
+                decision_ns: WallPercentiles {
+                    samples: w.len(),
+                    p50: at(50.0),
+                    p99: at(99.0),
+                    max: w.last().copied().unwrap_or(0),
+                },
+                estimated_total_s: mean * s.stats.events_seen as f64 / 1e9,
+            }
+        })
+        .collect();
+    Timing { wall_s: secs, events_per_s: if secs > 0.0 { r.events_processed as f64 / secs } else { 0.0 }, strategies }
 }
 
 /// The files of one run.
@@ -367,6 +385,7 @@ fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
         Column::new("trade_id".into(), t.iter().map(|x| x.id).collect::<Vec<u32>>()),
         Column::new("decided_at_s".into(), t.iter().map(|x| secs(x.decided_at)).collect::<Vec<f64>>()),
         Column::new("closed_at_s".into(), t.iter().map(|x| secs(x.closed_at)).collect::<Vec<f64>>()),
+        Column::new("strategy".into(), strs(&|x| r.strategies[usize::from(x.strategy)].id.0.to_string())),
         Column::new("buy_venue".into(), strs(&|x| r.venue_name(x.buy_venue).to_string())),
         Column::new("sell_venue".into(), strs(&|x| r.venue_name(x.sell_venue).to_string())),
         Column::new("status".into(), strs(&|x| x.status.as_str().to_string())),

@@ -266,8 +266,167 @@ fn pool_profit_bound(buy: &Priced<'_>, sell: &Priced<'_>, lot_raw: u128) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Level;
+    use crate::core::Strategy;
+    use crate::core::strategy::{AssetSpec, Inventory, OpportunityStats, PoolSpec};
+    use crate::core::{BlockInfo, BookSnapshot, Level};
     use proptest::prelude::*;
+
+    const LOT: u128 = 100_000_000_000_000; // 0.0001 ETH
+    const E18: u128 = 1_000_000_000_000_000_000;
+
+    struct Mock {
+        assets: Vec<AssetSpec>,
+        venues: Vec<CexSpec>,
+        pools: Vec<PoolSpec>,
+        book: BookSnapshot,
+        reserves: (U256, U256),
+        block: BlockInfo,
+        inv: Inventory,
+    }
+
+    impl MarketView for Mock {
+        fn assets(&self) -> &[AssetSpec] {
+            &self.assets
+        }
+        fn quote_decimals(&self) -> u32 {
+            6
+        }
+        fn venues(&self) -> &[CexSpec] {
+            &self.venues
+        }
+        fn pools(&self) -> &[PoolSpec] {
+            &self.pools
+        }
+        fn book(&self, _: VenueId) -> Option<&BookSnapshot> {
+            Some(&self.book)
+        }
+        fn reserves(&self, _: PoolId) -> (U256, U256) {
+            self.reserves
+        }
+        fn block(&self) -> BlockInfo {
+            self.block
+        }
+        fn inventory(&self) -> &Inventory {
+            &self.inv
+        }
+        fn mark_price(&self, _: AssetId) -> Option<u128> {
+            Some(3_000_000_000) // 3000 USDC
+        }
+    }
+
+    /// Binance-like book around 3000.00 and a pool at 3030: selling into the pool pays ~0.6 % gross.
+    fn market(base_fee_gwei: u128) -> Mock {
+        let mut book = BookSnapshot::empty(VenueId(0));
+        for i in 0..4u64 {
+            book.asks[i as usize] = Level { price_ticks: 300_000 + 50 * i, lots: 20_000 };
+            book.bids[i as usize] = Level { price_ticks: 299_990 - 50 * i, lots: 20_000 };
+        }
+        book.n_asks = 4;
+        book.n_bids = 4;
+        book.exchange_time = 1_000;
+        Mock {
+            assets: vec![AssetSpec { id: AssetId(0), symbol: "ETH".into(), decimals: 18 }],
+            venues: vec![CexSpec {
+                id: VenueId(0),
+                name: "binance".into(),
+                asset: AssetId(0),
+                taker_fee_bps: 10,
+                quote_per_tick_lot: 1,
+                lot_base_raw: LOT,
+            }],
+            pools: vec![PoolSpec {
+                id: PoolId(0),
+                name: "uni".into(),
+                asset: AssetId(0),
+                fee_bps: 30,
+                swap_gas: 120_000,
+            }],
+            book,
+            reserves: (U256::from(1_000 * E18), U256::from(3_030_000_000_000u128)),
+            block: BlockInfo { number: 1, timestamp: 0, base_fee_wei: base_fee_gwei * 1_000_000_000 },
+            inv: Inventory {
+                cex_base: vec![50 * E18],
+                cex_quote: vec![1_000_000_000_000],
+                wallet_base: vec![50 * E18],
+                wallet_quote: 1_000_000_000_000,
+                wallet_native: 10 * E18,
+            },
+        }
+    }
+
+    fn spec() -> MicroArbSpec {
+        MicroArbSpec {
+            enabled: true,
+            min_profit_quote: 1_000_000,
+            min_profit_ppm: 0,
+            max_position_base: 5 * E18,
+            max_concurrent_trades: 2,
+            execution_timeout: 250_000_000,
+            latency_threshold: 150_000_000,
+            dex_slippage_bps: 30,
+            priority_fee_wei: 2_000_000_000,
+        }
+    }
+
+    fn decide(m: &Mock, now: u64) -> (Vec<Action>, OpportunityStats) {
+        let mut strat = MicroArbitrage::new(spec());
+        let mut opp = OpportunityStats::default();
+        let busy = |_: LegVenue| false;
+        let mut ctx = Ctx { now, market: m, free_trade_slots: 2, busy: &busy, opportunities: &mut opp };
+        let mut out = Vec::new();
+        strat.on_event(&Event::Quote { venue: VenueId(0) }, &mut ctx, &mut out).unwrap();
+        (out, opp)
+    }
+
+    #[test]
+    fn nets_fees_slippage_and_gas_and_sizes_optimally() {
+        let m = market(20);
+        let (out, opp) = decide(&m, 2_000);
+        assert_eq!((opp.seen, opp.taken), (1, 1));
+        let Action::Arbitrage(p) = out[0];
+        // Gas: 120k × (20 + 2) gwei = 0.00264 ETH at 3000 USDC = 7.92 USDC, rounded up to the raw unit.
+        assert_eq!(p.predicted_gas, 7_920_000);
+        assert_eq!(p.predicted_net, p.predicted_gross - p.predicted_fees - p.predicted_gas);
+        // The size is the best over every lot up to the cap (brute force).
+        let pool = CpPool { reserve_base: m.reserves.0, reserve_quote: m.reserves.1, fee_bps: 30 };
+        let buy = Leg::Book { levels: m.book.asks(), side: Side::Buy, mult: 1, quote_per_tick_lot: 1, fee_bps: 10 };
+        let sell = Leg::Pool { pool, side: Side::Sell, lot_raw: LOT };
+        let best = (1..=50_000u64).filter_map(|q| super::super::sizing::net_at(&buy, &sell, q)).max().unwrap();
+        assert_eq!(p.predicted_net, best - p.predicted_gas);
+        let LegOrder::Dex { quote_limit, side: Side::Sell, base_raw, .. } = p.sell else {
+            panic!("sell leg is the pool")
+        };
+        assert_eq!(base_raw, p.base_raw);
+        let quoted = pool.quote_out_for_base_in(U256::from(base_raw)).unwrap().to::<u128>();
+        assert_eq!(
+            quote_limit,
+            quoted * (10_000 - 30) / 10_000,
+            "amountOutMin is the quote less the slippage tolerance"
+        );
+        let LegOrder::Cex { side: Side::Buy, lots, limit_ticks, .. } = p.buy else { panic!("buy leg is the book") };
+        assert_eq!(u128::from(lots) * LOT, p.base_raw);
+        assert!(limit_ticks >= 300_000);
+    }
+
+    #[test]
+    fn gas_can_make_a_spread_unprofitable() {
+        let (out, opp) = decide(&market(20_000), 2_000);
+        assert!(out.is_empty());
+        assert_eq!(opp.skipped[SkipReason::UnprofitableAfterCosts as usize], 1);
+    }
+
+    #[test]
+    fn stale_quotes_and_missing_inventory_are_skipped_with_reasons() {
+        let m = market(20);
+        let (out, opp) = decide(&m, 1_000 + 200_000_000);
+        assert!(out.is_empty());
+        assert_eq!(opp.skipped[SkipReason::StaleQuote as usize], 1);
+        let mut m = market(20);
+        m.inv.cex_quote[0] = 0;
+        let (out, opp) = decide(&m, 2_000);
+        assert!(out.is_empty());
+        assert_eq!(opp.skipped[SkipReason::InsufficientInventory as usize], 1);
+    }
 
     proptest! {
         /// The shortcut may only skip what exact sizing would also find unprofitable: the bound is
