@@ -33,3 +33,21 @@ pub type QuoteRaw = i128;
 pub type BaseRaw = u128;
 /// Wei of the chain's native asset (gas is paid in it).
 pub type Wei = u128;
+
+/// Gas paid in wei, in quote raw units at `mark` (quote raw per whole native coin), rounded up so a
+/// cost is never understated.
+pub fn wei_to_quote(wei: Wei, mark: u128) -> u128 {
+    let v = alloy_primitives::U256::from(wei) * alloy_primitives::U256::from(mark);
+    v.div_ceil(alloy_primitives::U256::from(1_000_000_000_000_000_000u128)).saturating_to()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gas_converts_to_quote_rounding_up() {
+        // 0.00264 ETH at 3000.000000 USDC is exactly 7.92 USDC.
+        assert_eq!(super::wei_to_quote(2_640_000_000_000_000, 3_000_000_000), 7_920_000);
+        assert_eq!(super::wei_to_quote(1, 3_000_000_000), 1);
+        assert_eq!(super::wei_to_quote(0, 3_000_000_000), 0);
+    }
+}

@@ -3,8 +3,6 @@
 //! wrong: a rejected, reverted or partially filled leg leaves inventory that is tracked, marked to
 //! market and unwound on the best venue.
 
-use alloy_primitives::U256;
-
 use crate::core::event::ArbPlan;
 use crate::core::strategy::MarketView;
 use crate::core::{LegOrder, LegVenue, PoolId, Side, SimTime, VenueId};
@@ -328,8 +326,7 @@ impl OrderExecutor {
                 }
                 None => self.stats.legs_reverted += 1,
             }
-            let gas_quote =
-                (U256::from(gas_wei) * U256::from(mark)).div_ceil(U256::from(10u128.pow(18))).saturating_to::<u128>();
+            let gas_quote = crate::core::wei_to_quote(gas_wei, mark);
             self.settle(oid, gas_wei, gas_quote, now, sim, queue);
         }
     }

@@ -287,9 +287,7 @@ pub fn timing(r: &BacktestResult) -> Timing {
         .map(|s| {
             let mut w = s.wall_ns_samples.clone();
             w.sort_unstable();
-            let at = |p: f64| {
-                if w.is_empty() { 0 } else { w[(((p / 100.0) * w.len() as f64).ceil() as usize).clamp(1, w.len()) - 1] }
-            };
+            let at = |p: f64| stats::nearest_rank(&w, p);
             let mean = if w.is_empty() { 0.0 } else { w.iter().sum::<u64>() as f64 / w.len() as f64 };
             StrategyTiming {
                 id: s.id.0,

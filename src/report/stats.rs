@@ -44,6 +44,15 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+/// Nearest-rank percentile `p` (0–100] of sorted samples; 0 when there are none.
+pub fn nearest_rank(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
 /// Nearest-rank percentiles of nanosecond samples, reported in milliseconds.
 pub fn percentiles_ms(samples: &[u64]) -> Percentiles {
     if samples.is_empty() {
@@ -51,10 +60,7 @@ pub fn percentiles_ms(samples: &[u64]) -> Percentiles {
     }
     let mut v = samples.to_vec();
     v.sort_unstable();
-    let at = |p: f64| {
-        let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-        v[rank.min(v.len()) - 1] as f64 / 1e6
-    };
+    let at = |p: f64| nearest_rank(&v, p) as f64 / 1e6;
     Percentiles {
         count: v.len(),
         p50: at(50.0),

@@ -113,9 +113,7 @@ impl MicroArbitrage {
         let gas_units = dex_leg.map(|p| m.pools()[p.0 as usize].swap_gas).unwrap_or(0);
         let mark = m.mark_price(AssetId(0)).unwrap_or(0);
         let gas_wei = u128::from(gas_units) * gas_price;
-        let gas_quote = (U256::from(gas_wei) * U256::from(mark))
-            .div_ceil(U256::from(10u128.pow(18)))
-            .saturating_to::<u128>() as i128;
+        let gas_quote = crate::core::wei_to_quote(gas_wei, mark) as i128;
         // The best a pool leg could ever yield against the book's top price: when even that does not
         // pay for gas, no size will, and the exact (costlier) sizing is skipped.
         if gas_quote > 0 && pool_profit_bound(&buy, &sell, lot_raw).is_some_and(|ub| ub <= gas_quote as f64) {
