@@ -2,6 +2,7 @@
 //! fork dry-runs and live; see `README.md` and `../shared/design.md` for the map.
 
 pub mod bench;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod core;

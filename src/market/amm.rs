@@ -126,6 +126,10 @@ impl CpPool {
     /// Executes a sell of `base_in`; fails (state untouched) if output is below `min_quote_out`.
     pub fn swap_base_in(&mut self, base_in: U256, min_quote_out: U256) -> Result<U256, SwapFailure> {
         let out = self.quote_out_for_base_in(base_in).map_err(SwapFailure::Math)?;
+        // The pair rejects swap(0, 0): an input too small to buy one raw unit fails on chain.
+        if out.is_zero() {
+            return Err(SwapFailure::Math(AmmError::InsufficientOutputAmount));
+        }
         if out < min_quote_out {
             return Err(SwapFailure::Slippage);
         }
@@ -146,6 +150,9 @@ impl CpPool {
     /// Executes a sell of exactly `quote_in` for base.
     pub fn swap_quote_in(&mut self, quote_in: U256, min_base_out: U256) -> Result<U256, SwapFailure> {
         let out = self.base_out_for_quote_in(quote_in).map_err(SwapFailure::Math)?;
+        if out.is_zero() {
+            return Err(SwapFailure::Math(AmmError::InsufficientOutputAmount));
+        }
         if out < min_base_out {
             return Err(SwapFailure::Slippage);
         }

@@ -1,0 +1,115 @@
+//! Bindings for our contracts (`contracts/src`, compiled by `contracts/build.sh` into the committed
+//! `contracts/artifacts`). Cargo builds read the artifacts; node is only needed to rebuild them.
+
+use std::sync::OnceLock;
+
+use alloy_primitives::Bytes;
+use alloy_sol_types::sol;
+
+sol! {
+    interface ITestERC20 {
+        function mint(address to, uint256 value) external;
+        function approve(address spender, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+        function transferFrom(address from, address to, uint256 value) external returns (bool);
+        function balanceOf(address owner) external view returns (uint256);
+        event Transfer(address indexed from, address indexed to, uint256 value);
+    }
+
+    interface IWETH9 {
+        function deposit() external payable;
+        function withdraw(uint256 wad) external;
+        function balanceOf(address owner) external view returns (uint256);
+        function approve(address spender, uint256 value) external returns (bool);
+        function transfer(address to, uint256 value) external returns (bool);
+    }
+
+    interface IUniswapV2Factory {
+        function createPair(address tokenA, address tokenB) external returns (address pair);
+        function getPair(address tokenA, address tokenB) external view returns (address pair);
+        function INIT_CODE_HASH() external view returns (bytes32);
+        event PairCreated(address indexed token0, address indexed token1, address pair, uint256);
+    }
+
+    interface IUniswapV2Pair {
+        function getReserves() external view returns (uint112 reserve0, uint112 reserve1, uint32 blockTimestampLast);
+        function token0() external view returns (address);
+        function token1() external view returns (address);
+        function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes data) external;
+        function mint(address to) external returns (uint256 liquidity);
+        function burn(address to) external returns (uint256 amount0, uint256 amount1);
+        function sync() external;
+        function skim(address to) external;
+        event Swap(address indexed sender, uint256 amount0In, uint256 amount1In, uint256 amount0Out, uint256 amount1Out, address indexed to);
+        event Sync(uint112 reserve0, uint112 reserve1);
+        event Mint(address indexed sender, uint256 amount0, uint256 amount1);
+        event Burn(address indexed sender, uint256 amount0, uint256 amount1, address indexed to);
+    }
+
+    interface IUniswapV2Router02 {
+        function factory() external view returns (address);
+        function WETH() external view returns (address);
+        function addLiquidity(address tokenA, address tokenB, uint256 amountADesired, uint256 amountBDesired, uint256 amountAMin, uint256 amountBMin, address to, uint256 deadline) external returns (uint256 amountA, uint256 amountB, uint256 liquidity);
+        function getAmountOut(uint256 amountIn, uint256 reserveIn, uint256 reserveOut) external pure returns (uint256 amountOut);
+        function getAmountIn(uint256 amountOut, uint256 reserveIn, uint256 reserveOut) external pure returns (uint256 amountIn);
+        function getAmountsOut(uint256 amountIn, address[] path) external view returns (uint256[] amounts);
+        function getAmountsIn(uint256 amountOut, address[] path) external view returns (uint256[] amounts);
+        function swapExactTokensForTokens(uint256 amountIn, uint256 amountOutMin, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
+        function swapTokensForExactTokens(uint256 amountOut, uint256 amountInMax, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
+        function swapExactETHForTokens(uint256 amountOutMin, address[] path, address to, uint256 deadline) external payable returns (uint256[] amounts);
+        function swapTokensForExactETH(uint256 amountOut, uint256 amountInMax, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
+        function swapExactTokensForETH(uint256 amountIn, uint256 amountOutMin, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
+        function swapETHForExactTokens(uint256 amountOut, address[] path, address to, uint256 deadline) external payable returns (uint256[] amounts);
+    }
+
+    interface ISearcherExecutor {
+        struct Hop { address pair; address tokenIn; uint256 amountIn; uint256 amount0Out; uint256 amount1Out; address to; }
+        function execute(Hop[] hops, address profitToken, uint256 minProfit, uint256 coinbasePayment) external payable;
+        function withdraw(address token, address to, uint256 amount) external;
+    }
+}
+
+/// A compiled contract: creation code (constructor arguments are appended ABI-encoded).
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub name: &'static str,
+    pub bytecode: Bytes,
+    pub deployed_bytecode: Bytes,
+}
+
+macro_rules! artifact {
+    ($fn_name:ident, $name:literal) => {
+        pub fn $fn_name() -> &'static Artifact {
+            static A: OnceLock<Artifact> = OnceLock::new();
+            A.get_or_init(|| parse($name, include_str!(concat!("../../contracts/artifacts/", $name, ".json"))))
+        }
+    };
+}
+
+artifact!(weth9, "WETH9");
+artifact!(test_erc20, "TestERC20");
+artifact!(factory, "UniswapV2Factory");
+artifact!(pair, "UniswapV2Pair");
+artifact!(router, "UniswapV2Router02");
+artifact!(executor, "SearcherExecutor");
+
+/// The artifacts are compiled into the binary by `include_str!`; a malformed one is a build defect,
+/// caught by the first test that deploys it.
+fn parse(name: &'static str, json: &str) -> Artifact {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("artifact {name}: {e}"));
+    let hex = |k: &str| -> Bytes {
+        let s = v[k].as_str().unwrap_or_else(|| panic!("artifact {name}: no {k}"));
+        s.parse().unwrap_or_else(|e| panic!("artifact {name}: bad {k}: {e}"))
+    };
+    Artifact { name, bytecode: hex("bytecode"), deployed_bytecode: hex("deployedBytecode") }
+}
+
+/// Storage slots (from solc's storage layout) that tests and scenario setup write directly.
+pub mod slots {
+    /// `UniswapV2Pair`: reserve0 (112 bits) | reserve1 (112) | blockTimestampLast (32), packed.
+    pub const PAIR_RESERVES: u64 = 6;
+    /// `TestERC20.balanceOf` mapping.
+    pub const ERC20_BALANCES: u64 = 3;
+    /// `WETH9.balanceOf` mapping.
+    pub const WETH_BALANCES: u64 = 3;
+}

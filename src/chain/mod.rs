@@ -1,0 +1,7 @@
+//! The EVM under the simulated market: our Solidity contracts (committed artifacts, `sol!` bindings)
+//! executed by revm on an in-memory chain.
+
+pub mod contracts;
+pub mod simchain;
+
+pub use simchain::{CallOutcome, ChainError, SimChain};

@@ -1,0 +1,255 @@
+//! SimChain: an in-memory EVM chain on revm (CacheDB). Blocks carry a number, timestamp and base fee;
+//! transactions run with real nonces and gas; a revert is an outcome with its decoded reason, not an
+//! error; state can be checkpointed and rolled back (bundle simulation).
+
+use alloy_primitives::{Address, Bytes, Log, TxKind, U256, keccak256};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::ContextTr;
+use revm::context_interface::result::{ExecutionResult, Output};
+use revm::database::{CacheDB, EmptyDB};
+use revm::handler::{MainnetContext, MainnetEvm};
+use revm::state::AccountInfo;
+use revm::{Context, Database, DatabaseCommit, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
+
+use super::contracts::Artifact;
+
+pub type Db = CacheDB<EmptyDB>;
+type Evm = MainnetEvm<MainnetContext<Db>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The transaction could not even start (bad nonce, insufficient balance for gas, ...).
+    #[error("transaction from {from} to {to:?} is invalid: {message}")]
+    Invalid { from: Address, to: Option<Address>, message: String },
+    #[error("deploying {contract} failed: {reason}")]
+    Deploy { contract: &'static str, reason: String },
+}
+
+/// What a transaction did. `success == false` carries the decoded revert reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    pub success: bool,
+    pub gas_used: u64,
+    pub output: Bytes,
+    pub logs: Vec<Log>,
+    pub revert_reason: Option<String>,
+}
+
+/// An opaque copy of chain state to roll back to.
+pub struct Checkpoint {
+    db: Db,
+    block: BlockEnv,
+}
+
+pub struct SimChain {
+    evm: Evm,
+    chain_id: u64,
+}
+
+impl SimChain {
+    pub fn new(chain_id: u64) -> Self {
+        let mut cfg = CfgEnv::default();
+        cfg.chain_id = chain_id;
+        let block = BlockEnv {
+            number: U256::from(1),
+            timestamp: U256::from(1_700_000_000u64),
+            gas_limit: 30_000_000,
+            basefee: 0,
+            ..Default::default()
+        };
+        let evm =
+            Context::mainnet().with_db(Db::new(EmptyDB::default())).with_cfg(cfg).with_block(block).build_mainnet();
+        SimChain { evm, chain_id }
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        self.evm.ctx.db_mut()
+    }
+
+    pub fn block_number(&self) -> u64 {
+        self.evm.ctx.block.number.saturating_to()
+    }
+
+    pub fn timestamp(&self) -> u64 {
+        self.evm.ctx.block.timestamp.saturating_to()
+    }
+
+    pub fn base_fee(&self) -> u64 {
+        self.evm.ctx.block.basefee
+    }
+
+    /// Starts the next block.
+    pub fn advance_block(&mut self, timestamp: u64, base_fee: u64, coinbase: Address) {
+        let b = &mut self.evm.ctx.block;
+        b.number += U256::from(1);
+        b.timestamp = U256::from(timestamp);
+        b.basefee = base_fee;
+        b.beneficiary = coinbase;
+    }
+
+    pub fn set_balance(&mut self, who: Address, wei: U256) {
+        let db = self.db();
+        let mut info = db.basic(who).ok().flatten().unwrap_or_default();
+        info.balance = wei;
+        db.insert_account_info(who, info);
+    }
+
+    pub fn balance(&mut self, who: Address) -> U256 {
+        self.db().basic(who).ok().flatten().map(|a| a.balance).unwrap_or_default()
+    }
+
+    pub fn nonce(&mut self, who: Address) -> u64 {
+        self.db().basic(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
+    }
+
+    pub fn storage(&mut self, who: Address, slot: U256) -> U256 {
+        self.db().storage(who, slot).unwrap_or_default()
+    }
+
+    pub fn set_storage(&mut self, who: Address, slot: U256, value: U256) {
+        // An account must exist in the cache before its storage can be written.
+        let db = self.db();
+        if db.basic(who).ok().flatten().is_none() {
+            db.insert_account_info(who, AccountInfo::default());
+        }
+        let _ = db.insert_account_storage(who, slot, value);
+    }
+
+    /// Deploys `artifact` with ABI-encoded constructor `args`; returns its address.
+    pub fn deploy(&mut self, from: Address, artifact: &Artifact, args: &[u8]) -> Result<Address, ChainError> {
+        let mut code = artifact.bytecode.to_vec();
+        code.extend_from_slice(args);
+        let tx = self.tx(from, TxKind::Create, Bytes::from(code), U256::ZERO, 15_000_000, 0)?;
+        let result = self
+            .evm
+            .transact_commit(tx)
+            .map_err(|e| ChainError::Deploy { contract: artifact.name, reason: format!("{e:?}") })?;
+        match &result {
+            ExecutionResult::Success { output: Output::Create(_, Some(addr)), .. } => Ok(*addr),
+            _ => Err(ChainError::Deploy {
+                contract: artifact.name,
+                reason: outcome(result).revert_reason.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Executes a call and commits its state changes (a reverted call commits only its gas).
+    pub fn call(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<CallOutcome, ChainError> {
+        self.call_with(from, to, data, value, 5_000_000, 0)
+    }
+
+    pub fn call_with(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: Bytes,
+        value: U256,
+        gas_limit: u64,
+        priority_fee: u128,
+    ) -> Result<CallOutcome, ChainError> {
+        let tx = self.tx(from, TxKind::Call(to), data, value, gas_limit, priority_fee)?;
+        let result = self.evm.transact_commit(tx).map_err(|e| ChainError::Invalid {
+            from,
+            to: Some(to),
+            message: format!("{e:?}"),
+        })?;
+        Ok(outcome(result))
+    }
+
+    /// Executes a call without committing anything (eth_call).
+    pub fn view(&mut self, from: Address, to: Address, data: Bytes) -> Result<CallOutcome, ChainError> {
+        let tx = self.tx(from, TxKind::Call(to), data, U256::ZERO, 5_000_000, 0)?;
+        let r =
+            self.evm.transact(tx).map_err(|e| ChainError::Invalid { from, to: Some(to), message: format!("{e:?}") })?;
+        Ok(outcome(r.result))
+    }
+
+    /// Commits externally computed state (used by bundle simulation that executes without commit).
+    pub fn commit(&mut self, state: revm::state::EvmState) {
+        self.db().commit(state);
+    }
+
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        Checkpoint { db: self.db().clone(), block: self.evm.ctx.block.clone() }
+    }
+
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        *self.db() = cp.db;
+        self.evm.ctx.block = cp.block;
+    }
+
+    fn tx(
+        &mut self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+        value: U256,
+        gas_limit: u64,
+        priority_fee: u128,
+    ) -> Result<TxEnv, ChainError> {
+        let nonce = self.nonce(from);
+        let base = u128::from(self.base_fee());
+        TxEnv::builder()
+            .caller(from)
+            .kind(kind)
+            .data(data)
+            .value(value)
+            .gas_limit(gas_limit)
+            .gas_price(base + priority_fee)
+            .gas_priority_fee(Some(priority_fee))
+            .nonce(nonce)
+            .chain_id(Some(self.chain_id))
+            .build()
+            .map_err(|e| ChainError::Invalid { from, to: kind.to().copied(), message: format!("{e:?}") })
+    }
+}
+
+/// Turns revm's result into our outcome, decoding `Error(string)` / `Panic(uint256)` reasons.
+pub fn outcome(result: ExecutionResult) -> CallOutcome {
+    match result {
+        ExecutionResult::Success { gas, logs, output, .. } => CallOutcome {
+            success: true,
+            gas_used: gas.tx_gas_used(),
+            output: match output {
+                Output::Call(b) => b,
+                Output::Create(b, _) => b,
+            },
+            logs,
+            revert_reason: None,
+        },
+        ExecutionResult::Revert { gas, output, logs } => CallOutcome {
+            success: false,
+            gas_used: gas.tx_gas_used(),
+            revert_reason: Some(
+                alloy_sol_types::decode_revert_reason(&output)
+                    .unwrap_or_else(|| format!("0x{}", alloy_primitives::hex::encode(&output))),
+            ),
+            output,
+            logs,
+        },
+        ExecutionResult::Halt { reason, gas, logs } => CallOutcome {
+            success: false,
+            gas_used: gas.tx_gas_used(),
+            output: Bytes::new(),
+            logs,
+            revert_reason: Some(format!("halt: {reason:?}")),
+        },
+    }
+}
+
+/// Storage slot of `mapping(address => ...)` at `slot` for `key` (Solidity layout).
+pub fn mapping_slot(key: Address, slot: u64) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[12..32].copy_from_slice(key.as_slice());
+    buf[32..64].copy_from_slice(&U256::from(slot).to_be_bytes::<32>());
+    U256::from_be_bytes(keccak256(buf).0)
+}
+
+/// A deterministic address for a named test actor.
+pub fn actor(name: &str) -> Address {
+    Address::from_slice(&keccak256(name.as_bytes())[12..])
+}
