@@ -3,5 +3,6 @@
 
 pub mod contracts;
 pub mod simchain;
+pub mod world;
 
 pub use simchain::{CallOutcome, ChainError, SimChain};

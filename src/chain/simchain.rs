@@ -224,10 +224,7 @@ pub fn outcome(result: ExecutionResult) -> CallOutcome {
         ExecutionResult::Revert { gas, output, logs } => CallOutcome {
             success: false,
             gas_used: gas.tx_gas_used(),
-            revert_reason: Some(
-                alloy_sol_types::decode_revert_reason(&output)
-                    .unwrap_or_else(|| format!("0x{}", alloy_primitives::hex::encode(&output))),
-            ),
+            revert_reason: Some(revert_reason(&output)),
             output,
             logs,
         },
@@ -252,4 +249,12 @@ pub fn mapping_slot(key: Address, slot: u64) -> U256 {
 /// A deterministic address for a named test actor.
 pub fn actor(name: &str) -> Address {
     Address::from_slice(&keccak256(name.as_bytes())[12..])
+}
+
+/// `Error(string)` as its message, `Panic(uint256)` as "panic: …", anything else as hex.
+pub fn revert_reason(output: &[u8]) -> String {
+    match alloy_sol_types::decode_revert_reason(output) {
+        Some(r) => r.strip_prefix("revert: ").map(str::to_string).unwrap_or(r),
+        None => format!("0x{}", alloy_primitives::hex::encode(output)),
+    }
 }

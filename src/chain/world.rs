@@ -1,0 +1,99 @@
+//! Genesis for a DEX market on the SimChain: WETH, a USDC-like token, one Uniswap-V2-compatible
+//! factory + router per venue (Uniswap-like, SushiSwap-like), a WETH/USDC pair on each seeded through
+//! the router, and our searcher executor.
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::{SolCall, SolValue};
+
+use super::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02, IWETH9};
+use super::simchain::{ChainError, SimChain, actor};
+
+#[derive(Debug, Clone)]
+pub struct DexVenue {
+    pub factory: Address,
+    pub router: Address,
+    pub pair: Address,
+}
+
+#[derive(Debug, Clone)]
+pub struct DexDeployment {
+    pub deployer: Address,
+    pub weth: Address,
+    pub usdc: Address,
+    pub venues: Vec<DexVenue>,
+    /// Owned by `searcher`.
+    pub executor: Address,
+    pub searcher: Address,
+}
+
+impl DexDeployment {
+    /// Is WETH the pair's token0 (the lower address)?
+    pub fn weth_is_token0(&self) -> bool {
+        self.weth < self.usdc
+    }
+}
+
+fn expect(o: super::CallOutcome, what: &'static str) -> Result<super::CallOutcome, ChainError> {
+    if o.success {
+        Ok(o)
+    } else {
+        Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
+    }
+}
+
+/// Deploys everything and seeds each venue's pair with (WETH, USDC) raw `reserves`.
+pub fn deploy_dex(
+    chain: &mut SimChain,
+    quote_decimals: u8,
+    reserves: &[(U256, U256)],
+) -> Result<DexDeployment, ChainError> {
+    let deployer = actor("xcrack/deployer");
+    let searcher = actor("xcrack/searcher");
+    let weth_needed: U256 = reserves.iter().map(|r| r.0).fold(U256::ZERO, |a, b| a + b);
+    chain.set_balance(deployer, weth_needed + U256::from(10u128.pow(24)));
+    let weth = chain.deploy(deployer, contracts::weth9(), &[])?;
+    let usdc_args = ("USD Coin".to_string(), "USDC".to_string(), U256::from(quote_decimals)).abi_encode_params();
+    let usdc = chain.deploy(deployer, contracts::test_erc20(), &usdc_args)?;
+    let call = |c: &mut SimChain, to: Address, data: Vec<u8>, value: U256, what: &'static str| {
+        c.call_with(deployer, to, data.into(), value, 15_000_000, 0).and_then(|o| expect(o, what))
+    };
+    let usdc_needed: U256 = reserves.iter().map(|r| r.1).fold(U256::ZERO, |a, b| a + b);
+    call(chain, weth, IWETH9::depositCall {}.abi_encode(), weth_needed, "WETH9.deposit")?;
+    call(chain, usdc, ITestERC20::mintCall { to: deployer, value: usdc_needed }.abi_encode(), U256::ZERO, "USDC.mint")?;
+    let mut venues = Vec::new();
+    for (w, u) in reserves {
+        let factory = chain.deploy(deployer, contracts::factory(), &deployer.abi_encode())?;
+        let router = chain.deploy(deployer, contracts::router(), &(factory, weth).abi_encode_params())?;
+        for token in [weth, usdc] {
+            call(
+                chain,
+                token,
+                ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode(),
+                U256::ZERO,
+                "approve",
+            )?;
+        }
+        let add = IUniswapV2Router02::addLiquidityCall {
+            tokenA: weth,
+            tokenB: usdc,
+            amountADesired: *w,
+            amountBDesired: *u,
+            amountAMin: *w,
+            amountBMin: *u,
+            to: deployer,
+            deadline: U256::MAX,
+        };
+        call(chain, router, add.abi_encode(), U256::ZERO, "addLiquidity")?;
+        let o = chain.view(
+            deployer,
+            factory,
+            IUniswapV2Factory::getPairCall { tokenA: weth, tokenB: usdc }.abi_encode().into(),
+        )?;
+        let pair = IUniswapV2Factory::getPairCall::abi_decode_returns(&o.output)
+            .map_err(|e| ChainError::Deploy { contract: "UniswapV2Factory.getPair", reason: e.to_string() })?;
+        venues.push(DexVenue { factory, router, pair });
+    }
+    chain.set_balance(searcher, U256::from(10u128.pow(22)));
+    let executor = chain.deploy(searcher, contracts::executor(), &[])?;
+    Ok(DexDeployment { deployer, weth, usdc, venues, executor, searcher })
+}
