@@ -53,3 +53,103 @@ pub fn walk(book: &BookSnapshot, side: Side, lots: u64) -> crate::market::orderb
     let levels = crate::market::orderbook::taker_levels(book, side);
     crate::market::orderbook::walk(levels, side, lots, if side == Side::Buy { u64::MAX } else { 0 })
 }
+
+/// An EVM market for the chain benches: two seeded WETH/USDC venues and an executor holding
+/// inventory on both tokens.
+pub struct EvmBench {
+    pub chain: crate::chain::SimChain,
+    pub dex: crate::chain::world::DexDeployment,
+}
+
+impl EvmBench {
+    pub fn new() -> Self {
+        use crate::chain::contracts::slots;
+        use crate::chain::simchain::mapping_slot;
+        let e18 = U256::from(10u128.pow(18));
+        let e6 = U256::from(10u128.pow(6));
+        let mut chain = crate::chain::SimChain::new(1);
+        let reserves = [
+            (U256::from(5_000u64) * e18, U256::from(15_000_000u64) * e6),
+            (U256::from(1_500u64) * e18, U256::from(4_560_000u64) * e6),
+        ];
+        let dex = match crate::chain::world::deploy_dex(&mut chain, 6, &reserves) {
+            Ok(d) => d,
+            Err(e) => panic!("bench genesis: {e}"),
+        };
+        chain.set_storage(dex.weth, mapping_slot(dex.executor, slots::WETH_BALANCES), U256::from(1_000u64) * e18);
+        chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(3_000_000u64) * e6);
+        EvmBench { chain, dex }
+    }
+
+    /// Executor calldata: one hop selling `amount_in` of WETH (or USDC) into venue `v`'s pair.
+    pub fn one_hop(&mut self, v: usize, sell_weth: bool, amount_in: U256) -> alloy_primitives::Bytes {
+        let (pair, exec) = (self.dex.venues[v].pair, self.dex.executor);
+        let (rw, ru) = self.reserves(v);
+        let (token_in, out) = if sell_weth {
+            (self.dex.weth, crate::market::amm::get_amount_out(amount_in, rw, ru, 30).unwrap_or_default())
+        } else {
+            (self.dex.usdc, crate::market::amm::get_amount_out(amount_in, ru, rw, 30).unwrap_or_default())
+        };
+        // Output token is token0 when the input is token1.
+        let input_is_token0 = (token_in == self.dex.weth) == self.dex.weth_is_token0();
+        let (a0, a1) = if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
+        let token_out = if token_in == self.dex.weth { self.dex.usdc } else { self.dex.weth };
+        self.execute_data(vec![(pair, token_in, amount_in, a0, a1, exec)], token_out, U256::ZERO)
+    }
+
+    /// Executor calldata: buy WETH with `usdc_in` on venue `buy`, sell all of it on venue `sell`.
+    pub fn arbitrage(&mut self, buy: usize, sell: usize, usdc_in: U256) -> alloy_primitives::Bytes {
+        let (rw, ru) = self.reserves(buy);
+        let weth = crate::market::amm::get_amount_out(usdc_in, ru, rw, 30).unwrap_or_default();
+        let (sw, su) = self.reserves(sell);
+        let usdc_out = crate::market::amm::get_amount_out(weth, sw, su, 30).unwrap_or_default();
+        let w0 = self.dex.weth_is_token0();
+        let exec = self.dex.executor;
+        let hop2 = if w0 { (U256::ZERO, usdc_out) } else { (usdc_out, U256::ZERO) };
+        let (p1, p2) = (self.dex.venues[buy].pair, self.dex.venues[sell].pair);
+        let hops = vec![
+            (p1, self.dex.usdc, usdc_in, if w0 { weth } else { U256::ZERO }, if w0 { U256::ZERO } else { weth }, p2),
+            (p2, self.dex.weth, U256::ZERO, hop2.0, hop2.1, exec),
+        ];
+        self.execute_data(hops, self.dex.usdc, U256::ZERO)
+    }
+
+    fn execute_data(
+        &self,
+        hops: Vec<(alloy_primitives::Address, alloy_primitives::Address, U256, U256, U256, alloy_primitives::Address)>,
+        profit: alloy_primitives::Address,
+        min_profit: U256,
+    ) -> alloy_primitives::Bytes {
+        use crate::chain::contracts::ISearcherExecutor;
+        use alloy_sol_types::SolCall;
+        let hops = hops
+            .into_iter()
+            .map(|(pair, token_in, amount_in, a0, a1, to)| ISearcherExecutor::Hop {
+                pair,
+                tokenIn: token_in,
+                amountIn: amount_in,
+                amount0Out: a0,
+                amount1Out: a1,
+                to,
+            })
+            .collect();
+        ISearcherExecutor::executeCall { hops, profitToken: profit, minProfit: min_profit, coinbasePayment: U256::ZERO }
+            .abi_encode()
+            .into()
+    }
+
+    /// (WETH, USDC) reserves of venue `v`, read from the pair's storage.
+    pub fn reserves(&mut self, v: usize) -> (U256, U256) {
+        let packed =
+            self.chain.storage(self.dex.venues[v].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
+        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+    }
+}
+
+impl Default for EvmBench {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -5,4 +5,4 @@ pub mod contracts;
 pub mod simchain;
 pub mod world;
 
-pub use simchain::{CallOutcome, ChainError, SimChain};
+pub use simchain::{BundleTx, CallOutcome, ChainError, SimChain};

@@ -35,6 +35,17 @@ pub struct CallOutcome {
     pub revert_reason: Option<String>,
 }
 
+/// One transaction of a bundle.
+#[derive(Debug, Clone)]
+pub struct BundleTx {
+    pub from: Address,
+    pub to: Address,
+    pub data: Bytes,
+    pub value: U256,
+    pub gas_limit: u64,
+    pub priority_fee: u128,
+}
+
 /// An opaque copy of chain state to roll back to.
 pub struct Checkpoint {
     db: Db,
@@ -171,6 +182,28 @@ impl SimChain {
     /// Commits externally computed state (used by bundle simulation that executes without commit).
     pub fn commit(&mut self, state: revm::state::EvmState) {
         self.db().commit(state);
+    }
+
+    /// Runs `txs` in order on the current state as one bundle and rolls everything back: what
+    /// `eth_callBundle` does. State is untouched afterwards whatever the outcomes.
+    pub fn simulate_bundle(&mut self, txs: &[BundleTx]) -> Result<Vec<CallOutcome>, ChainError> {
+        let cp = self.checkpoint();
+        let mut out = Vec::with_capacity(txs.len());
+        let mut failed = None;
+        for t in txs {
+            match self.call_with(t.from, t.to, t.data.clone(), t.value, t.gas_limit, t.priority_fee) {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        self.rollback(cp);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     pub fn checkpoint(&mut self) -> Checkpoint {
