@@ -236,3 +236,67 @@ fn help_explains_the_commands() {
     assert!(o.status.success());
     assert!(s.contains("backtest") && s.contains("Run scenarios"), "{s}");
 }
+
+#[test]
+fn evm_and_math_engines_trade_the_same_amounts() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |engine: &str| {
+        let out = d.path().join(engine);
+        let o = xcrack(
+            &[
+                "backtest",
+                &scenario("volatile.toml"),
+                "--seed",
+                "7",
+                "--set",
+                "duration=90m",
+                "--set",
+                &format!("chain.dex_engine={engine}"),
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            d.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(read(out.join("volatile-7/trades.csv"))).unwrap()
+    };
+    let (math, evm) = (run("math"), run("evm"));
+    let table = |csv: &str| -> Vec<Vec<String>> {
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        // Amounts come from the pools and must agree to the wei; gas differs by design (the EVM
+        // reports what each transaction really used, the math engine charges configured figures).
+        let keep: Vec<usize> = [
+            "trade_id",
+            "buy_venue",
+            "sell_venue",
+            "status",
+            "size_raw",
+            "base_bought_raw",
+            "base_sold_raw",
+            "quote_paid_raw",
+            "quote_received_raw",
+            "fees_raw",
+            "predicted_net_raw",
+        ]
+        .iter()
+        .map(|c| header.iter().position(|h| h == c).unwrap())
+        .collect();
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                keep.iter().map(|i| f[*i].to_string()).collect()
+            })
+            .collect()
+    };
+    let (m, e) = (table(&math), table(&evm));
+    assert!(
+        m.iter().any(|r| r[1].contains("uniswap")
+            || r[2].contains("uniswap")
+            || r[1].contains("sushi")
+            || r[2].contains("sushi")),
+        "the run should trade on a pool"
+    );
+    assert_eq!(m, e);
+}

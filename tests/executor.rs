@@ -11,7 +11,7 @@ const LOT: u128 = 100_000_000_000_000;
 
 fn setup() -> (ArbitrageSimulator, EventQueue, OrderExecutor) {
     let spec = xcrack::bench::standard_spec("1h");
-    let mut sim = ArbitrageSimulator::new(&spec);
+    let mut sim = ArbitrageSimulator::new(&spec).unwrap();
     for v in 0..2u16 {
         let (slot, _) = sim.refresh_book(VenueId(v), 0);
         assert!(sim.quote_arrives(VenueId(v), slot, 1));

@@ -14,7 +14,7 @@ fn summary_markdown_of_fixed_seed_volatile_run() {
         cli: vec![("duration".to_string(), "90m".to_string()), ("seed".to_string(), "7".to_string())],
     };
     let spec = config::load(&sources, Path::new("scenarios")).unwrap();
-    let result = xcrack::engine::run(&spec, &mut |_| {});
+    let result = xcrack::engine::run(&spec, &mut |_| {}).unwrap();
     let summary = xcrack::report::summarize(&spec, &result);
     assert!(summary.trades.count > 0);
     insta::assert_snapshot!(xcrack::report::markdown(&summary));

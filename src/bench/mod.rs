@@ -24,7 +24,10 @@ pub fn standard_spec(duration: &str) -> RunSpec {
 
 /// Runs the engine over `spec`; returns events processed.
 pub fn engine_run(spec: &RunSpec) -> u64 {
-    crate::engine::run(spec, &mut |_| {}).events_processed
+    match crate::engine::run(spec, &mut |_| {}) {
+        Ok(r) => r.events_processed,
+        Err(e) => panic!("engine bench: {e}"),
+    }
 }
 
 /// Reserves of a realistic WETH/USDC pool and 64 trade sizes from 0.01 to 30 ETH.

@@ -124,7 +124,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             b.set_prefix(spec.name.clone());
             b
         };
-        let result = engine::run(spec, &mut |t| bar.set_position(t / NANOS_PER_SEC));
+        let result = engine::run(spec, &mut |t| bar.set_position(t / NANOS_PER_SEC))
+            .map_err(|e| CliError { code: EXIT_FAILURE, message: format!("{}: {e}", spec.name) })?;
         bar.finish_and_clear();
         let summary =
             report::write(spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;

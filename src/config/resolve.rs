@@ -102,8 +102,16 @@ pub struct RivalSpec {
     pub priority_fee_sigma: f64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DexEngine {
+    Evm,
+    Math,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainSpec {
+    /// How pools execute: our contracts in revm, or the exact closed-form math (same amounts).
+    pub dex_engine: DexEngine,
     pub block_time: SimTime,
     pub base_fee_wei: u128,
     pub utilization_mean: f64,
@@ -482,16 +490,13 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     }
 
     let c = &s.chain;
-    if c.dex_engine != "math" {
-        return Err(v.err(
-            "chain.dex_engine",
-            format!(
-                "`{}` is not available yet: this build executes pools with the exact closed-form engine (\"math\")",
-                c.dex_engine
-            ),
-        ));
-    }
+    let dex_engine = match c.dex_engine.as_str() {
+        "evm" => DexEngine::Evm,
+        "math" => DexEngine::Math,
+        other => return Err(v.err("chain.dex_engine", format!("`{other}` is not an engine (use \"evm\" or \"math\")"))),
+    };
     let chain = ChainSpec {
+        dex_engine,
         block_time: v.positive_duration("chain.block_time", &c.block_time)?,
         base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round() as u128,
         utilization_mean: v.non_negative("chain.utilization_mean", c.utilization_mean)?,
@@ -522,6 +527,21 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
     }
 
+    if chain.dex_engine == DexEngine::Evm && !dex.is_empty() {
+        // Our pair contract is Uniswap V2's: WETH (18 decimals) against the quote token, 0.30 % fee.
+        if v.base_decimals != 18 {
+            return Err(v.err(
+                &ak("decimals"),
+                "the EVM engine trades WETH: the base asset needs 18 decimals (or use dex_engine = \"math\")",
+            ));
+        }
+        if let Some(i) = dex.iter().position(|d| d.fee_bps != 30) {
+            return Err(v.err(
+                &format!("market.dex[{i}].fee_bps"),
+                "the EVM pair charges 30 bps (Uniswap V2); use dex_engine = \"math\" for other fees",
+            ));
+        }
+    }
     Ok(RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),

@@ -73,9 +73,9 @@ impl BacktestResult {
 }
 
 /// Runs `spec` to completion. `progress` is called now and then with the simulated time reached.
-pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult {
+pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<BacktestResult, crate::chain::ChainError> {
     let wall_start = std::time::Instant::now();
-    let mut sim = ArbitrageSimulator::new(spec);
+    let mut sim = ArbitrageSimulator::new(spec)?;
     let mut queue = EventQueue::new();
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(MicroArbitrage::new(spec.micro.clone())), spec.micro.enabled);
@@ -233,7 +233,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
     progress(spec.duration);
 
     let ids = strategies.ids();
-    BacktestResult {
+    Ok(BacktestResult {
         trades: exec.records.clone(),
         equity,
         strategies: strategies
@@ -263,5 +263,5 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> BacktestResult 
         venue_names: spec.cex.iter().map(|c| c.name.clone()).collect(),
         pool_names: spec.dex.iter().map(|d| d.name.clone()).collect(),
         wall: WallTiming { run_ns: wall_start.elapsed().as_nanos() as u64 },
-    }
+    })
 }

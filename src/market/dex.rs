@@ -8,7 +8,8 @@ use rand_distr::StandardNormal;
 use crate::config::{ChainSpec, DexSpecRun, RivalSpec};
 use crate::core::rng::SimRng;
 use crate::core::{PoolId, Side, SimTime, Wei};
-use crate::market::amm::{CpPool, SwapFailure};
+use crate::market::amm::CpPool;
+use crate::market::pool_engine::{PoolEngine, SwapOp, Trader};
 
 pub struct DexPool {
     pub id: PoolId,
@@ -56,8 +57,12 @@ pub struct BlockStats {
     pub our_reverts: u64,
 }
 
+/// Unix time of the first simulated block (the EVM's `block.timestamp` starts here).
+pub const GENESIS_TIMESTAMP: u64 = 1_700_000_000;
+
 pub struct Chain {
     pub spec: ChainSpec,
+    pub engine: PoolEngine,
     pub rivals: RivalSpec,
     pub pools: Vec<DexPool>,
     pub mempool: Vec<PendingTx>,
@@ -75,10 +80,12 @@ impl Chain {
         spec: ChainSpec,
         rivals: RivalSpec,
         pools: Vec<DexPool>,
+        engine: PoolEngine,
         base_decimals: u32,
         quote_decimals: u32,
     ) -> Self {
         Chain {
+            engine,
             base_fee: spec.base_fee_wei,
             spec,
             rivals,
@@ -128,6 +135,7 @@ impl Chain {
     pub fn build_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
         self.number += 1;
         self.timestamp = now;
+        self.engine.start_block(GENESIS_TIMESTAMP + now / crate::core::NANOS_PER_SEC, self.base_fee);
         let mut txs = std::mem::take(&mut self.mempool);
         for p in 0..self.pools.len() {
             if self.rivals.probability > 0.0 && rng.random::<f64>() < self.rivals.probability {
@@ -152,28 +160,34 @@ impl Chain {
                     }
                 }
                 _ => {
-                    let p = &mut self.pools[tx.pool.0 as usize];
+                    let i = tx.pool.0 as usize;
                     match tx.kind {
                         TxKind::Noise { side, amount } => {
-                            let ok = match side {
-                                Side::Buy => p.pool.swap_quote_in(amount, U256::ZERO).is_ok(),
-                                Side::Sell => p.pool.swap_base_in(amount, U256::ZERO).is_ok(),
+                            let op = match side {
+                                Side::Buy => SwapOp::QuoteIn { amount, min_base: U256::ZERO },
+                                Side::Sell => SwapOp::BaseIn { amount, min_quote: U256::ZERO },
                             };
+                            let ok = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Noise).result.is_ok();
                             if ok {
                                 touches[tx.pool.0 as usize] += 1;
                                 self.stats.noise_swaps += 1;
                             }
                         }
                         TxKind::Ours { order, side, base_raw, quote_limit, gas_limit } => {
-                            let r = match side {
-                                Side::Buy => p.pool.swap_base_out(U256::from(base_raw), U256::from(quote_limit)),
-                                Side::Sell => p.pool.swap_base_in(U256::from(base_raw), U256::from(quote_limit)),
+                            let (amount, limit) = (U256::from(base_raw), U256::from(quote_limit));
+                            let op = match side {
+                                Side::Buy => SwapOp::BaseOut { amount, max_quote: limit },
+                                Side::Sell => SwapOp::BaseIn { amount, min_quote: limit },
                             };
-                            let (quote, gas) = match r {
-                                Ok(q) => (Some(q.to::<u128>()), p.spec.swap_gas.min(gas_limit)),
-                                Err(SwapFailure::Slippage) | Err(SwapFailure::Math(_)) => {
-                                    (None, p.spec.revert_gas.min(gas_limit))
+                            let receipt = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Us);
+                            let spec = &self.pools[i].spec;
+                            // The EVM reports the gas the transaction really used; the math engine
+                            // charges the configured figures.
+                            let (quote, gas) = match receipt.result {
+                                Ok(q) => {
+                                    (Some(q.to::<u128>()), receipt.gas_used.unwrap_or(spec.swap_gas).min(gas_limit))
                                 }
+                                Err(_) => (None, receipt.gas_used.unwrap_or(spec.revert_gas).min(gas_limit)),
                             };
                             self.stats.our_swaps += 1;
                             if quote.is_none() {
@@ -202,7 +216,8 @@ impl Chain {
     /// A rival arbitrageur trades the pool to the fundamental if that pays at least its minimum.
     /// Like us, a rival pays gas: it only trades when the gap pays its gas and its minimum profit.
     fn rival_swap(&mut self, pool: PoolId, fundamental: f64, priority_fee_wei: Wei) -> bool {
-        let p = &mut self.pools[pool.0 as usize];
+        let i = pool.0 as usize;
+        let p = &self.pools[i];
         let gas_quote = p.spec.swap_gas as f64 * (self.base_fee + priority_fee_wei) as f64 * 1e-18 * fundamental;
         let rb = p.pool.reserve_base.to::<u128>() as f64 / self.base_scale;
         let rq = p.pool.reserve_quote.to::<u128>() as f64 / self.quote_scale;
@@ -214,7 +229,8 @@ impl Chain {
         if x > 0.0 {
             let base_out = gamma * x * rb / (rq + gamma * x);
             if base_out * price - x >= min_profit {
-                return p.pool.swap_quote_in(U256::from((x * self.quote_scale) as u128), U256::ZERO).is_ok();
+                let op = SwapOp::QuoteIn { amount: U256::from((x * self.quote_scale) as u128), min_base: U256::ZERO };
+                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival).result.is_ok();
             }
         }
         // Sell y base when the pool is dear: y* = (sqrt(γ·Rb·Rq/P) − Rb)/γ.
@@ -222,7 +238,8 @@ impl Chain {
         if y > 0.0 {
             let quote_out = gamma * y * rq / (rb + gamma * y);
             if quote_out - y * price >= min_profit {
-                return p.pool.swap_base_in(U256::from((y * self.base_scale) as u128), U256::ZERO).is_ok();
+                let op = SwapOp::BaseIn { amount: U256::from((y * self.base_scale) as u128), min_quote: U256::ZERO };
+                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival).result.is_ok();
             }
         }
         false

@@ -8,11 +8,12 @@ use super::dex::{Chain, DexPool};
 use super::feed::{PriceFeed, Verdict};
 use super::latency::LatencyModel;
 use super::price::Fundamental;
-use crate::config::RunSpec;
+use crate::config::{DexEngine, RunSpec};
 use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{AssetId, BlockInfo, BookSnapshot, PoolId, SimTime, VenueId};
 use crate::market::amm::CpPool;
+use crate::market::pool_engine::{EvmPools, PoolEngine};
 
 pub struct ArbitrageSimulator {
     pub fundamental: Fundamental,
@@ -38,7 +39,8 @@ pub struct ArbitrageSimulator {
 }
 
 impl ArbitrageSimulator {
-    pub fn new(spec: &RunSpec) -> Self {
+    /// Builds the market; with `dex_engine = "evm"` this deploys and seeds the contracts.
+    pub fn new(spec: &RunSpec) -> Result<Self, crate::chain::ChainError> {
         let seed = spec.seed;
         let max_lag = spec.cex.iter().map(|c| c.lag).max().unwrap_or(0);
         let venues: Vec<CexVenue> = spec
@@ -57,6 +59,13 @@ impl ArbitrageSimulator {
                 pool: CpPool { reserve_base: d.reserve_base, reserve_quote: d.reserve_quote, fee_bps: d.fee_bps },
             })
             .collect();
+        let engine = match spec.chain.dex_engine {
+            DexEngine::Evm if !spec.dex.is_empty() => {
+                let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
+                PoolEngine::Evm(Box::new(EvmPools::new(spec.chain_id, spec.quote_decimals, &reserves)?))
+            }
+            _ => PoolEngine::Math,
+        };
         let asset = AssetId(0);
         let cex_specs = spec
             .cex
@@ -98,7 +107,14 @@ impl ArbitrageSimulator {
             rng_feed: spec.cex.iter().map(|c| component_rng(seed, &format!("cex/{}/feed", c.name))).collect(),
             rng_orders: spec.cex.iter().map(|c| component_rng(seed, &format!("cex/{}/orders", c.name))).collect(),
             venues,
-            chain: Chain::new(spec.chain.clone(), spec.rivals.clone(), pools, spec.base_decimals, spec.quote_decimals),
+            chain: Chain::new(
+                spec.chain.clone(),
+                spec.rivals.clone(),
+                pools,
+                engine,
+                spec.base_decimals,
+                spec.quote_decimals,
+            ),
             feed: PriceFeed::new(tick_values, spec.feed_max_age, spec.feed_outlier_bps),
             initial_inventory: inventory.clone(),
             inventory,
@@ -114,7 +130,7 @@ impl ArbitrageSimulator {
             pool_mids: Vec::new(),
         };
         sim.refresh_pool_mids();
-        sim
+        Ok(sim)
     }
 
     /// Republishes venue `v`'s book; returns (slot, arrival delay) of the quote on its way to us.

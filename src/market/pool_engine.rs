@@ -1,0 +1,197 @@
+//! How a DEX swap is executed: by the exact closed-form math (`math`) or by our Uniswap-V2-compatible
+//! contracts in revm (`evm`, router transactions on the SimChain). Both keep a `CpPool` mirror of
+//! each pair's reserves that strategies read; with `evm` the mirror is re-read from the pair after
+//! every swap, so the chain is the source of truth.
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::SolCall;
+
+use crate::chain::contracts::{ITestERC20, IUniswapV2Router02, slots};
+use crate::chain::simchain::{actor, mapping_slot};
+use crate::chain::world::{DexDeployment, deploy_dex};
+use crate::chain::{ChainError, SimChain};
+use crate::market::amm::{AmmError, CpPool, SwapFailure};
+
+/// One swap on one pool, in the pool's base/quote terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapOp {
+    /// Sell exactly `amount` base for at least `min_quote`.
+    BaseIn { amount: U256, min_quote: U256 },
+    /// Buy exactly `amount` base for at most `max_quote`.
+    BaseOut { amount: U256, max_quote: U256 },
+    /// Sell exactly `amount` quote for at least `min_base`.
+    QuoteIn { amount: U256, min_base: U256 },
+}
+
+/// Who sends the swap (each has its own account, nonce and balances on the chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trader {
+    Noise,
+    Rival,
+    Us,
+}
+
+/// What a swap did: the amount on the other side (quote out/in, or base out) and, when executed in
+/// the EVM, the gas its transaction used (success or revert).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwapReceipt {
+    pub result: Result<U256, SwapFailure>,
+    pub gas_used: Option<u64>,
+}
+
+pub enum PoolEngine {
+    Math,
+    Evm(Box<EvmPools>),
+}
+
+impl PoolEngine {
+    pub fn swap(&mut self, pool: usize, mirror: &mut CpPool, op: SwapOp, who: Trader) -> SwapReceipt {
+        match self {
+            PoolEngine::Math => SwapReceipt { result: math_swap(mirror, op), gas_used: None },
+            PoolEngine::Evm(evm) => evm.swap(pool, mirror, op, who),
+        }
+    }
+
+    pub fn start_block(&mut self, timestamp_s: u64, base_fee_wei: u128) {
+        if let PoolEngine::Evm(evm) = self {
+            evm.chain.advance_block(
+                timestamp_s,
+                base_fee_wei.min(u128::from(u64::MAX)) as u64,
+                actor("xcrack/builder"),
+            );
+        }
+    }
+}
+
+pub fn math_swap(pool: &mut CpPool, op: SwapOp) -> Result<U256, SwapFailure> {
+    match op {
+        SwapOp::BaseIn { amount, min_quote } => pool.swap_base_in(amount, min_quote),
+        SwapOp::BaseOut { amount, max_quote } => pool.swap_base_out(amount, max_quote),
+        SwapOp::QuoteIn { amount, min_base } => pool.swap_quote_in(amount, min_base),
+    }
+}
+
+/// The pools as contracts: one factory + router + WETH/USDC pair per venue on a SimChain.
+pub struct EvmPools {
+    pub chain: SimChain,
+    pub dex: DexDeployment,
+    traders: [Address; 3],
+    pub swaps: u64,
+}
+
+/// Balance every trader account starts with, in each token: far more than any scenario trades.
+const TRADER_FUNDS: u128 = 1 << 100;
+
+impl EvmPools {
+    /// Genesis: contracts deployed, pairs seeded with `reserves` (base = WETH, quote), traders funded
+    /// and approved on every router.
+    pub fn new(chain_id: u64, quote_decimals: u32, reserves: &[(U256, U256)]) -> Result<Self, ChainError> {
+        let mut chain = SimChain::new(chain_id);
+        let dex = deploy_dex(&mut chain, quote_decimals as u8, reserves)?;
+        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), dex.searcher];
+        for t in traders {
+            chain.set_balance(t, U256::from(TRADER_FUNDS));
+            chain.set_storage(dex.weth, mapping_slot(t, slots::WETH_BALANCES), U256::from(TRADER_FUNDS));
+            chain.set_storage(dex.usdc, mapping_slot(t, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
+            for v in &dex.venues {
+                for token in [dex.weth, dex.usdc] {
+                    let approve = ITestERC20::approveCall { spender: v.router, value: U256::MAX }.abi_encode();
+                    let o = chain.call(t, token, approve.into(), U256::ZERO)?;
+                    if !o.success {
+                        return Err(ChainError::Deploy {
+                            contract: "approve",
+                            reason: o.revert_reason.unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(EvmPools { chain, dex, traders, swaps: 0 })
+    }
+
+    fn swap(&mut self, pool: usize, mirror: &mut CpPool, op: SwapOp, who: Trader) -> SwapReceipt {
+        let from = self.traders[who as usize];
+        let (weth, usdc) = (self.dex.weth, self.dex.usdc);
+        let deadline = U256::MAX;
+        let (data, pick_last): (Vec<u8>, bool) = match op {
+            SwapOp::BaseIn { amount, min_quote } => (
+                IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: amount,
+                    amountOutMin: min_quote,
+                    path: vec![weth, usdc],
+                    to: from,
+                    deadline,
+                }
+                .abi_encode(),
+                true,
+            ),
+            SwapOp::QuoteIn { amount, min_base } => (
+                IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: amount,
+                    amountOutMin: min_base,
+                    path: vec![usdc, weth],
+                    to: from,
+                    deadline,
+                }
+                .abi_encode(),
+                true,
+            ),
+            SwapOp::BaseOut { amount, max_quote } => (
+                IUniswapV2Router02::swapTokensForExactTokensCall {
+                    amountOut: amount,
+                    amountInMax: max_quote,
+                    path: vec![usdc, weth],
+                    to: from,
+                    deadline,
+                }
+                .abi_encode(),
+                false,
+            ),
+        };
+        self.swaps += 1;
+        let router = self.dex.venues[pool].router;
+        let outcome = match self.chain.call_with(from, router, data.into(), U256::ZERO, 500_000, 0) {
+            Ok(o) => o,
+            Err(e) => {
+                // Cannot happen with funded traders; treat as a failed swap rather than abort the run.
+                tracing::error!(target: "xcrack::market::evm", error = %e, "swap transaction invalid");
+                return SwapReceipt { result: Err(SwapFailure::Math(AmmError::InsufficientLiquidity)), gas_used: None };
+            }
+        };
+        let result = if outcome.success {
+            match IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode_returns(&outcome.output) {
+                Ok(amounts) if amounts.len() == 2 => Ok(if pick_last { amounts[1] } else { amounts[0] }),
+                _ => Err(SwapFailure::Math(AmmError::InsufficientLiquidity)),
+            }
+        } else {
+            Err(classify(outcome.revert_reason.as_deref().unwrap_or("")))
+        };
+        self.refresh_mirror(pool, mirror);
+        SwapReceipt { result, gas_used: Some(outcome.gas_used) }
+    }
+
+    /// Re-reads the pair's reserves into the mirror.
+    pub fn refresh_mirror(&mut self, pool: usize, mirror: &mut CpPool) {
+        let packed = self.chain.storage(self.dex.venues[pool].pair, U256::from(slots::PAIR_RESERVES));
+        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        let (base, quote) = if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) };
+        mirror.reserve_base = base;
+        mirror.reserve_quote = quote;
+    }
+}
+
+/// The router's and pair's revert reasons, in the math's terms.
+fn classify(reason: &str) -> SwapFailure {
+    if reason.starts_with("UniswapV2Router:") {
+        SwapFailure::Slippage
+    } else if reason.contains("OVERFLOW") {
+        SwapFailure::Math(AmmError::Overflow)
+    } else if reason.contains("INSUFFICIENT_OUTPUT_AMOUNT") {
+        SwapFailure::Math(AmmError::InsufficientOutputAmount)
+    } else if reason.contains("INSUFFICIENT_INPUT_AMOUNT") {
+        SwapFailure::Math(AmmError::InsufficientInputAmount)
+    } else {
+        SwapFailure::Math(AmmError::InsufficientLiquidity)
+    }
+}
