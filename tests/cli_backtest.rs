@@ -300,3 +300,49 @@ fn evm_and_math_engines_trade_the_same_amounts() {
     );
     assert_eq!(m, e);
 }
+
+#[test]
+fn cross_dex_predictions_hold_to_the_wei_unless_the_pools_were_touched() {
+    let d = tempfile::tempdir().unwrap();
+    let o =
+        xcrack(&["backtest", &scenario("cross_dex.toml"), "--quiet", "--out", d.path().to_str().unwrap()], d.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = d.path().join("cross-dex-42");
+    let summary: serde_json::Value = serde_json::from_slice(&read(run.join("summary.json"))).unwrap();
+    let csv = String::from_utf8(read(run.join("trades.csv"))).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (atomic, touched, predicted, realised, cause) =
+        (col("atomic"), col("touched_before"), col("predicted_gross_raw"), col("gross_pnl_raw"), col("mismatch_cause"));
+    let (mut trades, mut exact, mut with_cause) = (0, 0, 0);
+    for line in lines {
+        // The free-text cause is the last column; the ones we compare come before it.
+        let f: Vec<&str> = line.split(',').collect();
+        if f[atomic] != "true" {
+            continue;
+        }
+        trades += 1;
+        if f[predicted] == f[realised] {
+            exact += 1;
+            assert!(f[cause].trim_matches('"').is_empty());
+        } else {
+            with_cause += 1;
+            assert_ne!(f[touched], "0", "a trade whose pools nobody touched must realise its prediction: {line}");
+        }
+    }
+    assert!(trades >= 5, "the scenario should arbitrage, got {trades} trades");
+    assert!(exact > 0);
+    let a = &summary["atomic_arbitrage"];
+    assert_eq!(a["trades"].as_u64().unwrap(), trades);
+    assert_eq!(a["exact"].as_u64().unwrap(), exact);
+    assert_eq!(a["mismatched"].as_u64().unwrap(), with_cause);
+    for m in a["mismatches"].as_array().unwrap() {
+        assert!(m["cause"].as_str().unwrap().contains("touched its pools"), "{m}");
+    }
+    assert!(
+        String::from_utf8(read(run.join("summary.md")))
+            .unwrap()
+            .contains("realised exactly the predicted gross profit")
+    );
+}

@@ -116,3 +116,36 @@ fn orders_arriving_after_the_receive_window_are_rejected() {
     assert_eq!((r.base_bought, r.base_sold, r.net_pnl), (0, 0, 0));
     assert_eq!((cex_quote_total(&sim), cex_base_total(&sim)), (quote0, base0));
 }
+
+#[test]
+fn an_atomic_arbitrage_whose_simulation_reverts_is_never_sent() {
+    use xcrack::core::{AtomicPlan, PoolId};
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cross_dex.toml"))
+            .unwrap();
+    let sources = xcrack::config::Sources { scenario: Some(("cross_dex.toml".into(), text)), ..Default::default() };
+    let spec = xcrack::config::load(&sources, std::path::Path::new("scenarios")).unwrap();
+    let mut sim = ArbitrageSimulator::new(&spec).unwrap();
+    let mut exec = OrderExecutor::new(4, 1_000_000_000, 0, 2);
+    let e18 = 10u128.pow(18);
+    // Asks the sell pool for far more USDC than 1 WETH can buy: the pair's K check must revert.
+    let plan = AtomicPlan {
+        buy_pool: PoolId(0),
+        sell_pool: PoolId(1),
+        quote_in: 3_100_000_000,
+        base_mid: e18 / 1000,
+        quote_out: 9_000_000_000,
+        min_profit: 1,
+        priority_fee_wei: 1_000_000_000,
+        gas_limit: 300_000,
+        predicted_gross: 5_900_000_000,
+        predicted_gas: 0,
+        predicted_net: 5_900_000_000,
+        decided_at: 0,
+    };
+    let err = exec.execute_atomic(1, plan, 0, &mut sim).unwrap_err();
+    assert!(err.contains("UniswapV2: K"), "{err}");
+    assert!(sim.chain.mempool.is_empty(), "nothing may be submitted");
+    assert_eq!(exec.free_permits(), 4);
+    assert_eq!(exec.stats.legs_sent, 0);
+}

@@ -78,6 +78,15 @@ pub struct MicroArbSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct CrossDexSpec {
+    pub enabled: bool,
+    pub min_profit_quote: u128,
+    pub max_input_quote: u128,
+    pub priority_fee_wei: u128,
+    pub gas_estimate: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct SafetySpec {
     pub max_concurrent_bundles: u32,
     pub max_daily_gas_wei: u128,
@@ -142,6 +151,7 @@ pub struct RunSpec {
     pub wallet_quote: u128,
     pub wallet_native: u128,
     pub micro: MicroArbSpec,
+    pub cross_dex: CrossDexSpec,
     pub safety: SafetySpec,
     pub equity_sample: SimTime,
     pub chain_id: u64,
@@ -584,6 +594,21 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             latency_threshold: m.latency_threshold_ms * NANOS_PER_MS,
             dex_slippage_bps: m.dex_slippage_bps,
             priority_fee_wei: (priority_fee * 1e9).round() as u128,
+        },
+        cross_dex: {
+            let c = &s.strategies.cross_dex;
+            let k = |f: &str| format!("strategies.cross_dex.{f}");
+            if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
+                return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
+            }
+            CrossDexSpec {
+                enabled: c.enabled,
+                min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round()
+                    as u128,
+                max_input_quote: v.amount(&k("max_input"), &c.max_input, Expect::Quote)?,
+                priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+                gas_estimate: c.gas_estimate,
+            }
         },
         safety,
         equity_sample: v.positive_duration("monitoring.equity_sample_interval", &mon.equity_sample_interval)?,

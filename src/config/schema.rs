@@ -37,6 +37,20 @@ pub struct NetworkConfig {
 #[serde(deny_unknown_fields)]
 pub struct StrategiesConfig {
     pub micro_arbitrage: MicroArbitrageConfig,
+    pub cross_dex: CrossDexConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossDexConfig {
+    pub enabled: bool,
+    /// Net profit in quote units after gas.
+    pub min_profit_usd: f64,
+    /// Largest quote input of one arbitrage, with a unit: "100000 USDC".
+    pub max_input: String,
+    pub priority_fee_gwei: f64,
+    /// Gas the executor transaction is expected to use (the limit is 1.5× this).
+    pub gas_estimate: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -93,7 +93,32 @@ pub struct ArbPlan {
     pub quote_age: SimTime,
 }
 
+/// Buy base on one pool and sell it on another in a single executor transaction: both hops or
+/// neither. Amounts are fixed in the calldata: if the pools moved against us the pair's K check
+/// reverts the whole transaction; if they moved for us the surplus stays in the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AtomicPlan {
+    pub buy_pool: PoolId,
+    pub sell_pool: PoolId,
+    /// Quote paid into the buy pool.
+    pub quote_in: u128,
+    /// Base taken out of the buy pool and paid into the sell pool.
+    pub base_mid: u128,
+    /// Quote taken out of the sell pool.
+    pub quote_out: u128,
+    /// The executor reverts unless its quote balance grew by at least this.
+    pub min_profit: u128,
+    pub priority_fee_wei: Wei,
+    pub gas_limit: u64,
+    /// quote_out − quote_in.
+    pub predicted_gross: QuoteRaw,
+    pub predicted_gas: QuoteRaw,
+    pub predicted_net: QuoteRaw,
+    pub decided_at: SimTime,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Arbitrage(ArbPlan),
+    AtomicArb(AtomicPlan),
 }

@@ -6,7 +6,7 @@ pub mod rng;
 pub mod strategy;
 
 pub use amount::{AmountError, format_units, parse_amount, parse_duration};
-pub use event::{Action, ArbPlan, BlockInfo, Event, LegOrder, LegVenue, Side};
+pub use event::{Action, ArbPlan, AtomicPlan, BlockInfo, Event, LegOrder, LegVenue, Side};
 pub use strategy::{BookSnapshot, Ctx, Level, MAX_DEPTH, MarketView, SkipReason, Strategy, StrategyError, StrategyId};
 
 /// Simulated time in nanoseconds since the start of the run.

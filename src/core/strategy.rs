@@ -150,10 +150,12 @@ pub enum SkipReason {
     VenueBusy,
     /// Safety: position cap, daily gas budget or emergency stop.
     RiskLimit,
+    /// The EVM simulation of the bundle reverted or disagreed with the prediction: never sent.
+    SimulationFailed,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 9] = [
         SkipReason::UnprofitableAfterCosts,
         SkipReason::BelowMinProfitUsd,
         SkipReason::BelowMinProfitPct,
@@ -162,6 +164,7 @@ impl SkipReason {
         SkipReason::InsufficientInventory,
         SkipReason::VenueBusy,
         SkipReason::RiskLimit,
+        SkipReason::SimulationFailed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -173,6 +176,7 @@ impl SkipReason {
             SkipReason::InsufficientInventory => "insufficient_inventory",
             SkipReason::VenueBusy => "venue_busy",
             SkipReason::RiskLimit => "risk_limit",
+            SkipReason::SimulationFailed => "simulation_failed",
         }
     }
 }

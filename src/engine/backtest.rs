@@ -15,7 +15,7 @@ use crate::market::ArbitrageSimulator;
 use crate::market::dex::{BlockStats, OurTxResult};
 use crate::market::feed::FeedStats;
 use crate::risk::RiskGate;
-use crate::strategies::MicroArbitrage;
+use crate::strategies::{CrossDex, MicroArbitrage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EquityPoint {
@@ -79,6 +79,7 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<Backtest
     let mut queue = EventQueue::new();
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(MicroArbitrage::new(spec.micro.clone())), spec.micro.enabled);
+    strategies.register(Box::new(CrossDex::new(spec.cross_dex.clone())), spec.cross_dex.enabled && spec.dex.len() >= 2);
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut exec = OrderExecutor::new(
         spec.micro.max_concurrent_trades,
@@ -193,7 +194,35 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<Backtest
                 strategies.dispatch_one(i, &event, &view, &mut actions);
             }
             for action in actions.drain(..) {
-                let Action::Arbitrage(plan) = action;
+                let plan = match action {
+                    Action::Arbitrage(plan) => plan,
+                    Action::AtomicArb(plan) => {
+                        let opp = &mut strategies.strategies[i].stats.opportunities;
+                        let gas_wei = u128::from(plan.gas_limit) * (sim.chain.base_fee + plan.priority_fee_wei);
+                        let skip = if exec.free_permits() == 0 {
+                            Some(SkipReason::ConcurrencyLimit)
+                        } else if exec.is_busy(LegVenue::Dex(plan.buy_pool))
+                            || exec.is_busy(LegVenue::Dex(plan.sell_pool))
+                        {
+                            Some(SkipReason::VenueBusy)
+                        } else if risk.check_atomic(now, exec.pending_txs(), gas_wei).is_err() {
+                            Some(SkipReason::RiskLimit)
+                        } else {
+                            match exec.execute_atomic(i as u16, plan, now, &mut sim) {
+                                Ok(()) => None,
+                                Err(reason) => {
+                                    tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
+                                    Some(SkipReason::SimulationFailed)
+                                }
+                            }
+                        };
+                        if let Some(r) = skip {
+                            opp.taken -= 1;
+                            opp.skip(r);
+                        }
+                        continue;
+                    }
+                };
                 let opp = &mut strategies.strategies[i].stats.opportunities;
                 let reject = |opp: &mut crate::core::strategy::OpportunityStats, r: SkipReason| {
                     opp.taken -= 1;

@@ -3,6 +3,7 @@
 //! wrong: a rejected, reverted or partially filled leg leaves inventory that is tracked, marked to
 //! market and unwound on the best venue.
 
+use crate::core::AtomicPlan;
 use crate::core::event::ArbPlan;
 use crate::core::strategy::MarketView;
 use crate::core::{LegOrder, LegVenue, PoolId, Side, SimTime, VenueId};
@@ -67,6 +68,11 @@ pub struct TradeRecord {
     pub gross_pnl: i128,
     pub net_pnl: i128,
     pub status: TradeStatus,
+    /// One executor transaction for both legs (cross-DEX).
+    pub atomic: bool,
+    /// Other swaps that touched this trade's pools earlier in the same block.
+    pub touched_before: u32,
+    pub revert_reason: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -92,6 +98,8 @@ struct Order {
     fee: u128,
     /// Sent to flatten a residual, not one of the plan's two legs.
     unwind: bool,
+    /// An atomic two-pool arbitrage (one executor transaction) rather than a single leg.
+    atomic: Option<AtomicPlan>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +118,9 @@ struct Trade {
     unwinds: u8,
     failed_leg: bool,
     partial_leg: bool,
+    atomic: bool,
+    touched_before: u32,
+    revert_reason: Option<String>,
 }
 
 pub struct OrderExecutor {
@@ -195,6 +206,9 @@ impl OrderExecutor {
             unwinds: 0,
             failed_leg: false,
             partial_leg: false,
+            atomic: false,
+            touched_before: 0,
+            revert_reason: None,
         });
         self.send(id, plan.buy, false, now, sim, queue);
         self.send(id, plan.sell, false, now, sim, queue);
@@ -210,7 +224,7 @@ impl OrderExecutor {
         queue: &mut EventQueue,
     ) {
         let oid = self.orders.len() as u32;
-        let mut order = Order { trade, leg, too_late: false, filled_base: 0, quote: 0, fee: 0, unwind };
+        let mut order = Order { trade, leg, too_late: false, filled_base: 0, quote: 0, fee: 0, unwind, atomic: None };
         self.trades[trade as usize].open_orders += 1;
         self.stats.legs_sent += 1;
         match leg {
@@ -233,6 +247,125 @@ impl OrderExecutor {
             }
         }
         self.orders.push(order);
+    }
+
+    /// Confirms an atomic arbitrage by simulating it on the current chain state, then takes a permit
+    /// and submits it for the next block. A plan whose simulation reverts is never sent: the reason
+    /// comes back as the error.
+    pub fn execute_atomic(
+        &mut self,
+        strategy: u16,
+        plan: AtomicPlan,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+    ) -> Result<(), String> {
+        let simulated = sim.chain.simulate_atomic(&plan)?;
+        if simulated as i128 != plan.predicted_gross {
+            return Err(format!("simulated profit {simulated} differs from predicted {}", plan.predicted_gross));
+        }
+        self.permits_in_use += 1;
+        let id = self.trades.len() as u32;
+        let buy = LegOrder::Dex {
+            pool: plan.buy_pool,
+            side: Side::Buy,
+            base_raw: plan.base_mid,
+            quote_limit: plan.quote_in,
+            priority_fee_wei: plan.priority_fee_wei,
+            gas_limit: plan.gas_limit,
+        };
+        let sell = LegOrder::Dex {
+            pool: plan.sell_pool,
+            side: Side::Sell,
+            base_raw: plan.base_mid,
+            quote_limit: plan.quote_out,
+            priority_fee_wei: plan.priority_fee_wei,
+            gas_limit: plan.gas_limit,
+        };
+        let arb = ArbPlan {
+            buy,
+            sell,
+            base_raw: plan.base_mid,
+            predicted_gross: plan.predicted_gross,
+            predicted_fees: 0,
+            predicted_gas: plan.predicted_gas,
+            predicted_net: plan.predicted_net,
+            decided_at: plan.decided_at,
+            quote_age: 0,
+        };
+        self.trades.push(Trade {
+            strategy,
+            plan: arb,
+            open_orders: 1,
+            base_bought: 0,
+            base_sold: 0,
+            quote_paid: 0,
+            quote_received: 0,
+            fees: 0,
+            gas_wei: 0,
+            gas_quote: 0,
+            unwinds: 0,
+            failed_leg: false,
+            partial_leg: false,
+            atomic: true,
+            touched_before: 0,
+            revert_reason: None,
+        });
+        let oid = self.orders.len() as u32;
+        self.orders.push(Order {
+            trade: id,
+            leg: buy,
+            too_late: false,
+            filled_base: 0,
+            quote: 0,
+            fee: 0,
+            unwind: false,
+            atomic: Some(plan),
+        });
+        self.stats.legs_sent += 1;
+        self.busy_pool[plan.buy_pool.0 as usize] += 1;
+        self.busy_pool[plan.sell_pool.0 as usize] += 1;
+        self.pending_txs += 1;
+        sim.chain.submit(plan.buy_pool, plan.priority_fee_wei, TxKind::Atomic { order: oid, plan });
+        let _ = now;
+        Ok(())
+    }
+
+    fn settle_atomic(
+        &mut self,
+        oid: u32,
+        plan: &AtomicPlan,
+        r: &OurTxResult,
+        mark: u128,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+    ) {
+        self.busy_pool[plan.buy_pool.0 as usize] -= 1;
+        self.busy_pool[plan.sell_pool.0 as usize] -= 1;
+        self.pending_txs -= 1;
+        let gas_wei = u128::from(r.gas_used) * r.effective_gas_price;
+        sim.inventory.wallet_native = sim.inventory.wallet_native.saturating_sub(gas_wei);
+        let trade = self.orders[oid as usize].trade;
+        let t = &mut self.trades[trade as usize];
+        t.open_orders = 0;
+        t.gas_wei = gas_wei;
+        t.gas_quote = crate::core::wei_to_quote(gas_wei, mark);
+        t.touched_before = r.touched_before;
+        match r.quote {
+            Some(out) => {
+                sim.inventory.wallet_quote = sim.inventory.wallet_quote + out - plan.quote_in;
+                t.base_bought = plan.base_mid;
+                t.base_sold = plan.base_mid;
+                t.quote_paid = plan.quote_in;
+                t.quote_received = out;
+            }
+            None => {
+                t.failed_leg = true;
+                t.revert_reason = r.revert_reason.clone();
+                self.stats.legs_failed += 1;
+                self.stats.legs_reverted += 1;
+            }
+        }
+        self.close(trade, 0, now, sim);
     }
 
     /// A CEX order reaches its venue: fill what the live book and our balance allow.
@@ -300,6 +433,10 @@ impl OrderExecutor {
         let mark = sim.fundamental_raw();
         for r in results {
             let oid = r.order;
+            if let Some(plan) = self.orders[oid as usize].atomic {
+                self.settle_atomic(oid, &plan, r, mark, now, sim);
+                continue;
+            }
             let LegOrder::Dex { pool, side, base_raw, .. } = self.orders[oid as usize].leg else {
                 continue;
             };
@@ -429,6 +566,9 @@ impl OrderExecutor {
             gross_pnl: gross,
             net_pnl: gross - t.fees as i128 - t.gas_quote as i128,
             status,
+            atomic: t.atomic,
+            touched_before: t.touched_before,
+            revert_reason: t.revert_reason.clone(),
         });
         self.permits_in_use -= 1;
     }

@@ -160,6 +160,37 @@ impl CpPool {
         Ok(out)
     }
 
+    /// What `UniswapV2Pair.swap` does with amounts fixed in advance: `*_in` already sent to the pair,
+    /// `*_out` requested. Same checks, same order: output > 0, below reserves, input > 0, the K check
+    /// with the 0.30 % fee, reserves within 112 bits. State is untouched on failure.
+    pub fn pair_swap(
+        &mut self,
+        base_in: U256,
+        quote_in: U256,
+        base_out: U256,
+        quote_out: U256,
+    ) -> Result<(), SwapFailure> {
+        if base_out.is_zero() && quote_out.is_zero() {
+            return Err(SwapFailure::Math(AmmError::InsufficientOutputAmount));
+        }
+        if base_out >= self.reserve_base || quote_out >= self.reserve_quote {
+            return Err(SwapFailure::Math(AmmError::InsufficientLiquidity));
+        }
+        if base_in.is_zero() && quote_in.is_zero() {
+            return Err(SwapFailure::Math(AmmError::InsufficientInputAmount));
+        }
+        let k = U256::from(10_000u32);
+        let fee = U256::from(self.fee_bps);
+        let b = self.reserve_base + base_in - base_out;
+        let q = self.reserve_quote + quote_in - quote_out;
+        let adjusted = (b * k - base_in * fee).checked_mul(q * k - quote_in * fee);
+        let needed = self.reserve_base * self.reserve_quote * k * k;
+        match adjusted {
+            Some(a) if a >= needed => self.apply(base_in, quote_in, base_out, quote_out),
+            _ => Err(SwapFailure::K),
+        }
+    }
+
     fn apply(&mut self, base_in: U256, quote_in: U256, base_out: U256, quote_out: U256) -> Result<(), SwapFailure> {
         let nb = self.reserve_base + base_in - base_out;
         let nq = self.reserve_quote + quote_in - quote_out;
@@ -178,6 +209,8 @@ pub enum SwapFailure {
     Math(AmmError),
     #[error("UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT / EXCESSIVE_INPUT_AMOUNT")]
     Slippage,
+    #[error("UniswapV2: K")]
+    K,
 }
 
 #[cfg(test)]
@@ -246,6 +279,21 @@ mod tests {
         assert_eq!(p.reserve_quote, before.reserve_quote - got);
         // k never decreases
         assert!(p.reserve_base * p.reserve_quote >= before.reserve_base * before.reserve_quote);
+    }
+
+    #[test]
+    fn pair_swap_enforces_k_with_fee() {
+        let mut p = CpPool { reserve_base: u(1_000_000), reserve_quote: u(1_000_000), fee_bps: 30 };
+        let out = get_amount_out(u(1000), u(1_000_000), u(1_000_000), 30).unwrap();
+        let before = p;
+        assert_eq!(p.pair_swap(u(1000), U256::ZERO, U256::ZERO, out + u(1)), Err(SwapFailure::K));
+        assert_eq!(p, before);
+        assert_eq!(p.pair_swap(u(1000), U256::ZERO, U256::ZERO, out), Ok(()));
+        assert_eq!(p.reserve_quote, u(1_000_000) - out);
+        assert_eq!(
+            p.pair_swap(U256::ZERO, U256::ZERO, U256::ZERO, u(1)),
+            Err(SwapFailure::Math(AmmError::InsufficientInputAmount))
+        );
     }
 
     proptest! {

@@ -35,18 +35,22 @@ pub enum TxKind {
     Ours { order: u32, side: Side, base_raw: u128, quote_limit: u128, gas_limit: u64 },
     /// A rival arbitrageur; its trade is sized when it executes, against the state it finds.
     Rival,
+    /// Our atomic two-pool arbitrage through the executor contract.
+    Atomic { order: u32, plan: crate::core::AtomicPlan },
 }
 
 /// What happened to one of our transactions in a block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OurTxResult {
     pub order: u32,
     /// Quote paid (buy) or received (sell); `None` when the swap reverted.
     pub quote: Option<u128>,
     pub gas_used: u64,
     pub effective_gas_price: Wei,
-    /// How many rival or noise swaps on the same pool ran before ours in this block.
+    /// How many rival or noise swaps on the same pool(s) ran before ours in this block.
     pub touched_before: u32,
+    /// Why it reverted, when it did.
+    pub revert_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,6 +102,13 @@ impl Chain {
             quote_scale: 10f64.powi(quote_decimals as i32),
             base_scale: 10f64.powi(base_decimals as i32),
         }
+    }
+
+    /// Simulates an atomic arbitrage on the current state, changing nothing: the profit it would
+    /// make, or why it would revert.
+    pub fn simulate_atomic(&mut self, plan: &crate::core::AtomicPlan) -> Result<u128, String> {
+        let mut mirrors: Vec<CpPool> = self.pools.iter().map(|p| p.pool).collect();
+        self.engine.atomic(&mut mirrors, plan, false).0
     }
 
     pub fn submit(&mut self, pool: PoolId, priority_fee_wei: Wei, kind: TxKind) {
@@ -199,6 +210,29 @@ impl Chain {
                                 gas_used: gas,
                                 effective_gas_price: self.base_fee + tx.priority_fee_wei,
                                 touched_before: touches[tx.pool.0 as usize],
+                                revert_reason: receipt.result.err().map(|e| e.to_string()),
+                            });
+                        }
+                        TxKind::Atomic { order, plan } => {
+                            let (b, s) = (plan.buy_pool.0 as usize, plan.sell_pool.0 as usize);
+                            let mut mirrors: Vec<CpPool> = self.pools.iter().map(|p| p.pool).collect();
+                            let (r, gas_used) = self.engine.atomic(&mut mirrors, &plan, true);
+                            for (p, m) in self.pools.iter_mut().zip(mirrors) {
+                                p.pool = m;
+                            }
+                            let fallback =
+                                if r.is_ok() { 2 * self.pools[b].spec.swap_gas } else { self.pools[b].spec.revert_gas };
+                            self.stats.our_swaps += 1;
+                            if r.is_err() {
+                                self.stats.our_reverts += 1;
+                            }
+                            out.push(OurTxResult {
+                                order,
+                                quote: r.as_ref().ok().map(|_| plan.quote_out),
+                                gas_used: gas_used.unwrap_or(fallback).min(plan.gas_limit),
+                                effective_gas_price: self.base_fee + tx.priority_fee_wei,
+                                touched_before: touches[b] + touches[s],
+                                revert_reason: r.err(),
                             });
                         }
                         TxKind::Rival => {}

@@ -6,10 +6,12 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolCall;
 
-use crate::chain::contracts::{ITestERC20, IUniswapV2Router02, slots};
+use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, slots};
+use crate::chain::simchain::BundleTx;
 use crate::chain::simchain::{actor, mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex};
 use crate::chain::{ChainError, SimChain};
+use crate::core::AtomicPlan;
 use crate::market::amm::{AmmError, CpPool, SwapFailure};
 
 /// One swap on one pool, in the pool's base/quote terms.
@@ -49,6 +51,42 @@ impl PoolEngine {
         match self {
             PoolEngine::Math => SwapReceipt { result: math_swap(mirror, op), gas_used: None },
             PoolEngine::Evm(evm) => evm.swap(pool, mirror, op, who),
+        }
+    }
+
+    /// Executes (`commit`) or only simulates an atomic two-pool arbitrage. Returns the quote profit
+    /// (`quote_out − quote_in`) or why it reverted, and the gas used when run in the EVM.
+    pub fn atomic(
+        &mut self,
+        pools: &mut [CpPool],
+        plan: &AtomicPlan,
+        commit: bool,
+    ) -> (Result<u128, String>, Option<u64>) {
+        match self {
+            PoolEngine::Math => {
+                let (b, s) = (plan.buy_pool.0 as usize, plan.sell_pool.0 as usize);
+                let (mut buy, mut sell) = (pools[b], pools[s]);
+                let r = buy
+                    .pair_swap(U256::ZERO, U256::from(plan.quote_in), U256::from(plan.base_mid), U256::ZERO)
+                    .and_then(|_| {
+                        sell.pair_swap(U256::from(plan.base_mid), U256::ZERO, U256::ZERO, U256::from(plan.quote_out))
+                    })
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| {
+                        let profit = plan.quote_out.saturating_sub(plan.quote_in);
+                        if plan.quote_out >= plan.quote_in + plan.min_profit {
+                            Ok(profit)
+                        } else {
+                            Err("EXECUTOR: UNPROFITABLE".to_string())
+                        }
+                    });
+                if r.is_ok() && commit {
+                    pools[b] = buy;
+                    pools[s] = sell;
+                }
+                (r, None)
+            }
+            PoolEngine::Evm(evm) => evm.atomic(pools, plan, commit),
         }
     }
 
@@ -106,6 +144,8 @@ impl EvmPools {
                 }
             }
         }
+        // The executor holds the searcher's trading quote (it pays the first hop).
+        chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
         Ok(EvmPools { chain, dex, traders, swaps: 0 })
     }
 
@@ -170,6 +210,73 @@ impl EvmPools {
         SwapReceipt { result, gas_used: Some(outcome.gas_used) }
     }
 
+    /// The executor transaction for `plan`: hop 1 pays quote into the buy pair and sends the base
+    /// straight to the sell pair; hop 2 sends the quote back to the executor.
+    pub fn atomic_calldata(&self, plan: &AtomicPlan) -> Vec<u8> {
+        let w0 = self.dex.weth_is_token0();
+        let (buy, sell) =
+            (self.dex.venues[plan.buy_pool.0 as usize].pair, self.dex.venues[plan.sell_pool.0 as usize].pair);
+        let (mid, out) = (U256::from(plan.base_mid), U256::from(plan.quote_out));
+        let weth_out = if w0 { (mid, U256::ZERO) } else { (U256::ZERO, mid) };
+        let usdc_out = if w0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
+        let hops = vec![
+            ISearcherExecutor::Hop {
+                pair: buy,
+                tokenIn: self.dex.usdc,
+                amountIn: U256::from(plan.quote_in),
+                amount0Out: weth_out.0,
+                amount1Out: weth_out.1,
+                to: sell,
+            },
+            ISearcherExecutor::Hop {
+                pair: sell,
+                tokenIn: self.dex.weth,
+                amountIn: U256::ZERO,
+                amount0Out: usdc_out.0,
+                amount1Out: usdc_out.1,
+                to: self.dex.executor,
+            },
+        ];
+        ISearcherExecutor::executeCall {
+            hops,
+            profitToken: self.dex.usdc,
+            minProfit: U256::from(plan.min_profit),
+            coinbasePayment: U256::ZERO,
+        }
+        .abi_encode()
+    }
+
+    fn atomic(&mut self, pools: &mut [CpPool], plan: &AtomicPlan, commit: bool) -> (Result<u128, String>, Option<u64>) {
+        let tx = BundleTx {
+            from: self.dex.searcher,
+            to: self.dex.executor,
+            data: self.atomic_calldata(plan).into(),
+            value: U256::ZERO,
+            gas_limit: plan.gas_limit,
+            priority_fee: plan.priority_fee_wei,
+        };
+        let outcome = if commit {
+            self.chain.call_with(tx.from, tx.to, tx.data, tx.value, tx.gas_limit, tx.priority_fee)
+        } else {
+            self.chain.simulate_bundle(std::slice::from_ref(&tx)).map(|mut v| v.remove(0))
+        };
+        let o = match outcome {
+            Ok(o) => o,
+            Err(e) => return (Err(e.to_string()), None),
+        };
+        if commit {
+            for p in [plan.buy_pool.0 as usize, plan.sell_pool.0 as usize] {
+                self.refresh_mirror(p, &mut pools[p]);
+            }
+        }
+        let r = if o.success {
+            Ok(plan.quote_out.saturating_sub(plan.quote_in))
+        } else {
+            Err(o.revert_reason.unwrap_or_default())
+        };
+        (r, Some(o.gas_used))
+    }
+
     /// Re-reads the pair's reserves into the mirror.
     pub fn refresh_mirror(&mut self, pool: usize, mirror: &mut CpPool) {
         let packed = self.chain.storage(self.dex.venues[pool].pair, U256::from(slots::PAIR_RESERVES));
@@ -185,6 +292,8 @@ impl EvmPools {
 fn classify(reason: &str) -> SwapFailure {
     if reason.starts_with("UniswapV2Router:") {
         SwapFailure::Slippage
+    } else if reason == "UniswapV2: K" {
+        SwapFailure::K
     } else if reason.contains("OVERFLOW") {
         SwapFailure::Math(AmmError::Overflow)
     } else if reason.contains("INSUFFICIENT_OUTPUT_AMOUNT") {

@@ -35,6 +35,8 @@ pub struct Summary {
     pub feed: FeedStats,
     pub chain: ChainSummary,
     pub latency_ms: Latencies,
+    /// Atomic cross-DEX trades: realised vs predicted gross profit, every mismatch with its cause.
+    pub atomic_arbitrage: AtomicSummary,
     pub events_processed: u64,
     pub strategies: Vec<StrategySummary>,
 }
@@ -113,6 +115,36 @@ pub struct Latencies {
     pub quote_age_at_decision: Percentiles,
     /// Decision to last leg (or unwind) settled.
     pub decision_to_settled: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AtomicSummary {
+    pub trades: usize,
+    /// Realised gross profit equal to the prediction, to the raw unit.
+    pub exact: usize,
+    pub mismatched: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mismatch {
+    pub trade_id: u32,
+    pub predicted_gross_raw: String,
+    pub realised_gross_raw: String,
+    pub cause: String,
+}
+
+/// Why an atomic trade did not realise its prediction.
+pub fn mismatch_cause(t: &crate::execution::TradeRecord) -> Option<String> {
+    if !t.atomic || t.gross_pnl == t.predicted_gross {
+        return None;
+    }
+    let reverted = t.revert_reason.as_deref().map(|r| format!("reverted ({r})"));
+    Some(match (t.touched_before, reverted) {
+        (n, Some(r)) if n > 0 => format!("{r}: {n} earlier transaction(s) in the block touched its pools"),
+        (_, Some(r)) => format!("{r} with its pools untouched"),
+        (n, None) => format!("{n} earlier transaction(s) in the block touched its pools"),
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -262,6 +294,26 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
             quote_age_at_decision: percentiles_ms(&r.quote_ages),
             decision_to_settled: percentiles_ms(&r.completion_latencies),
         },
+        atomic_arbitrage: {
+            let atomic: Vec<_> = t.iter().filter(|x| x.atomic).collect();
+            let mismatches: Vec<Mismatch> = atomic
+                .iter()
+                .filter_map(|x| {
+                    mismatch_cause(x).map(|cause| Mismatch {
+                        trade_id: x.id,
+                        predicted_gross_raw: x.predicted_gross.to_string(),
+                        realised_gross_raw: x.gross_pnl.to_string(),
+                        cause,
+                    })
+                })
+                .collect();
+            AtomicSummary {
+                trades: atomic.len(),
+                exact: atomic.len() - mismatches.len(),
+                mismatched: mismatches.len(),
+                mismatches,
+            }
+        },
         events_processed: r.events_processed,
         strategies: r
             .strategies
@@ -396,7 +448,10 @@ fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
         Column::new("gas".into(), quote(&|x| x.gas_quote as i128)),
         Column::new("gross_pnl".into(), quote(&|x| x.gross_pnl)),
         Column::new("net_pnl".into(), quote(&|x| x.net_pnl)),
+        Column::new("predicted_gross".into(), quote(&|x| x.predicted_gross)),
         Column::new("predicted_net".into(), quote(&|x| x.predicted_net)),
+        Column::new("atomic".into(), t.iter().map(|x| x.atomic).collect::<Vec<bool>>()),
+        Column::new("touched_before".into(), t.iter().map(|x| x.touched_before).collect::<Vec<u32>>()),
         Column::new("unwinds".into(), t.iter().map(|x| u32::from(x.unwinds)).collect::<Vec<u32>>()),
         Column::new("quote_age_ms".into(), t.iter().map(|x| x.quote_age as f64 / 1e6).collect::<Vec<f64>>()),
         Column::new(
@@ -414,7 +469,10 @@ fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
         Column::new("residual_base_raw".into(), strs(&|x| x.residual_base.to_string())),
         Column::new("gross_pnl_raw".into(), strs(&|x| x.gross_pnl.to_string())),
         Column::new("net_pnl_raw".into(), strs(&|x| x.net_pnl.to_string())),
+        Column::new("predicted_gross_raw".into(), strs(&|x| x.predicted_gross.to_string())),
         Column::new("predicted_net_raw".into(), strs(&|x| x.predicted_net.to_string())),
+        // Free text last, so the columns before it split cleanly even in naive CSV readers.
+        Column::new("mismatch_cause".into(), strs(&|x| mismatch_cause(x).unwrap_or_default())),
     ];
     DataFrame::new(t.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
 }
@@ -526,6 +584,26 @@ pub fn markdown(s: &Summary) -> String {
         "Blocks {}: noise swaps {}, rival arbitrages {}, our swaps {} ({} reverted); final base fee {:.2} gwei.",
         ch.blocks, ch.noise_swaps, ch.rival_swaps, ch.our_swaps, ch.our_reverts, ch.final_base_fee_gwei
     );
+    let a = &s.atomic_arbitrage;
+    if a.trades > 0 {
+        let _ = writeln!(m, "\n## Atomic cross-DEX arbitrage\n");
+        let _ = writeln!(
+            m,
+            "{} trades: {} realised exactly the predicted gross profit, {} did not.",
+            a.trades, a.exact, a.mismatched
+        );
+        if !a.mismatches.is_empty() {
+            let _ =
+                writeln!(m, "\n| trade | predicted gross (raw) | realised gross (raw) | cause |\n|---:|---:|---:|---|");
+            for x in &a.mismatches {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} |",
+                    x.trade_id, x.predicted_gross_raw, x.realised_gross_raw, x.cause
+                );
+            }
+        }
+    }
     let l = &s.latency_ms;
     let _ = writeln!(m, "\n## Modelled latency (ms)\n");
     let _ = writeln!(m, "| path | n | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|");

@@ -67,6 +67,24 @@ impl RiskGate {
         r
     }
 
+    /// Checks for an atomic (flat-position) on-chain trade: emergency stop, gas budget, in-flight cap.
+    pub fn check_atomic(&mut self, now: SimTime, in_flight_txs: u32, gas_wei: u128) -> Result<(), RiskReject> {
+        self.roll_day(now);
+        let r = if self.stopped_at.is_some() {
+            Err(RiskReject::EmergencyStop)
+        } else if self.gas_spent_today.saturating_add(gas_wei) > self.spec.max_daily_gas_wei {
+            Err(RiskReject::GasBudget)
+        } else if in_flight_txs >= self.spec.max_concurrent_bundles {
+            Err(RiskReject::InFlightLimit)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = r {
+            self.rejects[e as usize] += 1;
+        }
+        r
+    }
+
     pub fn record_gas(&mut self, now: SimTime, wei: u128) {
         self.roll_day(now);
         self.gas_spent_today = self.gas_spent_today.saturating_add(wei);

@@ -381,7 +381,7 @@ mod tests {
         let m = market(20);
         let (out, opp) = decide(&m, 2_000);
         assert_eq!((opp.seen, opp.taken), (1, 1));
-        let Action::Arbitrage(p) = out[0];
+        let Action::Arbitrage(p) = out[0] else { panic!("expected a two-leg arbitrage") };
         // Gas: 120k × (20 + 2) gwei = 0.00264 ETH at 3000 USDC = 7.92 USDC, rounded up to the raw unit.
         assert_eq!(p.predicted_gas, 7_920_000);
         assert_eq!(p.predicted_net, p.predicted_gross - p.predicted_fees - p.predicted_gas);

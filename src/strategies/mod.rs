@@ -1,6 +1,8 @@
 //! Strategies: pure functions of events and market state to actions.
 
+pub mod cross_dex;
 pub mod micro_arbitrage;
 pub mod sizing;
 
+pub use cross_dex::CrossDex;
 pub use micro_arbitrage::MicroArbitrage;

@@ -13,7 +13,7 @@ use crate::market::amm::{CpPool, get_amount_in_u128, get_amount_out_u128};
 use crate::market::orderbook::{taker_fee, walk};
 
 /// Rounding can cost each of the two legs less than one raw unit: the scan's exactness bound.
-const ROUNDING_SLACK: i128 = 2;
+pub const ROUNDING_SLACK: i128 = 2;
 /// Safety valve for pathological, almost perfectly flat books; beyond it the result may be up to
 /// `ROUNDING_SLACK` raw units from the optimum.
 const MAX_SCAN: u64 = 100_000;
@@ -123,12 +123,29 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
         return None;
     }
     let mut evals = 0u64;
-    let mut f = |q: u64| {
+    let (best_q, _) = argmax_nearly_concave(hi, |q| {
         evals += 1;
         net_at(buy, sell, q).unwrap_or(i128::MIN / 4)
-    };
-    // Coarse: ternary search on the (nearly) concave net.
-    let (mut lo, mut up) = (1u64, hi);
+    });
+    let b = buy.quote(best_q)?;
+    let s = sell.quote(best_q)?;
+    let gross = s.gross as i128 - b.gross as i128;
+    let fees = (s.fee + b.fee) as i128;
+    Some(Sized { lots: best_q, buy: b, sell: s, gross, fees, net_before_gas: gross - fees, evaluations: evals })
+}
+
+/// The argument in [1, `hi`] maximising `f` (ties to the smaller), for an `f` that is within
+/// `ROUNDING_SLACK` below a concave function: a ternary search to get close, then an outward scan
+/// that stops once `f` has fallen out of rounding reach of the best seen (exact by concavity).
+pub fn argmax_nearly_concave(hi: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
+    argmax_nearly_concave_bounded(hi, MAX_SCAN, f)
+}
+
+/// As `argmax_nearly_concave`, scanning at most `max_scan` steps each way: on a very flat optimum
+/// (a fine-grained domain such as raw quote units) the result is then within `ROUNDING_SLACK` of
+/// the best value rather than exactly the best.
+pub fn argmax_nearly_concave_bounded(hi: u64, max_scan: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
+    let (mut lo, mut up) = (1u64, hi.max(1));
     while up - lo > 8 {
         let m1 = lo + (up - lo) / 3;
         let m2 = up - (up - lo) / 3;
@@ -143,11 +160,23 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
             best_q = q;
         }
     }
-    // Exact: scan outward until the net has fallen out of rounding reach of the best.
-    let start = best_q;
+    argmax_from(hi, best_q, best, max_scan, f)
+}
+
+/// The outward scan alone, from `start` (whose value is `start_value`): the best argument within
+/// reach, exact when `f` is within `ROUNDING_SLACK` of a concave function and the scan ends by
+/// falling out of reach rather than at `max_scan`.
+pub fn argmax_from(
+    hi: u64,
+    start: u64,
+    start_value: i128,
+    max_scan: u64,
+    mut f: impl FnMut(u64) -> i128,
+) -> (u64, i128) {
+    let (mut best_q, mut best) = (start, start_value);
     let mut q = start;
     let mut steps = 0;
-    while q < hi && steps < MAX_SCAN {
+    while q < hi && steps < max_scan {
         q += 1;
         steps += 1;
         let v = f(q);
@@ -160,7 +189,7 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
     }
     let mut q = start;
     steps = 0;
-    while q > 1 && steps < MAX_SCAN {
+    while q > 1 && steps < max_scan {
         q -= 1;
         steps += 1;
         let v = f(q);
@@ -171,11 +200,7 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
             break;
         }
     }
-    let b = buy.quote(best_q)?;
-    let s = sell.quote(best_q)?;
-    let gross = s.gross as i128 - b.gross as i128;
-    let fees = (s.fee + b.fee) as i128;
-    Some(Sized { lots: best_q, buy: b, sell: s, gross, fees, net_before_gas: gross - fees, evaluations: evals })
+    (best_q, best)
 }
 
 /// Largest size whose buy leg (gross + fee) fits in `budget` quote raw units.
