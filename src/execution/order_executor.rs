@@ -527,9 +527,7 @@ impl OrderExecutor {
 
     fn close(&mut self, trade: u32, residual: i128, now: SimTime, sim: &ArbitrageSimulator) {
         let t = &self.trades[trade as usize];
-        let mark = sim.fundamental_raw() as i128;
-        let scale = 10i128.pow(sim.base_decimals());
-        let residual_value = residual * mark / scale;
+        let residual_value = liquidation_value(sim, residual);
         if residual != 0 {
             self.stats.residuals_left_open += 1;
         }
@@ -571,6 +569,56 @@ impl OrderExecutor {
             revert_reason: t.revert_reason.clone(),
         });
         self.permits_in_use -= 1;
+    }
+}
+
+/// What an open residual is worth if closed now as a taker: a long sold into the best CEX bid side
+/// (walking the book, less the taker fee), a short bought back from the best ask side (plus the fee);
+/// without CEX books, swapped on the first pool. Conservative on purpose: a residual is not worth its
+/// mid. Depth beyond the book is valued at the book's last level.
+fn liquidation_value(sim: &ArbitrageSimulator, residual: i128) -> i128 {
+    if residual == 0 {
+        return 0;
+    }
+    let side = if residual > 0 { Side::Sell } else { Side::Buy };
+    let amount = residual.unsigned_abs();
+    let mut best: Option<i128> = None;
+    for (i, spec) in sim.venues().iter().enumerate() {
+        let Some(book) = sim.book(VenueId(i as u16)) else { continue };
+        let lots = (amount / spec.lot_base_raw) as u64;
+        let levels = match side {
+            Side::Sell => book.bids(),
+            Side::Buy => book.asks(),
+        };
+        let w = walk(levels, side, lots, if side == Side::Buy { u64::MAX } else { 0 });
+        let rest = u128::from(lots - w.filled_lots)
+            * u128::from(w.last_price_ticks.max(levels.last().map_or(0, |l| l.price_ticks)));
+        let notional = (w.notional + rest) * spec.quote_per_tick_lot;
+        let fee = taker_fee(notional, spec.taker_fee_bps);
+        let value = match side {
+            Side::Sell => notional as i128 - fee as i128,
+            Side::Buy => -(notional as i128) - fee as i128,
+        };
+        if best.is_none_or(|b| value > b) {
+            best = Some(value);
+        }
+    }
+    if let Some(v) = best {
+        return v;
+    }
+    match sim.chain.pools.first() {
+        Some(p) => match side {
+            Side::Sell => p
+                .pool
+                .quote_out_for_base_in(alloy_primitives::U256::from(amount))
+                .map_or(0, |q| q.saturating_to::<u128>() as i128),
+            Side::Buy => p
+                .pool
+                .quote_in_for_base_out(alloy_primitives::U256::from(amount))
+                .map_or(i128::MIN / 4, |q| -(q.saturating_to::<u128>() as i128)),
+        },
+        // No venue at all: mark at the fundamental.
+        None => residual * sim.fundamental_raw() as i128 / 10i128.pow(sim.base_decimals()),
     }
 }
 
