@@ -18,7 +18,7 @@ use crate::market::feed::FeedStats;
 use stats::{Percentiles, max_drawdown, percentiles_ms, sharpe};
 
 pub const NET_OF: &str = "net of both venues' taker fees and on-chain gas (gas converted to the quote asset at the fundamental price of its block); \
-residual inventory is marked at the fundamental price when the trade closes";
+residual inventory a trade leaves open is valued at what closing it as a taker would fetch";
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
