@@ -21,6 +21,18 @@ fn evm(c: &mut Criterion) {
             assert!(o.success, "{:?}", o.revert_reason);
         })
     });
+    // The pair alone: input delivered by a balance write (as a preceding transfer would), then
+    // `pair.swap` called directly by the trader and committed. This is the floor of an EVM swap here.
+    let mut b = EvmBench::new();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("pair_swap_direct_committed", |bn| {
+        let mut sell_weth = true;
+        bn.iter(|| {
+            let o = b.direct_swap(0, sell_weth);
+            assert!(o.success, "{:?}", o.revert_reason);
+            sell_weth = !sell_weth;
+        })
+    });
     // An arbitrage bundle (buy on venue 0, sell on venue 1, one executor tx), simulated and rolled back.
     let mut b = EvmBench::new();
     let data = b.arbitrage(0, 1, U256::from(10_000_000_000u64));

@@ -141,6 +141,49 @@ impl EvmBench {
             .into()
     }
 
+    /// Swaps 1 WETH (or 3,000 USDC) on venue `v`'s pair directly: the input is credited to the pair by
+    /// a balance write, then the searcher calls `swap` for the exact `getAmountOut`.
+    pub fn direct_swap(&mut self, v: usize, sell_weth: bool) -> crate::chain::CallOutcome {
+        use crate::chain::contracts::{IUniswapV2Pair, slots};
+        use crate::chain::simchain::mapping_slot;
+        use alloy_sol_types::SolCall;
+        let pair = self.dex.venues[v].pair;
+        let (rw, ru) = self.reserves(v);
+        let (token, slot, amount_in, out) = if sell_weth {
+            let a = U256::from(10u128.pow(18));
+            (
+                self.dex.weth,
+                slots::WETH_BALANCES,
+                a,
+                crate::market::amm::get_amount_out(a, rw, ru, 30).unwrap_or_default(),
+            )
+        } else {
+            let a = U256::from(3_000_000_000u64);
+            (
+                self.dex.usdc,
+                slots::ERC20_BALANCES,
+                a,
+                crate::market::amm::get_amount_out(a, ru, rw, 30).unwrap_or_default(),
+            )
+        };
+        let key = mapping_slot(pair, slot);
+        let bal = self.chain.storage(token, key);
+        self.chain.set_storage(token, key, bal + amount_in);
+        let input_is_token0 = (token == self.dex.weth) == self.dex.weth_is_token0();
+        let (a0, a1) = if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
+        let data = IUniswapV2Pair::swapCall {
+            amount0Out: a0,
+            amount1Out: a1,
+            to: self.dex.searcher,
+            data: Default::default(),
+        }
+        .abi_encode();
+        match self.chain.call(self.dex.searcher, pair, data.into(), U256::ZERO) {
+            Ok(o) => o,
+            Err(e) => panic!("direct swap: {e}"),
+        }
+    }
+
     /// (WETH, USDC) reserves of venue `v`, read from the pair's storage.
     pub fn reserves(&mut self, v: usize) -> (U256, U256) {
         let packed =
