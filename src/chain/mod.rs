@@ -2,7 +2,9 @@
 //! executed by revm on an in-memory chain.
 
 pub mod contracts;
+pub mod signing;
 pub mod simchain;
 pub mod world;
 
-pub use simchain::{BundleTx, CallOutcome, ChainError, SimChain};
+pub use signing::{TxRequest, Wallet};
+pub use simchain::{BundleFailure, BundleTx, CallOutcome, ChainError, Receipt, SimChain};

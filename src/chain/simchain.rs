@@ -2,7 +2,7 @@
 //! transactions run with real nonces and gas; a revert is an outcome with its decoded reason, not an
 //! error; state can be checkpointed and rolled back (bundle simulation).
 
-use alloy_primitives::{Address, Bytes, Log, TxKind, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr;
 use revm::context_interface::result::{ExecutionResult, Output};
@@ -33,6 +33,31 @@ pub struct CallOutcome {
     pub output: Bytes,
     pub logs: Vec<Log>,
     pub revert_reason: Option<String>,
+}
+
+/// The receipt of an applied signed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub tx_hash: B256,
+    pub from: Address,
+    pub to: Option<Address>,
+    pub success: bool,
+    pub gas_used: u64,
+    /// What the sender paid per gas (base fee + effective tip).
+    pub effective_gas_price: u128,
+    pub logs: Vec<Log>,
+    pub revert_reason: Option<String>,
+    /// Wei the block's coinbase gained from this transaction: priority fees plus direct payments.
+    pub coinbase_diff: U256,
+}
+
+/// Why a bundle was not applied (state is as before the bundle).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bundle failed at transaction {index}: {reason}")]
+pub struct BundleFailure {
+    pub index: usize,
+    pub reason: String,
+    pub receipts: Vec<Receipt>,
 }
 
 /// One transaction of a bundle.
@@ -204,6 +229,92 @@ impl SimChain {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+
+    /// Decodes, verifies and executes one signed raw transaction (EIP-2718), committing its effects:
+    /// the signer is recovered from the signature; chain id, nonce, balance and gas limit are checked
+    /// by the EVM. A revert is a receipt with `success == false`; an invalid transaction is an error
+    /// and changes nothing.
+    pub fn apply_raw(&mut self, raw: &[u8]) -> Result<Receipt, ChainError> {
+        use alloy_consensus::Transaction;
+        use alloy_consensus::transaction::SignerRecoverable;
+        use alloy_eips::eip2718::Decodable2718;
+        let bad = |message: String| ChainError::Invalid { from: Address::ZERO, to: None, message };
+        let mut buf = raw;
+        let env = alloy_consensus::TxEnvelope::decode_2718(&mut buf)
+            .map_err(|e| bad(format!("undecodable transaction: {e}")))?;
+        let from = env.recover_signer().map_err(|e| bad(format!("bad signature: {e}")))?;
+        if env.chain_id() != Some(self.chain_id) {
+            return Err(ChainError::Invalid {
+                from,
+                to: env.to(),
+                message: format!("chain id {:?} is not {}", env.chain_id(), self.chain_id),
+            });
+        }
+        let base = u128::from(self.base_fee());
+        let tip = env.effective_tip_per_gas(self.base_fee()).unwrap_or(0);
+        let kind = match env.kind() {
+            TxKind::Call(a) => TxKind::Call(a),
+            TxKind::Create => TxKind::Create,
+        };
+        let tx = TxEnv::builder()
+            .caller(from)
+            .kind(kind)
+            .data(env.input().clone())
+            .value(env.value())
+            .gas_limit(env.gas_limit())
+            .gas_price(env.max_fee_per_gas())
+            .gas_priority_fee(env.max_priority_fee_per_gas())
+            .nonce(env.nonce())
+            .chain_id(env.chain_id())
+            .tx_type(Some(env.tx_type() as u8))
+            .build()
+            .map_err(|e| ChainError::Invalid { from, to: env.to(), message: format!("{e:?}") })?;
+        let coinbase = self.evm.ctx.block.beneficiary;
+        let before = self.balance(coinbase);
+        let result = self.evm.transact_commit(tx).map_err(|e| ChainError::Invalid {
+            from,
+            to: env.to(),
+            message: format!("{e:?}"),
+        })?;
+        let o = outcome(result);
+        let after = self.balance(coinbase);
+        Ok(Receipt {
+            tx_hash: *env.tx_hash(),
+            from,
+            to: env.to(),
+            success: o.success,
+            gas_used: o.gas_used,
+            effective_gas_price: base + tip,
+            logs: o.logs,
+            revert_reason: o.revert_reason,
+            coinbase_diff: after.saturating_sub(before),
+        })
+    }
+
+    /// Applies a bundle of signed transactions atomically: if any transaction is invalid, or reverts
+    /// without being listed in `may_revert`, the whole bundle is rolled back and the first failure is
+    /// returned with the receipts so far.
+    pub fn apply_bundle(&mut self, raws: &[Bytes], may_revert: &[B256]) -> Result<Vec<Receipt>, BundleFailure> {
+        let cp = self.checkpoint();
+        let mut receipts = Vec::with_capacity(raws.len());
+        for (i, raw) in raws.iter().enumerate() {
+            match self.apply_raw(raw) {
+                Ok(r) if r.success || may_revert.contains(&r.tx_hash) => receipts.push(r),
+                Ok(r) => {
+                    let reason =
+                        format!("tx {i} ({}) reverted: {}", r.tx_hash, r.revert_reason.clone().unwrap_or_default());
+                    receipts.push(r);
+                    self.rollback(cp);
+                    return Err(BundleFailure { index: i, reason, receipts });
+                }
+                Err(e) => {
+                    self.rollback(cp);
+                    return Err(BundleFailure { index: i, reason: e.to_string(), receipts });
+                }
+            }
+        }
+        Ok(receipts)
     }
 
     pub fn checkpoint(&mut self) -> Checkpoint {

@@ -1,0 +1,70 @@
+//! Keys and signed transactions. A wallet's key is derived from the scenario seed and a name (never
+//! read from a file in simulation, never logged); transactions are EIP-1559, signed with alloy and
+//! encoded exactly as a node or relay receives them (EIP-2718).
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+
+/// A signing account with a local nonce counter.
+pub struct Wallet {
+    signer: PrivateKeySigner,
+    pub nonce: u64,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("Wallet").field("address", &self.address()).field("nonce", &self.nonce).finish()
+    }
+}
+
+/// What to sign: an EIP-1559 call.
+#[derive(Debug, Clone)]
+pub struct TxRequest {
+    pub chain_id: u64,
+    pub to: Address,
+    pub data: Bytes,
+    pub value: U256,
+    pub gas_limit: u64,
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+}
+
+impl Wallet {
+    /// A deterministic key for simulations: keccak(seed ‖ name), re-hashed until it is a valid scalar.
+    pub fn derived(seed: u64, name: &str) -> Self {
+        let mut material = keccak256([seed.to_be_bytes().as_slice(), name.as_bytes()].concat());
+        loop {
+            if let Ok(signer) = PrivateKeySigner::from_bytes(&material) {
+                return Wallet { signer, nonce: 0 };
+            }
+            material = keccak256(material);
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Signs `req` with the next nonce and returns the raw EIP-2718 bytes and the transaction hash.
+    pub fn sign(&mut self, req: &TxRequest) -> Result<(Bytes, B256), alloy_signer::Error> {
+        let tx = TxEip1559 {
+            chain_id: req.chain_id,
+            nonce: self.nonce,
+            gas_limit: req.gas_limit,
+            max_fee_per_gas: req.max_fee_per_gas,
+            max_priority_fee_per_gas: req.max_priority_fee_per_gas,
+            to: TxKind::Call(req.to),
+            value: req.value,
+            access_list: Default::default(),
+            input: req.data.clone(),
+        };
+        let signature = self.signer.sign_hash_sync(&tx.signature_hash())?;
+        let envelope = TxEnvelope::from(tx.into_signed(signature));
+        self.nonce += 1;
+        Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+    }
+}
