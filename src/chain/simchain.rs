@@ -253,10 +253,7 @@ impl SimChain {
         }
         let base = u128::from(self.base_fee());
         let tip = env.effective_tip_per_gas(self.base_fee()).unwrap_or(0);
-        let kind = match env.kind() {
-            TxKind::Call(a) => TxKind::Call(a),
-            TxKind::Create => TxKind::Create,
-        };
+        let kind = env.kind();
         let tx = TxEnv::builder()
             .caller(from)
             .kind(kind)
