@@ -123,6 +123,29 @@ struct Trade {
     revert_reason: Option<String>,
 }
 
+impl Trade {
+    fn new(strategy: u16, plan: ArbPlan, atomic: bool) -> Self {
+        Trade {
+            strategy,
+            plan,
+            open_orders: 0,
+            base_bought: 0,
+            base_sold: 0,
+            quote_paid: 0,
+            quote_received: 0,
+            fees: 0,
+            gas_wei: 0,
+            gas_quote: 0,
+            unwinds: 0,
+            failed_leg: false,
+            partial_leg: false,
+            atomic,
+            touched_before: 0,
+            revert_reason: None,
+        }
+    }
+}
+
 pub struct OrderExecutor {
     max_permits: usize,
     permits_in_use: usize,
@@ -192,24 +215,7 @@ impl OrderExecutor {
         debug_assert!(self.permits_in_use < self.max_permits);
         self.permits_in_use += 1;
         let id = self.trades.len() as u32;
-        self.trades.push(Trade {
-            strategy,
-            plan,
-            open_orders: 0,
-            base_bought: 0,
-            base_sold: 0,
-            quote_paid: 0,
-            quote_received: 0,
-            fees: 0,
-            gas_wei: 0,
-            gas_quote: 0,
-            unwinds: 0,
-            failed_leg: false,
-            partial_leg: false,
-            atomic: false,
-            touched_before: 0,
-            revert_reason: None,
-        });
+        self.trades.push(Trade::new(strategy, plan, false));
         self.send(id, plan.buy, false, now, sim, queue);
         self.send(id, plan.sell, false, now, sim, queue);
     }
@@ -292,24 +298,9 @@ impl OrderExecutor {
             decided_at: plan.decided_at,
             quote_age: 0,
         };
-        self.trades.push(Trade {
-            strategy,
-            plan: arb,
-            open_orders: 1,
-            base_bought: 0,
-            base_sold: 0,
-            quote_paid: 0,
-            quote_received: 0,
-            fees: 0,
-            gas_wei: 0,
-            gas_quote: 0,
-            unwinds: 0,
-            failed_leg: false,
-            partial_leg: false,
-            atomic: true,
-            touched_before: 0,
-            revert_reason: None,
-        });
+        let mut trade = Trade::new(strategy, arb, true);
+        trade.open_orders = 1;
+        self.trades.push(trade);
         let oid = self.orders.len() as u32;
         self.orders.push(Order {
             trade: id,
