@@ -15,7 +15,8 @@ pub const EXIT_FAILURE: i32 = 1;
     version,
     about = "Simulation-first MEV searcher: deterministic backtests of MEV and arbitrage strategies",
     long_about = "xcrack runs the same strategy code in deterministic backtests on a simulated market \
-(CEX order books, constant-product DEX pools, a mempool with noise traders and rival arbitrageurs), \
+(CEX order books, Uniswap-V2-compatible pools executed by revm, a mempool with noise traders and \
+rival arbitrageurs), \
 and later against forked and live chain state.\n\n\
 Configuration precedence: embedded config/default.toml < --config FILE < scenario file < \
 XCRACK_SECTION__KEY environment variables < --seed / --set on the command line."
