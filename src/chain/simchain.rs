@@ -46,6 +46,8 @@ pub struct Receipt {
     /// What the sender paid per gas (base fee + effective tip).
     pub effective_gas_price: u128,
     pub logs: Vec<Log>,
+    /// Return data (or revert data).
+    pub output: Bytes,
     pub revert_reason: Option<String>,
     /// Wei the block's coinbase gained from this transaction: priority fees plus direct payments.
     pub coinbase_diff: U256,
@@ -284,6 +286,7 @@ impl SimChain {
             gas_used: o.gas_used,
             effective_gas_price: base + tip,
             logs: o.logs,
+            output: o.output,
             revert_reason: o.revert_reason,
             coinbase_diff: after.saturating_sub(before),
         })

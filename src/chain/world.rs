@@ -41,14 +41,24 @@ fn expect(o: super::CallOutcome, what: &'static str) -> Result<super::CallOutcom
     }
 }
 
-/// Deploys everything and seeds each venue's pair with (WETH, USDC) raw `reserves`.
+/// Deploys everything and seeds each venue's pair with (WETH, USDC) raw `reserves`; the executor
+/// belongs to a fixed test actor.
 pub fn deploy_dex(
     chain: &mut SimChain,
     quote_decimals: u8,
     reserves: &[(U256, U256)],
 ) -> Result<DexDeployment, ChainError> {
+    deploy_dex_for(chain, quote_decimals, reserves, actor("xcrack/searcher"))
+}
+
+/// As `deploy_dex`, with the executor owned by `searcher` (e.g. a signing wallet's address).
+pub fn deploy_dex_for(
+    chain: &mut SimChain,
+    quote_decimals: u8,
+    reserves: &[(U256, U256)],
+    searcher: Address,
+) -> Result<DexDeployment, ChainError> {
     let deployer = actor("xcrack/deployer");
-    let searcher = actor("xcrack/searcher");
     let weth_needed: U256 = reserves.iter().map(|r| r.0).fold(U256::ZERO, |a, b| a + b);
     chain.set_balance(deployer, weth_needed + U256::from(10u128.pow(24)));
     let weth = chain.deploy(deployer, contracts::weth9(), &[])?;

@@ -178,7 +178,7 @@ impl Chain {
                                 Side::Buy => SwapOp::QuoteIn { amount, min_base: U256::ZERO },
                                 Side::Sell => SwapOp::BaseIn { amount, min_quote: U256::ZERO },
                             };
-                            let ok = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Noise).result.is_ok();
+                            let ok = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Noise, 0).result.is_ok();
                             if ok {
                                 touches[tx.pool.0 as usize] += 1;
                                 self.stats.noise_swaps += 1;
@@ -190,7 +190,8 @@ impl Chain {
                                 Side::Buy => SwapOp::BaseOut { amount, max_quote: limit },
                                 Side::Sell => SwapOp::BaseIn { amount, min_quote: limit },
                             };
-                            let receipt = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Us);
+                            let receipt =
+                                self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Us, tx.priority_fee_wei);
                             let spec = &self.pools[i].spec;
                             // The EVM reports the gas the transaction really used; the math engine
                             // charges the configured figures.
@@ -264,7 +265,7 @@ impl Chain {
             let base_out = gamma * x * rb / (rq + gamma * x);
             if base_out * price - x >= min_profit {
                 let op = SwapOp::QuoteIn { amount: U256::from((x * self.quote_scale) as u128), min_base: U256::ZERO };
-                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival).result.is_ok();
+                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival, 0).result.is_ok();
             }
         }
         // Sell y base when the pool is dear: y* = (sqrt(γ·Rb·Rq/P) − Rb)/γ.
@@ -273,7 +274,7 @@ impl Chain {
             let quote_out = gamma * y * rq / (rb + gamma * y);
             if quote_out - y * price >= min_profit {
                 let op = SwapOp::BaseIn { amount: U256::from((y * self.base_scale) as u128), min_quote: U256::ZERO };
-                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival).result.is_ok();
+                return self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Rival, 0).result.is_ok();
             }
         }
         false

@@ -9,7 +9,8 @@ use alloy_sol_types::SolCall;
 use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, slots};
 use crate::chain::simchain::BundleTx;
 use crate::chain::simchain::{actor, mapping_slot};
-use crate::chain::world::{DexDeployment, deploy_dex};
+use crate::chain::world::{DexDeployment, deploy_dex_for};
+use crate::chain::{CallOutcome, TxRequest, Wallet};
 use crate::chain::{ChainError, SimChain};
 use crate::core::AtomicPlan;
 use crate::market::amm::{AmmError, CpPool, SwapFailure};
@@ -47,10 +48,19 @@ pub enum PoolEngine {
 }
 
 impl PoolEngine {
-    pub fn swap(&mut self, pool: usize, mirror: &mut CpPool, op: SwapOp, who: Trader) -> SwapReceipt {
+    /// Executes one swap. `priority_fee_wei` is what our signed transactions bid; other traders'
+    /// fees are settled by the market model.
+    pub fn swap(
+        &mut self,
+        pool: usize,
+        mirror: &mut CpPool,
+        op: SwapOp,
+        who: Trader,
+        priority_fee_wei: u128,
+    ) -> SwapReceipt {
         match self {
             PoolEngine::Math => SwapReceipt { result: math_swap(mirror, op), gas_used: None },
-            PoolEngine::Evm(evm) => evm.swap(pool, mirror, op, who),
+            PoolEngine::Evm(evm) => evm.swap(pool, mirror, op, who, priority_fee_wei),
         }
     }
 
@@ -114,6 +124,8 @@ pub struct EvmPools {
     pub chain: SimChain,
     pub dex: DexDeployment,
     traders: [Address; 3],
+    /// Our signing wallet: owns the executor; our swaps and arbitrages are signed transactions.
+    wallet: Wallet,
     pub swaps: u64,
 }
 
@@ -123,10 +135,11 @@ const TRADER_FUNDS: u128 = 1 << 100;
 impl EvmPools {
     /// Genesis: contracts deployed, pairs seeded with `reserves` (base = WETH, quote), traders funded
     /// and approved on every router.
-    pub fn new(chain_id: u64, quote_decimals: u32, reserves: &[(U256, U256)]) -> Result<Self, ChainError> {
+    pub fn new(chain_id: u64, seed: u64, quote_decimals: u32, reserves: &[(U256, U256)]) -> Result<Self, ChainError> {
         let mut chain = SimChain::new(chain_id);
-        let dex = deploy_dex(&mut chain, quote_decimals as u8, reserves)?;
-        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), dex.searcher];
+        let wallet = Wallet::derived(seed, "xcrack/searcher");
+        let dex = deploy_dex_for(&mut chain, quote_decimals as u8, reserves, wallet.address())?;
+        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), wallet.address()];
         for t in traders {
             chain.set_balance(t, U256::from(TRADER_FUNDS));
             chain.set_storage(dex.weth, mapping_slot(t, slots::WETH_BALANCES), U256::from(TRADER_FUNDS));
@@ -146,10 +159,50 @@ impl EvmPools {
         }
         // The executor holds the searcher's trading quote (it pays the first hop).
         chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
-        Ok(EvmPools { chain, dex, traders, swaps: 0 })
+        Ok(EvmPools { chain, dex, traders, wallet, swaps: 0 })
     }
 
-    fn swap(&mut self, pool: usize, mirror: &mut CpPool, op: SwapOp, who: Trader) -> SwapReceipt {
+    /// Signs `data` to `to` from our wallet (nonce read from the chain) and applies it.
+    fn send_signed(
+        &mut self,
+        to: Address,
+        data: Vec<u8>,
+        gas_limit: u64,
+        priority_fee_wei: u128,
+    ) -> Result<CallOutcome, ChainError> {
+        self.wallet.nonce = self.chain.nonce(self.wallet.address());
+        let req = TxRequest {
+            chain_id: self.chain.chain_id(),
+            to,
+            data: data.into(),
+            value: U256::ZERO,
+            gas_limit,
+            max_fee_per_gas: 2 * u128::from(self.chain.base_fee()) + priority_fee_wei,
+            max_priority_fee_per_gas: priority_fee_wei,
+        };
+        let (raw, _) = self.wallet.sign(&req).map_err(|e| ChainError::Invalid {
+            from: self.wallet.address(),
+            to: Some(to),
+            message: e.to_string(),
+        })?;
+        let r = self.chain.apply_raw(&raw)?;
+        Ok(CallOutcome {
+            success: r.success,
+            gas_used: r.gas_used,
+            output: r.output,
+            logs: r.logs,
+            revert_reason: r.revert_reason,
+        })
+    }
+
+    fn swap(
+        &mut self,
+        pool: usize,
+        mirror: &mut CpPool,
+        op: SwapOp,
+        who: Trader,
+        priority_fee_wei: u128,
+    ) -> SwapReceipt {
         let from = self.traders[who as usize];
         let (weth, usdc) = (self.dex.weth, self.dex.usdc);
         let deadline = U256::MAX;
@@ -190,7 +243,11 @@ impl EvmPools {
         };
         self.swaps += 1;
         let router = self.dex.venues[pool].router;
-        let outcome = match self.chain.call_with(from, router, data.into(), U256::ZERO, 500_000, 0) {
+        let sent = match who {
+            Trader::Us => self.send_signed(router, data, 500_000, priority_fee_wei),
+            Trader::Noise | Trader::Rival => self.chain.call_with(from, router, data.into(), U256::ZERO, 500_000, 0),
+        };
+        let outcome = match sent {
             Ok(o) => o,
             Err(e) => {
                 // Cannot happen with funded traders; treat as a failed swap rather than abort the run.
@@ -248,7 +305,7 @@ impl EvmPools {
 
     fn atomic(&mut self, pools: &mut [CpPool], plan: &AtomicPlan, commit: bool) -> (Result<u128, String>, Option<u64>) {
         let tx = BundleTx {
-            from: self.dex.searcher,
+            from: self.wallet.address(),
             to: self.dex.executor,
             data: self.atomic_calldata(plan).into(),
             value: U256::ZERO,
@@ -256,7 +313,7 @@ impl EvmPools {
             priority_fee: plan.priority_fee_wei,
         };
         let outcome = if commit {
-            self.chain.call_with(tx.from, tx.to, tx.data, tx.value, tx.gas_limit, tx.priority_fee)
+            self.send_signed(tx.to, tx.data.to_vec(), tx.gas_limit, tx.priority_fee)
         } else {
             self.chain.simulate_bundle(std::slice::from_ref(&tx)).map(|mut v| v.remove(0))
         };

@@ -62,7 +62,7 @@ impl ArbitrageSimulator {
         let engine = match spec.chain.dex_engine {
             DexEngine::Evm if !spec.dex.is_empty() => {
                 let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
-                PoolEngine::Evm(Box::new(EvmPools::new(spec.chain_id, spec.quote_decimals, &reserves)?))
+                PoolEngine::Evm(Box::new(EvmPools::new(spec.chain_id, spec.seed, spec.quote_decimals, &reserves)?))
             }
             _ => PoolEngine::Math,
         };
