@@ -206,29 +206,20 @@ impl EvmPools {
         let from = self.traders[who as usize];
         let (weth, usdc) = (self.dex.weth, self.dex.usdc);
         let deadline = U256::MAX;
+        let exact_in = |amount: U256, min_out: U256, path: Vec<Address>| {
+            IUniswapV2Router02::swapExactTokensForTokensCall {
+                amountIn: amount,
+                amountOutMin: min_out,
+                path,
+                to: from,
+                deadline,
+            }
+            .abi_encode()
+        };
+        // `pick_last`: the amount we want back is the path's output (exact in) or its input (exact out).
         let (data, pick_last): (Vec<u8>, bool) = match op {
-            SwapOp::BaseIn { amount, min_quote } => (
-                IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: amount,
-                    amountOutMin: min_quote,
-                    path: vec![weth, usdc],
-                    to: from,
-                    deadline,
-                }
-                .abi_encode(),
-                true,
-            ),
-            SwapOp::QuoteIn { amount, min_base } => (
-                IUniswapV2Router02::swapExactTokensForTokensCall {
-                    amountIn: amount,
-                    amountOutMin: min_base,
-                    path: vec![usdc, weth],
-                    to: from,
-                    deadline,
-                }
-                .abi_encode(),
-                true,
-            ),
+            SwapOp::BaseIn { amount, min_quote } => (exact_in(amount, min_quote, vec![weth, usdc]), true),
+            SwapOp::QuoteIn { amount, min_base } => (exact_in(amount, min_base, vec![usdc, weth]), true),
             SwapOp::BaseOut { amount, max_quote } => (
                 IUniswapV2Router02::swapTokensForExactTokensCall {
                     amountOut: amount,
