@@ -31,6 +31,8 @@ pub struct PriceFeed {
     tick_values: Vec<f64>,
     max_age: SimTime,
     outlier_bps: f64,
+    /// Median of `mids`, refreshed on every accepted quote (strategies read it per opportunity).
+    median: Option<f64>,
     pub stats: FeedStats,
 }
 
@@ -45,6 +47,7 @@ impl PriceFeed {
             tick_values,
             max_age,
             outlier_bps,
+            median: None,
             stats: FeedStats::default(),
         }
     }
@@ -75,7 +78,7 @@ impl PriceFeed {
             return Verdict::Outlier;
         };
         let mid = mid2 as f64 * 0.5 * self.tick_values[v];
-        let mut refs: Vec<f64> = self
+        let refs: Vec<f64> = self
             .mids
             .iter()
             .enumerate()
@@ -84,9 +87,7 @@ impl PriceFeed {
             .chain(other_mids.iter().copied())
             .collect();
         if !refs.is_empty() {
-            refs.sort_by(|a, b| a.total_cmp(b));
-            let n = refs.len();
-            let median = if n % 2 == 1 { refs[n / 2] } else { 0.5 * (refs[n / 2 - 1] + refs[n / 2]) };
+            let median = median(refs).unwrap_or(mid);
             if ((mid - median) / median).abs() * 1e4 > self.outlier_bps {
                 self.stats.rejected_outlier += 1;
                 return Verdict::Outlier;
@@ -96,6 +97,7 @@ impl PriceFeed {
         accepted.received_at = now;
         self.accepted[v] = Some(accepted);
         self.mids[v] = Some(mid);
+        self.median = median(self.mids.iter().filter_map(|x| *x).collect());
         self.stats.accepted += 1;
         Verdict::Accepted
     }
@@ -106,14 +108,18 @@ impl PriceFeed {
 
     /// Median of the accepted venue mids, quote units per whole base.
     pub fn median_mid(&self) -> Option<f64> {
-        let mut m: Vec<f64> = self.mids.iter().filter_map(|x| *x).collect();
-        if m.is_empty() {
-            return None;
-        }
-        m.sort_by(|a, b| a.total_cmp(b));
-        let n = m.len();
-        Some(if n % 2 == 1 { m[n / 2] } else { 0.5 * (m[n / 2 - 1] + m[n / 2]) })
+        self.median
     }
+}
+
+/// Median of a few mids (one per venue and pool).
+fn median(mut m: Vec<f64>) -> Option<f64> {
+    if m.is_empty() {
+        return None;
+    }
+    m.sort_by(|a, b| a.total_cmp(b));
+    let n = m.len();
+    Some(if n % 2 == 1 { m[n / 2] } else { 0.5 * (m[n / 2 - 1] + m[n / 2]) })
 }
 
 #[cfg(test)]
