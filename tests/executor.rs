@@ -143,7 +143,7 @@ fn an_atomic_arbitrage_whose_simulation_reverts_is_never_sent() {
         predicted_net: 5_900_000_000,
         decided_at: 0,
     };
-    let err = exec.execute_atomic(1, plan, 0, &mut sim).unwrap_err();
+    let err = exec.execute_atomic(1, plan, &mut sim).unwrap_err();
     assert!(err.contains("UniswapV2: K"), "{err}");
     assert!(sim.chain.mempool.is_empty(), "nothing may be submitted");
     assert_eq!(exec.free_permits(), 4);

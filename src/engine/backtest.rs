@@ -194,63 +194,49 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<Backtest
                 strategies.dispatch_one(i, &event, &view, &mut actions);
             }
             for action in actions.drain(..) {
-                let plan = match action {
-                    Action::Arbitrage(plan) => plan,
-                    Action::AtomicArb(plan) => {
-                        let opp = &mut strategies.strategies[i].stats.opportunities;
-                        let gas_wei = u128::from(plan.gas_limit) * (sim.chain.base_fee + plan.priority_fee_wei);
-                        let skip = if exec.free_permits() == 0 {
-                            Some(SkipReason::ConcurrencyLimit)
-                        } else if exec.is_busy(LegVenue::Dex(plan.buy_pool))
-                            || exec.is_busy(LegVenue::Dex(plan.sell_pool))
-                        {
-                            Some(SkipReason::VenueBusy)
-                        } else if risk.check_atomic(now, exec.pending_txs(), gas_wei).is_err() {
-                            Some(SkipReason::RiskLimit)
-                        } else {
-                            match exec.execute_atomic(i as u16, plan, now, &mut sim) {
-                                Ok(()) => None,
-                                Err(reason) => {
-                                    tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
-                                    Some(SkipReason::SimulationFailed)
-                                }
-                            }
+                // What every action is gated on: its venues, the exposure it opens, its gas.
+                let gas = |limit: u64, tip: u128| u128::from(limit) * (sim.chain.base_fee + tip);
+                let (venues, new_base, gas_wei) = match &action {
+                    Action::Arbitrage(p) => {
+                        let leg_gas = |l: &LegOrder| match *l {
+                            LegOrder::Dex { gas_limit, priority_fee_wei, .. } => gas(gas_limit, priority_fee_wei),
+                            LegOrder::Cex { .. } => 0,
                         };
-                        if let Some(r) = skip {
-                            opp.taken -= 1;
-                            opp.skip(r);
+                        ([p.buy.venue(), p.sell.venue()], p.base_raw, leg_gas(&p.buy) + leg_gas(&p.sell))
+                    }
+                    Action::AtomicArb(p) => (
+                        [LegVenue::Dex(p.buy_pool), LegVenue::Dex(p.sell_pool)],
+                        0,
+                        gas(p.gas_limit, p.priority_fee_wei),
+                    ),
+                };
+                let skip = if exec.free_permits() == 0 {
+                    Some(SkipReason::ConcurrencyLimit)
+                } else if venues.iter().any(|v| exec.is_busy(*v)) {
+                    Some(SkipReason::VenueBusy)
+                } else if risk.check(new_base, now, exec.open_base_abs(), exec.pending_txs(), gas_wei).is_err() {
+                    Some(SkipReason::RiskLimit)
+                } else {
+                    match action {
+                        Action::Arbitrage(plan) => {
+                            quote_ages.push(plan.quote_age);
+                            exec.execute(i as u16, plan, now, &mut sim, &mut queue);
+                            None
                         }
-                        continue;
+                        Action::AtomicArb(plan) => match exec.execute_atomic(i as u16, plan, &mut sim) {
+                            Ok(()) => None,
+                            Err(reason) => {
+                                tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
+                                Some(SkipReason::SimulationFailed)
+                            }
+                        },
                     }
                 };
-                let opp = &mut strategies.strategies[i].stats.opportunities;
-                let reject = |opp: &mut crate::core::strategy::OpportunityStats, r: SkipReason| {
+                if let Some(r) = skip {
+                    let opp = &mut strategies.strategies[i].stats.opportunities;
                     opp.taken -= 1;
                     opp.skip(r);
-                };
-                if exec.free_permits() == 0 {
-                    reject(opp, SkipReason::ConcurrencyLimit);
-                    continue;
                 }
-                if exec.is_busy(plan.buy.venue()) || exec.is_busy(plan.sell.venue()) {
-                    reject(opp, SkipReason::VenueBusy);
-                    continue;
-                }
-                let gas_wei = [plan.buy, plan.sell]
-                    .iter()
-                    .map(|l| match *l {
-                        LegOrder::Dex { gas_limit, priority_fee_wei, .. } => {
-                            u128::from(gas_limit) * (sim.chain.base_fee + priority_fee_wei)
-                        }
-                        LegOrder::Cex { .. } => 0,
-                    })
-                    .sum();
-                if risk.check(&plan, now, exec.open_base_abs(), exec.pending_txs(), gas_wei).is_err() {
-                    reject(opp, SkipReason::RiskLimit);
-                    continue;
-                }
-                quote_ages.push(plan.quote_age);
-                exec.execute(i as u16, plan, now, &mut sim, &mut queue);
             }
         }
     }

@@ -262,7 +262,6 @@ impl OrderExecutor {
         &mut self,
         strategy: u16,
         plan: AtomicPlan,
-        now: SimTime,
         sim: &mut ArbitrageSimulator,
     ) -> Result<(), String> {
         let simulated = sim.chain.simulate_atomic(&plan)?;
@@ -317,7 +316,6 @@ impl OrderExecutor {
         self.busy_pool[plan.sell_pool.0 as usize] += 1;
         self.pending_txs += 1;
         sim.chain.submit(plan.buy_pool, plan.priority_fee_wei, TxKind::Atomic { order: oid, plan });
-        let _ = now;
         Ok(())
     }
 

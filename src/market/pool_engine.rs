@@ -126,7 +126,6 @@ pub struct EvmPools {
     traders: [Address; 3],
     /// Our signing wallet: owns the executor; our swaps and arbitrages are signed transactions.
     wallet: Wallet,
-    pub swaps: u64,
 }
 
 /// Balance every trader account starts with, in each token: far more than any scenario trades.
@@ -159,7 +158,7 @@ impl EvmPools {
         }
         // The executor holds the searcher's trading quote (it pays the first hop).
         chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
-        Ok(EvmPools { chain, dex, traders, wallet, swaps: 0 })
+        Ok(EvmPools { chain, dex, traders, wallet })
     }
 
     /// Signs `data` to `to` from our wallet (nonce read from the chain) and applies it.
@@ -232,7 +231,6 @@ impl EvmPools {
                 false,
             ),
         };
-        self.swaps += 1;
         let router = self.dex.venues[pool].router;
         let sent = match who {
             Trader::Us => self.send_signed(router, data, 500_000, priority_fee_wei),

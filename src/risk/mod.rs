@@ -3,7 +3,6 @@
 
 use crate::config::SafetySpec;
 use crate::core::SimTime;
-use crate::core::event::ArbPlan;
 
 const DAY: SimTime = 86_400 * crate::core::NANOS_PER_SEC;
 
@@ -39,11 +38,12 @@ impl RiskGate {
         RiskGate { spec, day: 0, gas_spent_today: 0, stopped_at: None, rejects: [0; 4] }
     }
 
-    /// `open_base`: unhedged base exposure already open; `in_flight_txs`: our pending on-chain txs;
-    /// `gas_wei`: what this plan's on-chain leg would cost.
+    /// `new_base`: base exposure the trade would open (0 for an atomic, flat trade); `open_base`:
+    /// unhedged exposure already open; `in_flight_txs`: our pending on-chain txs; `gas_wei`: what the
+    /// trade's on-chain part would cost (0 when it has none).
     pub fn check(
         &mut self,
-        plan: &ArbPlan,
+        new_base: u128,
         now: SimTime,
         open_base: u128,
         in_flight_txs: u32,
@@ -52,29 +52,11 @@ impl RiskGate {
         self.roll_day(now);
         let r = if self.stopped_at.is_some() {
             Err(RiskReject::EmergencyStop)
-        } else if plan.base_raw.saturating_add(open_base) > self.spec.max_position_base {
+        } else if new_base > 0 && new_base.saturating_add(open_base) > self.spec.max_position_base {
             Err(RiskReject::PositionLimit)
         } else if gas_wei > 0 && self.gas_spent_today.saturating_add(gas_wei) > self.spec.max_daily_gas_wei {
             Err(RiskReject::GasBudget)
         } else if gas_wei > 0 && in_flight_txs >= self.spec.max_concurrent_bundles {
-            Err(RiskReject::InFlightLimit)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = r {
-            self.rejects[e as usize] += 1;
-        }
-        r
-    }
-
-    /// Checks for an atomic (flat-position) on-chain trade: emergency stop, gas budget, in-flight cap.
-    pub fn check_atomic(&mut self, now: SimTime, in_flight_txs: u32, gas_wei: u128) -> Result<(), RiskReject> {
-        self.roll_day(now);
-        let r = if self.stopped_at.is_some() {
-            Err(RiskReject::EmergencyStop)
-        } else if self.gas_spent_today.saturating_add(gas_wei) > self.spec.max_daily_gas_wei {
-            Err(RiskReject::GasBudget)
-        } else if in_flight_txs >= self.spec.max_concurrent_bundles {
             Err(RiskReject::InFlightLimit)
         } else {
             Ok(())

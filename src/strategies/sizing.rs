@@ -106,8 +106,6 @@ pub struct Sized {
     pub fees: i128,
     /// gross − fees (gas is the caller's, constant in size).
     pub net_before_gas: i128,
-    /// Evaluations performed (for the bench and tests).
-    pub evaluations: u64,
 }
 
 /// Net of both legs before gas at `lots`; `None` if either leg cannot fill.
@@ -122,29 +120,18 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
     if hi == 0 {
         return None;
     }
-    let mut evals = 0u64;
-    let (best_q, _) = argmax_nearly_concave(hi, |q| {
-        evals += 1;
-        net_at(buy, sell, q).unwrap_or(i128::MIN / 4)
-    });
+    let (best_q, _) = argmax_nearly_concave(hi, |q| net_at(buy, sell, q).unwrap_or(i128::MIN / 4));
     let b = buy.quote(best_q)?;
     let s = sell.quote(best_q)?;
     let gross = s.gross as i128 - b.gross as i128;
     let fees = (s.fee + b.fee) as i128;
-    Some(Sized { lots: best_q, buy: b, sell: s, gross, fees, net_before_gas: gross - fees, evaluations: evals })
+    Some(Sized { lots: best_q, buy: b, sell: s, gross, fees, net_before_gas: gross - fees })
 }
 
 /// The argument in [1, `hi`] maximising `f` (ties to the smaller), for an `f` that is within
 /// `ROUNDING_SLACK` below a concave function: a ternary search to get close, then an outward scan
 /// that stops once `f` has fallen out of rounding reach of the best seen (exact by concavity).
-pub fn argmax_nearly_concave(hi: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
-    argmax_nearly_concave_bounded(hi, MAX_SCAN, f)
-}
-
-/// As `argmax_nearly_concave`, scanning at most `max_scan` steps each way: on a very flat optimum
-/// (a fine-grained domain such as raw quote units) the result is then within `ROUNDING_SLACK` of
-/// the best value rather than exactly the best.
-pub fn argmax_nearly_concave_bounded(hi: u64, max_scan: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
+pub fn argmax_nearly_concave(hi: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
     let (mut lo, mut up) = (1u64, hi.max(1));
     while up - lo > 8 {
         let m1 = lo + (up - lo) / 3;
@@ -160,7 +147,7 @@ pub fn argmax_nearly_concave_bounded(hi: u64, max_scan: u64, mut f: impl FnMut(u
             best_q = q;
         }
     }
-    argmax_from(hi, best_q, best, max_scan, f)
+    argmax_from(hi, best_q, best, MAX_SCAN, f)
 }
 
 /// The outward scan alone, from `start` (whose value is `start_value`): the best argument within
