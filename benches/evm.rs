@@ -21,16 +21,16 @@ fn evm(c: &mut Criterion) {
             assert!(o.success, "{:?}", o.revert_reason);
         })
     });
-    // The pair alone: input delivered by a balance write (as a preceding transfer would), then
-    // `pair.swap` called directly by the trader and committed. This is the floor of an EVM swap here.
+    // Pair swaps as transactions calling `pair.swap` directly, chained between the two venues (each
+    // output is the next input, as in a router's multi-hop route), a block of 100 committed at its end.
     let mut b = EvmBench::new();
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("pair_swap_direct_committed", |bn| {
-        let mut sell_weth = true;
+    const BLOCK: usize = 100;
+    g.throughput(Throughput::Elements(BLOCK as u64));
+    g.bench_function("pair_swaps_chained_block_of_100", |bn| {
+        let mut reverse = false;
         bn.iter(|| {
-            let o = b.direct_swap(0, sell_weth);
-            assert!(o.success, "{:?}", o.revert_reason);
-            sell_weth = !sell_weth;
+            assert_eq!(b.chained_swaps(BLOCK, reverse), BLOCK);
+            reverse = !reverse;
         })
     });
     // An arbitrage bundle (buy on venue 0, sell on venue 1, one executor tx), simulated and rolled back.

@@ -14,7 +14,7 @@ const outDir = path.resolve(process.argv[2] ?? path.join(here, "artifacts"));
 const CONTRACTS = ["WETH9", "TestERC20", "UniswapV2Factory", "UniswapV2Pair", "UniswapV2Router02", "SearcherExecutor"];
 
 const settings = {
-  optimizer: { enabled: true, runs: 200 },
+  optimizer: { enabled: true, runs: 1000000 }, viaIR: true,
   evmVersion: "cancun",
   metadata: { bytecodeHash: "none", appendCBOR: false },
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },

@@ -252,6 +252,9 @@ fn evm_and_math_engines_trade_the_same_amounts() {
                 "duration=90m",
                 "--set",
                 &format!("chain.dex_engine={engine}"),
+                // The base fee follows each engine's own gas used; pinned, both see the same fees.
+                "--set",
+                "chain.fixed_base_fee=true",
                 "--quiet",
                 "--out",
                 out.to_str().unwrap(),

@@ -294,7 +294,58 @@ fn rolled_back_simulation_leaves_state_untouched() {
     };
     assert!(t.send(call.abi_encode(), U256::ZERO).success);
     assert_ne!(t.snapshot(), before);
-    t.chain.rollback(cp);
+    t.chain.rollback(cp).unwrap();
     assert_eq!(t.snapshot(), before);
     assert_eq!(t.chain.nonce(t.victim), nonce);
+}
+
+/// A block's transactions stay in revm's journal until the block ends. That must be invisible: the
+/// same swaps committed one by one give the same outcomes (gas, output, logs, reverts included) and
+/// the same final balances and reserves.
+#[test]
+fn batched_block_equals_committing_every_transaction() {
+    let run = |commit_each: bool| {
+        let mut t = setup();
+        let mut outcomes = Vec::new();
+        for i in 0..24u128 {
+            let weth_first = i % 3 != 0;
+            let amount = if weth_first { U256::from((1 + i) * E18 / 4) } else { U256::from((1 + i) * 900 * E6) };
+            // Every fifth swap asks for more than the pool gives: a revert in the middle of the block.
+            let min_out = if i % 5 == 4 { U256::MAX } else { U256::ZERO };
+            let call = IUniswapV2Router02::swapExactTokensForTokensCall {
+                amountIn: amount,
+                amountOutMin: min_out,
+                path: t.path(weth_first),
+                to: t.victim,
+                deadline: U256::MAX,
+            };
+            outcomes.push(t.send(call.abi_encode(), U256::ZERO));
+            if commit_each {
+                t.chain.end_block();
+            }
+        }
+        let gas = t.chain.block_gas_used();
+        (outcomes, t.snapshot(), gas)
+    };
+    let (batched, commit_each) = (run(false), run(true));
+    assert_eq!(batched.0.iter().filter(|o| !o.success).count(), 4);
+    assert_eq!(batched, commit_each);
+}
+
+#[test]
+fn rollback_past_a_commit_is_refused() {
+    let mut t = setup();
+    let cp = t.chain.checkpoint();
+    let call = IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: U256::from(E18),
+        amountOutMin: U256::ZERO,
+        path: t.path(true),
+        to: t.victim,
+        deadline: U256::MAX,
+    };
+    assert!(t.send(call.abi_encode(), U256::ZERO).success);
+    let after = t.snapshot();
+    t.chain.end_block();
+    assert!(t.chain.rollback(cp).is_err());
+    assert_eq!(t.snapshot(), after, "a refused rollback changes nothing");
 }

@@ -118,7 +118,7 @@ fn bundles_apply_all_or_nothing() {
     assert!(receipts[0].success && !receipts[1].success);
     assert_eq!(weth_balance(&mut chain, weth, from), U256::from(E18));
     assert_eq!(chain.nonce(from), 2);
-    chain.rollback(cp);
+    chain.rollback(cp).unwrap();
     assert_eq!(chain.nonce(from), 0);
 }
 

@@ -81,6 +81,7 @@ impl EvmBench {
         };
         chain.set_storage(dex.weth, mapping_slot(dex.executor, slots::WETH_BALANCES), U256::from(1_000u64) * e18);
         chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(3_000_000u64) * e6);
+        chain.set_storage(dex.weth, mapping_slot(dex.searcher, slots::WETH_BALANCES), U256::from(1u128 << 100));
         EvmBench { chain, dex }
     }
 
@@ -141,47 +142,48 @@ impl EvmBench {
             .into()
     }
 
-    /// Swaps 1 WETH (or 3,000 USDC) on venue `v`'s pair directly: the input is credited to the pair by
-    /// a balance write, then the searcher calls `swap` for the exact `getAmountOut`.
-    pub fn direct_swap(&mut self, v: usize, sell_weth: bool) -> crate::chain::CallOutcome {
-        use crate::chain::contracts::{IUniswapV2Pair, slots};
-        use crate::chain::simchain::mapping_slot;
+    /// One block of `n` pair swaps, each a transaction calling `pair.swap` directly, chained the way a
+    /// router's multi-hop routes are: every swap's output goes straight to the other venue's pair and
+    /// is the next swap's input, so no transfer sits between swaps. One WETH transfer from the
+    /// searcher starts the chain; amounts come from the Rust math on the pairs' current reserves
+    /// (read through the chain). `reverse` starts on venue 1, undoing the previous block's drift.
+    /// The block is committed at the end. Returns how many swaps succeeded.
+    pub fn chained_swaps(&mut self, n: usize, reverse: bool) -> usize {
+        use crate::chain::contracts::{ITestERC20, IUniswapV2Pair};
         use alloy_sol_types::SolCall;
-        let pair = self.dex.venues[v].pair;
-        let (rw, ru) = self.reserves(v);
-        let (token, slot, amount_in, out) = if sell_weth {
-            let a = U256::from(10u128.pow(18));
-            (
-                self.dex.weth,
-                slots::WETH_BALANCES,
-                a,
-                crate::market::amm::get_amount_out(a, rw, ru, 30).unwrap_or_default(),
-            )
-        } else {
-            let a = U256::from(3_000_000_000u64);
-            (
-                self.dex.usdc,
-                slots::ERC20_BALANCES,
-                a,
-                crate::market::amm::get_amount_out(a, ru, rw, 30).unwrap_or_default(),
-            )
-        };
-        let key = mapping_slot(pair, slot);
-        let bal = self.chain.storage(token, key);
-        self.chain.set_storage(token, key, bal + amount_in);
-        let input_is_token0 = (token == self.dex.weth) == self.dex.weth_is_token0();
-        let (a0, a1) = if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
-        let data = IUniswapV2Pair::swapCall {
-            amount0Out: a0,
-            amount1Out: a1,
-            to: self.dex.searcher,
-            data: Default::default(),
+        let venues = if reverse { [1, 0] } else { [0, 1] };
+        let pairs = venues.map(|v| self.dex.venues[v].pair);
+        let w0 = self.dex.weth_is_token0();
+        let mut amount_in = U256::from(10u128.pow(18));
+        let start = ITestERC20::transferCall { to: pairs[0], value: amount_in }.abi_encode();
+        let searcher = self.dex.searcher;
+        match self.chain.call(searcher, self.dex.weth, start.into(), U256::ZERO) {
+            Ok(o) if o.success => {}
+            other => panic!("chain start transfer: {other:?}"),
         }
-        .abi_encode();
-        match self.chain.call(self.dex.searcher, pair, data.into(), U256::ZERO) {
-            Ok(o) => o,
-            Err(e) => panic!("direct swap: {e}"),
+        let mut ok = 0;
+        for i in 0..n {
+            let v = venues[i % 2];
+            let weth_in = i % 2 == 0;
+            let (rw, ru) = self.reserves(v);
+            let (r_in, r_out) = if weth_in { (rw, ru) } else { (ru, rw) };
+            let out = crate::market::amm::get_amount_out(amount_in, r_in, r_out, 30).unwrap_or_default();
+            let out_is_token0 = weth_in != w0;
+            let (a0, a1) = if out_is_token0 { (out, U256::ZERO) } else { (U256::ZERO, out) };
+            // The last swap pays the searcher; every other one feeds the next pair.
+            let to = if i + 1 == n { searcher } else { pairs[(i + 1) % 2] };
+            let data = IUniswapV2Pair::swapCall { amount0Out: a0, amount1Out: a1, to, data: Default::default() };
+            match self.chain.call(searcher, pairs[i % 2], data.abi_encode().into(), U256::ZERO) {
+                Ok(o) if o.success => ok += 1,
+                other => {
+                    eprintln!("swap {i} failed: {other:?}");
+                    break;
+                }
+            }
+            amount_in = out;
         }
+        self.chain.end_block();
+        ok
     }
 
     /// (WETH, USDC) reserves of venue `v`, read from the pair's storage.

@@ -7,4 +7,4 @@ pub mod simchain;
 pub mod world;
 
 pub use signing::{TxRequest, Wallet};
-pub use simchain::{BundleFailure, BundleTx, CallOutcome, ChainError, Receipt, SimChain};
+pub use simchain::{BundleFailure, BundleTx, CallOutcome, ChainError, Receipt, SimChain, StaleCheckpoint};

@@ -1,6 +1,11 @@
 //! SimChain: an in-memory EVM chain on revm (CacheDB). Blocks carry a number, timestamp and base fee;
 //! transactions run with real nonces and gas; a revert is an outcome with its decoded reason, not an
 //! error; state can be checkpointed and rolled back (bundle simulation).
+//!
+//! Transactions of a block stay in revm's journal and are committed to the database once, when the
+//! block ends (as a node does). Reads look through the journal, so callers never see the difference;
+//! it halves the cost of a swap because accounts and slots stay loaded from one transaction to the
+//! next. A bundle simulation runs on top of the committed state and drops its journal: no copy.
 
 use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -9,7 +14,7 @@ use revm::context_interface::result::{ExecutionResult, Output};
 use revm::database::{CacheDB, EmptyDB};
 use revm::handler::{MainnetContext, MainnetEvm};
 use revm::state::AccountInfo;
-use revm::{Context, Database, DatabaseCommit, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
+use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
 
 use super::contracts::Artifact;
 
@@ -73,15 +78,32 @@ pub struct BundleTx {
     pub priority_fee: u128,
 }
 
-/// An opaque copy of chain state to roll back to.
+/// A mark in the chain's history to roll back to: the journal's state as it was (only the accounts
+/// the current block touched, so it is small) and which database commit it sits on.
+#[must_use]
 pub struct Checkpoint {
-    db: Db,
+    journal: revm::state::EvmState,
+    pending: bool,
+    commits: u64,
     block: BlockEnv,
+    block_gas_used: u64,
 }
+
+/// A rollback past a database commit (a block ended, or state was written directly, after the
+/// checkpoint was taken): nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("checkpoint is stale: the chain committed since it was taken")]
+pub struct StaleCheckpoint;
 
 pub struct SimChain {
     evm: Evm,
     chain_id: u64,
+    /// The journal holds transactions not yet committed to the database.
+    pending: bool,
+    /// Gas used by the transactions applied in the current block.
+    block_gas_used: u64,
+    /// How many times the journal was committed to the database (checkpoints sit on one commit).
+    commits: u64,
 }
 
 impl SimChain {
@@ -91,21 +113,49 @@ impl SimChain {
         let block = BlockEnv {
             number: U256::from(1),
             timestamp: U256::from(1_700_000_000u64),
-            gas_limit: 30_000_000,
+            gas_limit: crate::core::BLOCK_GAS_LIMIT,
             basefee: 0,
             ..Default::default()
         };
         let evm =
             Context::mainnet().with_db(Db::new(EmptyDB::default())).with_cfg(cfg).with_block(block).build_mainnet();
-        SimChain { evm, chain_id }
+        SimChain { evm, chain_id, pending: false, block_gas_used: 0, commits: 0 }
     }
 
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }
 
+    /// The committed database (the current block's transactions are committed first).
     pub fn db(&mut self) -> &mut Db {
+        self.flush();
         self.evm.ctx.db_mut()
+    }
+
+    /// Commits the journal's pending transactions to the database.
+    fn flush(&mut self) {
+        if self.pending {
+            let state = self.evm.finalize();
+            self.evm.ctx.db_mut().commit(state);
+            self.pending = false;
+            self.commits += 1;
+        }
+    }
+
+    /// Commits the block's transactions now rather than when the next block starts, so that
+    /// checkpoints taken between blocks are free.
+    pub fn end_block(&mut self) {
+        self.flush();
+    }
+
+    /// The account as the journal sees it, when a pending transaction loaded it.
+    fn pending_account(&self, who: Address) -> Option<&revm::state::Account> {
+        if self.pending { self.evm.ctx.journaled_state.inner.state.get(&who) } else { None }
+    }
+
+    /// Gas used so far by the transactions applied in the current block.
+    pub fn block_gas_used(&self) -> u64 {
+        self.block_gas_used
     }
 
     pub fn block_number(&self) -> u64 {
@@ -120,8 +170,10 @@ impl SimChain {
         self.evm.ctx.block.basefee
     }
 
-    /// Starts the next block.
+    /// Ends the current block (its transactions are committed) and starts the next one.
     pub fn advance_block(&mut self, timestamp: u64, base_fee: u64, coinbase: Address) {
+        self.flush();
+        self.block_gas_used = 0;
         let b = &mut self.evm.ctx.block;
         b.number += U256::from(1);
         b.timestamp = U256::from(timestamp);
@@ -137,15 +189,24 @@ impl SimChain {
     }
 
     pub fn balance(&mut self, who: Address) -> U256 {
-        self.db().basic(who).ok().flatten().map(|a| a.balance).unwrap_or_default()
+        if let Some(a) = self.pending_account(who) {
+            return a.info.balance;
+        }
+        self.evm.ctx.db_mut().basic(who).ok().flatten().map(|a| a.balance).unwrap_or_default()
     }
 
     pub fn nonce(&mut self, who: Address) -> u64 {
-        self.db().basic(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
+        if let Some(a) = self.pending_account(who) {
+            return a.info.nonce;
+        }
+        self.evm.ctx.db_mut().basic(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
     }
 
     pub fn storage(&mut self, who: Address, slot: U256) -> U256 {
-        self.db().storage(who, slot).unwrap_or_default()
+        if let Some(v) = self.pending_account(who).and_then(|a| a.storage.get(&slot)) {
+            return v.present_value;
+        }
+        self.evm.ctx.db_mut().storage(who, slot).unwrap_or_default()
     }
 
     pub fn set_storage(&mut self, who: Address, slot: U256, value: U256) {
@@ -163,8 +224,7 @@ impl SimChain {
         code.extend_from_slice(args);
         let tx = self.tx(from, TxKind::Create, Bytes::from(code), U256::ZERO, 15_000_000, 0)?;
         let result = self
-            .evm
-            .transact_commit(tx)
+            .transact_pending(tx)
             .map_err(|e| ChainError::Deploy { contract: artifact.name, reason: format!("{e:?}") })?;
         match &result {
             ExecutionResult::Success { output: Output::Create(_, Some(addr)), .. } => Ok(*addr),
@@ -190,7 +250,7 @@ impl SimChain {
         priority_fee: u128,
     ) -> Result<CallOutcome, ChainError> {
         let tx = self.tx(from, TxKind::Call(to), data, value, gas_limit, priority_fee)?;
-        let result = self.evm.transact_commit(tx).map_err(|e| ChainError::Invalid {
+        let result = self.transact_pending(tx).map_err(|e| ChainError::Invalid {
             from,
             to: Some(to),
             message: format!("{e:?}"),
@@ -198,17 +258,24 @@ impl SimChain {
         Ok(outcome(result))
     }
 
-    /// Executes a call without committing anything (eth_call).
-    pub fn view(&mut self, from: Address, to: Address, data: Bytes) -> Result<CallOutcome, ChainError> {
-        let tx = self.tx(from, TxKind::Call(to), data, U256::ZERO, 5_000_000, 0)?;
-        let r =
-            self.evm.transact(tx).map_err(|e| ChainError::Invalid { from, to: Some(to), message: format!("{e:?}") })?;
-        Ok(outcome(r.result))
+    /// Runs one transaction into the journal; a valid transaction (reverted or not) counts towards
+    /// the block's gas, an invalid one leaves no trace.
+    fn transact_pending(
+        &mut self,
+        tx: TxEnv,
+    ) -> Result<ExecutionResult, revm::context_interface::result::EVMError<std::convert::Infallible>> {
+        let r = self.evm.transact_one(tx)?;
+        self.pending = true;
+        self.block_gas_used += r.tx_gas_used();
+        Ok(r)
     }
 
-    /// Commits externally computed state (used by bundle simulation that executes without commit).
-    pub fn commit(&mut self, state: revm::state::EvmState) {
-        self.db().commit(state);
+    /// Executes a call without committing anything (eth_call).
+    pub fn view(&mut self, from: Address, to: Address, data: Bytes) -> Result<CallOutcome, ChainError> {
+        let cp = self.checkpoint();
+        let r = self.call_with(from, to, data, U256::ZERO, 5_000_000, 0);
+        self.rollback_fresh(cp);
+        r
     }
 
     /// Runs `txs` in order on the current state as one bundle and rolls everything back: what
@@ -226,7 +293,7 @@ impl SimChain {
                 }
             }
         }
-        self.rollback(cp);
+        self.rollback_fresh(cp);
         match failed {
             Some(e) => Err(e),
             None => Ok(out),
@@ -271,7 +338,7 @@ impl SimChain {
             .map_err(|e| ChainError::Invalid { from, to: env.to(), message: format!("{e:?}") })?;
         let coinbase = self.evm.ctx.block.beneficiary;
         let before = self.balance(coinbase);
-        let result = self.evm.transact_commit(tx).map_err(|e| ChainError::Invalid {
+        let result = self.transact_pending(tx).map_err(|e| ChainError::Invalid {
             from,
             to: env.to(),
             message: format!("{e:?}"),
@@ -305,11 +372,11 @@ impl SimChain {
                     let reason =
                         format!("tx {i} ({}) reverted: {}", r.tx_hash, r.revert_reason.clone().unwrap_or_default());
                     receipts.push(r);
-                    self.rollback(cp);
+                    self.rollback_fresh(cp);
                     return Err(BundleFailure { index: i, reason, receipts });
                 }
                 Err(e) => {
-                    self.rollback(cp);
+                    self.rollback_fresh(cp);
                     return Err(BundleFailure { index: i, reason: e.to_string(), receipts });
                 }
             }
@@ -317,13 +384,36 @@ impl SimChain {
         Ok(receipts)
     }
 
+    /// Marks the current state to roll back to. Transactions after the mark only ever reach the
+    /// journal, so the mark copies the journal's few accounts, never the database.
     pub fn checkpoint(&mut self) -> Checkpoint {
-        Checkpoint { db: self.db().clone(), block: self.evm.ctx.block.clone() }
+        Checkpoint {
+            journal: if self.pending { self.evm.ctx.journaled_state.inner.state.clone() } else { Default::default() },
+            pending: self.pending,
+            commits: self.commits,
+            block: self.evm.ctx.block.clone(),
+            block_gas_used: self.block_gas_used,
+        }
     }
 
-    pub fn rollback(&mut self, cp: Checkpoint) {
-        *self.db() = cp.db;
+    /// Undoes every transaction since `cp` was taken.
+    pub fn rollback(&mut self, cp: Checkpoint) -> Result<(), StaleCheckpoint> {
+        if cp.commits != self.commits {
+            return Err(StaleCheckpoint);
+        }
+        // Accounts keep their transaction ids, which are all older than the journal's current one:
+        // the next transaction sees every account cold, exactly as after a commit.
+        self.evm.ctx.journaled_state.inner.state = cp.journal;
+        self.pending = cp.pending;
         self.evm.ctx.block = cp.block;
+        self.block_gas_used = cp.block_gas_used;
+        Ok(())
+    }
+
+    /// Rollback of a checkpoint taken inside this call, with no commit possible in between.
+    fn rollback_fresh(&mut self, cp: Checkpoint) {
+        let fresh = self.rollback(cp);
+        debug_assert!(fresh.is_ok());
     }
 
     fn tx(

@@ -125,6 +125,8 @@ pub struct ChainSpec {
     pub base_fee_wei: u128,
     pub utilization_mean: f64,
     pub utilization_sigma: f64,
+    /// The base fee stays at `base_fee_wei` (no EIP-1559 adjustment).
+    pub fixed_base_fee: bool,
 }
 
 /// A fully validated run: exact integers, nanosecond durations, one base asset quoted in one stablecoin.
@@ -511,6 +513,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round() as u128,
         utilization_mean: v.non_negative("chain.utilization_mean", c.utilization_mean)?,
         utilization_sigma: v.non_negative("chain.utilization_sigma", c.utilization_sigma)?,
+        fixed_base_fee: c.fixed_base_fee,
     };
     if chain.utilization_mean > 2.0 {
         return Err(v.err("chain.utilization_mean", "gas used cannot exceed twice the target (EIP-1559 block limit)"));

@@ -276,11 +276,14 @@ pub struct RivalConfig {
 pub struct ChainConfig {
     pub block_time: String,
     pub base_fee_gwei: f64,
-    /// Mean gas used / gas target of other people's blocks (1.0 = exactly at target).
+    /// Mean gas used / gas target of other people's transactions in a block (1.0 = at target).
     pub utilization_mean: f64,
     pub utilization_sigma: f64,
-    /// "math" (closed-form pools). "evm" arrives with the EVM issue.
+    /// "evm" (our contracts in revm) or "math" (the same amounts in closed form).
     pub dex_engine: String,
+    /// Keep the base fee at `base_fee_gwei` instead of following EIP-1559 (controlled experiments).
+    #[serde(default)]
+    pub fixed_base_fee: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -34,6 +34,28 @@ pub type BaseRaw = u128;
 /// Wei of the chain's native asset (gas is paid in it).
 pub type Wei = u128;
 
+/// Gas limit of a block (mainnet's 30 M); the EIP-1559 target is half of it.
+pub const BLOCK_GAS_LIMIT: u64 = 30_000_000;
+
+/// The next block's base fee by EIP-1559's integer rule: it moves by up to 1/8 towards how far the
+/// parent's gas used is from the target (half the limit); an increase is at least 1 wei.
+pub fn next_base_fee(parent_base_fee: Wei, gas_used: u64, gas_limit: u64) -> Wei {
+    let target = u128::from(gas_limit / 2).max(1);
+    let used = u128::from(gas_used);
+    let change = |diff: u128| -> Wei {
+        // base * diff / target / 8 in U256: base fees are u128 but the product need not fit.
+        let v = alloy_primitives::U256::from(parent_base_fee) * alloy_primitives::U256::from(diff)
+            / alloy_primitives::U256::from(target)
+            / alloy_primitives::U256::from(8u8);
+        v.saturating_to()
+    };
+    match used.cmp(&target) {
+        std::cmp::Ordering::Equal => parent_base_fee,
+        std::cmp::Ordering::Greater => parent_base_fee.saturating_add(change(used - target).max(1)),
+        std::cmp::Ordering::Less => parent_base_fee - change(target - used),
+    }
+}
+
 /// Gas paid in wei, in quote raw units at `mark` (quote raw per whole native coin), rounded up so a
 /// cost is never understated.
 pub fn wei_to_quote(wei: Wei, mark: u128) -> u128 {
@@ -49,5 +71,26 @@ mod tests {
         assert_eq!(super::wei_to_quote(2_640_000_000_000_000, 3_000_000_000), 7_920_000);
         assert_eq!(super::wei_to_quote(1, 3_000_000_000), 1);
         assert_eq!(super::wei_to_quote(0, 3_000_000_000), 0);
+    }
+}
+
+#[cfg(test)]
+mod base_fee_tests {
+    use super::*;
+
+    #[test]
+    fn eip1559_integer_rule() {
+        let g = 1_000_000_000u128;
+        // Full block: +12.5 %; empty: −12.5 %; at target: unchanged.
+        assert_eq!(next_base_fee(8 * g, BLOCK_GAS_LIMIT, BLOCK_GAS_LIMIT), 9 * g);
+        assert_eq!(next_base_fee(8 * g, 0, BLOCK_GAS_LIMIT), 7 * g);
+        assert_eq!(next_base_fee(8 * g, BLOCK_GAS_LIMIT / 2, BLOCK_GAS_LIMIT), 8 * g);
+        // An increase is at least one wei, a decrease can round to nothing at tiny fees.
+        assert_eq!(next_base_fee(7, BLOCK_GAS_LIMIT / 2 + 1, BLOCK_GAS_LIMIT), 8);
+        assert_eq!(next_base_fee(7, 0, BLOCK_GAS_LIMIT), 7);
+        // Integer division truncates: 100 wei at 3/4 full rises by 100 * 7.5M / 15M / 8 = 6.25 → 6.
+        assert_eq!(next_base_fee(100, 22_500_000, BLOCK_GAS_LIMIT), 106);
+        // Huge fees do not overflow the intermediate product.
+        assert_eq!(next_base_fee(u128::MAX / 2, BLOCK_GAS_LIMIT, BLOCK_GAS_LIMIT), u128::MAX / 2 + u128::MAX / 16);
     }
 }

@@ -7,7 +7,7 @@ use rand_distr::StandardNormal;
 
 use crate::config::{ChainSpec, DexSpecRun, RivalSpec};
 use crate::core::rng::SimRng;
-use crate::core::{PoolId, Side, SimTime, Wei};
+use crate::core::{BLOCK_GAS_LIMIT, PoolId, Side, SimTime, Wei, next_base_fee};
 use crate::market::amm::CpPool;
 use crate::market::pool_engine::{PoolEngine, SwapOp, Trader};
 
@@ -162,10 +162,13 @@ impl Chain {
         }
         txs.sort_by(|a, b| b.priority_fee_wei.cmp(&a.priority_fee_wei).then(a.arrival_seq.cmp(&b.arrival_seq)));
         let mut touches = vec![0u32; self.pools.len()];
+        // Gas of the simulated transactions as the math engine charges it (the EVM counts its own).
+        let mut math_gas = 0u64;
         for tx in txs {
             match tx.kind {
                 TxKind::Rival => {
                     if self.rival_swap(tx.pool, fundamental, tx.priority_fee_wei) {
+                        math_gas += self.pools[tx.pool.0 as usize].spec.swap_gas;
                         touches[tx.pool.0 as usize] += 1;
                         self.stats.rival_swaps += 1;
                     }
@@ -179,6 +182,8 @@ impl Chain {
                                 Side::Sell => SwapOp::BaseIn { amount, min_quote: U256::ZERO },
                             };
                             let ok = self.engine.swap(i, &mut self.pools[i].pool, op, Trader::Noise, 0).result.is_ok();
+                            let spec = &self.pools[i].spec;
+                            math_gas += if ok { spec.swap_gas } else { spec.revert_gas };
                             if ok {
                                 touches[tx.pool.0 as usize] += 1;
                                 self.stats.noise_swaps += 1;
@@ -201,6 +206,7 @@ impl Chain {
                                 }
                                 Err(_) => (None, receipt.gas_used.unwrap_or(spec.revert_gas).min(gas_limit)),
                             };
+                            math_gas += gas;
                             self.stats.our_swaps += 1;
                             if quote.is_none() {
                                 self.stats.our_reverts += 1;
@@ -223,6 +229,8 @@ impl Chain {
                             }
                             let fallback =
                                 if r.is_ok() { 2 * self.pools[b].spec.swap_gas } else { self.pools[b].spec.revert_gas };
+                            let gas = gas_used.unwrap_or(fallback).min(plan.gas_limit);
+                            math_gas += gas;
                             self.stats.our_swaps += 1;
                             if r.is_err() {
                                 self.stats.our_reverts += 1;
@@ -230,7 +238,7 @@ impl Chain {
                             out.push(OurTxResult {
                                 order,
                                 quote: r.as_ref().ok().map(|_| plan.quote_out),
-                                gas_used: gas_used.unwrap_or(fallback).min(plan.gas_limit),
+                                gas_used: gas,
                                 effective_gas_price: self.base_fee + tx.priority_fee_wei,
                                 touched_before: touches[b] + touches[s],
                                 revert_reason: r.err(),
@@ -241,11 +249,17 @@ impl Chain {
                 }
             }
         }
-        // EIP-1559: base fee moves by up to 1/8 towards the block's fullness relative to target.
+        // The block holds the rest of mainnet's transactions (the utilisation model, relative to the
+        // target) plus ours and the simulated traders', as much gas as the EVM really used; the base
+        // fee follows by EIP-1559's exact rule.
+        let simulated = self.engine.end_block().unwrap_or(math_gas);
         let z: f64 = rng.sample(StandardNormal);
         let u = (self.spec.utilization_mean + self.spec.utilization_sigma * z).clamp(0.0, 2.0);
-        let delta = (self.base_fee as f64 * (u - 1.0) / 8.0) as i128;
-        self.base_fee = (self.base_fee as i128 + delta).max(7) as Wei;
+        let background = (u * (BLOCK_GAS_LIMIT / 2) as f64) as u64;
+        let used = background.saturating_add(simulated).min(BLOCK_GAS_LIMIT);
+        if !self.spec.fixed_base_fee {
+            self.base_fee = next_base_fee(self.base_fee, used, BLOCK_GAS_LIMIT);
+        }
     }
 
     /// A rival arbitrageur trades the pool to the fundamental if that pays at least its minimum.
@@ -278,5 +292,72 @@ impl Chain {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DexEngine;
+    use crate::core::rng::component_rng;
+    use crate::market::pool_engine::EvmPools;
+
+    const E18: u128 = 1_000_000_000_000_000_000;
+
+    fn chain(engine: DexEngine) -> Chain {
+        let spec = ChainSpec {
+            dex_engine: engine,
+            block_time: 12 * crate::core::NANOS_PER_SEC,
+            base_fee_wei: 20_000_000_000,
+            // A block exactly at target before our simulated transactions are added.
+            utilization_mean: 1.0,
+            utilization_sigma: 0.0,
+            fixed_base_fee: false,
+        };
+        let (rb, rq) = (U256::from(1_000 * E18), U256::from(3_000_000_000_000u128));
+        let dex = DexSpecRun {
+            name: "uni".into(),
+            reserve_base: rb,
+            reserve_quote: rq,
+            fee_bps: 30,
+            swap_gas: 120_000,
+            revert_gas: 40_000,
+        };
+        let engine = match engine {
+            DexEngine::Evm => PoolEngine::Evm(Box::new(EvmPools::new(1, 7, 6, &[(rb, rq)]).unwrap())),
+            DexEngine::Math => PoolEngine::Math,
+        };
+        let pool =
+            DexPool { id: PoolId(0), spec: dex, pool: CpPool { reserve_base: rb, reserve_quote: rq, fee_bps: 30 } };
+        let rivals =
+            RivalSpec { probability: 0.0, min_profit_quote: 0, priority_fee_median_gwei: 1.0, priority_fee_sigma: 0.0 };
+        Chain::new(spec, rivals, vec![pool], engine, 18, 6)
+    }
+
+    /// The base fee follows EIP-1559 on the block's gas: with the background exactly at target, it
+    /// rises by exactly what the simulated swaps used (the EVM's own figure, or the configured one).
+    #[test]
+    fn base_fee_follows_the_gas_the_block_used() {
+        for engine in [DexEngine::Evm, DexEngine::Math] {
+            let mut c = chain(engine);
+            let mut rng = component_rng(1, "test");
+            let before = c.base_fee;
+            for i in 0..3u128 {
+                let side = if i == 1 { Side::Sell } else { Side::Buy };
+                let amount = if i == 1 { U256::from(E18) } else { U256::from(2_000_000_000u64) };
+                c.submit(PoolId(0), 0, TxKind::Noise { side, amount });
+            }
+            let mut out = Vec::new();
+            c.build_block(12 * crate::core::NANOS_PER_SEC, 3000.0, &mut rng, &mut out);
+            assert_eq!(c.stats.noise_swaps, 3);
+            let simulated = match &mut c.engine {
+                PoolEngine::Evm(e) => e.chain.block_gas_used(),
+                PoolEngine::Math => 3 * 120_000,
+            };
+            assert!(simulated > 3 * 50_000, "{engine:?}: {simulated}");
+            let target = crate::core::BLOCK_GAS_LIMIT / 2;
+            assert_eq!(c.base_fee, next_base_fee(before, target + simulated, crate::core::BLOCK_GAS_LIMIT));
+            assert_eq!(c.base_fee, before + before * u128::from(simulated) / u128::from(target) / 8, "{engine:?}");
+        }
     }
 }

@@ -100,6 +100,18 @@ impl PoolEngine {
         }
     }
 
+    /// Gas the EVM's transactions used in the current block (`None` with the math engine), and the
+    /// block's state committed.
+    pub fn end_block(&mut self) -> Option<u64> {
+        match self {
+            PoolEngine::Math => None,
+            PoolEngine::Evm(evm) => {
+                evm.chain.end_block();
+                Some(evm.chain.block_gas_used())
+            }
+        }
+    }
+
     pub fn start_block(&mut self, timestamp_s: u64, base_fee_wei: u128) {
         if let PoolEngine::Evm(evm) = self {
             evm.chain.advance_block(
