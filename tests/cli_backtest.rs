@@ -124,6 +124,23 @@ fn report_accounting_is_consistent() {
     assert_eq!(opp["seen"].as_u64().unwrap(), opp["taken"].as_u64().unwrap() + by_reason);
     // Trades still open when the run ends are not in the table.
     assert!(opp["taken"].as_u64().unwrap() >= n);
+    assert_wallet_matches_the_chain(&summary);
+}
+
+/// Our wallet starts with exactly the scenario's balances in the EVM and every DEX leg, atomic
+/// arbitrage and gas payment moves it there: the books and the chain agree to the wei at the end.
+fn assert_wallet_matches_the_chain(summary: &serde_json::Value) {
+    let w = &summary["chain"]["wallet"];
+    for (booked, on_chain) in [
+        ("base_booked_raw", "base_on_chain_raw"),
+        ("quote_booked_raw", "quote_on_chain_raw"),
+        ("native_booked_wei", "native_on_chain_wei"),
+    ] {
+        assert_eq!(w[booked], w[on_chain], "{booked} vs {on_chain}: {w}");
+    }
+    assert_eq!(w["matches"], true);
+    // The wallet really traded and paid gas (the scenario's account: 2 ETH for gas).
+    assert_ne!(w["native_on_chain_wei"].as_str().unwrap(), "2000000000000000000");
 }
 
 fn bad_scenario(body: &str, expect: &[&str]) {
@@ -343,9 +360,8 @@ fn cross_dex_predictions_hold_to_the_wei_unless_the_pools_were_touched() {
     for m in a["mismatches"].as_array().unwrap() {
         assert!(m["cause"].as_str().unwrap().contains("touched its pools"), "{m}");
     }
-    assert!(
-        String::from_utf8(read(run.join("summary.md")))
-            .unwrap()
-            .contains("realised exactly the predicted gross profit")
-    );
+    let md = String::from_utf8(read(run.join("summary.md"))).unwrap();
+    assert!(md.contains("realised exactly the predicted gross profit"));
+    assert!(md.contains("Our wallet on the chain equals the books to the wei"));
+    assert_wallet_matches_the_chain(&summary);
 }

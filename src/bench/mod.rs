@@ -57,7 +57,7 @@ pub fn walk(book: &BookSnapshot, side: Side, lots: u64) -> crate::market::orderb
     crate::market::orderbook::walk(levels, side, lots, if side == Side::Buy { u64::MAX } else { 0 })
 }
 
-/// An EVM market for the chain benches: two seeded WETH/USDC venues and an executor holding
+/// An EVM market for the chain benches: two seeded WETH/USDC venues and a searcher holding
 /// inventory on both tokens.
 pub struct EvmBench {
     pub chain: crate::chain::SimChain,
@@ -79,15 +79,23 @@ impl EvmBench {
             Ok(d) => d,
             Err(e) => panic!("bench genesis: {e}"),
         };
-        chain.set_storage(dex.weth, mapping_slot(dex.executor, slots::WETH_BALANCES), U256::from(1_000u64) * e18);
-        chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(3_000_000u64) * e6);
+        // The searcher holds the inventory and lets its executor pull the first hop's input.
         chain.set_storage(dex.weth, mapping_slot(dex.searcher, slots::WETH_BALANCES), U256::from(1u128 << 100));
+        chain.set_storage(dex.usdc, mapping_slot(dex.searcher, slots::ERC20_BALANCES), U256::from(1u128 << 100));
+        for token in [dex.weth, dex.usdc] {
+            use alloy_sol_types::SolCall;
+            let approve = crate::chain::contracts::ITestERC20::approveCall { spender: dex.executor, value: U256::MAX };
+            match chain.call(dex.searcher, token, approve.abi_encode().into(), U256::ZERO) {
+                Ok(o) if o.success => {}
+                other => panic!("bench approve: {other:?}"),
+            }
+        }
         EvmBench { chain, dex }
     }
 
     /// Executor calldata: one hop selling `amount_in` of WETH (or USDC) into venue `v`'s pair.
     pub fn one_hop(&mut self, v: usize, sell_weth: bool, amount_in: U256) -> alloy_primitives::Bytes {
-        let (pair, exec) = (self.dex.venues[v].pair, self.dex.executor);
+        let (pair, owner) = (self.dex.venues[v].pair, self.dex.searcher);
         let (rw, ru) = self.reserves(v);
         let (token_in, out) = if sell_weth {
             (self.dex.weth, crate::market::amm::get_amount_out(amount_in, rw, ru, 30).unwrap_or_default())
@@ -98,7 +106,7 @@ impl EvmBench {
         let input_is_token0 = (token_in == self.dex.weth) == self.dex.weth_is_token0();
         let (a0, a1) = if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
         let token_out = if token_in == self.dex.weth { self.dex.usdc } else { self.dex.weth };
-        self.execute_data(vec![(pair, token_in, amount_in, a0, a1, exec)], token_out, U256::ZERO)
+        self.execute_data(vec![(pair, token_in, amount_in, a0, a1, owner)], token_out, U256::ZERO)
     }
 
     /// Executor calldata: buy WETH with `usdc_in` on venue `buy`, sell all of it on venue `sell`.
@@ -108,12 +116,12 @@ impl EvmBench {
         let (sw, su) = self.reserves(sell);
         let usdc_out = crate::market::amm::get_amount_out(weth, sw, su, 30).unwrap_or_default();
         let w0 = self.dex.weth_is_token0();
-        let exec = self.dex.executor;
+        let owner = self.dex.searcher;
         let hop2 = if w0 { (U256::ZERO, usdc_out) } else { (usdc_out, U256::ZERO) };
         let (p1, p2) = (self.dex.venues[buy].pair, self.dex.venues[sell].pair);
         let hops = vec![
             (p1, self.dex.usdc, usdc_in, if w0 { weth } else { U256::ZERO }, if w0 { U256::ZERO } else { weth }, p2),
-            (p2, self.dex.weth, U256::ZERO, hop2.0, hop2.1, exec),
+            (p2, self.dex.weth, U256::ZERO, hop2.0, hop2.1, owner),
         ];
         self.execute_data(hops, self.dex.usdc, U256::ZERO)
     }

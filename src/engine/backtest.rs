@@ -14,6 +14,7 @@ use crate::execution::{ExecStats, OrderExecutor, TradeRecord};
 use crate::market::ArbitrageSimulator;
 use crate::market::dex::{BlockStats, OurTxResult};
 use crate::market::feed::FeedStats;
+use crate::market::pool_engine::PoolEngine;
 use crate::risk::RiskGate;
 use crate::strategies::{CrossDex, MicroArbitrage};
 
@@ -41,7 +42,17 @@ pub struct WallTiming {
     pub run_ns: u64,
 }
 
+/// Our wallet at the end of an EVM run: the balances the books say (wrapped base, quote, native
+/// coin) next to what the chain holds. They must agree to the wei.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalletCheck {
+    pub booked: [u128; 3],
+    pub on_chain: [u128; 3],
+}
+
 pub struct BacktestResult {
+    /// `None` with the math engine (no chain to compare with).
+    pub wallet: Option<WalletCheck>,
     pub trades: Vec<TradeRecord>,
     pub equity: Vec<EquityPoint>,
     pub strategies: Vec<StrategyOutcome>,
@@ -247,8 +258,20 @@ pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<Backtest
     }
     progress(spec.duration);
 
+    let wallet = match &mut sim.chain.engine {
+        PoolEngine::Evm(evm) => {
+            let (base, quote, native) = evm.wallet_balances()?;
+            let inv = &sim.inventory;
+            Some(WalletCheck {
+                booked: [inv.wallet_base[0], inv.wallet_quote, inv.wallet_native],
+                on_chain: [base, quote, native].map(|v| v.saturating_to()),
+            })
+        }
+        PoolEngine::Math => None,
+    };
     let ids = strategies.ids();
     Ok(BacktestResult {
+        wallet,
         trades: exec.records.clone(),
         equity,
         strategies: strategies

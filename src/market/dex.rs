@@ -300,7 +300,7 @@ mod tests {
     use super::*;
     use crate::config::DexEngine;
     use crate::core::rng::component_rng;
-    use crate::market::pool_engine::EvmPools;
+    use crate::market::pool_engine::{EvmPools, WalletFunding};
 
     const E18: u128 = 1_000_000_000_000_000_000;
 
@@ -324,7 +324,10 @@ mod tests {
             revert_gas: 40_000,
         };
         let engine = match engine {
-            DexEngine::Evm => PoolEngine::Evm(Box::new(EvmPools::new(1, 7, 6, &[(rb, rq)]).unwrap())),
+            DexEngine::Evm => PoolEngine::Evm(Box::new(
+                EvmPools::new(1, 7, 6, &[(rb, rq)], WalletFunding { base: E18, quote: 10u128.pow(9), native: E18 })
+                    .unwrap(),
+            )),
             DexEngine::Math => PoolEngine::Math,
         };
         let pool =

@@ -6,7 +6,7 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolCall;
 
-use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, slots};
+use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, IWETH9, slots};
 use crate::chain::simchain::BundleTx;
 use crate::chain::simchain::{actor, mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
@@ -140,37 +140,76 @@ pub struct EvmPools {
     wallet: Wallet,
 }
 
-/// Balance every trader account starts with, in each token: far more than any scenario trades.
+/// Balance each simulated market participant (noise traders, rivals) starts with, in each token:
+/// they stand for the rest of the market, far deeper than any scenario trades.
 const TRADER_FUNDS: u128 = 1 << 100;
 
+/// Our wallet at genesis, exactly as the scenario's `[account]` says: wrapped base, quote, and the
+/// native coin that pays gas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalletFunding {
+    pub base: u128,
+    pub quote: u128,
+    pub native: u128,
+}
+
 impl EvmPools {
-    /// Genesis: contracts deployed, pairs seeded with `reserves` (base = WETH, quote), traders funded
-    /// and approved on every router.
-    pub fn new(chain_id: u64, seed: u64, quote_decimals: u32, reserves: &[(U256, U256)]) -> Result<Self, ChainError> {
+    /// Genesis: contracts deployed, pairs seeded with `reserves` (base = WETH, quote), the market's
+    /// traders funded, our wallet holding exactly `funding` (its WETH wrapped by a real deposit, its
+    /// quote minted), everyone approving every router and our wallet approving its executor.
+    pub fn new(
+        chain_id: u64,
+        seed: u64,
+        quote_decimals: u32,
+        reserves: &[(U256, U256)],
+        funding: WalletFunding,
+    ) -> Result<Self, ChainError> {
         let mut chain = SimChain::new(chain_id);
         let wallet = Wallet::derived(seed, "xcrack/searcher");
         let dex = deploy_dex_for(&mut chain, quote_decimals as u8, reserves, wallet.address())?;
-        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), wallet.address()];
+        let us = wallet.address();
+        let expect = |o: CallOutcome, what: &'static str| {
+            if o.success {
+                Ok(())
+            } else {
+                Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
+            }
+        };
+        // Genesis runs at base fee 0, so these transactions cost the wallet nothing.
+        chain.set_balance(us, U256::from(funding.native) + U256::from(funding.base));
+        let wrap = IWETH9::depositCall {}.abi_encode();
+        expect(chain.call(us, dex.weth, wrap.into(), U256::from(funding.base))?, "WETH9.deposit")?;
+        let mint = ITestERC20::mintCall { to: us, value: U256::from(funding.quote) }.abi_encode();
+        expect(chain.call(dex.deployer, dex.usdc, mint.into(), U256::ZERO)?, "USDC.mint")?;
+        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), us];
         for t in traders {
-            chain.set_balance(t, U256::from(TRADER_FUNDS));
-            chain.set_storage(dex.weth, mapping_slot(t, slots::WETH_BALANCES), U256::from(TRADER_FUNDS));
-            chain.set_storage(dex.usdc, mapping_slot(t, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
-            for v in &dex.venues {
+            if t != us {
+                chain.set_balance(t, U256::from(TRADER_FUNDS));
+                chain.set_storage(dex.weth, mapping_slot(t, slots::WETH_BALANCES), U256::from(TRADER_FUNDS));
+                chain.set_storage(dex.usdc, mapping_slot(t, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
+            }
+            let spenders: Vec<Address> =
+                dex.venues.iter().map(|v| v.router).chain((t == us).then_some(dex.executor)).collect();
+            for spender in spenders {
                 for token in [dex.weth, dex.usdc] {
-                    let approve = ITestERC20::approveCall { spender: v.router, value: U256::MAX }.abi_encode();
-                    let o = chain.call(t, token, approve.into(), U256::ZERO)?;
-                    if !o.success {
-                        return Err(ChainError::Deploy {
-                            contract: "approve",
-                            reason: o.revert_reason.unwrap_or_default(),
-                        });
-                    }
+                    let approve = ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode();
+                    expect(chain.call(t, token, approve.into(), U256::ZERO)?, "approve")?;
                 }
             }
         }
-        // The executor holds the searcher's trading quote (it pays the first hop).
-        chain.set_storage(dex.usdc, mapping_slot(dex.executor, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
         Ok(EvmPools { chain, dex, traders, wallet })
+    }
+
+    /// Our wallet's balances on the chain: (WETH, quote token, native coin), read through the tokens'
+    /// own `balanceOf`.
+    pub fn wallet_balances(&mut self) -> Result<(U256, U256, U256), ChainError> {
+        let us = self.wallet.address();
+        let mut token = |t: Address| -> Result<U256, ChainError> {
+            let o = self.chain.view(us, t, ITestERC20::balanceOfCall { owner: us }.abi_encode().into())?;
+            Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()))
+        };
+        let (weth, usdc) = (token(self.dex.weth)?, token(self.dex.usdc)?);
+        Ok((weth, usdc, self.chain.balance(us)))
     }
 
     /// Signs `data` to `to` from our wallet (nonce read from the chain) and applies it.
@@ -268,8 +307,8 @@ impl EvmPools {
         SwapReceipt { result, gas_used: Some(outcome.gas_used) }
     }
 
-    /// The executor transaction for `plan`: hop 1 pays quote into the buy pair and sends the base
-    /// straight to the sell pair; hop 2 sends the quote back to the executor.
+    /// The executor transaction for `plan`: hop 1 pays our quote into the buy pair and sends the base
+    /// straight to the sell pair; hop 2 sends the quote back to our wallet.
     pub fn atomic_calldata(&self, plan: &AtomicPlan) -> Vec<u8> {
         let w0 = self.dex.weth_is_token0();
         let (buy, sell) =
@@ -292,7 +331,7 @@ impl EvmPools {
                 amountIn: U256::ZERO,
                 amount0Out: usdc_out.0,
                 amount1Out: usdc_out.1,
-                to: self.dex.executor,
+                to: self.wallet.address(),
             },
         ];
         ISearcherExecutor::executeCall {

@@ -13,7 +13,7 @@ use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{AssetId, BlockInfo, BookSnapshot, PoolId, SimTime, VenueId};
 use crate::market::amm::CpPool;
-use crate::market::pool_engine::{EvmPools, PoolEngine};
+use crate::market::pool_engine::{EvmPools, PoolEngine, WalletFunding};
 
 pub struct ArbitrageSimulator {
     pub fundamental: Fundamental,
@@ -62,7 +62,15 @@ impl ArbitrageSimulator {
         let engine = match spec.chain.dex_engine {
             DexEngine::Evm if !spec.dex.is_empty() => {
                 let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
-                PoolEngine::Evm(Box::new(EvmPools::new(spec.chain_id, spec.seed, spec.quote_decimals, &reserves)?))
+                let funding =
+                    WalletFunding { base: spec.wallet_base, quote: spec.wallet_quote, native: spec.wallet_native };
+                PoolEngine::Evm(Box::new(EvmPools::new(
+                    spec.chain_id,
+                    spec.seed,
+                    spec.quote_decimals,
+                    &reserves,
+                    funding,
+                )?))
             }
             _ => PoolEngine::Math,
         };

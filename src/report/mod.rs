@@ -96,6 +96,8 @@ pub struct Opportunities {
 
 #[derive(Debug, Serialize)]
 pub struct ChainSummary {
+    /// With pools in the EVM: our wallet as booked vs as the chain holds it.
+    pub wallet: Option<WalletSummary>,
     pub blocks: u64,
     pub noise_swaps: u64,
     pub rival_swaps: u64,
@@ -103,6 +105,18 @@ pub struct ChainSummary {
     pub our_reverts: u64,
     pub final_base_fee_gwei: f64,
     pub bad_prints_published: u64,
+}
+
+/// Raw amounts as decimal strings (exact): wrapped base and quote in their token units, native in wei.
+#[derive(Debug, Serialize)]
+pub struct WalletSummary {
+    pub matches: bool,
+    pub base_booked_raw: String,
+    pub base_on_chain_raw: String,
+    pub quote_booked_raw: String,
+    pub quote_on_chain_raw: String,
+    pub native_booked_wei: String,
+    pub native_on_chain_wei: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -280,6 +294,15 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
         execution: r.exec,
         feed: r.feed,
         chain: ChainSummary {
+            wallet: r.wallet.map(|w| WalletSummary {
+                matches: w.booked == w.on_chain,
+                base_booked_raw: w.booked[0].to_string(),
+                base_on_chain_raw: w.on_chain[0].to_string(),
+                quote_booked_raw: w.booked[1].to_string(),
+                quote_on_chain_raw: w.on_chain[1].to_string(),
+                native_booked_wei: w.booked[2].to_string(),
+                native_on_chain_wei: w.on_chain[2].to_string(),
+            }),
             blocks: r.blocks,
             noise_swaps: r.block_stats.noise_swaps,
             rival_swaps: r.block_stats.rival_swaps,
@@ -584,6 +607,19 @@ pub fn markdown(s: &Summary) -> String {
         "Blocks {}: noise swaps {}, rival arbitrages {}, our swaps {} ({} reverted); final base fee {:.2} gwei.",
         ch.blocks, ch.noise_swaps, ch.rival_swaps, ch.our_swaps, ch.our_reverts, ch.final_base_fee_gwei
     );
+    if let Some(w) = &ch.wallet {
+        let verdict = if w.matches { "equals the books to the wei" } else { "DIFFERS from the books" };
+        let _ = writeln!(
+            m,
+            "Our wallet on the chain {verdict}: wrapped base {} (booked {}), quote {} (booked {}), gas coin {} wei (booked {}).",
+            w.base_on_chain_raw,
+            w.base_booked_raw,
+            w.quote_on_chain_raw,
+            w.quote_booked_raw,
+            w.native_on_chain_wei,
+            w.native_booked_wei
+        );
+    }
     let a = &s.atomic_arbitrage;
     if a.trades > 0 {
         let _ = writeln!(m, "\n## Atomic cross-DEX arbitrage\n");
