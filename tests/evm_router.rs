@@ -349,3 +349,38 @@ fn rollback_past_a_commit_is_refused() {
     assert!(t.chain.rollback(cp).is_err());
     assert_eq!(t.snapshot(), after, "a refused rollback changes nothing");
 }
+
+/// Receipt logs decode into our event types: an ETH → USDC swap is the WETH deposit, the WETH
+/// transfer into the pair, the USDC transfer out, Sync, Swap, in that order with the exact amounts.
+#[test]
+fn receipt_logs_decode_into_chain_events() {
+    use xcrack::chain::ChainEvent;
+    let mut t = setup();
+    let (_, _, _, (rw, ru)) = t.snapshot();
+    let v = U256::from(2 * E18);
+    let out = get_amount_out(v, rw, ru, 30).unwrap();
+    let call = IUniswapV2Router02::swapExactETHForTokensCall {
+        amountOutMin: out,
+        path: t.path(true),
+        to: t.victim,
+        deadline: U256::MAX,
+    };
+    let o = t.send(call.abi_encode(), v);
+    assert!(o.success);
+    let (pair, router, weth, usdc) = (t.d.venues[0].pair, t.d.venues[0].router, t.d.weth, t.d.usdc);
+    let w0 = t.d.weth_is_token0();
+    let (new_w, new_u) = (rw + v, ru - out);
+    let (amount0_in, amount1_in, amount0_out, amount1_out) =
+        if w0 { (v, U256::ZERO, U256::ZERO, out) } else { (U256::ZERO, v, out, U256::ZERO) };
+    let (reserve0, reserve1) = if w0 { (new_w, new_u) } else { (new_u, new_w) };
+    assert_eq!(
+        o.events(),
+        vec![
+            ChainEvent::Deposit { weth, to: router, value: v },
+            ChainEvent::Transfer { token: weth, from: router, to: pair, value: v },
+            ChainEvent::Transfer { token: usdc, from: pair, to: t.victim, value: out },
+            ChainEvent::Sync { pair, reserve0, reserve1 },
+            ChainEvent::Swap { pair, sender: router, to: t.victim, amount0_in, amount1_in, amount0_out, amount1_out },
+        ]
+    );
+}

@@ -22,6 +22,8 @@ sol! {
         function balanceOf(address owner) external view returns (uint256);
         function approve(address spender, uint256 value) external returns (bool);
         function transfer(address to, uint256 value) external returns (bool);
+        event Deposit(address indexed dst, uint256 wad);
+        event Withdrawal(address indexed src, uint256 wad);
     }
 
     interface IUniswapV2Factory {

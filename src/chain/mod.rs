@@ -2,9 +2,11 @@
 //! executed by revm on an in-memory chain.
 
 pub mod contracts;
+pub mod events;
 pub mod signing;
 pub mod simchain;
 pub mod world;
 
+pub use events::ChainEvent;
 pub use signing::{TxRequest, Wallet};
 pub use simchain::{BundleFailure, BundleTx, CallOutcome, ChainError, Receipt, SimChain, StaleCheckpoint};

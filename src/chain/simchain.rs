@@ -40,6 +40,13 @@ pub struct CallOutcome {
     pub revert_reason: Option<String>,
 }
 
+impl CallOutcome {
+    /// The logs decoded into our event types, in emission order.
+    pub fn events(&self) -> Vec<super::ChainEvent> {
+        self.logs.iter().map(super::events::decode).collect()
+    }
+}
+
 /// The receipt of an applied signed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
@@ -56,6 +63,13 @@ pub struct Receipt {
     pub revert_reason: Option<String>,
     /// Wei the block's coinbase gained from this transaction: priority fees plus direct payments.
     pub coinbase_diff: U256,
+}
+
+impl Receipt {
+    /// The logs decoded into our event types, in emission order.
+    pub fn events(&self) -> Vec<super::ChainEvent> {
+        self.logs.iter().map(super::events::decode).collect()
+    }
 }
 
 /// Why a bundle was not applied (state is as before the bundle).
