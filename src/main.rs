@@ -7,6 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Backtest(a) => a.quiet,
+        Command::Relay(_) => false,
     };
     let default_level = if quiet { "error" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -14,6 +15,7 @@ fn main() {
 
     let result = match cli.command {
         Command::Backtest(args) => xcrack::cli::backtest::run(args),
+        Command::Relay(args) => xcrack::cli::relay::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

@@ -49,6 +49,11 @@ impl Wallet {
         self.signer.address()
     }
 
+    /// EIP-191 `personal_sign` of `message` (what Flashbots' auth header carries).
+    pub fn sign_message(&self, message: &[u8]) -> Result<alloy_primitives::Signature, alloy_signer::Error> {
+        self.signer.sign_message_sync(message)
+    }
+
     /// Signs `req` with the next nonce and returns the raw EIP-2718 bytes and the transaction hash.
     pub fn sign(&mut self, req: &TxRequest) -> Result<(Bytes, B256), alloy_signer::Error> {
         let tx = TxEip1559 {

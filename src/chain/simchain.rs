@@ -120,6 +120,15 @@ pub struct SimChain {
     commits: u64,
 }
 
+// SAFETY: revm's `Evm` is `!Send` for two reasons only: its local context keeps the shared memory
+// buffer in an `Rc<RefCell<Vec<u8>>>` (cloned solely into the frames of this same `Evm`), and an
+// interpreter keeps a raw instruction pointer into bytecode that the same `Evm` owns. Every clone of
+// that `Rc` and every such pointer lives inside this `SimChain` and moves with it; our API hands out
+// only owned values and `&mut Db` (which is `Send`), so nothing can stay behind on the old thread.
+// Moving the whole chain to another thread (the relay's) is therefore sound; sharing still goes
+// through a `Mutex`, so it is never used from two threads at once.
+unsafe impl Send for SimChain {}
+
 impl SimChain {
     pub fn new(chain_id: u64) -> Self {
         let mut cfg = CfgEnv::default();
@@ -371,6 +380,40 @@ impl SimChain {
             revert_reason: o.revert_reason,
             coinbase_diff: after.saturating_sub(before),
         })
+    }
+
+    /// Runs signed transactions in order as block `number` at `timestamp` on the current state and
+    /// rolls everything back (`eth_callBundle`). An invalid transaction stops the run: its index and
+    /// error.
+    pub fn simulate_signed(
+        &mut self,
+        raws: &[Bytes],
+        number: u64,
+        timestamp: u64,
+    ) -> Result<Vec<Receipt>, (usize, ChainError)> {
+        let cp = self.checkpoint();
+        self.evm.ctx.block.number = U256::from(number);
+        self.evm.ctx.block.timestamp = U256::from(timestamp);
+        let mut out = Vec::with_capacity(raws.len());
+        let mut failed = None;
+        for (i, raw) in raws.iter().enumerate() {
+            match self.apply_raw(raw) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+        }
+        self.rollback_fresh(cp);
+        match failed {
+            Some(f) => Err(f),
+            None => Ok(out),
+        }
+    }
+
+    pub fn coinbase(&self) -> Address {
+        self.evm.ctx.block.beneficiary
     }
 
     /// Applies a bundle of signed transactions atomically: if any transaction is invalid, or reverts

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand (`Args` + `run`).
 
 pub mod backtest;
+pub mod relay;
 
 use clap::{Parser, Subcommand};
 
@@ -35,4 +36,7 @@ pub enum Command {
     /// equity.parquet and timing.json. Same scenario and seed give byte-identical reports,
     /// except timing.json (wall-clock figures). Bad input exits with code 2 and writes nothing.
     Backtest(backtest::Args),
+    /// Serve a Flashbots-compatible relay (eth_sendBundle, eth_callBundle, eth_cancelBundle over
+    /// HTTP JSON-RPC, X-Flashbots-Signature verified) over a simulated chain built from a scenario.
+    Relay(relay::Args),
 }

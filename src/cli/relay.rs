@@ -1,0 +1,83 @@
+//! `xcrack relay`: our Flashbots-compatible relay on a local port, over a simulated chain built from a
+//! scenario's pools, building a block every `chain.block_time` of wall time.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy_primitives::{Address, U256};
+
+use super::backtest::{CliError, load_all};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::chain::SimChain;
+use crate::chain::simchain::actor;
+use crate::chain::world::deploy_dex;
+use crate::core::NANOS_PER_SEC;
+use crate::market::dex::GENESIS_TIMESTAMP;
+use crate::relay::{Relay, RelayServer};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// TCP port on 127.0.0.1 (0 picks a free one; the chosen address is printed first).
+    #[arg(long, default_value_t = 18545)]
+    pub port: u16,
+    /// Scenario whose pools, chain id, block time and base fee the relay's chain starts from. None:
+    /// the embedded calm scenario.
+    pub scenario: Option<String>,
+    /// Override any key, e.g. --set chain.block_time=2s (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Give these addresses 100 ETH at genesis so their bundles can pay gas (repeatable).
+    #[arg(long = "fund", value_name = "ADDRESS")]
+    pub fund: Vec<String>,
+    /// Stop after this many blocks (default: run until killed).
+    #[arg(long)]
+    pub blocks: Option<u64>,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    let bt = super::backtest::Args {
+        scenarios: args.scenario.iter().cloned().collect(),
+        seed: None,
+        out: Default::default(),
+        config: None,
+        set: args.set.clone(),
+        quiet: true,
+    };
+    let spec = load_all(&bt)?.remove(0);
+    let mut funded = Vec::new();
+    for a in &args.fund {
+        let addr: Address =
+            a.parse().map_err(|_| CliError { code: EXIT_BAD_INPUT, message: format!("--fund {a}: not an address") })?;
+        funded.push(addr);
+    }
+    let mut chain = SimChain::new(spec.chain_id);
+    let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
+    let dex = deploy_dex(&mut chain, spec.quote_decimals as u8, &reserves).map_err(|e| fail(e.to_string()))?;
+    for a in &funded {
+        chain.set_balance(*a, U256::from(100u128 * 10u128.pow(18)));
+    }
+    let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
+    let base_fee = spec.chain.base_fee_wei.min(u128::from(u64::MAX)) as u64;
+    chain.advance_block(GENESIS_TIMESTAMP, base_fee, actor("xcrack/builder"));
+    let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
+    let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();
+    let server = RelayServer::start(relay.clone(), addr).map_err(|e| fail(format!("binding {addr}: {e}")))?;
+    println!("relay listening on http://{}", server.addr());
+    println!("chain id {}, block every {block_s} s, WETH {}, quote {}", spec.chain_id, dex.weth, dex.usdc);
+    for (d, v) in spec.dex.iter().zip(&dex.venues) {
+        println!("pool {}: pair {}, router {}", d.name, v.pair, v.router);
+    }
+    let wall_block = Duration::from_nanos(spec.chain.block_time.max(1));
+    let mut built = 0u64;
+    while args.blocks.is_none_or(|n| built < n) {
+        std::thread::sleep(wall_block);
+        let mut r = relay.lock().unwrap_or_else(|p| p.into_inner());
+        let ts = r.chain().timestamp() + block_s;
+        let b = r.build_block(ts, base_fee, actor("xcrack/builder"), &[]);
+        built += 1;
+        tracing::info!(target: "xcrack::relay", block = b.number, bundles = b.included.len(), "block built");
+    }
+    Ok(())
+}

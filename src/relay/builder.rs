@@ -1,0 +1,384 @@
+//! The relay's state and its simulated block builder: bundles received over JSON-RPC wait for their
+//! target block; when the block is built they are simulated on its starting state, ranked by payment
+//! per gas (coinbase gain / gas used) against rival searchers' bids, and applied atomically. A bundle
+//! with a reverting transaction not listed in `revertingTxHashes` is dropped whole.
+
+use std::collections::BTreeMap;
+
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use serde_json::Value;
+
+use super::auth;
+use super::rpc::{self, CallBundleParams, CallBundleResult, CallBundleTxResult, CancelBundleParams, Response};
+use super::rpc::{MAX_BUNDLE_BYTES, MAX_BUNDLE_TXS, SendBundleParams, SendBundleResult, code};
+use crate::chain::{ChainEvent, Receipt, SimChain};
+
+/// What became of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleOutcome {
+    Pending,
+    Included {
+        block: u64,
+        gas_used: u64,
+        coinbase_diff: U256,
+    },
+    /// A rival paid more per gas for a pool this bundle touches.
+    Outbid {
+        block: u64,
+        rival_gas_price: u128,
+    },
+    /// Simulation or application failed (a revert not allowed, an invalid transaction).
+    Failed {
+        block: u64,
+        reason: String,
+    },
+    /// Its block was built without it being eligible (e.g. outside its timestamp window) or passed.
+    Expired {
+        block: u64,
+    },
+    Cancelled,
+    /// Superseded by a bundle with the same `replacementUuid`.
+    Replaced {
+        by: B256,
+    },
+}
+
+/// A rival searcher's bundle competing for the same block: the pools it touches and what it pays the
+/// builder per gas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RivalBid {
+    pub pools: Vec<Address>,
+    pub gas_price: u128,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    pub received: u64,
+    pub rejected: u64,
+    pub simulated: u64,
+    pub included: u64,
+    pub outbid: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    pub replaced: u64,
+}
+
+#[derive(Debug, Clone)]
+struct StoredBundle {
+    hash: B256,
+    signer: Address,
+    txs: Vec<Bytes>,
+    block: u64,
+    min_timestamp: Option<u64>,
+    max_timestamp: Option<u64>,
+    may_revert: Vec<B256>,
+    uuid: Option<String>,
+    seq: u64,
+}
+
+/// What the builder did for one block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockBuild {
+    pub number: u64,
+    /// In block order: the bundle hash and its receipts.
+    pub included: Vec<(B256, Vec<Receipt>)>,
+}
+
+pub struct Relay {
+    chain: SimChain,
+    pending: Vec<StoredBundle>,
+    outcomes: BTreeMap<B256, BundleOutcome>,
+    pub stats: RelayStats,
+    next_seq: u64,
+    block_time_s: u64,
+}
+
+/// A bundle's payment per gas, compared exactly: a/b vs c/d by cross-multiplication.
+fn pays_more(a: (U256, u64), b: (U256, u64)) -> bool {
+    a.0 * U256::from(b.1.max(1)) > b.0 * U256::from(a.1.max(1))
+}
+
+impl Relay {
+    pub fn new(chain: SimChain, block_time_s: u64) -> Self {
+        Relay {
+            chain,
+            pending: Vec::new(),
+            outcomes: BTreeMap::new(),
+            stats: RelayStats::default(),
+            next_seq: 0,
+            block_time_s,
+        }
+    }
+
+    pub fn chain(&mut self) -> &mut SimChain {
+        &mut self.chain
+    }
+
+    pub fn outcome(&self, hash: &B256) -> Option<&BundleOutcome> {
+        self.outcomes.get(hash)
+    }
+
+    /// Serves one JSON-RPC request body with its `X-Flashbots-Signature` header value.
+    pub fn handle(&mut self, body: &[u8], signature: Option<&str>) -> Response {
+        let req: rpc::Request = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return Response::err(Value::Null, code::PARSE, format!("parse error: {e}")),
+        };
+        let id = req.id.clone();
+        if req.jsonrpc != "2.0" {
+            return Response::err(id, code::INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+        }
+        let signer = match auth::verify(signature, body) {
+            Ok(a) => a,
+            Err(e) => return Response::err(id, code::UNAUTHORIZED, e.to_string()),
+        };
+        let result = match req.method.as_str() {
+            "eth_sendBundle" => one_param(&req.params).and_then(|p| self.send_bundle(signer, p)),
+            "eth_callBundle" => one_param(&req.params).and_then(|p| self.call_bundle(p)),
+            "eth_cancelBundle" => one_param(&req.params).and_then(|p| self.cancel_bundle(signer, p)),
+            other => Err((code::METHOD_NOT_FOUND, format!("method `{other}` not found"))),
+        };
+        match result {
+            Ok(v) => Response::ok(id, v),
+            Err((c, m)) => {
+                self.stats.rejected += 1;
+                Response::err(id, c, m)
+            }
+        }
+    }
+
+    fn send_bundle(&mut self, signer: Address, p: SendBundleParams) -> Result<Value, (i64, String)> {
+        let hashes = check_txs(&p.txs)?;
+        let block = rpc::parse_quantity(&p.block_number)
+            .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
+        let head = self.chain.block_number();
+        if block <= head {
+            return Err((code::BUNDLE_REJECTED, format!("block {block} is not after the current block {head}")));
+        }
+        let hash = rpc::bundle_hash(&hashes);
+        if let Some(uuid) = &p.replacement_uuid {
+            self.pending.retain(|b| {
+                let same = b.signer == signer && b.uuid.as_deref() == Some(uuid.as_str());
+                if same {
+                    self.outcomes.insert(b.hash, BundleOutcome::Replaced { by: hash });
+                    self.stats.replaced += 1;
+                }
+                !same
+            });
+        }
+        self.next_seq += 1;
+        self.pending.push(StoredBundle {
+            hash,
+            signer,
+            txs: p.txs,
+            block,
+            min_timestamp: p.min_timestamp,
+            max_timestamp: p.max_timestamp,
+            may_revert: p.reverting_tx_hashes,
+            uuid: p.replacement_uuid,
+            seq: self.next_seq,
+        });
+        self.outcomes.insert(hash, BundleOutcome::Pending);
+        self.stats.received += 1;
+        Ok(serde_json::to_value(SendBundleResult { bundle_hash: hash }).unwrap_or(Value::Null))
+    }
+
+    fn call_bundle(&mut self, p: CallBundleParams) -> Result<Value, (i64, String)> {
+        let hashes = check_txs(&p.txs)?;
+        let block = rpc::parse_quantity(&p.block_number)
+            .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
+        let head = self.chain.block_number();
+        let state = if p.state_block_number == "latest" {
+            head
+        } else {
+            rpc::parse_quantity(&p.state_block_number).ok_or((
+                code::INVALID_PARAMS,
+                format!("stateBlockNumber `{}` is neither a hex quantity nor \"latest\"", p.state_block_number),
+            ))?
+        };
+        if state != head {
+            return Err((code::BUNDLE_REJECTED, format!("state of block {state} is not held (latest is {head})")));
+        }
+        let timestamp = p.timestamp.unwrap_or(self.chain.timestamp() + self.block_time_s);
+        let base_fee = u128::from(self.chain.base_fee());
+        let receipts = self
+            .chain
+            .simulate_signed(&p.txs, block, timestamp)
+            .map_err(|(i, e)| (code::BUNDLE_REJECTED, format!("tx {i} ({}): {e}", hashes[i])))?;
+        self.stats.simulated += 1;
+        let mut results = Vec::with_capacity(receipts.len());
+        let (mut total_gas, mut coinbase, mut fees) = (0u64, U256::ZERO, U256::ZERO);
+        for r in &receipts {
+            let tip = r.effective_gas_price.saturating_sub(base_fee);
+            let gas_fees = U256::from(r.gas_used) * U256::from(tip);
+            let sent = r.coinbase_diff.saturating_sub(gas_fees);
+            total_gas += r.gas_used;
+            coinbase += r.coinbase_diff;
+            fees += gas_fees;
+            results.push(CallBundleTxResult {
+                coinbase_diff: r.coinbase_diff.to_string(),
+                eth_sent_to_coinbase: sent.to_string(),
+                from_address: r.from,
+                to_address: r.to,
+                gas_fees: gas_fees.to_string(),
+                gas_price: (r.coinbase_diff / U256::from(r.gas_used.max(1))).to_string(),
+                gas_used: r.gas_used,
+                tx_hash: r.tx_hash,
+                value: r.success.then(|| r.output.clone()),
+                error: (!r.success).then(|| "execution reverted".to_string()),
+                revert: if r.success { None } else { r.revert_reason.clone() },
+            });
+        }
+        let out = CallBundleResult {
+            bundle_gas_price: (coinbase / U256::from(total_gas.max(1))).to_string(),
+            bundle_hash: rpc::bundle_hash(&hashes),
+            coinbase_diff: coinbase.to_string(),
+            eth_sent_to_coinbase: coinbase.saturating_sub(fees).to_string(),
+            gas_fees: fees.to_string(),
+            results,
+            state_block_number: head,
+            total_gas_used: total_gas,
+        };
+        Ok(serde_json::to_value(out).unwrap_or(Value::Null))
+    }
+
+    fn cancel_bundle(&mut self, signer: Address, p: CancelBundleParams) -> Result<Value, (i64, String)> {
+        self.pending.retain(|b| {
+            let hit = b.signer == signer && b.uuid.as_deref() == Some(p.replacement_uuid.as_str());
+            if hit {
+                self.outcomes.insert(b.hash, BundleOutcome::Cancelled);
+                self.stats.cancelled += 1;
+            }
+            !hit
+        });
+        Ok(Value::Null)
+    }
+
+    /// Starts block `head + 1` on the chain and puts the eligible bundles at its top: best payment per
+    /// gas first (arrival order breaks ties), skipping those a rival outbids on a shared pool, each
+    /// applied all-or-nothing. Bundles for earlier blocks expire. The caller appends the rest of the
+    /// block (public mempool) to the same chain afterwards.
+    pub fn build_block(&mut self, timestamp: u64, base_fee: u64, coinbase: Address, rivals: &[RivalBid]) -> BlockBuild {
+        self.chain.advance_block(timestamp, base_fee, coinbase);
+        let number = self.chain.block_number();
+        let mut candidates = Vec::new();
+        let mut keep = Vec::new();
+        for b in std::mem::take(&mut self.pending) {
+            if b.block > number {
+                keep.push(b);
+            } else if b.block < number
+                || b.min_timestamp.is_some_and(|t| timestamp < t)
+                || b.max_timestamp.is_some_and(|t| timestamp > t)
+            {
+                self.outcomes.insert(b.hash, BundleOutcome::Expired { block: number });
+                self.stats.expired += 1;
+            } else {
+                candidates.push(b);
+            }
+        }
+        self.pending = keep;
+        // Rank on the block's starting state.
+        let mut ranked = Vec::new();
+        for b in candidates {
+            match self.chain.simulate_signed(&b.txs, number, timestamp) {
+                Ok(receipts) => {
+                    if let Some(r) = receipts.iter().find(|r| !r.success && !b.may_revert.contains(&r.tx_hash)) {
+                        let reason =
+                            format!("tx {} reverted: {}", r.tx_hash, r.revert_reason.clone().unwrap_or_default());
+                        self.fail(b.hash, number, reason);
+                        continue;
+                    }
+                    let gas: u64 = receipts.iter().map(|r| r.gas_used).sum();
+                    let paid: U256 = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
+                    let pools: Vec<Address> = receipts
+                        .iter()
+                        .flat_map(|r| r.events())
+                        .filter_map(|e| match e {
+                            ChainEvent::Swap { pair, .. } => Some(pair),
+                            _ => None,
+                        })
+                        .collect();
+                    ranked.push((b, (paid, gas), pools));
+                }
+                Err((i, e)) => self.fail(b.hash, number, format!("tx {i}: {e}")),
+            }
+        }
+        ranked.sort_by(|a, b| {
+            if pays_more(a.1, b.1) {
+                std::cmp::Ordering::Less
+            } else if pays_more(b.1, a.1) {
+                std::cmp::Ordering::Greater
+            } else {
+                a.0.seq.cmp(&b.0.seq)
+            }
+        });
+        let mut build = BlockBuild { number, included: Vec::new() };
+        for (b, pay, pools) in ranked {
+            // A rival wins a shared pool when it pays at least as much per gas.
+            let best_rival = rivals
+                .iter()
+                .filter(|r| r.pools.iter().any(|p| pools.contains(p)))
+                .map(|r| r.gas_price)
+                .max()
+                .filter(|g| !pays_more(pay, (U256::from(*g), 1)));
+            if let Some(g) = best_rival {
+                self.outcomes.insert(b.hash, BundleOutcome::Outbid { block: number, rival_gas_price: g });
+                self.stats.outbid += 1;
+                continue;
+            }
+            match self.chain.apply_bundle(&b.txs, &b.may_revert) {
+                Ok(receipts) => {
+                    let gas_used = receipts.iter().map(|r| r.gas_used).sum();
+                    let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
+                    self.outcomes.insert(b.hash, BundleOutcome::Included { block: number, gas_used, coinbase_diff });
+                    self.stats.included += 1;
+                    build.included.push((b.hash, receipts));
+                }
+                Err(f) => self.fail(b.hash, number, f.reason),
+            }
+        }
+        build
+    }
+
+    fn fail(&mut self, hash: B256, block: u64, reason: String) {
+        self.outcomes.insert(hash, BundleOutcome::Failed { block, reason });
+        self.stats.failed += 1;
+    }
+}
+
+fn one_param<T: serde::de::DeserializeOwned>(params: &Value) -> Result<T, (i64, String)> {
+    let arr = params.as_array().ok_or((code::INVALID_PARAMS, "params must be an array of one object".to_string()))?;
+    if arr.len() != 1 {
+        return Err((code::INVALID_PARAMS, format!("params must hold one object, not {}", arr.len())));
+    }
+    serde_json::from_value(arr[0].clone()).map_err(|e| (code::INVALID_PARAMS, format!("invalid params: {e}")))
+}
+
+/// Size limits and decodability; returns the transaction hashes.
+fn check_txs(txs: &[Bytes]) -> Result<Vec<B256>, (i64, String)> {
+    if txs.is_empty() {
+        return Err((code::INVALID_PARAMS, "a bundle needs at least one transaction".into()));
+    }
+    if txs.len() > MAX_BUNDLE_TXS {
+        return Err((
+            code::BUNDLE_REJECTED,
+            format!("{} transactions exceed the limit of {MAX_BUNDLE_TXS}", txs.len()),
+        ));
+    }
+    let bytes: usize = txs.iter().map(|t| t.len()).sum();
+    if bytes > MAX_BUNDLE_BYTES {
+        return Err((code::BUNDLE_REJECTED, format!("{bytes} bytes exceed the limit of {MAX_BUNDLE_BYTES}")));
+    }
+    txs.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mut buf = raw.as_ref();
+            TxEnvelope::decode_2718(&mut buf)
+                .map(|_| rpc::tx_hash(raw))
+                .map_err(|e| (code::BUNDLE_REJECTED, format!("tx {i} is not a signed transaction: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,82 @@
+//! The searcher's side of the relay: builds the exact Flashbots requests, signs each body for the
+//! `X-Flashbots-Signature` header with the searcher's auth key, and decodes results or JSON-RPC
+//! errors. The same code talks to our local relay and (behind a TLS transport) to a real one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::auth;
+use super::http::{self, HttpError};
+use super::rpc::SendBundleResult;
+use super::rpc::{CallBundleParams, CallBundleResult, CancelBundleParams, Response, RpcError, SendBundleParams};
+use crate::chain::Wallet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("relay transport: {0}")]
+    Http(#[from] HttpError),
+    #[error("relay answered JSON-RPC error {}: {}", .0.code, .0.message)]
+    Rpc(RpcError),
+    #[error("relay response for {method} undecodable: {message}")]
+    Decode { method: &'static str, message: String },
+    #[error("signing the request failed: {0}")]
+    Sign(String),
+}
+
+pub struct RelayClient {
+    addr: SocketAddr,
+    /// Signs request bodies; a reputation key, not the key that signs transactions.
+    auth: Wallet,
+    timeout: Duration,
+    next_id: u64,
+}
+
+impl RelayClient {
+    pub fn new(addr: SocketAddr, auth: Wallet) -> Self {
+        RelayClient { addr, auth, timeout: Duration::from_secs(5), next_id: 0 }
+    }
+
+    pub fn send_bundle(&mut self, p: &SendBundleParams) -> Result<B256, RelayError> {
+        let r: SendBundleResult = self.call("eth_sendBundle", p)?;
+        Ok(r.bundle_hash)
+    }
+
+    pub fn call_bundle(&mut self, p: &CallBundleParams) -> Result<CallBundleResult, RelayError> {
+        self.call("eth_callBundle", p)
+    }
+
+    pub fn cancel_bundle(&mut self, replacement_uuid: &str) -> Result<(), RelayError> {
+        let _: serde_json::Value =
+            self.call("eth_cancelBundle", &CancelBundleParams { replacement_uuid: replacement_uuid.to_string() })?;
+        Ok(())
+    }
+
+    /// One signed JSON-RPC call: `{"jsonrpc":"2.0","id":n,"method":m,"params":[p]}`.
+    pub fn call<P: Serialize, R: DeserializeOwned>(
+        &mut self,
+        method: &'static str,
+        params: &P,
+    ) -> Result<R, RelayError> {
+        self.next_id += 1;
+        let body = serde_json::to_vec(&serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": self.next_id,
+            "method": method,
+            "params": [params],
+        }))
+        .map_err(|e| RelayError::Sign(e.to_string()))?;
+        let sig = auth::sign(&self.auth, &body).map_err(|e| RelayError::Sign(e.to_string()))?;
+        let (status, bytes) = http::post(self.addr, "/", &[(auth::HEADER, &sig)], &body, self.timeout)?;
+        let resp: Response = serde_json::from_slice(&bytes)
+            .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
+        if let Some(e) = resp.error {
+            return Err(RelayError::Rpc(e));
+        }
+        serde_json::from_value(resp.result.unwrap_or(serde_json::Value::Null))
+            .map_err(|e| RelayError::Decode { method, message: e.to_string() })
+    }
+}

@@ -1,0 +1,13 @@
+//! Flashbots-compatible relay: the client a searcher uses, and our local relay (HTTP JSON-RPC server
+//! plus the simulated builder that puts bundles into blocks).
+
+pub mod auth;
+pub mod builder;
+pub mod client;
+pub mod http;
+pub mod rpc;
+pub mod server;
+
+pub use builder::{BlockBuild, BundleOutcome, Relay, RelayStats, RivalBid};
+pub use client::{RelayClient, RelayError};
+pub use server::{RelayServer, SharedRelay};
