@@ -131,7 +131,13 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
 /// The argument in [1, `hi`] maximising `f` (ties to the smaller), for an `f` that is within
 /// `ROUNDING_SLACK` below a concave function: a ternary search to get close, then an outward scan
 /// that stops once `f` has fallen out of rounding reach of the best seen (exact by concavity).
-pub fn argmax_nearly_concave(hi: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
+pub fn argmax_nearly_concave(hi: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
+    argmax_within(hi, ROUNDING_SLACK, MAX_SCAN, f)
+}
+
+/// As `argmax_nearly_concave` for an `f` within `slack` below a concave function (more swaps in a
+/// row, more rounding), scanning at most `max_scan` steps each way from the ternary search's best.
+pub fn argmax_within(hi: u64, slack: i128, max_scan: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
     let (mut lo, mut up) = (1u64, hi.max(1));
     while up - lo > 8 {
         let m1 = lo + (up - lo) / 3;
@@ -147,17 +153,22 @@ pub fn argmax_nearly_concave(hi: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i
             best_q = q;
         }
     }
-    argmax_from(hi, best_q, best, MAX_SCAN, f)
+    scan_from(hi, best_q, best, max_scan, slack, f)
 }
 
 /// The outward scan alone, from `start` (whose value is `start_value`): the best argument within
 /// reach, exact when `f` is within `ROUNDING_SLACK` of a concave function and the scan ends by
 /// falling out of reach rather than at `max_scan`.
-pub fn argmax_from(
+pub fn argmax_from(hi: u64, start: u64, start_value: i128, max_scan: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
+    scan_from(hi, start, start_value, max_scan, ROUNDING_SLACK, f)
+}
+
+fn scan_from(
     hi: u64,
     start: u64,
     start_value: i128,
     max_scan: u64,
+    slack: i128,
     mut f: impl FnMut(u64) -> i128,
 ) -> (u64, i128) {
     let (mut best_q, mut best) = (start, start_value);
@@ -170,7 +181,7 @@ pub fn argmax_from(
         if v > best {
             best = v;
             best_q = q;
-        } else if v + ROUNDING_SLACK < best {
+        } else if v + slack < best {
             break;
         }
     }
@@ -183,7 +194,7 @@ pub fn argmax_from(
         if v >= best {
             best = v;
             best_q = q;
-        } else if v + ROUNDING_SLACK < best {
+        } else if v + slack < best {
             break;
         }
     }

@@ -1,0 +1,208 @@
+//! Exact sandwich sizing on one constant-product pool. Victims trade in one direction (selling the
+//! pool's `in` token), in block order; we front-run with `f` of the same token, the victims execute at
+//! the worse price, and we back-run by selling everything the front-run bought. All arithmetic is the
+//! pair's own integer math, so a size that passes here passes in the EVM.
+
+use alloy_primitives::U256;
+
+use crate::market::amm::{get_amount_in, get_amount_out};
+use crate::strategies::sizing::argmax_within;
+
+/// A victim's router limit, in the pool's direction of its trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VictimLimit {
+    /// `swapExactTokensForTokens`-style: pays `amount_in`, needs at least `min_out`.
+    ExactIn { amount_in: U256, min_out: U256 },
+    /// `swapTokensForExactTokens`-style: wants `amount_out`, pays at most `max_in`.
+    ExactOut { amount_out: U256, max_in: U256 },
+}
+
+/// The pool as the victims' direction sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    pub reserve_in: U256,
+    pub reserve_out: U256,
+    pub fee_bps: u32,
+}
+
+/// What one sandwich size does, to the raw unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandwichRun {
+    pub front_in: U256,
+    /// The `out` token the front-run buys (and the back-run sells).
+    pub front_out: U256,
+    /// What each victim receives (exact in) or pays (exact out).
+    pub victim_amounts: Vec<U256>,
+    /// The `in` token the back-run returns.
+    pub back_out: U256,
+}
+
+impl SandwichRun {
+    /// `back_out − front_in` in raw units of the `in` token (before gas and bribe).
+    pub fn gross_profit(&self) -> i128 {
+        to_i128(self.back_out) - to_i128(self.front_in)
+    }
+}
+
+fn to_i128(v: U256) -> i128 {
+    i128::try_from(v).unwrap_or(i128::MAX)
+}
+
+/// Executes victims alone (no front-run) and returns what each gets or pays; `None` if one fails.
+pub fn victims_alone(pool: Pool, victims: &[VictimLimit]) -> Option<Vec<U256>> {
+    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
+    victims.iter().map(|v| victim_step(&mut x, &mut y, pool.fee_bps, v)).collect()
+}
+
+fn victim_step(x: &mut U256, y: &mut U256, fee: u32, v: &VictimLimit) -> Option<U256> {
+    match *v {
+        VictimLimit::ExactIn { amount_in, min_out } => {
+            let out = get_amount_out(amount_in, *x, *y, fee).ok()?;
+            if out < min_out || out.is_zero() {
+                return None;
+            }
+            *x += amount_in;
+            *y -= out;
+            Some(out)
+        }
+        VictimLimit::ExactOut { amount_out, max_in } => {
+            let paid = get_amount_in(amount_out, *x, *y, fee).ok()?;
+            if paid > max_in {
+                return None;
+            }
+            *x += paid;
+            *y -= amount_out;
+            Some(paid)
+        }
+    }
+}
+
+/// The whole sandwich at front-run size `f`; `None` when a victim's limit breaks or a swap fails.
+pub fn run(pool: Pool, victims: &[VictimLimit], f: U256) -> Option<SandwichRun> {
+    let fee = pool.fee_bps;
+    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
+    let front_out = get_amount_out(f, x, y, fee).ok()?;
+    if front_out.is_zero() {
+        return None;
+    }
+    x += f;
+    y -= front_out;
+    let mut victim_amounts = Vec::with_capacity(victims.len());
+    for v in victims {
+        victim_amounts.push(victim_step(&mut x, &mut y, fee, v)?);
+    }
+    // Back-run: sell the bought `out` tokens into the pool (reserves swap roles).
+    let back_out = get_amount_out(front_out, y, x, fee).ok()?;
+    Some(SandwichRun { front_in: f, front_out, victim_amounts, back_out })
+}
+
+/// The largest front-run in [0, `cap`] that keeps every victim within its limit (0 when even the
+/// smallest front-run breaks one). Feasibility only shrinks as the front-run grows (each victim's
+/// price worsens), so a bisection finds the boundary.
+pub fn max_front_run(pool: Pool, victims: &[VictimLimit], cap: U256) -> U256 {
+    let ok = |f: U256| run(pool, victims, f).is_some();
+    if cap.is_zero() || !ok(U256::from(1u8)) {
+        return U256::ZERO;
+    }
+    if ok(cap) {
+        return cap;
+    }
+    let (mut lo, mut hi) = (U256::from(1u8), cap);
+    while hi - lo > U256::from(1u8) {
+        let mid = lo + (hi - lo) / U256::from(2u8);
+        if ok(mid) { lo = mid } else { hi = mid }
+    }
+    lo
+}
+
+/// The best sandwich: the profit-maximising front-run among those that keep every victim whole,
+/// no larger than `cap` (our inventory). `None` if no front-run is feasible or none profits.
+pub fn best_sandwich(pool: Pool, victims: &[VictimLimit], cap: U256) -> Option<SandwichRun> {
+    let hi = max_front_run(pool, victims, cap);
+    if hi.is_zero() {
+        return None;
+    }
+    let hi64 = u64::try_from(hi).ok()?;
+    // Every swap in the sequence can round by a raw unit; profit is within that of a concave curve.
+    let slack = 2 + 2 * victims.len() as i128;
+    let profit = |f: u64| run(pool, victims, U256::from(f)).map(|r| r.gross_profit()).unwrap_or(i128::MIN / 2);
+    let (f, p) = argmax_within(hi64, slack, 1 << 16, profit);
+    (p > 0).then(|| run(pool, victims, U256::from(f))).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(v: u128) -> U256 {
+        U256::from(v)
+    }
+
+    /// Four victims on one pool, exact-in and exact-out mixed, small raw amounts so every front-run
+    /// size can be tried: the chosen one is the brute-force optimum among the feasible sizes, and
+    /// the victims' limits all hold at it.
+    #[test]
+    fn best_sandwich_equals_brute_force_with_four_mixed_victims() {
+        let pool = Pool { reserve_in: u(2_000_000), reserve_out: u(6_000_000), fee_bps: 30 };
+        // The trades, then limits at 3 % / 2 % / 4 % / 1.5 % slippage from what each gets (exact in)
+        // or pays (exact out) when the four execute alone in this order — as a wallet quotes them.
+        let trades = [
+            VictimLimit::ExactIn { amount_in: u(20_000), min_out: U256::ZERO },
+            VictimLimit::ExactOut { amount_out: u(45_000), max_in: U256::MAX },
+            VictimLimit::ExactIn { amount_in: u(8_000), min_out: U256::ZERO },
+            VictimLimit::ExactOut { amount_out: u(30_000), max_in: U256::MAX },
+        ];
+        let quoted = victims_alone(pool, &trades).unwrap();
+        let slippage_bps = [300u64, 200, 400, 150];
+        let victims: Vec<VictimLimit> = trades
+            .iter()
+            .zip(&quoted)
+            .zip(slippage_bps)
+            .map(|((t, q), bps)| match *t {
+                VictimLimit::ExactIn { amount_in, .. } => {
+                    VictimLimit::ExactIn { amount_in, min_out: *q * U256::from(10_000 - bps) / U256::from(10_000u64) }
+                }
+                VictimLimit::ExactOut { amount_out, .. } => {
+                    VictimLimit::ExactOut { amount_out, max_in: *q * U256::from(10_000 + bps) / U256::from(10_000u64) }
+                }
+            })
+            .collect();
+        assert!(victims_alone(pool, &victims).is_some(), "every victim succeeds alone");
+        let cap = 400_000u64;
+        let best = best_sandwich(pool, &victims, u(cap.into())).expect("a profitable sandwich exists");
+        let (mut bf_f, mut bf_p, mut feasible) = (0u64, i128::MIN, 0u64);
+        for f in 1..=cap {
+            if let Some(r) = run(pool, &victims, U256::from(f)) {
+                feasible = feasible.max(f);
+                if r.gross_profit() > bf_p {
+                    bf_p = r.gross_profit();
+                    bf_f = f;
+                }
+            }
+        }
+        assert!(feasible < cap, "the victims' limits bind before the inventory cap");
+        assert_eq!(max_front_run(pool, &victims, u(cap.into())), u(feasible.into()));
+        assert_eq!((best.front_in, best.gross_profit()), (u(bf_f.into()), bf_p));
+        // Every victim still executes within its limit at the chosen size.
+        for (v, got) in victims.iter().zip(&best.victim_amounts) {
+            match *v {
+                VictimLimit::ExactIn { min_out, .. } => assert!(*got >= min_out),
+                VictimLimit::ExactOut { max_in, .. } => assert!(*got <= max_in),
+            }
+        }
+    }
+
+    #[test]
+    fn inventory_cap_binds_and_hopeless_victims_are_skipped() {
+        let pool = Pool { reserve_in: u(1_000_000_000), reserve_out: u(3_000_000_000), fee_bps: 30 };
+        let out = get_amount_out(u(50_000_000), pool.reserve_in, pool.reserve_out, 30).unwrap();
+        let loose = [VictimLimit::ExactIn { amount_in: u(50_000_000), min_out: out * u(90) / u(100) }];
+        let capped = best_sandwich(pool, &loose, u(1_000)).unwrap();
+        assert!(capped.front_in <= u(1_000));
+        // A victim with zero slippage tolerance leaves room for a front-run of a few raw units only
+        // (rounding), which cannot pay.
+        let tight = [VictimLimit::ExactIn { amount_in: u(50_000_000), min_out: out }];
+        assert!(max_front_run(pool, &tight, u(1 << 40)) < u(10));
+        assert!(best_sandwich(pool, &tight, u(1 << 40)).is_none());
+    }
+}
