@@ -9,6 +9,7 @@ pub mod core;
 pub mod engine;
 pub mod execution;
 pub mod market;
+pub mod mempool;
 pub mod relay;
 pub mod report;
 pub mod risk;

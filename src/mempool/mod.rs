@@ -1,0 +1,6 @@
+//! The mempool side: pending transactions decoded into swaps; the mock victim generator and fixture
+//! replay for backtests.
+
+pub mod decode;
+
+pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap};
