@@ -87,6 +87,46 @@ pub struct CrossDexSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct SandwichSpec {
+    pub enabled: bool,
+    pub min_profit_quote: u128,
+    pub bribe_share: f64,
+    pub min_success_probability: f64,
+    pub priority_fee_wei: u128,
+    pub gas_estimate: u64,
+    pub rival_probability: f64,
+    pub rival_bid_median_wei: f64,
+    pub rival_bid_sigma: f64,
+}
+
+/// One exactly specified pending swap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSwapSpec {
+    pub at: SimTime,
+    pub pool: usize,
+    pub method: crate::mempool::SwapMethod,
+    /// The victim sells the base (WETH/ETH) rather than the quote.
+    pub sells_base: bool,
+    pub limit: crate::mempool::SwapLimit,
+    pub sender: String,
+    pub priority_fee_wei: u128,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MempoolSpec {
+    pub victims_per_minute: f64,
+    pub size_median_usd: f64,
+    pub size_sigma: f64,
+    pub buy_probability: f64,
+    pub exact_out_probability: f64,
+    /// (tolerance bps, weight), weights summing to 1.
+    pub slippage: Vec<(u32, f64)>,
+    pub priority_fee_median_gwei: f64,
+    pub priority_fee_sigma: f64,
+    pub pending: Vec<PendingSwapSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct SafetySpec {
     pub max_concurrent_bundles: u32,
     pub max_daily_gas_wei: u128,
@@ -154,6 +194,8 @@ pub struct RunSpec {
     pub wallet_native: u128,
     pub micro: MicroArbSpec,
     pub cross_dex: CrossDexSpec,
+    pub sandwich: SandwichSpec,
+    pub mempool: MempoolSpec,
     pub safety: SafetySpec,
     pub equity_sample: SimTime,
     pub chain_id: u64,
@@ -555,6 +597,33 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             ));
         }
     }
+    let sandwich = {
+        let c = &s.strategies.sandwich;
+        let k = |f: &str| format!("strategies.sandwich.{f}");
+        if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
+            return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
+        }
+        if c.enabled && dex.is_empty() {
+            return Err(v.err(&k("enabled"), "sandwiching needs at least one [[market.dex]] pool"));
+        }
+        if c.enabled && chain.dex_engine != DexEngine::Evm {
+            return Err(
+                v.err(&k("enabled"), "sandwiches are built, simulated and mined in the EVM: use dex_engine = \"evm\"")
+            );
+        }
+        SandwichSpec {
+            enabled: c.enabled,
+            min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round() as u128,
+            bribe_share: v.probability(&k("bribe_share"), c.bribe_share)?,
+            min_success_probability: v.probability(&k("min_success_probability"), c.min_success_probability)?,
+            priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+            gas_estimate: c.gas_estimate,
+            rival_probability: v.probability(&k("rival_probability"), c.rival_probability)?,
+            rival_bid_median_wei: v.non_negative(&k("rival_bid_median_eth"), c.rival_bid_median_eth)? * 1e18,
+            rival_bid_sigma: v.non_negative(&k("rival_bid_sigma"), c.rival_bid_sigma)?,
+        }
+    };
+    let mempool = mempool_spec(&v, &s.mempool, &dex)?;
     Ok(RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),
@@ -613,10 +682,106 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
                 gas_estimate: c.gas_estimate,
             }
         },
+        sandwich,
+        mempool,
         safety,
         equity_sample: v.positive_duration("monitoring.equity_sample_interval", &mon.equity_sample_interval)?,
         chain_id: s.network.chain_id,
         log_level: mon.log_level.clone(),
+    })
+}
+
+fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun]) -> Result<MempoolSpec, ConfigError> {
+    use crate::mempool::{SwapLimit, SwapMethod};
+    let k = |f: &str| format!("mempool.{f}");
+    if m.slippage_bps.is_empty() || m.slippage_bps.len() != m.slippage_weights.len() {
+        return Err(v.err(&k("slippage_weights"), "needs one weight per slippage_bps entry (and at least one)"));
+    }
+    let total: f64 = m.slippage_weights.iter().sum();
+    if total.is_nan() || total <= 0.0 || m.slippage_weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(v.err(&k("slippage_weights"), "weights must be >= 0 and not all zero"));
+    }
+    if let Some(b) = m.slippage_bps.iter().find(|b| **b >= 10_000) {
+        return Err(v.err(&k("slippage_bps"), format!("{b} bps is 100 % or more")));
+    }
+    let mut pending = Vec::new();
+    for (i, p) in m.pending.iter().enumerate() {
+        let pk = |f: &str| format!("mempool.pending[{i}].{f}");
+        let pool = dex
+            .iter()
+            .position(|d| d.name == p.pool)
+            .ok_or_else(|| v.err(&pk("pool"), format!("no [[market.dex]] pool named `{}`", p.pool)))?;
+        let method = match p.method.as_str() {
+            "swapExactTokensForTokens" => SwapMethod::ExactTokensForTokens,
+            "swapTokensForExactTokens" => SwapMethod::TokensForExactTokens,
+            "swapExactETHForTokens" => SwapMethod::ExactEthForTokens,
+            "swapETHForExactTokens" => SwapMethod::EthForExactTokens,
+            "swapExactTokensForETH" => SwapMethod::ExactTokensForEth,
+            "swapTokensForExactETH" => SwapMethod::TokensForExactEth,
+            other => {
+                return Err(v.err(
+                    &pk("method"),
+                    format!("`{other}` is not a Router02 swap method (swapExactTokensForTokens, swapTokensForExactTokens, swapExactETHForTokens, swapETHForExactTokens, swapExactTokensForETH, swapTokensForExactETH)"),
+                ));
+            }
+        };
+        let sells_base = match method {
+            SwapMethod::ExactEthForTokens | SwapMethod::EthForExactTokens => true,
+            SwapMethod::ExactTokensForEth | SwapMethod::TokensForExactEth => false,
+            _ => {
+                let sell = p
+                    .sell
+                    .as_deref()
+                    .ok_or_else(|| v.err(&pk("sell"), "token-for-token methods need `sell` (the token sold)"))?;
+                let base = v.base_symbol.to_ascii_uppercase();
+                match sell.to_ascii_uppercase() {
+                    s if s == base || s == format!("W{base}") => true,
+                    s if s == v.quote_symbol.to_ascii_uppercase() => false,
+                    _ => return Err(v.err(&pk("sell"), format!("`{sell}` is neither W{base} nor {}", v.quote_symbol))),
+                }
+            }
+        };
+        let (in_unit, out_unit) =
+            if sells_base { (Expect::Base, Expect::Quote) } else { (Expect::Quote, Expect::Base) };
+        let need = |f: &str, val: &Option<String>, unit: Expect| -> Result<U256, ConfigError> {
+            let t = val.as_deref().ok_or_else(|| v.err(&pk(f), format!("{} needs `{f}`", p.method)))?;
+            Ok(U256::from(v.amount(&pk(f), t, unit)?))
+        };
+        let exact_in = matches!(
+            method,
+            SwapMethod::ExactTokensForTokens | SwapMethod::ExactEthForTokens | SwapMethod::ExactTokensForEth
+        );
+        let limit = if exact_in {
+            SwapLimit::ExactIn {
+                amount_in: need("amount_in", &p.amount_in, in_unit)?,
+                min_out: need("amount_out_min", &p.amount_out_min, out_unit)?,
+            }
+        } else {
+            SwapLimit::ExactOut {
+                amount_out: need("amount_out", &p.amount_out, out_unit)?,
+                max_in: need("amount_in_max", &p.amount_in_max, in_unit)?,
+            }
+        };
+        pending.push(PendingSwapSpec {
+            at: v.duration(&pk("at"), &p.at)?,
+            pool,
+            method,
+            sells_base,
+            limit,
+            sender: p.sender.clone(),
+            priority_fee_wei: (v.non_negative(&pk("priority_fee_gwei"), p.priority_fee_gwei)? * 1e9).round() as u128,
+        });
+    }
+    Ok(MempoolSpec {
+        victims_per_minute: v.non_negative(&k("victims_per_minute"), m.victims_per_minute)?,
+        size_median_usd: v.non_negative(&k("size_median_usd"), m.size_median_usd)?,
+        size_sigma: v.non_negative(&k("size_sigma"), m.size_sigma)?,
+        buy_probability: v.probability(&k("buy_probability"), m.buy_probability)?,
+        exact_out_probability: v.probability(&k("exact_out_probability"), m.exact_out_probability)?,
+        slippage: m.slippage_bps.iter().zip(&m.slippage_weights).map(|(b, w)| (*b, w / total)).collect(),
+        priority_fee_median_gwei: v.non_negative(&k("priority_fee_median_gwei"), m.priority_fee_median_gwei)?,
+        priority_fee_sigma: v.non_negative(&k("priority_fee_sigma"), m.priority_fee_sigma)?,
+        pending,
     })
 }
 

@@ -22,6 +22,56 @@ pub struct Settings {
     pub market: MarketConfig,
     pub chain: ChainConfig,
     pub account: AccountConfig,
+    pub mempool: MempoolConfig,
+}
+
+/// Pending victim swaps: generated from calibrated distributions, and/or listed exactly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Router swaps from other users per minute (0: none generated).
+    pub victims_per_minute: f64,
+    /// Lognormal size in quote units (USD): median and log-sd.
+    pub size_median_usd: f64,
+    pub size_sigma: f64,
+    /// Share of victims buying the base (paying quote) rather than selling it.
+    pub buy_probability: f64,
+    /// Share using an exact-output method (swapETHForExactTokens / swapTokensForExactETH).
+    pub exact_out_probability: f64,
+    /// Slippage tolerances (bps) users set, with their weights.
+    pub slippage_bps: Vec<u32>,
+    pub slippage_weights: Vec<f64>,
+    /// Lognormal priority fee of victims (gwei).
+    pub priority_fee_median_gwei: f64,
+    pub priority_fee_sigma: f64,
+    /// Exact pending transactions, replayed in order at their arrival times.
+    #[serde(default)]
+    pub pending: Vec<PendingTxConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingTxConfig {
+    /// Arrival time, e.g. "3s".
+    pub at: String,
+    /// Name of a `[[market.dex]]` pool.
+    pub pool: String,
+    /// A Router02 swap method, e.g. "swapExactETHForTokens".
+    pub method: String,
+    /// For swapExactTokensForTokens / swapTokensForExactTokens: the token sold ("WETH" or the quote).
+    #[serde(default)]
+    pub sell: Option<String>,
+    #[serde(default)]
+    pub amount_in: Option<String>,
+    #[serde(default)]
+    pub amount_out_min: Option<String>,
+    #[serde(default)]
+    pub amount_out: Option<String>,
+    #[serde(default)]
+    pub amount_in_max: Option<String>,
+    /// A name; the sender's key is derived from the seed and this name.
+    pub sender: String,
+    pub priority_fee_gwei: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +88,27 @@ pub struct NetworkConfig {
 pub struct StrategiesConfig {
     pub micro_arbitrage: MicroArbitrageConfig,
     pub cross_dex: CrossDexConfig,
+    pub sandwich: SandwichConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandwichConfig {
+    pub enabled: bool,
+    /// Net profit after gas and bribe, in quote units.
+    pub min_profit_usd: f64,
+    /// Least share of the profit after gas paid to the builder as a bribe.
+    pub bribe_share: f64,
+    /// Skip a sandwich whose estimated chance of winning the block is below this.
+    pub min_success_probability: f64,
+    pub priority_fee_gwei: f64,
+    /// Gas each executor transaction (front-run, back-run) is expected to use.
+    pub gas_estimate: u64,
+    /// Competition: chance that a rival searcher bids for the same victims, and its total payment
+    /// to the builder (lognormal, ETH).
+    pub rival_probability: f64,
+    pub rival_bid_median_eth: f64,
+    pub rival_bid_sigma: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
