@@ -2,6 +2,7 @@
 
 pub mod cross_dex;
 pub mod micro_arbitrage;
+pub mod sandwich;
 pub mod sandwich_math;
 pub mod sizing;
 

@@ -96,11 +96,22 @@ pub fn run(pool: Pool, victims: &[VictimLimit], f: U256) -> Option<SandwichRun> 
     Some(SandwichRun { front_in: f, front_out, victim_amounts, back_out })
 }
 
+/// Whether every victim stays within its limit after a front-run of `f` (a front-run too small to buy
+/// anything still moves the pool by its input, so feasibility stays monotone in `f`).
+fn victims_hold(pool: Pool, victims: &[VictimLimit], f: U256) -> bool {
+    let fee = pool.fee_bps;
+    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
+    let Ok(front_out) = get_amount_out(f, x, y, fee) else { return false };
+    x += f;
+    y -= front_out;
+    victims.iter().all(|v| victim_step(&mut x, &mut y, fee, v).is_some())
+}
+
 /// The largest front-run in [0, `cap`] that keeps every victim within its limit (0 when even the
 /// smallest front-run breaks one). Feasibility only shrinks as the front-run grows (each victim's
 /// price worsens), so a bisection finds the boundary.
 pub fn max_front_run(pool: Pool, victims: &[VictimLimit], cap: U256) -> U256 {
-    let ok = |f: U256| run(pool, victims, f).is_some();
+    let ok = |f: U256| victims_hold(pool, victims, f);
     if cap.is_zero() || !ok(U256::from(1u8)) {
         return U256::ZERO;
     }
