@@ -2,5 +2,6 @@
 //! replay for backtests.
 
 pub mod decode;
+pub mod generator;
 
 pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap};
