@@ -112,6 +112,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     for spec in &specs {
         let dir = args.out.join(format!("{}-{}", spec.name, spec.seed));
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");
+        if spec.sandwich.enabled {
+            run_sandwich(spec, &dir, args.quiet)?;
+            continue;
+        }
         let bar = if args.quiet {
             ProgressBar::hidden()
         } else {
@@ -134,6 +138,31 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if !args.quiet {
             print_table(&summary, &timing, &dir);
         }
+    }
+    Ok(())
+}
+
+/// A sandwich scenario: the mempool, strategy, bundle manager and relay loop (`engine::sandwich`).
+fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError> {
+    let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    let result = engine::sandwich::run(spec).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
+    let s = report::sandwich::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
+    if !quiet {
+        println!(
+            "{}: {} bundles included of {} submitted ({} outbid, {} never sent after a failed simulation); net {:.2} {} (gross {:.2}, bribes {:.2}, gas {:.2}); victims lost {:.2}; report in {}",
+            spec.name,
+            s.bundles.included,
+            s.bundles.submitted,
+            s.bundles.outbid,
+            s.bundles.simulation_failed,
+            s.pnl.net,
+            s.pnl.currency,
+            s.pnl.gross,
+            s.pnl.bribe,
+            s.pnl.gas,
+            s.victims.loss_total,
+            dir.display()
+        );
     }
     Ok(())
 }

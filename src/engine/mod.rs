@@ -4,5 +4,6 @@
 pub mod backtest;
 pub mod manager;
 pub mod queue;
+pub mod sandwich;
 
 pub use backtest::{BacktestResult, EquityPoint, run};

@@ -2,6 +2,7 @@
 //! timing apart in `timing.json`, so that everything but `timing.json` is a pure function of
 //! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
 
+pub mod sandwich;
 pub mod stats;
 
 use std::fs;
@@ -387,6 +388,29 @@ pub const REPORT_FILES: [&str; 6] =
 /// renamed, so a failure never leaves a half-written report.
 pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, ReportError> {
     let summary = summarize(spec, r);
+    write_atomically(dir, |tmp| {
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
+        fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
+        fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
+        let timing = serde_json::to_string_pretty(&timing(r)).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
+        fs::write(tmp.join("timing.json"), timing).map_err(|e| ReportError::io(tmp, e))?;
+        let mut trades = trades_frame(spec, r)?;
+        write_parquet(&mut trades, &tmp.join("trades.parquet"))?;
+        let f = fs::File::create(tmp.join("trades.csv")).map_err(|e| ReportError::io(tmp, e))?;
+        CsvWriter::new(f).include_header(true).finish(&mut trades).map_err(|e| ReportError::Other(e.to_string()))?;
+        let mut equity = equity_frame(spec, r)?;
+        write_parquet(&mut equity, &tmp.join("equity.parquet"))?;
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+/// Runs `fill` on a sibling temporary directory, then renames it to `dir` (replacing an old one):
+/// a failure never leaves a half-written report.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
     let tmp = parent.join(format!(
@@ -396,21 +420,7 @@ pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, 
     ));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
-    let result = (|| {
-        let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
-        fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(&tmp, e))?;
-        fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(&tmp, e))?;
-        let timing = serde_json::to_string_pretty(&timing(r)).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
-        fs::write(tmp.join("timing.json"), timing).map_err(|e| ReportError::io(&tmp, e))?;
-        let mut trades = trades_frame(spec, r)?;
-        write_parquet(&mut trades, &tmp.join("trades.parquet"))?;
-        let f = fs::File::create(tmp.join("trades.csv")).map_err(|e| ReportError::io(&tmp, e))?;
-        CsvWriter::new(f).include_header(true).finish(&mut trades).map_err(|e| ReportError::Other(e.to_string()))?;
-        let mut equity = equity_frame(spec, r)?;
-        write_parquet(&mut equity, &tmp.join("equity.parquet"))?;
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = fill(&tmp) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
@@ -418,7 +428,7 @@ pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, 
         fs::remove_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     }
     fs::rename(&tmp, dir).map_err(|e| ReportError::io(dir, e))?;
-    Ok(summary)
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -430,12 +440,12 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         ReportError::Io { path: path.to_path_buf(), source }
     }
 }
 
-fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
+pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
     let f = fs::File::create(path).map_err(|e| ReportError::io(path, e))?;
     ParquetWriter::new(f)
         .with_compression(ParquetCompression::Uncompressed)

@@ -49,6 +49,8 @@ pub struct SandwichPlan {
     pub bribe_wei: u128,
     pub success_probability: f64,
     pub gas_limit: u64,
+    /// Tip per gas on our two transactions.
+    pub priority_fee_wei: u128,
 }
 
 impl SandwichPlan {
@@ -229,6 +231,7 @@ fn plan_side(
         bribe_wei,
         success_probability,
         gas_limit: spec.gas_estimate * 3 / 2,
+        priority_fee_wei: spec.priority_fee_wei,
     })
 }
 

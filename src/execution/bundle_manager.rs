@@ -1,0 +1,233 @@
+//! The BundleManager: turns a sandwich plan into a signed bundle (front-run, the victims' own signed
+//! transactions, back-run with the bribe), confirms it by simulation on the chain as the target block
+//! (`eth_callBundle` semantics, profit checked to the wei), and only then sends it to the relay with
+//! `eth_sendBundle`; tracks each bundle's fate. A bundle whose simulation fails is never sent.
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolCall;
+
+use crate::chain::contracts::ISearcherExecutor;
+use crate::chain::world::DexDeployment;
+use crate::chain::{ChainEvent, Receipt, SimChain, TxRequest, Wallet};
+use crate::relay::rpc::{SendBundleParams, quantity};
+use crate::relay::{BundleOutcome, RelayClient};
+use crate::strategies::sandwich::SandwichPlan;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BundleStats {
+    pub built: u64,
+    pub simulation_failed: u64,
+    pub submitted: u64,
+    pub submit_failed: u64,
+    pub included: u64,
+    pub outbid: u64,
+    pub failed: u64,
+    pub expired: u64,
+}
+
+/// A signed sandwich bundle.
+#[derive(Clone, Debug)]
+pub struct SignedBundle {
+    pub txs: Vec<Bytes>,
+    pub front_hash: B256,
+    pub back_hash: B256,
+    pub target_block: u64,
+}
+
+/// What the simulation of a bundle showed.
+#[derive(Clone, Debug)]
+pub struct Simulated {
+    pub receipts: Vec<Receipt>,
+    /// Our in-token paid by the front-run and received by the back-run, read from the pair's Swap
+    /// events.
+    pub front_in: U256,
+    pub back_out: U256,
+    pub gas_used: u64,
+    pub coinbase_diff: U256,
+}
+
+pub struct BundleManager {
+    wallet: Wallet,
+    client: RelayClient,
+    pub stats: BundleStats,
+    chain_id: u64,
+}
+
+/// Amount in and out of `who`'s side of a pair swap, from the Swap events in `r` on `pair`.
+fn swap_amounts(r: &Receipt, pair: Address, weth_is_token0: bool, sells_base: bool) -> Option<(U256, U256)> {
+    r.events().into_iter().find_map(|e| match e {
+        ChainEvent::Swap { pair: p, amount0_in, amount1_in, amount0_out, amount1_out, .. } if p == pair => {
+            // (base in, quote in, base out, quote out)
+            let (bi, qi, bo, qo) = if weth_is_token0 {
+                (amount0_in, amount1_in, amount0_out, amount1_out)
+            } else {
+                (amount1_in, amount0_in, amount1_out, amount0_out)
+            };
+            Some(if sells_base { (bi, qo) } else { (qi, bo) })
+        }
+        _ => None,
+    })
+}
+
+impl BundleManager {
+    pub fn new(wallet: Wallet, client: RelayClient, chain_id: u64) -> Self {
+        BundleManager { wallet, client, stats: BundleStats::default(), chain_id }
+    }
+
+    pub fn address(&self) -> Address {
+        self.wallet.address()
+    }
+
+    /// Signs the front-run and back-run around the victims' raw transactions for `target_block`.
+    /// Nonces come from the chain (the nonce manager's source of truth between blocks).
+    pub fn build(
+        &mut self,
+        plan: &SandwichPlan,
+        dex: &DexDeployment,
+        victims: &[Bytes],
+        chain: &mut SimChain,
+        target_block: u64,
+    ) -> Result<SignedBundle, String> {
+        self.stats.built += 1;
+        let pair = dex.venues[plan.pool].pair;
+        let w0 = dex.weth_is_token0();
+        let (token_in, token_out) = if plan.sells_base { (dex.weth, dex.usdc) } else { (dex.usdc, dex.weth) };
+        // Output amounts in the pair's token0/token1 order: the output token is token0 unless the
+        // input is.
+        let outs = |out: U256, input_is_weth: bool| {
+            let input_is_token0 = input_is_weth == w0;
+            if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) }
+        };
+        let me = self.wallet.address();
+        let hop = |token: Address, amount_in: U256, out: U256, input_is_weth: bool| {
+            let (a0, a1) = outs(out, input_is_weth);
+            ISearcherExecutor::Hop { pair, tokenIn: token, amountIn: amount_in, amount0Out: a0, amount1Out: a1, to: me }
+        };
+        let r = &plan.run;
+        // The front-run must buy exactly what the plan says; the back-run must return exactly the
+        // planned amount and pays the bribe from the value it carries.
+        let front = ISearcherExecutor::executeCall {
+            hops: vec![hop(token_in, r.front_in, r.front_out, plan.sells_base)],
+            profitToken: token_out,
+            minProfit: r.front_out,
+            coinbasePayment: U256::ZERO,
+        };
+        let back = ISearcherExecutor::executeCall {
+            hops: vec![hop(token_out, r.front_out, r.back_out, !plan.sells_base)],
+            profitToken: token_in,
+            minProfit: r.back_out,
+            coinbasePayment: U256::from(plan.bribe_wei),
+        };
+        let base_fee = u128::from(chain.base_fee());
+        let tip = plan.priority_fee_wei;
+        self.wallet.nonce = chain.nonce(me);
+        let mut sign = |data: Vec<u8>, value: u128| {
+            let req = TxRequest {
+                chain_id: self.chain_id,
+                to: dex.executor,
+                data: data.into(),
+                value: U256::from(value),
+                gas_limit: plan.gas_limit,
+                max_fee_per_gas: 2 * base_fee + tip,
+                max_priority_fee_per_gas: tip,
+            };
+            self.wallet.sign(&req).map_err(|e| format!("signing: {e}"))
+        };
+        let (front_raw, front_hash) = sign(front.abi_encode(), 0)?;
+        let (back_raw, back_hash) = sign(back.abi_encode(), plan.bribe_wei)?;
+        let mut txs = Vec::with_capacity(victims.len() + 2);
+        txs.push(front_raw);
+        txs.extend(victims.iter().cloned());
+        txs.push(back_raw);
+        Ok(SignedBundle { txs, front_hash, back_hash, target_block })
+    }
+
+    /// Simulates `b` as its target block on the current state (everything rolled back) and checks
+    /// that every transaction succeeds and that our amounts equal the plan to the wei.
+    pub fn simulate(
+        &mut self,
+        b: &SignedBundle,
+        plan: &SandwichPlan,
+        dex: &DexDeployment,
+        chain: &mut SimChain,
+        timestamp: u64,
+    ) -> Result<Simulated, String> {
+        let out = (|| {
+            let receipts =
+                chain.simulate_signed(&b.txs, b.target_block, timestamp).map_err(|(i, e)| format!("tx {i}: {e}"))?;
+            if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
+                return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
+            }
+            let pair = dex.venues[plan.pool].pair;
+            let w0 = dex.weth_is_token0();
+            let (front_in, _) =
+                swap_amounts(&receipts[0], pair, w0, plan.sells_base).ok_or("front-run swapped nothing")?;
+            let last = receipts.last().ok_or("empty bundle")?;
+            let (_, back_out) = swap_amounts(last, pair, w0, !plan.sells_base).ok_or("back-run swapped nothing")?;
+            if front_in != plan.run.front_in || back_out != plan.run.back_out {
+                return Err(format!(
+                    "simulated amounts differ from the plan: front {front_in} vs {}, back {back_out} vs {}",
+                    plan.run.front_in, plan.run.back_out
+                ));
+            }
+            let gas_used = receipts.iter().map(|r| r.gas_used).sum();
+            let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
+            Ok(Simulated { receipts, front_in, back_out, gas_used, coinbase_diff })
+        })();
+        if out.is_err() {
+            self.stats.simulation_failed += 1;
+        }
+        out
+    }
+
+    /// Sends a simulated bundle to the relay for its target block.
+    pub fn submit(&mut self, b: &SignedBundle, replacement_uuid: Option<String>) -> Result<B256, String> {
+        let p = SendBundleParams {
+            txs: b.txs.clone(),
+            block_number: quantity(b.target_block),
+            min_timestamp: None,
+            max_timestamp: None,
+            reverting_tx_hashes: vec![],
+            replacement_uuid,
+            builders: vec![],
+        };
+        match self.client.send_bundle(&p) {
+            Ok(h) => {
+                self.stats.submitted += 1;
+                Ok(h)
+            }
+            Err(e) => {
+                self.stats.submit_failed += 1;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Counts a tracked bundle's final outcome.
+    pub fn record(&mut self, outcome: &BundleOutcome) {
+        match outcome {
+            BundleOutcome::Included { .. } => self.stats.included += 1,
+            BundleOutcome::Outbid { .. } => self.stats.outbid += 1,
+            BundleOutcome::Failed { .. } => self.stats.failed += 1,
+            BundleOutcome::Expired { .. } => self.stats.expired += 1,
+            BundleOutcome::Pending | BundleOutcome::Cancelled | BundleOutcome::Replaced { .. } => {}
+        }
+    }
+}
+
+/// Our amounts in an applied bundle's receipts: (front-run in, back-run out).
+pub fn realised_amounts(
+    receipts: &[Receipt],
+    pair: Address,
+    weth_is_token0: bool,
+    sells_base: bool,
+) -> Option<(U256, U256)> {
+    let (front_in, _) = swap_amounts(receipts.first()?, pair, weth_is_token0, sells_base)?;
+    let (_, back_out) = swap_amounts(receipts.last()?, pair, weth_is_token0, !sells_base)?;
+    Some((front_in, back_out))
+}
+
+/// What a victim's receipt says it paid and got on `pair`: (in, out) in its direction.
+pub fn victim_amounts(r: &Receipt, pair: Address, weth_is_token0: bool, sells_base: bool) -> Option<(U256, U256)> {
+    swap_amounts(r, pair, weth_is_token0, sells_base)
+}
