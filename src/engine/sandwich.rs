@@ -307,12 +307,12 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
                 reason: String::new(),
                 bundle_hash: None,
             };
-            let built = manager.build(&p, &dex, &raws, chain, target);
-            let sim =
-                built.as_ref().map_err(Clone::clone).and_then(|b| manager.simulate(b, &p, &dex, chain, timestamp));
+            let confirmed = manager
+                .build(&p, &dex, &raws, chain, target)
+                .and_then(|b| manager.simulate(b, &p, &dex, chain, timestamp));
             drop(r);
-            let (b, sim) = match built.and_then(|b| sim.map(|sim| (b, sim))) {
-                Ok(pair) => pair,
+            let confirmed = match confirmed {
+                Ok(c) => c,
                 Err(reason) => {
                     *skips.entry("simulation_failed").or_default() += 1;
                     rec.outcome = "simulation_failed";
@@ -321,8 +321,8 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
                     continue;
                 }
             };
-            rival_bid(spec, &mut rng_rivals, &dex, pool, Some(&sim), &mut rivals);
-            match manager.submit(&b, Some(format!("sandwich-pool-{pool}"))) {
+            rival_bid(spec, &mut rng_rivals, &dex, pool, Some(&confirmed.sim), &mut rivals);
+            match manager.submit(&confirmed, Some(format!("sandwich-pool-{pool}"))) {
                 Ok(h) => {
                     rec.bundle_hash = Some(h);
                     tracked.push((records.len(), h));

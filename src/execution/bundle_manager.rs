@@ -34,6 +34,14 @@ pub struct SignedBundle {
     pub target_block: u64,
 }
 
+/// A bundle whose simulation passed: the only thing `submit` accepts, so a bundle that failed its
+/// simulation cannot be sent.
+#[derive(Clone, Debug)]
+pub struct Confirmed {
+    pub bundle: SignedBundle,
+    pub sim: Simulated,
+}
+
 /// What the simulation of a bundle showed.
 #[derive(Clone, Debug)]
 pub struct Simulated {
@@ -146,12 +154,12 @@ impl BundleManager {
     /// that every transaction succeeds and that our amounts equal the plan to the wei.
     pub fn simulate(
         &mut self,
-        b: &SignedBundle,
+        b: SignedBundle,
         plan: &SandwichPlan,
         dex: &DexDeployment,
         chain: &mut SimChain,
         timestamp: u64,
-    ) -> Result<Simulated, String> {
+    ) -> Result<Confirmed, String> {
         let out = (|| {
             let receipts =
                 chain.simulate_signed(&b.txs, b.target_block, timestamp).map_err(|(i, e)| format!("tx {i}: {e}"))?;
@@ -174,14 +182,18 @@ impl BundleManager {
             let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
             Ok(Simulated { receipts, front_in, back_out, gas_used, coinbase_diff })
         })();
-        if out.is_err() {
-            self.stats.simulation_failed += 1;
+        match out {
+            Ok(sim) => Ok(Confirmed { bundle: b, sim }),
+            Err(e) => {
+                self.stats.simulation_failed += 1;
+                Err(e)
+            }
         }
-        out
     }
 
     /// Sends a simulated bundle to the relay for its target block.
-    pub fn submit(&mut self, b: &SignedBundle, replacement_uuid: Option<String>) -> Result<B256, String> {
+    pub fn submit(&mut self, c: &Confirmed, replacement_uuid: Option<String>) -> Result<B256, String> {
+        let b = &c.bundle;
         let p = SendBundleParams {
             txs: b.txs.clone(),
             block_number: quantity(b.target_block),
