@@ -295,6 +295,7 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
         max_priority_fee_per_gas: 2_000_000_000,
     };
     let (raw, hash) = victim.sign(&req).unwrap();
+    let victim_addr = victim.address();
     let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
     let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
     let mut manager = BundleManager::new(me, RelayClient::new(server.addr(), Wallet::derived(1, "auth")), 1);
@@ -335,7 +336,7 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
             let mut r = relay.lock().unwrap();
             let chain = r.chain();
             let target = chain.block_number() + 1;
-            m.build(p, &dex, std::slice::from_ref(&raw), chain, target)
+            m.build(p, &dex, &[(raw.clone(), victim_addr)], chain, target)
                 .and_then(|b| m.simulate(b, p, &dex, chain, 1_700_000_012))
         };
         confirmed.map(|c| m.submit(&c, None))

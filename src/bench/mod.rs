@@ -209,3 +209,139 @@ impl Default for EvmBench {
         Self::new()
     }
 }
+
+/// The sandwich hot path for the benches: a pending victim's raw transaction goes through decoding
+/// (signer recovery, Router02 calldata), sizing, bundle signing and EVM simulation as the next block.
+pub struct SandwichBench {
+    chain: crate::chain::SimChain,
+    dex: crate::chain::world::DexDeployment,
+    manager: crate::execution::bundle_manager::BundleManager,
+    spec: crate::config::SandwichSpec,
+    victim_raw: alloy_primitives::Bytes,
+}
+
+impl SandwichBench {
+    pub fn new() -> Self {
+        use crate::chain::contracts::{ITestERC20, IUniswapV2Router02, IWETH9};
+        use crate::chain::simchain::actor;
+        use crate::chain::{TxRequest, Wallet};
+        use alloy_sol_types::SolCall;
+        let e18 = 10u128.pow(18);
+        let mut chain = crate::chain::SimChain::new(1);
+        let me = Wallet::derived(1, "bench/searcher");
+        let (rb, rq) = (U256::from(2000 * e18), U256::from(6_000_000_000_000u128));
+        let dex = match crate::chain::world::deploy_dex_for(&mut chain, 6, &[(rb, rq)], me.address()) {
+            Ok(d) => d,
+            Err(e) => panic!("bench genesis: {e}"),
+        };
+        let must = |o: Result<crate::chain::CallOutcome, crate::chain::ChainError>| match o {
+            Ok(o) if o.success => {}
+            other => panic!("bench genesis: {other:?}"),
+        };
+        chain.set_balance(me.address(), U256::from(200 * e18));
+        must(chain.call(me.address(), dex.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(100 * e18)));
+        let approve = ITestERC20::approveCall { spender: dex.executor, value: U256::MAX }.abi_encode();
+        must(chain.call(me.address(), dex.weth, approve.clone().into(), U256::ZERO));
+        must(chain.call(me.address(), dex.usdc, approve.into(), U256::ZERO));
+        let mut victim = Wallet::derived(1, "bench/victim");
+        chain.set_balance(victim.address(), U256::from(1000 * e18));
+        chain.advance_block(1_700_000_000, 10_000_000_000, actor("builder"));
+        chain.end_block();
+        let quote = crate::market::amm::get_amount_out(U256::from(30 * e18), rb, rq, 30).unwrap_or_default();
+        let swap = IUniswapV2Router02::swapExactETHForTokensCall {
+            amountOutMin: quote * U256::from(98u8) / U256::from(100u8),
+            path: vec![dex.weth, dex.usdc],
+            to: victim.address(),
+            deadline: U256::MAX,
+        };
+        let req = TxRequest {
+            chain_id: 1,
+            to: dex.venues[0].router,
+            data: swap.abi_encode().into(),
+            value: U256::from(30 * e18),
+            gas_limit: 300_000,
+            max_fee_per_gas: 40_000_000_000,
+            max_priority_fee_per_gas: 2_000_000_000,
+        };
+        let (victim_raw, _) = match victim.sign(&req) {
+            Ok(s) => s,
+            Err(e) => panic!("bench victim: {e}"),
+        };
+        // The client is never called here: the bench stops at the signed, simulated bundle.
+        let client = crate::relay::RelayClient::new(([127, 0, 0, 1], 9).into(), Wallet::derived(1, "bench/auth"));
+        let manager = crate::execution::bundle_manager::BundleManager::new(me, client, 1);
+        let spec = crate::config::SandwichSpec {
+            enabled: true,
+            min_profit_quote: 1_000_000,
+            bribe_share: 0.5,
+            min_success_probability: 0.3,
+            priority_fee_wei: 1_000_000_000,
+            gas_estimate: 110_000,
+            rival_probability: 0.3,
+            rival_bid_median_wei: 0.00194e18,
+            rival_bid_sigma: 1.97,
+        };
+        SandwichBench { chain, dex, manager, spec, victim_raw }
+    }
+
+    /// Victim seen → decoded → sized → signed → EVM-simulated: the confirmed bundle's length.
+    pub fn victim_to_bundle(&mut self) -> usize {
+        use crate::mempool::{PendingTx, SwapLimit, decode_swap};
+        use crate::strategies::sandwich::{Market, Victim, plan};
+        let tx = match PendingTx::from_raw(self.victim_raw.clone()) {
+            Ok(t) => t,
+            Err(e) => panic!("decode: {e}"),
+        };
+        let to = tx.to.unwrap_or_default();
+        let Some(call) = decode_swap(to, &tx.input, tx.value) else { panic!("not a swap") };
+        let Some(pool) = self.dex.venues.iter().position(|v| v.router == to) else { panic!("unknown router") };
+        let sells_base = call.path.first() == Some(&self.dex.weth);
+        let victim = Victim {
+            tx_hash: tx.hash,
+            pool,
+            sells_base,
+            limit: call.limit,
+            priority_fee_wei: tx.max_priority_fee_per_gas,
+            arrival_seq: 1,
+        };
+        debug_assert!(matches!(victim.limit, SwapLimit::ExactIn { .. }));
+        let (rb, rq) = {
+            let packed = self
+                .chain
+                .storage(self.dex.venues[pool].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
+            let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+            let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+            if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+        };
+        let market = Market {
+            pool,
+            reserve_base: rb,
+            reserve_quote: rq,
+            fee_bps: 30,
+            base: U256::from(100u128 * 10u128.pow(18)),
+            quote: U256::ZERO,
+            native: 100 * 10u128.pow(18),
+            base_fee_wei: u128::from(self.chain.base_fee()),
+        };
+        let p = match plan(&self.spec, &market, std::slice::from_ref(&victim)) {
+            Ok(p) => p,
+            Err(e) => panic!("plan: {e:?}"),
+        };
+        let target = self.chain.block_number() + 1;
+        let ts = self.chain.timestamp() + 12;
+        let c = self
+            .manager
+            .build(&p, &self.dex, &[(tx.raw.clone(), tx.from)], &mut self.chain, target)
+            .and_then(|b| self.manager.simulate(b, &p, &self.dex, &mut self.chain, ts));
+        match c {
+            Ok(c) => c.bundle.txs.len(),
+            Err(e) => panic!("simulate: {e}"),
+        }
+    }
+}
+
+impl Default for SandwichBench {
+    fn default() -> Self {
+        Self::new()
+    }
+}

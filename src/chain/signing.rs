@@ -11,6 +11,8 @@ use alloy_signer_local::PrivateKeySigner;
 /// A signing account with a local nonce counter.
 pub struct Wallet {
     signer: PrivateKeySigner,
+    /// The same key for libsecp256k1, which signs transactions several times faster.
+    secret: secp256k1::SecretKey,
     pub nonce: u64,
 }
 
@@ -38,8 +40,10 @@ impl Wallet {
     pub fn derived(seed: u64, name: &str) -> Self {
         let mut material = keccak256([seed.to_be_bytes().as_slice(), name.as_bytes()].concat());
         loop {
-            if let Ok(signer) = PrivateKeySigner::from_bytes(&material) {
-                return Wallet { signer, nonce: 0 };
+            if let (Ok(signer), Ok(secret)) =
+                (PrivateKeySigner::from_bytes(&material), secp256k1::SecretKey::from_byte_array(&material.0))
+            {
+                return Wallet { signer, secret, nonce: 0 };
             }
             material = keccak256(material);
         }
@@ -67,7 +71,9 @@ impl Wallet {
             access_list: Default::default(),
             input: req.data.clone(),
         };
-        let signature = self.signer.sign_hash_sync(&tx.signature_hash())?;
+        let digest = secp256k1::Message::from_digest(tx.signature_hash().0);
+        let (recid, rs) = secp256k1::SECP256K1.sign_ecdsa_recoverable(&digest, &self.secret).serialize_compact();
+        let signature = alloy_primitives::Signature::from_bytes_and_parity(&rs, i32::from(recid) != 0);
         let envelope = TxEnvelope::from(tx.into_signed(signature));
         self.nonce += 1;
         Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))

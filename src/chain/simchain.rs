@@ -328,6 +328,14 @@ impl SimChain {
     /// by the EVM. A revert is a receipt with `success == false`; an invalid transaction is an error
     /// and changes nothing.
     pub fn apply_raw(&mut self, raw: &[u8]) -> Result<Receipt, ChainError> {
+        self.apply_raw_from(raw, None)
+    }
+
+    /// As `apply_raw`; with `Some(sender)` the signature is not recovered again: for a searcher's
+    /// own simulation of transactions whose signers it already knows (it signed them, or recovered
+    /// them when they reached its mempool). Anything that accepts transactions from others (the
+    /// relay, the block builder) passes `None`.
+    pub fn apply_raw_from(&mut self, raw: &[u8], sender: Option<Address>) -> Result<Receipt, ChainError> {
         use alloy_consensus::Transaction;
         use alloy_consensus::transaction::SignerRecoverable;
         use alloy_eips::eip2718::Decodable2718;
@@ -335,7 +343,10 @@ impl SimChain {
         let mut buf = raw;
         let env = alloy_consensus::TxEnvelope::decode_2718(&mut buf)
             .map_err(|e| bad(format!("undecodable transaction: {e}")))?;
-        let from = env.recover_signer().map_err(|e| bad(format!("bad signature: {e}")))?;
+        let from = match sender {
+            Some(a) => a,
+            None => env.recover_signer().map_err(|e| bad(format!("bad signature: {e}")))?,
+        };
         if env.chain_id() != Some(self.chain_id) {
             return Err(ChainError::Invalid {
                 from,
@@ -391,13 +402,25 @@ impl SimChain {
         number: u64,
         timestamp: u64,
     ) -> Result<Vec<Receipt>, (usize, ChainError)> {
+        self.simulate_signed_from(raws, &[], number, timestamp)
+    }
+
+    /// As `simulate_signed`, with the senders already known (`senders[i]` for `raws[i]`; missing
+    /// entries are recovered): see `apply_raw_from`.
+    pub fn simulate_signed_from(
+        &mut self,
+        raws: &[Bytes],
+        senders: &[Address],
+        number: u64,
+        timestamp: u64,
+    ) -> Result<Vec<Receipt>, (usize, ChainError)> {
         let cp = self.checkpoint();
         self.evm.ctx.block.number = U256::from(number);
         self.evm.ctx.block.timestamp = U256::from(timestamp);
         let mut out = Vec::with_capacity(raws.len());
         let mut failed = None;
         for (i, raw) in raws.iter().enumerate() {
-            match self.apply_raw(raw) {
+            match self.apply_raw_from(raw, senders.get(i).copied()) {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     failed = Some((i, e));

@@ -112,6 +112,7 @@ pub struct SandwichResult {
 struct Pending {
     view: Victim,
     raw: Bytes,
+    from: Address,
     method: SwapMethod,
 }
 
@@ -228,6 +229,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
             pending.push(Pending {
                 view: Victim { tx_hash: hash, pool, sells_base, limit, priority_fee_wei: fee, arrival_seq: seq },
                 raw,
+                from: addr,
                 method,
             });
         }
@@ -284,10 +286,10 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
                     continue;
                 }
             };
-            let raws: Vec<Bytes> = p
+            let raws: Vec<(Bytes, Address)> = p
                 .victims
                 .iter()
-                .filter_map(|h| pending.iter().find(|x| x.view.tx_hash == *h).map(|x| x.raw.clone()))
+                .filter_map(|h| pending.iter().find(|x| x.view.tx_hash == *h).map(|x| (x.raw.clone(), x.from)))
                 .collect();
             let mut rec = SandwichRecord {
                 block: target,

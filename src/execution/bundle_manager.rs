@@ -29,6 +29,8 @@ pub struct BundleStats {
 #[derive(Clone, Debug)]
 pub struct SignedBundle {
     pub txs: Vec<Bytes>,
+    /// The signer of each transaction (ours, and the victims' as recovered from the mempool).
+    pub senders: Vec<Address>,
     pub front_hash: B256,
     pub back_hash: B256,
     pub target_block: u64,
@@ -92,7 +94,7 @@ impl BundleManager {
         &mut self,
         plan: &SandwichPlan,
         dex: &DexDeployment,
-        victims: &[Bytes],
+        victims: &[(Bytes, Address)],
         chain: &mut SimChain,
         target_block: u64,
     ) -> Result<SignedBundle, String> {
@@ -144,10 +146,16 @@ impl BundleManager {
         let (front_raw, front_hash) = sign(front.abi_encode(), 0)?;
         let (back_raw, back_hash) = sign(back.abi_encode(), plan.bribe_wei)?;
         let mut txs = Vec::with_capacity(victims.len() + 2);
+        let mut senders = Vec::with_capacity(victims.len() + 2);
         txs.push(front_raw);
-        txs.extend(victims.iter().cloned());
+        senders.push(me);
+        for (raw, from) in victims {
+            txs.push(raw.clone());
+            senders.push(*from);
+        }
         txs.push(back_raw);
-        Ok(SignedBundle { txs, front_hash, back_hash, target_block })
+        senders.push(me);
+        Ok(SignedBundle { txs, senders, front_hash, back_hash, target_block })
     }
 
     /// Simulates `b` as its target block on the current state (everything rolled back) and checks
@@ -161,8 +169,9 @@ impl BundleManager {
         timestamp: u64,
     ) -> Result<Confirmed, String> {
         let out = (|| {
-            let receipts =
-                chain.simulate_signed(&b.txs, b.target_block, timestamp).map_err(|(i, e)| format!("tx {i}: {e}"))?;
+            let receipts = chain
+                .simulate_signed_from(&b.txs, &b.senders, b.target_block, timestamp)
+                .map_err(|(i, e)| format!("tx {i}: {e}"))?;
             if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
                 return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
             }

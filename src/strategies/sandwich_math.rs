@@ -5,7 +5,7 @@
 
 use alloy_primitives::U256;
 
-use crate::market::amm::{get_amount_in, get_amount_out};
+use crate::market::amm::{get_amount_in_u128, get_amount_out_u128};
 use crate::strategies::sizing::argmax_within;
 
 /// A victim's router limit, in the pool's direction of its trade.
@@ -50,80 +50,123 @@ fn to_i128(v: U256) -> i128 {
 
 /// Executes victims alone (no front-run) and returns what each gets or pays; `None` if one fails.
 pub fn victims_alone(pool: Pool, victims: &[VictimLimit]) -> Option<Vec<U256>> {
-    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
-    victims.iter().map(|v| victim_step(&mut x, &mut y, pool.fee_bps, v)).collect()
+    let (p, vs) = narrow(pool, victims)?;
+    let (mut x, mut y) = (p.0, p.1);
+    vs.iter().map(|v| victim_step(&mut x, &mut y, pool.fee_bps, v).map(U256::from)).collect()
 }
 
-fn victim_step(x: &mut U256, y: &mut U256, fee: u32, v: &VictimLimit) -> Option<U256> {
+/// A victim's limit in `u128`: limits beyond it (e.g. "any price") saturate, which compares the same.
+#[derive(Clone, Copy)]
+enum Limit128 {
+    ExactIn { amount_in: u128, min_out: u128 },
+    ExactOut { amount_out: u128, max_in: u128 },
+}
+
+/// The search runs in `u128` (the AMM's `u128` paths fall back to `U256` inside when a product
+/// overflows, with the same results); reserves are at most 2^112 and amounts fit.
+fn narrow(pool: Pool, victims: &[VictimLimit]) -> Option<((u128, u128), Vec<Limit128>)> {
+    let sat = |v: U256| v.saturating_to::<u128>();
+    let p = (u128::try_from(pool.reserve_in).ok()?, u128::try_from(pool.reserve_out).ok()?);
+    let vs = victims
+        .iter()
+        .map(|v| match *v {
+            VictimLimit::ExactIn { amount_in, min_out } => {
+                Some(Limit128::ExactIn { amount_in: u128::try_from(amount_in).ok()?, min_out: sat(min_out) })
+            }
+            VictimLimit::ExactOut { amount_out, max_in } => {
+                Some(Limit128::ExactOut { amount_out: u128::try_from(amount_out).ok()?, max_in: sat(max_in) })
+            }
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((p, vs))
+}
+
+fn victim_step(x: &mut u128, y: &mut u128, fee: u32, v: &Limit128) -> Option<u128> {
     match *v {
-        VictimLimit::ExactIn { amount_in, min_out } => {
-            let out = get_amount_out(amount_in, *x, *y, fee).ok()?;
-            if out < min_out || out.is_zero() {
+        Limit128::ExactIn { amount_in, min_out } => {
+            let out = get_amount_out_u128(amount_in, *x, *y, fee).ok()?;
+            if out < min_out || out == 0 {
                 return None;
             }
-            *x += amount_in;
+            *x = x.checked_add(amount_in)?;
             *y -= out;
             Some(out)
         }
-        VictimLimit::ExactOut { amount_out, max_in } => {
-            let paid = get_amount_in(amount_out, *x, *y, fee).ok()?;
+        Limit128::ExactOut { amount_out, max_in } => {
+            let paid = get_amount_in_u128(amount_out, *x, *y, fee).ok()?;
             if paid > max_in {
                 return None;
             }
-            *x += paid;
+            *x = x.checked_add(paid)?;
             *y -= amount_out;
             Some(paid)
         }
     }
 }
 
-/// The whole sandwich at front-run size `f`; `None` when a victim's limit breaks or a swap fails.
-pub fn run(pool: Pool, victims: &[VictimLimit], f: U256) -> Option<SandwichRun> {
-    let fee = pool.fee_bps;
-    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
-    let front_out = get_amount_out(f, x, y, fee).ok()?;
-    if front_out.is_zero() {
+/// Front-run, victims, back-run at size `f`: (front out, victim amounts, back out).
+fn run128(p: (u128, u128), fee: u32, vs: &[Limit128], f: u128, keep: bool) -> Option<(u128, Vec<u128>, u128)> {
+    let (mut x, mut y) = p;
+    let front_out = get_amount_out_u128(f, x, y, fee).ok()?;
+    if front_out == 0 {
         return None;
     }
-    x += f;
+    x = x.checked_add(f)?;
     y -= front_out;
-    let mut victim_amounts = Vec::with_capacity(victims.len());
-    for v in victims {
-        victim_amounts.push(victim_step(&mut x, &mut y, fee, v)?);
+    let mut amounts = Vec::new();
+    for v in vs {
+        let a = victim_step(&mut x, &mut y, fee, v)?;
+        if keep {
+            amounts.push(a);
+        }
     }
     // Back-run: sell the bought `out` tokens into the pool (reserves swap roles).
-    let back_out = get_amount_out(front_out, y, x, fee).ok()?;
-    Some(SandwichRun { front_in: f, front_out, victim_amounts, back_out })
+    let back_out = get_amount_out_u128(front_out, y, x, fee).ok()?;
+    Some((front_out, amounts, back_out))
+}
+
+/// The whole sandwich at front-run size `f`; `None` when a victim's limit breaks or a swap fails.
+pub fn run(pool: Pool, victims: &[VictimLimit], f: U256) -> Option<SandwichRun> {
+    let (p, vs) = narrow(pool, victims)?;
+    let (front_out, amounts, back_out) = run128(p, pool.fee_bps, &vs, u128::try_from(f).ok()?, true)?;
+    Some(SandwichRun {
+        front_in: f,
+        front_out: U256::from(front_out),
+        victim_amounts: amounts.into_iter().map(U256::from).collect(),
+        back_out: U256::from(back_out),
+    })
 }
 
 /// Whether every victim stays within its limit after a front-run of `f` (a front-run too small to buy
 /// anything still moves the pool by its input, so feasibility stays monotone in `f`).
-fn victims_hold(pool: Pool, victims: &[VictimLimit], f: U256) -> bool {
-    let fee = pool.fee_bps;
-    let (mut x, mut y) = (pool.reserve_in, pool.reserve_out);
-    let Ok(front_out) = get_amount_out(f, x, y, fee) else { return false };
-    x += f;
+fn victims_hold(p: (u128, u128), fee: u32, vs: &[Limit128], f: u128) -> bool {
+    let (mut x, mut y) = p;
+    let Ok(front_out) = get_amount_out_u128(f, x, y, fee) else { return false };
+    let Some(nx) = x.checked_add(f) else { return false };
+    x = nx;
     y -= front_out;
-    victims.iter().all(|v| victim_step(&mut x, &mut y, fee, v).is_some())
+    vs.iter().all(|v| victim_step(&mut x, &mut y, fee, v).is_some())
 }
 
 /// The largest front-run in [0, `cap`] that keeps every victim within its limit (0 when even the
 /// smallest front-run breaks one). Feasibility only shrinks as the front-run grows (each victim's
 /// price worsens), so a bisection finds the boundary.
 pub fn max_front_run(pool: Pool, victims: &[VictimLimit], cap: U256) -> U256 {
-    let ok = |f: U256| victims_hold(pool, victims, f);
-    if cap.is_zero() || !ok(U256::from(1u8)) {
+    let Some((p, vs)) = narrow(pool, victims) else { return U256::ZERO };
+    let cap = cap.saturating_to::<u128>();
+    let ok = |f: u128| victims_hold(p, pool.fee_bps, &vs, f);
+    if cap == 0 || !ok(1) {
         return U256::ZERO;
     }
     if ok(cap) {
-        return cap;
+        return U256::from(cap);
     }
-    let (mut lo, mut hi) = (U256::from(1u8), cap);
-    while hi - lo > U256::from(1u8) {
-        let mid = lo + (hi - lo) / U256::from(2u8);
+    let (mut lo, mut hi) = (1u128, cap);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
         if ok(mid) { lo = mid } else { hi = mid }
     }
-    lo
+    U256::from(lo)
 }
 
 /// The best sandwich: the profit-maximising front-run among those that keep every victim whole,
@@ -133,17 +176,24 @@ pub fn best_sandwich(pool: Pool, victims: &[VictimLimit], cap: U256) -> Option<S
     if hi.is_zero() {
         return None;
     }
-    let hi64 = u64::try_from(hi).ok()?;
+    // Front-runs are wei of WETH or raw quote: beyond u64 (18.4 ETH), within u128.
+    let hi = u128::try_from(hi).ok()?;
+    let (p, vs) = narrow(pool, victims)?;
     // Every swap in the sequence can round by a raw unit; profit is within that of a concave curve.
     let slack = 2 + 2 * victims.len() as i128;
-    let profit = |f: u64| run(pool, victims, U256::from(f)).map(|r| r.gross_profit()).unwrap_or(i128::MIN / 2);
-    let (f, p) = argmax_within(hi64, slack, 1 << 16, profit);
+    let profit = |f: u128| {
+        run128(p, pool.fee_bps, &vs, f, false)
+            .and_then(|(_, _, back)| Some(i128::try_from(back).ok()? - i128::try_from(f).ok()?))
+            .unwrap_or(i128::MIN / 2)
+    };
+    let (f, p) = argmax_within(hi, slack, 1 << 16, profit);
     (p > 0).then(|| run(pool, victims, U256::from(f))).flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::amm::get_amount_out;
 
     fn u(v: u128) -> U256 {
         U256::from(v)

@@ -131,14 +131,17 @@ pub fn optimal_size(buy: &Leg<'_>, sell: &Leg<'_>, max_lots: u64) -> Option<Size
 /// The argument in [1, `hi`] maximising `f` (ties to the smaller), for an `f` that is within
 /// `ROUNDING_SLACK` below a concave function: a ternary search to get close, then an outward scan
 /// that stops once `f` has fallen out of rounding reach of the best seen (exact by concavity).
-pub fn argmax_nearly_concave(hi: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
-    argmax_within(hi, ROUNDING_SLACK, MAX_SCAN, f)
+pub fn argmax_nearly_concave(hi: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
+    // Arguments stay within [1, hi], so narrowing back to u64 is lossless.
+    let (q, v) = argmax_within(u128::from(hi), ROUNDING_SLACK, u128::from(MAX_SCAN), |q| f(q as u64));
+    (q as u64, v)
 }
 
-/// As `argmax_nearly_concave` for an `f` within `slack` below a concave function (more swaps in a
-/// row, more rounding), scanning at most `max_scan` steps each way from the ternary search's best.
-pub fn argmax_within(hi: u64, slack: i128, max_scan: u64, mut f: impl FnMut(u64) -> i128) -> (u64, i128) {
-    let (mut lo, mut up) = (1u64, hi.max(1));
+/// As `argmax_nearly_concave` over `u128` arguments (raw token amounts) for an `f` within `slack`
+/// below a concave function (more swaps in a row, more rounding), scanning at most `max_scan` steps
+/// each way from the ternary search's best.
+pub fn argmax_within(hi: u128, slack: i128, max_scan: u128, mut f: impl FnMut(u128) -> i128) -> (u128, i128) {
+    let (mut lo, mut up) = (1u128, hi.max(1));
     while up - lo > 8 {
         let m1 = lo + (up - lo) / 3;
         let m2 = up - (up - lo) / 3;
@@ -159,18 +162,33 @@ pub fn argmax_within(hi: u64, slack: i128, max_scan: u64, mut f: impl FnMut(u64)
 /// The outward scan alone, from `start` (whose value is `start_value`): the best argument within
 /// reach, exact when `f` is within `ROUNDING_SLACK` of a concave function and the scan ends by
 /// falling out of reach rather than at `max_scan`.
-pub fn argmax_from(hi: u64, start: u64, start_value: i128, max_scan: u64, f: impl FnMut(u64) -> i128) -> (u64, i128) {
-    scan_from(hi, start, start_value, max_scan, ROUNDING_SLACK, f)
-}
-
-fn scan_from(
+pub fn argmax_from(
     hi: u64,
     start: u64,
     start_value: i128,
     max_scan: u64,
-    slack: i128,
     mut f: impl FnMut(u64) -> i128,
 ) -> (u64, i128) {
+    let (q, v) =
+        scan_from(
+            u128::from(hi),
+            u128::from(start),
+            start_value,
+            u128::from(max_scan),
+            ROUNDING_SLACK,
+            |q| f(q as u64),
+        );
+    (q as u64, v)
+}
+
+fn scan_from(
+    hi: u128,
+    start: u128,
+    start_value: i128,
+    max_scan: u128,
+    slack: i128,
+    mut f: impl FnMut(u128) -> i128,
+) -> (u128, i128) {
     let (mut best_q, mut best) = (start, start_value);
     let mut q = start;
     let mut steps = 0;
