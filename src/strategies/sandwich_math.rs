@@ -253,6 +253,19 @@ mod tests {
         }
     }
 
+    /// Front-runs are wei: a 20 ETH front-run is beyond `u64` and must still be found.
+    #[test]
+    fn front_runs_above_u64_are_sized() {
+        let e18 = 10u128.pow(18);
+        let pool = Pool { reserve_in: u(2000 * e18), reserve_out: u(6_000_000_000_000), fee_bps: 30 };
+        let out = get_amount_out(u(30 * e18), pool.reserve_in, pool.reserve_out, 30).unwrap();
+        let v = [VictimLimit::ExactIn { amount_in: u(30 * e18), min_out: out * u(98) / u(100) }];
+        let best = best_sandwich(pool, &v, u(100 * e18)).unwrap();
+        assert!(best.front_in > U256::from(u64::MAX));
+        let hi = max_front_run(pool, &v, u(100 * e18));
+        assert!(best.front_in <= hi && run(pool, &v, hi + U256::from(1u8)).is_none());
+    }
+
     #[test]
     fn inventory_cap_binds_and_hopeless_victims_are_skipped() {
         let pool = Pool { reserve_in: u(1_000_000_000), reserve_out: u(3_000_000_000), fee_bps: 30 };
