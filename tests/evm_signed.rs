@@ -156,3 +156,16 @@ fn the_executor_pays_its_bribe_to_the_coinbase() {
     let r = chain.apply_raw(&raw).unwrap();
     assert_eq!(r.revert_reason.as_deref(), Some("EXECUTOR: NOT_OWNER"));
 }
+
+/// Reading state (eth_call) costs nothing: an account without ETH can view at any base fee, and
+/// the block's base fee is unchanged afterwards.
+#[test]
+fn views_do_not_need_funds() {
+    let (mut chain, _, weth, _) = setup();
+    let pauper = actor("pauper");
+    assert_eq!(chain.balance(pauper), U256::ZERO);
+    let fee = chain.base_fee();
+    assert!(fee > 0);
+    assert_eq!(weth_balance(&mut chain, weth, pauper), U256::ZERO);
+    assert_eq!(chain.base_fee(), fee);
+}

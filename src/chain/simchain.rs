@@ -296,6 +296,9 @@ impl SimChain {
     /// Executes a call without committing anything (eth_call).
     pub fn view(&mut self, from: Address, to: Address, data: Bytes) -> Result<CallOutcome, ChainError> {
         let cp = self.checkpoint();
+        // Like eth_call: free gas, so reading never depends on the caller's balance (the rollback
+        // restores the block's base fee).
+        self.evm.ctx.block.basefee = 0;
         let r = self.call_with(from, to, data, U256::ZERO, 5_000_000, 0);
         self.rollback_fresh(cp);
         r
