@@ -365,3 +365,29 @@ fn cross_dex_predictions_hold_to_the_wei_unless_the_pools_were_touched() {
     assert!(md.contains("Our wallet on the chain equals the books to the wei"));
     assert_wallet_matches_the_chain(&summary);
 }
+
+/// With too little ETH for gas, our later transactions are refused by the chain before they run:
+/// they cost nothing there and nothing in the books, so the wallet still reconciles to the wei.
+#[test]
+fn a_wallet_short_of_gas_money_still_reconciles() {
+    let d = tempfile::tempdir().unwrap();
+    let o = xcrack(
+        &[
+            "backtest",
+            &scenario("cross_dex.toml"),
+            "--set",
+            "duration=1h",
+            "--set",
+            "account.gas=0.02 ETH",
+            "--quiet",
+            "--out",
+            d.path().to_str().unwrap(),
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&read(d.path().join("cross-dex-42/summary.json"))).unwrap();
+    assert_wallet_matches_the_chain(&summary);
+    let native: u128 = summary["chain"]["wallet"]["native_on_chain_wei"].as_str().unwrap().parse().unwrap();
+    assert!(native < 20_000_000_000_000_000, "it traded until gas money ran short: {native}");
+}

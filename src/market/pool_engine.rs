@@ -290,9 +290,13 @@ impl EvmPools {
         let outcome = match sent {
             Ok(o) => o,
             Err(e) => {
-                // Cannot happen with funded traders; treat as a failed swap rather than abort the run.
-                tracing::error!(target: "xcrack::market::evm", error = %e, "swap transaction invalid");
-                return SwapReceipt { result: Err(SwapFailure::Math(AmmError::InsufficientLiquidity)), gas_used: None };
+                // Never executed (e.g. our wallet cannot cover the gas limit at this base fee): a
+                // failed swap that used no gas, as the chain saw it.
+                tracing::warn!(target: "xcrack::market::evm", error = %e, "swap transaction invalid, not executed");
+                return SwapReceipt {
+                    result: Err(SwapFailure::Math(AmmError::InsufficientLiquidity)),
+                    gas_used: Some(0),
+                };
             }
         };
         let result = if outcome.success {
@@ -359,7 +363,8 @@ impl EvmPools {
         };
         let o = match outcome {
             Ok(o) => o,
-            Err(e) => return (Err(e.to_string()), None),
+            // Not executed at all: no gas spent on the chain.
+            Err(e) => return (Err(e.to_string()), Some(0)),
         };
         if commit {
             for p in [plan.buy_pool.0 as usize, plan.sell_pool.0 as usize] {
