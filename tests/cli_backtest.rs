@@ -378,7 +378,7 @@ fn a_wallet_short_of_gas_money_still_reconciles() {
             "--set",
             "duration=1h",
             "--set",
-            "account.gas=0.02 ETH",
+            "account.gas=0.005 ETH",
             "--quiet",
             "--out",
             d.path().to_str().unwrap(),
@@ -388,6 +388,13 @@ fn a_wallet_short_of_gas_money_still_reconciles() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&read(d.path().join("cross-dex-42/summary.json"))).unwrap();
     assert_wallet_matches_the_chain(&summary);
-    let native: u128 = summary["chain"]["wallet"]["native_on_chain_wei"].as_str().unwrap().parse().unwrap();
-    assert!(native < 20_000_000_000_000_000, "it traded until gas money ran short: {native}");
+    // The signed transaction's up-front cost (gas limit × max fee) exceeded the wallet: refused.
+    let csv = String::from_utf8(read(d.path().join("cross-dex-42/trades.csv"))).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (status, gas) = (col("status"), col("gas_wei"));
+    let refused =
+        lines.map(|l| l.split(',').collect::<Vec<_>>()).filter(|f| f[status] == "leg_failed" && f[gas] == "0");
+    assert!(refused.count() >= 1, "{csv}");
 }
