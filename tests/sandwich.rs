@@ -44,9 +44,12 @@ fn u(s: &str) -> U256 {
 fn four_victim_fixture_is_sandwiched_optimally_and_the_books_match_the_chain() {
     let d = tempfile::tempdir().unwrap();
     let (s, sandwiches, victims) = backtest(&repo().join("scenarios/sandwich_fixture.toml"), d.path());
+    // One bundle per arrival, each replacing the last under the pool's replacementUuid; the
+    // fourth, around all four victims, lands.
     let b = &s["bundles"];
-    assert_eq!((b["built"].as_u64(), b["submitted"].as_u64(), b["included"].as_u64()), (Some(1), Some(1), Some(1)));
-    assert_eq!(s["relay"]["received"], 1, "the bundle reached the relay over HTTP, signature verified");
+    assert_eq!((b["built"].as_u64(), b["submitted"].as_u64(), b["replaced"].as_u64()), (Some(4), Some(4), Some(3)));
+    assert_eq!(b["included"], 1);
+    assert_eq!(s["relay"]["received"], 4, "every bundle reached the relay over HTTP, signature verified");
     assert_eq!(s["pnl"]["predicted_equals_realised"], 1);
     assert_eq!(s["wallet"]["matches"], true, "{}", s["wallet"]);
     assert_eq!(s["wallet"]["booked"], s["wallet"]["on_chain"]);
@@ -65,7 +68,8 @@ fn four_victim_fixture_is_sandwiched_optimally_and_the_books_match_the_chain() {
     ];
     let cap = U256::from(200 * e18);
     let best = best_sandwich(pool, &limits, cap).unwrap();
-    let r = &rows(&sandwiches)[0];
+    let all = rows(&sandwiches);
+    let r = all.iter().find(|r| r["outcome"] == "included").unwrap();
     assert_eq!(u(&r["front_in_raw"]), best.front_in);
     assert_eq!(u(&r["realised_back_out_raw"]), best.back_out);
     // Optimal: the victims' limits bind (one more wei breaks one) and no size near it pays more.
@@ -217,8 +221,9 @@ priority_fee_gwei = 1.0
             (best_f, best_p) = (f, r.gross_profit());
         }
     }
-    let r = &rows(&sandwiches)[0];
-    assert_eq!(r["outcome"], "included", "{sandwiches}");
+    let all = rows(&sandwiches);
+    let r = all.iter().find(|r| r["outcome"] == "included").unwrap_or_else(|| panic!("{sandwiches}"));
+    assert_eq!(r["victims"], "4");
     assert_eq!(r["front_in_raw"], best_f.to_string());
     assert_eq!(r["realised_gross_raw"], best_p.to_string());
     assert!(rows(&victims).iter().all(|v| v["succeeded"] == "true" && v["sandwiched"] == "true"), "{victims}");
@@ -309,6 +314,7 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
         rival_probability: 0.0,
         rival_bid_median_wei: 0.0,
         rival_bid_sigma: 0.0,
+        submit_latency: 0,
     };
     let market = Market {
         pool: 0,
@@ -372,4 +378,33 @@ fn generated_sandwich_scenario_is_deterministic_and_reconciles() {
     assert_eq!(s["bundles"]["simulation_failed"], 0);
     assert_eq!(s["wallet"]["matches"], true);
     assert_eq!(s["pnl"]["predicted_differs"], 0);
+}
+
+/// A victim that reaches us just before the block but not the builder's public mempool: a rival
+/// outbids our bundle, the victim is still pending, so the BundleManager resubmits for the next
+/// block (and is outbid again there, while the victim finally executes publicly).
+#[test]
+fn a_missed_bundle_is_resubmitted_while_its_victim_still_waits() {
+    let text = std::fs::read_to_string(repo().join("scenarios/sandwich_fixture.toml")).unwrap();
+    let cut = text.find("[[mempool.pending]]\nat = \"2s\"").unwrap();
+    let late = text[..cut]
+        .replace("duration = \"24s\"", "duration = \"36s\"")
+        .replace("at = \"1s\"", "at = \"11.5s\"")
+        .replace("rival_probability = 0.0", "rival_probability = 1.0\nrival_bid_median_eth = 10.0\nrival_bid_sigma = 0.0\nmin_success_probability = 0.0");
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("late.toml");
+    std::fs::write(&file, late).unwrap();
+    let (s, sandwiches, victims) = backtest(&file, &d.path().join("out"));
+    let b = &s["bundles"];
+    assert_eq!(
+        (b["outbid"].as_u64(), b["resubmitted"].as_u64(), b["included"].as_u64()),
+        (Some(2), Some(1), Some(0)),
+        "{b}"
+    );
+    let blocks: Vec<String> = rows(&sandwiches).iter().map(|r| r["block"].clone()).collect();
+    assert_eq!(blocks.len(), 2);
+    assert_ne!(blocks[0], blocks[1], "the second bundle targets the next block");
+    let v = rows(&victims);
+    assert_eq!((v.len(), v[0]["sandwiched"].as_str(), v[0]["succeeded"].as_str()), (1, "false", "true"));
+    assert_eq!(s["wallet"]["matches"], true);
 }

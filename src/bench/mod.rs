@@ -280,6 +280,7 @@ impl SandwichBench {
             rival_probability: 0.3,
             rival_bid_median_wei: 0.00194e18,
             rival_bid_sigma: 1.97,
+            submit_latency: 50_000_000,
         };
         SandwichBench { chain, dex, manager, spec, victim_raw }
     }

@@ -97,6 +97,7 @@ pub struct SandwichSpec {
     pub rival_probability: f64,
     pub rival_bid_median_wei: f64,
     pub rival_bid_sigma: f64,
+    pub submit_latency: SimTime,
 }
 
 /// One exactly specified pending swap.
@@ -123,6 +124,7 @@ pub struct MempoolSpec {
     pub slippage: Vec<(u32, f64)>,
     pub priority_fee_median_gwei: f64,
     pub priority_fee_sigma: f64,
+    pub propagation: SimTime,
     pub pending: Vec<PendingSwapSpec>,
 }
 
@@ -621,6 +623,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             rival_probability: v.probability(&k("rival_probability"), c.rival_probability)?,
             rival_bid_median_wei: v.non_negative(&k("rival_bid_median_eth"), c.rival_bid_median_eth)? * 1e18,
             rival_bid_sigma: v.non_negative(&k("rival_bid_sigma"), c.rival_bid_sigma)?,
+            submit_latency: v.duration(&k("submit_latency"), &c.submit_latency)?,
         }
     };
     let mempool = mempool_spec(&v, &s.mempool, &dex)?;
@@ -781,6 +784,7 @@ fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun])
         slippage: m.slippage_bps.iter().zip(&m.slippage_weights).map(|(b, w)| (*b, w / total)).collect(),
         priority_fee_median_gwei: v.non_negative(&k("priority_fee_median_gwei"), m.priority_fee_median_gwei)?,
         priority_fee_sigma: v.non_negative(&k("priority_fee_sigma"), m.priority_fee_sigma)?,
+        propagation: v.duration(&k("propagation"), &m.propagation)?,
         pending,
     })
 }

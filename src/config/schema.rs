@@ -44,6 +44,9 @@ pub struct MempoolConfig {
     /// Lognormal priority fee of victims (gwei).
     pub priority_fee_median_gwei: f64,
     pub priority_fee_sigma: f64,
+    /// How long a public transaction takes to reach the block builder: swaps arriving later than
+    /// this before a block wait for the next one (our bundles carry them directly).
+    pub propagation: String,
     /// Exact pending transactions, replayed in order at their arrival times.
     #[serde(default)]
     pub pending: Vec<PendingTxConfig>,
@@ -109,6 +112,9 @@ pub struct SandwichConfig {
     pub rival_probability: f64,
     pub rival_bid_median_eth: f64,
     pub rival_bid_sigma: f64,
+    /// From deciding to the relay holding the bundle (signing, simulation, HTTP): a bundle that
+    /// cannot arrive before the block is built targets the next one.
+    pub submit_latency: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

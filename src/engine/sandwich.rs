@@ -19,12 +19,12 @@ use crate::chain::{ChainError, SimChain, TxRequest, Wallet};
 use crate::config::RunSpec;
 use crate::core::rng::component_rng;
 use crate::core::{BLOCK_GAS_LIMIT, NANOS_PER_SEC, SimTime, next_base_fee};
-use crate::execution::bundle_manager::{BundleManager, BundleStats, realised_amounts, victim_amounts};
+use crate::execution::bundle_manager::{BundleManager, BundleStats, Simulated, realised_amounts, victim_amounts};
 use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::mempool::generator::{intents, limit_for};
 use crate::mempool::{SwapLimit, SwapMethod};
 use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer, RelayStats, RivalBid};
-use crate::strategies::sandwich::{Market, SandwichSkip, Victim, plan};
+use crate::strategies::sandwich::{Market, Victim, plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandwichRunError {
@@ -114,6 +114,179 @@ struct Pending {
     raw: Bytes,
     from: Address,
     method: SwapMethod,
+    /// When it reached the mempool (the builder sees it `propagation` later).
+    at: SimTime,
+}
+
+/// The sandwich loop's own state between blocks.
+struct Loop<'a> {
+    spec: &'a RunSpec,
+    dex: &'a DexDeployment,
+    relay: Arc<Mutex<Relay>>,
+    manager: BundleManager,
+    pending: Vec<Pending>,
+    records: Vec<SandwichRecord>,
+    skips: BTreeMap<&'static str, u64>,
+    /// Our wallet as booked: (WETH, quote, ETH).
+    booked: [u128; 3],
+    base_fee: u128,
+    /// Our live bundle per (pool, target block): its record and simulation.
+    live: BTreeMap<(usize, u64), (usize, Simulated)>,
+}
+
+impl Loop<'_> {
+    fn uuid(pool: usize, block: u64) -> String {
+        format!("sandwich-pool-{pool}-block-{block}")
+    }
+
+    /// Plans `pool` at time `t` (the chain's head is `head`; the next block is built at
+    /// `block_at`) and sends, replaces or withdraws our bundle for it.
+    fn decide(&mut self, pool: usize, t: SimTime, head: u64, block_at: SimTime) {
+        let spec = self.spec;
+        // A bundle that cannot reach the relay before the block is built aims at the one after.
+        let target = if t + spec.sandwich.submit_latency <= block_at { head + 1 } else { head + 2 };
+        let blocks_ahead = target - head;
+        let timestamp = GENESIS_TIMESTAMP + (block_at + (blocks_ahead - 1) * spec.chain.block_time) / NANOS_PER_SEC;
+        let views: Vec<Victim> = self.pending.iter().filter(|p| p.view.pool == pool).map(|p| p.view.clone()).collect();
+        let mut r = lock(&self.relay);
+        let chain = r.chain();
+        let (rb, rq) = reserves_of(chain, self.dex, pool);
+        let market = Market {
+            pool,
+            reserve_base: rb,
+            reserve_quote: rq,
+            fee_bps: spec.dex[pool].fee_bps,
+            base: U256::from(self.booked[0]),
+            quote: U256::from(self.booked[1]),
+            native: self.booked[2],
+            base_fee_wei: self.base_fee,
+        };
+        let mark: u128 = (rq * U256::from(10u128.pow(18)) / rb.max(U256::from(1u8))).saturating_to();
+        let p = match plan(&spec.sandwich, &market, &views) {
+            Ok(p) => p,
+            Err(skip) => {
+                drop(r);
+                *self.skips.entry(skip.as_str()).or_default() += 1;
+                // The opportunity is gone: withdraw what we sent for it.
+                if let Some((idx, _)) = self.live.remove(&(pool, target))
+                    && self.manager.cancel(&Self::uuid(pool, target)).is_ok()
+                {
+                    self.records[idx].outcome = "cancelled";
+                }
+                return;
+            }
+        };
+        let raws: Vec<(Bytes, Address)> = p
+            .victims
+            .iter()
+            .filter_map(|h| self.pending.iter().find(|x| x.view.tx_hash == *h).map(|x| (x.raw.clone(), x.from)))
+            .collect();
+        let mut rec = SandwichRecord {
+            block: target,
+            pool,
+            sells_base: p.sells_base,
+            victims: p.victims.len(),
+            front_in_raw: p.run.front_in,
+            predicted_back_out_raw: p.run.back_out,
+            realised_back_out_raw: None,
+            predicted_gross_raw: p.run.gross_profit(),
+            realised_gross_raw: None,
+            gas_wei: 0,
+            bribe_wei: p.bribe_wei,
+            mark,
+            success_probability: p.success_probability,
+            outcome: "",
+            reason: String::new(),
+            bundle_hash: None,
+        };
+        let confirmed = self
+            .manager
+            .build(&p, self.dex, &raws, chain, target)
+            .and_then(|b| self.manager.simulate(b, &p, self.dex, chain, timestamp));
+        drop(r);
+        let confirmed = match confirmed {
+            Ok(c) => c,
+            Err(reason) => {
+                *self.skips.entry("simulation_failed").or_default() += 1;
+                rec.outcome = "simulation_failed";
+                rec.reason = reason;
+                self.records.push(rec);
+                return;
+            }
+        };
+        match self.manager.submit(&confirmed, Some(Self::uuid(pool, target))) {
+            Ok(h) => {
+                rec.bundle_hash = Some(h);
+                rec.outcome = "pending";
+                if let Some((old, _)) = self.live.insert((pool, target), (self.records.len(), confirmed.sim)) {
+                    self.records[old].outcome = "replaced";
+                    self.manager.stats.replaced += 1;
+                }
+            }
+            Err(e) => {
+                rec.outcome = "submit_failed";
+                rec.reason = e;
+            }
+        }
+        self.records.push(rec);
+    }
+
+    /// What each pending victim would get (or pay) without us: all of them in builder order on
+    /// the current state, as block `number`.
+    fn alone(&mut self, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
+        let mut order: Vec<&Pending> = self.pending.iter().collect();
+        order.sort_by(|a, b| {
+            b.view.priority_fee_wei.cmp(&a.view.priority_fee_wei).then(a.view.arrival_seq.cmp(&b.view.arrival_seq))
+        });
+        let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
+        let senders: Vec<Address> = order.iter().map(|p| p.from).collect();
+        let mut out = BTreeMap::new();
+        let mut r = lock(&self.relay);
+        if let Ok(receipts) = r.chain().simulate_signed_from(&raws, &senders, number, timestamp) {
+            for (p, rc) in order.iter().zip(&receipts) {
+                if let Some(a) = victim_side(rc, p, self.dex) {
+                    out.insert(p.view.tx_hash, a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Books a bundle's fate: realised amounts and gas when included.
+    fn settle(&mut self, idx: usize, outcome: BundleOutcome, receipts: &[crate::chain::Receipt]) {
+        let rec = &mut self.records[idx];
+        match outcome {
+            BundleOutcome::Included { .. } => {
+                let pair = self.dex.venues[rec.pool].pair;
+                let (front_in, back_out) =
+                    realised_amounts(receipts, pair, self.dex.weth_is_token0(), rec.sells_base).unwrap_or_default();
+                let ours = [receipts.first(), receipts.last()];
+                let gas: u128 = ours.iter().flatten().map(|rc| u128::from(rc.gas_used) * rc.effective_gas_price).sum();
+                rec.realised_back_out_raw = Some(back_out);
+                rec.realised_gross_raw = Some(back_out.saturating_to::<i128>() - front_in.saturating_to::<i128>());
+                rec.gas_wei = gas;
+                rec.outcome = "included";
+                let i = if rec.sells_base { 0 } else { 1 };
+                self.booked[i] = self.booked[i] + back_out.saturating_to::<u128>() - front_in.saturating_to::<u128>();
+                self.booked[2] -= gas + rec.bribe_wei;
+            }
+            BundleOutcome::Outbid { rival_gas_price, .. } => {
+                rec.outcome = "outbid";
+                rec.reason = format!("a rival paid {rival_gas_price} wei per gas");
+                rec.bribe_wei = 0;
+            }
+            BundleOutcome::Failed { reason, .. } => {
+                rec.outcome = "failed";
+                rec.reason = reason;
+                rec.bribe_wei = 0;
+            }
+            other => {
+                rec.outcome = "expired";
+                rec.reason = format!("{other:?}");
+                rec.bribe_wei = 0;
+            }
+        }
+    }
 }
 
 /// Everyone's chain state lives in the relay (its builder mines the blocks); we hold its lock only
@@ -125,7 +298,6 @@ fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
 const VICTIM_WALLETS: usize = 16;
 
 pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
-    let s = &spec.sandwich;
     let mut chain = SimChain::new(spec.chain_id);
     let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
     let me = wallet.address();
@@ -144,7 +316,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
         fund_victim(&mut chain, &dex, w.address())?;
         victim_wallets.insert(n, w);
     }
-    let mut base_fee = spec.chain.base_fee_wei;
+    let base_fee = spec.chain.base_fee_wei;
     let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
     let builder = actor("xcrack/builder");
     chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
@@ -154,7 +326,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut server = RelayServer::start(relay.clone(), loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
     let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
-    let mut manager = BundleManager::new(wallet, client, spec.chain_id);
+    let manager = BundleManager::new(wallet, client, spec.chain_id);
 
     // The flow of victims: the fixture's exact list, then generated intents, by arrival.
     let mut rng_victims = component_rng(spec.seed, "mempool/victims");
@@ -171,239 +343,143 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
     let mut rng_rivals = component_rng(spec.seed, "sandwich/rivals");
     let mut rng_gas = component_rng(spec.seed, "chain/utilization");
 
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut pending_nonce: BTreeMap<Address, u64> = BTreeMap::new();
-    let mut records = Vec::new();
+    let mut lp = Loop {
+        spec,
+        dex: &dex,
+        relay: relay.clone(),
+        manager,
+        pending: Vec::new(),
+        records: Vec::new(),
+        skips: BTreeMap::new(),
+        booked: initial,
+        base_fee,
+        live: BTreeMap::new(),
+    };
     let mut victims_out: Vec<VictimRecord> = Vec::new();
-    let mut skips: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut booked = initial;
     let mut seq = 0u64;
     let blocks = spec.duration / spec.chain.block_time;
     for k in 1..=blocks {
         let now = k * spec.chain.block_time;
-        // 1. Victims that arrived during the slot enter the mempool, signed by their wallets.
+        let head = lock(&relay).chain().block_number();
+        // 1. Victims arrive during the slot, signed by their wallets; each arrival re-decides its
+        //    pool (a bigger bundle replaces the smaller one under the same replacementUuid).
         while next_arrival < arrivals.len() && arrivals[next_arrival].0 < now {
-            let a = &arrivals[next_arrival].2;
+            let (at, _, a) = &arrivals[next_arrival];
+            let (at, a) = (*at, a);
             next_arrival += 1;
-            let mut r = lock(&relay);
-            let chain = r.chain();
-            let (pool, sells_base, method, limit, fee, sender) = match *a {
-                Arrival::Fixture(i) => {
-                    let p = &spec.mempool.pending[i];
-                    (p.pool, p.sells_base, p.method, p.limit, p.priority_fee_wei, p.sender.clone())
-                }
-                Arrival::Generated(i) => {
-                    let g = &generated[i];
-                    let (rb, rq) = reserves_of(chain, &dex, g.pool);
-                    let Some((method, limit)) = limit_for(g, rb, rq, spec.dex[g.pool].fee_bps, spec.quote_decimals)
-                    else {
-                        continue;
-                    };
-                    (
-                        g.pool,
-                        g.sells_base,
-                        method,
-                        limit,
-                        g.priority_fee_wei,
-                        format!("generated-{}", i % VICTIM_WALLETS),
-                    )
+            let signed = {
+                let mut r = lock(&relay);
+                let chain = r.chain();
+                let (pool, sells_base, method, limit, fee, sender) = match *a {
+                    Arrival::Fixture(i) => {
+                        let p = &spec.mempool.pending[i];
+                        (p.pool, p.sells_base, p.method, p.limit, p.priority_fee_wei, p.sender.clone())
+                    }
+                    Arrival::Generated(i) => {
+                        let g = &generated[i];
+                        let (rb, rq) = reserves_of(chain, &dex, g.pool);
+                        let Some((method, limit)) = limit_for(g, rb, rq, spec.dex[g.pool].fee_bps, spec.quote_decimals)
+                        else {
+                            continue;
+                        };
+                        (
+                            g.pool,
+                            g.sells_base,
+                            method,
+                            limit,
+                            g.priority_fee_wei,
+                            format!("generated-{}", i % VICTIM_WALLETS),
+                        )
+                    }
+                };
+                let Some(w) = victim_wallets.get_mut(&sender) else { continue };
+                let addr = w.address();
+                // Nonces: the chain's, plus this sender's transactions still waiting.
+                w.nonce = chain.nonce(addr) + lp.pending.iter().filter(|p| p.from == addr).count() as u64;
+                let (data, value) = router_call(method, limit, sells_base, &dex, addr);
+                let req = TxRequest {
+                    chain_id: spec.chain_id,
+                    to: dex.venues[pool].router,
+                    data: data.into(),
+                    value,
+                    gas_limit: 300_000,
+                    max_fee_per_gas: 4 * lp.base_fee + fee,
+                    max_priority_fee_per_gas: fee,
+                };
+                let Ok((raw, hash)) = w.sign(&req) else { continue };
+                seq += 1;
+                Pending {
+                    view: Victim { tx_hash: hash, pool, sells_base, limit, priority_fee_wei: fee, arrival_seq: seq },
+                    raw,
+                    from: addr,
+                    method,
+                    at,
                 }
             };
-            let Some(w) = victim_wallets.get_mut(&sender) else { continue };
-            let addr = w.address();
-            let n = pending_nonce.entry(addr).or_insert(0);
-            w.nonce = chain.nonce(addr) + *n;
-            let (data, value) = router_call(method, limit, sells_base, &dex, addr);
-            let req = TxRequest {
-                chain_id: spec.chain_id,
-                to: dex.venues[pool].router,
-                data: data.into(),
-                value,
-                gas_limit: 300_000,
-                max_fee_per_gas: 4 * base_fee + fee,
-                max_priority_fee_per_gas: fee,
-            };
-            let Ok((raw, hash)) = w.sign(&req) else { continue };
-            *n += 1;
-            seq += 1;
-            pending.push(Pending {
-                view: Victim { tx_hash: hash, pool, sells_base, limit, priority_fee_wei: fee, arrival_seq: seq },
-                raw,
-                from: addr,
-                method,
-            });
+            let pool = signed.view.pool;
+            lp.pending.push(signed);
+            lp.decide(pool, at, head, now);
         }
-        let target = lock(&relay).chain().block_number() + 1;
-        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
-        let views: Vec<Victim> = pending.iter().map(|p| p.view.clone()).collect();
         // 2. What each pending victim would get without us (builder order, on the pre-block state).
-        let mut alone: BTreeMap<B256, U256> = BTreeMap::new();
-        {
-            let mut order: Vec<&Pending> = pending.iter().collect();
-            order.sort_by(|a, b| {
-                b.view.priority_fee_wei.cmp(&a.view.priority_fee_wei).then(a.view.arrival_seq.cmp(&b.view.arrival_seq))
-            });
-            let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
-            let mut r = lock(&relay);
-            if let Ok(receipts) = r.chain().simulate_signed(&raws, target, timestamp) {
-                for (p, rc) in order.iter().zip(&receipts) {
-                    if let Some(a) = victim_side(rc, p, &dex) {
-                        alone.insert(p.view.tx_hash, a);
-                    }
-                }
-            }
-        }
-        // 3. Per pool: plan, build, simulate, send; rivals bid for the same victims.
+        let target = head + 1;
+        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let alone = lp.alone(target, timestamp);
+        // 3. The block: rivals bid on pools with victims; bundles first (payment per gas), then the
+        //    public swaps that reached the builder in time.
         let mut rivals = Vec::new();
-        let mut tracked: Vec<(usize, B256)> = Vec::new();
-        let mut sandwiched: BTreeMap<B256, ()> = BTreeMap::new();
         for pool in 0..spec.dex.len() {
-            if !views.iter().any(|v| v.pool == pool) {
-                continue;
+            if lp.pending.iter().any(|p| p.view.pool == pool) {
+                let ours = lp.live.get(&(pool, target)).map(|(_, sim)| sim);
+                rival_bid(spec, &mut rng_rivals, &dex, pool, ours, &mut rivals);
             }
-            let mut r = lock(&relay);
-            let chain = r.chain();
-            let (rb, rq) = reserves_of(chain, &dex, pool);
-            let market = Market {
-                pool,
-                reserve_base: rb,
-                reserve_quote: rq,
-                fee_bps: spec.dex[pool].fee_bps,
-                base: U256::from(booked[0]),
-                quote: U256::from(booked[1]),
-                native: booked[2],
-                base_fee_wei: base_fee,
-            };
-            let mark: u128 = (rq * U256::from(10u128.pow(18)) / rb.max(U256::from(1u8))).saturating_to();
-            let p = match plan(s, &market, &views) {
-                Ok(p) => p,
-                Err(skip) => {
-                    *skips.entry(skip.as_str()).or_default() += 1;
-                    drop(r);
-                    if skip != SandwichSkip::NoVictims {
-                        rival_bid(spec, &mut rng_rivals, &dex, pool, None, &mut rivals);
-                    }
-                    continue;
-                }
-            };
-            let raws: Vec<(Bytes, Address)> = p
-                .victims
-                .iter()
-                .filter_map(|h| pending.iter().find(|x| x.view.tx_hash == *h).map(|x| (x.raw.clone(), x.from)))
-                .collect();
-            let mut rec = SandwichRecord {
-                block: target,
-                pool,
-                sells_base: p.sells_base,
-                victims: p.victims.len(),
-                front_in_raw: p.run.front_in,
-                predicted_back_out_raw: p.run.back_out,
-                realised_back_out_raw: None,
-                predicted_gross_raw: p.run.gross_profit(),
-                realised_gross_raw: None,
-                gas_wei: 0,
-                bribe_wei: 0,
-                mark,
-                success_probability: p.success_probability,
-                outcome: "",
-                reason: String::new(),
-                bundle_hash: None,
-            };
-            let confirmed = manager
-                .build(&p, &dex, &raws, chain, target)
-                .and_then(|b| manager.simulate(b, &p, &dex, chain, timestamp));
-            drop(r);
-            let confirmed = match confirmed {
-                Ok(c) => c,
-                Err(reason) => {
-                    *skips.entry("simulation_failed").or_default() += 1;
-                    rec.outcome = "simulation_failed";
-                    rec.reason = reason;
-                    records.push(rec);
-                    continue;
-                }
-            };
-            rival_bid(spec, &mut rng_rivals, &dex, pool, Some(&confirmed.sim), &mut rivals);
-            match manager.submit(&confirmed, Some(format!("sandwich-pool-{pool}"))) {
-                Ok(h) => {
-                    rec.bundle_hash = Some(h);
-                    tracked.push((records.len(), h));
-                    for v in &p.victims {
-                        sandwiched.insert(*v, ());
-                    }
-                    // Rival payments compare per gas with ours on the same bundle gas.
-                    rec.outcome = "pending";
-                }
-                Err(e) => {
-                    rec.outcome = "submit_failed";
-                    rec.reason = e;
-                }
-            }
-            rec.bribe_wei = p.bribe_wei;
-            records.push(rec);
         }
-        // 4. The block: bundles first (by payment per gas, against rivals), then the public mempool.
         let mut r = lock(&relay);
-        let build = r.build_block(timestamp, base_fee.min(u128::from(u64::MAX)) as u64, builder, &rivals);
-        let mut included_victims: BTreeMap<B256, crate::chain::Receipt> = BTreeMap::new();
+        let build = r.build_block(timestamp, lp.base_fee.min(u128::from(u64::MAX)) as u64, builder, &rivals);
+        let mut mined: BTreeMap<B256, crate::chain::Receipt> = BTreeMap::new();
+        let mut in_bundle: BTreeMap<B256, ()> = BTreeMap::new();
         for (_, receipts) in &build.included {
             for rc in receipts {
-                included_victims.insert(rc.tx_hash, rc.clone());
+                mined.insert(rc.tx_hash, rc.clone());
+                in_bundle.insert(rc.tx_hash, ());
             }
         }
-        for (idx, h) in &tracked {
-            let outcome = r.outcome(h).cloned().unwrap_or(BundleOutcome::Pending);
-            manager.record(&outcome);
-            let rec = &mut records[*idx];
-            match outcome {
-                BundleOutcome::Included { .. } => {
-                    let receipts =
-                        &build.included.iter().find(|(bh, _)| bh == h).map(|(_, rc)| rc.clone()).unwrap_or_default();
-                    let pair = dex.venues[rec.pool].pair;
-                    let (front_in, back_out) =
-                        realised_amounts(receipts, pair, dex.weth_is_token0(), rec.sells_base).unwrap_or_default();
-                    let ours = [receipts.first(), receipts.last()];
-                    let gas: u128 =
-                        ours.iter().flatten().map(|rc| u128::from(rc.gas_used) * rc.effective_gas_price).sum();
-                    rec.realised_back_out_raw = Some(back_out);
-                    rec.realised_gross_raw = Some(back_out.saturating_to::<i128>() - front_in.saturating_to::<i128>());
-                    rec.gas_wei = gas;
-                    rec.outcome = "included";
-                    let i = if rec.sells_base { 0 } else { 1 };
-                    booked[i] = booked[i] + back_out.saturating_to::<u128>() - front_in.saturating_to::<u128>();
-                    booked[2] -= gas + rec.bribe_wei;
-                }
-                BundleOutcome::Outbid { rival_gas_price, .. } => {
-                    rec.outcome = "outbid";
-                    rec.reason = format!("a rival paid {rival_gas_price} wei per gas");
-                    rec.bribe_wei = 0;
-                }
-                BundleOutcome::Failed { reason, .. } => {
-                    rec.outcome = "failed";
-                    rec.reason = reason;
-                    rec.bribe_wei = 0;
-                }
-                other => {
-                    rec.outcome = "expired";
-                    rec.reason = format!("{other:?}");
-                    rec.bribe_wei = 0;
-                }
+        let mut missed_pools = Vec::new();
+        let ours: Vec<(usize, (usize, Simulated))> =
+            lp.live.iter().filter(|((_, b), _)| *b == target).map(|((p, _), v)| (*p, v.clone())).collect();
+        for (pool, (idx, _)) in ours {
+            lp.live.remove(&(pool, target));
+            let h = lp.records[idx].bundle_hash.unwrap_or_default();
+            let outcome = r.outcome(&h).cloned().unwrap_or(BundleOutcome::Pending);
+            lp.manager.record(&outcome);
+            let receipts = build.included.iter().find(|(bh, _)| *bh == h).map(|(_, rc)| rc.clone()).unwrap_or_default();
+            if !matches!(outcome, BundleOutcome::Included { .. }) {
+                missed_pools.push(pool);
             }
+            lp.settle(idx, outcome, &receipts);
         }
         let chain = r.chain();
-        let mut public: Vec<&Pending> =
-            pending.iter().filter(|p| !included_victims.contains_key(&p.view.tx_hash)).collect();
+        let mut public: Vec<&Pending> = lp
+            .pending
+            .iter()
+            .filter(|p| !mined.contains_key(&p.view.tx_hash) && p.at + spec.mempool.propagation <= now)
+            .collect();
         public.sort_by(|a, b| {
             b.view.priority_fee_wei.cmp(&a.view.priority_fee_wei).then(a.view.arrival_seq.cmp(&b.view.arrival_seq))
         });
+        let mut dropped: BTreeMap<B256, ()> = BTreeMap::new();
         for p in public {
-            if let Ok(rc) = chain.apply_raw(&p.raw) {
-                included_victims.insert(p.view.tx_hash, rc);
+            match chain.apply_raw(&p.raw) {
+                Ok(rc) => {
+                    mined.insert(p.view.tx_hash, rc);
+                }
+                Err(_) => {
+                    dropped.insert(p.view.tx_hash, ());
+                }
             }
         }
-        for p in &pending {
-            let rc = included_victims.get(&p.view.tx_hash);
-            let actual = rc.and_then(|rc| if rc.success { victim_side(rc, p, &dex) } else { None });
+        for p in &lp.pending {
+            let Some(rc) = mined.get(&p.view.tx_hash) else { continue };
+            let actual = if rc.success { victim_side(rc, p, &dex) } else { None };
             let alone_v = alone.get(&p.view.tx_hash).copied();
             let exact_in = matches!(p.view.limit, SwapLimit::ExactIn { .. });
             let loss = match (alone_v, actual) {
@@ -415,32 +491,43 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
             let loss_in_base = p.view.sells_base != exact_in;
             victims_out.push(VictimRecord {
                 tx_hash: p.view.tx_hash,
-                block: rc.map(|_| target),
+                block: Some(target),
                 pool: p.view.pool,
                 method: p.method,
                 sells_base: p.view.sells_base,
-                sandwiched: sandwiched.contains_key(&p.view.tx_hash)
-                    && build.included.iter().any(|(_, rcs)| rcs.iter().any(|x| x.tx_hash == p.view.tx_hash)),
-                succeeded: rc.is_some_and(|rc| rc.success),
+                sandwiched: in_bundle.contains_key(&p.view.tx_hash),
+                succeeded: rc.success,
                 alone_raw: alone_v,
                 actual_raw: actual,
                 loss_raw: loss,
                 loss_decimals: if loss_in_base { 18 } else { spec.quote_decimals },
             });
         }
-        // Every pending swap has now landed or been dropped: nonces come from the chain again.
-        pending.clear();
-        pending_nonce.clear();
-        // 5. Base fee: the rest of mainnet (utilisation model) plus what our chain used.
+        // Mined or invalid swaps leave the mempool; late arrivals wait for the next block.
+        lp.pending.retain(|p| !mined.contains_key(&p.view.tx_hash) && !dropped.contains_key(&p.view.tx_hash));
+        // 4. Base fee: the rest of mainnet (utilisation model) plus what our chain used.
         let z: f64 = rng_gas.sample(StandardNormal);
         let u = (spec.chain.utilization_mean + spec.chain.utilization_sigma * z).clamp(0.0, 2.0);
         let used =
             ((u * (BLOCK_GAS_LIMIT / 2) as f64) as u64).saturating_add(chain.block_gas_used()).min(BLOCK_GAS_LIMIT);
         if !spec.chain.fixed_base_fee {
-            base_fee = next_base_fee(base_fee, used, BLOCK_GAS_LIMIT);
+            lp.base_fee = next_base_fee(lp.base_fee, used, BLOCK_GAS_LIMIT);
         }
         chain.end_block();
+        drop(r);
+        // 5. The state moved: every pool with victims still waiting is decided again on it. A pool
+        //    whose bundle just missed its block while its victims wait is a resubmission.
+        let next_head = target;
+        for pool in 0..spec.dex.len() {
+            if lp.pending.iter().any(|p| p.view.pool == pool) {
+                if missed_pools.contains(&pool) {
+                    lp.manager.stats.resubmitted += 1;
+                }
+                lp.decide(pool, now, next_head, now + spec.chain.block_time);
+            }
+        }
     }
+    let (records, skips, booked, base_fee, manager) = (lp.records, lp.skips, lp.booked, lp.base_fee, lp.manager);
     let (relay_stats, on_chain) = {
         let mut r = lock(&relay);
         let chain = r.chain();

@@ -23,6 +23,12 @@ pub struct BundleStats {
     pub outbid: u64,
     pub failed: u64,
     pub expired: u64,
+    /// Superseded by a newer bundle for the same pool and block (more victims, new state).
+    pub replaced: u64,
+    /// Withdrawn with `eth_cancelBundle` when the opportunity went away.
+    pub cancelled: u64,
+    /// Sent again for a later block after missing one while its victims were still pending.
+    pub resubmitted: u64,
 }
 
 /// A signed sandwich bundle.
@@ -224,6 +230,13 @@ impl BundleManager {
         }
     }
 
+    /// Withdraws the bundle sent under `replacement_uuid`.
+    pub fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
+        self.client.cancel_bundle(replacement_uuid).map_err(|e| e.to_string())?;
+        self.stats.cancelled += 1;
+        Ok(())
+    }
+
     /// Counts a tracked bundle's final outcome.
     pub fn record(&mut self, outcome: &BundleOutcome) {
         match outcome {
@@ -231,7 +244,8 @@ impl BundleManager {
             BundleOutcome::Outbid { .. } => self.stats.outbid += 1,
             BundleOutcome::Failed { .. } => self.stats.failed += 1,
             BundleOutcome::Expired { .. } => self.stats.expired += 1,
-            BundleOutcome::Pending | BundleOutcome::Cancelled | BundleOutcome::Replaced { .. } => {}
+            BundleOutcome::Replaced { .. } => self.stats.replaced += 1,
+            BundleOutcome::Pending | BundleOutcome::Cancelled => {}
         }
     }
 }

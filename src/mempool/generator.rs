@@ -114,6 +114,7 @@ mod tests {
             slippage: vec![(10, 0.1), (50, 0.45), (100, 0.25), (300, 0.15), (500, 0.05)],
             priority_fee_median_gwei: 1.0,
             priority_fee_sigma: 0.7,
+            propagation: 1_000_000_000,
             pending: vec![],
         }
     }

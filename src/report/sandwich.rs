@@ -45,6 +45,9 @@ pub struct BundleCounts {
     pub outbid: u64,
     pub failed: u64,
     pub expired: u64,
+    pub replaced: u64,
+    pub cancelled: u64,
+    pub resubmitted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +151,9 @@ pub fn summarize(spec: &RunSpec, r: &SandwichResult) -> SandwichSummary {
             outbid: b.outbid,
             failed: b.failed,
             expired: b.expired,
+            replaced: b.replaced,
+            cancelled: b.cancelled,
+            resubmitted: b.resubmitted,
         },
         relay: RelayCounts {
             received: rs.received,
@@ -215,12 +221,21 @@ pub fn markdown(s: &SandwichSummary) -> String {
     let _ = writeln!(m, "\n## Bundles by outcome\n");
     let _ = writeln!(
         m,
-        "| built | simulation failed (never sent) | submitted | included | outbid | failed at the builder | expired |\n|---:|---:|---:|---:|---:|---:|---:|"
+        "| built | simulation failed (never sent) | submitted | replaced (same uuid) | cancelled | included | outbid | failed at the builder | expired | resubmitted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         m,
-        "| {} | {} | {} | {} | {} | {} | {} |",
-        b.built, b.simulation_failed, b.submitted, b.included, b.outbid, b.failed, b.expired
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        b.built,
+        b.simulation_failed,
+        b.submitted,
+        b.replaced,
+        b.cancelled,
+        b.included,
+        b.outbid,
+        b.failed,
+        b.expired,
+        b.resubmitted
     );
     if !s.skipped.is_empty() {
         let list: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();

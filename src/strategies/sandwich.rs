@@ -250,6 +250,7 @@ mod tests {
             rival_probability: 0.3,
             rival_bid_median_wei: 0.00194e18,
             rival_bid_sigma: 1.97,
+            submit_latency: 50_000_000,
         }
     }
 
