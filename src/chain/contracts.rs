@@ -64,6 +64,26 @@ sol! {
         function swapETHForExactTokens(uint256 amountOut, address[] path, address to, uint256 deadline) external payable returns (uint256[] amounts);
     }
 
+    interface IPriceOracle {
+        function setAssetPrice(address asset, uint256 price) external;
+        function getAssetPrice(address asset) external view returns (uint256);
+        event AssetPriceUpdated(address indexed asset, uint256 price, uint256 timestamp);
+    }
+
+    interface ILendingPool {
+        function initReserve(address asset, uint16 ltv, uint16 liquidationThreshold, uint16 liquidationBonus, uint8 decimals) external;
+        function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external;
+        function withdraw(address asset, uint256 amount, address to) external returns (uint256);
+        function borrow(address asset, uint256 amount, uint256 interestRateMode, uint16 referralCode, address onBehalfOf) external;
+        function repay(address asset, uint256 amount, uint256 interestRateMode, address onBehalfOf) external returns (uint256);
+        function getUserAccountData(address user) external view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor);
+        function liquidationCall(address collateralAsset, address debtAsset, address user, uint256 debtToCover, bool receiveAToken) external;
+        function calculateAvailableCollateralToLiquidate(address collateralAsset, address debtAsset, uint256 debtToCover, uint256 userCollateralBalance) external view returns (uint256 collateralAmount, uint256 debtAmountNeeded);
+        function collateralOf(address user, address asset) external view returns (uint256);
+        function debtOf(address user, address asset) external view returns (uint256);
+        event LiquidationCall(address indexed collateralAsset, address indexed debtAsset, address indexed user, uint256 debtToCover, uint256 liquidatedCollateralAmount, address liquidator, bool receiveAToken);
+    }
+
     interface ISearcherExecutor {
         struct Hop { address pair; address tokenIn; uint256 amountIn; uint256 amount0Out; uint256 amount1Out; address to; }
         function execute(Hop[] hops, address profitToken, uint256 minProfit, uint256 coinbasePayment) external payable;
@@ -94,6 +114,8 @@ artifact!(factory, "UniswapV2Factory");
 artifact!(pair, "UniswapV2Pair");
 artifact!(router, "UniswapV2Router02");
 artifact!(executor, "SearcherExecutor");
+artifact!(lending_pool, "LendingPool");
+artifact!(price_oracle, "PriceOracle");
 
 /// The artifacts are compiled into the binary by `include_str!`; a malformed one is a build defect,
 /// caught by the first test that deploys it.
@@ -114,4 +136,7 @@ pub mod slots {
     pub const ERC20_BALANCES: u64 = 3;
     /// `WETH9.balanceOf` mapping.
     pub const WETH_BALANCES: u64 = 3;
+    /// `LendingPool.collateralOf[user][asset]` and `debtOf[user][asset]` (nested mappings).
+    pub const POOL_COLLATERAL: u64 = 2;
+    pub const POOL_DEBT: u64 = 3;
 }

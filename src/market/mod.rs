@@ -6,6 +6,7 @@ pub mod cex;
 pub mod dex;
 pub mod feed;
 pub mod latency;
+pub mod lending;
 pub mod orderbook;
 pub mod pool_engine;
 pub mod price;

@@ -1,0 +1,234 @@
+//! Differential test: Aave-v3 account data, close factor and liquidation amounts in Rust
+//! (`market::lending`) against our `LendingPool` contract in revm, to the wei, on seeded random
+//! positions across three reserves (18, 6 and 8 decimals) — dust positions and health factors on
+//! both sides of 1.0 and of the 0.95 close-factor boundary included.
+
+use alloy_primitives::{Address, U256, keccak256};
+use alloy_sol_types::{SolCall, SolValue};
+use rand::{RngExt, SeedableRng};
+
+use xcrack::chain::SimChain;
+use xcrack::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, slots};
+use xcrack::chain::simchain::{actor, mapping_slot};
+use xcrack::market::lending::{CLOSE_FACTOR_HF_THRESHOLD, Reserve, account_data, liquidation};
+
+struct World {
+    chain: SimChain,
+    deployer: Address,
+    pool: Address,
+    oracle: Address,
+    tokens: [Address; 3],
+    liquidator: Address,
+}
+
+const PARAMS: [(u16, u16, u16, u8); 3] = [(8000, 8250, 10500, 18), (7700, 8000, 10450, 6), (7000, 7500, 10650, 8)];
+
+fn ok(c: &mut SimChain, from: Address, to: Address, data: Vec<u8>) {
+    let o = c.call(from, to, data.into(), U256::ZERO).unwrap();
+    assert!(o.success, "{:?}", o.revert_reason);
+}
+
+fn setup() -> World {
+    let mut chain = SimChain::new(1);
+    let deployer = actor("lending/deployer");
+    chain.set_balance(deployer, U256::from(10u128.pow(24)));
+    let names = [("Wrapped Ether", "WETH", 18u8), ("USD Coin", "USDC", 6), ("Wrapped BTC", "WBTC", 8)];
+    let tokens = names.map(|(n, s, d)| {
+        chain
+            .deploy(
+                deployer,
+                contracts::test_erc20(),
+                &(n.to_string(), s.to_string(), U256::from(d)).abi_encode_params(),
+            )
+            .unwrap()
+    });
+    let oracle = chain.deploy(deployer, contracts::price_oracle(), &[]).unwrap();
+    let pool = chain.deploy(deployer, contracts::lending_pool(), &oracle.abi_encode()).unwrap();
+    let liquidator = actor("lending/liquidator");
+    for (t, (ltv, lt, bonus, dec)) in tokens.iter().zip(PARAMS) {
+        ok(
+            &mut chain,
+            deployer,
+            pool,
+            ILendingPool::initReserveCall {
+                asset: *t,
+                ltv,
+                liquidationThreshold: lt,
+                liquidationBonus: bonus,
+                decimals: dec,
+            }
+            .abi_encode(),
+        );
+        // The pool holds every reserve (collateral paid out); the liquidator holds every debt token.
+        let lots = U256::from(1u128 << 120);
+        ok(&mut chain, deployer, *t, ITestERC20::mintCall { to: pool, value: lots }.abi_encode());
+        ok(&mut chain, deployer, *t, ITestERC20::mintCall { to: liquidator, value: lots }.abi_encode());
+        ok(&mut chain, liquidator, *t, ITestERC20::approveCall { spender: pool, value: U256::MAX }.abi_encode());
+    }
+    World { chain, deployer, pool, oracle, tokens, liquidator }
+}
+
+/// Storage slot of `mapping(address => mapping(address => uint256))` at `slot` for [outer][inner].
+fn nested_slot(outer: Address, inner: Address, slot: u64) -> U256 {
+    let s1 = mapping_slot(outer, slot);
+    let mut buf = [0u8; 64];
+    buf[12..32].copy_from_slice(inner.as_slice());
+    buf[32..].copy_from_slice(&s1.to_be_bytes::<32>());
+    U256::from_be_bytes(keccak256(buf).0)
+}
+
+impl World {
+    fn set_position(&mut self, user: Address, coll: &[U256; 3], debt: &[U256; 3]) {
+        for i in 0..3 {
+            let t = self.tokens[i];
+            self.chain.set_storage(self.pool, nested_slot(user, t, slots::POOL_COLLATERAL), coll[i]);
+            self.chain.set_storage(self.pool, nested_slot(user, t, slots::POOL_DEBT), debt[i]);
+        }
+    }
+    fn set_prices(&mut self, prices: &[U256; 3]) {
+        for (asset, price) in self.tokens.into_iter().zip(prices) {
+            let call = IPriceOracle::setAssetPriceCall { asset, price: *price };
+            ok(&mut self.chain, self.deployer, self.oracle, call.abi_encode());
+        }
+    }
+    fn account(&mut self, user: Address) -> [U256; 6] {
+        let o = self
+            .chain
+            .view(user, self.pool, ILendingPool::getUserAccountDataCall { user }.abi_encode().into())
+            .unwrap();
+        let r = ILendingPool::getUserAccountDataCall::abi_decode_returns(&o.output).unwrap();
+        [
+            r.totalCollateralBase,
+            r.totalDebtBase,
+            r.availableBorrowsBase,
+            r.currentLiquidationThreshold,
+            r.ltv,
+            r.healthFactor,
+        ]
+    }
+    fn balance(&mut self, user: Address, i: usize, slot: u64) -> U256 {
+        self.chain.storage(self.pool, nested_slot(user, self.tokens[i], slot))
+    }
+}
+
+#[test]
+fn account_data_and_liquidations_match_the_contract_to_the_wei() {
+    let mut w = setup();
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(20_240_101);
+    let (mut liquidated, mut refused, mut full_close, mut dust) = (0, 0, 0, 0);
+    // Health factors within 0.0005 of 0.95: (above, at or below) the close-factor threshold.
+    let mut near_095 = (0, 0);
+    for case in 0..1_200u32 {
+        let user = actor(&format!("lending/user-{case}"));
+        // Prices (8 decimals): ETH 300–6,000, USDC 0.95–1.05, BTC 8,000–120,000 USD.
+        let prices = [
+            U256::from(rng.random_range(300u64..6_000) * 100_000_000 + rng.random_range(0..100_000_000)),
+            U256::from(rng.random_range(95_000_000u64..105_000_000)),
+            U256::from(rng.random_range(8_000u64..120_000) * 100_000_000 + rng.random_range(0..100_000_000)),
+        ];
+        w.set_prices(&prices);
+        let reserves: Vec<Reserve> = PARAMS
+            .iter()
+            .zip(prices)
+            .map(|(&(ltv, lt, bonus, dec), price)| Reserve {
+                ltv,
+                liquidation_threshold: lt,
+                liquidation_bonus: bonus,
+                decimals: dec,
+                price,
+            })
+            .collect();
+        let units = [10u128.pow(18), 10u128.pow(6), 10u128.pow(8)];
+        let kind = case % 6;
+        let mut coll = [U256::ZERO; 3];
+        let mut debt = [U256::ZERO; 3];
+        let ci = rng.random_range(0..3usize);
+        let mut dj = rng.random_range(0..3usize);
+        if dj == ci {
+            dj = (ci + 1) % 3;
+        }
+        if kind == 0 {
+            // Dust: a few raw units on each side.
+            coll[ci] = U256::from(rng.random_range(1u64..1_000));
+            debt[dj] = U256::from(rng.random_range(1u64..1_000));
+            dust += 1;
+        } else {
+            coll[ci] = U256::from(rng.random_range(1u128..1_000) * units[ci] / 10 + rng.random_range(0..units[ci]));
+            if rng.random_bool(0.3) {
+                let other = (ci + 2) % 3;
+                coll[other] = U256::from(rng.random_range(1u128..1_000) * units[other] / 100);
+            }
+            // Debt sized for a target health factor around 1 (and around 0.95 for kind 1).
+            let target_hf =
+                if kind == 1 { 0.95 + rng.random_range(-0.0005..0.0005) } else { rng.random_range(0.6..1.4) };
+            let d0 = account_data(&reserves, &coll, &debt);
+            let allowed = d0.total_collateral_base.to::<u128>() as f64
+                * d0.current_liquidation_threshold.to::<u128>() as f64
+                / 10_000.0;
+            let debt_base = allowed / target_hf;
+            let raw = debt_base * units[dj] as f64 / prices[dj].to::<u128>() as f64;
+            debt[dj] = U256::from(raw.max(1.0) as u128);
+        }
+        w.set_position(user, &coll, &debt);
+        // Account data, all six numbers.
+        let d = account_data(&reserves, &coll, &debt);
+        let evm = w.account(user);
+        assert_eq!(
+            evm,
+            [
+                d.total_collateral_base,
+                d.total_debt_base,
+                d.available_borrows_base,
+                d.current_liquidation_threshold,
+                d.ltv,
+                d.health_factor
+            ],
+            "case {case}"
+        );
+        let hf = d.health_factor;
+        if kind == 1 {
+            if hf > U256::from(CLOSE_FACTOR_HF_THRESHOLD) {
+                near_095.0 += 1;
+            } else {
+                near_095.1 += 1;
+            }
+        }
+        // A liquidation of a random amount (or everything allowed).
+        let to_cover = if rng.random_bool(0.5) {
+            U256::MAX
+        } else {
+            debt[dj] * U256::from(rng.random_range(1u64..100)) / U256::from(100u8) + U256::from(1u8)
+        };
+        let expect = liquidation(&reserves, &coll, &debt, ci, dj, to_cover);
+        let call = ILendingPool::liquidationCallCall {
+            collateralAsset: w.tokens[ci],
+            debtAsset: w.tokens[dj],
+            user,
+            debtToCover: to_cover,
+            receiveAToken: false,
+        };
+        let liquidator = w.liquidator;
+        let o = w.chain.call(liquidator, w.pool, call.abi_encode().into(), U256::ZERO).unwrap();
+        match expect {
+            Ok((seized, repaid)) => {
+                assert!(o.success, "case {case}: contract refused {:?}", o.revert_reason);
+                assert_eq!(w.balance(user, ci, slots::POOL_COLLATERAL), coll[ci] - seized, "case {case}");
+                assert_eq!(w.balance(user, dj, slots::POOL_DEBT), debt[dj] - repaid, "case {case}");
+                liquidated += 1;
+                if hf <= U256::from(CLOSE_FACTOR_HF_THRESHOLD) && repaid > debt[dj] / U256::from(2u8) + U256::from(1u8)
+                {
+                    full_close += 1;
+                }
+            }
+            Err(e) => {
+                assert!(!o.success, "case {case}: contract liquidated what the math refuses ({e})");
+                refused += 1;
+            }
+        }
+        // Clean up so the next case's prices cannot matter to this user.
+        w.set_position(user, &[U256::ZERO; 3], &[U256::ZERO; 3]);
+    }
+    assert!(liquidated > 300 && refused > 300, "liquidated {liquidated}, refused {refused}");
+    assert!(full_close > 20 && dust >= 200, "full {full_close}, dust {dust}");
+    assert!(near_095.0 > 50 && near_095.1 > 50, "either side of 0.95: {near_095:?}");
+}
