@@ -1,6 +1,7 @@
 //! Strategies: pure functions of events and market state to actions.
 
 pub mod cross_dex;
+pub mod liquidation;
 pub mod micro_arbitrage;
 pub mod sandwich;
 pub mod sandwich_math;
