@@ -346,3 +346,211 @@ impl Default for SandwichBench {
         Self::new()
     }
 }
+
+/// The liquidation hot path for the benches: 10,000 single-pair borrowers (WETH collateral, USDC
+/// debt) on our LendingPool next to a WETH/USDC pair; an oracle update lowers ETH, the watch list
+/// finds the newly liquidatable borrowers, the best one's liquidation is sized against the pool, and
+/// the liquidation + collateral sale are signed and simulated in the EVM.
+pub struct LiquidationBench {
+    chain: crate::chain::SimChain,
+    dex: crate::chain::world::DexDeployment,
+    pool: alloy_primitives::Address,
+    oracle: alloy_primitives::Address,
+    watch: crate::strategies::liquidation::WatchList,
+    reserves: Vec<crate::market::lending::Reserve>,
+    wallet: crate::chain::Wallet,
+}
+
+impl LiquidationBench {
+    pub fn new(borrowers: usize) -> Self {
+        use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, slots};
+        use crate::chain::simchain::{actor, mapping_slot};
+        use crate::market::lending::Reserve;
+        use crate::strategies::liquidation::{Borrower, WatchList};
+        use alloy_sol_types::{SolCall, SolValue};
+        use rand::{RngExt, SeedableRng};
+        let e18 = 10u128.pow(18);
+        let mut chain = crate::chain::SimChain::new(1);
+        let wallet = crate::chain::Wallet::derived(1, "bench/liquidator");
+        let reserves_dex = [(U256::from(5_000 * e18), U256::from(15_000_000_000_000u128))];
+        let dex = match crate::chain::world::deploy_dex_for(&mut chain, 6, &reserves_dex, wallet.address()) {
+            Ok(d) => d,
+            Err(e) => panic!("bench genesis: {e}"),
+        };
+        let deployer = dex.deployer;
+        let must =
+            |c: &mut crate::chain::SimChain, from, to, data: Vec<u8>| match c.call(from, to, data.into(), U256::ZERO) {
+                Ok(o) if o.success => {}
+                other => panic!("bench genesis: {other:?}"),
+            };
+        let oracle = match chain.deploy(deployer, contracts::price_oracle(), &[]) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        };
+        let pool = match chain.deploy(deployer, contracts::lending_pool(), &oracle.abi_encode()) {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        };
+        let weth_price = U256::from(3000u64) * U256::from(100_000_000u64);
+        let usd = U256::from(100_000_000u64);
+        for (asset, (ltv, lt, bonus, dec), price) in
+            [(dex.weth, (8000u16, 8250u16, 10500u16, 18u8), weth_price), (dex.usdc, (7700, 8000, 10450, 6), usd)]
+        {
+            must(
+                &mut chain,
+                deployer,
+                pool,
+                ILendingPool::initReserveCall {
+                    asset,
+                    ltv,
+                    liquidationThreshold: lt,
+                    liquidationBonus: bonus,
+                    decimals: dec,
+                }
+                .abi_encode(),
+            );
+            must(&mut chain, deployer, oracle, IPriceOracle::setAssetPriceCall { asset, price }.abi_encode());
+        }
+        let reserves = vec![
+            Reserve {
+                ltv: 8000,
+                liquidation_threshold: 8250,
+                liquidation_bonus: 10500,
+                decimals: 18,
+                price: weth_price,
+            },
+            Reserve { ltv: 7700, liquidation_threshold: 8000, liquidation_bonus: 10450, decimals: 6, price: usd },
+        ];
+        // The pool's WETH pays out seized collateral; our wallet holds USDC to repay and approves.
+        let lots = U256::from(1u128 << 100);
+        chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), lots);
+        chain.set_storage(dex.usdc, mapping_slot(wallet.address(), slots::ERC20_BALANCES), lots);
+        chain.set_balance(wallet.address(), U256::from(100 * e18));
+        for (token, spender) in [(dex.usdc, pool), (dex.weth, dex.venues[0].router)] {
+            must(
+                &mut chain,
+                wallet.address(),
+                token,
+                ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode(),
+            );
+        }
+        let nested = |outer: alloy_primitives::Address, inner: alloy_primitives::Address, slot: u64| {
+            let s1 = mapping_slot(outer, slot);
+            let mut buf = [0u8; 64];
+            buf[12..32].copy_from_slice(inner.as_slice());
+            buf[32..].copy_from_slice(&s1.to_be_bytes::<32>());
+            U256::from_be_bytes(alloy_primitives::keccak256(buf).0)
+        };
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut list = Vec::with_capacity(borrowers);
+        for i in 0..borrowers {
+            let user = actor(&format!("bench/borrower-{i}"));
+            let coll = rng.random_range(1..400u128) * e18 / 10 + rng.random_range(0..e18);
+            let hf = rng.random_range(1.0..2.0);
+            let debt = (coll as f64 / 1e18 * 3000.0 * 0.825 / hf * 1e6) as u128;
+            chain.set_storage(pool, nested(user, dex.weth, slots::POOL_COLLATERAL), U256::from(coll));
+            chain.set_storage(pool, nested(user, dex.usdc, slots::POOL_DEBT), U256::from(debt));
+            list.push(Borrower {
+                user,
+                collateral: vec![U256::from(coll), U256::ZERO],
+                debt: vec![U256::ZERO, U256::from(debt)],
+            });
+        }
+        chain.advance_block(1_700_000_000, 10_000_000_000, actor("builder"));
+        chain.end_block();
+        let watch = WatchList::new(&reserves, list);
+        LiquidationBench { chain, dex, pool, oracle, watch, reserves, wallet }
+    }
+
+    /// ETH drops from 3,000 to `new_usd` in one oracle update (posted on the chain and rolled back
+    /// after): returns (borrowers newly liquidatable, gross profit in USDC raw of the best one).
+    pub fn oracle_update(&mut self, new_usd: u64) -> (usize, i128) {
+        use crate::chain::contracts::{ILendingPool, IPriceOracle, IUniswapV2Router02};
+        use crate::chain::{BundleTx, TxRequest};
+        use crate::strategies::liquidation::best_liquidation;
+        use alloy_sol_types::SolCall;
+        let old = self.reserves[0].price;
+        let new_price = U256::from(new_usd) * U256::from(100_000_000u64);
+        let mut reserves = self.reserves.clone();
+        reserves[0].price = new_price;
+        let affected = self.watch.affected(&reserves, 0, old);
+        let pair_reserves = {
+            let packed =
+                self.chain.storage(self.dex.venues[0].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
+            let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+            let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+            if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+        };
+        // Largest positions first; stop once even a free sale of the bonus cannot beat the best.
+        let mut order = affected.clone();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.watch.borrowers[i].debt[1]));
+        let mut best: Option<(usize, crate::strategies::liquidation::LiquidationPlan)> = None;
+        for &i in &order {
+            let b = &self.watch.borrowers[i];
+            // Bonus bound: at most 10 % of the debt (close factor 100 %, bonus 5 %, no slippage).
+            let bound = b.debt[1].saturating_to::<i128>() / 10;
+            if best.as_ref().is_some_and(|(_, p)| p.gross() >= bound) {
+                break;
+            }
+            if let Some(p) = best_liquidation(&reserves, b, 0, 1, pair_reserves, 30)
+                && best.as_ref().is_none_or(|(_, q)| p.gross() > q.gross())
+            {
+                best = Some((i, p));
+            }
+        }
+        let Some((i, plan)) = best else { return (affected.len(), 0) };
+        // Back-run the oracle update: [update, liquidationCall, sell the collateral], simulated.
+        let user = self.watch.borrowers[i].user;
+        let me = self.wallet.address();
+        let update = BundleTx {
+            from: self.dex.deployer,
+            to: self.oracle,
+            data: IPriceOracle::setAssetPriceCall { asset: self.dex.weth, price: new_price }.abi_encode().into(),
+            value: U256::ZERO,
+            gas_limit: 100_000,
+            priority_fee: 0,
+        };
+        let sign = |w: &mut crate::chain::Wallet, to, data: Vec<u8>| {
+            let req = TxRequest {
+                chain_id: 1,
+                to,
+                data: data.into(),
+                value: U256::ZERO,
+                gas_limit: 400_000,
+                max_fee_per_gas: 30_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+            };
+            w.sign(&req).unwrap_or_else(|e| panic!("sign: {e}"))
+        };
+        self.wallet.nonce = self.chain.nonce(me);
+        let liq = ILendingPool::liquidationCallCall {
+            collateralAsset: self.dex.weth,
+            debtAsset: self.dex.usdc,
+            user,
+            debtToCover: plan.debt_to_cover,
+            receiveAToken: false,
+        };
+        let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
+            amountIn: plan.seized,
+            amountOutMin: plan.proceeds,
+            path: vec![self.dex.weth, self.dex.usdc],
+            to: me,
+            deadline: U256::MAX,
+        };
+        let (router, pool) = (self.dex.venues[0].router, self.pool);
+        let (liq_raw, _) = sign(&mut self.wallet, pool, liq.abi_encode());
+        let (sell_raw, _) = sign(&mut self.wallet, router, sell.abi_encode());
+        let cp = self.chain.checkpoint();
+        let o = self.chain.call_with(update.from, update.to, update.data.clone(), update.value, update.gas_limit, 0);
+        assert!(o.is_ok_and(|o| o.success));
+        let (number, ts) = (self.chain.block_number() + 1, self.chain.timestamp() + 12);
+        let receipts = self.chain.simulate_signed_from(&[liq_raw, sell_raw], &[me, me], number, ts);
+        if self.chain.rollback(cp).is_err() {
+            panic!("bench rollback");
+        }
+        match receipts {
+            Ok(r) if r.iter().all(|x| x.success) => (affected.len(), plan.gross()),
+            other => panic!("liquidation simulation: {other:?}"),
+        }
+    }
+}
