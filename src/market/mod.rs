@@ -7,6 +7,7 @@ pub mod dex;
 pub mod feed;
 pub mod latency;
 pub mod lending;
+pub mod oracle;
 pub mod orderbook;
 pub mod pool_engine;
 pub mod price;
