@@ -232,3 +232,149 @@ fn account_data_and_liquidations_match_the_contract_to_the_wei() {
     assert!(full_close > 20 && dust >= 200, "full {full_close}, dust {dust}");
     assert!(near_095.0 > 50 && near_095.1 > 50, "either side of 0.95: {near_095:?}");
 }
+
+/// An oracle update in the mempool that makes a borrower liquidatable is back-run in the same block:
+/// the bundle [the oracle's own signed update, our liquidationCall, our sale of the seized
+/// collateral] goes over HTTP to the relay and lands in that order; the borrower's debt and our
+/// balances move exactly as the Rust math says.
+#[test]
+fn an_oracle_update_is_back_run_in_the_same_block() {
+    use std::sync::{Arc, Mutex};
+    use xcrack::chain::{TxRequest, Wallet};
+    use xcrack::market::lending::Reserve;
+    use xcrack::relay::rpc::{SendBundleParams, quantity};
+    use xcrack::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
+    use xcrack::strategies::liquidation::{Borrower, WatchList, best_liquidation};
+
+    let e18 = 10u128.pow(18);
+    let mut chain = SimChain::new(1);
+    let mut oracle_key = Wallet::derived(3, "oracle-operator");
+    let mut me = Wallet::derived(3, "liquidator");
+    let owner = oracle_key.address();
+    chain.set_balance(owner, U256::from(10 * e18));
+    chain.set_balance(me.address(), U256::from(10 * e18));
+    let dex = xcrack::chain::world::deploy_dex_for(
+        &mut chain,
+        6,
+        &[(U256::from(5_000 * e18), U256::from(15_000_000_000_000u128))],
+        me.address(),
+    )
+    .unwrap();
+    let oracle = chain.deploy(owner, contracts::price_oracle(), &[]).unwrap();
+    let pool = chain.deploy(owner, contracts::lending_pool(), &oracle.abi_encode()).unwrap();
+    let (weth_px, usd) = (U256::from(300_000_000_000u64), U256::from(100_000_000u64));
+    for (asset, (ltv, lt, bonus, dec), price) in
+        [(dex.weth, (8000u16, 8250u16, 10500u16, 18u8), weth_px), (dex.usdc, (7700, 8000, 10450, 6), usd)]
+    {
+        ok(
+            &mut chain,
+            owner,
+            pool,
+            ILendingPool::initReserveCall {
+                asset,
+                ltv,
+                liquidationThreshold: lt,
+                liquidationBonus: bonus,
+                decimals: dec,
+            }
+            .abi_encode(),
+        );
+        ok(&mut chain, owner, oracle, IPriceOracle::setAssetPriceCall { asset, price }.abi_encode());
+    }
+    let lots = U256::from(1u128 << 100);
+    chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), lots);
+    chain.set_storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES), lots);
+    for (token, spender) in [(dex.usdc, pool), (dex.weth, dex.venues[0].router)] {
+        ok(&mut chain, me.address(), token, ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode());
+    }
+    // A borrower at HF 1.02 with 100 WETH against USDC debt: a 3 % drop makes it liquidatable.
+    let user = actor("lending/borrower");
+    let (coll, debt) = (U256::from(100 * e18), U256::from((100.0 * 3000.0 * 0.825 / 1.02 * 1e6) as u128));
+    chain.set_storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
+    chain.set_storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT), debt);
+    chain.advance_block(1_700_000_000, 10_000_000_000, actor("builder"));
+    chain.end_block();
+    let mut reserves = vec![
+        Reserve { ltv: 8000, liquidation_threshold: 8250, liquidation_bonus: 10500, decimals: 18, price: weth_px },
+        Reserve { ltv: 7700, liquidation_threshold: 8000, liquidation_bonus: 10450, decimals: 6, price: usd },
+    ];
+    let borrower = Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] };
+    let watch = WatchList::new(&reserves, vec![borrower.clone()]);
+
+    // The oracle operator's update arrives in the mempool: ETH 3,000 -> 2,900.
+    let new_px = U256::from(290_000_000_000u64);
+    let mut tx = |w: &mut Wallet, to: Address, data: Vec<u8>| {
+        let req = TxRequest {
+            chain_id: 1,
+            to,
+            data: data.into(),
+            value: U256::ZERO,
+            gas_limit: 400_000,
+            max_fee_per_gas: 40_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+        };
+        w.nonce = chain.nonce(w.address());
+        w.sign(&req).unwrap().0
+    };
+    let update =
+        tx(&mut oracle_key, oracle, IPriceOracle::setAssetPriceCall { asset: dex.weth, price: new_px }.abi_encode());
+    reserves[0].price = new_px;
+    assert_eq!(watch.affected(&reserves, 0, weth_px), vec![0], "the watch list flags the borrower");
+    let pair_res = (U256::from(5_000 * e18), U256::from(15_000_000_000_000u128));
+    let plan = best_liquidation(&reserves, &borrower, 0, 1, pair_res, 30).unwrap();
+    let liq = ILendingPool::liquidationCallCall {
+        collateralAsset: dex.weth,
+        debtAsset: dex.usdc,
+        user,
+        debtToCover: plan.debt_to_cover,
+        receiveAToken: false,
+    };
+    let sell = xcrack::chain::contracts::IUniswapV2Router02::swapExactTokensForTokensCall {
+        amountIn: plan.seized,
+        amountOutMin: plan.proceeds,
+        path: vec![dex.weth, dex.usdc],
+        to: me.address(),
+        deadline: U256::MAX,
+    };
+    let liq_raw = tx(&mut me, pool, liq.abi_encode());
+    me.nonce = chain.nonce(me.address()) + 1;
+    let req = TxRequest {
+        chain_id: 1,
+        to: dex.venues[0].router,
+        data: sell.abi_encode().into(),
+        value: U256::ZERO,
+        gas_limit: 400_000,
+        max_fee_per_gas: 40_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let (sell_raw, _) = me.sign(&req).unwrap();
+    let usdc_before = chain.storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES));
+
+    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
+    let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut client = RelayClient::new(server.addr(), Wallet::derived(3, "auth"));
+    let head = relay.lock().unwrap().chain().block_number();
+    let hash = client
+        .send_bundle(&SendBundleParams {
+            txs: vec![update, liq_raw, sell_raw],
+            block_number: quantity(head + 1),
+            min_timestamp: None,
+            max_timestamp: None,
+            reverting_tx_hashes: vec![],
+            replacement_uuid: None,
+            builders: vec![],
+        })
+        .unwrap();
+    let mut r = relay.lock().unwrap();
+    let build = r.build_block(1_700_000_012, 10_000_000_000, actor("builder"), &[]);
+    assert!(matches!(r.outcome(&hash), Some(BundleOutcome::Included { .. })));
+    assert_eq!(build.number, head + 1, "the update and its back-run share the block");
+    let receipts = &build.included[0].1;
+    assert!(receipts.iter().all(|x| x.success));
+    let c = r.chain();
+    assert_eq!(c.storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT)), debt - plan.repaid);
+    assert_eq!(c.storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL)), coll - plan.seized);
+    let usdc_after = c.storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES));
+    assert_eq!(usdc_after - usdc_before, plan.proceeds - plan.repaid, "profit to the wei, before gas");
+    assert!(plan.gross() > 0);
+}
