@@ -116,6 +116,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
             run_sandwich(spec, &dir, args.quiet)?;
             continue;
         }
+        if spec.liquidation.enabled {
+            run_liquidation(spec, &dir, args.quiet)?;
+            continue;
+        }
         let bar = if args.quiet {
             ProgressBar::hidden()
         } else {
@@ -161,6 +165,30 @@ fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError>
             s.pnl.bribe,
             s.pnl.gas,
             s.victims.loss_total,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A liquidation scenario: borrowers, oracle updates, watch list and bundles (`engine::liquidation`).
+fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError> {
+    let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    let result = engine::liquidation::run(spec).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
+    let s = report::liquidation::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
+    if !quiet {
+        println!(
+            "{}: {} liquidations included in {} bundles; net {:.2} {} (gross {:.2}, gas {:.2}, bribes {:.2}); {} borrowers still below HF 1, bad debt {:.2}; report in {}",
+            spec.name,
+            s.liquidations_by_outcome.get("included").copied().unwrap_or(0),
+            s.bundles_included,
+            s.pnl.net,
+            s.pnl.currency,
+            s.pnl.gross,
+            s.pnl.gas,
+            s.pnl.bribe,
+            s.unhealthy_at_end,
+            s.bad_debt,
             dir.display()
         );
     }

@@ -100,6 +100,25 @@ pub struct SandwichSpec {
     pub submit_latency: SimTime,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiquidationSpec {
+    pub enabled: bool,
+    pub min_profit_quote: u128,
+    pub bribe_share: f64,
+    pub priority_fee_wei: u128,
+    pub gas_estimate: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LendingSpec {
+    pub borrowers: u32,
+    pub collateral_median_eth: f64,
+    pub collateral_sigma: f64,
+    pub health_min: f64,
+    pub health_max: f64,
+    pub oracle: crate::market::oracle::OracleRule,
+}
+
 /// One exactly specified pending swap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingSwapSpec {
@@ -198,6 +217,8 @@ pub struct RunSpec {
     pub cross_dex: CrossDexSpec,
     pub sandwich: SandwichSpec,
     pub mempool: MempoolSpec,
+    pub liquidation: LiquidationSpec,
+    pub lending: LendingSpec,
     pub safety: SafetySpec,
     pub equity_sample: SimTime,
     pub chain_id: u64,
@@ -627,6 +648,49 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
     };
     let mempool = mempool_spec(&v, &s.mempool, &dex)?;
+    let liquidation = {
+        let c = &s.strategies.liquidation;
+        let k = |f: &str| format!("strategies.liquidation.{f}");
+        if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
+            return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
+        }
+        if c.enabled && (dex.is_empty() || chain.dex_engine != DexEngine::Evm) {
+            return Err(v.err(
+                &k("enabled"),
+                "liquidations sell collateral on an EVM pool: declare [[market.dex]] with dex_engine = \"evm\"",
+            ));
+        }
+        LiquidationSpec {
+            enabled: c.enabled,
+            min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round() as u128,
+            bribe_share: v.probability(&k("bribe_share"), c.bribe_share)?,
+            priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+            gas_estimate: c.gas_estimate,
+        }
+    };
+    let lending = {
+        let l = &s.lending;
+        let k = |f: &str| format!("lending.{f}");
+        let (lo, hi) =
+            (v.non_negative(&k("health_min"), l.health_min)?, v.non_negative(&k("health_max"), l.health_max)?);
+        if lo <= 0.0 || hi < lo {
+            return Err(v.err(&k("health_max"), format!("need 0 < health_min <= health_max, got {lo} and {hi}")));
+        }
+        if l.oracle_deviation_bps == 0 || l.oracle_deviation_bps >= 10_000 {
+            return Err(v.err(&k("oracle_deviation_bps"), "must be between 1 and 9,999"));
+        }
+        LendingSpec {
+            borrowers: l.borrowers,
+            collateral_median_eth: v.non_negative(&k("collateral_median_eth"), l.collateral_median_eth)?,
+            collateral_sigma: v.non_negative(&k("collateral_sigma"), l.collateral_sigma)?,
+            health_min: lo,
+            health_max: hi,
+            oracle: crate::market::oracle::OracleRule {
+                deviation_bps: l.oracle_deviation_bps,
+                heartbeat: v.positive_duration(&k("oracle_heartbeat"), &l.oracle_heartbeat)?,
+            },
+        }
+    };
     Ok(RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),
@@ -687,6 +751,8 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         },
         sandwich,
         mempool,
+        liquidation,
+        lending,
         safety,
         equity_sample: v.positive_duration("monitoring.equity_sample_interval", &mon.equity_sample_interval)?,
         chain_id: s.network.chain_id,

@@ -23,6 +23,24 @@ pub struct Settings {
     pub chain: ChainConfig,
     pub account: AccountConfig,
     pub mempool: MempoolConfig,
+    pub lending: LendingConfig,
+}
+
+/// The lending market: borrowers generated from the seed, and the oracle's posting rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LendingConfig {
+    /// Borrowers with WETH collateral and quote debt.
+    pub borrowers: u32,
+    /// Lognormal collateral size (ETH): median and log-sd.
+    pub collateral_median_eth: f64,
+    pub collateral_sigma: f64,
+    /// Health factors at the start, uniform in [min, max].
+    pub health_min: f64,
+    pub health_max: f64,
+    /// The oracle posts on a move of this many bps or after the heartbeat.
+    pub oracle_deviation_bps: u32,
+    pub oracle_heartbeat: String,
 }
 
 /// Pending victim swaps: generated from calibrated distributions, and/or listed exactly.
@@ -92,6 +110,20 @@ pub struct StrategiesConfig {
     pub micro_arbitrage: MicroArbitrageConfig,
     pub cross_dex: CrossDexConfig,
     pub sandwich: SandwichConfig,
+    pub liquidation: LiquidationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidationConfig {
+    pub enabled: bool,
+    /// Net profit after gas and bribe, in quote units.
+    pub min_profit_usd: f64,
+    /// Share of the profit after gas paid to the builder.
+    pub bribe_share: f64,
+    pub priority_fee_gwei: f64,
+    /// Gas of one liquidation: `liquidationCall` plus the sale of the seized collateral.
+    pub gas_estimate: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

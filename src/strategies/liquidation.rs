@@ -32,6 +32,8 @@ const RATIO_SCALE: f64 = 1e18;
 pub struct WatchList {
     /// (collateral reserve, debt reserve) → trigger ratio (scaled, as u128) → borrowers.
     by_pair: BTreeMap<(usize, usize), BTreeMap<(u128, usize), ()>>,
+    /// Where each borrower sits in `by_pair` (None: in `complex`).
+    keys: Vec<Option<((usize, usize), u128)>>,
     complex: Vec<usize>,
     pub borrowers: Vec<Borrower>,
 }
@@ -59,16 +61,43 @@ fn ratio(prices: &[U256], c: usize, d: usize) -> u128 {
 
 impl WatchList {
     pub fn new(reserves: &[Reserve], borrowers: Vec<Borrower>) -> Self {
-        let mut w = WatchList { borrowers, ..Default::default() };
-        for i in 0..w.borrowers.len() {
-            match trigger(reserves, &w.borrowers[i]) {
-                Some((c, d, t)) => {
-                    w.by_pair.entry((c, d)).or_default().insert((t, i), ());
-                }
-                None => w.complex.push(i),
-            }
+        let n = borrowers.len();
+        let mut w = WatchList { borrowers, keys: vec![None; n], ..Default::default() };
+        for i in 0..n {
+            w.index(reserves, i);
         }
         w
+    }
+
+    fn index(&mut self, reserves: &[Reserve], i: usize) {
+        match trigger(reserves, &self.borrowers[i]) {
+            Some((c, d, t)) => {
+                self.by_pair.entry((c, d)).or_default().insert((t, i), ());
+                self.keys[i] = Some(((c, d), t));
+            }
+            None => {
+                // A borrower without debt (or without collateral) cannot become liquidatable by
+                // a price move; several assets on a side go to the full-check list.
+                let b = &self.borrowers[i];
+                if b.debt.iter().any(|d| !d.is_zero()) && b.collateral.iter().any(|c| !c.is_zero()) {
+                    self.complex.push(i);
+                }
+                self.keys[i] = None;
+            }
+        }
+    }
+
+    /// Replaces borrower `i`'s balances (after a liquidation, a repayment …) and re-indexes it.
+    pub fn update(&mut self, reserves: &[Reserve], i: usize, collateral: Vec<U256>, debt: Vec<U256>) {
+        if let Some((pair, t)) = self.keys[i].take()
+            && let Some(m) = self.by_pair.get_mut(&pair)
+        {
+            m.remove(&(t, i));
+        }
+        self.complex.retain(|&j| j != i);
+        self.borrowers[i].collateral = collateral;
+        self.borrowers[i].debt = debt;
+        self.index(reserves, i);
     }
 
     /// The borrowers liquidatable after `asset`'s price moves from `old` to `new` (all other prices
