@@ -43,6 +43,10 @@ pub struct LiquidationPnl {
     pub net_of: &'static str,
     /// Sale proceeds − debt repaid (the bonus net of the DEX cost of selling the collateral).
     pub gross: f64,
+    /// The two parts of the gross, at the oracle price: the collateral's value beyond the debt
+    /// repaid (the liquidation bonus), and what selling it on the pool cost (fee and price impact).
+    pub bonus: f64,
+    pub swap_cost: f64,
     pub gas: f64,
     pub bribe: f64,
     pub net: f64,
@@ -57,6 +61,13 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
     let gross: i128 = inc.iter().filter_map(|x| x.realised_gross).sum();
     let gas_q: i128 = inc.iter().map(|x| crate::core::wei_to_quote(x.gas_wei, x.mark) as i128).sum();
     let bribe_q: i128 = inc.iter().map(|x| crate::core::wei_to_quote(x.bribe_wei, x.mark) as i128).sum();
+    // Seized collateral valued at the oracle price of its block (quote raw per whole ETH).
+    let value = |x: &&crate::engine::liquidation::LiquidationRecord| {
+        (x.predicted_seized * alloy_primitives::U256::from(x.mark) / alloy_primitives::U256::from(10u128.pow(18)))
+            .saturating_to::<i128>()
+    };
+    let bonus: i128 = inc.iter().map(|x| value(x) - x.predicted_repaid.saturating_to::<i128>()).sum();
+    let swap_cost: i128 = inc.iter().map(|x| value(x) - x.predicted_proceeds.saturating_to::<i128>()).sum();
     let mut by = BTreeMap::new();
     for x in &r.records {
         *by.entry(x.outcome.to_string()).or_insert(0u64) += 1;
@@ -76,6 +87,8 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
             currency: spec.quote_symbol.clone(),
             net_of: "gas and bribe; gross is sale proceeds minus debt repaid",
             gross: gross as f64 / q,
+            bonus: bonus as f64 / q,
+            swap_cost: swap_cost as f64 / q,
             gas: gas_q as f64 / q,
             bribe: bribe_q as f64 / q,
             net: (gross - gas_q - bribe_q) as f64 / q,
@@ -108,8 +121,12 @@ pub fn markdown(s: &LiquidationSummary) -> String {
     );
     let p = &s.pnl;
     let _ = writeln!(m, "## Liquidation P&L ({}, net of {})\n", p.currency, p.net_of);
-    let _ = writeln!(m, "| gross | gas | bribe | net |\n|---:|---:|---:|---:|");
-    let _ = writeln!(m, "| {:.2} | {:.2} | {:.2} | {:.2} |", p.gross, p.gas, p.bribe, p.net);
+    let _ = writeln!(m, "| bonus | swap cost | gross | gas | bribe | net |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        m,
+        "| {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        p.bonus, p.swap_cost, p.gross, p.gas, p.bribe, p.net
+    );
     let list: Vec<String> = s.liquidations_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ =
         writeln!(m, "\nLiquidations by outcome: {}.", if list.is_empty() { "none".into() } else { list.join(", ") });
