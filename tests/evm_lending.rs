@@ -3,7 +3,7 @@
 //! positions across three reserves (18, 6 and 8 decimals) — dust positions and health factors on
 //! both sides of 1.0 and of the 0.95 close-factor boundary included.
 
-use alloy_primitives::{Address, U256, keccak256};
+use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use rand::{RngExt, SeedableRng};
 
@@ -68,14 +68,7 @@ fn setup() -> World {
     World { chain, deployer, pool, oracle, tokens, liquidator }
 }
 
-/// Storage slot of `mapping(address => mapping(address => uint256))` at `slot` for [outer][inner].
-fn nested_slot(outer: Address, inner: Address, slot: u64) -> U256 {
-    let s1 = mapping_slot(outer, slot);
-    let mut buf = [0u8; 64];
-    buf[12..32].copy_from_slice(inner.as_slice());
-    buf[32..].copy_from_slice(&s1.to_be_bytes::<32>());
-    U256::from_be_bytes(keccak256(buf).0)
-}
+use xcrack::chain::simchain::nested_mapping_slot as nested_slot;
 
 impl World {
     fn set_position(&mut self, user: Address, coll: &[U256; 3], debt: &[U256; 3]) {

@@ -196,11 +196,7 @@ impl EvmBench {
 
     /// (WETH, USDC) reserves of venue `v`, read from the pair's storage.
     pub fn reserves(&mut self, v: usize) -> (U256, U256) {
-        let packed =
-            self.chain.storage(self.dex.venues[v].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-        if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+        self.dex.reserves(&mut self.chain, v)
     }
 }
 
@@ -306,14 +302,7 @@ impl SandwichBench {
             arrival_seq: 1,
         };
         debug_assert!(matches!(victim.limit, SwapLimit::ExactIn { .. }));
-        let (rb, rq) = {
-            let packed = self
-                .chain
-                .storage(self.dex.venues[pool].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
-            let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-            let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-            if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
-        };
+        let (rb, rq) = self.dex.reserves(&mut self.chain, pool);
         let market = Market {
             pool,
             reserve_base: rb,
@@ -434,13 +423,7 @@ impl LiquidationBench {
                 ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode(),
             );
         }
-        let nested = |outer: alloy_primitives::Address, inner: alloy_primitives::Address, slot: u64| {
-            let s1 = mapping_slot(outer, slot);
-            let mut buf = [0u8; 64];
-            buf[12..32].copy_from_slice(inner.as_slice());
-            buf[32..].copy_from_slice(&s1.to_be_bytes::<32>());
-            U256::from_be_bytes(alloy_primitives::keccak256(buf).0)
-        };
+        let nested = crate::chain::simchain::nested_mapping_slot;
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(9);
         let mut list = Vec::with_capacity(borrowers);
         for i in 0..borrowers {
@@ -474,13 +457,7 @@ impl LiquidationBench {
         let mut reserves = self.reserves.clone();
         reserves[0].price = new_price;
         let affected = self.watch.affected(&reserves, 0, old);
-        let pair_reserves = {
-            let packed =
-                self.chain.storage(self.dex.venues[0].pair, U256::from(crate::chain::contracts::slots::PAIR_RESERVES));
-            let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-            let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-            if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
-        };
+        let pair_reserves = self.dex.reserves(&mut self.chain, 0);
         // Largest positions first; stop once even a free sale of the bonus cannot beat the best.
         let mut order = affected.clone();
         order.sort_by_key(|&i| std::cmp::Reverse(self.watch.borrowers[i].debt[1]));

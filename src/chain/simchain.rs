@@ -563,6 +563,14 @@ pub fn mapping_slot(key: Address, slot: u64) -> U256 {
     U256::from_be_bytes(keccak256(buf).0)
 }
 
+/// Storage slot of `mapping(address => mapping(address => …))` at `slot` for `[outer][inner]`.
+pub fn nested_mapping_slot(outer: Address, inner: Address, slot: u64) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[12..32].copy_from_slice(inner.as_slice());
+    buf[32..64].copy_from_slice(&mapping_slot(outer, slot).to_be_bytes::<32>());
+    U256::from_be_bytes(keccak256(buf).0)
+}
+
 /// A deterministic address for a named test actor.
 pub fn actor(name: &str) -> Address {
     Address::from_slice(&keccak256(name.as_bytes())[12..])

@@ -31,6 +31,14 @@ impl DexDeployment {
     pub fn weth_is_token0(&self) -> bool {
         self.weth < self.usdc
     }
+
+    /// (WETH, quote) reserves of venue `v`, read from its pair's packed reserve slot.
+    pub fn reserves(&self, chain: &mut SimChain, v: usize) -> (U256, U256) {
+        let packed = chain.storage(self.venues[v].pair, U256::from(contracts::slots::PAIR_RESERVES));
+        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        if self.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+    }
 }
 
 fn expect(o: super::CallOutcome, what: &'static str) -> Result<super::CallOutcome, ChainError> {

@@ -8,13 +8,13 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, IUniswapV2Router02, IWETH9, slots};
-use crate::chain::simchain::{actor, mapping_slot};
+use crate::chain::simchain::{actor, mapping_slot, nested_mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain, TxRequest, Wallet};
 use crate::config::RunSpec;
@@ -82,15 +82,6 @@ pub struct LiquidationResult {
 
 fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
     relay.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Storage slot of `mapping(address => mapping(address => uint256))` at `slot` for [outer][inner].
-fn nested_slot(outer: Address, inner: Address, slot: u64) -> U256 {
-    let s1 = mapping_slot(outer, slot);
-    let mut buf = [0u8; 64];
-    buf[12..32].copy_from_slice(inner.as_slice());
-    buf[32..].copy_from_slice(&s1.to_be_bytes::<32>());
-    U256::from_be_bytes(keccak256(buf).0)
 }
 
 fn ok(o: crate::chain::CallOutcome, what: &'static str) -> Result<(), ChainError> {
@@ -174,8 +165,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
         let coll = U256::from((coll_eth * 1e18) as u128);
         let debt = U256::from((coll_eth * fundamental.price() * f64::from(WETH_PARAMS.1) / 1e4 / hf * qs) as u128);
-        chain.set_storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
-        chain.set_storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT), debt);
+        chain.set_storage(pool, nested_mapping_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
+        chain.set_storage(pool, nested_mapping_slot(user, dex.usdc, slots::POOL_DEBT), debt);
         weth_in_pool += coll;
         borrowers.push(Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] });
     }
@@ -268,10 +259,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         candidates.sort_by_key(|&i| std::cmp::Reverse(watch.borrowers[i].debt[1]));
         waiting.clear();
         let chain = r.chain();
-        let packed = chain.storage(w.dex.venues[0].pair, U256::from(slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-        let mut pool_res = if w.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) };
+        let mut pool_res = w.dex.reserves(chain, 0);
         let mark = (reserves[0].price * U256::from(10u128.pow(spec.quote_decimals)) / usd).saturating_to::<u128>();
         let gas_per = u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei);
         let mut quote_left = U256::from(booked[1]);
@@ -446,8 +434,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 rec.outcome = "included";
                 booked[1] = booked[1] + p.proceeds.saturating_to::<u128>() - p.repaid.saturating_to::<u128>();
                 let user = watch.borrowers[*i].user;
-                let c = chain.storage(w.pool, nested_slot(user, w.dex.weth, slots::POOL_COLLATERAL));
-                let d = chain.storage(w.pool, nested_slot(user, w.dex.usdc, slots::POOL_DEBT));
+                let c = chain.storage(w.pool, nested_mapping_slot(user, w.dex.weth, slots::POOL_COLLATERAL));
+                let d = chain.storage(w.pool, nested_mapping_slot(user, w.dex.usdc, slots::POOL_DEBT));
                 watch.update(&reserves, *i, vec![c, U256::ZERO], vec![U256::ZERO, d]);
                 rec.health_after =
                     Some(lending::account_data(&reserves, &[c, U256::ZERO], &[U256::ZERO, d]).health_factor);
@@ -487,10 +475,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let mut unhealthy = 0;
         let mut unprofitable = 0;
         let mut bad = 0u128;
-        let packed = chain.storage(w.dex.venues[0].pair, U256::from(slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-        let pool_res = if w.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) };
+        let pool_res = w.dex.reserves(chain, 0);
         let mark = (reserves[0].price * U256::from(10u128.pow(spec.quote_decimals)) / usd).saturating_to::<u128>();
         let gas_quote =
             crate::core::wei_to_quote(u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei), mark) as i128;
@@ -533,10 +518,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
 /// Swaps on the pool so its price meets `usd` per ETH (closed form without the fee: the
 /// arbitrageur stops within the fee band, as a real one would).
 fn arbitrage_to(chain: &mut SimChain, w: &World, spec: &RunSpec, usd: f64) {
-    let packed: U256 = chain.storage(w.dex.venues[0].pair, U256::from(slots::PAIR_RESERVES));
-    let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-    let (r0, r1): (U256, U256) = (packed & mask, (packed >> 112) & mask);
-    let (rb, rq) = if w.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) };
+    let (rb, rq) = w.dex.reserves(chain, 0);
     let (b, q) = (rb.to::<u128>() as f64 / 1e18, rq.to::<u128>() as f64 / 10f64.powi(spec.quote_decimals as i32));
     let target_b = (b * q / usd).sqrt();
     let (amount, path) = if target_b > b * 1.0001 {

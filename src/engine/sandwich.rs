@@ -150,7 +150,7 @@ impl Loop<'_> {
         let views: Vec<Victim> = self.pending.iter().filter(|p| p.view.pool == pool).map(|p| p.view.clone()).collect();
         let mut r = lock(&self.relay);
         let chain = r.chain();
-        let (rb, rq) = reserves_of(chain, self.dex, pool);
+        let (rb, rq) = self.dex.reserves(chain, pool);
         let market = Market {
             pool,
             reserve_base: rb,
@@ -377,7 +377,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
                     }
                     Arrival::Generated(i) => {
                         let g = &generated[i];
-                        let (rb, rq) = reserves_of(chain, &dex, g.pool);
+                        let (rb, rq) = dex.reserves(chain, g.pool);
                         let Some((method, limit)) = limit_for(g, rb, rq, spec.dex[g.pool].fee_bps, spec.quote_decimals)
                         else {
                             continue;
@@ -588,14 +588,6 @@ fn rival_bid(
     let total = U256::from(payment as u128) + victim_tips;
     let per_gas = (total / U256::from(sim.gas_used.max(1))).saturating_to();
     out.push(RivalBid { pools: vec![dex.venues[pool].pair], gas_price: per_gas });
-}
-
-/// (WETH, quote) reserves of venue `v`, read from the pair's storage.
-fn reserves_of(chain: &mut SimChain, dex: &DexDeployment, v: usize) -> (U256, U256) {
-    let packed = chain.storage(dex.venues[v].pair, U256::from(slots::PAIR_RESERVES));
-    let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-    let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-    if dex.weth_is_token0() { (r0, r1) } else { (r1, r0) }
 }
 
 /// Router02 calldata and value for a victim's swap.

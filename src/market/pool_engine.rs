@@ -381,10 +381,7 @@ impl EvmPools {
 
     /// Re-reads the pair's reserves into the mirror.
     pub fn refresh_mirror(&mut self, pool: usize, mirror: &mut CpPool) {
-        let packed = self.chain.storage(self.dex.venues[pool].pair, U256::from(slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-        let (base, quote) = if self.dex.weth_is_token0() { (r0, r1) } else { (r1, r0) };
+        let (base, quote) = self.dex.reserves(&mut self.chain, pool);
         mirror.reserve_base = base;
         mirror.reserve_quote = quote;
     }
