@@ -40,6 +40,9 @@ fn cascade_liquidates_every_profitable_position_and_reconciles_to_the_wei() {
         }
     }
     assert!(included > 100, "{included}");
+    // The declared whale (2,000 WETH against 4 M USDC, HF 0.93 at the bottom) is among them.
+    let whale = xcrack::chain::simchain::actor("lending/declared/whale").to_string();
+    assert!(csv.contains(&whale), "the declared borrower was liquidated");
     assert_eq!(s["liquidations_by_outcome"]["included"], included);
     assert_eq!(s["unhealthy_at_end"], s["unhealthy_unprofitable_at_end"], "a profitable position was left");
     assert_eq!(s["bad_debt_raw"], "0");

@@ -117,6 +117,8 @@ pub struct LendingSpec {
     pub health_min: f64,
     pub health_max: f64,
     pub oracle: crate::market::oracle::OracleRule,
+    /// (name, WETH collateral raw, quote debt raw).
+    pub declared: Vec<(String, u128, u128)>,
 }
 
 /// One exactly specified pending swap.
@@ -689,6 +691,19 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
                 deviation_bps: l.oracle_deviation_bps,
                 heartbeat: v.positive_duration(&k("oracle_heartbeat"), &l.oracle_heartbeat)?,
             },
+            declared: l
+                .borrower
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let bk = |f: &str| format!("lending.borrower[{i}].{f}");
+                    Ok((
+                        b.name.clone(),
+                        v.amount(&bk("collateral"), &b.collateral, Expect::Base)?,
+                        v.amount(&bk("debt"), &b.debt, Expect::Quote)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?,
         }
     };
     Ok(RunSpec {

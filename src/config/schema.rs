@@ -41,6 +41,19 @@ pub struct LendingConfig {
     /// The oracle posts on a move of this many bps or after the heartbeat.
     pub oracle_deviation_bps: u32,
     pub oracle_heartbeat: String,
+    /// Borrowers declared exactly, in addition to the generated ones.
+    #[serde(default)]
+    pub borrower: Vec<DeclaredBorrowerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredBorrowerConfig {
+    /// A name; the borrower's address is derived from it.
+    pub name: String,
+    /// WETH collateral and quote debt with units, e.g. "120 WETH", "250000 USDC".
+    pub collateral: String,
+    pub debt: String,
 }
 
 /// Pending victim swaps: generated from calibrated distributions, and/or listed exactly.

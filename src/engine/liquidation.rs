@@ -78,6 +78,9 @@ pub struct LiquidationResult {
     pub bundles_submitted: u64,
     pub bundles_included: u64,
     pub simulation_failed: u64,
+    /// Liquidatable borrowers passed over in a block, by reason (a borrower can be counted in
+    /// several blocks).
+    pub skips: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
@@ -170,6 +173,14 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         weth_in_pool += coll;
         borrowers.push(Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] });
     }
+    for (name, coll, debt) in &lend.declared {
+        let user = actor(&format!("lending/declared/{name}"));
+        let (coll, debt) = (U256::from(*coll), U256::from(*debt));
+        chain.set_storage(pool, nested_mapping_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
+        chain.set_storage(pool, nested_mapping_slot(user, dex.usdc, slots::POOL_DEBT), debt);
+        weth_in_pool += coll;
+        borrowers.push(Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] });
+    }
     // The pool holds the collateral it pays out (WETH9 balance; deposits are not replayed).
     chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), weth_in_pool);
     // Our wallet: exactly the scenario's account; it approves the pool (repay) and the router (sale).
@@ -216,6 +227,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let (mut updates, mut submitted, mut included, mut sim_failed) = (0u64, 0u64, 0u64, 0u64);
     // Borrowers liquidatable but not (yet) liquidated: re-checked every block.
     let mut waiting: Vec<usize> = Vec::new();
+    let mut skips: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
     let blocks = spec.duration / spec.chain.block_time;
     let mut t: SimTime = 0;
     for k in 1..=blocks {
@@ -266,13 +278,22 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let mut chosen: Vec<(usize, LiquidationPlan)> = Vec::new();
         for i in candidates {
             if !watch.liquidatable(&reserves, i) {
+                *skips.entry("health_factor_above_1").or_default() += 1;
                 continue;
             }
             let Some(p) = best_liquidation(&reserves, &watch.borrowers[i], 0, 1, pool_res, spec.dex[0].fee_bps) else {
+                *skips.entry("unprofitable_after_swap").or_default() += 1;
+                waiting.push(i);
                 continue;
             };
             let gas_quote = crate::core::wei_to_quote(gas_per, mark) as i128;
-            if p.gross() - gas_quote < l.min_profit_quote as i128 || p.repaid > quote_left {
+            if p.gross() - gas_quote < l.min_profit_quote as i128 {
+                *skips.entry("unprofitable_after_gas").or_default() += 1;
+                waiting.push(i);
+                continue;
+            }
+            if p.repaid > quote_left {
+                *skips.entry("insufficient_inventory").or_default() += 1;
                 waiting.push(i);
                 continue;
             }
@@ -512,6 +533,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         bundles_submitted: submitted,
         bundles_included: included,
         simulation_failed: sim_failed,
+        skips,
     })
 }
 

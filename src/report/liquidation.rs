@@ -26,6 +26,8 @@ pub struct LiquidationSummary {
     pub bundles_included: u64,
     pub simulation_failed: u64,
     pub liquidations_by_outcome: BTreeMap<String, u64>,
+    /// Liquidatable borrowers passed over in a block, by reason.
+    pub skipped: BTreeMap<String, u64>,
     pub pnl: LiquidationPnl,
     pub unhealthy_at_end: u64,
     pub unhealthy_unprofitable_at_end: u64,
@@ -83,6 +85,7 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
         bundles_included: r.bundles_included,
         simulation_failed: r.simulation_failed,
         liquidations_by_outcome: by,
+        skipped: r.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         pnl: LiquidationPnl {
             currency: spec.quote_symbol.clone(),
             net_of: "gas and bribe; gross is sale proceeds minus debt repaid",
@@ -130,6 +133,10 @@ pub fn markdown(s: &LiquidationSummary) -> String {
     let list: Vec<String> = s.liquidations_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ =
         writeln!(m, "\nLiquidations by outcome: {}.", if list.is_empty() { "none".into() } else { list.join(", ") });
+    if !s.skipped.is_empty() {
+        let sk: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(m, "Liquidatable borrowers passed over (borrower-blocks): {}.", sk.join(", "));
+    }
     let _ = writeln!(
         m,
         "\nAt the end: {} borrowers below HF 1 ({} of them with no liquidation worth its gas); bad debt (debt above collateral value) {:.2} {}.",
