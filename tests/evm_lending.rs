@@ -234,7 +234,6 @@ fn account_data_and_liquidations_match_the_contract_to_the_wei() {
 fn an_oracle_update_is_back_run_in_the_same_block() {
     use std::sync::{Arc, Mutex};
     use xcrack::chain::{TxRequest, Wallet};
-    use xcrack::market::lending::Reserve;
     use xcrack::relay::rpc::{SendBundleParams, quantity};
     use xcrack::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
     use xcrack::strategies::liquidation::{Borrower, WatchList, best_liquidation};
@@ -253,27 +252,10 @@ fn an_oracle_update_is_back_run_in_the_same_block() {
         me.address(),
     )
     .unwrap();
-    let oracle = chain.deploy(owner, contracts::price_oracle(), &[]).unwrap();
-    let pool = chain.deploy(owner, contracts::lending_pool(), &oracle.abi_encode()).unwrap();
-    let (weth_px, usd) = (U256::from(300_000_000_000u64), U256::from(100_000_000u64));
-    for (asset, (ltv, lt, bonus, dec), price) in
-        [(dex.weth, (8000u16, 8250u16, 10500u16, 18u8), weth_px), (dex.usdc, (7700, 8000, 10450, 6), usd)]
-    {
-        ok(
-            &mut chain,
-            owner,
-            pool,
-            ILendingPool::initReserveCall {
-                asset,
-                ltv,
-                liquidationThreshold: lt,
-                liquidationBonus: bonus,
-                decimals: dec,
-            }
-            .abi_encode(),
-        );
-        ok(&mut chain, owner, oracle, IPriceOracle::setAssetPriceCall { asset, price }.abi_encode());
-    }
+    let weth_px = U256::from(300_000_000_000u64);
+    let (market, mut reserves) =
+        xcrack::market::lending::deploy_market(&mut chain, owner, dex.weth, dex.usdc, 6, weth_px).unwrap();
+    let (pool, oracle) = (market.pool, market.oracle);
     let lots = U256::from(1u128 << 100);
     chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), lots);
     chain.set_storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES), lots);
@@ -287,10 +269,6 @@ fn an_oracle_update_is_back_run_in_the_same_block() {
     chain.set_storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT), debt);
     chain.advance_block(1_700_000_000, 10_000_000_000, actor("builder"));
     chain.end_block();
-    let mut reserves = vec![
-        Reserve { ltv: 8000, liquidation_threshold: 8250, liquidation_bonus: 10500, decimals: 18, price: weth_px },
-        Reserve { ltv: 7700, liquidation_threshold: 8000, liquidation_bonus: 10450, decimals: 6, price: usd },
-    ];
     let borrower = Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] };
     let watch = WatchList::new(&reserves, vec![borrower.clone()]);
 

@@ -352,11 +352,10 @@ pub struct LiquidationBench {
 
 impl LiquidationBench {
     pub fn new(borrowers: usize) -> Self {
-        use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, slots};
+        use crate::chain::contracts::{ITestERC20, slots};
         use crate::chain::simchain::{actor, mapping_slot};
-        use crate::market::lending::Reserve;
         use crate::strategies::liquidation::{Borrower, WatchList};
-        use alloy_sol_types::{SolCall, SolValue};
+        use alloy_sol_types::SolCall;
         use rand::{RngExt, SeedableRng};
         let e18 = 10u128.pow(18);
         let mut chain = crate::chain::SimChain::new(1);
@@ -372,44 +371,13 @@ impl LiquidationBench {
                 Ok(o) if o.success => {}
                 other => panic!("bench genesis: {other:?}"),
             };
-        let oracle = match chain.deploy(deployer, contracts::price_oracle(), &[]) {
-            Ok(a) => a,
-            Err(e) => panic!("{e}"),
-        };
-        let pool = match chain.deploy(deployer, contracts::lending_pool(), &oracle.abi_encode()) {
-            Ok(a) => a,
-            Err(e) => panic!("{e}"),
-        };
-        let weth_price = U256::from(3000u64) * U256::from(100_000_000u64);
-        let usd = U256::from(100_000_000u64);
-        for (asset, (ltv, lt, bonus, dec), price) in
-            [(dex.weth, (8000u16, 8250u16, 10500u16, 18u8), weth_price), (dex.usdc, (7700, 8000, 10450, 6), usd)]
-        {
-            must(
-                &mut chain,
-                deployer,
-                pool,
-                ILendingPool::initReserveCall {
-                    asset,
-                    ltv,
-                    liquidationThreshold: lt,
-                    liquidationBonus: bonus,
-                    decimals: dec,
-                }
-                .abi_encode(),
-            );
-            must(&mut chain, deployer, oracle, IPriceOracle::setAssetPriceCall { asset, price }.abi_encode());
-        }
-        let reserves = vec![
-            Reserve {
-                ltv: 8000,
-                liquidation_threshold: 8250,
-                liquidation_bonus: 10500,
-                decimals: 18,
-                price: weth_price,
-            },
-            Reserve { ltv: 7700, liquidation_threshold: 8000, liquidation_bonus: 10450, decimals: 6, price: usd },
-        ];
+        let weth_price = U256::from(3000u64) * U256::from(crate::market::lending::USD);
+        let (market, reserves) =
+            match crate::market::lending::deploy_market(&mut chain, deployer, dex.weth, dex.usdc, 6, weth_price) {
+                Ok(m) => m,
+                Err(e) => panic!("bench genesis: {e}"),
+            };
+        let (pool, oracle) = (market.pool, market.oracle);
         // The pool's WETH pays out seized collateral; our wallet holds USDC to repay and approves.
         let lots = U256::from(1u128 << 100);
         chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), lots);

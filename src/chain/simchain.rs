@@ -41,6 +41,15 @@ pub struct CallOutcome {
 }
 
 impl CallOutcome {
+    /// The outcome if it succeeded; a revert as an error naming `what` (setup steps that must work).
+    pub fn require(self, what: &'static str) -> Result<CallOutcome, ChainError> {
+        if self.success {
+            Ok(self)
+        } else {
+            Err(ChainError::Deploy { contract: what, reason: self.revert_reason.unwrap_or_default() })
+        }
+    }
+
     /// The logs decoded into our event types, in emission order.
     pub fn events(&self) -> Vec<super::ChainEvent> {
         self.logs.iter().map(super::events::decode).collect()

@@ -41,11 +41,45 @@ impl DexDeployment {
     }
 }
 
-fn expect(o: super::CallOutcome, what: &'static str) -> Result<super::CallOutcome, ChainError> {
-    if o.success {
-        Ok(o)
-    } else {
-        Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
+impl DexDeployment {
+    /// Gives `who` exactly `[wrapped base, quote, native]`: ETH set, WETH wrapped by a real deposit
+    /// (the wrapper stays fully backed), quote minted. Genesis runs at base fee 0, so this costs
+    /// nothing.
+    pub fn fund_exactly(&self, chain: &mut SimChain, who: Address, amounts: [u128; 3]) -> Result<(), ChainError> {
+        chain.set_balance(who, U256::from(amounts[2]) + U256::from(amounts[0]));
+        chain
+            .call(who, self.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(amounts[0]))?
+            .require("WETH9.deposit")?;
+        let mint = ITestERC20::mintCall { to: who, value: U256::from(amounts[1]) }.abi_encode();
+        chain.call(self.deployer, self.usdc, mint.into(), U256::ZERO)?.require("USDC.mint")?;
+        Ok(())
+    }
+
+    /// Funds a market participant who stands for the rest of the market (victims, arbitrageurs):
+    /// deep pockets in ETH, quote and WETH (wrapped by a real deposit), every router approved.
+    pub fn fund_deep(&self, chain: &mut SimChain, who: Address) -> Result<(), ChainError> {
+        let lots = U256::from(1u128 << 100);
+        chain.set_balance(who, lots);
+        chain.set_storage(self.usdc, super::simchain::mapping_slot(who, contracts::slots::ERC20_BALANCES), lots);
+        let wrap = U256::from(1u128 << 90);
+        chain.call(who, self.weth, IWETH9::depositCall {}.abi_encode().into(), wrap)?.require("WETH9.deposit")?;
+        let pairs: Vec<(Address, Address)> =
+            self.venues.iter().flat_map(|v| [(self.weth, v.router), (self.usdc, v.router)]).collect();
+        self.approve(chain, who, &pairs)
+    }
+
+    /// `owner` approves each `(token, spender)` pair for any amount.
+    pub fn approve(
+        &self,
+        chain: &mut SimChain,
+        owner: Address,
+        pairs: &[(Address, Address)],
+    ) -> Result<(), ChainError> {
+        for &(token, spender) in pairs {
+            let a = ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode();
+            chain.call(owner, token, a.into(), U256::ZERO)?.require("approve")?;
+        }
+        Ok(())
     }
 }
 
@@ -73,7 +107,7 @@ pub fn deploy_dex_for(
     let usdc_args = ("USD Coin".to_string(), "USDC".to_string(), U256::from(quote_decimals)).abi_encode_params();
     let usdc = chain.deploy(deployer, contracts::test_erc20(), &usdc_args)?;
     let call = |c: &mut SimChain, to: Address, data: Vec<u8>, value: U256, what: &'static str| {
-        c.call_with(deployer, to, data.into(), value, 15_000_000, 0).and_then(|o| expect(o, what))
+        c.call_with(deployer, to, data.into(), value, 15_000_000, 0).and_then(|o| o.require(what))
     };
     let usdc_needed: U256 = reserves.iter().map(|r| r.1).fold(U256::ZERO, |a, b| a + b);
     call(chain, weth, IWETH9::depositCall {}.abi_encode(), weth_needed, "WETH9.deposit")?;

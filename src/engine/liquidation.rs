@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::{SolCall, SolValue};
+use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, IUniswapV2Router02, IWETH9, slots};
+use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, IUniswapV2Router02, slots};
 use crate::chain::simchain::{actor, mapping_slot, nested_mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain, TxRequest, Wallet};
@@ -21,16 +21,12 @@ use crate::config::RunSpec;
 use crate::core::rng::component_rng;
 use crate::core::{NANOS_PER_SEC, SimTime};
 use crate::market::dex::GENESIS_TIMESTAMP;
-use crate::market::lending::{self, Reserve};
+use crate::market::lending;
 use crate::market::oracle::OracleFeed;
 use crate::market::price::Fundamental;
 use crate::relay::rpc::{SendBundleParams, quantity};
 use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
 use crate::strategies::liquidation::{Borrower, LiquidationPlan, WatchList, best_liquidation};
-
-/// Aave v3 mainnet's WETH and USDC risk parameters (bps).
-const WETH_PARAMS: (u16, u16, u16) = (8000, 8250, 10500);
-const QUOTE_PARAMS: (u16, u16, u16) = (7700, 8000, 10450);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiquidationRunError {
@@ -87,14 +83,6 @@ fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
     relay.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn ok(o: crate::chain::CallOutcome, what: &'static str) -> Result<(), ChainError> {
-    if o.success {
-        Ok(())
-    } else {
-        Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
-    }
-}
-
 /// ETH price with 8 decimals (the oracle's unit) from the simulated fundamental.
 fn oracle_price(usd: f64) -> u128 {
     (usd * 1e8).round().max(1.0) as u128
@@ -118,43 +106,19 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let reserves_dex: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
     let dex = deploy_dex_for(&mut chain, spec.quote_decimals as u8, &reserves_dex, me.address())?;
     chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
-    let oracle = chain.deploy(operator.address(), contracts::price_oracle(), &[])?;
-    let pool = chain.deploy(operator.address(), contracts::lending_pool(), &oracle.abi_encode())?;
     let mut fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
     let mut rng_price = component_rng(spec.seed, "fundamental");
     let p0 = oracle_price(fundamental.price());
-    let usd = U256::from(100_000_000u64);
-    let qd = spec.quote_decimals as u8;
-    for (asset, (ltv, lt, bonus), dec, price) in
-        [(dex.weth, WETH_PARAMS, 18u8, U256::from(p0)), (dex.usdc, QUOTE_PARAMS, qd, usd)]
-    {
-        let init = ILendingPool::initReserveCall {
-            asset,
-            ltv,
-            liquidationThreshold: lt,
-            liquidationBonus: bonus,
-            decimals: dec,
-        };
-        ok(chain.call(operator.address(), pool, init.abi_encode().into(), U256::ZERO)?, "initReserve")?;
-        let set = IPriceOracle::setAssetPriceCall { asset, price };
-        ok(chain.call(operator.address(), oracle, set.abi_encode().into(), U256::ZERO)?, "setAssetPrice")?;
-    }
-    let mut reserves = vec![
-        Reserve {
-            ltv: WETH_PARAMS.0,
-            liquidation_threshold: WETH_PARAMS.1,
-            liquidation_bonus: WETH_PARAMS.2,
-            decimals: 18,
-            price: U256::from(p0),
-        },
-        Reserve {
-            ltv: QUOTE_PARAMS.0,
-            liquidation_threshold: QUOTE_PARAMS.1,
-            liquidation_bonus: QUOTE_PARAMS.2,
-            decimals: qd,
-            price: usd,
-        },
-    ];
+    let usd = U256::from(lending::USD);
+    let (market, mut reserves) = lending::deploy_market(
+        &mut chain,
+        operator.address(),
+        dex.weth,
+        dex.usdc,
+        spec.quote_decimals as u8,
+        U256::from(p0),
+    )?;
+    let (pool, oracle) = (market.pool, market.oracle);
     // Borrowers: WETH collateral (lognormal), quote debt for a uniform starting health factor.
     let mut rng_b = component_rng(spec.seed, "lending/borrowers");
     let lend = &spec.lending;
@@ -167,7 +131,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let coll_eth = lend.collateral_median_eth * (lend.collateral_sigma * z).exp();
         let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
         let coll = U256::from((coll_eth * 1e18) as u128);
-        let debt = U256::from((coll_eth * fundamental.price() * f64::from(WETH_PARAMS.1) / 1e4 / hf * qs) as u128);
+        let debt =
+            U256::from((coll_eth * fundamental.price() * f64::from(lending::WETH_PARAMS.1) / 1e4 / hf * qs) as u128);
         chain.set_storage(pool, nested_mapping_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
         chain.set_storage(pool, nested_mapping_slot(user, dex.usdc, slots::POOL_DEBT), debt);
         weth_in_pool += coll;
@@ -186,27 +151,11 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     // Our wallet: exactly the scenario's account; it approves the pool (repay) and the router (sale).
     let initial = [spec.wallet_base, spec.wallet_quote, spec.wallet_native];
     let us = me.address();
-    chain.set_balance(us, U256::from(initial[2]) + U256::from(initial[0]));
-    ok(chain.call(us, dex.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(initial[0]))?, "WETH9.deposit")?;
-    let mint = ITestERC20::mintCall { to: us, value: U256::from(initial[1]) };
-    ok(chain.call(dex.deployer, dex.usdc, mint.abi_encode().into(), U256::ZERO)?, "USDC.mint")?;
-    for (token, spender) in [(dex.usdc, pool), (dex.weth, dex.venues[0].router), (dex.usdc, dex.executor)] {
-        let a = ITestERC20::approveCall { spender, value: U256::MAX };
-        ok(chain.call(us, token, a.abi_encode().into(), U256::ZERO)?, "approve")?;
-    }
+    dex.fund_exactly(&mut chain, us, initial)?;
+    dex.approve(&mut chain, us, &[(dex.usdc, pool), (dex.weth, dex.venues[0].router), (dex.usdc, dex.executor)])?;
     // An arbitrageur keeps the DEX pool at the market.
     let arb = actor("lending/arbitrageur");
-    let lots = U256::from(1u128 << 100);
-    chain.set_balance(arb, lots);
-    chain.set_storage(dex.usdc, mapping_slot(arb, slots::ERC20_BALANCES), lots);
-    ok(
-        chain.call(arb, dex.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(1u128 << 90))?,
-        "WETH9.deposit",
-    )?;
-    for token in [dex.weth, dex.usdc] {
-        let a = ITestERC20::approveCall { spender: dex.venues[0].router, value: U256::MAX };
-        ok(chain.call(arb, token, a.abi_encode().into(), U256::ZERO)?, "approve")?;
-    }
+    dex.fund_deep(&mut chain, arb)?;
     let base_fee = spec.chain.base_fee_wei;
     let builder = actor("xcrack/builder");
     let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);

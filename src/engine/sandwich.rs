@@ -12,8 +12,8 @@ use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-use crate::chain::contracts::{ITestERC20, IUniswapV2Router02 as R, IWETH9, slots};
-use crate::chain::simchain::{actor, mapping_slot};
+use crate::chain::contracts::{ITestERC20, IUniswapV2Router02 as R};
+use crate::chain::simchain::actor;
 use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain, TxRequest, Wallet};
 use crate::config::RunSpec;
@@ -235,9 +235,7 @@ impl Loop<'_> {
     /// the current state, as block `number`.
     fn alone(&mut self, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
         let mut order: Vec<&Pending> = self.pending.iter().collect();
-        order.sort_by(|a, b| {
-            b.view.priority_fee_wei.cmp(&a.view.priority_fee_wei).then(a.view.arrival_seq.cmp(&b.view.arrival_seq))
-        });
+        order.sort_by(|a, b| Victim::builder_order(&a.view, &b.view));
         let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
         let senders: Vec<Address> = order.iter().map(|p| p.from).collect();
         let mut out = BTreeMap::new();
@@ -304,7 +302,8 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
     let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
     let dex = deploy_dex_for(&mut chain, spec.quote_decimals as u8, &reserves, me)?;
     let initial = [spec.wallet_base, spec.wallet_quote, spec.wallet_native];
-    fund_searcher(&mut chain, &dex, me, initial)?;
+    dex.fund_exactly(&mut chain, me, initial)?;
+    dex.approve(&mut chain, me, &[(dex.weth, dex.executor), (dex.usdc, dex.executor)])?;
     // Victims: named fixture senders plus a pool of generated wallets, all rich and approved.
     let mut names: Vec<String> = spec.mempool.pending.iter().map(|p| p.sender.clone()).collect();
     names.extend((0..VICTIM_WALLETS).map(|i| format!("generated-{i}")));
@@ -313,7 +312,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
     let mut victim_wallets: BTreeMap<String, Wallet> = BTreeMap::new();
     for n in names {
         let w = Wallet::derived(spec.seed, &format!("victim/{n}"));
-        fund_victim(&mut chain, &dex, w.address())?;
+        dex.fund_deep(&mut chain, w.address())?;
         victim_wallets.insert(n, w);
     }
     let base_fee = spec.chain.base_fee_wei;
@@ -463,9 +462,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
             .iter()
             .filter(|p| !mined.contains_key(&p.view.tx_hash) && p.at + spec.mempool.propagation <= now)
             .collect();
-        public.sort_by(|a, b| {
-            b.view.priority_fee_wei.cmp(&a.view.priority_fee_wei).then(a.view.arrival_seq.cmp(&b.view.arrival_seq))
-        });
+        public.sort_by(|a, b| Victim::builder_order(&a.view, &b.view));
         let mut dropped: BTreeMap<B256, ()> = BTreeMap::new();
         for p in public {
             match chain.apply_raw(&p.raw) {
@@ -629,44 +626,5 @@ fn router_call(
             U256::ZERO,
         ),
         SwapMethod::DirectPairSwap => (Vec::new(), U256::ZERO),
-    }
-}
-
-/// Our wallet at genesis: exactly the scenario's account, WETH wrapped by deposit, quote minted, and
-/// the executor approved to pull both.
-fn fund_searcher(chain: &mut SimChain, dex: &DexDeployment, me: Address, b: [u128; 3]) -> Result<(), ChainError> {
-    chain.set_balance(me, U256::from(b[2]) + U256::from(b[0]));
-    ok(chain.call(me, dex.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(b[0]))?, "WETH9.deposit")?;
-    let mint = ITestERC20::mintCall { to: me, value: U256::from(b[1]) }.abi_encode();
-    ok(chain.call(dex.deployer, dex.usdc, mint.into(), U256::ZERO)?, "USDC.mint")?;
-    for token in [dex.weth, dex.usdc] {
-        let approve = ITestERC20::approveCall { spender: dex.executor, value: U256::MAX }.abi_encode();
-        ok(chain.call(me, token, approve.into(), U256::ZERO)?, "approve")?;
-    }
-    Ok(())
-}
-
-/// Victims stand for the rest of the market: deep pockets in ETH and quote, every router approved.
-fn fund_victim(chain: &mut SimChain, dex: &DexDeployment, who: Address) -> Result<(), ChainError> {
-    let lots = U256::from(1u128 << 100);
-    chain.set_balance(who, lots);
-    chain.set_storage(dex.usdc, mapping_slot(who, slots::ERC20_BALANCES), lots);
-    // WETH by a real deposit, so the wrapper stays fully backed.
-    let wrap = U256::from(1u128 << 90);
-    ok(chain.call(who, dex.weth, IWETH9::depositCall {}.abi_encode().into(), wrap)?, "WETH9.deposit")?;
-    for v in &dex.venues {
-        for token in [dex.weth, dex.usdc] {
-            let approve = ITestERC20::approveCall { spender: v.router, value: U256::MAX }.abi_encode();
-            ok(chain.call(who, token, approve.into(), U256::ZERO)?, "approve")?;
-        }
-    }
-    Ok(())
-}
-
-fn ok(o: crate::chain::CallOutcome, what: &'static str) -> Result<(), ChainError> {
-    if o.success {
-        Ok(())
-    } else {
-        Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
     }
 }

@@ -13,7 +13,7 @@ use crate::relay::rpc::{SendBundleParams, quantity};
 use crate::relay::{BundleOutcome, RelayClient};
 use crate::strategies::sandwich::SandwichPlan;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BundleStats {
     pub built: u64,
     pub simulation_failed: u64,
@@ -37,8 +37,6 @@ pub struct SignedBundle {
     pub txs: Vec<Bytes>,
     /// The signer of each transaction (ours, and the victims' as recovered from the mempool).
     pub senders: Vec<Address>,
-    pub front_hash: B256,
-    pub back_hash: B256,
     pub target_block: u64,
 }
 
@@ -50,16 +48,11 @@ pub struct Confirmed {
     pub sim: Simulated,
 }
 
-/// What the simulation of a bundle showed.
+/// What the simulation of a bundle showed (our amounts already checked against the plan).
 #[derive(Clone, Debug)]
 pub struct Simulated {
     pub receipts: Vec<Receipt>,
-    /// Our in-token paid by the front-run and received by the back-run, read from the pair's Swap
-    /// events.
-    pub front_in: U256,
-    pub back_out: U256,
     pub gas_used: u64,
-    pub coinbase_diff: U256,
 }
 
 pub struct BundleManager {
@@ -88,10 +81,6 @@ fn swap_amounts(r: &Receipt, pair: Address, weth_is_token0: bool, sells_base: bo
 impl BundleManager {
     pub fn new(wallet: Wallet, client: RelayClient, chain_id: u64) -> Self {
         BundleManager { wallet, client, stats: BundleStats::default(), chain_id }
-    }
-
-    pub fn address(&self) -> Address {
-        self.wallet.address()
     }
 
     /// Signs the front-run and back-run around the victims' raw transactions for `target_block`.
@@ -149,8 +138,8 @@ impl BundleManager {
             };
             self.wallet.sign(&req).map_err(|e| format!("signing: {e}"))
         };
-        let (front_raw, front_hash) = sign(front.abi_encode(), 0)?;
-        let (back_raw, back_hash) = sign(back.abi_encode(), plan.bribe_wei)?;
+        let (front_raw, _) = sign(front.abi_encode(), 0)?;
+        let (back_raw, _) = sign(back.abi_encode(), plan.bribe_wei)?;
         let mut txs = Vec::with_capacity(victims.len() + 2);
         let mut senders = Vec::with_capacity(victims.len() + 2);
         txs.push(front_raw);
@@ -161,7 +150,7 @@ impl BundleManager {
         }
         txs.push(back_raw);
         senders.push(me);
-        Ok(SignedBundle { txs, senders, front_hash, back_hash, target_block })
+        Ok(SignedBundle { txs, senders, target_block })
     }
 
     /// Simulates `b` as its target block on the current state (everything rolled back) and checks
@@ -194,8 +183,7 @@ impl BundleManager {
                 ));
             }
             let gas_used = receipts.iter().map(|r| r.gas_used).sum();
-            let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
-            Ok(Simulated { receipts, front_in, back_out, gas_used, coinbase_diff })
+            Ok(Simulated { receipts, gas_used })
         })();
         match out {
             Ok(sim) => Ok(Confirmed { bundle: b, sim }),

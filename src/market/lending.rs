@@ -110,6 +110,55 @@ pub fn collateral_to_liquidate(
     }
 }
 
+/// Aave v3 mainnet's WETH and USDC risk parameters: (LTV, liquidation threshold, bonus) in bps.
+pub const WETH_PARAMS: (u16, u16, u16) = (8000, 8250, 10500);
+pub const QUOTE_PARAMS: (u16, u16, u16) = (7700, 8000, 10450);
+/// One unit of the oracle's base currency (USD, 8 decimals).
+pub const USD: u64 = 100_000_000;
+
+/// Our lending pool and its oracle on a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LendingMarket {
+    pub pool: alloy_primitives::Address,
+    pub oracle: alloy_primitives::Address,
+}
+
+/// Deploys a `PriceOracle` and a `LendingPool` owned by `owner` with two reserves — `weth` (18
+/// decimals, WETH parameters) at `weth_price` and `quote` (quote parameters) at 1 USD — and returns
+/// them with the matching `Reserve`s for the Rust side, in that order.
+pub fn deploy_market(
+    chain: &mut crate::chain::SimChain,
+    owner: alloy_primitives::Address,
+    weth: alloy_primitives::Address,
+    quote: alloy_primitives::Address,
+    quote_decimals: u8,
+    weth_price: U256,
+) -> Result<(LendingMarket, Vec<Reserve>), crate::chain::ChainError> {
+    use crate::chain::contracts::{self, ILendingPool, IPriceOracle};
+    use alloy_sol_types::{SolCall, SolValue};
+    let oracle = chain.deploy(owner, contracts::price_oracle(), &[])?;
+    let pool = chain.deploy(owner, contracts::lending_pool(), &oracle.abi_encode())?;
+    let reserves = [(weth, WETH_PARAMS, 18u8, weth_price), (quote, QUOTE_PARAMS, quote_decimals, U256::from(USD))];
+    let mut out = Vec::with_capacity(2);
+    for (asset, (ltv, lt, bonus), decimals, price) in reserves {
+        let init =
+            ILendingPool::initReserveCall { asset, ltv, liquidationThreshold: lt, liquidationBonus: bonus, decimals };
+        let set = IPriceOracle::setAssetPriceCall { asset, price };
+        for (to, data, what) in [(pool, init.abi_encode(), "initReserve"), (oracle, set.abi_encode(), "setAssetPrice")]
+        {
+            let o = chain.call(owner, to, data.into(), U256::ZERO)?;
+            if !o.success {
+                return Err(crate::chain::ChainError::Deploy {
+                    contract: what,
+                    reason: o.revert_reason.unwrap_or_default(),
+                });
+            }
+        }
+        out.push(Reserve { ltv, liquidation_threshold: lt, liquidation_bonus: bonus, decimals, price });
+    }
+    Ok((LendingMarket { pool, oracle }, out))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LiquidationError {
     #[error("health factor not below 1")]

@@ -6,7 +6,7 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolCall;
 
-use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, IWETH9, slots};
+use crate::chain::contracts::{ISearcherExecutor, ITestERC20, IUniswapV2Router02, slots};
 use crate::chain::simchain::BundleTx;
 use crate::chain::simchain::{actor, mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
@@ -168,19 +168,7 @@ impl EvmPools {
         let wallet = Wallet::derived(seed, "xcrack/searcher");
         let dex = deploy_dex_for(&mut chain, quote_decimals as u8, reserves, wallet.address())?;
         let us = wallet.address();
-        let expect = |o: CallOutcome, what: &'static str| {
-            if o.success {
-                Ok(())
-            } else {
-                Err(ChainError::Deploy { contract: what, reason: o.revert_reason.unwrap_or_default() })
-            }
-        };
-        // Genesis runs at base fee 0, so these transactions cost the wallet nothing.
-        chain.set_balance(us, U256::from(funding.native) + U256::from(funding.base));
-        let wrap = IWETH9::depositCall {}.abi_encode();
-        expect(chain.call(us, dex.weth, wrap.into(), U256::from(funding.base))?, "WETH9.deposit")?;
-        let mint = ITestERC20::mintCall { to: us, value: U256::from(funding.quote) }.abi_encode();
-        expect(chain.call(dex.deployer, dex.usdc, mint.into(), U256::ZERO)?, "USDC.mint")?;
+        dex.fund_exactly(&mut chain, us, [funding.base, funding.quote, funding.native])?;
         let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), us];
         for t in traders {
             if t != us {
@@ -188,14 +176,14 @@ impl EvmPools {
                 chain.set_storage(dex.weth, mapping_slot(t, slots::WETH_BALANCES), U256::from(TRADER_FUNDS));
                 chain.set_storage(dex.usdc, mapping_slot(t, slots::ERC20_BALANCES), U256::from(TRADER_FUNDS));
             }
-            let spenders: Vec<Address> =
-                dex.venues.iter().map(|v| v.router).chain((t == us).then_some(dex.executor)).collect();
-            for spender in spenders {
-                for token in [dex.weth, dex.usdc] {
-                    let approve = ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode();
-                    expect(chain.call(t, token, approve.into(), U256::ZERO)?, "approve")?;
-                }
-            }
+            let pairs: Vec<(Address, Address)> = dex
+                .venues
+                .iter()
+                .map(|v| v.router)
+                .chain((t == us).then_some(dex.executor))
+                .flat_map(|spender| [(dex.weth, spender), (dex.usdc, spender)])
+                .collect();
+            dex.approve(&mut chain, t, &pairs)?;
         }
         Ok(EvmPools { chain, dex, traders, wallet })
     }

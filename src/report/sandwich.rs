@@ -25,7 +25,7 @@ pub struct SandwichSummary {
     pub description: String,
     pub seed: u64,
     pub blocks: u64,
-    pub bundles: BundleCounts,
+    pub bundles: BundleStats,
     pub relay: RelayCounts,
     /// Pools/blocks where no bundle was built, by reason.
     pub skipped: BTreeMap<String, u64>,
@@ -33,21 +33,6 @@ pub struct SandwichSummary {
     pub victims: VictimSummary,
     pub wallet: WalletLine,
     pub final_base_fee_gwei: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BundleCounts {
-    pub built: u64,
-    pub simulation_failed: u64,
-    pub submitted: u64,
-    pub submit_failed: u64,
-    pub included: u64,
-    pub outbid: u64,
-    pub failed: u64,
-    pub expired: u64,
-    pub replaced: u64,
-    pub cancelled: u64,
-    pub resubmitted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,26 +120,13 @@ pub fn summarize(spec: &RunSpec, r: &SandwichResult) -> SandwichSummary {
         .filter(|v| v.sandwiched)
         .map(|v| loss_quote(v.loss_raw, v.loss_decimals, spec.quote_decimals, mark))
         .collect();
-    let b: &BundleStats = &r.bundles;
     let rs: &RelayStats = &r.relay;
     SandwichSummary {
         scenario: spec.name.clone(),
         description: spec.description.clone(),
         seed: spec.seed,
         blocks: r.blocks,
-        bundles: BundleCounts {
-            built: b.built,
-            simulation_failed: b.simulation_failed,
-            submitted: b.submitted,
-            submit_failed: b.submit_failed,
-            included: b.included,
-            outbid: b.outbid,
-            failed: b.failed,
-            expired: b.expired,
-            replaced: b.replaced,
-            cancelled: b.cancelled,
-            resubmitted: b.resubmitted,
-        },
+        bundles: r.bundles.clone(),
         relay: RelayCounts {
             received: rs.received,
             rejected: rs.rejected,

@@ -21,6 +21,13 @@ pub struct Victim {
     pub arrival_seq: u64,
 }
 
+impl Victim {
+    /// A builder's order for public transactions: higher tip first, then earlier arrival.
+    pub fn builder_order(a: &Victim, b: &Victim) -> std::cmp::Ordering {
+        b.priority_fee_wei.cmp(&a.priority_fee_wei).then(a.arrival_seq.cmp(&b.arrival_seq))
+    }
+}
+
 /// The pool and our means, as of the block the sandwich targets.
 #[derive(Clone, Copy, Debug)]
 pub struct Market {
@@ -135,7 +142,7 @@ pub fn plan(spec: &SandwichSpec, m: &Market, victims: &[Victim]) -> Result<Sandw
             continue;
         }
         // Builder order: priority fee, then arrival.
-        side.sort_by(|a, b| b.priority_fee_wei.cmp(&a.priority_fee_wei).then(a.arrival_seq.cmp(&b.arrival_seq)));
+        side.sort_by(|a, b| Victim::builder_order(a, b));
         let r = plan_side(spec, m, sells_base, &side);
         best = match (best, r) {
             (Ok(a), Ok(b)) => Ok(if b.net_wei() > a.net_wei() { b } else { a }),
