@@ -13,7 +13,7 @@ const outDir = path.resolve(process.argv[2] ?? path.join(here, "artifacts"));
 // Only these become artifacts; interfaces and the LP token base are compiled but not emitted.
 const CONTRACTS = [
   "WETH9", "TestERC20", "UniswapV2Factory", "UniswapV2Pair", "UniswapV2Router02", "SearcherExecutor",
-  "LendingPool", "PriceOracle",
+  "LendingPool", "PriceOracle", "FlashLiquidator",
 ];
 
 const settings = {

@@ -348,6 +348,7 @@ pub struct LiquidationBench {
     watch: crate::strategies::liquidation::WatchList,
     reserves: Vec<crate::market::lending::Reserve>,
     wallet: crate::chain::Wallet,
+    flash: alloy_primitives::Address,
 }
 
 impl LiquidationBench {
@@ -407,18 +408,24 @@ impl LiquidationBench {
                 debt: vec![U256::ZERO, U256::from(debt)],
             });
         }
+        use alloy_sol_types::SolValue;
+        let flash =
+            match chain.deploy(wallet.address(), crate::chain::contracts::flash_liquidator(), &pool.abi_encode()) {
+                Ok(a) => a,
+                Err(e) => panic!("bench genesis: {e}"),
+            };
         chain.advance_block(1_700_000_000, 10_000_000_000, actor("builder"));
         chain.end_block();
         let watch = WatchList::new(&reserves, list);
-        LiquidationBench { chain, dex, pool, oracle, watch, reserves, wallet }
+        LiquidationBench { chain, dex, pool, oracle, watch, reserves, wallet, flash }
     }
 
     /// ETH drops from 3,000 to `new_usd` in one oracle update (posted on the chain and rolled back
-    /// after): returns (borrowers newly liquidatable, gross profit in USDC raw of the best one).
+    /// after): returns (borrowers newly liquidatable, gross profit of the best one in USD, 8 decimals).
     pub fn oracle_update(&mut self, new_usd: u64) -> (usize, i128) {
-        use crate::chain::contracts::{ILendingPool, IPriceOracle, IUniswapV2Router02};
+        use crate::chain::contracts::{IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
         use crate::chain::{BundleTx, TxRequest};
-        use crate::strategies::liquidation::best_liquidation;
+        use crate::strategies::liquidation::{Choice, Funding, Market, Route, base_value, best_choice};
         use alloy_sol_types::SolCall;
         let old = self.reserves[0].price;
         let new_price = U256::from(new_usd) * U256::from(100_000_000u64);
@@ -426,25 +433,40 @@ impl LiquidationBench {
         reserves[0].price = new_price;
         let affected = self.watch.affected(&reserves, 0, old);
         let pair_reserves = self.dex.reserves(&mut self.chain, 0);
-        // Largest positions first; stop once even a free sale of the bonus cannot beat the best.
+        // The strategy's own choice (inventory sale or flash swap, whichever nets more), largest
+        // positions first; stop once even a free sale of the bonus cannot beat the best.
         let mut order = affected.clone();
         order.sort_by_key(|&i| std::cmp::Reverse(self.watch.borrowers[i].debt[1]));
-        let mut best: Option<(usize, crate::strategies::liquidation::LiquidationPlan)> = None;
+        let route = |c: usize, d: usize| (c == 0 && d == 1).then(|| Route { hops: vec![pair_reserves], fee_bps: 30 });
+        let pair = |c: usize, d: usize| (c == 0 && d == 1).then_some(pair_reserves);
+        let inventory = [U256::ZERO, U256::from(1u128 << 100)];
+        let gas_base = 260_000 * 11 * 3000 * 100; // 260k gas at 11 gwei, ETH at 3,000 USD (8 decimals)
+        let m = Market {
+            reserves: &reserves,
+            route: &route,
+            pair: &pair,
+            fee_bps: 30,
+            inventory: &inventory,
+            gas_base: &|_| gas_base,
+            min_profit_base: 0,
+        };
+        let mut best: Option<(usize, Choice)> = None;
         for &i in &order {
             let b = &self.watch.borrowers[i];
             // Bonus bound: at most 10 % of the debt (close factor 100 %, bonus 5 %, no slippage).
-            let bound = b.debt[1].saturating_to::<i128>() / 10;
-            if best.as_ref().is_some_and(|(_, p)| p.gross() >= bound) {
+            let bound = base_value(&reserves[1], b.debt[1].saturating_to::<i128>() / 10);
+            if best.as_ref().is_some_and(|(_, c)| c.gross_base >= bound) {
                 break;
             }
-            if let Some(p) = best_liquidation(&reserves, b, 0, 1, pair_reserves, 30)
-                && best.as_ref().is_none_or(|(_, q)| p.gross() > q.gross())
+            if let Ok(c) = best_choice(&m, b)
+                && best.as_ref().is_none_or(|(_, q)| c.net_base > q.net_base)
             {
-                best = Some((i, p));
+                best = Some((i, c));
             }
         }
-        let Some((i, plan)) = best else { return (affected.len(), 0) };
-        // Back-run the oracle update: [update, liquidationCall, sell the collateral], simulated.
+        let Some((i, choice)) = best else { return (affected.len(), 0) };
+        let plan = choice.plan;
+        // Back-run the oracle update: [update, liquidation (+ sale)], simulated.
         let user = self.watch.borrowers[i].user;
         let me = self.wallet.address();
         let update = BundleTx {
@@ -461,40 +483,58 @@ impl LiquidationBench {
                 to,
                 data: data.into(),
                 value: U256::ZERO,
-                gas_limit: 400_000,
+                gas_limit: 600_000,
                 max_fee_per_gas: 30_000_000_000,
                 max_priority_fee_per_gas: 1_000_000_000,
             };
-            w.sign(&req).unwrap_or_else(|e| panic!("sign: {e}"))
+            w.sign(&req).unwrap_or_else(|e| panic!("sign: {e}")).0
         };
         self.wallet.nonce = self.chain.nonce(me);
-        let liq = ILendingPool::liquidationCallCall {
-            collateralAsset: self.dex.weth,
-            debtAsset: self.dex.usdc,
-            user,
-            debtToCover: plan.debt_to_cover,
-            receiveAToken: false,
-        };
-        let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
-            amountIn: plan.seized,
-            amountOutMin: plan.proceeds,
-            path: vec![self.dex.weth, self.dex.usdc],
-            to: me,
-            deadline: U256::MAX,
-        };
         let (router, pool) = (self.dex.venues[0].router, self.pool);
-        let (liq_raw, _) = sign(&mut self.wallet, pool, liq.abi_encode());
-        let (sell_raw, _) = sign(&mut self.wallet, router, sell.abi_encode());
+        let raws: Vec<alloy_primitives::Bytes> = match choice.funding {
+            Funding::Inventory => {
+                let liq = ILendingPool::liquidationCallCall {
+                    collateralAsset: self.dex.weth,
+                    debtAsset: self.dex.usdc,
+                    user,
+                    debtToCover: plan.debt_to_cover,
+                    receiveAToken: false,
+                };
+                let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
+                    amountIn: plan.seized,
+                    amountOutMin: plan.proceeds,
+                    path: vec![self.dex.weth, self.dex.usdc],
+                    to: me,
+                    deadline: U256::MAX,
+                };
+                vec![sign(&mut self.wallet, pool, liq.abi_encode()), sign(&mut self.wallet, router, sell.abi_encode())]
+            }
+            Funding::FlashSwap => {
+                let call = IFlashLiquidator::liquidateCall {
+                    pair: self.dex.venues[0].pair,
+                    collateral: self.dex.weth,
+                    debt: self.dex.usdc,
+                    user,
+                    debtToCover: plan.debt_to_cover,
+                    borrow: plan.repaid,
+                    repayCollateral: choice.flash_repay,
+                    minProfit: U256::from(choice.profit_raw.max(0) as u128),
+                    coinbasePayment: U256::ZERO,
+                };
+                vec![sign(&mut self.wallet, self.flash, call.abi_encode())]
+            }
+        };
+        let senders = vec![me; raws.len()];
         let cp = self.chain.checkpoint();
         let o = self.chain.call_with(update.from, update.to, update.data.clone(), update.value, update.gas_limit, 0);
         assert!(o.is_ok_and(|o| o.success));
         let (number, ts) = (self.chain.block_number() + 1, self.chain.timestamp() + 12);
-        let receipts = self.chain.simulate_signed_from(&[liq_raw, sell_raw], &[me, me], number, ts);
+        let receipts = self.chain.simulate_signed_from(&raws, &senders, number, ts);
         if self.chain.rollback(cp).is_err() {
             panic!("bench rollback");
         }
         match receipts {
-            Ok(r) if r.iter().all(|x| x.success) => (affected.len(), plan.gross()),
+            Ok(r) if r.iter().all(|x| x.success) => (affected.len(), choice.gross_base),
             other => panic!("liquidation simulation: {other:?}"),
         }
     }

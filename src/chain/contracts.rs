@@ -89,6 +89,10 @@ sol! {
         function execute(Hop[] hops, address profitToken, uint256 minProfit, uint256 coinbasePayment) external payable;
         function withdraw(address token, address to, uint256 amount) external;
     }
+
+    interface IFlashLiquidator {
+        function liquidate(address pair, address collateral, address debt, address user, uint256 debtToCover, uint256 borrow, uint256 repayCollateral, uint256 minProfit, uint256 coinbasePayment) external payable;
+    }
 }
 
 /// A compiled contract: creation code (constructor arguments are appended ABI-encoded).
@@ -116,6 +120,7 @@ artifact!(router, "UniswapV2Router02");
 artifact!(executor, "SearcherExecutor");
 artifact!(lending_pool, "LendingPool");
 artifact!(price_oracle, "PriceOracle");
+artifact!(flash_liquidator, "FlashLiquidator");
 
 /// The artifacts are compiled into the binary by `include_str!`; a malformed one is a build defect,
 /// caught by the first test that deploys it.

@@ -188,7 +188,7 @@ fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliErr
             s.pnl.gas,
             s.pnl.bribe,
             s.unhealthy_at_end,
-            s.bad_debt,
+            s.bad_debt_usd,
             dir.display()
         );
     }

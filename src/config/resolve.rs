@@ -7,7 +7,7 @@ use alloy_primitives::U256;
 
 use super::schema::{CexConfig, LatencyConfig, Settings};
 use super::{ConfigError, Layered, Origin};
-use crate::core::{NANOS_PER_MS, SimTime, parse_amount, parse_duration};
+use crate::core::{NANOS_PER_MS, NANOS_PER_SEC, SimTime, parse_amount, parse_duration};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LatencySpec {
@@ -107,6 +107,10 @@ pub struct LiquidationSpec {
     pub bribe_share: f64,
     pub priority_fee_wei: u128,
     pub gas_estimate: u64,
+    pub flash_swaps: bool,
+    pub rival_probability: f64,
+    /// A rival's builder payment as a share of the liquidation's gross: uniform in [min, max].
+    pub rival_share: (f64, f64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +121,50 @@ pub struct LendingSpec {
     pub health_min: f64,
     pub health_max: f64,
     pub oracle: crate::market::oracle::OracleRule,
-    /// (name, WETH collateral raw, quote debt raw).
-    pub declared: Vec<(String, u128, u128)>,
+    /// Every reserve in pool order: WETH, the quote token, then the declared extras.
+    pub reserves: Vec<ReserveSpec>,
+    pub declared: Vec<DeclaredBorrower>,
+    /// Our wallet's starting raw balance per reserve beyond `[account]` (zero for WETH and quote).
+    pub inventory: Vec<U256>,
+    pub replay: Option<LendingReplay>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReserveSpec {
+    pub symbol: String,
+    pub decimals: u8,
+    pub ltv: u16,
+    pub liquidation_threshold: u16,
+    pub liquidation_bonus: u16,
+    /// USD per whole token when not driven by the ETH price model or a replay column.
+    pub price_usd: f64,
+    /// (token raw, quote raw) seeding its pool against the quote token (WETH: `[[market.dex]]`).
+    pub pool: Option<(U256, U256)>,
+}
+
+/// A borrower's raw balances per reserve index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredBorrower {
+    pub name: String,
+    pub collateral: Vec<U256>,
+    pub debt: Vec<U256>,
+}
+
+/// One recorded row: the time since the first row, the source block, oracle prices (8 decimals)
+/// for the reserves with a price column, and the borrower's balances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayRow {
+    pub at: SimTime,
+    pub block: u64,
+    pub prices: Vec<(usize, u128)>,
+    pub collateral: Vec<U256>,
+    pub debt: Vec<U256>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LendingReplay {
+    pub name: String,
+    pub rows: Vec<ReplayRow>,
 }
 
 /// One exactly specified pending swap.
@@ -668,6 +714,16 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             bribe_share: v.probability(&k("bribe_share"), c.bribe_share)?,
             priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
             gas_estimate: c.gas_estimate,
+            flash_swaps: c.flash_swaps,
+            rival_probability: v.probability(&k("rival_probability"), c.rival_probability)?,
+            rival_share: {
+                let lo = v.probability(&k("rival_share_min"), c.rival_share_min)?;
+                let hi = v.probability(&k("rival_share_max"), c.rival_share_max)?;
+                if hi < lo {
+                    return Err(v.err(&k("rival_share_max"), format!("must be >= rival_share_min ({lo})")));
+                }
+                (lo, hi)
+            },
         }
     };
     let lending = {
@@ -681,6 +737,32 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         if l.oracle_deviation_bps == 0 || l.oracle_deviation_bps >= 10_000 {
             return Err(v.err(&k("oracle_deviation_bps"), "must be between 1 and 9,999"));
         }
+        let reserves = reserve_specs(&v, l, &dex)?;
+        let declared = l
+            .borrower
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let bk = |f: &str| format!("lending.borrower[{i}].{f}");
+                Ok(DeclaredBorrower {
+                    name: b.name.clone(),
+                    collateral: reserve_balances(&v, &bk("collateral"), &b.collateral.items(), &reserves)?,
+                    debt: reserve_balances(&v, &bk("debt"), &b.debt.items(), &reserves)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let inventory: Vec<&str> = l.inventory.iter().map(String::as_str).collect();
+        let inventory = reserve_balances(&v, &k("inventory"), &inventory, &reserves)?;
+        if !inventory[0].is_zero() || !inventory[1].is_zero() {
+            return Err(v.err(&k("inventory"), "WETH and the quote token come from [account] wallet"));
+        }
+        let replay = match &l.replay {
+            Some(r) => Some(LendingReplay {
+                name: r.name.clone(),
+                rows: read_lending_replay(&v, "lending.replay.file", &base_dir.join(&r.file), &r.file, &reserves)?,
+            }),
+            None => None,
+        };
         LendingSpec {
             borrowers: l.borrowers,
             collateral_median_eth: v.non_negative(&k("collateral_median_eth"), l.collateral_median_eth)?,
@@ -691,19 +773,10 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
                 deviation_bps: l.oracle_deviation_bps,
                 heartbeat: v.positive_duration(&k("oracle_heartbeat"), &l.oracle_heartbeat)?,
             },
-            declared: l
-                .borrower
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let bk = |f: &str| format!("lending.borrower[{i}].{f}");
-                    Ok((
-                        b.name.clone(),
-                        v.amount(&bk("collateral"), &b.collateral, Expect::Base)?,
-                        v.amount(&bk("debt"), &b.debt, Expect::Quote)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, ConfigError>>()?,
+            reserves,
+            declared,
+            inventory,
+            replay,
         }
     };
     Ok(RunSpec {
@@ -868,6 +941,209 @@ fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun])
         propagation: v.duration(&k("propagation"), &m.propagation)?,
         pending,
     })
+}
+
+/// WETH and the quote token (Aave v3 mainnet's parameters), then the declared reserves.
+fn reserve_specs(
+    v: &V<'_>,
+    l: &super::schema::LendingConfig,
+    dex: &[DexSpecRun],
+) -> Result<Vec<ReserveSpec>, ConfigError> {
+    use crate::market::lending::{QUOTE_PARAMS, WETH_PARAMS};
+    let mut out = vec![
+        ReserveSpec {
+            symbol: format!("W{}", v.base_symbol),
+            decimals: v.base_decimals as u8,
+            ltv: WETH_PARAMS.0,
+            liquidation_threshold: WETH_PARAMS.1,
+            liquidation_bonus: WETH_PARAMS.2,
+            price_usd: 0.0,
+            pool: dex.first().map(|d| (d.reserve_base, d.reserve_quote)),
+        },
+        ReserveSpec {
+            symbol: v.quote_symbol.clone(),
+            decimals: v.quote_decimals as u8,
+            ltv: QUOTE_PARAMS.0,
+            liquidation_threshold: QUOTE_PARAMS.1,
+            liquidation_bonus: QUOTE_PARAMS.2,
+            price_usd: 1.0,
+            pool: None,
+        },
+    ];
+    for (i, r) in l.reserve.iter().enumerate() {
+        let k = |f: &str| format!("lending.reserve[{i}].{f}");
+        if out.iter().any(|x| x.symbol.eq_ignore_ascii_case(&r.symbol)) || r.symbol.eq_ignore_ascii_case(&v.base_symbol)
+        {
+            return Err(v.err(&k("symbol"), format!("reserve `{}` is declared twice", r.symbol)));
+        }
+        if r.decimals > 30 {
+            return Err(v.err(&k("decimals"), "must be at most 30"));
+        }
+        if r.ltv_bps > r.liquidation_threshold_bps || r.liquidation_threshold_bps > 10_000 {
+            return Err(v.err(&k("ltv_bps"), "need ltv_bps <= liquidation_threshold_bps <= 10000"));
+        }
+        if r.liquidation_bonus_bps < 10_000 {
+            return Err(v.err(&k("liquidation_bonus_bps"), "is 10000 + the bonus (e.g. 10500 for 5 %), so >= 10000"));
+        }
+        if !(r.price.is_finite() && r.price > 0.0) {
+            return Err(v.err(&k("price"), "must be a positive USD price"));
+        }
+        let pool = match &r.pool {
+            None => None,
+            Some(p) if p.len() == 2 => {
+                let token = reserve_amount(v, &k("pool"), &p[0], &out, Some(r))?;
+                let quote = v.amount(&k("pool"), &p[1], Expect::Quote)?;
+                if token.0 != usize::MAX || token.1.is_zero() || quote == 0 {
+                    return Err(v.err(
+                        &k("pool"),
+                        format!("expected [\"<amount> {}\", \"<amount> {}\"], both > 0", r.symbol, v.quote_symbol),
+                    ));
+                }
+                Some((token.1, U256::from(quote)))
+            }
+            Some(_) => return Err(v.err(&k("pool"), "expected two amounts: [token, quote]")),
+        };
+        out.push(ReserveSpec {
+            symbol: r.symbol.clone(),
+            decimals: r.decimals,
+            ltv: r.ltv_bps,
+            liquidation_threshold: r.liquidation_threshold_bps,
+            liquidation_bonus: r.liquidation_bonus_bps,
+            price_usd: r.price,
+            pool,
+        });
+    }
+    Ok(out)
+}
+
+/// "<amount> <SYMBOL>" for one of `reserves` (or for `extra`, reported as index usize::MAX):
+/// the reserve's index and the raw amount.
+fn reserve_amount(
+    v: &V<'_>,
+    key: &str,
+    text: &str,
+    reserves: &[ReserveSpec],
+    extra: Option<&super::schema::ReserveConfig>,
+) -> Result<(usize, U256), ConfigError> {
+    let known: Vec<&str> = reserves.iter().map(|r| r.symbol.as_str()).chain(extra.map(|r| r.symbol.as_str())).collect();
+    let Some((num, unit)) = text.trim().split_once(char::is_whitespace) else {
+        return Err(v.err(key, format!("`{text}` needs a unit (one of {})", known.join(", "))));
+    };
+    let unit = unit.trim();
+    let hit = reserves
+        .iter()
+        .position(|r| r.symbol.eq_ignore_ascii_case(unit) || (r.symbol.eq_ignore_ascii_case(&format!("W{unit}"))))
+        .map(|i| (i, u32::from(reserves[i].decimals)))
+        .or_else(|| extra.filter(|r| r.symbol.eq_ignore_ascii_case(unit)).map(|r| (usize::MAX, u32::from(r.decimals))));
+    let Some((i, decimals)) = hit else {
+        return Err(v.err(key, format!("unknown unit `{unit}` in `{text}` (known: {})", known.join(", "))));
+    };
+    let raw = crate::core::amount::parse_decimal(num, decimals).map_err(|e| v.err(key, e.to_string()))?;
+    Ok((i, raw))
+}
+
+/// Balances per reserve index from amounts with reserve units.
+fn reserve_balances(v: &V<'_>, key: &str, items: &[&str], reserves: &[ReserveSpec]) -> Result<Vec<U256>, ConfigError> {
+    let mut out = vec![U256::ZERO; reserves.len()];
+    for t in items {
+        let (i, raw) = reserve_amount(v, key, t, reserves, None)?;
+        out[i] += raw;
+    }
+    Ok(out)
+}
+
+/// The lending replay CSV (see `LendingReplayConfig`): lines starting with `#` are notes; every
+/// column after `timestamp,block` names a reserve (`price_SYM` in USD, `collateral_SYM` and
+/// `debt_SYM` raw); rows strictly increasing in time.
+fn read_lending_replay(
+    v: &V<'_>,
+    key: &str,
+    path: &Path,
+    shown: &str,
+    reserves: &[ReserveSpec],
+) -> Result<Vec<ReplayRow>, ConfigError> {
+    enum Col {
+        Price(usize),
+        Collateral(usize),
+        Debt(usize),
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let Some((hi, header)) = lines.next() else {
+        return Err(v.err(key, format!("`{shown}` is empty")));
+    };
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    if names.len() < 3 || names[0] != "timestamp" || names[1] != "block" {
+        return Err(v.err(key, format!("{shown}:{}: the header must start with `timestamp,block`", hi + 1)));
+    }
+    let mut cols = Vec::new();
+    for n in &names[2..] {
+        let (kind, sym) = n.split_once('_').unwrap_or((n, ""));
+        let idx = reserves.iter().position(|r| r.symbol.eq_ignore_ascii_case(sym)).ok_or_else(|| {
+            v.err(
+                key,
+                format!("{shown}:{}: column `{n}` names no reserve of the scenario (`[[lending.reserve]]`)", hi + 1),
+            )
+        })?;
+        cols.push(match kind {
+            "price" => Col::Price(idx),
+            "collateral" => Col::Collateral(idx),
+            "debt" => Col::Debt(idx),
+            _ => {
+                return Err(v.err(
+                    key,
+                    format!("{shown}:{}: column `{n}` is not price_, collateral_ or debt_<SYMBOL>", hi + 1),
+                ));
+            }
+        });
+    }
+    let mut rows: Vec<ReplayRow> = Vec::new();
+    let mut first: Option<u64> = None;
+    for (i, line) in lines {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let bad = |what: String| v.err(key, format!("{shown}:{}: {what}", i + 1));
+        if f.len() != names.len() {
+            return Err(bad(format!("{} fields, the header has {}", f.len(), names.len())));
+        }
+        let ts: u64 = f[0].parse().map_err(|_| bad(format!("timestamp `{}` is not whole seconds", f[0])))?;
+        let block: u64 = f[1].parse().map_err(|_| bad(format!("block `{}` is not a number", f[1])))?;
+        let t0 = *first.get_or_insert(ts);
+        let at = ts.checked_sub(t0).ok_or_else(|| bad("timestamps must increase".into()))? * NANOS_PER_SEC;
+        if rows.last().is_some_and(|r| r.at >= at) {
+            return Err(bad("timestamps must strictly increase".into()));
+        }
+        let mut row = ReplayRow {
+            at,
+            block,
+            prices: Vec::new(),
+            collateral: vec![U256::ZERO; reserves.len()],
+            debt: vec![U256::ZERO; reserves.len()],
+        };
+        for (c, (col, field)) in cols.iter().zip(&f[2..]).enumerate() {
+            let name = names[c + 2];
+            match col {
+                Col::Price(r) => {
+                    let p = crate::core::amount::parse_decimal(field, 8)
+                        .map_err(|e| bad(format!("`{name}`: {e}")))?
+                        .saturating_to::<u128>();
+                    if p == 0 {
+                        return Err(bad(format!("`{name}` must be > 0")));
+                    }
+                    row.prices.push((*r, p));
+                }
+                Col::Collateral(r) | Col::Debt(r) => {
+                    let raw =
+                        crate::core::amount::parse_decimal(field, 0).map_err(|e| bad(format!("`{name}`: {e}")))?;
+                    if matches!(col, Col::Collateral(_)) { row.collateral[*r] = raw } else { row.debt[*r] = raw }
+                }
+            }
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(v.err(key, format!("`{shown}` has no rows")));
+    }
+    Ok(rows)
 }
 
 fn read_replay(v: &V<'_>, key: &str, path: &Path, shown: &str) -> Result<Vec<(SimTime, f64)>, ConfigError> {

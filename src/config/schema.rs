@@ -44,6 +44,15 @@ pub struct LendingConfig {
     /// Borrowers declared exactly, in addition to the generated ones.
     #[serde(default)]
     pub borrower: Vec<DeclaredBorrowerConfig>,
+    /// Reserves beyond WETH and the quote token (both always listed first).
+    #[serde(default)]
+    pub reserve: Vec<ReserveConfig>,
+    /// Our wallet's starting balances of the further reserves (debt-asset inventory), with units.
+    #[serde(default)]
+    pub inventory: Vec<String>,
+    /// A recorded borrower whose positions and the reserves' prices are replayed row by row.
+    #[serde(default)]
+    pub replay: Option<LendingReplayConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,9 +60,52 @@ pub struct LendingConfig {
 pub struct DeclaredBorrowerConfig {
     /// A name; the borrower's address is derived from it.
     pub name: String,
-    /// WETH collateral and quote debt with units, e.g. "120 WETH", "250000 USDC".
-    pub collateral: String,
-    pub debt: String,
+    /// Collateral and debt with units, e.g. "120 WETH" or ["2 WBTC", "10 WETH"], "250000 USDC".
+    pub collateral: OneOrMany,
+    pub debt: OneOrMany,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A further reserve on the lending pool: an ERC-20 with Aave's risk parameters and, optionally, a
+/// pool against the quote token on the first DEX (for selling seized collateral or flash swaps).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveConfig {
+    pub symbol: String,
+    pub decimals: u8,
+    pub ltv_bps: u16,
+    pub liquidation_threshold_bps: u16,
+    pub liquidation_bonus_bps: u16,
+    /// Market price in USD (held fixed unless a replay file has a price column for it).
+    pub price: f64,
+    /// Pool reserves with units, e.g. ["100 WBTC", "4700000 USDC"].
+    #[serde(default)]
+    pub pool: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LendingReplayConfig {
+    /// CSV: `timestamp,block,price_<SYM>…,collateral_<SYM>…,debt_<SYM>…` (USD prices; raw
+    /// balances), relative to the scenario file.
+    pub file: String,
+    /// The replayed borrower's name (its address is derived from it).
+    pub name: String,
 }
 
 /// Pending victim swaps: generated from calibrated distributions, and/or listed exactly.
@@ -137,6 +189,14 @@ pub struct LiquidationConfig {
     pub priority_fee_gwei: f64,
     /// Gas of one liquidation: `liquidationCall` plus the sale of the seized collateral.
     pub gas_estimate: u64,
+    /// Funding without inventory: flash-borrow the debt from the collateral's pair when it pays more.
+    pub flash_swaps: bool,
+    /// Competition: chance, per bundle we send, that a rival liquidator goes for the most valuable
+    /// borrower in it (back-running the same oracle updates), paying the builder a uniform share
+    /// of that liquidation's gross.
+    pub rival_probability: f64,
+    pub rival_share_min: f64,
+    pub rival_share_max: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

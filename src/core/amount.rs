@@ -48,17 +48,31 @@ pub fn parse_amount(
             known: known_units.to_string(),
         })?
     };
-    parse_scaled(num, extra_decimals).map_err(|e| match e {
-        ScaleError::NotANumber => AmountError::NotANumber(text.to_string()),
-        ScaleError::Fractional => AmountError::Fractional(text.to_string()),
-        ScaleError::Overflow => AmountError::Overflow(text.to_string()),
-    })
+    parse_scaled(num, extra_decimals).map_err(|e| e.with_text(text))
+}
+
+/// A plain decimal number (`"46858.48"`, `"1e3"`) scaled to `decimals` raw digits, exactly.
+pub fn parse_decimal(text: &str, decimals: u32) -> Result<U256, AmountError> {
+    if text.trim().starts_with('-') {
+        return Err(AmountError::Negative(text.to_string()));
+    }
+    parse_scaled(text.trim(), decimals).map_err(|e| e.with_text(text))
 }
 
 enum ScaleError {
     NotANumber,
     Fractional,
     Overflow,
+}
+
+impl ScaleError {
+    fn with_text(self, text: &str) -> AmountError {
+        match self {
+            ScaleError::NotANumber => AmountError::NotANumber(text.to_string()),
+            ScaleError::Fractional => AmountError::Fractional(text.to_string()),
+            ScaleError::Overflow => AmountError::Overflow(text.to_string()),
+        }
+    }
 }
 
 /// `digits[.digits][e[+]N]` × 10^extra, exactly.

@@ -1,10 +1,13 @@
-//! The liquidation backtest: borrowers on our Aave-v3-compatible pool, an oracle that follows the
-//! simulated ETH price by its posting rule (its updates are signed transactions in the mempool), a
-//! DEX pool kept at the market by an arbitrageur, and the liquidation strategy: on each update the
-//! watch list finds the newly liquidatable borrowers, each profitable one is sized against the pool,
-//! and the bundle [oracle update, (liquidationCall, collateral sale)…] is simulated and sent over
-//! HTTP to the relay to land in the update's block.
+//! The liquidation backtest: borrowers on our Aave-v3-compatible pool (generated, declared, or a
+//! recorded borrower replayed row by row), an oracle that posts each reserve's market price by its
+//! rule (its updates are the operator's signed transactions in the mempool, a block behind the
+//! market as a real feed's round is), DEX pools kept at the market by an arbitrageur, rival
+//! liquidators, and the liquidation strategy: on each update the watch list finds the newly
+//! liquidatable borrowers, each is given its best (collateral, debt, funding) liquidation against
+//! the pools, and the bundle [oracle updates, liquidations…, bribe] is simulated and sent over HTTP
+//! to the relay to land in the update's block.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -13,20 +16,20 @@ use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-use crate::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, IUniswapV2Router02, slots};
-use crate::chain::simchain::{actor, mapping_slot, nested_mapping_slot};
-use crate::chain::world::{DexDeployment, deploy_dex_for};
-use crate::chain::{ChainError, SimChain, TxRequest, Wallet};
+use super::lending_world::{LendingWorld, PairBook, QUOTE};
+use crate::chain::contracts::{self, IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
+use crate::chain::simchain::actor;
+use crate::chain::{ChainError, Receipt, SimChain, TxRequest, Wallet};
 use crate::config::RunSpec;
 use crate::core::rng::component_rng;
 use crate::core::{NANOS_PER_SEC, SimTime};
 use crate::market::dex::GENESIS_TIMESTAMP;
-use crate::market::lending;
+use crate::market::lending::{self, Reserve};
 use crate::market::oracle::OracleFeed;
 use crate::market::price::Fundamental;
 use crate::relay::rpc::{SendBundleParams, quantity};
 use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
-use crate::strategies::liquidation::{Borrower, LiquidationPlan, WatchList, best_liquidation};
+use crate::strategies::liquidation::{Borrower, Choice, Funding, Market, WatchList, base_value, best_choice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiquidationRunError {
@@ -36,147 +39,258 @@ pub enum LiquidationRunError {
     Relay(String),
 }
 
-/// One liquidation we attempted.
+/// One liquidation we attempted. Amounts are raw units of their asset; `*_base` values are in the
+/// oracle's base currency (USD, 8 decimals) at the oracle prices of the decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiquidationRecord {
     pub block: u64,
     pub borrower: Address,
+    pub collateral: usize,
+    pub debt: usize,
+    pub funding: Funding,
     pub health_before: U256,
     pub health_after: Option<U256>,
     pub debt_to_cover: U256,
     pub predicted_repaid: U256,
     pub predicted_seized: U256,
+    /// Inventory: the debt asset the seized collateral sells for. Flash swap: the collateral paid
+    /// back to the pair.
     pub predicted_proceeds: U256,
-    /// Quote raw: proceeds of the collateral sale minus the debt repaid (before gas and bribe).
+    /// The asset our profit arrives in and the amount (before gas and bribe) once included.
+    pub profit_asset: usize,
     pub realised_gross: Option<i128>,
+    pub gross_base: i128,
+    /// Seized collateral's value beyond the debt repaid (the bonus); the rest of it went to the DEX.
+    pub bonus_base: i128,
     pub gas_wei: u128,
     pub bribe_wei: u128,
-    /// Quote raw per whole ETH when decided (the oracle price).
-    pub mark: u128,
+    /// ETH's oracle price when decided (8 decimals), for gas and bribe in the base currency.
+    pub eth_price: u128,
     pub outcome: &'static str,
     pub reason: String,
 }
 
+/// A borrower's health factor at one block (around a liquidation, or along a replay).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthPoint {
+    pub borrower: Address,
+    pub block: u64,
+    pub health_factor: U256,
+    /// What happened to it in that block: "liquidated" (by us), "rival", "replay" (recorded
+    /// position change) or "" (a price move).
+    pub event: &'static str,
+}
+
 pub struct LiquidationResult {
     pub records: Vec<LiquidationRecord>,
+    pub symbols: Vec<String>,
+    pub decimals: Vec<u8>,
+    /// Oracle prices at the end (8 decimals, reserve order).
+    pub final_prices: Vec<u128>,
     pub blocks: u64,
     pub oracle_updates: u64,
     pub borrowers: u32,
-    /// Borrowers still below HF 1 at the end, and their debt not covered by collateral (quote raw).
     pub unhealthy_at_end: u64,
     /// Of those, how many have no liquidation that pays its gas and the minimum profit at the
-    /// end's prices and pool (the ones a liquidator rightly leaves alone).
+    /// end's prices and pools (the ones a liquidator rightly leaves alone).
     pub unhealthy_unprofitable_at_end: u64,
-    pub bad_debt_quote: u128,
-    pub booked: [u128; 3],
-    pub on_chain: [u128; 3],
-    pub initial: [u128; 3],
+    /// Debt above collateral value, in base units.
+    pub bad_debt_base: u128,
+    /// Per reserve token, then ETH (last): at the start, as booked, and on the chain.
+    pub initial: Vec<u128>,
+    pub booked: Vec<u128>,
+    pub on_chain: Vec<u128>,
     pub bundles_submitted: u64,
     pub bundles_included: u64,
     pub simulation_failed: u64,
+    pub rival_liquidations: u64,
     /// Liquidatable borrowers passed over in a block, by reason (a borrower can be counted in
     /// several blocks).
-    pub skips: std::collections::BTreeMap<&'static str, u64>,
+    pub skips: BTreeMap<&'static str, u64>,
+    pub timeline: Vec<HealthPoint>,
 }
 
 fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
     relay.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// ETH price with 8 decimals (the oracle's unit) from the simulated fundamental.
-fn oracle_price(usd: f64) -> u128 {
+/// USD with 8 decimals (the oracle's unit).
+fn usd8(usd: f64) -> u128 {
     (usd * 1e8).round().max(1.0) as u128
 }
 
-/// What the loop needs between blocks.
-struct World {
-    dex: DexDeployment,
-    pool: Address,
-    oracle: Address,
-    operator: Wallet,
-    me: Wallet,
-    arb: Address,
+/// Blocks either side of a liquidation shown in the health-factor timeline.
+const TIMELINE_WINDOW: u64 = 5;
+
+/// A borrower's balances from `block` on, and what set them.
+type PositionAt = (u64, Vec<U256>, Vec<U256>, &'static str);
+
+/// Oracle prices and borrower positions as they changed, for the health-factor timelines.
+struct History {
+    prices: Vec<(u64, Vec<U256>)>,
+    positions: Vec<Vec<PositionAt>>,
+}
+
+impl History {
+    fn new(reserves: &[Reserve], borrowers: &[Borrower]) -> Self {
+        History {
+            prices: vec![(0, reserves.iter().map(|r| r.price).collect())],
+            positions: borrowers.iter().map(|b| vec![(0, b.collateral.clone(), b.debt.clone(), "")]).collect(),
+        }
+    }
+
+    fn position(&mut self, i: usize, block: u64, b: &Borrower, event: &'static str) {
+        self.positions[i].push((block, b.collateral.clone(), b.debt.clone(), event));
+    }
+
+    fn health(&self, reserves: &[Reserve], i: usize, block: u64) -> (U256, &'static str) {
+        let p = &self.prices[self.prices.partition_point(|(b, _)| *b <= block).saturating_sub(1)].1;
+        let pos = &self.positions[i];
+        let (at, c, d, event) = &pos[pos.partition_point(|x| x.0 <= block).saturating_sub(1)];
+        let r: Vec<Reserve> = reserves.iter().zip(p).map(|(r, &price)| Reserve { price, ..*r }).collect();
+        (lending::account_data(&r, c, d).health_factor, if *at == block { event } else { "" })
+    }
+
+    /// Every block in `range` where borrower `i`'s health factor or position changed.
+    fn timeline(
+        &self,
+        reserves: &[Reserve],
+        i: usize,
+        user: Address,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Vec<HealthPoint> {
+        let mut blocks: Vec<u64> = self
+            .prices
+            .iter()
+            .map(|x| x.0)
+            .chain(self.positions[i].iter().map(|x| x.0))
+            .filter(|b| range.contains(b))
+            .collect();
+        blocks.push(*range.start());
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut out: Vec<HealthPoint> = Vec::new();
+        for block in blocks {
+            let (hf, event) = self.health(reserves, i, block);
+            if out.last().is_some_and(|p| p.health_factor == hf && event.is_empty()) {
+                continue;
+            }
+            out.push(HealthPoint { borrower: user, block, health_factor: hf, event });
+        }
+        out
+    }
 }
 
 pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let l = &spec.liquidation;
+    let lend = &spec.lending;
+    let n = lend.reserves.len();
     let mut chain = SimChain::new(spec.chain_id);
     let me = Wallet::derived(spec.seed, "xcrack/liquidator");
     let operator = Wallet::derived(spec.seed, "oracle/operator");
-    let reserves_dex: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
-    let dex = deploy_dex_for(&mut chain, spec.quote_decimals as u8, &reserves_dex, me.address())?;
-    chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
+    let mut rival = Wallet::derived(spec.seed, "lending/rival-liquidator");
     let mut fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
     let mut rng_price = component_rng(spec.seed, "fundamental");
-    let p0 = oracle_price(fundamental.price());
-    let usd = U256::from(lending::USD);
-    let (market, mut reserves) = lending::deploy_market(
-        &mut chain,
-        operator.address(),
-        dex.weth,
-        dex.usdc,
-        spec.quote_decimals as u8,
-        U256::from(p0),
-    )?;
-    let (pool, oracle) = (market.pool, market.oracle);
-    // Borrowers: WETH collateral (lognormal), quote debt for a uniform starting health factor.
+    // Market prices per reserve: ETH from the price model, the rest fixed, unless replayed.
+    let replay = lend.replay.as_ref();
+    let replayed: Vec<bool> =
+        (0..n).map(|i| replay.is_some_and(|r| r.rows[0].prices.iter().any(|(j, _)| *j == i))).collect();
+    let mut market: Vec<u128> = lend.reserves.iter().map(|r| usd8(r.price_usd)).collect();
+    market[0] = usd8(fundamental.price());
+    if let Some(r) = replay {
+        for &(i, p) in &r.rows[0].prices {
+            market[i] = p;
+        }
+    }
+    let dynamic: Vec<bool> = (0..n).map(|i| i == 0 || replayed[i]).collect();
+    let (w, mut reserves) = LendingWorld::deploy(&mut chain, spec, me.address(), operator.address(), &market)?;
+    chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
+
+    // Borrowers: generated (WETH collateral, quote debt for a uniform starting health factor),
+    // declared, and the replayed one.
     let mut rng_b = component_rng(spec.seed, "lending/borrowers");
-    let lend = &spec.lending;
-    let mut borrowers = Vec::with_capacity(lend.borrowers as usize);
-    let mut weth_in_pool = U256::ZERO;
     let qs = 10f64.powi(spec.quote_decimals as i32);
+    let mut borrowers = Vec::new();
+    let zeros = vec![U256::ZERO; n];
     for i in 0..lend.borrowers {
-        let user = actor(&format!("lending/borrower-{i}"));
         let z: f64 = rng_b.sample(StandardNormal);
         let coll_eth = lend.collateral_median_eth * (lend.collateral_sigma * z).exp();
         let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
-        let coll = U256::from((coll_eth * 1e18) as u128);
-        let debt =
+        let mut b =
+            Borrower { user: actor(&format!("lending/borrower-{i}")), collateral: zeros.clone(), debt: zeros.clone() };
+        b.collateral[0] = U256::from((coll_eth * 1e18) as u128);
+        b.debt[QUOTE] =
             U256::from((coll_eth * fundamental.price() * f64::from(lending::WETH_PARAMS.1) / 1e4 / hf * qs) as u128);
-        chain.set_storage(pool, nested_mapping_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
-        chain.set_storage(pool, nested_mapping_slot(user, dex.usdc, slots::POOL_DEBT), debt);
-        weth_in_pool += coll;
-        borrowers.push(Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] });
+        borrowers.push(b);
     }
-    for (name, coll, debt) in &lend.declared {
-        let user = actor(&format!("lending/declared/{name}"));
-        let (coll, debt) = (U256::from(*coll), U256::from(*debt));
-        chain.set_storage(pool, nested_mapping_slot(user, dex.weth, slots::POOL_COLLATERAL), coll);
-        chain.set_storage(pool, nested_mapping_slot(user, dex.usdc, slots::POOL_DEBT), debt);
-        weth_in_pool += coll;
-        borrowers.push(Borrower { user, collateral: vec![coll, U256::ZERO], debt: vec![U256::ZERO, debt] });
+    for d in &lend.declared {
+        let user = actor(&format!("lending/declared/{}", d.name));
+        borrowers.push(Borrower { user, collateral: d.collateral.clone(), debt: d.debt.clone() });
     }
-    // The pool holds the collateral it pays out (WETH9 balance; deposits are not replayed).
-    chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), weth_in_pool);
-    // Our wallet: exactly the scenario's account; it approves the pool (repay) and the router (sale).
-    let initial = [spec.wallet_base, spec.wallet_quote, spec.wallet_native];
+    let replay_borrower = replay.map(|r| {
+        borrowers.push(Borrower {
+            // A recorded borrower keeps its real address; any other name derives one.
+            user: r.name.parse().unwrap_or_else(|_| actor(&format!("lending/replay/{}", r.name))),
+            collateral: r.rows[0].collateral.clone(),
+            debt: r.rows[0].debt.clone(),
+        });
+        borrowers.len() - 1
+    });
+    for b in &borrowers {
+        w.set_position(&mut chain, b.user, &b.collateral, &b.debt);
+    }
+    // Our wallet: exactly the scenario's account; it approves the pool (repayments) and the
+    // router (sales) for every reserve.
     let us = me.address();
-    dex.fund_exactly(&mut chain, us, initial)?;
-    dex.approve(&mut chain, us, &[(dex.usdc, pool), (dex.weth, dex.venues[0].router), (dex.usdc, dex.executor)])?;
-    // An arbitrageur keeps the DEX pool at the market.
+    w.dex.fund_exactly(&mut chain, us, [spec.wallet_base, spec.wallet_quote, spec.wallet_native])?;
+    let approvals: Vec<_> = w.tokens.iter().flat_map(|t| [(t.address, w.market.pool), (t.address, w.router)]).collect();
+    w.dex.approve(&mut chain, us, &approvals)?;
+    let mut initial: Vec<u128> = lend.inventory.iter().map(|v| v.saturating_to()).chain([0]).collect();
+    for (t, &amount) in w.tokens.iter().zip(&lend.inventory).skip(2) {
+        let slot = crate::chain::simchain::mapping_slot(us, contracts::slots::ERC20_BALANCES);
+        chain.set_storage(t.address, slot, amount);
+    }
+    initial[0] = spec.wallet_base;
+    initial[QUOTE] = spec.wallet_quote;
+    initial[n] = spec.wallet_native;
     let arb = actor("lending/arbitrageur");
-    dex.fund_deep(&mut chain, arb)?;
+    w.fund_deep(&mut chain, arb)?;
+    if l.rival_probability > 0.0 {
+        w.fund_deep(&mut chain, rival.address())?;
+    }
     let base_fee = spec.chain.base_fee_wei;
     let builder = actor("xcrack/builder");
     let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
     chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
     chain.end_block();
+    let mut history = History::new(&reserves, &borrowers);
     let mut watch = WatchList::new(&reserves, borrowers);
-    let mut feed = OracleFeed::new(lend.oracle, p0, 0);
+    let mut feeds: Vec<Option<OracleFeed>> =
+        (0..n).map(|i| dynamic[i].then(|| OracleFeed::new(lend.oracle, market[i], 0))).collect();
 
     let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut server =
         RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
     let mut client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
-    let mut w = World { dex, pool, oracle, operator, me, arb };
+    let mut rival_client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth"));
+    let mut rng_rival = component_rng(spec.seed, "lending/rivals");
+    let mut me = me;
+    let mut operator = operator;
 
     let mut records: Vec<LiquidationRecord> = Vec::new();
-    let mut booked = initial;
-    let (mut updates, mut submitted, mut included, mut sim_failed) = (0u64, 0u64, 0u64, 0u64);
-    // Borrowers liquidatable but not (yet) liquidated: re-checked every block.
+    let mut booked = initial.clone();
+    let (mut updates_posted, mut submitted, mut included, mut sim_failed, mut rival_wins) = (0u64, 0, 0, 0, 0);
     let mut waiting: Vec<usize> = Vec::new();
-    let mut skips: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
+    let mut skips: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut liquidated_at: Vec<(usize, u64)> = Vec::new();
+    let min_profit_base = (U256::from(l.min_profit_quote) * U256::from(lending::USD)
+        / U256::from(10u128.pow(spec.quote_decimals)))
+    .saturating_to::<i128>();
+    let gas_per = u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei);
+    let mut rows = replay.map(|r| r.rows.iter().skip(1).peekable());
+    let mut observed = market.clone();
+    let mut market_moved = false;
     let blocks = spec.duration / spec.chain.block_time;
     let mut t: SimTime = 0;
     for k in 1..=blocks {
@@ -186,121 +300,205 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             fundamental.step(t, &mut rng_price);
         }
         let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
-        let price = oracle_price(fundamental.price());
         let mut r = lock(&relay);
         let head = r.chain().block_number();
-        // 1. The oracle operator posts when its rule says so: a signed transaction in the mempool.
-        let old = reserves[0].price;
-        let update: Option<Bytes> = match feed.observe(price, now) {
-            Some(p) => {
-                updates += 1;
-                reserves[0].price = U256::from(p);
-                let chain = r.chain();
-                w.operator.nonce = chain.nonce(w.operator.address());
-                let call = IPriceOracle::setAssetPriceCall { asset: w.dex.weth, price: U256::from(p) };
-                let req = TxRequest {
-                    chain_id: spec.chain_id,
-                    to: w.oracle,
-                    data: call.abi_encode().into(),
-                    value: U256::ZERO,
-                    gas_limit: 100_000,
-                    max_fee_per_gas: 4 * base_fee + 1_000_000_000,
-                    max_priority_fee_per_gas: 1_000_000_000,
-                };
-                w.operator.sign(&req).ok().map(|(raw, _)| raw)
+        // 1. The market moves; a replay row also sets the recorded borrower's position (its own
+        //    actions and others' liquidations, as recorded).
+        if !replayed[0] {
+            market[0] = usd8(fundamental.price());
+        }
+        let mut replay_moved = false;
+        if let (Some(rows), Some(i)) = (rows.as_mut(), replay_borrower) {
+            while let Some(row) = rows.next_if(|row| row.at <= now) {
+                for &(j, p) in &row.prices {
+                    market[j] = p;
+                }
+                w.set_position(r.chain(), watch.borrowers[i].user, &row.collateral, &row.debt);
+                watch.update(&reserves, i, row.collateral.clone(), row.debt.clone());
+                history.position(i, head + 1, &watch.borrowers[i], "replay");
+                replay_moved = true;
             }
-            None => None,
-        };
-        // 2. Who became liquidatable, plus those still waiting; sized one after another against
-        //    the pool as our own earlier sales leave it, within our quote inventory.
-        let mut candidates: Vec<usize> = if update.is_some() { watch.affected(&reserves, 0, old) } else { Vec::new() };
-        candidates.extend(waiting.iter().copied());
+        }
+        // 2. The oracle posts what it observed a block ago, by its rule: signed transactions in
+        //    the mempool. The watch list finds who each posted price makes liquidatable.
+        let before = reserves.clone();
+        let mut update_txs: Vec<Bytes> = Vec::new();
+        let mut candidates: Vec<usize> = Vec::new();
+        operator.nonce = r.chain().nonce(operator.address());
+        for i in 0..n {
+            let Some(p) = feeds[i].as_mut().and_then(|f| f.observe(observed[i], now)) else { continue };
+            updates_posted += 1;
+            let old = reserves[i].price;
+            reserves[i].price = U256::from(p);
+            candidates.extend(watch.affected(&reserves, i, old));
+            let call = IPriceOracle::setAssetPriceCall { asset: w.tokens[i].address, price: U256::from(p) };
+            let req = TxRequest {
+                chain_id: spec.chain_id,
+                to: w.market.oracle,
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                gas_limit: 100_000,
+                max_fee_per_gas: 4 * base_fee + 1_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+            };
+            if let Ok((raw, _)) = operator.sign(&req) {
+                update_txs.push(raw);
+            }
+        }
+        observed.clone_from(&market);
+        if replay_moved && let Some(i) = replay_borrower.filter(|&i| watch.liquidatable(&reserves, i)) {
+            candidates.push(i);
+        }
+        // Borrowers already passed over are looked at again only when prices, positions or pools
+        // may have moved since (an update, a replay row, a landed bundle).
+        if !update_txs.is_empty() || replay_moved || market_moved {
+            candidates.append(&mut waiting);
+        }
         candidates.sort_unstable();
         candidates.dedup();
-        candidates.sort_by_key(|&i| std::cmp::Reverse(watch.borrowers[i].debt[1]));
-        waiting.clear();
+        // Largest debts first (in base units), then sized one after another against the pools
+        // as our own earlier sales leave them, within our inventory.
+        let debt_value = |b: &Borrower| lending::account_data(&reserves, &b.collateral, &b.debt).total_debt_base;
+        candidates.sort_by_key(|&i| std::cmp::Reverse(debt_value(&watch.borrowers[i])));
         let chain = r.chain();
-        let mut pool_res = w.dex.reserves(chain, 0);
-        let mark = (reserves[0].price * U256::from(10u128.pow(spec.quote_decimals)) / usd).saturating_to::<u128>();
-        let gas_per = u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei);
-        let mut quote_left = U256::from(booked[1]);
-        let mut chosen: Vec<(usize, LiquidationPlan)> = Vec::new();
+        let mut pairs = PairBook::read(&w, chain);
+        let mut inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
+        let eth_price = reserves[0].price.saturating_to::<u128>();
+        let gas_base = (U256::from(gas_per) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>();
+        // A borrower may take several liquidations in one bundle (one debt asset each, or a
+        // close factor that leaves it below 1): each planned on the position the last leaves.
+        let mut chosen: Vec<(usize, Choice)> = Vec::new();
+        let mut health: Vec<(U256, U256)> = Vec::new();
         for i in candidates {
-            if !watch.liquidatable(&reserves, i) {
-                *skips.entry("health_factor_above_1").or_default() += 1;
-                continue;
+            let mut b = watch.borrowers[i].clone();
+            for round in 0..MAX_LIQUIDATIONS_PER_BORROWER {
+                let pairs_now = pairs.clone();
+                let route = |c: usize, d: usize| w.route(&pairs_now, c, d);
+                let pair = |c: usize, d: usize| flash_pair(&w, &pairs_now, l.flash_swaps, c, d);
+                let m = Market {
+                    reserves: &reserves,
+                    route: &route,
+                    pair: &pair,
+                    fee_bps: w.fee_bps,
+                    inventory: &inventory,
+                    gas_base: &|_| gas_base,
+                    min_profit_base,
+                };
+                let c = match best_choice(&m, &b) {
+                    Ok(c) => c,
+                    Err(s) => {
+                        if round == 0 {
+                            *skips.entry(s.name()).or_default() += 1;
+                            if s != crate::strategies::liquidation::Skip::HealthFactorAbove1 {
+                                waiting.push(i);
+                            }
+                        }
+                        break;
+                    }
+                };
+                let p = &c.plan;
+                match c.funding {
+                    Funding::Inventory => {
+                        inventory[p.debt] -= p.repaid;
+                        let path = w.path(p.collateral, p.debt).unwrap_or_default();
+                        let mut amount = p.seized;
+                        for hop in path.windows(2) {
+                            let out = pairs
+                                .get(hop[0], hop[1])
+                                .and_then(|(a, b)| crate::market::amm::get_amount_out(amount, a, b, w.fee_bps).ok())
+                                .unwrap_or_default();
+                            pairs.trade(hop[0], hop[1], amount, out);
+                            amount = out;
+                        }
+                    }
+                    Funding::FlashSwap => pairs.trade(p.collateral, p.debt, c.flash_repay, p.repaid),
+                }
+                let before = lending::account_data(&reserves, &b.collateral, &b.debt).health_factor;
+                b.collateral[p.collateral] -= p.seized;
+                b.debt[p.debt] -= p.repaid;
+                health.push((before, lending::account_data(&reserves, &b.collateral, &b.debt).health_factor));
+                chosen.push((i, c));
             }
-            let Some(p) = best_liquidation(&reserves, &watch.borrowers[i], 0, 1, pool_res, spec.dex[0].fee_bps) else {
-                *skips.entry("unprofitable_after_swap").or_default() += 1;
-                waiting.push(i);
-                continue;
-            };
-            let gas_quote = crate::core::wei_to_quote(gas_per, mark) as i128;
-            if p.gross() - gas_quote < l.min_profit_quote as i128 {
-                *skips.entry("unprofitable_after_gas").or_default() += 1;
-                waiting.push(i);
-                continue;
-            }
-            if p.repaid > quote_left {
-                *skips.entry("insufficient_inventory").or_default() += 1;
-                waiting.push(i);
-                continue;
-            }
-            quote_left -= p.repaid;
-            pool_res = (pool_res.0 + p.seized, pool_res.1 - p.proceeds);
-            chosen.push((i, p));
         }
-        // 3. The bundle: the update (when there is one) first, then each liquidation and its sale,
-        //    then the bribe; simulated, then sent for this block.
-        let mut txs: Vec<Bytes> = Vec::new();
-        let mut senders: Vec<Address> = Vec::new();
-        if let Some(u) = &update {
-            txs.push(u.clone());
-            senders.push(w.operator.address());
-        }
-        let us = w.me.address();
-        w.me.nonce = chain.nonce(us);
+        // 3. The bundle: the updates first, then each liquidation, then the bribe; simulated,
+        //    then sent for this block.
+        let mut txs = update_txs.clone();
+        let mut senders = vec![operator.address(); update_txs.len()];
+        me.nonce = chain.nonce(us);
         let first_record = records.len();
-        let total_gross: i128 = chosen.iter().map(|(_, p)| p.gross()).sum();
-        let gross_wei = (U256::from(total_gross.max(0) as u128) * U256::from(10u128.pow(18)) / U256::from(mark.max(1)))
-            .saturating_to::<u128>();
+        let gross_base: i128 = chosen.iter().map(|(_, c)| c.gross_base).sum();
+        let to_wei = |base: i128| {
+            (U256::from(base.max(0) as u128) * U256::from(10u128.pow(18)) / U256::from(eth_price.max(1)))
+                .saturating_to::<u128>()
+        };
         let gas_wei_est = gas_per * chosen.len() as u128;
-        // The bribe is paid in ETH from the wallet while profits arrive in the quote token: it
-        // never eats into the up-front gas of this bundle or into half of the starting gas money.
-        let upfront =
-            u128::from(l.gas_estimate * 3 / 4) * (2 * base_fee + l.priority_fee_wei) * (2 * chosen.len() as u128 + 1);
-        let bribe = (((gross_wei.saturating_sub(gas_wei_est)) as f64 * l.bribe_share) as u128)
-            .min(booked[2].saturating_sub(upfront.max(initial[2] / 2)));
-        let sign = |me: &mut Wallet, to: Address, data: Vec<u8>, value: u128| {
+        // Limits are generous (they only reserve up-front ETH): a pool with many reserves makes
+        // liquidationCall's account-data loop long, and sales may take two hops.
+        let (leg_gas, flash_gas) = ((l.gas_estimate * 3 / 2).max(1_000_000), (l.gas_estimate * 3).max(1_500_000));
+        let max_fee = 2 * base_fee + l.priority_fee_wei;
+        let upfront: u128 = chosen
+            .iter()
+            .map(|(_, c)| u128::from(if c.funding == Funding::FlashSwap { flash_gas } else { 2 * leg_gas }))
+            .sum::<u128>()
+            .saturating_add(u128::from(leg_gas))
+            * max_fee;
+        // The bribe is paid in ETH while profits arrive in tokens: it never eats into the
+        // up-front gas of this bundle or into half of the starting gas money.
+        let bribe = ((to_wei(gross_base).saturating_sub(gas_wei_est) as f64 * l.bribe_share) as u128)
+            .min(booked[n].saturating_sub(upfront.max(initial[n] / 2)));
+        let sign = |me: &mut Wallet, to: Address, data: Vec<u8>, value: u128, gas_limit: u64| {
             let req = TxRequest {
                 chain_id: spec.chain_id,
                 to,
                 data: data.into(),
                 value: U256::from(value),
-                gas_limit: l.gas_estimate * 3 / 4,
-                max_fee_per_gas: 2 * base_fee + l.priority_fee_wei,
+                gas_limit,
+                max_fee_per_gas: max_fee,
                 max_priority_fee_per_gas: l.priority_fee_wei,
             };
             me.sign(&req).map(|(raw, _)| raw)
         };
-        for (i, p) in &chosen {
+        let mut tx_counts: Vec<usize> = Vec::with_capacity(chosen.len());
+        for (i, c) in &chosen {
             let b = &watch.borrowers[*i];
-            let liq = ILendingPool::liquidationCallCall {
-                collateralAsset: w.dex.weth,
-                debtAsset: w.dex.usdc,
-                user: b.user,
-                debtToCover: p.debt_to_cover,
-                receiveAToken: false,
+            let p = &c.plan;
+            let (ca, da) = (w.tokens[p.collateral].address, w.tokens[p.debt].address);
+            let legs: Vec<(Address, Vec<u8>, u64)> = match c.funding {
+                Funding::Inventory => {
+                    let liq = ILendingPool::liquidationCallCall {
+                        collateralAsset: ca,
+                        debtAsset: da,
+                        user: b.user,
+                        debtToCover: p.debt_to_cover,
+                        receiveAToken: false,
+                    };
+                    let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
+                        amountIn: p.seized,
+                        amountOutMin: p.proceeds,
+                        path: w.addresses(&w.path(p.collateral, p.debt).unwrap_or_default()),
+                        to: us,
+                        deadline: U256::MAX,
+                    };
+                    vec![(w.market.pool, liq.abi_encode(), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
+                }
+                Funding::FlashSwap => {
+                    let call = IFlashLiquidator::liquidateCall {
+                        pair: w.pair_between(p.collateral, p.debt).unwrap_or_default(),
+                        collateral: ca,
+                        debt: da,
+                        user: b.user,
+                        debtToCover: p.debt_to_cover,
+                        borrow: p.repaid,
+                        repayCollateral: c.flash_repay,
+                        minProfit: U256::from(c.profit_raw.max(0) as u128),
+                        coinbasePayment: U256::ZERO,
+                    };
+                    vec![(w.flash, call.abi_encode(), flash_gas)]
+                }
             };
-            let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
-                amountIn: p.seized,
-                amountOutMin: p.proceeds,
-                path: vec![w.dex.weth, w.dex.usdc],
-                to: us,
-                deadline: U256::MAX,
-            };
-            for (to, data) in [(w.pool, liq.abi_encode()), (w.dex.venues[0].router, sell.abi_encode())] {
-                if let Ok(raw) = sign(&mut w.me, to, data, 0) {
+            tx_counts.push(legs.len());
+            for (to, data, gas) in legs {
+                if let Ok(raw) = sign(&mut me, to, data, 0, gas) {
                     txs.push(raw);
                     senders.push(us);
                 }
@@ -308,16 +506,23 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             records.push(LiquidationRecord {
                 block: head + 1,
                 borrower: b.user,
-                health_before: lending::account_data(&reserves, &b.collateral, &b.debt).health_factor,
+                collateral: p.collateral,
+                debt: p.debt,
+                funding: c.funding,
+                health_before: health[records.len() - first_record].0,
                 health_after: None,
                 debt_to_cover: p.debt_to_cover,
                 predicted_repaid: p.repaid,
                 predicted_seized: p.seized,
                 predicted_proceeds: p.proceeds,
+                profit_asset: c.profit_asset,
                 realised_gross: None,
+                gross_base: c.gross_base,
+                bonus_base: base_value(&reserves[p.collateral], p.seized.saturating_to())
+                    - base_value(&reserves[p.debt], p.repaid.saturating_to()),
                 gas_wei: 0,
                 bribe_wei: 0,
-                mark,
+                eth_price,
                 outcome: "pending",
                 reason: String::new(),
             });
@@ -329,26 +534,18 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 minProfit: U256::ZERO,
                 coinbasePayment: U256::from(bribe),
             };
-            if let Ok(raw) = sign(&mut w.me, w.dex.executor, pay.abi_encode(), bribe) {
+            if let Ok(raw) = sign(&mut me, w.dex.executor, pay.abi_encode(), bribe, leg_gas) {
                 txs.push(raw);
                 senders.push(us);
             }
         }
         let mut bundle_hash: Option<B256> = None;
+        let mut rival_bundles: Vec<(B256, usize)> = Vec::new();
         if !chosen.is_empty() {
             match chain.simulate_signed_from(&txs, &senders, head + 1, timestamp) {
                 Ok(rs) if rs.iter().all(|x| x.success) => {
                     drop(r);
-                    let p = SendBundleParams {
-                        txs: txs.clone(),
-                        block_number: quantity(head + 1),
-                        min_timestamp: None,
-                        max_timestamp: None,
-                        reverting_tx_hashes: vec![],
-                        replacement_uuid: None,
-                        builders: vec![],
-                    };
-                    match client.send_bundle(&p) {
+                    match client.send_bundle(&bundle_for(txs.clone(), head + 1)) {
                         Ok(h) => {
                             submitted += 1;
                             bundle_hash = Some(h);
@@ -356,6 +553,41 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                         Err(e) => records[first_record..]
                             .iter_mut()
                             .for_each(|x| (x.outcome, x.reason) = ("submit_failed", e.to_string())),
+                    }
+                    // Rival liquidators back-running the same updates for the borrowers we go
+                    // for, each paying the builder a share of that liquidation's gross.
+                    r = lock(&relay);
+                    rival.nonce = r.chain().nonce(rival.address());
+                    drop(r);
+                    // At most one rival per block, going for our most valuable liquidation.
+                    let target = chosen.iter().max_by_key(|(_, c)| c.gross_base);
+                    if let Some((i, c)) = target.filter(|_| rng_rival.random::<f64>() < l.rival_probability) {
+                        let share = l.rival_share.0 + (l.rival_share.1 - l.rival_share.0) * rng_rival.random::<f64>();
+                        let gas_guess: u128 = 150_000;
+                        let tip = (to_wei(c.gross_base) as f64 * share) as u128 / gas_guess;
+                        let liq = ILendingPool::liquidationCallCall {
+                            collateralAsset: w.tokens[c.plan.collateral].address,
+                            debtAsset: w.tokens[c.plan.debt].address,
+                            user: watch.borrowers[*i].user,
+                            debtToCover: c.plan.debt_to_cover,
+                            receiveAToken: false,
+                        };
+                        let req = TxRequest {
+                            chain_id: spec.chain_id,
+                            to: w.market.pool,
+                            data: liq.abi_encode().into(),
+                            value: U256::ZERO,
+                            gas_limit: 400_000,
+                            max_fee_per_gas: 2 * base_fee + tip,
+                            max_priority_fee_per_gas: tip,
+                        };
+                        if let Ok((raw, _)) = rival.sign(&req) {
+                            let mut theirs = update_txs.clone();
+                            theirs.push(raw);
+                            if let Ok(h) = rival_client.send_bundle(&bundle_for(theirs, head + 1)) {
+                                rival_bundles.push((h, *i));
+                            }
+                        }
                     }
                     r = lock(&relay);
                 }
@@ -374,142 +606,178 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 }
             }
         }
-        // 4. The block: our bundle on top; the oracle update publicly if it was not in it.
+        // 4. The block: bundles on top by payment per gas; the oracle updates publicly if no
+        //    bundle carried them.
         let build = r.build_block(timestamp, base_fee.min(u128::from(u64::MAX)) as u64, builder, &[]);
-        let landed = bundle_hash.is_some_and(|h| matches!(r.outcome(&h), Some(BundleOutcome::Included { .. })));
+        let landed_ok = |h: &B256, r: &Relay| matches!(r.outcome(h), Some(BundleOutcome::Included { .. }));
+        let landed = bundle_hash.is_some_and(|h| landed_ok(&h, &r));
+        let rivals_landed: Vec<usize> =
+            rival_bundles.iter().filter(|(h, _)| landed_ok(h, &r)).map(|&(_, i)| i).collect();
         let chain = r.chain();
-        if !landed && let Some(u) = &update {
-            let _ = chain.apply_raw(u);
+        if !landed && rivals_landed.is_empty() {
+            for u in &update_txs {
+                let _ = chain.apply_raw(u);
+            }
+        }
+        let block = head + 1;
+        if !update_txs.is_empty() && reserves != before {
+            history.prices.push((block, reserves.iter().map(|x| x.price).collect()));
         }
         if landed {
             included += 1;
-            let receipts = &build
+            let receipts: Vec<Receipt> = build
                 .included
                 .iter()
                 .find(|(h, _)| Some(*h) == bundle_hash)
                 .map(|(_, rc)| rc.clone())
                 .unwrap_or_default();
-            let ours: Vec<&crate::chain::Receipt> = receipts.iter().filter(|x| x.from == us).collect();
-            let gas_total: u128 = ours.iter().map(|x| u128::from(x.gas_used) * x.effective_gas_price).sum();
-            booked[2] -= gas_total + if bribe > 0 { bribe } else { 0 };
-            for (n, (i, p)) in chosen.iter().enumerate() {
-                let rec = &mut records[first_record + n];
-                // Each liquidation is two of our transactions: its gas share is theirs.
-                let pair_gas: u128 =
-                    ours.iter().skip(2 * n).take(2).map(|x| u128::from(x.gas_used) * x.effective_gas_price).sum();
-                rec.gas_wei = pair_gas;
+            let ours: Vec<&Receipt> = receipts.iter().filter(|x| x.from == us).collect();
+            let cost = |x: &&Receipt| u128::from(x.gas_used) * x.effective_gas_price;
+            let gas_total: u128 = ours.iter().map(cost).sum();
+            booked[n] -= gas_total + bribe;
+            let mut at = 0;
+            for (k, (i, c)) in chosen.iter().enumerate() {
+                let rec = &mut records[first_record + k];
+                rec.gas_wei = ours.iter().skip(at).take(tx_counts[k]).map(cost).sum();
+                at += tx_counts[k];
                 rec.bribe_wei =
-                    if total_gross > 0 { bribe * p.gross().max(0) as u128 / total_gross as u128 } else { 0 };
-                rec.realised_gross = Some(p.proceeds.saturating_to::<i128>() - p.repaid.saturating_to::<i128>());
+                    if gross_base > 0 { bribe * c.gross_base.max(0) as u128 / gross_base as u128 } else { 0 };
+                rec.realised_gross = Some(c.profit_raw);
+                rec.health_after = Some(health[k].1);
                 rec.outcome = "included";
-                booked[1] = booked[1] + p.proceeds.saturating_to::<u128>() - p.repaid.saturating_to::<u128>();
-                let user = watch.borrowers[*i].user;
-                let c = chain.storage(w.pool, nested_mapping_slot(user, w.dex.weth, slots::POOL_COLLATERAL));
-                let d = chain.storage(w.pool, nested_mapping_slot(user, w.dex.usdc, slots::POOL_DEBT));
-                watch.update(&reserves, *i, vec![c, U256::ZERO], vec![U256::ZERO, d]);
-                rec.health_after =
-                    Some(lending::account_data(&reserves, &[c, U256::ZERO], &[U256::ZERO, d]).health_factor);
-                if watch.liquidatable(&reserves, *i) {
-                    waiting.push(*i);
-                }
+                booked[c.profit_asset] = (booked[c.profit_asset] as i128 + c.profit_raw) as u128;
+                liquidated_at.push((*i, block));
             }
             // What the per-liquidation split leaves (the bribe transaction's own gas, the bribe's
             // rounding) goes to the bundle's last liquidation, so the records add up to the wei.
-            let n = chosen.len();
-            if n > 0 {
-                let recs = &mut records[first_record..first_record + n];
-                let (gas_split, bribe_split): (u128, u128) =
-                    recs.iter().fold((0, 0), |(g, b), r| (g + r.gas_wei, b + r.bribe_wei));
-                let last = &mut recs[n - 1];
-                last.gas_wei += gas_total - gas_split;
-                last.bribe_wei += bribe - bribe_split;
+            let (g, b) = records[first_record..].iter().fold((0, 0), |(g, b), x| (g + x.gas_wei, b + x.bribe_wei));
+            if let Some(last) = records[first_record..].last_mut() {
+                last.gas_wei += gas_total - g;
+                last.bribe_wei += bribe - b;
             }
         } else if bundle_hash.is_some() {
             for x in &mut records[first_record..] {
-                x.outcome = "not_included";
+                x.outcome = if rivals_landed.is_empty() { "not_included" } else { "outbid" };
             }
-            waiting.extend(chosen.iter().map(|(i, _)| *i));
         }
-        // 5. The arbitrageur brings the DEX pool back to the market price.
-        arbitrage_to(chain, &w, spec, fundamental.price());
-        chain.end_block();
-    }
-    let (on_chain, unhealthy, unprofitable, bad_debt) = {
-        let mut r = lock(&relay);
-        let chain = r.chain();
-        let bal = |c: &mut SimChain, t: Address| -> Result<u128, ChainError> {
-            let o = c.view(us, t, ITestERC20::balanceOfCall { owner: us }.abi_encode().into())?;
-            Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()).saturating_to())
-        };
-        let on_chain = [bal(chain, w.dex.weth)?, bal(chain, w.dex.usdc)?, chain.balance(us).saturating_to()];
-        let mut unhealthy = 0;
-        let mut unprofitable = 0;
-        let mut bad = 0u128;
-        let pool_res = w.dex.reserves(chain, 0);
-        let mark = (reserves[0].price * U256::from(10u128.pow(spec.quote_decimals)) / usd).saturating_to::<u128>();
-        let gas_quote =
-            crate::core::wei_to_quote(u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei), mark) as i128;
-        for b in &watch.borrowers {
-            let d = lending::account_data(&reserves, &b.collateral, &b.debt);
-            if d.health_factor < U256::from(lending::WAD) {
-                unhealthy += 1;
-                let pays = best_liquidation(&reserves, b, 0, 1, pool_res, spec.dex[0].fee_bps)
-                    .is_some_and(|p| p.gross() - gas_quote >= l.min_profit_quote as i128);
-                if !pays {
-                    unprofitable += 1;
+        rival_wins += rivals_landed.len() as u64;
+        market_moved = landed || !rivals_landed.is_empty();
+        // Everyone whose position the block may have changed: re-read from the pool.
+        let mut touched: Vec<(usize, &'static str)> = chosen.iter().map(|(i, _)| (*i, "liquidated")).collect();
+        touched.extend(rivals_landed.iter().map(|&i| (i, "rival")));
+        for (k, &(i, event)) in touched.iter().enumerate() {
+            if touched[..k].iter().any(|&(j, _)| j == i) {
+                continue;
+            }
+            let (c, d) = w.position(chain, watch.borrowers[i].user);
+            if c != watch.borrowers[i].collateral || d != watch.borrowers[i].debt {
+                watch.update(&reserves, i, c, d);
+                let event = if event == "liquidated" && !landed { "rival" } else { event };
+                history.position(i, block, &watch.borrowers[i], event);
+                if event == "rival" {
+                    liquidated_at.push((i, block));
                 }
             }
-            if d.total_debt_base > d.total_collateral_base {
-                bad += ((d.total_debt_base - d.total_collateral_base) * U256::from(10u128.pow(spec.quote_decimals))
-                    / usd)
-                    .saturating_to::<u128>();
+            if watch.liquidatable(&reserves, i) && !waiting.contains(&i) {
+                waiting.push(i);
             }
         }
-        (on_chain, unhealthy, unprofitable, bad)
+        // 5. The arbitrageur brings every pool back to the market price.
+        w.arbitrage(chain, arb, &market);
+        chain.end_block();
+    }
+    let mut r = lock(&relay);
+    let chain = r.chain();
+    let mut on_chain = Vec::with_capacity(n + 1);
+    for i in 0..n {
+        on_chain.push(w.balance_of(chain, us, i)?.saturating_to::<u128>());
+    }
+    on_chain.push(chain.balance(us).saturating_to());
+    let (mut unhealthy, mut unprofitable, mut bad_debt) = (0, 0, 0u128);
+    let pairs = PairBook::read(&w, chain);
+    let inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
+    let gas_base = (U256::from(gas_per) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>();
+    let route = |c: usize, d: usize| w.route(&pairs, c, d);
+    let pair = |c: usize, d: usize| flash_pair(&w, &pairs, l.flash_swaps, c, d);
+    let m = Market {
+        reserves: &reserves,
+        route: &route,
+        pair: &pair,
+        fee_bps: w.fee_bps,
+        inventory: &inventory,
+        gas_base: &|_| gas_base,
+        min_profit_base,
     };
+    for b in &watch.borrowers {
+        let d = lending::account_data(&reserves, &b.collateral, &b.debt);
+        if d.health_factor < U256::from(lending::WAD) {
+            unhealthy += 1;
+            if best_choice(&m, b).is_err() {
+                unprofitable += 1;
+            }
+        }
+        if d.total_debt_base > d.total_collateral_base {
+            bad_debt += (d.total_debt_base - d.total_collateral_base).saturating_to::<u128>();
+        }
+    }
+    drop(r);
     server.stop();
+    // Health factors around each liquidation, and along the whole replay.
+    let last = blocks + 1;
+    let mut timeline = Vec::new();
+    if let Some(i) = replay_borrower {
+        timeline.extend(history.timeline(&reserves, i, watch.borrowers[i].user, 0..=last));
+    }
+    liquidated_at.sort_unstable();
+    liquidated_at.dedup();
+    let mut shown: Vec<(usize, u64)> = Vec::new();
+    for &(i, block) in &liquidated_at {
+        if Some(i) == replay_borrower || shown.iter().any(|&(j, b)| j == i && b + TIMELINE_WINDOW >= block) {
+            continue;
+        }
+        shown.push((i, block));
+        let range = block.saturating_sub(TIMELINE_WINDOW)..=(block + TIMELINE_WINDOW).min(last);
+        timeline.extend(history.timeline(&reserves, i, watch.borrowers[i].user, range));
+    }
     Ok(LiquidationResult {
         records,
+        symbols: w.tokens.iter().map(|t| t.symbol.clone()).collect(),
+        decimals: w.tokens.iter().map(|t| t.decimals).collect(),
+        final_prices: reserves.iter().map(|r| r.price.saturating_to()).collect(),
         blocks,
-        oracle_updates: updates,
-        borrowers: lend.borrowers,
+        oracle_updates: updates_posted,
+        borrowers: watch.borrowers.len() as u32,
         unhealthy_at_end: unhealthy,
         unhealthy_unprofitable_at_end: unprofitable,
-        bad_debt_quote: bad_debt,
+        bad_debt_base: bad_debt,
+        initial,
         booked,
         on_chain,
-        initial,
         bundles_submitted: submitted,
         bundles_included: included,
         simulation_failed: sim_failed,
+        rival_liquidations: rival_wins,
         skips,
+        timeline,
     })
 }
 
-/// Swaps on the pool so its price meets `usd` per ETH (closed form without the fee: the
-/// arbitrageur stops within the fee band, as a real one would).
-fn arbitrage_to(chain: &mut SimChain, w: &World, spec: &RunSpec, usd: f64) {
-    let (rb, rq) = w.dex.reserves(chain, 0);
-    let (b, q) = (rb.to::<u128>() as f64 / 1e18, rq.to::<u128>() as f64 / 10f64.powi(spec.quote_decimals as i32));
-    let target_b = (b * q / usd).sqrt();
-    let (amount, path) = if target_b > b * 1.0001 {
-        // Pool price too high: sell WETH into it.
-        (U256::from(((target_b - b) * 1e18) as u128), vec![w.dex.weth, w.dex.usdc])
-    } else if target_b < b * 0.9999 {
-        let target_q = (b * q * usd).sqrt();
-        (U256::from(((target_q - q) * 10f64.powi(spec.quote_decimals as i32)) as u128), vec![w.dex.usdc, w.dex.weth])
-    } else {
-        return;
-    };
-    if amount.is_zero() {
-        return;
+/// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
+const MAX_LIQUIDATIONS_PER_BORROWER: usize = 8;
+
+/// The direct pair a flash swap between `c` and `d` would borrow from, as (reserve c, reserve d).
+fn flash_pair(w: &LendingWorld, pairs: &PairBook, enabled: bool, c: usize, d: usize) -> Option<(U256, U256)> {
+    if enabled && w.pair_between(c, d).is_some() { pairs.get(c, d) } else { None }
+}
+
+fn bundle_for(txs: Vec<Bytes>, block: u64) -> SendBundleParams {
+    SendBundleParams {
+        txs,
+        block_number: quantity(block),
+        min_timestamp: None,
+        max_timestamp: None,
+        reverting_tx_hashes: vec![],
+        replacement_uuid: None,
+        builders: vec![],
     }
-    let call = IUniswapV2Router02::swapExactTokensForTokensCall {
-        amountIn: amount,
-        amountOutMin: U256::ZERO,
-        path,
-        to: w.arb,
-        deadline: U256::MAX,
-    };
-    let _ = chain.call(w.arb, w.dex.venues[0].router, call.abi_encode().into(), U256::ZERO);
 }

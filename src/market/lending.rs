@@ -134,16 +134,40 @@ pub fn deploy_market(
     quote_decimals: u8,
     weth_price: U256,
 ) -> Result<(LendingMarket, Vec<Reserve>), crate::chain::ChainError> {
+    let r = |(ltv, liquidation_threshold, liquidation_bonus): (u16, u16, u16), decimals, price| Reserve {
+        ltv,
+        liquidation_threshold,
+        liquidation_bonus,
+        decimals,
+        price,
+    };
+    deploy_market_with(
+        chain,
+        owner,
+        &[(weth, r(WETH_PARAMS, 18, weth_price)), (quote, r(QUOTE_PARAMS, quote_decimals, U256::from(USD)))],
+    )
+}
+
+/// Deploys the oracle and the pool owned by `owner` and lists each `(asset, reserve)` in order,
+/// with the oracle at the reserve's price.
+pub fn deploy_market_with(
+    chain: &mut crate::chain::SimChain,
+    owner: alloy_primitives::Address,
+    reserves: &[(alloy_primitives::Address, Reserve)],
+) -> Result<(LendingMarket, Vec<Reserve>), crate::chain::ChainError> {
     use crate::chain::contracts::{self, ILendingPool, IPriceOracle};
     use alloy_sol_types::{SolCall, SolValue};
     let oracle = chain.deploy(owner, contracts::price_oracle(), &[])?;
     let pool = chain.deploy(owner, contracts::lending_pool(), &oracle.abi_encode())?;
-    let reserves = [(weth, WETH_PARAMS, 18u8, weth_price), (quote, QUOTE_PARAMS, quote_decimals, U256::from(USD))];
-    let mut out = Vec::with_capacity(2);
-    for (asset, (ltv, lt, bonus), decimals, price) in reserves {
-        let init =
-            ILendingPool::initReserveCall { asset, ltv, liquidationThreshold: lt, liquidationBonus: bonus, decimals };
-        let set = IPriceOracle::setAssetPriceCall { asset, price };
+    for &(asset, r) in reserves {
+        let init = ILendingPool::initReserveCall {
+            asset,
+            ltv: r.ltv,
+            liquidationThreshold: r.liquidation_threshold,
+            liquidationBonus: r.liquidation_bonus,
+            decimals: r.decimals,
+        };
+        let set = IPriceOracle::setAssetPriceCall { asset, price: r.price };
         for (to, data, what) in [(pool, init.abi_encode(), "initReserve"), (oracle, set.abi_encode(), "setAssetPrice")]
         {
             let o = chain.call(owner, to, data.into(), U256::ZERO)?;
@@ -154,9 +178,8 @@ pub fn deploy_market(
                 });
             }
         }
-        out.push(Reserve { ltv, liquidation_threshold: lt, liquidation_bonus: bonus, decimals, price });
     }
-    Ok((LendingMarket { pool, oracle }, out))
+    Ok((LendingMarket { pool, oracle }, reserves.iter().map(|&(_, r)| r).collect()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -236,7 +259,7 @@ mod tests {
             liquidation(&r, &coll, &[U256::ZERO, U256::from(16_500_000_000u64)], 0, 1, U256::MAX),
             Err(LiquidationError::Healthy)
         );
-        // HF exactly 0.95: still the 50 % close factor; one unit of debt more: 100 %.
+        // HF exactly 0.95 already allows 100 % (Aave: `hf > 0.95` keeps 50 %); a wei above: 50 %.
         assert_eq!(close_factor(U256::from(CLOSE_FACTOR_HF_THRESHOLD)), MAX_CLOSE_FACTOR);
         assert_eq!(close_factor(U256::from(CLOSE_FACTOR_HF_THRESHOLD + 1)), DEFAULT_CLOSE_FACTOR);
         // Liquidating half of 17,000 USDC debt seizes 8,500 × 1.05 / 2000 ETH.

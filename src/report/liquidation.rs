@@ -1,7 +1,8 @@
-//! Reports of a liquidation run: liquidations by outcome, the profit breakdown (bonus captured as
-//! sale proceeds minus debt repaid, gas, bribe), bad debt left in the pool, each liquidated
-//! borrower's health factor before and after, and our wallet reconciled with the chain.
-//! Files: summary.json, summary.md, liquidations.parquet/.csv.
+//! Reports of a liquidation run: liquidations by outcome and funding, the profit breakdown (bonus,
+//! swap cost, gas, bribe) in USD at the oracle prices of each decision and exactly per asset, bad
+//! debt left in the pool, the health-factor timeline around each liquidation (and along a replay),
+//! and our wallet reconciled with the chain per token.
+//! Files: summary.json, summary.md, liquidations.parquet/.csv, health_timeline.parquet/.csv.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use super::{ReportError, write_atomically, write_parquet};
 use crate::config::RunSpec;
-use crate::engine::liquidation::LiquidationResult;
+use crate::engine::liquidation::{LiquidationRecord, LiquidationResult};
 
 #[derive(Debug, Serialize)]
 pub struct LiquidationSummary {
@@ -26,54 +27,87 @@ pub struct LiquidationSummary {
     pub bundles_included: u64,
     pub simulation_failed: u64,
     pub liquidations_by_outcome: BTreeMap<String, u64>,
+    /// Included liquidations by how the repayment was funded.
+    pub included_by_funding: BTreeMap<String, u64>,
+    /// Borrowers a rival liquidated in a block we also went for.
+    pub rival_liquidations: u64,
     /// Liquidatable borrowers passed over in a block, by reason.
     pub skipped: BTreeMap<String, u64>,
     pub pnl: LiquidationPnl,
     pub unhealthy_at_end: u64,
     pub unhealthy_unprofitable_at_end: u64,
-    pub bad_debt: f64,
-    pub bad_debt_raw: String,
+    pub bad_debt_usd: f64,
+    pub bad_debt_base_raw: String,
     pub wallet_matches: bool,
-    pub booked: [String; 3],
-    pub on_chain: [String; 3],
-    pub initial: [String; 3],
+    /// Per token (then ETH): raw at the start, as booked, on the chain.
+    pub balances: Vec<Balance>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Balance {
+    pub asset: String,
+    pub initial: String,
+    pub booked: String,
+    pub on_chain: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct LiquidationPnl {
-    pub currency: String,
+    pub currency: &'static str,
     pub net_of: &'static str,
-    /// Sale proceeds − debt repaid (the bonus net of the DEX cost of selling the collateral).
+    /// What the liquidations left us before gas and bribe, valued at the oracle price of each
+    /// decision: the bonus (collateral value beyond the debt repaid) minus the swap cost (what
+    /// selling it, or paying a flash swap back with it, cost on the DEX).
     pub gross: f64,
-    /// The two parts of the gross, at the oracle price: the collateral's value beyond the debt
-    /// repaid (the liquidation bonus), and what selling it on the pool cost (fee and price impact).
     pub bonus: f64,
     pub swap_cost: f64,
     pub gas: f64,
     pub bribe: f64,
     pub net: f64,
-    pub gross_raw: String,
+    /// Exact gross per asset (raw units of the asset the profit arrived in).
+    pub gross_raw: BTreeMap<String, String>,
     pub gas_wei: String,
     pub bribe_wei: String,
 }
 
+fn usd(base: i128) -> f64 {
+    base as f64 / 1e8
+}
+
+fn wei_base(wei: u128, eth_price: u128) -> i128 {
+    (alloy_primitives::U256::from(wei) * alloy_primitives::U256::from(eth_price)
+        / alloy_primitives::U256::from(10u128.pow(18)))
+    .saturating_to::<i128>()
+}
+
 pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
-    let q = 10f64.powi(spec.quote_decimals as i32);
-    let inc: Vec<_> = r.records.iter().filter(|x| x.outcome == "included").collect();
-    let gross: i128 = inc.iter().filter_map(|x| x.realised_gross).sum();
-    let gas_q: i128 = inc.iter().map(|x| crate::core::wei_to_quote(x.gas_wei, x.mark) as i128).sum();
-    let bribe_q: i128 = inc.iter().map(|x| crate::core::wei_to_quote(x.bribe_wei, x.mark) as i128).sum();
-    // Seized collateral valued at the oracle price of its block (quote raw per whole ETH).
-    let value = |x: &&crate::engine::liquidation::LiquidationRecord| {
-        (x.predicted_seized * alloy_primitives::U256::from(x.mark) / alloy_primitives::U256::from(10u128.pow(18)))
-            .saturating_to::<i128>()
-    };
-    let bonus: i128 = inc.iter().map(|x| value(x) - x.predicted_repaid.saturating_to::<i128>()).sum();
-    let swap_cost: i128 = inc.iter().map(|x| value(x) - x.predicted_proceeds.saturating_to::<i128>()).sum();
+    let inc: Vec<&LiquidationRecord> = r.records.iter().filter(|x| x.outcome == "included").collect();
+    let gross: i128 = inc.iter().map(|x| x.gross_base).sum();
+    let bonus: i128 = inc.iter().map(|x| x.bonus_base).sum();
+    let gas: i128 = inc.iter().map(|x| wei_base(x.gas_wei, x.eth_price)).sum();
+    let bribe: i128 = inc.iter().map(|x| wei_base(x.bribe_wei, x.eth_price)).sum();
+    let mut gross_raw: BTreeMap<String, i128> = BTreeMap::new();
+    for x in &inc {
+        *gross_raw.entry(r.symbols[x.profit_asset].clone()).or_default() += x.realised_gross.unwrap_or_default();
+    }
     let mut by = BTreeMap::new();
+    let mut funding = BTreeMap::new();
     for x in &r.records {
         *by.entry(x.outcome.to_string()).or_insert(0u64) += 1;
     }
+    for x in &inc {
+        *funding.entry(x.funding.name().to_string()).or_insert(0u64) += 1;
+    }
+    let names = r.symbols.iter().cloned().chain(std::iter::once("ETH".to_string()));
+    let balances = names
+        .enumerate()
+        .map(|(i, asset)| Balance {
+            asset,
+            initial: r.initial[i].to_string(),
+            booked: r.booked[i].to_string(),
+            on_chain: r.on_chain[i].to_string(),
+        })
+        .collect();
     LiquidationSummary {
         scenario: spec.name.clone(),
         description: spec.description.clone(),
@@ -85,28 +119,28 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
         bundles_included: r.bundles_included,
         simulation_failed: r.simulation_failed,
         liquidations_by_outcome: by,
+        included_by_funding: funding,
+        rival_liquidations: r.rival_liquidations,
         skipped: r.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         pnl: LiquidationPnl {
-            currency: spec.quote_symbol.clone(),
-            net_of: "gas and bribe; gross is sale proceeds minus debt repaid",
-            gross: gross as f64 / q,
-            bonus: bonus as f64 / q,
-            swap_cost: swap_cost as f64 / q,
-            gas: gas_q as f64 / q,
-            bribe: bribe_q as f64 / q,
-            net: (gross - gas_q - bribe_q) as f64 / q,
-            gross_raw: gross.to_string(),
+            currency: "USD",
+            net_of: "gas and bribe (gross is the bonus net of the DEX swap cost)",
+            gross: usd(gross),
+            bonus: usd(bonus),
+            swap_cost: usd(bonus - gross),
+            gas: usd(gas),
+            bribe: usd(bribe),
+            net: usd(gross - gas - bribe),
+            gross_raw: gross_raw.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
             gas_wei: inc.iter().map(|x| x.gas_wei).sum::<u128>().to_string(),
             bribe_wei: inc.iter().map(|x| x.bribe_wei).sum::<u128>().to_string(),
         },
         unhealthy_at_end: r.unhealthy_at_end,
         unhealthy_unprofitable_at_end: r.unhealthy_unprofitable_at_end,
-        bad_debt: r.bad_debt_quote as f64 / q,
-        bad_debt_raw: r.bad_debt_quote.to_string(),
+        bad_debt_usd: r.bad_debt_base as f64 / 1e8,
+        bad_debt_base_raw: r.bad_debt_base.to_string(),
         wallet_matches: r.booked == r.on_chain,
-        booked: r.booked.map(|v| v.to_string()),
-        on_chain: r.on_chain.map(|v| v.to_string()),
-        initial: r.initial.map(|v| v.to_string()),
+        balances,
     }
 }
 
@@ -130,46 +164,79 @@ pub fn markdown(s: &LiquidationSummary) -> String {
         "| {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
         p.bonus, p.swap_cost, p.gross, p.gas, p.bribe, p.net
     );
-    let list: Vec<String> = s.liquidations_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let _ =
-        writeln!(m, "\nLiquidations by outcome: {}.", if list.is_empty() { "none".into() } else { list.join(", ") });
+    let raw: Vec<String> = p.gross_raw.iter().map(|(k, v)| format!("{v} raw {k}")).collect();
+    if !raw.is_empty() {
+        let _ = writeln!(m, "\nExact gross by the asset it arrived in: {}.", raw.join(", "));
+    }
+    let list = |x: &BTreeMap<String, u64>| -> String {
+        if x.is_empty() {
+            "none".into()
+        } else {
+            x.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let _ = writeln!(m, "\nLiquidations by outcome: {}.", list(&s.liquidations_by_outcome));
+    let _ = writeln!(m, "Included by funding: {}.", list(&s.included_by_funding));
+    if s.rival_liquidations > 0 {
+        let _ = writeln!(m, "Rival liquidators took {} borrowers we went for.", s.rival_liquidations);
+    }
     if !s.skipped.is_empty() {
-        let sk: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(m, "Liquidatable borrowers passed over (borrower-blocks): {}.", sk.join(", "));
+        let _ = writeln!(m, "Liquidatable borrowers passed over (borrower-blocks): {}.", list(&s.skipped));
     }
     let _ = writeln!(
         m,
-        "\nAt the end: {} borrowers below HF 1 ({} of them with no liquidation worth its gas); bad debt (debt above collateral value) {:.2} {}.",
-        s.unhealthy_at_end, s.unhealthy_unprofitable_at_end, s.bad_debt, p.currency
+        "\nAt the end: {} borrowers below HF 1 ({} of them with no liquidation worth its gas); bad debt (debt above collateral value) {:.2} USD.",
+        s.unhealthy_at_end, s.unhealthy_unprofitable_at_end, s.bad_debt_usd
     );
     let verdict = if s.wallet_matches { "equals the books to the wei" } else { "DIFFERS from the books" };
     let _ = writeln!(
         m,
-        "\nOur wallet on the chain {verdict}: WETH {} (booked {}), quote {} (booked {}), ETH {} wei (booked {}).",
-        s.on_chain[0], s.booked[0], s.on_chain[1], s.booked[1], s.on_chain[2], s.booked[2]
+        "\nOur wallet on the chain {verdict}:\n\n| asset | start | booked | on chain |\n|---|---:|---:|---:|"
     );
+    for b in &s.balances {
+        let _ = writeln!(m, "| {} | {} | {} | {} |", b.asset, b.initial, b.booked, b.on_chain);
+    }
     m
 }
 
 fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
     let x = &r.records;
-    let st = |f: &dyn Fn(&crate::engine::liquidation::LiquidationRecord) -> String| -> Vec<String> {
-        x.iter().map(f).collect()
-    };
+    let st = |f: &dyn Fn(&LiquidationRecord) -> String| -> Vec<String> { x.iter().map(f).collect() };
+    let sym = |i: usize| r.symbols.get(i).cloned().unwrap_or_default();
     df!(
         "block" => x.iter().map(|v| v.block).collect::<Vec<_>>(),
         "borrower" => st(&|v| v.borrower.to_string()),
+        "collateral" => st(&|v| sym(v.collateral)),
+        "debt" => st(&|v| sym(v.debt)),
+        "funding" => st(&|v| v.funding.name().to_string()),
         "health_before" => st(&|v| v.health_before.to_string()),
         "health_after" => st(&|v| v.health_after.map(|h| h.to_string()).unwrap_or_default()),
         "debt_to_cover_raw" => st(&|v| v.debt_to_cover.to_string()),
         "repaid_raw" => st(&|v| v.predicted_repaid.to_string()),
         "seized_raw" => st(&|v| v.predicted_seized.to_string()),
         "proceeds_raw" => st(&|v| v.predicted_proceeds.to_string()),
+        "profit_asset" => st(&|v| sym(v.profit_asset)),
         "realised_gross_raw" => st(&|v| v.realised_gross.map(|g| g.to_string()).unwrap_or_default()),
+        "gross_usd" => x.iter().map(|v| usd(v.gross_base)).collect::<Vec<_>>(),
+        "bonus_usd" => x.iter().map(|v| usd(v.bonus_base)).collect::<Vec<_>>(),
         "gas_wei" => st(&|v| v.gas_wei.to_string()),
         "bribe_wei" => st(&|v| v.bribe_wei.to_string()),
         "outcome" => st(&|v| v.outcome.to_string()),
         "reason" => st(&|v| v.reason.clone()),
+    )
+    .map_err(|e| ReportError::Other(e.to_string()))
+}
+
+fn timeline_frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
+    let t = &r.timeline;
+    df!(
+        "borrower" => t.iter().map(|p| p.borrower.to_string()).collect::<Vec<_>>(),
+        "block" => t.iter().map(|p| p.block).collect::<Vec<_>>(),
+        "health_factor_raw" => t.iter().map(|p| p.health_factor.to_string()).collect::<Vec<_>>(),
+        "health_factor" => t.iter().map(|p| {
+            if p.health_factor == alloy_primitives::U256::MAX { f64::INFINITY } else { p.health_factor.saturating_to::<u128>() as f64 / 1e18 }
+        }).collect::<Vec<_>>(),
+        "event" => t.iter().map(|p| p.event.to_string()).collect::<Vec<_>>(),
     )
     .map_err(|e| ReportError::Other(e.to_string()))
 }
@@ -180,10 +247,11 @@ pub fn write(spec: &RunSpec, r: &LiquidationResult, dir: &Path) -> Result<Liquid
         let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
-        let mut df = frame(r)?;
-        write_parquet(&mut df, &tmp.join("liquidations.parquet"))?;
-        let f = fs::File::create(tmp.join("liquidations.csv")).map_err(|e| ReportError::io(tmp, e))?;
-        CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
+        for (name, mut df) in [("liquidations", frame(r)?), ("health_timeline", timeline_frame(r)?)] {
+            write_parquet(&mut df, &tmp.join(format!("{name}.parquet")))?;
+            let f = fs::File::create(tmp.join(format!("{name}.csv"))).map_err(|e| ReportError::io(tmp, e))?;
+            CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
+        }
         Ok(())
     })?;
     Ok(summary)

@@ -206,6 +206,262 @@ pub fn best_liquidation(
     (f(x) > 0).then(|| at(x)).flatten()
 }
 
+/// How a liquidation's repayment is funded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Funding {
+    /// Repaid from our wallet; the seized collateral is sold back into the debt asset.
+    Inventory,
+    /// Flash-borrowed from the (collateral, debt) pair and paid back in seized collateral: no
+    /// inventory needed; the profit stays in the collateral asset.
+    FlashSwap,
+}
+
+impl Funding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Funding::Inventory => "inventory",
+            Funding::FlashSwap => "flash_swap",
+        }
+    }
+}
+
+/// The DEX path that sells collateral for the debt asset: each pool's (reserve in, reserve out) in
+/// the direction of the sale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub hops: Vec<(U256, U256)>,
+    pub fee_bps: u32,
+}
+
+impl Route {
+    pub fn amount_out(&self, amount_in: U256) -> Option<U256> {
+        self.hops.iter().try_fold(amount_in, |a, &(r_in, r_out)| get_amount_out(a, r_in, r_out, self.fee_bps).ok())
+    }
+}
+
+/// The best liquidation of one borrower over every (collateral, debt) pair it holds and both ways
+/// of funding it, valued in the oracle's base currency (USD, 8 decimals) net of gas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub plan: LiquidationPlan,
+    pub funding: Funding,
+    /// Flash swaps: collateral paid back to the pair for the borrowed debt.
+    pub flash_repay: U256,
+    /// The asset our profit arrives in (debt asset for inventory, collateral for flash swaps) and
+    /// the amount, raw, before gas and bribe.
+    pub profit_asset: usize,
+    pub profit_raw: i128,
+    /// `profit_raw` at the oracle price, and the same net of the gas estimate (base units).
+    pub gross_base: i128,
+    pub net_base: i128,
+}
+
+/// Why a liquidatable borrower is passed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    HealthFactorAbove1,
+    /// No pair and funding yields more than the debt repaid after the DEX cost.
+    UnprofitableAfterSwap,
+    UnprofitableAfterGas,
+    /// Profitable only with debt-asset inventory we lack, and no flash-swap pair.
+    InsufficientInventory,
+}
+
+impl Skip {
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::HealthFactorAbove1 => "health_factor_above_1",
+            Skip::UnprofitableAfterSwap => "unprofitable_after_swap",
+            Skip::UnprofitableAfterGas => "unprofitable_after_gas",
+            Skip::InsufficientInventory => "insufficient_inventory",
+        }
+    }
+}
+
+/// What `best_choice` needs to know about the market besides the borrower.
+pub struct Market<'a> {
+    pub reserves: &'a [Reserve],
+    /// Sale path from collateral `c` to debt `d`, if the DEX has one.
+    pub route: &'a dyn Fn(usize, usize) -> Option<Route>,
+    /// The direct pair between `c` and `d` as (reserve of c, reserve of d), for flash swaps.
+    pub pair: &'a dyn Fn(usize, usize) -> Option<(U256, U256)>,
+    pub fee_bps: u32,
+    /// Our wallet's balance of each reserve (inventory for repayments).
+    pub inventory: &'a [U256],
+    /// Gas cost of one liquidation in base units, by funding.
+    pub gas_base: &'a dyn Fn(Funding) -> i128,
+    pub min_profit_base: i128,
+}
+
+/// Base-currency value (8 decimals) of `raw` units of reserve `r` at its oracle price.
+pub fn base_value(r: &Reserve, raw: i128) -> i128 {
+    let v = U256::from(raw.unsigned_abs()) * r.price / U256::from(10u8).pow(U256::from(r.decimals));
+    let v = v.saturating_to::<i128>();
+    if raw < 0 { -v } else { v }
+}
+
+/// The most profitable liquidation of `b`, or why there is none.
+pub fn best_choice(m: &Market<'_>, b: &Borrower) -> Result<Choice, Skip> {
+    let hf = lending::account_data(m.reserves, &b.collateral, &b.debt).health_factor;
+    if hf >= U256::from(lending::WAD) {
+        return Err(Skip::HealthFactorAbove1);
+    }
+    let mut best: Option<Choice> = None;
+    let mut blocked_by_inventory = false;
+    let mut any_gross = false;
+    for c in (0..b.collateral.len()).filter(|&c| !b.collateral[c].is_zero()) {
+        for d in (0..b.debt.len()).filter(|&d| !b.debt[d].is_zero()) {
+            let mut options: Vec<Choice> = Vec::with_capacity(2);
+            if let Some(route) = (m.route)(c, d) {
+                let have = m.inventory.get(d).copied().unwrap_or_default();
+                match best_sale(m.reserves, b, c, d, &route, have) {
+                    Some(plan) => options.push(Choice {
+                        funding: Funding::Inventory,
+                        flash_repay: U256::ZERO,
+                        profit_asset: d,
+                        profit_raw: plan.gross(),
+                        gross_base: 0,
+                        net_base: 0,
+                        plan,
+                    }),
+                    None if have.is_zero() => blocked_by_inventory = true,
+                    None => {}
+                }
+            }
+            if let Some(pair) = (m.pair)(c, d)
+                && let Some((plan, repay)) = best_flash(m.reserves, b, c, d, pair, m.fee_bps)
+            {
+                options.push(Choice {
+                    funding: Funding::FlashSwap,
+                    flash_repay: repay,
+                    profit_asset: c,
+                    profit_raw: plan.seized.saturating_to::<i128>() - repay.saturating_to::<i128>(),
+                    gross_base: 0,
+                    net_base: 0,
+                    plan,
+                });
+            }
+            for mut o in options {
+                o.gross_base = base_value(&m.reserves[o.profit_asset], o.profit_raw);
+                o.net_base = o.gross_base - (m.gas_base)(o.funding);
+                any_gross |= o.gross_base > 0;
+                if best.as_ref().is_none_or(|x| o.net_base > x.net_base) {
+                    best = Some(o);
+                }
+            }
+        }
+    }
+    match best {
+        Some(x) if x.net_base >= m.min_profit_base && x.gross_base > 0 => Ok(x),
+        _ if any_gross => Err(Skip::UnprofitableAfterGas),
+        _ if blocked_by_inventory => Err(Skip::InsufficientInventory),
+        _ => Err(Skip::UnprofitableAfterSwap),
+    }
+}
+
+/// `liquidationCall`'s arithmetic for one borrower and pair with the health factor and close
+/// factor computed once (the search evaluates hundreds of sizes): exactly `lending::liquidation`.
+struct Seizure<'a> {
+    collateral: &'a Reserve,
+    debt: &'a Reserve,
+    user_collateral: U256,
+    max_debt: U256,
+}
+
+impl<'a> Seizure<'a> {
+    fn new(reserves: &'a [Reserve], b: &Borrower, c: usize, d: usize) -> Option<Self> {
+        let hf = lending::account_data(reserves, &b.collateral, &b.debt).health_factor;
+        if hf >= U256::from(lending::WAD) || b.debt[d].is_zero() || b.collateral[c].is_zero() {
+            return None;
+        }
+        let max_debt = lending::percent_mul(b.debt[d], U256::from(lending::close_factor(hf)));
+        Some(Seizure { collateral: &reserves[c], debt: &reserves[d], user_collateral: b.collateral[c], max_debt })
+    }
+
+    /// (collateral seized, debt repaid) for `debtToCover = x`, or None where the contract reverts.
+    fn at(&self, x: u128) -> Option<(U256, U256)> {
+        let amount = U256::from(x).min(self.max_debt);
+        let (seized, repaid) =
+            lending::collateral_to_liquidate(self.collateral, self.debt, amount, self.user_collateral);
+        (!seized.is_zero() && !repaid.is_zero()).then_some((seized, repaid))
+    }
+}
+
+/// Inventory-funded sizing over a multi-hop sale path, with `debtToCover` at most `have` (what the
+/// wallet holds of the debt asset). Single-hop paths use the closed form of `best_liquidation`.
+pub fn best_sale(
+    reserves: &[Reserve],
+    b: &Borrower,
+    collateral: usize,
+    debt: usize,
+    route: &Route,
+    have: U256,
+) -> Option<LiquidationPlan> {
+    if have.is_zero() {
+        return None;
+    }
+    let capped = |p: LiquidationPlan| (p.repaid <= have).then_some(p);
+    if route.hops.len() == 1
+        && let Some(p) = best_liquidation(reserves, b, collateral, debt, route.hops[0], route.fee_bps)
+        && let Some(p) = capped(p)
+    {
+        return Some(p);
+    }
+    let seize = Seizure::new(reserves, b, collateral, debt)?;
+    let max = u128::try_from(seize.max_debt.min(have)).ok()?;
+    let at = |x: u128| -> Option<LiquidationPlan> {
+        let (seized, repaid) = seize.at(x)?;
+        let proceeds = route.amount_out(seized)?;
+        Some(LiquidationPlan { collateral, debt, debt_to_cover: U256::from(x), seized, repaid, proceeds })
+    };
+    let f = |x: u128| at(x).map(|p| p.gross()).unwrap_or(i128::MIN / 2);
+    let (x, v) = argmax_within(max, 4 * route.hops.len() as i128, 256, f);
+    (v > 0).then(|| at(x)).flatten()
+}
+
+/// Flash-swap sizing: borrow the repaid debt from the (collateral, debt) pair `(r_c, r_d)` and pay
+/// it back in collateral (`getAmountIn`); the profit is the seized collateral left over. The
+/// continuous optimum of k·y − R_c·y / (γ·(R_d − y)) is y* = R_d − √(R_c·R_d / (γ·k)); integer
+/// refinement around it. Returns the plan and the collateral paid back to the pair.
+pub fn best_flash(
+    reserves: &[Reserve],
+    b: &Borrower,
+    collateral: usize,
+    debt: usize,
+    pair: (U256, U256),
+    fee_bps: u32,
+) -> Option<(LiquidationPlan, U256)> {
+    let seize = Seizure::new(reserves, b, collateral, debt)?;
+    let max = u128::try_from(seize.max_debt).ok()?;
+    let at = |x: u128| -> Option<(LiquidationPlan, U256)> {
+        let (seized, repaid) = seize.at(x)?;
+        let repay = crate::market::amm::get_amount_in(repaid, pair.0, pair.1, fee_bps).ok()?;
+        let plan = LiquidationPlan { collateral, debt, debt_to_cover: U256::from(x), seized, repaid, proceeds: repay };
+        Some((plan, repay))
+    };
+    let f = |x: u128| {
+        at(x).map(|(p, r)| p.seized.saturating_to::<i128>() - r.saturating_to::<i128>()).unwrap_or(i128::MIN / 2)
+    };
+    let (rc, rd) = (&reserves[collateral], &reserves[debt]);
+    let k = rd.price.to::<u128>() as f64 / rc.price.to::<u128>().max(1) as f64
+        * 10f64.powi(rc.decimals as i32 - rd.decimals as i32)
+        * f64::from(rc.liquidation_bonus)
+        / 1e4;
+    let gamma = f64::from(10_000 - fee_bps) / 1e4;
+    let (r_c, r_d) = (pair.0.to::<u128>() as f64, pair.1.to::<u128>() as f64);
+    let y_star = r_d - (r_c * r_d / (gamma * k)).sqrt();
+    let x = if !y_star.is_finite() || y_star >= max as f64 {
+        argmax_within(max, 4, 256, f).0
+    } else if y_star < 1.0 {
+        return None;
+    } else {
+        let c = y_star as u128;
+        let (lo, hi) = ((c - c / 100).max(1), (c + c / 100).min(max));
+        lo + argmax_within(hi - lo + 1, 4, 256, |d| f(lo + d - 1)).0 - 1
+    };
+    (f(x) > 0).then(|| at(x)).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +549,94 @@ mod tests {
                 p.gross() >= net(p.debt_to_cover + U256::from(d)) && p.gross() >= net(p.debt_to_cover - U256::from(d))
             );
         }
+    }
+
+    /// The flash-swap size beats every other size on a grid and its ±1,000 neighbours, and pays
+    /// the pair back exactly getAmountIn of the debt it borrowed.
+    #[test]
+    fn best_flash_is_the_net_maximum() {
+        let e18 = 10u128.pow(18);
+        let r = reserves(1800);
+        let b = Borrower {
+            user: Address::ZERO,
+            collateral: vec![U256::from(400 * e18), U256::ZERO],
+            debt: vec![U256::ZERO, U256::from(640_000_000_000u128)],
+        };
+        let pair = (U256::from(300 * e18), U256::from(540_000_000_000u128));
+        let (p, repay) = best_flash(&r, &b, 0, 1, pair, 30).unwrap();
+        assert_eq!(repay, crate::market::amm::get_amount_in(p.repaid, pair.0, pair.1, 30).unwrap());
+        let net = |x: U256| {
+            let (s, rp) = lending::liquidation(&r, &b.collateral, &b.debt, 0, 1, x).unwrap();
+            s.saturating_to::<i128>()
+                - crate::market::amm::get_amount_in(rp, pair.0, pair.1, 30)
+                    .map(|a| a.saturating_to::<i128>())
+                    .unwrap_or(i128::MAX / 2)
+        };
+        let best = p.seized.saturating_to::<i128>() - repay.saturating_to::<i128>();
+        let max = lending::percent_mul(b.debt[1], U256::from(lending::DEFAULT_CLOSE_FACTOR));
+        for k in 1..=400u64 {
+            assert!(best >= net(max * U256::from(k) / U256::from(400u64)));
+        }
+        for d in 1..=1000u64 {
+            assert!(best >= net(p.debt_to_cover + U256::from(d)) && best >= net(p.debt_to_cover - U256::from(d)));
+        }
+    }
+
+    /// Over a borrower with two collateral and two debt assets, the choice is the best of every
+    /// (collateral, debt, funding) evaluated alone; without inventory or a pair it says why.
+    #[test]
+    fn best_choice_takes_the_most_profitable_pair_and_funding() {
+        let e18 = 10u128.pow(18);
+        let mut r = reserves(2000);
+        // A third reserve: an 8-decimal collateral at 40,000 USD with a 10 % bonus.
+        r.push(Reserve {
+            ltv: 7000,
+            liquidation_threshold: 7500,
+            liquidation_bonus: 11000,
+            decimals: 8,
+            price: U256::from(40_000u64) * U256::from(100_000_000u64),
+        });
+        let b = Borrower {
+            user: Address::ZERO,
+            collateral: vec![U256::from(5 * e18), U256::ZERO, U256::from(50_000_000u64)],
+            debt: vec![U256::ZERO, U256::from(24_000_000_000u128), U256::ZERO],
+        };
+        assert!(lending::account_data(&r, &b.collateral, &b.debt).health_factor < U256::from(lending::WAD));
+        let pools = [
+            (0usize, (U256::from(1000 * e18), U256::from(2_000_000_000_000u128))),
+            (2, (U256::from(50u128 * 100_000_000), U256::from(2_000_000_000_000u128))),
+        ];
+        let pool_of = |c: usize| pools.iter().find(|p| p.0 == c).map(|p| p.1);
+        let route =
+            |c: usize, d: usize| (d == 1).then(|| pool_of(c)).flatten().map(|h| Route { hops: vec![h], fee_bps: 30 });
+        let pair = |c: usize, d: usize| (d == 1).then(|| pool_of(c)).flatten();
+        let inventory = [U256::ZERO, U256::from(1_000_000_000_000u128), U256::ZERO];
+        let m = Market {
+            reserves: &r,
+            route: &route,
+            pair: &pair,
+            fee_bps: 30,
+            inventory: &inventory,
+            gas_base: &|_| 20 * 100_000_000,
+            min_profit_base: 0,
+        };
+        let c = best_choice(&m, &b).unwrap();
+        let mut every = Vec::new();
+        for coll in [0, 2] {
+            let s = best_sale(&r, &b, coll, 1, &route(coll, 1).unwrap(), inventory[1]).unwrap();
+            every.push(base_value(&r[1], s.gross()));
+            let (f, repay) = best_flash(&r, &b, coll, 1, pair(coll, 1).unwrap(), 30).unwrap();
+            every.push(base_value(&r[coll], f.seized.saturating_to::<i128>() - repay.saturating_to::<i128>()));
+        }
+        assert_eq!(c.gross_base, *every.iter().max().unwrap(), "{every:?}");
+        assert_eq!(c.net_base, c.gross_base - 20 * 100_000_000);
+        // No flash pairs and no inventory: nothing can fund it.
+        let none = |_: usize, _: usize| None;
+        let empty = [U256::ZERO; 3];
+        let m = Market { pair: &none, inventory: &empty, ..m };
+        assert_eq!(best_choice(&m, &b), Err(Skip::InsufficientInventory));
+        // A healthy borrower is never a choice.
+        let healthy = Borrower { debt: vec![U256::ZERO, U256::from(1_000_000u64), U256::ZERO], ..b };
+        assert_eq!(best_choice(&m, &healthy), Err(Skip::HealthFactorAbove1));
     }
 }

@@ -1,0 +1,294 @@
+//! Genesis of a lending scenario on the SimChain: the DEX (WETH/quote pair), one ERC-20 and one
+//! pool against the quote token per further reserve, the Aave-v3-compatible pool and its oracle
+//! with every reserve, and our flash-swap liquidator. Also what the block loop asks of that world:
+//! sale paths and pair reserves between two reserves, balances, positions and the arbitrageur who
+//! keeps every pool at the market.
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::{SolCall, SolValue};
+
+use crate::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02, slots};
+use crate::chain::simchain::{mapping_slot, nested_mapping_slot};
+use crate::chain::world::{DexDeployment, deploy_dex_for};
+use crate::chain::{ChainError, SimChain};
+use crate::config::{ReserveSpec, RunSpec};
+use crate::market::lending::{self, LendingMarket, Reserve};
+use crate::strategies::liquidation::Route;
+
+/// One reserve's token on the chain and its pool against the quote token (WETH: the first venue's
+/// pair; the quote token itself: none).
+#[derive(Clone, Debug)]
+pub struct ReserveToken {
+    pub symbol: String,
+    pub address: Address,
+    pub decimals: u8,
+    pub quote_pair: Option<Address>,
+}
+
+pub struct LendingWorld {
+    pub dex: DexDeployment,
+    pub market: LendingMarket,
+    pub tokens: Vec<ReserveToken>,
+    /// Our `FlashLiquidator`, owned by the searcher wallet.
+    pub flash: Address,
+    pub router: Address,
+    pub fee_bps: u32,
+}
+
+/// The quote token's reserve index (WETH is 0).
+pub const QUOTE: usize = 1;
+
+impl LendingWorld {
+    /// Deploys everything for `spec`'s reserves at oracle prices `prices` (8 decimals, reserve
+    /// order); `searcher` owns the executor and the flash liquidator, `operator` the oracle.
+    pub fn deploy(
+        chain: &mut SimChain,
+        spec: &RunSpec,
+        searcher: Address,
+        operator: Address,
+        prices: &[u128],
+    ) -> Result<(Self, Vec<Reserve>), ChainError> {
+        let reserves_dex: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
+        let dex = deploy_dex_for(chain, spec.quote_decimals as u8, &reserves_dex, searcher)?;
+        let venue = dex.venues[0].clone();
+        let specs = &spec.lending.reserves;
+        let mut tokens = vec![
+            ReserveToken {
+                symbol: specs[0].symbol.clone(),
+                address: dex.weth,
+                decimals: 18,
+                quote_pair: Some(venue.pair),
+            },
+            ReserveToken {
+                symbol: specs[QUOTE].symbol.clone(),
+                address: dex.usdc,
+                decimals: spec.quote_decimals as u8,
+                quote_pair: None,
+            },
+        ];
+        for r in &specs[2..] {
+            tokens.push(deploy_reserve_token(chain, &dex, venue.router, venue.factory, r)?);
+        }
+        let listed: Vec<(Address, Reserve)> = specs
+            .iter()
+            .zip(&tokens)
+            .zip(prices)
+            .map(|((s, t), &p)| {
+                (
+                    t.address,
+                    Reserve {
+                        ltv: s.ltv,
+                        liquidation_threshold: s.liquidation_threshold,
+                        liquidation_bonus: s.liquidation_bonus,
+                        decimals: t.decimals,
+                        price: U256::from(p),
+                    },
+                )
+            })
+            .collect();
+        let (market, reserves) = lending::deploy_market_with(chain, operator, &listed)?;
+        let flash = chain.deploy(searcher, contracts::flash_liquidator(), &market.pool.abi_encode())?;
+        let world = LendingWorld { dex, market, tokens, flash, router: venue.router, fee_bps: spec.dex[0].fee_bps };
+        Ok((world, reserves))
+    }
+
+    /// The pair holding reserves `a` and `b` directly (one of them the quote token, or WETH/quote).
+    pub fn pair_between(&self, a: usize, b: usize) -> Option<Address> {
+        match (a, b) {
+            (QUOTE, x) | (x, QUOTE) if x != QUOTE => self.tokens[x].quote_pair,
+            _ => None,
+        }
+    }
+
+    /// Reserve indices from `from` to `to` through the quote token when there is no direct pair.
+    pub fn path(&self, from: usize, to: usize) -> Option<Vec<usize>> {
+        if from == to {
+            return None;
+        }
+        if self.pair_between(from, to).is_some() {
+            return Some(vec![from, to]);
+        }
+        (self.pair_between(from, QUOTE).is_some() && self.pair_between(QUOTE, to).is_some())
+            .then(|| vec![from, QUOTE, to])
+    }
+
+    /// The pair's reserves as (reserve of `a`, reserve of `b`), read from its packed slot.
+    pub fn pair_reserves(&self, chain: &mut SimChain, a: usize, b: usize) -> Option<(U256, U256)> {
+        let pair = self.pair_between(a, b)?;
+        let packed = chain.storage(pair, U256::from(slots::PAIR_RESERVES));
+        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        Some(if self.tokens[a].address < self.tokens[b].address { (r0, r1) } else { (r1, r0) })
+    }
+
+    /// The sale path from collateral `c` to debt `d` with each pool's reserves, given the pairs'
+    /// current reserves `pairs` (see `pair_reserves`).
+    pub fn route(&self, pairs: &PairBook, c: usize, d: usize) -> Option<Route> {
+        let path = self.path(c, d)?;
+        let hops = path.windows(2).map(|w| pairs.get(w[0], w[1])).collect::<Option<Vec<_>>>()?;
+        Some(Route { hops, fee_bps: self.fee_bps })
+    }
+
+    pub fn addresses(&self, path: &[usize]) -> Vec<Address> {
+        path.iter().map(|&i| self.tokens[i].address).collect()
+    }
+
+    pub fn balance_of(&self, chain: &mut SimChain, who: Address, i: usize) -> Result<U256, ChainError> {
+        let o =
+            chain.view(who, self.tokens[i].address, ITestERC20::balanceOfCall { owner: who }.abi_encode().into())?;
+        Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()))
+    }
+
+    /// Writes `user`'s balances into the lending pool and makes sure the pool holds the
+    /// collateral it may pay out (WETH9 and our ERC-20 keep balances at the same slot).
+    pub fn set_position(&self, chain: &mut SimChain, user: Address, collateral: &[U256], debt: &[U256]) {
+        let pool = self.market.pool;
+        for (i, t) in self.tokens.iter().enumerate() {
+            let c = collateral.get(i).copied().unwrap_or_default();
+            let old = chain.storage(pool, nested_mapping_slot(user, t.address, slots::POOL_COLLATERAL));
+            chain.set_storage(pool, nested_mapping_slot(user, t.address, slots::POOL_COLLATERAL), c);
+            chain.set_storage(
+                pool,
+                nested_mapping_slot(user, t.address, slots::POOL_DEBT),
+                debt.get(i).copied().unwrap_or_default(),
+            );
+            if c > old {
+                let slot = mapping_slot(pool, slots::ERC20_BALANCES);
+                let held = chain.storage(t.address, slot);
+                chain.set_storage(t.address, slot, held + (c - old));
+            }
+        }
+    }
+
+    /// `user`'s balances as the pool holds them.
+    pub fn position(&self, chain: &mut SimChain, user: Address) -> (Vec<U256>, Vec<U256>) {
+        let pool = self.market.pool;
+        let read = |chain: &mut SimChain, slot| {
+            self.tokens.iter().map(|t| chain.storage(pool, nested_mapping_slot(user, t.address, slot))).collect()
+        };
+        (read(chain, slots::POOL_COLLATERAL), read(chain, slots::POOL_DEBT))
+    }
+
+    /// Deep pockets in every reserve token (market participants standing for the rest of the
+    /// market), with the router and the lending pool approved.
+    pub fn fund_deep(&self, chain: &mut SimChain, who: Address) -> Result<(), ChainError> {
+        self.dex.fund_deep(chain, who)?;
+        for t in &self.tokens[2..] {
+            chain.set_storage(t.address, mapping_slot(who, slots::ERC20_BALANCES), U256::from(1u128 << 100));
+        }
+        let approvals: Vec<_> =
+            self.tokens.iter().flat_map(|t| [(t.address, self.router), (t.address, self.market.pool)]).collect();
+        self.dex.approve(chain, who, &approvals)
+    }
+
+    /// The arbitrageur swaps each pool against the quote token back to the market price
+    /// (`prices`, 8 decimals per reserve), stopping within the fee band as a real one would.
+    pub fn arbitrage(&self, chain: &mut SimChain, arb: Address, prices: &[u128]) {
+        for x in (0..self.tokens.len()).filter(|&x| self.pair_between(x, QUOTE).is_some()) {
+            let Some((rx, rq)) = self.pair_reserves(chain, x, QUOTE) else { continue };
+            let (dx, dq) = (10f64.powi(self.tokens[x].decimals.into()), 10f64.powi(self.tokens[QUOTE].decimals.into()));
+            let (bx, bq) = (rx.to::<u128>() as f64 / dx, rq.to::<u128>() as f64 / dq);
+            let target = prices[x] as f64 / prices[QUOTE].max(1) as f64;
+            let target_x = (bx * bq / target).sqrt();
+            let (amount, path) = if target_x > bx * 1.0001 {
+                // Pool price above the market: sell the token into it.
+                (((target_x - bx) * dx) as u128, [x, QUOTE])
+            } else if target_x < bx * 0.9999 {
+                ((((bx * bq * target).sqrt() - bq) * dq) as u128, [QUOTE, x])
+            } else {
+                continue;
+            };
+            if amount == 0 {
+                continue;
+            }
+            let call = IUniswapV2Router02::swapExactTokensForTokensCall {
+                amountIn: U256::from(amount),
+                amountOutMin: U256::ZERO,
+                path: self.addresses(&path),
+                to: arb,
+                deadline: U256::MAX,
+            };
+            let _ = chain.call(arb, self.router, call.abi_encode().into(), U256::ZERO);
+        }
+    }
+}
+
+/// Pair reserves the strategy sizes against, keyed by (reserve, reserve) and updated as our own
+/// planned sales move them within a block.
+#[derive(Clone, Debug, Default)]
+pub struct PairBook {
+    pairs: std::collections::BTreeMap<(usize, usize), (U256, U256)>,
+}
+
+impl PairBook {
+    pub fn read(world: &LendingWorld, chain: &mut SimChain) -> Self {
+        let mut pairs = std::collections::BTreeMap::new();
+        for x in 0..world.tokens.len() {
+            if let Some(r) = world.pair_reserves(chain, x, QUOTE) {
+                pairs.insert((x, QUOTE), r);
+            }
+        }
+        PairBook { pairs }
+    }
+
+    /// (reserve of `a`, reserve of `b`).
+    pub fn get(&self, a: usize, b: usize) -> Option<(U256, U256)> {
+        self.pairs.get(&(a, b)).copied().or_else(|| self.pairs.get(&(b, a)).map(|&(x, y)| (y, x)))
+    }
+
+    /// `amount_in` of `a` went into the (a, b) pair and `amount_out` of `b` came out.
+    pub fn trade(&mut self, a: usize, b: usize, amount_in: U256, amount_out: U256) {
+        if let Some(r) = self.pairs.get_mut(&(a, b)) {
+            *r = (r.0 + amount_in, r.1.saturating_sub(amount_out));
+        } else if let Some(r) = self.pairs.get_mut(&(b, a)) {
+            *r = (r.0.saturating_sub(amount_out), r.1 + amount_in);
+        }
+    }
+}
+
+/// A further reserve's ERC-20 and its pool against the quote token, seeded by the deployer.
+fn deploy_reserve_token(
+    chain: &mut SimChain,
+    dex: &DexDeployment,
+    router: Address,
+    factory: Address,
+    r: &ReserveSpec,
+) -> Result<ReserveToken, ChainError> {
+    let deployer = dex.deployer;
+    let args = (r.symbol.clone(), r.symbol.clone(), U256::from(r.decimals)).abi_encode_params();
+    let token = chain.deploy(deployer, contracts::test_erc20(), &args)?;
+    let quote_pair = match r.pool {
+        None => None,
+        Some((amount, quote)) => {
+            let call = |c: &mut SimChain, to: Address, data: Vec<u8>, what: &'static str| {
+                c.call_with(deployer, to, data.into(), U256::ZERO, 15_000_000, 0).and_then(|o| o.require(what))
+            };
+            call(chain, token, ITestERC20::mintCall { to: deployer, value: amount }.abi_encode(), "mint")?;
+            call(chain, dex.usdc, ITestERC20::mintCall { to: deployer, value: quote }.abi_encode(), "USDC.mint")?;
+            for t in [token, dex.usdc] {
+                call(chain, t, ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode(), "approve")?;
+            }
+            let add = IUniswapV2Router02::addLiquidityCall {
+                tokenA: token,
+                tokenB: dex.usdc,
+                amountADesired: amount,
+                amountBDesired: quote,
+                amountAMin: amount,
+                amountBMin: quote,
+                to: deployer,
+                deadline: U256::MAX,
+            };
+            call(chain, router, add.abi_encode(), "addLiquidity")?;
+            let o = chain.view(
+                deployer,
+                factory,
+                IUniswapV2Factory::getPairCall { tokenA: token, tokenB: dex.usdc }.abi_encode().into(),
+            )?;
+            Some(
+                IUniswapV2Factory::getPairCall::abi_decode_returns(&o.output)
+                    .map_err(|e| ChainError::Deploy { contract: "UniswapV2Factory.getPair", reason: e.to_string() })?,
+            )
+        }
+    };
+    Ok(ReserveToken { symbol: r.symbol.clone(), address: token, decimals: r.decimals, quote_pair })
+}
