@@ -364,7 +364,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let mut pairs = PairBook::read(&w, chain);
         let mut inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
         let eth_price = reserves[0].price.saturating_to::<u128>();
-        let gas_base = (U256::from(gas_per) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>();
+        let gas_base = gas_in_base(gas_per, &reserves);
         // A borrower may take several liquidations in one bundle (one debt asset each, or a
         // close factor that leaves it below 1): each planned on the position the last leaves.
         let mut chosen: Vec<(usize, Choice)> = Vec::new();
@@ -372,19 +372,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         for i in candidates {
             let mut b = watch.borrowers[i].clone();
             for round in 0..MAX_LIQUIDATIONS_PER_BORROWER {
-                let pairs_now = pairs.clone();
-                let route = |c: usize, d: usize| w.route(&pairs_now, c, d);
-                let pair = |c: usize, d: usize| flash_pair(&w, &pairs_now, l.flash_swaps, c, d);
-                let m = Market {
-                    reserves: &reserves,
-                    route: &route,
-                    pair: &pair,
-                    fee_bps: w.fee_bps,
-                    inventory: &inventory,
-                    gas_base: &|_| gas_base,
-                    min_profit_base,
-                };
-                let c = match best_choice(&m, &b) {
+                let c = match choose(&w, &pairs, l.flash_swaps, &reserves, &inventory, (gas_base, min_profit_base), &b)
+                {
                     Ok(c) => c,
                     Err(s) => {
                         if round == 0 {
@@ -696,23 +685,12 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let (mut unhealthy, mut unprofitable, mut bad_debt) = (0, 0, 0u128);
     let pairs = PairBook::read(&w, chain);
     let inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
-    let gas_base = (U256::from(gas_per) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>();
-    let route = |c: usize, d: usize| w.route(&pairs, c, d);
-    let pair = |c: usize, d: usize| flash_pair(&w, &pairs, l.flash_swaps, c, d);
-    let m = Market {
-        reserves: &reserves,
-        route: &route,
-        pair: &pair,
-        fee_bps: w.fee_bps,
-        inventory: &inventory,
-        gas_base: &|_| gas_base,
-        min_profit_base,
-    };
+    let costs = (gas_in_base(gas_per, &reserves), min_profit_base);
     for b in &watch.borrowers {
         let d = lending::account_data(&reserves, &b.collateral, &b.debt);
         if d.health_factor < U256::from(lending::WAD) {
             unhealthy += 1;
-            if best_choice(&m, b).is_err() {
+            if choose(&w, &pairs, l.flash_swaps, &reserves, &inventory, costs, b).is_err() {
                 unprofitable += 1;
             }
         }
@@ -765,9 +743,34 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
 /// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
 const MAX_LIQUIDATIONS_PER_BORROWER: usize = 8;
 
-/// The direct pair a flash swap between `c` and `d` would borrow from, as (reserve c, reserve d).
-fn flash_pair(w: &LendingWorld, pairs: &PairBook, enabled: bool, c: usize, d: usize) -> Option<(U256, U256)> {
-    if enabled && w.pair_between(c, d).is_some() { pairs.get(c, d) } else { None }
+/// `b`'s best liquidation against the pools as `pairs` holds them, with flash swaps from the
+/// direct pairs when `flash` is on; `costs` = (gas per liquidation, minimum profit) in base units.
+fn choose(
+    w: &LendingWorld,
+    pairs: &PairBook,
+    flash: bool,
+    reserves: &[Reserve],
+    inventory: &[U256],
+    costs: (i128, i128),
+    b: &Borrower,
+) -> Result<Choice, crate::strategies::liquidation::Skip> {
+    let route = |c: usize, d: usize| w.route(pairs, c, d);
+    let pair = |c: usize, d: usize| if flash && w.pair_between(c, d).is_some() { pairs.get(c, d) } else { None };
+    let m = Market {
+        reserves,
+        route: &route,
+        pair: &pair,
+        fee_bps: w.fee_bps,
+        inventory,
+        gas_base: &|_| costs.0,
+        min_profit_base: costs.1,
+    };
+    best_choice(&m, b)
+}
+
+/// `gas_wei` at ETH's oracle price, in base units.
+fn gas_in_base(gas_wei: u128, reserves: &[Reserve]) -> i128 {
+    (U256::from(gas_wei) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>()
 }
 
 fn bundle_for(txs: Vec<Bytes>, block: u64) -> SendBundleParams {
