@@ -349,3 +349,93 @@ fn an_oracle_update_is_back_run_in_the_same_block() {
     assert_eq!(usdc_after - usdc_before, plan.proceeds - plan.repaid, "profit to the wei, before gas");
     assert!(plan.gross() > 0);
 }
+
+/// The flash-swap liquidation in the EVM equals its Rust plan to the wei on 300 seeded positions
+/// and pools: `FlashLiquidator.liquidate` borrows exactly the repaid debt from the WETH/USDC pair,
+/// the borrower loses exactly the seized collateral and repaid debt, the pair gets exactly
+/// `getAmountIn` of WETH back, and our wallet keeps exactly the rest (both close factors, capped
+/// collateral, shallow and deep pools).
+#[test]
+fn flash_swap_liquidation_equals_the_plan_to_the_wei() {
+    use xcrack::chain::contracts::IFlashLiquidator;
+    use xcrack::strategies::liquidation::{Borrower, best_flash};
+    let e18 = 10u128.pow(18);
+    let mut chain = SimChain::new(1);
+    let me = actor("flash/liquidator");
+    let owner = actor("flash/oracle-owner");
+    let dex = xcrack::chain::world::deploy_dex_for(
+        &mut chain,
+        6,
+        &[(U256::from(5_000 * e18), U256::from(15_000_000_000_000u128))],
+        me,
+    )
+    .unwrap();
+    let weth_px = U256::from(300_000_000_000u64);
+    let (market, reserves0) =
+        xcrack::market::lending::deploy_market(&mut chain, owner, dex.weth, dex.usdc, 6, weth_px).unwrap();
+    let pool = market.pool;
+    let flash = chain.deploy(me, contracts::flash_liquidator(), &pool.abi_encode()).unwrap();
+    let pair = dex.venues[0].pair;
+    chain.set_storage(dex.weth, mapping_slot(pool, slots::WETH_BALANCES), U256::from(1u128 << 100));
+    let weth_is_0 = dex.weth_is_token0();
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(77);
+    let (mut done, mut full_close, mut capped) = (0, 0, 0);
+    for case in 0..300 {
+        // ETH between 1,500 and 3,000; positions at HF 0.5–0.999; pools 50–20,000 WETH deep.
+        let px = rng.random_range(1_500..3_000u64);
+        let mut reserves = reserves0.clone();
+        reserves[0].price = U256::from(px) * U256::from(100_000_000u64);
+        ok(
+            &mut chain,
+            owner,
+            market.oracle,
+            IPriceOracle::setAssetPriceCall { asset: dex.weth, price: reserves[0].price }.abi_encode(),
+        );
+        let coll = rng.random_range(1..2_000u128) * e18 / 10 + rng.random_range(0..e18);
+        let hf = rng.random_range(0.5..0.999);
+        let debt = (coll as f64 / 1e18 * px as f64 * 0.825 / hf * 1e6) as u128;
+        let user = actor(&format!("flash/borrower-{case}"));
+        chain.set_storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL), U256::from(coll));
+        chain.set_storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT), U256::from(debt));
+        let depth = rng.random_range(50..20_000u128);
+        let (rw, rq) = (U256::from(depth * e18), U256::from(depth * u128::from(px) * 1_000_000));
+        let (r0, r1) = if weth_is_0 { (rw, rq) } else { (rq, rw) };
+        chain.set_storage(pair, U256::from(slots::PAIR_RESERVES), r0 | (r1 << 112));
+        chain.set_storage(dex.weth, mapping_slot(pair, slots::WETH_BALANCES), rw);
+        chain.set_storage(dex.usdc, mapping_slot(pair, slots::ERC20_BALANCES), rq);
+        let b =
+            Borrower { user, collateral: vec![U256::from(coll), U256::ZERO], debt: vec![U256::ZERO, U256::from(debt)] };
+        // Every case has its own borrower and resets the pair and the price: no rollback needed.
+        let Some((plan, repay)) = best_flash(&reserves, &b, 0, 1, (rw, rq), 30) else { continue };
+        let weth_before = chain.storage(dex.weth, mapping_slot(me, slots::WETH_BALANCES));
+        let call = IFlashLiquidator::liquidateCall {
+            pair,
+            collateral: dex.weth,
+            debt: dex.usdc,
+            user,
+            debtToCover: plan.debt_to_cover,
+            borrow: plan.repaid,
+            repayCollateral: repay,
+            minProfit: plan.seized - repay,
+            coinbasePayment: U256::ZERO,
+        };
+        let o = chain.call(me, flash, call.abi_encode().into(), U256::ZERO).unwrap();
+        assert!(o.success, "case {case}: {:?}", o.revert_reason);
+        let weth_after = chain.storage(dex.weth, mapping_slot(me, slots::WETH_BALANCES));
+        assert_eq!(weth_after - weth_before, plan.seized - repay, "case {case}: profit");
+        assert_eq!(
+            chain.storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL)),
+            b.collateral[0] - plan.seized
+        );
+        assert_eq!(chain.storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT)), b.debt[1] - plan.repaid);
+        let (w_now, q_now) = dex.reserves(&mut chain, 0);
+        assert_eq!((w_now, q_now), (rw + repay, rq - plan.repaid), "case {case}: pair reserves");
+        assert_eq!(chain.storage(dex.usdc, mapping_slot(flash, slots::ERC20_BALANCES)), U256::ZERO);
+        done += 1;
+        full_close += usize::from(
+            account_data(&reserves, &b.collateral, &b.debt).health_factor <= U256::from(CLOSE_FACTOR_HF_THRESHOLD),
+        );
+        capped += usize::from(plan.seized == b.collateral[0]);
+    }
+    assert!(done > 150 && full_close > 30 && capped > 5, "done {done}, full close {full_close}, capped {capped}");
+}
