@@ -68,6 +68,8 @@ pub struct LiquidationRecord {
     pub eth_price: u128,
     pub outcome: &'static str,
     pub reason: String,
+    /// In a replay: the recorded (mainnet) block of the row in effect.
+    pub source_block: Option<u64>,
 }
 
 /// A borrower's health factor at one block (around a liquidation, or along a replay).
@@ -287,9 +289,14 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let min_profit_base = (U256::from(l.min_profit_quote) * U256::from(lending::USD)
         / U256::from(10u128.pow(spec.quote_decimals)))
     .saturating_to::<i128>();
-    let gas_per = u128::from(l.gas_estimate) * (base_fee + l.priority_fee_wei);
+    // Gas per liquidation by funding (inventory, flash swap): the configured estimate, raised to
+    // the dearest our own receipts have shown (a pool with many reserves makes liquidationCall
+    // dearer; the cheapest would let marginal liquidations lose money after gas).
+    let mut gas_used = [l.gas_estimate; 2];
+    let gas_price = base_fee + l.priority_fee_wei;
     let mut rows = replay.map(|r| r.rows.iter().skip(1).peekable());
     let mut observed = market.clone();
+    let mut source_block = replay.map(|r| r.rows[0].block);
     let mut market_moved = false;
     let blocks = spec.duration / spec.chain.block_time;
     let mut t: SimTime = 0;
@@ -316,6 +323,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 w.set_position(r.chain(), watch.borrowers[i].user, &row.collateral, &row.debt);
                 watch.update(&reserves, i, row.collateral.clone(), row.debt.clone());
                 history.position(i, head + 1, &watch.borrowers[i], "replay");
+                source_block = Some(row.block);
                 replay_moved = true;
             }
         }
@@ -364,7 +372,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let mut pairs = PairBook::read(&w, chain);
         let mut inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
         let eth_price = reserves[0].price.saturating_to::<u128>();
-        let gas_base = gas_in_base(gas_per, &reserves);
+        let gas_base = gas_used.map(|g| gas_in_base(u128::from(g) * gas_price, &reserves));
         // A borrower may take several liquidations in one bundle (one debt asset each, or a
         // close factor that leaves it below 1): each planned on the position the last leaves.
         let mut chosen: Vec<(usize, Choice)> = Vec::new();
@@ -420,7 +428,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             (U256::from(base.max(0) as u128) * U256::from(10u128.pow(18)) / U256::from(eth_price.max(1)))
                 .saturating_to::<u128>()
         };
-        let gas_wei_est = gas_per * chosen.len() as u128;
+        let gas_wei_est: u128 = chosen.iter().map(|(_, c)| u128::from(gas_used[c.funding as usize]) * gas_price).sum();
         // Limits are generous (they only reserve up-front ETH): a pool with many reserves makes
         // liquidationCall's account-data loop long, and sales may take two hops.
         let (leg_gas, flash_gas) = ((l.gas_estimate * 3 / 2).max(1_000_000), (l.gas_estimate * 3).max(1_500_000));
@@ -514,6 +522,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 eth_price,
                 outcome: "pending",
                 reason: String::new(),
+                source_block,
             });
         }
         if !chosen.is_empty() && bribe > 0 {
@@ -628,6 +637,9 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             for (k, (i, c)) in chosen.iter().enumerate() {
                 let rec = &mut records[first_record + k];
                 rec.gas_wei = ours.iter().skip(at).take(tx_counts[k]).map(cost).sum();
+                let used: u64 = ours.iter().skip(at).take(tx_counts[k]).map(|x| x.gas_used).sum();
+                let seen = &mut gas_used[c.funding as usize];
+                *seen = (*seen).max(used);
                 at += tx_counts[k];
                 rec.bribe_wei =
                     if gross_base > 0 { bribe * c.gross_base.max(0) as u128 / gross_base as u128 } else { 0 };
@@ -685,7 +697,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let (mut unhealthy, mut unprofitable, mut bad_debt) = (0, 0, 0u128);
     let pairs = PairBook::read(&w, chain);
     let inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
-    let costs = (gas_in_base(gas_per, &reserves), min_profit_base);
+    let costs = (gas_used.map(|g| gas_in_base(u128::from(g) * gas_price, &reserves)), min_profit_base);
     for b in &watch.borrowers {
         let d = lending::account_data(&reserves, &b.collateral, &b.debt);
         if d.health_factor < U256::from(lending::WAD) {
@@ -744,14 +756,15 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
 const MAX_LIQUIDATIONS_PER_BORROWER: usize = 8;
 
 /// `b`'s best liquidation against the pools as `pairs` holds them, with flash swaps from the
-/// direct pairs when `flash` is on; `costs` = (gas per liquidation, minimum profit) in base units.
+/// direct pairs when `flash` is on; `costs` = (gas per liquidation by funding, minimum profit) in
+/// base units.
 fn choose(
     w: &LendingWorld,
     pairs: &PairBook,
     flash: bool,
     reserves: &[Reserve],
     inventory: &[U256],
-    costs: (i128, i128),
+    costs: ([i128; 2], i128),
     b: &Borrower,
 ) -> Result<Choice, crate::strategies::liquidation::Skip> {
     let route = |c: usize, d: usize| w.route(pairs, c, d);
@@ -762,7 +775,7 @@ fn choose(
         pair: &pair,
         fee_bps: w.fee_bps,
         inventory,
-        gas_base: &|_| costs.0,
+        gas_base: &|f| costs.0[f as usize],
         min_profit_base: costs.1,
     };
     best_choice(&m, b)

@@ -41,6 +41,20 @@ pub struct LiquidationSummary {
     pub wallet_matches: bool,
     /// Per token (then ETH): raw at the start, as booked, on the chain.
     pub balances: Vec<Balance>,
+    /// A replay's included liquidations by the recorded block of the row in effect.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replay_rows: Vec<ReplayRowSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplayRowSummary {
+    pub source_block: u64,
+    pub liquidations: u64,
+    /// Lowest health factor we liquidated at (wad).
+    pub lowest_health_factor: f64,
+    pub pairs: Vec<String>,
+    pub gross: f64,
+    pub net: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +122,29 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
             on_chain: r.on_chain[i].to_string(),
         })
         .collect();
+    let mut replay_rows: Vec<ReplayRowSummary> = Vec::new();
+    for x in inc.iter().filter(|x| x.source_block.is_some()) {
+        let block = x.source_block.unwrap_or_default();
+        if replay_rows.last().is_none_or(|r| r.source_block != block) {
+            replay_rows.push(ReplayRowSummary {
+                source_block: block,
+                liquidations: 0,
+                lowest_health_factor: f64::INFINITY,
+                pairs: Vec::new(),
+                gross: 0.0,
+                net: 0.0,
+            });
+        }
+        let Some(row) = replay_rows.last_mut() else { continue };
+        row.liquidations += 1;
+        row.lowest_health_factor = row.lowest_health_factor.min(x.health_before.saturating_to::<u128>() as f64 / 1e18);
+        let pair = format!("{}/{} ({})", r.symbols[x.collateral], r.symbols[x.debt], x.funding.name());
+        if !row.pairs.contains(&pair) {
+            row.pairs.push(pair);
+        }
+        row.gross += usd(x.gross_base);
+        row.net += usd(x.gross_base - wei_base(x.gas_wei, x.eth_price) - wei_base(x.bribe_wei, x.eth_price));
+    }
     LiquidationSummary {
         scenario: spec.name.clone(),
         description: spec.description.clone(),
@@ -141,6 +178,7 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
         bad_debt_base_raw: r.bad_debt_base.to_string(),
         wallet_matches: r.booked == r.on_chain,
         balances,
+        replay_rows,
     }
 }
 
@@ -188,6 +226,24 @@ pub fn markdown(s: &LiquidationSummary) -> String {
         "\nAt the end: {} borrowers below HF 1 ({} of them with no liquidation worth its gas); bad debt (debt above collateral value) {:.2} USD.",
         s.unhealthy_at_end, s.unhealthy_unprofitable_at_end, s.bad_debt_usd
     );
+    if !s.replay_rows.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## When the replayed borrower would have been liquidated\n\n| recorded block | liquidations | lowest HF | pairs (funding) | gross | net |\n|---:|---:|---:|---|---:|---:|"
+        );
+        for r in &s.replay_rows {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {:.4} | {} | {:.2} | {:.2} |",
+                r.source_block,
+                r.liquidations,
+                r.lowest_health_factor,
+                r.pairs.join(", "),
+                r.gross,
+                r.net
+            );
+        }
+    }
     let verdict = if s.wallet_matches { "equals the books to the wei" } else { "DIFFERS from the books" };
     let _ = writeln!(
         m,
@@ -223,6 +279,7 @@ fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
         "bribe_wei" => st(&|v| v.bribe_wei.to_string()),
         "outcome" => st(&|v| v.outcome.to_string()),
         "reason" => st(&|v| v.reason.clone()),
+        "source_block" => x.iter().map(|v| v.source_block).collect::<Vec<_>>(),
     )
     .map_err(|e| ReportError::Other(e.to_string()))
 }

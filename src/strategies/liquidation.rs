@@ -210,10 +210,10 @@ pub fn best_liquidation(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Funding {
     /// Repaid from our wallet; the seized collateral is sold back into the debt asset.
-    Inventory,
+    Inventory = 0,
     /// Flash-borrowed from the (collateral, debt) pair and paid back in seized collateral: no
     /// inventory needed; the profit stays in the collateral asset.
-    FlashSwap,
+    FlashSwap = 1,
 }
 
 impl Funding {
