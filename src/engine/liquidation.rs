@@ -16,6 +16,8 @@ use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
+pub use super::lending_history::HealthPoint;
+use super::lending_history::History;
 use super::lending_world::{LendingWorld, PairBook, QUOTE};
 use crate::chain::contracts::{self, IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
 use crate::chain::simchain::actor;
@@ -72,17 +74,6 @@ pub struct LiquidationRecord {
     pub source_block: Option<u64>,
 }
 
-/// A borrower's health factor at one block (around a liquidation, or along a replay).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HealthPoint {
-    pub borrower: Address,
-    pub block: u64,
-    pub health_factor: U256,
-    /// What happened to it in that block: "liquidated" (by us), "rival", "replay" (recorded
-    /// position change) or "" (a price move).
-    pub event: &'static str,
-}
-
 pub struct LiquidationResult {
     pub records: Vec<LiquidationRecord>,
     pub symbols: Vec<String>,
@@ -119,68 +110,6 @@ fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
 /// USD with 8 decimals (the oracle's unit).
 fn usd8(usd: f64) -> u128 {
     (usd * 1e8).round().max(1.0) as u128
-}
-
-/// Blocks either side of a liquidation shown in the health-factor timeline.
-const TIMELINE_WINDOW: u64 = 5;
-
-/// A borrower's balances from `block` on, and what set them.
-type PositionAt = (u64, Vec<U256>, Vec<U256>, &'static str);
-
-/// Oracle prices and borrower positions as they changed, for the health-factor timelines.
-struct History {
-    prices: Vec<(u64, Vec<U256>)>,
-    positions: Vec<Vec<PositionAt>>,
-}
-
-impl History {
-    fn new(reserves: &[Reserve], borrowers: &[Borrower]) -> Self {
-        History {
-            prices: vec![(0, reserves.iter().map(|r| r.price).collect())],
-            positions: borrowers.iter().map(|b| vec![(0, b.collateral.clone(), b.debt.clone(), "")]).collect(),
-        }
-    }
-
-    fn position(&mut self, i: usize, block: u64, b: &Borrower, event: &'static str) {
-        self.positions[i].push((block, b.collateral.clone(), b.debt.clone(), event));
-    }
-
-    fn health(&self, reserves: &[Reserve], i: usize, block: u64) -> (U256, &'static str) {
-        let p = &self.prices[self.prices.partition_point(|(b, _)| *b <= block).saturating_sub(1)].1;
-        let pos = &self.positions[i];
-        let (at, c, d, event) = &pos[pos.partition_point(|x| x.0 <= block).saturating_sub(1)];
-        let r: Vec<Reserve> = reserves.iter().zip(p).map(|(r, &price)| Reserve { price, ..*r }).collect();
-        (lending::account_data(&r, c, d).health_factor, if *at == block { event } else { "" })
-    }
-
-    /// Every block in `range` where borrower `i`'s health factor or position changed.
-    fn timeline(
-        &self,
-        reserves: &[Reserve],
-        i: usize,
-        user: Address,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Vec<HealthPoint> {
-        let mut blocks: Vec<u64> = self
-            .prices
-            .iter()
-            .map(|x| x.0)
-            .chain(self.positions[i].iter().map(|x| x.0))
-            .filter(|b| range.contains(b))
-            .collect();
-        blocks.push(*range.start());
-        blocks.sort_unstable();
-        blocks.dedup();
-        let mut out: Vec<HealthPoint> = Vec::new();
-        for block in blocks {
-            let (hf, event) = self.health(reserves, i, block);
-            if out.last().is_some_and(|p| p.health_factor == hf && event.is_empty()) {
-                continue;
-            }
-            out.push(HealthPoint { borrower: user, block, health_factor: hf, event });
-        }
-        out
-    }
 }
 
 pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
@@ -619,7 +548,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         }
         let block = head + 1;
         if !update_txs.is_empty() && reserves != before {
-            history.prices.push((block, reserves.iter().map(|x| x.price).collect()));
+            history.prices_changed(block, &reserves);
         }
         if landed {
             included += 1;
@@ -712,23 +641,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     }
     drop(r);
     server.stop();
-    // Health factors around each liquidation, and along the whole replay.
-    let last = blocks + 1;
-    let mut timeline = Vec::new();
-    if let Some(i) = replay_borrower {
-        timeline.extend(history.timeline(&reserves, i, watch.borrowers[i].user, 0..=last));
-    }
-    liquidated_at.sort_unstable();
-    liquidated_at.dedup();
-    let mut shown: Vec<(usize, u64)> = Vec::new();
-    for &(i, block) in &liquidated_at {
-        if Some(i) == replay_borrower || shown.iter().any(|&(j, b)| j == i && b + TIMELINE_WINDOW >= block) {
-            continue;
-        }
-        shown.push((i, block));
-        let range = block.saturating_sub(TIMELINE_WINDOW)..=(block + TIMELINE_WINDOW).min(last);
-        timeline.extend(history.timeline(&reserves, i, watch.borrowers[i].user, range));
-    }
+    let timeline = history.timelines(&reserves, &watch.borrowers, replay_borrower, liquidated_at, blocks + 1);
     Ok(LiquidationResult {
         records,
         symbols: w.tokens.iter().map(|t| t.symbol.clone()).collect(),

@@ -2,6 +2,7 @@
 //! A live driver will feed the same strategies from tokio sources through the same `StrategyManager`.
 
 pub mod backtest;
+pub mod lending_history;
 pub mod lending_world;
 pub mod liquidation;
 pub mod manager;
