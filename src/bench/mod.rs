@@ -440,7 +440,8 @@ impl LiquidationBench {
         let route = |c: usize, d: usize| (c == 0 && d == 1).then(|| Route { hops: vec![pair_reserves], fee_bps: 30 });
         let pair = |c: usize, d: usize| (c == 0 && d == 1).then_some(pair_reserves);
         let inventory = [U256::ZERO, U256::from(1u128 << 100)];
-        let gas_base = 260_000 * 11 * 3000 * 100; // 260k gas at 11 gwei, ETH at 3,000 USD (8 decimals)
+        // 260k gas at 11 gwei with ETH at 3,000 USD, in base units (USD, 8 decimals): 8.58 USD.
+        let gas_base = 260_000 * 11 * 3_000 / 10;
         let m = Market {
             reserves: &reserves,
             route: &route,

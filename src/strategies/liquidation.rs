@@ -169,15 +169,10 @@ pub fn best_liquidation(
     pool: (U256, U256),
     fee_bps: u32,
 ) -> Option<LiquidationPlan> {
-    let hf = lending::account_data(reserves, &b.collateral, &b.debt).health_factor;
-    if hf >= U256::from(lending::WAD) || b.debt[debt].is_zero() || b.collateral[collateral].is_zero() {
-        return None;
-    }
-    let max = lending::percent_mul(b.debt[debt], U256::from(lending::close_factor(hf)));
-    let max = u128::try_from(max).ok()?;
+    let seize = Seizure::new(reserves, b, collateral, debt)?;
+    let max = u128::try_from(seize.max_debt).ok()?;
     let at = |x: u128| -> Option<LiquidationPlan> {
-        let (seized, repaid) =
-            lending::liquidation(reserves, &b.collateral, &b.debt, collateral, debt, U256::from(x)).ok()?;
+        let (seized, repaid) = seize.at(x)?;
         let proceeds = get_amount_out(seized, pool.0, pool.1, fee_bps).ok()?;
         Some(LiquidationPlan { collateral, debt, debt_to_cover: U256::from(x), seized, repaid, proceeds })
     };
@@ -295,7 +290,7 @@ pub struct Market<'a> {
 
 /// Base-currency value (8 decimals) of `raw` units of reserve `r` at its oracle price.
 pub fn base_value(r: &Reserve, raw: i128) -> i128 {
-    let v = U256::from(raw.unsigned_abs()) * r.price / U256::from(10u8).pow(U256::from(r.decimals));
+    let v = U256::from(raw.unsigned_abs()) * r.price / lending::unit(r.decimals);
     let v = v.saturating_to::<i128>();
     if raw < 0 { -v } else { v }
 }
@@ -451,7 +446,9 @@ pub fn best_flash(
     let (r_c, r_d) = (pair.0.to::<u128>() as f64, pair.1.to::<u128>() as f64);
     let y_star = r_d - (r_c * r_d / (gamma * k)).sqrt();
     let x = if !y_star.is_finite() || y_star >= max as f64 {
-        argmax_within(max, 4, 256, f).0
+        // Concave and still rising at the close factor: the largest size (the contract caps it
+        // at the collateral, where the net goes flat).
+        max
     } else if y_star < 1.0 {
         return None;
     } else {
