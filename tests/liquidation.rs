@@ -210,3 +210,22 @@ fn bad_lending_input_is_one_clear_error() {
         + "\n[[lending.borrower]]\nname = \"x\"\ncollateral = [\"2 WBTC\", \"1 DOGE\"]\ndebt = \"100 USDC\"\n";
     check(&declared, &data, &["bad.toml:", "lending.borrower[0].collateral", "unknown unit `DOGE`"]);
 }
+
+/// Mixed positions (WETH and/or WBTC collateral against USDC, DAI or USDT debt) with a rival: the
+/// strategy uses several pairs and both fundings, never touches a healthy borrower, leaves none
+/// worth liquidating, and every token reconciles to the wei.
+#[test]
+fn mixed_cascade_picks_pairs_and_fundings_and_reconciles() {
+    let d = tempfile::tempdir().unwrap();
+    let a = run("liquidation_mixed.toml", "liquidation-mixed-11", d.path(), &[]);
+    let s = &a.summary;
+    assert!(assert_never_healthy(&a.liquidations, false) > 100, "{s:#}");
+    let included: Vec<_> = rows(&a.liquidations).into_iter().filter(|r| r["outcome"] == "included").collect();
+    let pairs: std::collections::BTreeSet<(String, String)> =
+        included.iter().map(|r| (r["collateral"].clone(), r["debt"].clone())).collect();
+    assert!(pairs.len() >= 4, "{pairs:?}");
+    let fundings: std::collections::BTreeSet<&str> = included.iter().map(|r| r["funding"].as_str()).collect();
+    assert_eq!(fundings.into_iter().collect::<Vec<_>>(), ["flash_swap", "inventory"]);
+    assert_eq!(s["unhealthy_at_end"], s["unhealthy_unprofitable_at_end"]);
+    assert_reconciles(s);
+}

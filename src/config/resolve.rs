@@ -1,6 +1,7 @@
 //! Validation: from the file shapes to a `RunSpec` of exact integers and checked ranges. Each check
 //! names the key; the origin (file:line) comes from the layered document.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use alloy_primitives::U256;
@@ -118,6 +119,10 @@ pub struct LendingSpec {
     pub borrowers: u32,
     pub collateral_median_eth: f64,
     pub collateral_sigma: f64,
+    /// (reserve index, weight), weights summing to 1; WETH and the quote token by default.
+    pub collateral_mix: Vec<(usize, f64)>,
+    pub debt_mix: Vec<(usize, f64)>,
+    pub second_collateral_probability: f64,
     pub health_min: f64,
     pub health_max: f64,
     pub oracle: crate::market::oracle::OracleRule,
@@ -136,8 +141,9 @@ pub struct ReserveSpec {
     pub ltv: u16,
     pub liquidation_threshold: u16,
     pub liquidation_bonus: u16,
-    /// USD per whole token when not driven by the ETH price model or a replay column.
+    /// USD per whole token at the start (held unless `beta_to_eth` or a replay column moves it).
     pub price_usd: f64,
+    pub beta_to_eth: Option<f64>,
     /// (token raw, quote raw) seeding its pool against the quote token (WETH: `[[market.dex]]`).
     pub pool: Option<(U256, U256)>,
 }
@@ -763,8 +769,36 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             }),
             None => None,
         };
+        let mix = |key: &str, m: &BTreeMap<String, f64>, default: usize| -> Result<Vec<(usize, f64)>, ConfigError> {
+            if m.is_empty() {
+                return Ok(vec![(default, 1.0)]);
+            }
+            let mut out = Vec::new();
+            for (sym, &w) in m {
+                let i = reserves.iter().position(|r| r.symbol.eq_ignore_ascii_case(sym)).ok_or_else(|| {
+                    let known: Vec<&str> = reserves.iter().map(|r| r.symbol.as_str()).collect();
+                    v.err(&format!("{key}.{sym}"), format!("no reserve `{sym}` (known: {})", known.join(", ")))
+                })?;
+                out.push((i, v.non_negative(&format!("{key}.{sym}"), w)?));
+            }
+            let total: f64 = out.iter().map(|x| x.1).sum();
+            if total <= 0.0 {
+                return Err(v.err(key, "weights must not all be 0"));
+            }
+            out.iter_mut().for_each(|x| x.1 /= total);
+            Ok(out)
+        };
+        let collateral_mix = mix(&k("collateral_mix"), &l.collateral_mix, 0)?;
+        let debt_mix = mix(&k("debt_mix"), &l.debt_mix, 1)?;
+        if collateral_mix.iter().any(|&(i, w)| w > 0.0 && reserves[i].liquidation_threshold == 0) {
+            return Err(v.err(&k("collateral_mix"), "a reserve with liquidation threshold 0 cannot be collateral"));
+        }
         LendingSpec {
             borrowers: l.borrowers,
+            collateral_mix,
+            debt_mix,
+            second_collateral_probability: v
+                .probability(&k("second_collateral_probability"), l.second_collateral_probability)?,
             collateral_median_eth: v.non_negative(&k("collateral_median_eth"), l.collateral_median_eth)?,
             collateral_sigma: v.non_negative(&k("collateral_sigma"), l.collateral_sigma)?,
             health_min: lo,
@@ -958,6 +992,7 @@ fn reserve_specs(
             liquidation_threshold: WETH_PARAMS.1,
             liquidation_bonus: WETH_PARAMS.2,
             price_usd: 0.0,
+            beta_to_eth: None,
             pool: dex.first().map(|d| (d.reserve_base, d.reserve_quote)),
         },
         ReserveSpec {
@@ -967,6 +1002,7 @@ fn reserve_specs(
             liquidation_threshold: QUOTE_PARAMS.1,
             liquidation_bonus: QUOTE_PARAMS.2,
             price_usd: 1.0,
+            beta_to_eth: None,
             pool: None,
         },
     ];
@@ -1003,6 +1039,9 @@ fn reserve_specs(
             }
             Some(_) => return Err(v.err(&k("pool"), "expected two amounts: [token, quote]")),
         };
+        if r.beta_to_eth.is_some_and(|b| !b.is_finite()) {
+            return Err(v.err(&k("beta_to_eth"), "must be a finite number"));
+        }
         out.push(ReserveSpec {
             symbol: r.symbol.clone(),
             decimals: r.decimals,
@@ -1010,6 +1049,7 @@ fn reserve_specs(
             liquidation_threshold: r.liquidation_threshold_bps,
             liquidation_bonus: r.liquidation_bonus_bps,
             price_usd: r.price,
+            beta_to_eth: r.beta_to_eth,
             pool,
         });
     }

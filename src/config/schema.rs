@@ -30,11 +30,20 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LendingConfig {
-    /// Borrowers with WETH collateral and quote debt.
+    /// Generated borrowers (WETH collateral and quote debt unless the mixes say otherwise).
     pub borrowers: u32,
-    /// Lognormal collateral size (ETH): median and log-sd.
+    /// Lognormal collateral value (in ETH at the start): median and log-sd.
     pub collateral_median_eth: f64,
     pub collateral_sigma: f64,
+    /// Weights of the reserves generated borrowers hold as collateral and owe (by symbol;
+    /// empty: WETH collateral, quote debt). A debt is never in an asset the borrower supplied.
+    #[serde(default)]
+    pub collateral_mix: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub debt_mix: BTreeMap<String, f64>,
+    /// Chance a generated borrower splits its collateral over two assets (half the value each).
+    #[serde(default)]
+    pub second_collateral_probability: f64,
     /// Health factors at the start, uniform in [min, max].
     pub health_min: f64,
     pub health_max: f64,
@@ -91,8 +100,11 @@ pub struct ReserveConfig {
     pub ltv_bps: u16,
     pub liquidation_threshold_bps: u16,
     pub liquidation_bonus_bps: u16,
-    /// Market price in USD (held fixed unless a replay file has a price column for it).
+    /// Market price in USD at the start: held fixed, or moving with ETH as
+    /// price × (ETH / ETH at the start)^beta_to_eth, unless a replay file has a column for it.
     pub price: f64,
+    #[serde(default)]
+    pub beta_to_eth: Option<f64>,
     /// Pool reserves with units, e.g. ["100 WBTC", "4700000 USDC"].
     #[serde(default)]
     pub pool: Option<Vec<String>>,

@@ -133,25 +133,49 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             market[i] = p;
         }
     }
-    let dynamic: Vec<bool> = (0..n).map(|i| i == 0 || replayed[i]).collect();
+    let dynamic: Vec<bool> = (0..n).map(|i| i == 0 || replayed[i] || lend.reserves[i].beta_to_eth.is_some()).collect();
     let (w, mut reserves) = LendingWorld::deploy(&mut chain, spec, me.address(), operator.address(), &market)?;
     chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
 
     // Borrowers: generated (WETH collateral, quote debt for a uniform starting health factor),
     // declared, and the replayed one.
     let mut rng_b = component_rng(spec.seed, "lending/borrowers");
-    let qs = 10f64.powi(spec.quote_decimals as i32);
     let mut borrowers = Vec::new();
     let zeros = vec![U256::ZERO; n];
+    let mut rng_mix = component_rng(spec.seed, "lending/borrower-mix");
+    let eth0 = fundamental.price();
+    let usd_of = |i: usize| if i == 0 { eth0 } else { lend.reserves[i].price_usd };
     for i in 0..lend.borrowers {
         let z: f64 = rng_b.sample(StandardNormal);
         let coll_eth = lend.collateral_median_eth * (lend.collateral_sigma * z).exp();
         let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
         let mut b =
             Borrower { user: actor(&format!("lending/borrower-{i}")), collateral: zeros.clone(), debt: zeros.clone() };
-        b.collateral[0] = U256::from((coll_eth * 1e18) as u128);
-        b.debt[QUOTE] =
-            U256::from((coll_eth * fundamental.price() * f64::from(lending::WETH_PARAMS.1) / 1e4 / hf * qs) as u128);
+        // Collateral: one asset by the mix, sometimes split half and half with a second.
+        let first = pick(&lend.collateral_mix, &[], &mut rng_mix);
+        let second = (rng_mix.random::<f64>() < lend.second_collateral_probability)
+            .then(|| pick(&lend.collateral_mix, &[first], &mut rng_mix))
+            .filter(|&c| c != first);
+        let parts: Vec<(usize, f64)> = match second {
+            Some(c) => vec![(first, coll_eth / 2.0), (c, coll_eth / 2.0)],
+            None => vec![(first, coll_eth)],
+        };
+        let mut borrow_usd = 0.0;
+        for &(c, eth) in &parts {
+            let r = &lend.reserves[c];
+            b.collateral[c] = U256::from(if c == 0 {
+                (eth * 1e18) as u128
+            } else {
+                (eth * eth0 / r.price_usd * 10f64.powi(r.decimals.into())) as u128
+            });
+            borrow_usd += eth * eth0 * f64::from(r.liquidation_threshold) / 1e4;
+        }
+        let held: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        let d = pick(&lend.debt_mix, &held, &mut rng_mix);
+        if !held.contains(&d) {
+            let dec = 10f64.powi(lend.reserves[d].decimals.into());
+            b.debt[d] = U256::from((borrow_usd / hf / usd_of(d) * dec) as u128);
+        }
         borrowers.push(b);
     }
     for d in &lend.declared {
@@ -242,6 +266,12 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         //    actions and others' liquidations, as recorded).
         if !replayed[0] {
             market[0] = usd8(fundamental.price());
+        }
+        // Reserves that move with ETH: price × (ETH / ETH at the start)^beta.
+        for (i, r) in lend.reserves.iter().enumerate().filter(|(i, _)| !replayed[*i]) {
+            if let Some(beta) = r.beta_to_eth {
+                market[i] = usd8(r.price_usd * (fundamental.price() / eth0).powf(beta));
+            }
         }
         let mut replay_moved = false;
         if let (Some(rows), Some(i)) = (rows.as_mut(), replay_borrower) {
@@ -663,6 +693,21 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         skips,
         timeline,
     })
+}
+
+/// A reserve index drawn by `mix`'s weights among those not in `exclude` (the first allowed one
+/// when nothing else is left).
+fn pick(mix: &[(usize, f64)], exclude: &[usize], rng: &mut impl rand::Rng) -> usize {
+    let allowed: Vec<(usize, f64)> = mix.iter().copied().filter(|(i, _)| !exclude.contains(i)).collect();
+    let total: f64 = allowed.iter().map(|x| x.1).sum();
+    let mut u = rng.random::<f64>() * total;
+    for &(i, w) in &allowed {
+        if u < w {
+            return i;
+        }
+        u -= w;
+    }
+    allowed.last().or(mix.first()).map(|x| x.0).unwrap_or(0)
 }
 
 /// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
