@@ -26,15 +26,17 @@ const RATIO_SCALE: f64 = 1e18;
 /// collateral asset `c` and one debt asset `d` is liquidatable exactly when
 /// `price_c / price_d < debt_d · unit_c / (collateral_c · lt_c · unit_d)` (up to rounding), so an
 /// update of either price only concerns the borrowers whose trigger lies between the old and the
-/// new ratio: a range query. Borrowers with several collateral or debt assets are few and are
-/// re-checked in full on every update.
+/// new ratio: a range query. Borrowers with several collateral or debt assets are re-checked in
+/// full, but only on updates of an asset they hold.
 #[derive(Default)]
 pub struct WatchList {
     /// (collateral reserve, debt reserve) → trigger ratio (scaled, as u128) → borrowers.
     by_pair: BTreeMap<(usize, usize), BTreeMap<(u128, usize), ()>>,
     /// Where each borrower sits in `by_pair` (None: in `complex`).
     keys: Vec<Option<((usize, usize), u128)>>,
-    complex: Vec<usize>,
+    /// Borrowers with several collateral or debt assets, by each asset they hold: an update of
+    /// one price re-checks only its holders.
+    complex: BTreeMap<usize, std::collections::BTreeSet<usize>>,
     pub borrowers: Vec<Borrower>,
 }
 
@@ -80,7 +82,9 @@ impl WatchList {
                 // a price move; several assets on a side go to the full-check list.
                 let b = &self.borrowers[i];
                 if b.debt.iter().any(|d| !d.is_zero()) && b.collateral.iter().any(|c| !c.is_zero()) {
-                    self.complex.push(i);
+                    for a in (0..b.collateral.len()).filter(|&a| !b.collateral[a].is_zero() || !b.debt[a].is_zero()) {
+                        self.complex.entry(a).or_default().insert(i);
+                    }
                 }
                 self.keys[i] = None;
             }
@@ -94,7 +98,9 @@ impl WatchList {
         {
             m.remove(&(t, i));
         }
-        self.complex.retain(|&j| j != i);
+        for holders in self.complex.values_mut() {
+            holders.remove(&i);
+        }
         self.borrowers[i].collateral = collateral;
         self.borrowers[i].debt = debt;
         self.index(reserves, i);
@@ -126,7 +132,9 @@ impl WatchList {
                 }
             }
         }
-        out.extend(self.complex.iter().copied().filter(|&i| self.liquidatable(reserves, i)));
+        if let Some(holders) = self.complex.get(&asset) {
+            out.extend(holders.iter().copied().filter(|&i| self.liquidatable(reserves, i)));
+        }
         out.sort_unstable();
         out
     }
