@@ -25,6 +25,7 @@ use crate::chain::{ChainError, Receipt, SimChain, TxRequest, Wallet};
 use crate::config::RunSpec;
 use crate::core::rng::component_rng;
 use crate::core::{NANOS_PER_SEC, SimTime};
+use crate::execution::bundle_manager::{BundleManager, SignedBundle};
 use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::market::lending::{self, Reserve};
 use crate::market::oracle::OracleFeed;
@@ -227,15 +228,15 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut server =
         RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
-    let mut client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
+    let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
+    let mut manager = BundleManager::new(me, client, spec.chain_id);
     let mut rival_client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth"));
     let mut rng_rival = component_rng(spec.seed, "lending/rivals");
-    let mut me = me;
     let mut operator = operator;
 
     let mut records: Vec<LiquidationRecord> = Vec::new();
     let mut booked = initial.clone();
-    let (mut updates_posted, mut submitted, mut included, mut sim_failed, mut rival_wins) = (0u64, 0, 0, 0, 0);
+    let (mut updates_posted, mut rival_wins) = (0u64, 0u64);
     let mut waiting: Vec<usize> = Vec::new();
     let mut skips: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut liquidated_at: Vec<(usize, u64)> = Vec::new();
@@ -380,7 +381,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         //    then sent for this block.
         let mut txs = update_txs.clone();
         let mut senders = vec![operator.address(); update_txs.len()];
-        me.nonce = chain.nonce(us);
+        manager.sync_nonce(chain);
         let first_record = records.len();
         let gross_base: i128 = chosen.iter().map(|(_, c)| c.gross_base).sum();
         let to_wei = |base: i128| {
@@ -402,7 +403,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         // up-front gas of this bundle or into half of the starting gas money.
         let bribe = ((to_wei(gross_base).saturating_sub(gas_wei_est) as f64 * l.bribe_share) as u128)
             .min(booked[n].saturating_sub(upfront.max(initial[n] / 2)));
-        let sign = |me: &mut Wallet, to: Address, data: Vec<u8>, value: u128, gas_limit: u64| {
+        let sign = |m: &mut BundleManager, to: Address, data: Vec<u8>, value: u128, gas_limit: u64| {
             let req = TxRequest {
                 chain_id: spec.chain_id,
                 to,
@@ -412,7 +413,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 max_fee_per_gas: max_fee,
                 max_priority_fee_per_gas: l.priority_fee_wei,
             };
-            me.sign(&req).map(|(raw, _)| raw)
+            m.sign(&req)
         };
         let mut tx_counts: Vec<usize> = Vec::with_capacity(chosen.len());
         for (i, c) in &chosen {
@@ -454,7 +455,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             };
             tx_counts.push(legs.len());
             for (to, data, gas) in legs {
-                if let Ok(raw) = sign(&mut me, to, data, 0, gas) {
+                if let Ok(raw) = sign(&mut manager, to, data, 0, gas) {
                     txs.push(raw);
                     senders.push(us);
                 }
@@ -491,7 +492,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 minProfit: U256::ZERO,
                 coinbasePayment: U256::from(bribe),
             };
-            if let Ok(raw) = sign(&mut me, w.dex.executor, pay.abi_encode(), bribe, leg_gas) {
+            if let Ok(raw) = sign(&mut manager, w.dex.executor, pay.abi_encode(), bribe, leg_gas) {
                 txs.push(raw);
                 senders.push(us);
             }
@@ -499,17 +500,26 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let mut bundle_hash: Option<B256> = None;
         let mut rival_bundles: Vec<(B256, usize)> = Vec::new();
         if !chosen.is_empty() {
-            match chain.simulate_signed_from(&txs, &senders, head + 1, timestamp) {
-                Ok(rs) if rs.iter().all(|x| x.success) => {
+            // Confirmed only when every transaction succeeds and our net token flow in the
+            // simulation equals the planned profit in every asset, to the wei.
+            let expected = expected_flows(&chosen, n);
+            let bundle = SignedBundle { txs, senders, target_block: head + 1 };
+            let check = |receipts: &[Receipt]| {
+                let got = token_flows(receipts, &w, us);
+                if got == expected {
+                    Ok(())
+                } else {
+                    Err(format!("token flows {got:?} differ from the plan {expected:?}"))
+                }
+            };
+            match manager.simulate_checked(bundle, chain, timestamp, check) {
+                Ok(confirmed) => {
                     drop(r);
-                    match client.send_bundle(&bundle_for(txs.clone(), head + 1)) {
-                        Ok(h) => {
-                            submitted += 1;
-                            bundle_hash = Some(h);
-                        }
+                    match manager.submit(&confirmed, None) {
+                        Ok(h) => bundle_hash = Some(h),
                         Err(e) => records[first_record..]
                             .iter_mut()
-                            .for_each(|x| (x.outcome, x.reason) = ("submit_failed", e.to_string())),
+                            .for_each(|x| (x.outcome, x.reason) = ("submit_failed", e.clone())),
                     }
                     // Rival liquidators back-running the same updates for the borrowers we go
                     // for, each paying the builder a share of that liquidation's gross.
@@ -548,14 +558,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                     }
                     r = lock(&relay);
                 }
-                other => {
-                    sim_failed += 1;
-                    let why = match other {
-                        Ok(rs) => {
-                            rs.iter().find(|x| !x.success).and_then(|x| x.revert_reason.clone()).unwrap_or_default()
-                        }
-                        Err((i, e)) => format!("tx {i}: {e}"),
-                    };
+                Err(why) => {
                     for x in &mut records[first_record..] {
                         (x.outcome, x.reason) = ("simulation_failed", why.clone());
                     }
@@ -570,6 +573,9 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let landed = bundle_hash.is_some_and(|h| landed_ok(&h, &r));
         let rivals_landed: Vec<usize> =
             rival_bundles.iter().filter(|(h, _)| landed_ok(h, &r)).map(|&(_, i)| i).collect();
+        if let Some(outcome) = bundle_hash.and_then(|h| r.outcome(&h).cloned()) {
+            manager.record(&outcome);
+        }
         let chain = r.chain();
         if !landed && rivals_landed.is_empty() {
             for u in &update_txs {
@@ -581,7 +587,6 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
             history.prices_changed(block, &reserves);
         }
         if landed {
-            included += 1;
             let receipts: Vec<Receipt> = build
                 .included
                 .iter()
@@ -686,13 +691,37 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         initial,
         booked,
         on_chain,
-        bundles_submitted: submitted,
-        bundles_included: included,
-        simulation_failed: sim_failed,
+        bundles_submitted: manager.stats.submitted,
+        bundles_included: manager.stats.included,
+        simulation_failed: manager.stats.simulation_failed,
         rival_liquidations: rival_wins,
         skips,
         timeline,
     })
+}
+
+/// What the chosen liquidations should leave in our wallet per reserve token: the sum of their
+/// planned profits in the asset each arrives in.
+fn expected_flows(chosen: &[(usize, Choice)], n: usize) -> Vec<i128> {
+    let mut out = vec![0i128; n];
+    for (_, c) in chosen {
+        out[c.profit_asset] += c.profit_raw;
+    }
+    out
+}
+
+/// Our net token flow per reserve token in `receipts` (transfers to `us` minus transfers from it).
+fn token_flows(receipts: &[Receipt], w: &LendingWorld, us: Address) -> Vec<i128> {
+    let mut out = vec![0i128; w.tokens.len()];
+    for e in receipts.iter().flat_map(|r| r.events()) {
+        if let crate::chain::ChainEvent::Transfer { token, from, to, value } = e
+            && let Some(i) = w.tokens.iter().position(|t| t.address == token)
+        {
+            let v = value.saturating_to::<i128>();
+            out[i] += if to == us { v } else { 0 } - if from == us { v } else { 0 };
+        }
+    }
+    out
 }
 
 /// A reserve index drawn by `mix`'s weights among those not in `exclude` (the first allowed one

@@ -1,7 +1,9 @@
 //! The BundleManager: turns a sandwich plan into a signed bundle (front-run, the victims' own signed
-//! transactions, back-run with the bribe), confirms it by simulation on the chain as the target block
-//! (`eth_callBundle` semantics, profit checked to the wei), and only then sends it to the relay with
-//! `eth_sendBundle`; tracks each bundle's fate. A bundle whose simulation fails is never sent.
+//! transactions, back-run with the bribe) — or signs the transactions of a bundle another strategy
+//! builds (liquidations) — confirms it by simulation on the chain as the target block
+//! (`eth_callBundle` semantics, amounts checked to the wei against the plan), and only then sends it
+//! to the relay with `eth_sendBundle`; tracks each bundle's fate. A bundle whose simulation fails is
+//! never sent.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
@@ -16,6 +18,9 @@ use crate::strategies::sandwich::SandwichPlan;
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BundleStats {
     pub built: u64,
+    /// Transactions signed through `sign` (strategies that build their own bundles).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub signed: u64,
     pub simulation_failed: u64,
     pub submitted: u64,
     pub submit_failed: u64,
@@ -31,7 +36,11 @@ pub struct BundleStats {
     pub resubmitted: u64,
 }
 
-/// A signed sandwich bundle.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A signed bundle of ours (and others' transactions it carries).
 #[derive(Clone, Debug)]
 pub struct SignedBundle {
     pub txs: Vec<Bytes>,
@@ -163,13 +172,7 @@ impl BundleManager {
         chain: &mut SimChain,
         timestamp: u64,
     ) -> Result<Confirmed, String> {
-        let out = (|| {
-            let receipts = chain
-                .simulate_signed_from(&b.txs, &b.senders, b.target_block, timestamp)
-                .map_err(|(i, e)| format!("tx {i}: {e}"))?;
-            if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
-                return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
-            }
+        self.simulate_checked(b, chain, timestamp, |receipts| {
             let pair = dex.venues[plan.pool].pair;
             let w0 = dex.weth_is_token0();
             let (front_in, _) =
@@ -182,6 +185,28 @@ impl BundleManager {
                     plan.run.front_in, plan.run.back_out
                 ));
             }
+            Ok(())
+        })
+    }
+
+    /// Simulates any bundle of ours as its target block on the current state (rolled back):
+    /// every transaction must succeed and `check` must accept the receipts (the strategy's own
+    /// to-the-wei comparison with its plan) before the bundle becomes `Confirmed`.
+    pub fn simulate_checked(
+        &mut self,
+        b: SignedBundle,
+        chain: &mut SimChain,
+        timestamp: u64,
+        check: impl FnOnce(&[Receipt]) -> Result<(), String>,
+    ) -> Result<Confirmed, String> {
+        let out = (|| {
+            let receipts = chain
+                .simulate_signed_from(&b.txs, &b.senders, b.target_block, timestamp)
+                .map_err(|(i, e)| format!("tx {i}: {e}"))?;
+            if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
+                return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
+            }
+            check(&receipts)?;
             let gas_used = receipts.iter().map(|r| r.gas_used).sum();
             Ok(Simulated { receipts, gas_used })
         })();
@@ -192,6 +217,23 @@ impl BundleManager {
                 Err(e)
             }
         }
+    }
+
+    /// Our signing address.
+    pub fn address(&self) -> Address {
+        self.wallet.address()
+    }
+
+    /// Takes our next nonce from the chain (the source of truth between blocks).
+    pub fn sync_nonce(&mut self, chain: &mut SimChain) {
+        self.wallet.nonce = chain.nonce(self.wallet.address());
+    }
+
+    /// Signs one of our transactions with the next nonce (for strategies that build their own
+    /// bundles; `build` does this for sandwiches).
+    pub fn sign(&mut self, req: &TxRequest) -> Result<Bytes, String> {
+        self.stats.signed += 1;
+        self.wallet.sign(req).map(|(raw, _)| raw).map_err(|e| format!("signing: {e}"))
     }
 
     /// Sends a simulated bundle to the relay for its target block.
