@@ -523,19 +523,23 @@ mod tests {
         }
     }
 
-    /// The chosen `debtToCover` beats every other size on a grid over the whole close-factor range,
-    /// and no neighbour within 1,000 raw units does better.
-    #[test]
-    fn best_liquidation_is_the_net_maximum() {
+    /// 400 WETH against 640,000 USDC at 1,800 USD/ETH (HF 0.93) next to a shallow WETH/USDC pool:
+    /// selling all the collateral would cost more than the bonus.
+    fn large_borrower_shallow_pool() -> (Vec<Reserve>, Borrower, (U256, U256)) {
         let e18 = 10u128.pow(18);
-        let r = reserves(1800);
         let b = Borrower {
             user: Address::ZERO,
             collateral: vec![U256::from(400 * e18), U256::ZERO],
             debt: vec![U256::ZERO, U256::from(640_000_000_000u128)],
         };
-        // A shallow WETH/USDC pool: selling all the collateral would cost more than the bonus.
-        let pool = (U256::from(300 * e18), U256::from(540_000_000_000u128));
+        (reserves(1800), b, (U256::from(300 * e18), U256::from(540_000_000_000u128)))
+    }
+
+    /// The chosen `debtToCover` beats every other size on a grid over the whole close-factor range,
+    /// and no neighbour within 1,000 raw units does better.
+    #[test]
+    fn best_liquidation_is_the_net_maximum() {
+        let (r, b, pool) = large_borrower_shallow_pool();
         let p = best_liquidation(&r, &b, 0, 1, pool, 30).unwrap();
         let net = |x: U256| {
             let (s, rp) = lending::liquidation(&r, &b.collateral, &b.debt, 0, 1, x).unwrap();
@@ -560,14 +564,7 @@ mod tests {
     /// the pair back exactly getAmountIn of the debt it borrowed.
     #[test]
     fn best_flash_is_the_net_maximum() {
-        let e18 = 10u128.pow(18);
-        let r = reserves(1800);
-        let b = Borrower {
-            user: Address::ZERO,
-            collateral: vec![U256::from(400 * e18), U256::ZERO],
-            debt: vec![U256::ZERO, U256::from(640_000_000_000u128)],
-        };
-        let pair = (U256::from(300 * e18), U256::from(540_000_000_000u128));
+        let (r, b, pair) = large_borrower_shallow_pool();
         let (p, repay) = best_flash(&r, &b, 0, 1, pair, 30).unwrap();
         assert_eq!(repay, crate::market::amm::get_amount_in(p.repaid, pair.0, pair.1, 30).unwrap());
         let net = |x: U256| {
@@ -643,5 +640,61 @@ mod tests {
         // A healthy borrower is never a choice.
         let healthy = Borrower { debt: vec![U256::ZERO, U256::from(1_000_000u64), U256::ZERO], ..b };
         assert_eq!(best_choice(&m, &healthy), Err(Skip::HealthFactorAbove1));
+    }
+
+    /// With single-pair and multi-asset borrowers over three reserves, updates of one price and
+    /// then another (as the engine applies them) find every borrower the updates made
+    /// liquidatable and only liquidatable ones; multi-asset borrowers that do not hold the updated
+    /// asset are not even looked at.
+    #[test]
+    fn affected_borrowers_over_several_assets_cover_every_newly_liquidatable_one() {
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(8);
+        let mut r = reserves(3000);
+        r.push(Reserve {
+            ltv: 7300,
+            liquidation_threshold: 7800,
+            liquidation_bonus: 10500,
+            decimals: 8,
+            price: U256::from(60_000u64) * U256::from(100_000_000u64),
+        });
+        let borrowers: Vec<Borrower> = (0..2_000)
+            .map(|i| {
+                let (eth, btc) = match i % 3 {
+                    0 => (rng.random_range(1.0..50.0), 0.0),
+                    1 => (0.0, rng.random_range(0.05..2.5)),
+                    _ => (rng.random_range(1.0..25.0), rng.random_range(0.05..1.2)),
+                };
+                let value = eth * 3000.0 * 0.825 + btc * 60_000.0 * 0.78;
+                let debt = value / rng.random_range(1.0..1.5) * 1e6;
+                Borrower {
+                    user: Address::with_last_byte((i % 251) as u8),
+                    collateral: vec![U256::from((eth * 1e18) as u128), U256::ZERO, U256::from((btc * 1e8) as u128)],
+                    debt: vec![U256::ZERO, U256::from(debt as u128), U256::ZERO],
+                }
+            })
+            .collect();
+        let w = WatchList::new(&r, borrowers);
+        assert!(w.complex.get(&2).is_some_and(|h| h.len() > 600) && !w.complex.contains_key(&3));
+        for (eth, btc) in [(2900u64, 59_000u64), (2700, 52_000), (2950, 45_000)] {
+            let before = r.clone();
+            let mut found = w.affected(
+                &{
+                    r[0].price = U256::from(eth) * U256::from(100_000_000u64);
+                    r.clone()
+                },
+                0,
+                before[0].price,
+            );
+            let mid = r.clone();
+            r[2].price = U256::from(btc) * U256::from(100_000_000u64);
+            found.extend(w.affected(&r, 2, mid[2].price));
+            found.sort_unstable();
+            found.dedup();
+            let newly: Vec<usize> =
+                (0..w.borrowers.len()).filter(|&i| w.liquidatable(&r, i) && !w.liquidatable(&before, i)).collect();
+            let found_now: Vec<usize> = found.iter().copied().filter(|&i| w.liquidatable(&r, i)).collect();
+            assert!(newly.iter().all(|i| found_now.contains(i)), "ETH {eth}, BTC {btc}");
+            assert!(!newly.is_empty(), "ETH {eth}, BTC {btc}");
+        }
     }
 }
