@@ -644,8 +644,7 @@ mod tests {
 
     /// With single-pair and multi-asset borrowers over three reserves, updates of one price and
     /// then another (as the engine applies them) find every borrower the updates made
-    /// liquidatable and only liquidatable ones; multi-asset borrowers that do not hold the updated
-    /// asset are not even looked at.
+    /// liquidatable; multi-asset borrowers are indexed only under the assets they hold.
     #[test]
     fn affected_borrowers_over_several_assets_cover_every_newly_liquidatable_one() {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(8);
@@ -677,17 +676,10 @@ mod tests {
         assert!(w.complex.get(&2).is_some_and(|h| h.len() > 600) && !w.complex.contains_key(&3));
         for (eth, btc) in [(2900u64, 59_000u64), (2700, 52_000), (2950, 45_000)] {
             let before = r.clone();
-            let mut found = w.affected(
-                &{
-                    r[0].price = U256::from(eth) * U256::from(100_000_000u64);
-                    r.clone()
-                },
-                0,
-                before[0].price,
-            );
-            let mid = r.clone();
+            r[0].price = U256::from(eth) * U256::from(100_000_000u64);
+            let mut found = w.affected(&r, 0, before[0].price);
             r[2].price = U256::from(btc) * U256::from(100_000_000u64);
-            found.extend(w.affected(&r, 2, mid[2].price));
+            found.extend(w.affected(&r, 2, before[2].price));
             found.sort_unstable();
             found.dedup();
             let newly: Vec<usize> =
