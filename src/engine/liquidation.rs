@@ -98,8 +98,7 @@ pub struct LiquidationResult {
     pub bundles_included: u64,
     pub simulation_failed: u64,
     pub rival_liquidations: u64,
-    /// Liquidatable borrowers passed over in a block, by reason (a borrower can be counted in
-    /// several blocks).
+    /// Liquidatable borrowers passed over, by reason, once per evaluation.
     pub skips: BTreeMap<&'static str, u64>,
     pub timeline: Vec<HealthPoint>,
 }

@@ -31,7 +31,8 @@ pub struct LiquidationSummary {
     pub included_by_funding: BTreeMap<String, u64>,
     /// Borrowers a rival liquidated in a block we also went for.
     pub rival_liquidations: u64,
-    /// Liquidatable borrowers passed over in a block, by reason.
+    /// Liquidatable borrowers passed over, by reason: one count per evaluation (a borrower is
+    /// evaluated again only after an update, a replay row or a landed bundle).
     pub skipped: BTreeMap<String, u64>,
     pub pnl: LiquidationPnl,
     pub unhealthy_at_end: u64,
@@ -219,7 +220,7 @@ pub fn markdown(s: &LiquidationSummary) -> String {
         let _ = writeln!(m, "Rival liquidators took {} borrowers we went for.", s.rival_liquidations);
     }
     if !s.skipped.is_empty() {
-        let _ = writeln!(m, "Liquidatable borrowers passed over (borrower-blocks): {}.", list(&s.skipped));
+        let _ = writeln!(m, "Liquidatable borrowers passed over (evaluations): {}.", list(&s.skipped));
     }
     let _ = writeln!(
         m,
