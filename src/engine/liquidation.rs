@@ -118,7 +118,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let n = lend.reserves.len();
     let mut chain = SimChain::new(spec.chain_id);
     let me = Wallet::derived(spec.seed, "xcrack/liquidator");
-    let operator = Wallet::derived(spec.seed, "oracle/operator");
+    let mut operator = Wallet::derived(spec.seed, "oracle/operator");
     let mut rival = Wallet::derived(spec.seed, "lending/rival-liquidator");
     let mut fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
     let mut rng_price = component_rng(spec.seed, "fundamental");
@@ -200,14 +200,13 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     w.dex.fund_exactly(&mut chain, us, [spec.wallet_base, spec.wallet_quote, spec.wallet_native])?;
     let approvals: Vec<_> = w.tokens.iter().flat_map(|t| [(t.address, w.market.pool), (t.address, w.router)]).collect();
     w.dex.approve(&mut chain, us, &approvals)?;
-    let mut initial: Vec<u128> = lend.inventory.iter().map(|v| v.saturating_to()).chain([0]).collect();
+    // Per token then ETH: `[account]` gives WETH, quote and gas; `lending.inventory` the rest.
+    let mut initial: Vec<u128> = lend.inventory.iter().map(|v| v.saturating_to()).chain([spec.wallet_native]).collect();
+    (initial[0], initial[QUOTE]) = (spec.wallet_base, spec.wallet_quote);
     for (t, &amount) in w.tokens.iter().zip(&lend.inventory).skip(2) {
         let slot = crate::chain::simchain::mapping_slot(us, contracts::slots::ERC20_BALANCES);
         chain.set_storage(t.address, slot, amount);
     }
-    initial[0] = spec.wallet_base;
-    initial[QUOTE] = spec.wallet_quote;
-    initial[n] = spec.wallet_native;
     let arb = actor("lending/arbitrageur");
     w.fund_deep(&mut chain, arb)?;
     if l.rival_probability > 0.0 {
@@ -231,7 +230,6 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let mut manager = BundleManager::new(me, client, spec.chain_id);
     let mut rival_client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth"));
     let mut rng_rival = component_rng(spec.seed, "lending/rivals");
-    let mut operator = operator;
 
     let mut records: Vec<LiquidationRecord> = Vec::new();
     let mut booked = initial.clone();
