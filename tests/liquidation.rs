@@ -183,6 +183,8 @@ fn bad_lending_input_is_one_clear_error() {
         let path = d.path().join("scenarios/bad.toml");
         std::fs::write(&path, scenario).unwrap();
         std::fs::write(d.path().join("data/aave_v2_borrower_0x57dC_replay.csv"), data).unwrap();
+        let path_file = "data/eth_cascade_synthetic.csv";
+        std::fs::copy(repo.join(path_file), d.path().join(path_file)).unwrap();
         let out = d.path().join("reports");
         let o = Command::new(env!("CARGO_BIN_EXE_xcrack"))
             .args(["backtest", path.to_str().unwrap(), "--out", out.to_str().unwrap()])
@@ -209,6 +211,28 @@ fn bad_lending_input_is_one_clear_error() {
     let declared = scenario.clone()
         + "\n[[lending.borrower]]\nname = \"x\"\ncollateral = [\"2 WBTC\", \"1 DOGE\"]\ndebt = \"100 USDC\"\n";
     check(&declared, &data, &["bad.toml:", "lending.borrower[0].collateral", "unknown unit `DOGE`"]);
+    // A mix naming no reserve, a borrow-only reserve as collateral, WETH as "inventory".
+    let mixed = std::fs::read_to_string(repo.join("scenarios/liquidation_mixed.toml")).unwrap();
+    let edit = |from: &str, to: &str| {
+        assert!(mixed.contains(from), "{from}");
+        mixed.replacen(from, to, 1)
+    };
+    check(
+        &edit("WETH = 0.6, WBTC = 0.4", "WETH = 0.6, WBTX = 0.4"),
+        &data,
+        &["lending.collateral_mix.WBTX", "no reserve `WBTX`"],
+    );
+    check(
+        &edit("ltv_bps = 7500\nliquidation_threshold_bps = 7800", "ltv_bps = 0\nliquidation_threshold_bps = 0")
+            .replacen("WETH = 0.6, WBTC = 0.4", "WETH = 0.6, USDT = 0.4", 1),
+        &data,
+        &["lending.collateral_mix", "threshold 0 cannot be collateral"],
+    );
+    check(
+        &edit("inventory = [\"1000000 DAI\"", "inventory = [\"10 WETH\""),
+        &data,
+        &["lending.inventory", "[account]"],
+    );
 }
 
 /// Mixed positions (WETH and/or WBTC collateral against USDC, DAI or USDT debt) with a rival: the
