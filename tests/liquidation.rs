@@ -250,6 +250,9 @@ fn mixed_cascade_picks_pairs_and_fundings_and_reconciles() {
     assert!(pairs.len() >= 4, "{pairs:?}");
     let fundings: std::collections::BTreeSet<&str> = included.iter().map(|r| r["funding"].as_str()).collect();
     assert_eq!(fundings.into_iter().collect::<Vec<_>>(), ["flash_swap", "inventory"]);
+    // Flash swaps through the hub too: neither asset is USDC, so the debt is borrowed from its
+    // USDC pair and paid back with USDC bought with collateral.
+    assert!(included.iter().any(|r| r["funding"] == "flash_swap" && r["collateral"] != "USDC" && r["debt"] != "USDC"));
     assert_eq!(s["unhealthy_at_end"], s["unhealthy_unprofitable_at_end"]);
     assert_reconciles(s);
 }

@@ -16,13 +16,17 @@ contract FlashLiquidator is IUniswapV2Callee {
     address public immutable owner;
     address public immutable lendingPool;
 
-    /// What the callback needs; only set between `liquidate` and its pair's callback.
+    /// What the callback needs; only set between `liquidate` and its pair's callback. With
+    /// `collateralPair` set, the flash pair is paid back in its other token (the hub) by selling
+    /// `repayCollateral` of the collateral on `collateralPair` for `hubOut`, delivered straight to it.
     struct Job {
         address collateral;
         address debt;
         address user;
         uint256 debtToCover;
         uint256 repayCollateral;
+        address collateralPair;
+        uint256 hubOut;
     }
 
     address private activePair;
@@ -49,11 +53,41 @@ contract FlashLiquidator is IUniswapV2Callee {
         uint256 coinbasePayment
     ) external payable {
         require(msg.sender == owner, "FLASH: NOT_OWNER");
-        bool debtIs0 = IUniswapV2Pair(pair).token0() == debt;
+        _flash(pair, Job(collateral, debt, user, debtToCover, repayCollateral, address(0), 0), borrow);
+        _settle(collateral, debt, minProfit, coinbasePayment);
+    }
+
+    /// As `liquidate` when no pair holds both assets: borrows the debt from `debtPair` (debt and a
+    /// hub token), and pays it back `hubOut` of the hub bought with `repayCollateral` of the seized
+    /// collateral on `collateralPair` (collateral and the hub).
+    function liquidateVia(
+        address debtPair,
+        address collateralPair,
+        address collateral,
+        address debt,
+        address user,
+        uint256 debtToCover,
+        uint256 borrow,
+        uint256 repayCollateral,
+        uint256 hubOut,
+        uint256 minProfit,
+        uint256 coinbasePayment
+    ) external payable {
+        require(msg.sender == owner, "FLASH: NOT_OWNER");
+        _flash(debtPair, Job(collateral, debt, user, debtToCover, repayCollateral, collateralPair, hubOut), borrow);
+        _settle(collateral, debt, minProfit, coinbasePayment);
+    }
+
+    function _flash(address pair, Job memory j, uint256 borrow) private {
+        bool debtIs0 = IUniswapV2Pair(pair).token0() == j.debt;
         activePair = pair;
-        bytes memory job = abi.encode(Job(collateral, debt, user, debtToCover, repayCollateral));
-        IUniswapV2Pair(pair).swap(debtIs0 ? borrow : 0, debtIs0 ? 0 : borrow, address(this), job);
+        IUniswapV2Pair(pair).swap(debtIs0 ? borrow : 0, debtIs0 ? 0 : borrow, address(this), abi.encode(j));
         activePair = address(0);
+    }
+
+    /// Keeps the collateral left over (at least `minProfit`) and any unused debt tokens for the
+    /// owner, then pays the builder.
+    function _settle(address collateral, address debt, uint256 minProfit, uint256 coinbasePayment) private {
         uint256 left = IERC20(collateral).balanceOf(address(this));
         require(left >= minProfit, "FLASH: UNPROFITABLE");
         if (left > 0) require(IERC20(collateral).transfer(owner, left), "FLASH: TRANSFER_FAILED");
@@ -71,6 +105,13 @@ contract FlashLiquidator is IUniswapV2Callee {
         Job memory j = abi.decode(data, (Job));
         require(IERC20(j.debt).approve(lendingPool, j.debtToCover), "FLASH: APPROVE_FAILED");
         ILiquidationPool(lendingPool).liquidationCall(j.collateral, j.debt, j.user, j.debtToCover, false);
-        require(IERC20(j.collateral).transfer(msg.sender, j.repayCollateral), "FLASH: REPAY_FAILED");
+        if (j.collateralPair == address(0)) {
+            require(IERC20(j.collateral).transfer(msg.sender, j.repayCollateral), "FLASH: REPAY_FAILED");
+        } else {
+            // Sell collateral for the hub on the other pair, paid straight to the flash pair.
+            require(IERC20(j.collateral).transfer(j.collateralPair, j.repayCollateral), "FLASH: REPAY_FAILED");
+            bool collateralIs0 = IUniswapV2Pair(j.collateralPair).token0() == j.collateral;
+            IUniswapV2Pair(j.collateralPair).swap(collateralIs0 ? 0 : j.hubOut, collateralIs0 ? j.hubOut : 0, msg.sender, "");
+        }
     }
 }

@@ -425,7 +425,7 @@ impl LiquidationBench {
     pub fn oracle_update(&mut self, new_usd: u64) -> (usize, i128) {
         use crate::chain::contracts::{IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
         use crate::chain::{BundleTx, TxRequest};
-        use crate::strategies::liquidation::{Choice, Funding, Market, Route, base_value, best_choice};
+        use crate::strategies::liquidation::{Choice, FlashRoute, Funding, Market, Route, base_value, best_choice};
         use alloy_sol_types::SolCall;
         let old = self.reserves[0].price;
         let new_price = U256::from(new_usd) * U256::from(100_000_000u64);
@@ -438,14 +438,14 @@ impl LiquidationBench {
         let mut order = affected.clone();
         order.sort_by_key(|&i| std::cmp::Reverse(self.watch.borrowers[i].debt[1]));
         let route = |c: usize, d: usize| (c == 0 && d == 1).then(|| Route { hops: vec![pair_reserves], fee_bps: 30 });
-        let pair = |c: usize, d: usize| (c == 0 && d == 1).then_some(pair_reserves);
+        let flash = |c: usize, d: usize| (c == 0 && d == 1).then_some(FlashRoute::Direct(pair_reserves));
         let inventory = [U256::ZERO, U256::from(1u128 << 100)];
         // 260k gas at 11 gwei with ETH at 3,000 USD, in base units (USD, 8 decimals): 8.58 USD.
         let gas_base = 260_000 * 11 * 3_000 / 10;
         let m = Market {
             reserves: &reserves,
             route: &route,
-            pair: &pair,
+            flash: &flash,
             fee_bps: 30,
             inventory: &inventory,
             gas_base: &|_| gas_base,

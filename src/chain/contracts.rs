@@ -92,6 +92,7 @@ sol! {
 
     interface IFlashLiquidator {
         function liquidate(address pair, address collateral, address debt, address user, uint256 debtToCover, uint256 borrow, uint256 repayCollateral, uint256 minProfit, uint256 coinbasePayment) external payable;
+        function liquidateVia(address debtPair, address collateralPair, address collateral, address debt, address user, uint256 debtToCover, uint256 borrow, uint256 repayCollateral, uint256 hubOut, uint256 minProfit, uint256 coinbasePayment) external payable;
     }
 }
 

@@ -13,7 +13,7 @@ use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain};
 use crate::config::{ReserveSpec, RunSpec};
 use crate::market::lending::{self, LendingMarket, Reserve};
-use crate::strategies::liquidation::Route;
+use crate::strategies::liquidation::{FlashRoute, Route};
 
 /// One reserve's token on the chain and its pool against the quote token (WETH: the first venue's
 /// pair; the quote token itself: none).
@@ -127,6 +127,17 @@ impl LendingWorld {
         let path = self.path(c, d)?;
         let hops = path.windows(2).map(|w| pairs.get(w[0], w[1])).collect::<Option<Vec<_>>>()?;
         Some(Route { hops, fee_bps: self.fee_bps })
+    }
+
+    /// Where a flash swap for collateral `c` and debt `d` borrows: their own pair, or else the
+    /// debt's pair against the quote token, paid back with quote bought on the collateral's pair.
+    pub fn flash_route(&self, pairs: &PairBook, c: usize, d: usize) -> Option<FlashRoute> {
+        if self.pair_between(c, d).is_some() {
+            return pairs.get(c, d).map(FlashRoute::Direct);
+        }
+        (c != QUOTE && d != QUOTE && self.pair_between(QUOTE, d).is_some() && self.pair_between(c, QUOTE).is_some())
+            .then(|| Some(FlashRoute::Via { debt_pair: pairs.get(QUOTE, d)?, collateral_pair: pairs.get(c, QUOTE)? }))
+            .flatten()
     }
 
     pub fn addresses(&self, path: &[usize]) -> Vec<Address> {

@@ -365,7 +365,13 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                             amount = out;
                         }
                     }
-                    Funding::FlashSwap => pairs.trade(p.collateral, p.debt, c.flash_repay, p.repaid),
+                    Funding::FlashSwap if c.flash_hub.is_zero() => {
+                        pairs.trade(p.collateral, p.debt, c.flash_repay, p.repaid)
+                    }
+                    Funding::FlashSwap => {
+                        pairs.trade(QUOTE, p.debt, c.flash_hub, p.repaid);
+                        pairs.trade(p.collateral, QUOTE, c.flash_repay, c.flash_hub);
+                    }
                 }
                 let before = lending::account_data(&reserves, &b.collateral, &b.debt).health_factor;
                 b.collateral[p.collateral] -= p.seized;
@@ -436,18 +442,37 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                     vec![(w.market.pool, liq.abi_encode(), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
                 }
                 Funding::FlashSwap => {
-                    let call = IFlashLiquidator::liquidateCall {
-                        pair: w.pair_between(p.collateral, p.debt).unwrap_or_default(),
-                        collateral: ca,
-                        debt: da,
-                        user: b.user,
-                        debtToCover: p.debt_to_cover,
-                        borrow: p.repaid,
-                        repayCollateral: c.flash_repay,
-                        minProfit: U256::from(c.profit_raw.max(0) as u128),
-                        coinbasePayment: U256::ZERO,
+                    let min_profit = U256::from(c.profit_raw.max(0) as u128);
+                    let data = if c.flash_hub.is_zero() {
+                        IFlashLiquidator::liquidateCall {
+                            pair: w.pair_between(p.collateral, p.debt).unwrap_or_default(),
+                            collateral: ca,
+                            debt: da,
+                            user: b.user,
+                            debtToCover: p.debt_to_cover,
+                            borrow: p.repaid,
+                            repayCollateral: c.flash_repay,
+                            minProfit: min_profit,
+                            coinbasePayment: U256::ZERO,
+                        }
+                        .abi_encode()
+                    } else {
+                        IFlashLiquidator::liquidateViaCall {
+                            debtPair: w.pair_between(QUOTE, p.debt).unwrap_or_default(),
+                            collateralPair: w.pair_between(p.collateral, QUOTE).unwrap_or_default(),
+                            collateral: ca,
+                            debt: da,
+                            user: b.user,
+                            debtToCover: p.debt_to_cover,
+                            borrow: p.repaid,
+                            repayCollateral: c.flash_repay,
+                            hubOut: c.flash_hub,
+                            minProfit: min_profit,
+                            coinbasePayment: U256::ZERO,
+                        }
+                        .abi_encode()
                     };
-                    vec![(w.flash, call.abi_encode(), flash_gas)]
+                    vec![(w.flash, data, flash_gas)]
                 }
             };
             tx_counts.push(legs.len());
@@ -752,11 +777,11 @@ fn choose(
     b: &Borrower,
 ) -> Result<Choice, crate::strategies::liquidation::Skip> {
     let route = |c: usize, d: usize| w.route(pairs, c, d);
-    let pair = |c: usize, d: usize| if flash && w.pair_between(c, d).is_some() { pairs.get(c, d) } else { None };
+    let flash_route = |c: usize, d: usize| flash.then(|| w.flash_route(pairs, c, d)).flatten();
     let m = Market {
         reserves,
         route: &route,
-        pair: &pair,
+        flash: &flash_route,
         fee_bps: w.fee_bps,
         inventory,
         gas_base: &|f| costs.0[f as usize],

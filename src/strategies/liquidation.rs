@@ -248,8 +248,10 @@ impl Route {
 pub struct Choice {
     pub plan: LiquidationPlan,
     pub funding: Funding,
-    /// Flash swaps: collateral paid back to the pair for the borrowed debt.
+    /// Flash swaps: collateral paid back for the borrowed debt (to the pair, or sold for the hub
+    /// token when the debt comes from a hub pair), and that hub amount (zero when direct).
     pub flash_repay: U256,
+    pub flash_hub: U256,
     /// The asset our profit arrives in (debt asset for inventory, collateral for flash swaps) and
     /// the amount, raw, before gas and bribe.
     pub profit_asset: usize,
@@ -286,14 +288,25 @@ pub struct Market<'a> {
     pub reserves: &'a [Reserve],
     /// Sale path from collateral `c` to debt `d`, if the DEX has one.
     pub route: &'a dyn Fn(usize, usize) -> Option<Route>,
-    /// The direct pair between `c` and `d` as (reserve of c, reserve of d), for flash swaps.
-    pub pair: &'a dyn Fn(usize, usize) -> Option<(U256, U256)>,
+    /// Where a flash swap between collateral `c` and debt `d` borrows from, if anywhere.
+    pub flash: &'a dyn Fn(usize, usize) -> Option<FlashRoute>,
     pub fee_bps: u32,
     /// Our wallet's balance of each reserve (inventory for repayments).
     pub inventory: &'a [U256],
     /// Gas cost of one liquidation in base units, by funding.
     pub gas_base: &'a dyn Fn(Funding) -> i128,
     pub min_profit_base: i128,
+}
+
+/// Where a flash swap borrows the debt asset and how it is paid back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashRoute {
+    /// From the (collateral, debt) pair, paid back in collateral: (reserve of c, reserve of d).
+    Direct((U256, U256)),
+    /// From the (hub, debt) pair, paid back in the hub token bought with collateral on the
+    /// (collateral, hub) pair: `debt_pair` = (reserve of hub, reserve of d), `collateral_pair` =
+    /// (reserve of c, reserve of hub).
+    Via { debt_pair: (U256, U256), collateral_pair: (U256, U256) },
 }
 
 /// Base-currency value (8 decimals) of `raw` units of reserve `r` at its oracle price.
@@ -321,6 +334,7 @@ pub fn best_choice(m: &Market<'_>, b: &Borrower) -> Result<Choice, Skip> {
                     Some(plan) => options.push(Choice {
                         funding: Funding::Inventory,
                         flash_repay: U256::ZERO,
+                        flash_hub: U256::ZERO,
                         profit_asset: d,
                         profit_raw: plan.gross(),
                         gross_base: 0,
@@ -331,12 +345,20 @@ pub fn best_choice(m: &Market<'_>, b: &Borrower) -> Result<Choice, Skip> {
                     None => {}
                 }
             }
-            if let Some(pair) = (m.pair)(c, d)
-                && let Some((plan, repay)) = best_flash(m.reserves, b, c, d, pair, m.fee_bps)
-            {
+            let flash = match (m.flash)(c, d) {
+                Some(FlashRoute::Direct(pair)) => {
+                    best_flash(m.reserves, b, c, d, pair, m.fee_bps).map(|(p, repay)| (p, repay, U256::ZERO))
+                }
+                Some(FlashRoute::Via { debt_pair, collateral_pair }) => {
+                    best_flash_via(m.reserves, b, c, d, debt_pair, collateral_pair, m.fee_bps)
+                }
+                None => None,
+            };
+            if let Some((plan, repay, hub)) = flash {
                 options.push(Choice {
                     funding: Funding::FlashSwap,
                     flash_repay: repay,
+                    flash_hub: hub,
                     profit_asset: c,
                     profit_raw: plan.seized.saturating_to::<i128>() - repay.saturating_to::<i128>(),
                     gross_base: 0,
@@ -360,6 +382,38 @@ pub fn best_choice(m: &Market<'_>, b: &Borrower) -> Result<Choice, Skip> {
         _ if blocked_by_inventory => Err(Skip::InsufficientInventory),
         _ => Err(Skip::UnprofitableAfterSwap),
     }
+}
+
+/// Flash swap through a hub: borrow the repaid debt from the (hub, debt) pair, pay it back
+/// `getAmountIn` of the hub, bought with collateral on the (collateral, hub) pair; the profit is
+/// the seized collateral left over. Concave in the size (two convex costs against a linear
+/// bonus): searched over the close-factor range. Returns the plan, the collateral sold and the
+/// hub amount paid back.
+pub fn best_flash_via(
+    reserves: &[Reserve],
+    b: &Borrower,
+    collateral: usize,
+    debt: usize,
+    debt_pair: (U256, U256),
+    collateral_pair: (U256, U256),
+    fee_bps: u32,
+) -> Option<(LiquidationPlan, U256, U256)> {
+    let seize = Seizure::new(reserves, b, collateral, debt)?;
+    let max = u128::try_from(seize.max_debt).ok()?;
+    let at = |x: u128| -> Option<(LiquidationPlan, U256, U256)> {
+        let (seized, repaid) = seize.at(x)?;
+        let hub = crate::market::amm::get_amount_in(repaid, debt_pair.0, debt_pair.1, fee_bps).ok()?;
+        let sold = crate::market::amm::get_amount_in(hub, collateral_pair.0, collateral_pair.1, fee_bps).ok()?;
+        let plan = LiquidationPlan { collateral, debt, debt_to_cover: U256::from(x), seized, repaid, proceeds: sold };
+        Some((plan, sold, hub))
+    };
+    let f = |x: u128| {
+        at(x)
+            .map(|(p, sold, _)| p.seized.saturating_to::<i128>() - sold.saturating_to::<i128>())
+            .unwrap_or(i128::MIN / 2)
+    };
+    let (x, v) = argmax_within(max, 8, 256, f);
+    (v > 0).then(|| at(x)).flatten()
 }
 
 /// `liquidationCall`'s arithmetic for one borrower and pair with the health factor and close
@@ -584,6 +638,33 @@ mod tests {
         }
     }
 
+    /// Through a hub: the size beats a 400-point grid and its ±1,000 neighbours; the pair is paid
+    /// back getAmountIn of the hub for the repaid debt, bought with getAmountIn of collateral.
+    #[test]
+    fn best_flash_via_a_hub_is_the_net_maximum() {
+        let (r, b, weth_hub) = large_borrower_shallow_pool();
+        // The debt (6 decimals) against a hub stablecoin of 18 decimals, 20 M deep each side.
+        let debt_pair = (U256::from(20_000_000u128 * 10u128.pow(18)), U256::from(20_000_000_000_000u128));
+        let coll_pair = (weth_hub.0, weth_hub.1 * U256::from(10u128.pow(12)));
+        let (p, sold, hub) = best_flash_via(&r, &b, 0, 1, debt_pair, coll_pair, 30).unwrap();
+        let amm_in = crate::market::amm::get_amount_in;
+        assert_eq!(hub, amm_in(p.repaid, debt_pair.0, debt_pair.1, 30).unwrap());
+        assert_eq!(sold, amm_in(hub, coll_pair.0, coll_pair.1, 30).unwrap());
+        let net = |x: U256| {
+            let (s, rp) = lending::liquidation(&r, &b.collateral, &b.debt, 0, 1, x).unwrap();
+            let cost = amm_in(rp, debt_pair.0, debt_pair.1, 30).and_then(|h| amm_in(h, coll_pair.0, coll_pair.1, 30));
+            s.saturating_to::<i128>() - cost.map(|c| c.saturating_to::<i128>()).unwrap_or(i128::MAX / 2)
+        };
+        let best = p.seized.saturating_to::<i128>() - sold.saturating_to::<i128>();
+        let max = lending::percent_mul(b.debt[1], U256::from(lending::DEFAULT_CLOSE_FACTOR));
+        for k in 1..=400u64 {
+            assert!(best >= net(max * U256::from(k) / U256::from(400u64)));
+        }
+        for d in 1..=1000u64 {
+            assert!(best >= net(p.debt_to_cover + U256::from(d)) && best >= net(p.debt_to_cover - U256::from(d)));
+        }
+    }
+
     /// Over a borrower with two collateral and two debt assets, the choice is the best of every
     /// (collateral, debt, funding) evaluated alone; without inventory or a pair it says why.
     #[test]
@@ -612,11 +693,12 @@ mod tests {
         let route =
             |c: usize, d: usize| (d == 1).then(|| pool_of(c)).flatten().map(|h| Route { hops: vec![h], fee_bps: 30 });
         let pair = |c: usize, d: usize| (d == 1).then(|| pool_of(c)).flatten();
+        let flash = |c: usize, d: usize| pair(c, d).map(FlashRoute::Direct);
         let inventory = [U256::ZERO, U256::from(1_000_000_000_000u128), U256::ZERO];
         let m = Market {
             reserves: &r,
             route: &route,
-            pair: &pair,
+            flash: &flash,
             fee_bps: 30,
             inventory: &inventory,
             gas_base: &|_| 20 * 100_000_000,
@@ -635,7 +717,7 @@ mod tests {
         // No flash pairs and no inventory: nothing can fund it.
         let none = |_: usize, _: usize| None;
         let empty = [U256::ZERO; 3];
-        let m = Market { pair: &none, inventory: &empty, ..m };
+        let m = Market { flash: &none, inventory: &empty, ..m };
         assert_eq!(best_choice(&m, &b), Err(Skip::InsufficientInventory));
         // A healthy borrower is never a choice.
         let healthy = Borrower { debt: vec![U256::ZERO, U256::from(1_000_000u64), U256::ZERO], ..b };
