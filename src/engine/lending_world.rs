@@ -13,7 +13,12 @@ use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain};
 use crate::config::{ReserveSpec, RunSpec};
 use crate::market::lending::{self, LendingMarket, Reserve};
-use crate::strategies::liquidation::{FlashRoute, Route};
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+use crate::chain::simchain::actor;
+use crate::core::rng::component_rng;
+use crate::strategies::liquidation::{Borrower, FlashRoute, Route};
 
 /// One reserve's token on the chain and its pool against the quote token (WETH: the first venue's
 /// pair; the quote token itself: none).
@@ -222,6 +227,71 @@ impl LendingWorld {
             let _ = chain.call(arb, self.router, call.abi_encode().into(), U256::ZERO);
         }
     }
+}
+
+/// The scenario's generated borrowers (collateral value lognormal in ETH at `eth0`, assets by the
+/// mixes, debt for a uniform starting health factor) followed by the declared ones.
+pub fn scenario_borrowers(spec: &RunSpec, eth0: f64) -> Vec<Borrower> {
+    let lend = &spec.lending;
+    let n = lend.reserves.len();
+    let mut borrowers = Vec::new();
+    let mut rng_b = component_rng(spec.seed, "lending/borrowers");
+    let zeros = vec![U256::ZERO; n];
+    let mut rng_mix = component_rng(spec.seed, "lending/borrower-mix");
+    let usd_of = |i: usize| if i == 0 { eth0 } else { lend.reserves[i].price_usd };
+    for i in 0..lend.borrowers {
+        let z: f64 = rng_b.sample(StandardNormal);
+        let coll_eth = lend.collateral_median_eth * (lend.collateral_sigma * z).exp();
+        let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
+        let mut b =
+            Borrower { user: actor(&format!("lending/borrower-{i}")), collateral: zeros.clone(), debt: zeros.clone() };
+        // Collateral: one asset by the mix, sometimes split half and half with a second.
+        let first = pick(&lend.collateral_mix, &[], &mut rng_mix);
+        let second = (rng_mix.random::<f64>() < lend.second_collateral_probability)
+            .then(|| pick(&lend.collateral_mix, &[first], &mut rng_mix))
+            .filter(|&c| c != first);
+        let parts: Vec<(usize, f64)> = match second {
+            Some(c) => vec![(first, coll_eth / 2.0), (c, coll_eth / 2.0)],
+            None => vec![(first, coll_eth)],
+        };
+        let mut borrow_usd = 0.0;
+        for &(c, eth) in &parts {
+            let r = &lend.reserves[c];
+            b.collateral[c] = U256::from(if c == 0 {
+                (eth * 1e18) as u128
+            } else {
+                (eth * eth0 / r.price_usd * 10f64.powi(r.decimals.into())) as u128
+            });
+            borrow_usd += eth * eth0 * f64::from(r.liquidation_threshold) / 1e4;
+        }
+        let held: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        let d = pick(&lend.debt_mix, &held, &mut rng_mix);
+        if !held.contains(&d) {
+            let dec = 10f64.powi(lend.reserves[d].decimals.into());
+            b.debt[d] = U256::from((borrow_usd / hf / usd_of(d) * dec) as u128);
+        }
+        borrowers.push(b);
+    }
+    for d in &lend.declared {
+        let user = actor(&format!("lending/declared/{}", d.name));
+        borrowers.push(Borrower { user, collateral: d.collateral.clone(), debt: d.debt.clone() });
+    }
+    borrowers
+}
+
+/// A reserve index drawn by `mix`'s weights among those not in `exclude` (the first allowed one
+/// when nothing else is left).
+fn pick(mix: &[(usize, f64)], exclude: &[usize], rng: &mut impl rand::Rng) -> usize {
+    let allowed: Vec<(usize, f64)> = mix.iter().copied().filter(|(i, _)| !exclude.contains(i)).collect();
+    let total: f64 = allowed.iter().map(|x| x.1).sum();
+    let mut u = rng.random::<f64>() * total;
+    for &(i, w) in &allowed {
+        if u < w {
+            return i;
+        }
+        u -= w;
+    }
+    allowed.last().or(mix.first()).map(|x| x.0).unwrap_or(0)
 }
 
 /// Pair reserves the strategy sizes against, keyed by (reserve, reserve) and updated as our own

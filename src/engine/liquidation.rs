@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use rand::RngExt;
-use rand_distr::StandardNormal;
 
 pub use super::lending_history::HealthPoint;
 use super::lending_history::History;
@@ -119,7 +118,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let mut chain = SimChain::new(spec.chain_id);
     let me = Wallet::derived(spec.seed, "xcrack/liquidator");
     let mut operator = Wallet::derived(spec.seed, "oracle/operator");
-    let mut rival = Wallet::derived(spec.seed, "lending/rival-liquidator");
+
     let mut fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
     let mut rng_price = component_rng(spec.seed, "fundamental");
     // Market prices per reserve: ETH from the price model, the rest fixed, unless replayed.
@@ -139,49 +138,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
 
     // Borrowers: generated (WETH collateral, quote debt for a uniform starting health factor),
     // declared, and the replayed one.
-    let mut rng_b = component_rng(spec.seed, "lending/borrowers");
-    let mut borrowers = Vec::new();
-    let zeros = vec![U256::ZERO; n];
-    let mut rng_mix = component_rng(spec.seed, "lending/borrower-mix");
     let eth0 = fundamental.price();
-    let usd_of = |i: usize| if i == 0 { eth0 } else { lend.reserves[i].price_usd };
-    for i in 0..lend.borrowers {
-        let z: f64 = rng_b.sample(StandardNormal);
-        let coll_eth = lend.collateral_median_eth * (lend.collateral_sigma * z).exp();
-        let hf = lend.health_min + (lend.health_max - lend.health_min) * rng_b.random::<f64>();
-        let mut b =
-            Borrower { user: actor(&format!("lending/borrower-{i}")), collateral: zeros.clone(), debt: zeros.clone() };
-        // Collateral: one asset by the mix, sometimes split half and half with a second.
-        let first = pick(&lend.collateral_mix, &[], &mut rng_mix);
-        let second = (rng_mix.random::<f64>() < lend.second_collateral_probability)
-            .then(|| pick(&lend.collateral_mix, &[first], &mut rng_mix))
-            .filter(|&c| c != first);
-        let parts: Vec<(usize, f64)> = match second {
-            Some(c) => vec![(first, coll_eth / 2.0), (c, coll_eth / 2.0)],
-            None => vec![(first, coll_eth)],
-        };
-        let mut borrow_usd = 0.0;
-        for &(c, eth) in &parts {
-            let r = &lend.reserves[c];
-            b.collateral[c] = U256::from(if c == 0 {
-                (eth * 1e18) as u128
-            } else {
-                (eth * eth0 / r.price_usd * 10f64.powi(r.decimals.into())) as u128
-            });
-            borrow_usd += eth * eth0 * f64::from(r.liquidation_threshold) / 1e4;
-        }
-        let held: Vec<usize> = parts.iter().map(|p| p.0).collect();
-        let d = pick(&lend.debt_mix, &held, &mut rng_mix);
-        if !held.contains(&d) {
-            let dec = 10f64.powi(lend.reserves[d].decimals.into());
-            b.debt[d] = U256::from((borrow_usd / hf / usd_of(d) * dec) as u128);
-        }
-        borrowers.push(b);
-    }
-    for d in &lend.declared {
-        let user = actor(&format!("lending/declared/{}", d.name));
-        borrowers.push(Borrower { user, collateral: d.collateral.clone(), debt: d.debt.clone() });
-    }
+    let mut borrowers = super::lending_world::scenario_borrowers(spec, eth0);
     let replay_borrower = replay.map(|r| {
         borrowers.push(Borrower {
             // A recorded borrower keeps its real address; any other name derives one.
@@ -209,8 +167,9 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     }
     let arb = actor("lending/arbitrageur");
     w.fund_deep(&mut chain, arb)?;
+    let rival_wallet = Wallet::derived(spec.seed, "lending/rival-liquidator");
     if l.rival_probability > 0.0 {
-        w.fund_deep(&mut chain, rival.address())?;
+        w.fund_deep(&mut chain, rival_wallet.address())?;
     }
     let base_fee = spec.chain.base_fee_wei;
     let builder = actor("xcrack/builder");
@@ -228,8 +187,15 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
     let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
     let mut manager = BundleManager::new(me, client, spec.chain_id);
-    let mut rival_client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth"));
-    let mut rng_rival = component_rng(spec.seed, "lending/rivals");
+    let mut rival = Rival {
+        wallet: rival_wallet,
+        client: RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth")),
+        rng: component_rng(spec.seed, "lending/rivals"),
+        probability: l.rival_probability,
+        share: l.rival_share,
+        chain_id: spec.chain_id,
+        base_fee,
+    };
 
     let mut records: Vec<LiquidationRecord> = Vec::new();
     let mut booked = initial.clone();
@@ -422,59 +388,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         for (i, c) in &chosen {
             let b = &watch.borrowers[*i];
             let p = &c.plan;
-            let (ca, da) = (w.tokens[p.collateral].address, w.tokens[p.debt].address);
-            let legs: Vec<(Address, Vec<u8>, u64)> = match c.funding {
-                Funding::Inventory => {
-                    let liq = ILendingPool::liquidationCallCall {
-                        collateralAsset: ca,
-                        debtAsset: da,
-                        user: b.user,
-                        debtToCover: p.debt_to_cover,
-                        receiveAToken: false,
-                    };
-                    let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
-                        amountIn: p.seized,
-                        amountOutMin: p.proceeds,
-                        path: w.addresses(&w.path(p.collateral, p.debt).unwrap_or_default()),
-                        to: us,
-                        deadline: U256::MAX,
-                    };
-                    vec![(w.market.pool, liq.abi_encode(), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
-                }
-                Funding::FlashSwap => {
-                    let min_profit = U256::from(c.profit_raw.max(0) as u128);
-                    let data = if c.flash_hub.is_zero() {
-                        IFlashLiquidator::liquidateCall {
-                            pair: w.pair_between(p.collateral, p.debt).unwrap_or_default(),
-                            collateral: ca,
-                            debt: da,
-                            user: b.user,
-                            debtToCover: p.debt_to_cover,
-                            borrow: p.repaid,
-                            repayCollateral: c.flash_repay,
-                            minProfit: min_profit,
-                            coinbasePayment: U256::ZERO,
-                        }
-                        .abi_encode()
-                    } else {
-                        IFlashLiquidator::liquidateViaCall {
-                            debtPair: w.pair_between(QUOTE, p.debt).unwrap_or_default(),
-                            collateralPair: w.pair_between(p.collateral, QUOTE).unwrap_or_default(),
-                            collateral: ca,
-                            debt: da,
-                            user: b.user,
-                            debtToCover: p.debt_to_cover,
-                            borrow: p.repaid,
-                            repayCollateral: c.flash_repay,
-                            hubOut: c.flash_hub,
-                            minProfit: min_profit,
-                            coinbasePayment: U256::ZERO,
-                        }
-                        .abi_encode()
-                    };
-                    vec![(w.flash, data, flash_gas)]
-                }
-            };
+            let legs = liquidation_calls(&w, c, b.user, us, (leg_gas, flash_gas));
             tx_counts.push(legs.len());
             for (to, data, gas) in legs {
                 if let Ok(raw) = sign(&mut manager, to, data, 0, gas) {
@@ -543,40 +457,16 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                             .iter_mut()
                             .for_each(|x| (x.outcome, x.reason) = ("submit_failed", e.clone())),
                     }
-                    // Rival liquidators back-running the same updates for the borrowers we go
-                    // for, each paying the builder a share of that liquidation's gross.
+                    // A rival liquidator back-running the same updates for our most valuable
+                    // borrower, paying the builder a share of that liquidation's gross.
                     r = lock(&relay);
-                    rival.nonce = r.chain().nonce(rival.address());
+                    rival.wallet.nonce = r.chain().nonce(rival.wallet.address());
                     drop(r);
-                    // At most one rival per block, going for our most valuable liquidation.
                     let target = chosen.iter().max_by_key(|(_, c)| c.gross_base);
-                    if let Some((i, c)) = target.filter(|_| rng_rival.random::<f64>() < l.rival_probability) {
-                        let share = l.rival_share.0 + (l.rival_share.1 - l.rival_share.0) * rng_rival.random::<f64>();
-                        let gas_guess: u128 = 150_000;
-                        let tip = (to_wei(c.gross_base) as f64 * share) as u128 / gas_guess;
-                        let liq = ILendingPool::liquidationCallCall {
-                            collateralAsset: w.tokens[c.plan.collateral].address,
-                            debtAsset: w.tokens[c.plan.debt].address,
-                            user: watch.borrowers[*i].user,
-                            debtToCover: c.plan.debt_to_cover,
-                            receiveAToken: false,
-                        };
-                        let req = TxRequest {
-                            chain_id: spec.chain_id,
-                            to: w.market.pool,
-                            data: liq.abi_encode().into(),
-                            value: U256::ZERO,
-                            gas_limit: 400_000,
-                            max_fee_per_gas: 2 * base_fee + tip,
-                            max_priority_fee_per_gas: tip,
-                        };
-                        if let Ok((raw, _)) = rival.sign(&req) {
-                            let mut theirs = update_txs.clone();
-                            theirs.push(raw);
-                            if let Ok(h) = rival_client.send_bundle(&bundle_for(theirs, head + 1)) {
-                                rival_bundles.push((h, *i));
-                            }
-                        }
+                    if let Some((i, c)) = target
+                        && let Some(h) = rival.compete(&w, c, watch.borrowers[*i].user, &update_txs, head + 1, to_wei)
+                    {
+                        rival_bundles.push((h, *i));
                     }
                     r = lock(&relay);
                 }
@@ -722,6 +612,124 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     })
 }
 
+/// A rival liquidator: another searcher with its own key and relay connection and deep pockets.
+struct Rival {
+    wallet: Wallet,
+    client: RelayClient,
+    rng: crate::core::rng::SimRng,
+    probability: f64,
+    share: (f64, f64),
+    chain_id: u64,
+    base_fee: u128,
+}
+
+impl Rival {
+    /// With the rival's probability, sends its own bundle for `block`: the same oracle updates,
+    /// then its `liquidationCall` of `user` as `c` plans it, paying a uniform share of that
+    /// liquidation's gross (`to_wei` converts base units) in priority fees. Returns its hash.
+    fn compete(
+        &mut self,
+        w: &LendingWorld,
+        c: &Choice,
+        user: Address,
+        updates: &[Bytes],
+        block: u64,
+        to_wei: impl Fn(i128) -> u128,
+    ) -> Option<B256> {
+        if self.rng.random::<f64>() >= self.probability {
+            return None;
+        }
+        let share = self.share.0 + (self.share.1 - self.share.0) * self.rng.random::<f64>();
+        let gas_guess: u128 = 150_000;
+        let tip = (to_wei(c.gross_base) as f64 * share) as u128 / gas_guess;
+        let liq = ILendingPool::liquidationCallCall {
+            collateralAsset: w.tokens[c.plan.collateral].address,
+            debtAsset: w.tokens[c.plan.debt].address,
+            user,
+            debtToCover: c.plan.debt_to_cover,
+            receiveAToken: false,
+        };
+        let req = TxRequest {
+            chain_id: self.chain_id,
+            to: w.market.pool,
+            data: liq.abi_encode().into(),
+            value: U256::ZERO,
+            gas_limit: 400_000,
+            max_fee_per_gas: 2 * self.base_fee + tip,
+            max_priority_fee_per_gas: tip,
+        };
+        let (raw, _) = self.wallet.sign(&req).ok()?;
+        let mut txs = updates.to_vec();
+        txs.push(raw);
+        self.client.send_bundle(&bundle_for(txs, block)).ok()
+    }
+}
+
+/// Our transactions for one chosen liquidation as (to, calldata, gas limit): `liquidationCall`
+/// and the sale along the DEX path, or one flash-swap call (direct or through the quote token).
+fn liquidation_calls(
+    w: &LendingWorld,
+    c: &Choice,
+    user: Address,
+    us: Address,
+    (leg_gas, flash_gas): (u64, u64),
+) -> Vec<(Address, Vec<u8>, u64)> {
+    let p = &c.plan;
+    let (ca, da) = (w.tokens[p.collateral].address, w.tokens[p.debt].address);
+    match c.funding {
+        Funding::Inventory => {
+            let liq = ILendingPool::liquidationCallCall {
+                collateralAsset: ca,
+                debtAsset: da,
+                user,
+                debtToCover: p.debt_to_cover,
+                receiveAToken: false,
+            };
+            let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
+                amountIn: p.seized,
+                amountOutMin: p.proceeds,
+                path: w.addresses(&w.path(p.collateral, p.debt).unwrap_or_default()),
+                to: us,
+                deadline: U256::MAX,
+            };
+            vec![(w.market.pool, liq.abi_encode(), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
+        }
+        Funding::FlashSwap => {
+            let min_profit = U256::from(c.profit_raw.max(0) as u128);
+            let data = if c.flash_hub.is_zero() {
+                IFlashLiquidator::liquidateCall {
+                    pair: w.pair_between(p.collateral, p.debt).unwrap_or_default(),
+                    collateral: ca,
+                    debt: da,
+                    user,
+                    debtToCover: p.debt_to_cover,
+                    borrow: p.repaid,
+                    repayCollateral: c.flash_repay,
+                    minProfit: min_profit,
+                    coinbasePayment: U256::ZERO,
+                }
+                .abi_encode()
+            } else {
+                IFlashLiquidator::liquidateViaCall {
+                    debtPair: w.pair_between(QUOTE, p.debt).unwrap_or_default(),
+                    collateralPair: w.pair_between(p.collateral, QUOTE).unwrap_or_default(),
+                    collateral: ca,
+                    debt: da,
+                    user,
+                    debtToCover: p.debt_to_cover,
+                    borrow: p.repaid,
+                    repayCollateral: c.flash_repay,
+                    hubOut: c.flash_hub,
+                    minProfit: min_profit,
+                    coinbasePayment: U256::ZERO,
+                }
+                .abi_encode()
+            };
+            vec![(w.flash, data, flash_gas)]
+        }
+    }
+}
+
 /// What the chosen liquidations should leave in our wallet per reserve token: the sum of their
 /// planned profits in the asset each arrives in.
 fn expected_flows(chosen: &[(usize, Choice)], n: usize) -> Vec<i128> {
@@ -744,21 +752,6 @@ fn token_flows(receipts: &[Receipt], w: &LendingWorld, us: Address) -> Vec<i128>
         }
     }
     out
-}
-
-/// A reserve index drawn by `mix`'s weights among those not in `exclude` (the first allowed one
-/// when nothing else is left).
-fn pick(mix: &[(usize, f64)], exclude: &[usize], rng: &mut impl rand::Rng) -> usize {
-    let allowed: Vec<(usize, f64)> = mix.iter().copied().filter(|(i, _)| !exclude.contains(i)).collect();
-    let total: f64 = allowed.iter().map(|x| x.1).sum();
-    let mut u = rng.random::<f64>() * total;
-    for &(i, w) in &allowed {
-        if u < w {
-            return i;
-        }
-        u -= w;
-    }
-    allowed.last().or(mix.first()).map(|x| x.0).unwrap_or(0)
 }
 
 /// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
