@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
-use rand::RngExt;
 
 pub use super::lending_history::HealthPoint;
 use super::lending_history::History;
+use super::lending_rival::Rival;
 use super::lending_world::{LendingWorld, PairBook, QUOTE};
 use crate::chain::contracts::{self, IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
 use crate::chain::simchain::actor;
@@ -29,7 +29,6 @@ use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::market::lending::{self, Reserve};
 use crate::market::oracle::OracleFeed;
 use crate::market::price::Fundamental;
-use crate::relay::rpc::{SendBundleParams, quantity};
 use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
 use crate::strategies::liquidation::{Borrower, Choice, Funding, Market, WatchList, base_value, best_choice};
 
@@ -612,59 +611,6 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     })
 }
 
-/// A rival liquidator: another searcher with its own key and relay connection and deep pockets.
-struct Rival {
-    wallet: Wallet,
-    client: RelayClient,
-    rng: crate::core::rng::SimRng,
-    probability: f64,
-    share: (f64, f64),
-    chain_id: u64,
-    base_fee: u128,
-}
-
-impl Rival {
-    /// With the rival's probability, sends its own bundle for `block`: the same oracle updates,
-    /// then its `liquidationCall` of `user` as `c` plans it, paying a uniform share of that
-    /// liquidation's gross (`to_wei` converts base units) in priority fees. Returns its hash.
-    fn compete(
-        &mut self,
-        w: &LendingWorld,
-        c: &Choice,
-        user: Address,
-        updates: &[Bytes],
-        block: u64,
-        to_wei: impl Fn(i128) -> u128,
-    ) -> Option<B256> {
-        if self.rng.random::<f64>() >= self.probability {
-            return None;
-        }
-        let share = self.share.0 + (self.share.1 - self.share.0) * self.rng.random::<f64>();
-        let gas_guess: u128 = 150_000;
-        let tip = (to_wei(c.gross_base) as f64 * share) as u128 / gas_guess;
-        let liq = ILendingPool::liquidationCallCall {
-            collateralAsset: w.tokens[c.plan.collateral].address,
-            debtAsset: w.tokens[c.plan.debt].address,
-            user,
-            debtToCover: c.plan.debt_to_cover,
-            receiveAToken: false,
-        };
-        let req = TxRequest {
-            chain_id: self.chain_id,
-            to: w.market.pool,
-            data: liq.abi_encode().into(),
-            value: U256::ZERO,
-            gas_limit: 400_000,
-            max_fee_per_gas: 2 * self.base_fee + tip,
-            max_priority_fee_per_gas: tip,
-        };
-        let (raw, _) = self.wallet.sign(&req).ok()?;
-        let mut txs = updates.to_vec();
-        txs.push(raw);
-        self.client.send_bundle(&bundle_for(txs, block)).ok()
-    }
-}
-
 /// Our transactions for one chosen liquidation as (to, calldata, gas limit): `liquidationCall`
 /// and the sale along the DEX path, or one flash-swap call (direct or through the quote token).
 fn liquidation_calls(
@@ -786,16 +732,4 @@ fn choose(
 /// `gas_wei` at ETH's oracle price, in base units.
 fn gas_in_base(gas_wei: u128, reserves: &[Reserve]) -> i128 {
     (U256::from(gas_wei) * reserves[0].price / U256::from(10u128.pow(18))).saturating_to::<i128>()
-}
-
-fn bundle_for(txs: Vec<Bytes>, block: u64) -> SendBundleParams {
-    SendBundleParams {
-        txs,
-        block_number: quantity(block),
-        min_timestamp: None,
-        max_timestamp: None,
-        reverting_tx_hashes: vec![],
-        replacement_uuid: None,
-        builders: vec![],
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod lending_history;
+pub mod lending_rival;
 pub mod lending_world;
 pub mod liquidation;
 pub mod manager;
