@@ -577,6 +577,17 @@ mod tests {
         }
     }
 
+    /// `best` (the net at `chosen`) is at least the net of every size on a 400-point grid up to
+    /// `max` and of the ±1,000 raw units around `chosen`.
+    fn assert_net_maximum(best: i128, chosen: U256, max: U256, net: impl Fn(U256) -> i128) {
+        for k in 1..=400u64 {
+            assert!(best >= net(max * U256::from(k) / U256::from(400u64)), "grid point {k}/400");
+        }
+        for d in 1..=1000u64 {
+            assert!(best >= net(chosen + U256::from(d)) && best >= net(chosen - U256::from(d)), "neighbour {d}");
+        }
+    }
+
     /// 400 WETH against 640,000 USDC at 1,800 USD/ETH (HF 0.93) next to a shallow WETH/USDC pool:
     /// selling all the collateral would cost more than the bonus.
     fn large_borrower_shallow_pool() -> (Vec<Reserve>, Borrower, (U256, U256)) {
@@ -604,14 +615,7 @@ mod tests {
             U256::from(lending::close_factor(lending::account_data(&r, &b.collateral, &b.debt).health_factor)),
         );
         assert!(p.debt_to_cover < max, "the pool's depth, not the close factor, binds");
-        for k in 1..=400u64 {
-            assert!(p.gross() >= net(max * U256::from(k) / U256::from(400u64)));
-        }
-        for d in 1..=1000u64 {
-            assert!(
-                p.gross() >= net(p.debt_to_cover + U256::from(d)) && p.gross() >= net(p.debt_to_cover - U256::from(d))
-            );
-        }
+        assert_net_maximum(p.gross(), p.debt_to_cover, max, net);
     }
 
     /// The flash-swap size beats every other size on a grid and its ±1,000 neighbours, and pays
@@ -630,12 +634,7 @@ mod tests {
         };
         let best = p.seized.saturating_to::<i128>() - repay.saturating_to::<i128>();
         let max = lending::percent_mul(b.debt[1], U256::from(lending::DEFAULT_CLOSE_FACTOR));
-        for k in 1..=400u64 {
-            assert!(best >= net(max * U256::from(k) / U256::from(400u64)));
-        }
-        for d in 1..=1000u64 {
-            assert!(best >= net(p.debt_to_cover + U256::from(d)) && best >= net(p.debt_to_cover - U256::from(d)));
-        }
+        assert_net_maximum(best, p.debt_to_cover, max, net);
     }
 
     /// Through a hub: the size beats a 400-point grid and its ±1,000 neighbours; the pair is paid
@@ -657,12 +656,7 @@ mod tests {
         };
         let best = p.seized.saturating_to::<i128>() - sold.saturating_to::<i128>();
         let max = lending::percent_mul(b.debt[1], U256::from(lending::DEFAULT_CLOSE_FACTOR));
-        for k in 1..=400u64 {
-            assert!(best >= net(max * U256::from(k) / U256::from(400u64)));
-        }
-        for d in 1..=1000u64 {
-            assert!(best >= net(p.debt_to_cover + U256::from(d)) && best >= net(p.debt_to_cover - U256::from(d)));
-        }
+        assert_net_maximum(best, p.debt_to_cover, max, net);
     }
 
     /// Over a borrower with two collateral and two debt assets, the choice is the best of every
