@@ -99,6 +99,8 @@ pub struct LiquidationResult {
     /// Liquidatable borrowers passed over, by reason, once per evaluation.
     pub skips: BTreeMap<&'static str, u64>,
     pub timeline: Vec<HealthPoint>,
+    /// In a replay: (our block, recorded block) where each recorded row took effect.
+    pub replay_blocks: Vec<(u64, u64)>,
 }
 
 fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
@@ -213,6 +215,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let mut rows = replay.map(|r| r.rows.iter().skip(1).peekable());
     let mut observed = market.clone();
     let mut source_block = replay.map(|r| r.rows[0].block);
+    let mut replay_blocks: Vec<(u64, u64)> = replay.map(|r| vec![(0, r.rows[0].block)]).unwrap_or_default();
     let mut market_moved = false;
     let blocks = spec.duration / spec.chain.block_time;
     let mut t: SimTime = 0;
@@ -246,6 +249,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
                 watch.update(&reserves, i, row.collateral.clone(), row.debt.clone());
                 history.position(i, head + 1, &watch.borrowers[i], "replay");
                 source_block = Some(row.block);
+                replay_blocks.push((head + 1, row.block));
                 replay_moved = true;
             }
         }
@@ -608,6 +612,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         rival_liquidations: rival_wins,
         skips,
         timeline,
+        replay_blocks,
     })
 }
 

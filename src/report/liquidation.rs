@@ -295,6 +295,11 @@ fn timeline_frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
             if p.health_factor == alloy_primitives::U256::MAX { f64::INFINITY } else { p.health_factor.saturating_to::<u128>() as f64 / 1e18 }
         }).collect::<Vec<_>>(),
         "event" => t.iter().map(|p| p.event.to_string()).collect::<Vec<_>>(),
+        // In a replay, the recorded (mainnet) block of the row in effect.
+        "source_block" => t.iter().map(|p| {
+            let k = r.replay_blocks.partition_point(|&(ours, _)| ours <= p.block);
+            k.checked_sub(1).map(|k| r.replay_blocks[k].1)
+        }).collect::<Vec<_>>(),
     )
     .map_err(|e| ReportError::Other(e.to_string()))
 }
