@@ -34,11 +34,46 @@ impl DexDeployment {
 
     /// (WETH, quote) reserves of venue `v`, read from its pair's packed reserve slot.
     pub fn reserves(&self, chain: &mut SimChain, v: usize) -> (U256, U256) {
-        let packed = chain.storage(self.venues[v].pair, U256::from(contracts::slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        let (r0, r1) = pair_reserves(chain, self.venues[v].pair);
         if self.weth_is_token0() { (r0, r1) } else { (r1, r0) }
     }
+}
+
+/// A pair's (reserve0, reserve1), read from its packed reserve slot (no call).
+pub fn pair_reserves(chain: &mut SimChain, pair: Address) -> (U256, U256) {
+    let packed = chain.storage(pair, U256::from(contracts::slots::PAIR_RESERVES));
+    let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+    (packed & mask, (packed >> 112) & mask)
+}
+
+/// `deployer` (holding both tokens) seeds a new `a`/`b` pool through `router` with exactly
+/// `amounts` and returns the pair the factory created.
+pub fn seed_pool(
+    chain: &mut SimChain,
+    deployer: Address,
+    (factory, router): (Address, Address),
+    (a, b): (Address, Address),
+    amounts: (U256, U256),
+) -> Result<Address, ChainError> {
+    for token in [a, b] {
+        let approve = ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode();
+        chain.call_with(deployer, token, approve.into(), U256::ZERO, 15_000_000, 0)?.require("approve")?;
+    }
+    let add = IUniswapV2Router02::addLiquidityCall {
+        tokenA: a,
+        tokenB: b,
+        amountADesired: amounts.0,
+        amountBDesired: amounts.1,
+        amountAMin: amounts.0,
+        amountBMin: amounts.1,
+        to: deployer,
+        deadline: U256::MAX,
+    };
+    chain.call_with(deployer, router, add.abi_encode().into(), U256::ZERO, 15_000_000, 0)?.require("addLiquidity")?;
+    let o =
+        chain.view(deployer, factory, IUniswapV2Factory::getPairCall { tokenA: a, tokenB: b }.abi_encode().into())?;
+    IUniswapV2Factory::getPairCall::abi_decode_returns(&o.output)
+        .map_err(|e| ChainError::Deploy { contract: "UniswapV2Factory.getPair", reason: e.to_string() })
 }
 
 impl DexDeployment {
@@ -116,33 +151,7 @@ pub fn deploy_dex_for(
     for (w, u) in reserves {
         let factory = chain.deploy(deployer, contracts::factory(), &deployer.abi_encode())?;
         let router = chain.deploy(deployer, contracts::router(), &(factory, weth).abi_encode_params())?;
-        for token in [weth, usdc] {
-            call(
-                chain,
-                token,
-                ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode(),
-                U256::ZERO,
-                "approve",
-            )?;
-        }
-        let add = IUniswapV2Router02::addLiquidityCall {
-            tokenA: weth,
-            tokenB: usdc,
-            amountADesired: *w,
-            amountBDesired: *u,
-            amountAMin: *w,
-            amountBMin: *u,
-            to: deployer,
-            deadline: U256::MAX,
-        };
-        call(chain, router, add.abi_encode(), U256::ZERO, "addLiquidity")?;
-        let o = chain.view(
-            deployer,
-            factory,
-            IUniswapV2Factory::getPairCall { tokenA: weth, tokenB: usdc }.abi_encode().into(),
-        )?;
-        let pair = IUniswapV2Factory::getPairCall::abi_decode_returns(&o.output)
-            .map_err(|e| ChainError::Deploy { contract: "UniswapV2Factory.getPair", reason: e.to_string() })?;
+        let pair = seed_pool(chain, deployer, (factory, router), (weth, usdc), (*w, *u))?;
         venues.push(DexVenue { factory, router, pair });
     }
     chain.set_balance(searcher, U256::from(10u128.pow(22)));

@@ -9,7 +9,7 @@ use super::lending_world::LendingWorld;
 use crate::chain::contracts::ILendingPool;
 use crate::chain::{TxRequest, Wallet};
 use crate::relay::RelayClient;
-use crate::relay::rpc::{SendBundleParams, quantity};
+use crate::relay::rpc::SendBundleParams;
 use crate::strategies::liquidation::Choice;
 
 /// A rival liquidator: another searcher with its own key and relay connection and deep pockets.
@@ -61,18 +61,6 @@ impl Rival {
         let (raw, _) = self.wallet.sign(&req).ok()?;
         let mut txs = updates.to_vec();
         txs.push(raw);
-        self.client.send_bundle(&bundle_for(txs, block)).ok()
-    }
-}
-
-fn bundle_for(txs: Vec<Bytes>, block: u64) -> SendBundleParams {
-    SendBundleParams {
-        txs,
-        block_number: quantity(block),
-        min_timestamp: None,
-        max_timestamp: None,
-        reverting_tx_hashes: vec![],
-        replacement_uuid: None,
-        builders: vec![],
+        self.client.send_bundle(&SendBundleParams::for_block(txs, block)).ok()
     }
 }

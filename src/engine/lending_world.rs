@@ -7,7 +7,7 @@
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
 
-use crate::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02, slots};
+use crate::chain::contracts::{self, ITestERC20, IUniswapV2Router02, slots};
 use crate::chain::simchain::{mapping_slot, nested_mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain};
@@ -119,10 +119,7 @@ impl LendingWorld {
 
     /// The pair's reserves as (reserve of `a`, reserve of `b`), read from its packed slot.
     pub fn pair_reserves(&self, chain: &mut SimChain, a: usize, b: usize) -> Option<(U256, U256)> {
-        let pair = self.pair_between(a, b)?;
-        let packed = chain.storage(pair, U256::from(slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
+        let (r0, r1) = crate::chain::world::pair_reserves(chain, self.pair_between(a, b)?);
         Some(if self.tokens[a].address < self.tokens[b].address { (r0, r1) } else { (r1, r0) })
     }
 
@@ -341,34 +338,19 @@ fn deploy_reserve_token(
     let quote_pair = match r.pool {
         None => None,
         Some((amount, quote)) => {
-            let call = |c: &mut SimChain, to: Address, data: Vec<u8>, what: &'static str| {
-                c.call_with(deployer, to, data.into(), U256::ZERO, 15_000_000, 0).and_then(|o| o.require(what))
+            let mint = |c: &mut SimChain, t: Address, value: U256, what: &'static str| {
+                let data = ITestERC20::mintCall { to: deployer, value }.abi_encode();
+                c.call_with(deployer, t, data.into(), U256::ZERO, 15_000_000, 0).and_then(|o| o.require(what))
             };
-            call(chain, token, ITestERC20::mintCall { to: deployer, value: amount }.abi_encode(), "mint")?;
-            call(chain, dex.usdc, ITestERC20::mintCall { to: deployer, value: quote }.abi_encode(), "USDC.mint")?;
-            for t in [token, dex.usdc] {
-                call(chain, t, ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode(), "approve")?;
-            }
-            let add = IUniswapV2Router02::addLiquidityCall {
-                tokenA: token,
-                tokenB: dex.usdc,
-                amountADesired: amount,
-                amountBDesired: quote,
-                amountAMin: amount,
-                amountBMin: quote,
-                to: deployer,
-                deadline: U256::MAX,
-            };
-            call(chain, router, add.abi_encode(), "addLiquidity")?;
-            let o = chain.view(
+            mint(chain, token, amount, "mint")?;
+            mint(chain, dex.usdc, quote, "USDC.mint")?;
+            Some(crate::chain::world::seed_pool(
+                chain,
                 deployer,
-                factory,
-                IUniswapV2Factory::getPairCall { tokenA: token, tokenB: dex.usdc }.abi_encode().into(),
-            )?;
-            Some(
-                IUniswapV2Factory::getPairCall::abi_decode_returns(&o.output)
-                    .map_err(|e| ChainError::Deploy { contract: "UniswapV2Factory.getPair", reason: e.to_string() })?,
-            )
+                (factory, router),
+                (token, dex.usdc),
+                (amount, quote),
+            )?)
         }
     };
     Ok(ReserveToken { symbol: r.symbol.clone(), address: token, decimals: r.decimals, quote_pair })

@@ -76,9 +76,6 @@ pub struct LiquidationRecord {
 pub struct LiquidationResult {
     pub records: Vec<LiquidationRecord>,
     pub symbols: Vec<String>,
-    pub decimals: Vec<u8>,
-    /// Oracle prices at the end (8 decimals, reserve order).
-    pub final_prices: Vec<u128>,
     pub blocks: u64,
     pub oracle_updates: u64,
     pub borrowers: u32,
@@ -295,7 +292,8 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         let debt_value = |b: &Borrower| lending::account_data(&reserves, &b.collateral, &b.debt).total_debt_base;
         candidates.sort_by_key(|&i| std::cmp::Reverse(debt_value(&watch.borrowers[i])));
         let chain = r.chain();
-        let mut pairs = PairBook::read(&w, chain);
+        // Pool reserves are read only when there is someone to size against them.
+        let mut pairs = if candidates.is_empty() { PairBook::default() } else { PairBook::read(&w, chain) };
         let mut inventory: Vec<U256> = booked[..n].iter().map(|&v| U256::from(v)).collect();
         let eth_price = reserves[0].price.saturating_to::<u128>();
         let gas_base = gas_used.map(|g| gas_in_base(u128::from(g) * gas_price, &reserves));
@@ -595,8 +593,6 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     Ok(LiquidationResult {
         records,
         symbols: w.tokens.iter().map(|t| t.symbol.clone()).collect(),
-        decimals: w.tokens.iter().map(|t| t.decimals).collect(),
-        final_prices: reserves.iter().map(|r| r.price.saturating_to()).collect(),
         blocks,
         oracle_updates: updates_posted,
         borrowers: watch.borrowers.len() as u32,

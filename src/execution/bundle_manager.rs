@@ -11,7 +11,7 @@ use alloy_sol_types::SolCall;
 use crate::chain::contracts::ISearcherExecutor;
 use crate::chain::world::DexDeployment;
 use crate::chain::{ChainEvent, Receipt, SimChain, TxRequest, Wallet};
-use crate::relay::rpc::{SendBundleParams, quantity};
+use crate::relay::rpc::SendBundleParams;
 use crate::relay::{BundleOutcome, RelayClient};
 use crate::strategies::sandwich::SandwichPlan;
 
@@ -239,15 +239,7 @@ impl BundleManager {
     /// Sends a simulated bundle to the relay for its target block.
     pub fn submit(&mut self, c: &Confirmed, replacement_uuid: Option<String>) -> Result<B256, String> {
         let b = &c.bundle;
-        let p = SendBundleParams {
-            txs: b.txs.clone(),
-            block_number: quantity(b.target_block),
-            min_timestamp: None,
-            max_timestamp: None,
-            reverting_tx_hashes: vec![],
-            replacement_uuid,
-            builders: vec![],
-        };
+        let p = SendBundleParams { replacement_uuid, ..SendBundleParams::for_block(b.txs.clone(), b.target_block) };
         match self.client.send_bundle(&p) {
             Ok(h) => {
                 self.stats.submitted += 1;

@@ -85,6 +85,21 @@ pub struct SendBundleParams {
     pub builders: Vec<String>,
 }
 
+impl SendBundleParams {
+    /// `txs` for block `block` only, with no timestamp window, reverts, replacement or builders.
+    pub fn for_block(txs: Vec<Bytes>, block: u64) -> Self {
+        SendBundleParams {
+            txs,
+            block_number: quantity(block),
+            min_timestamp: None,
+            max_timestamp: None,
+            reverting_tx_hashes: vec![],
+            replacement_uuid: None,
+            builders: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBundleResult {
