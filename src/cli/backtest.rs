@@ -107,10 +107,34 @@ pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
     Ok(specs)
 }
 
+/// Every run's report directory, checked before the first run starts: the names are safe (the
+/// resolver checked them), no two runs share a directory, and none would replace a folder that is
+/// not an xcrack report.
+pub fn report_dirs(specs: &[RunSpec], out: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut seen = std::collections::BTreeMap::new();
+    let mut dirs = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let dir = out.join(format!("{}-{}", spec.name, spec.seed));
+        if let Some(first) = seen.insert(dir.clone(), i) {
+            return Err(bad_input(format!(
+                "scenarios {} and {} would both write {} (same name `{}` and seed {}): give one another name or seed",
+                first + 1,
+                i + 1,
+                dir.display(),
+                spec.name,
+                spec.seed
+            )));
+        }
+        crate::report::output::check_target(&dir).map_err(bad_input)?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
 pub fn run(args: Args) -> Result<(), CliError> {
     let specs = load_all(&args)?;
-    for spec in &specs {
-        let dir = args.out.join(format!("{}-{}", spec.name, spec.seed));
+    let dirs = report_dirs(&specs, &args.out)?;
+    for (spec, dir) in specs.iter().zip(dirs) {
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");
         if spec.sandwich.enabled {
             run_sandwich(spec, &dir, args.quiet)?;

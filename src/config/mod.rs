@@ -2,7 +2,9 @@
 //! environment (`XCRACK_SECTION__KEY=value`) < CLI (`--seed`, `--set key=value`). Every error names
 //! the file and line (or env var / flag) and the key.
 
+pub mod budget;
 pub mod layers;
+pub mod limits;
 pub mod resolve;
 pub mod schema;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use alloy_primitives::U256;
 
 use super::schema::{CexConfig, LatencyConfig, Settings};
-use super::{ConfigError, Layered, Origin};
+use super::{ConfigError, Layered, Origin, limits};
 use crate::core::{NANOS_PER_MS, NANOS_PER_SEC, SimTime, parse_amount, parse_duration};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -294,7 +294,61 @@ impl V<'_> {
             .origin_of(key)
             .cloned()
             .unwrap_or_else(|| Origin { source: "merged configuration".to_string(), line: 0 });
-        ConfigError::new(origin, key, message.into())
+        let mut message = message.into();
+        if origin.source == super::DEFAULT_CONFIG_NAME {
+            // The user never wrote this line: say where their fix goes.
+            message
+                .push_str(&format!(" (this is the embedded default: set `{key}` in your scenario or --config file)"));
+        }
+        ConfigError::new(origin, key, message)
+    }
+
+    /// Of two keys in a cross-key check, the one the user wrote (not an embedded default), so the
+    /// error points at a line they can change.
+    fn user_key<'k>(&self, a: &'k str, b: &'k str) -> &'k str {
+        let is_default = |k: &str| self.layered.origin_of(k).is_none_or(|o| o.source == super::DEFAULT_CONFIG_NAME);
+        if is_default(a) && !is_default(b) { b } else { a }
+    }
+
+    /// A float key within the range a real market could have.
+    fn within(&self, key: &str, x: f64, lo: f64, hi: f64) -> Result<f64, ConfigError> {
+        if !(x.is_finite() && x >= lo && x <= hi) {
+            return Err(self.err(key, format!("must be between {lo} and {hi}, got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// An integer key within its documented range.
+    fn int_within<T>(&self, key: &str, x: T, lo: T, hi: T) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + Copy + std::fmt::Display,
+    {
+        if x < lo || x > hi {
+            return Err(self.err(key, format!("must be between {lo} and {hi}, got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// A duration within [lo, hi].
+    fn duration_within(&self, key: &str, text: &str, lo: SimTime, hi: SimTime) -> Result<SimTime, ConfigError> {
+        let d = self.duration(key, text)?;
+        if d < lo || d > hi {
+            return Err(self.err(
+                key,
+                format!("`{text}` must be between {} and {}", limits::show_duration(lo), limits::show_duration(hi)),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// Gwei (a float in the file) to wei, within [0, hi] gwei.
+    fn gwei(&self, key: &str, x: f64, hi: f64) -> Result<u128, ConfigError> {
+        Ok((self.within(key, x, 0.0, hi)? * 1e9).round() as u128)
+    }
+
+    /// Quote units (a float in the file, e.g. a minimum profit in USD) to quote raw units.
+    fn quote_units(&self, key: &str, x: f64, hi: f64) -> Result<u128, ConfigError> {
+        Ok((self.within(key, x, 0.0, hi)? * 10f64.powi(self.quote_decimals as i32)).round() as u128)
     }
 
     fn units(&self) -> impl Fn(&str) -> Option<u32> + '_ {
@@ -304,7 +358,7 @@ impl V<'_> {
                 || up == format!("W{}", self.base_symbol.to_ascii_uppercase())
             {
                 Some(self.base_decimals)
-            } else if up == self.quote_symbol.to_ascii_uppercase() {
+            } else if up == self.quote_symbol.to_ascii_uppercase() || up == "QUOTE" {
                 Some(self.quote_decimals)
             } else if up == "GWEI" {
                 Some(9)
@@ -317,7 +371,7 @@ impl V<'_> {
     }
 
     fn known_units(&self) -> String {
-        format!("{}, W{}, {}, gwei, wei", self.base_symbol, self.base_symbol, self.quote_symbol)
+        format!("{}, W{}, {} (or `quote`), gwei, wei", self.base_symbol, self.base_symbol, self.quote_symbol)
     }
 
     /// An amount that must be written in (or default to) the given asset's units.
@@ -330,27 +384,46 @@ impl V<'_> {
                 Expect::Base => {
                     dec.is_some() && unit.trim().to_ascii_uppercase().ends_with(&self.base_symbol.to_ascii_uppercase())
                 }
-                Expect::Quote => unit.trim().eq_ignore_ascii_case(&self.quote_symbol),
-                Expect::Native => dec.is_some() && !unit.trim().eq_ignore_ascii_case(&self.quote_symbol),
+                Expect::Quote => {
+                    unit.trim().eq_ignore_ascii_case(&self.quote_symbol) || unit.trim().eq_ignore_ascii_case("quote")
+                }
+                Expect::Native => {
+                    dec.is_some()
+                        && !unit.trim().eq_ignore_ascii_case(&self.quote_symbol)
+                        && !unit.trim().eq_ignore_ascii_case("quote")
+                }
             };
             if dec.is_some() && !ok {
                 return Err(self
                     .err(key, format!("`{text}` is in the wrong unit (expected {})", expect_unit_of.describe(self))));
             }
         }
+        if !t.contains(char::is_whitespace) && !t.is_empty() {
+            return Err(self.err(key, self.unit_hint(t, expect_unit_of)));
+        }
         let v = parse_amount(text, &units, &self.known_units()).map_err(|e| self.err(key, e.to_string()))?;
-        v.try_into().map_err(|_| self.err(key, format!("`{text}` is larger than 2^128")))
+        if v > limits::MAX_AMOUNT {
+            return Err(self.err(key, format!("`{text}` is more than {} raw units, the most any balance or pool here may hold (2^112 - 1, Uniswap V2's reserve limit)", limits::MAX_AMOUNT)));
+        }
+        Ok(v.to::<u128>())
+    }
+
+    /// The message for an amount written without a unit: what to write instead.
+    fn unit_hint(&self, t: &str, expect: Expect) -> String {
+        let (unit, decimals) = match expect {
+            Expect::Base | Expect::Native => (self.base_symbol.clone(), self.base_decimals),
+            Expect::Quote => (self.quote_symbol.clone(), self.quote_decimals),
+        };
+        let raw = crate::core::amount::parse_decimal(t, decimals).ok();
+        let raw_hint = match (expect, raw) {
+            (Expect::Base | Expect::Native, Some(r)) => format!(" or, in raw units, \"{r} wei\""),
+            _ => String::new(),
+        };
+        format!("`{t}` has no unit; amounts are never read as raw units silently: write \"{t} {unit}\"{raw_hint}")
     }
 
     fn duration(&self, key: &str, text: &str) -> Result<SimTime, ConfigError> {
         parse_duration(text).map_err(|e| self.err(key, e.to_string()))
-    }
-
-    fn non_negative(&self, key: &str, x: f64) -> Result<f64, ConfigError> {
-        if !x.is_finite() || x < 0.0 {
-            return Err(self.err(key, format!("must be a finite number >= 0, got {x}")));
-        }
-        Ok(x)
     }
 
     fn probability(&self, key: &str, x: f64) -> Result<f64, ConfigError> {
@@ -360,20 +433,13 @@ impl V<'_> {
         Ok(x)
     }
 
-    fn positive_duration(&self, key: &str, text: &str) -> Result<SimTime, ConfigError> {
-        let d = self.duration(key, text)?;
-        if d == 0 {
-            return Err(self.err(key, "must be longer than zero"));
-        }
-        Ok(d)
-    }
-
+    /// Latency of orders or feeds: at most a minute (a venue slower than that is down, not slow).
     fn latency(&self, key: &str, l: &LatencyConfig) -> Result<LatencySpec, ConfigError> {
-        let median = self.non_negative(&format!("{key}.median_ms"), l.median_ms)?;
+        let median = self.within(&format!("{key}.median_ms"), l.median_ms, 0.0, 60_000.0)?;
         match l.dist.as_str() {
             "constant" => Ok(LatencySpec::Constant { nanos: (median * NANOS_PER_MS as f64).round() as u64 }),
             "lognormal" => {
-                let sigma = self.non_negative(&format!("{key}.sigma"), l.sigma)?;
+                let sigma = self.within(&format!("{key}.sigma"), l.sigma, 0.0, limits::MAX_LOG_SIGMA)?;
                 if median <= 0.0 {
                     return Err(self.err(&format!("{key}.median_ms"), "a lognormal latency needs a median > 0"));
                 }
@@ -386,39 +452,65 @@ impl V<'_> {
         }
     }
 
-    fn pair(&self, key: &str, pair: &str, wrapped_ok: bool) -> Result<(), ConfigError> {
-        let (b, q) = pair.split_once('/').ok_or_else(|| self.err(key, format!("`{pair}` is not BASE/QUOTE")))?;
+    /// Whether `pair` (`BASE/QUOTE`, the base possibly wrapped) is the scenario's market.
+    fn is_our_pair(&self, pair: &str, wrapped_ok: bool) -> Option<bool> {
+        let (b, q) = pair.split_once('/')?;
+        if b.is_empty() || q.is_empty() || q.contains('/') {
+            return None;
+        }
         let base_ok = b.eq_ignore_ascii_case(&self.base_symbol)
             || (wrapped_ok && b.eq_ignore_ascii_case(&format!("W{}", self.base_symbol)));
-        if !base_ok || !q.eq_ignore_ascii_case(&self.quote_symbol) {
-            return Err(self.err(
+        Some(base_ok && q.eq_ignore_ascii_case(&self.quote_symbol))
+    }
+
+    fn pair(&self, key: &str, pair: &str, wrapped_ok: bool) -> Result<(), ConfigError> {
+        match self.is_our_pair(pair, wrapped_ok) {
+            None => Err(self.err(key, format!("`{pair}` is not BASE/QUOTE"))),
+            Some(false) => Err(self.err(
                 key,
                 format!(
                     "`{pair}` does not trade the scenario's asset {}/{} (one base asset per run)",
                     self.base_symbol, self.quote_symbol
                 ),
-            ));
+            )),
+            Some(true) => Ok(()),
         }
-        Ok(())
+    }
+
+    fn bps(&self, key: &str, x: f64, hi: f64) -> Result<f64, ConfigError> {
+        self.within(key, x, 0.0, hi)
     }
 
     fn cex(&self, i: usize, c: &CexConfig) -> Result<CexSpecRun, ConfigError> {
         let k = |f: &str| format!("market.cex[{i}].{f}");
         self.pair(&k("pair"), &c.pair, false)?;
-        if c.taker_fee_bps >= 10_000 {
-            return Err(self.err(&k("taker_fee_bps"), "must be below 10000 bps"));
-        }
+        check_venue_name(self, &k("name"), &c.name)?;
+        let taker_fee_bps = self.int_within(&k("taker_fee_bps"), c.taker_fee_bps, 0, limits::MAX_FEE_BPS)?;
+        let maker_fee_bps = self.int_within(&k("maker_fee_bps"), c.maker_fee_bps, 0, limits::MAX_FEE_BPS)?;
         let tick = self.amount(&k("tick_size"), &c.tick_size, Expect::Quote)?;
         let lot = self.amount(&k("lot_size"), &c.lot_size, Expect::Base)?;
         if tick == 0 || lot == 0 {
             return Err(self.err(&k(if tick == 0 { "tick_size" } else { "lot_size" }), "must be > 0"));
         }
         let one_base = 10u128.pow(self.base_decimals);
-        let product = tick * lot;
-        if product % one_base != 0 {
+        // A tick of price times a lot of quantity, in quote raw units: both below 2^112, so the
+        // product is exact in 256 bits and must be whole and fit 64 bits for the book's arithmetic.
+        let product = U256::from(tick) * U256::from(lot);
+        if product % U256::from(one_base) != U256::ZERO {
             return Err(self.err(
                 &k("tick_size"),
                 "tick_size × lot_size must be a whole number of quote raw units (e.g. 0.01 USDC × 0.0001 ETH)",
+            ));
+        }
+        let quote_per_tick_lot = product / U256::from(one_base);
+        if quote_per_tick_lot > U256::from(u64::MAX) {
+            let (lot_key, tick_key) = (k("lot_size"), k("tick_size"));
+            return Err(self.err(
+                self.user_key(&lot_key, &tick_key),
+                format!(
+                    "one tick × one lot ({} × {}) is more than 2^64 quote raw units; use a smaller lot or tick",
+                    c.tick_size, c.lot_size
+                ),
             ));
         }
         let depth = c.depth_levels as usize;
@@ -428,34 +520,110 @@ impl V<'_> {
             );
         }
         let level_size = self.amount(&k("level_size"), &c.level_size, Expect::Base)?;
-        let level_lots = (level_size / lot) as u64;
+        let level_lots = u64::try_from(level_size / lot).unwrap_or(u64::MAX);
         if level_lots == 0 {
             return Err(self.err(&k("level_size"), "must be at least one lot"));
+        }
+        if level_lots > limits::MAX_LEVEL_LOTS {
+            return Err(self.err(
+                &k("level_size"),
+                format!("is {level_lots} lots; a level may hold at most {} lots", limits::MAX_LEVEL_LOTS),
+            ));
         }
         let balance_base = self.amount(&k("balance[0]"), &c.balance[0], Expect::Base)?;
         let balance_quote = self.amount(&k("balance[1]"), &c.balance[1], Expect::Quote)?;
         Ok(CexSpecRun {
             name: c.name.clone(),
-            taker_fee_bps: c.taker_fee_bps,
-            maker_fee_bps: c.maker_fee_bps,
+            taker_fee_bps,
+            maker_fee_bps,
             tick_quote_raw: tick,
             lot_base_raw: lot,
-            quote_per_tick_lot: product / one_base,
-            spread_bps: self.non_negative(&k("spread_bps"), c.spread_bps)?,
+            quote_per_tick_lot: quote_per_tick_lot.to::<u128>(),
+            spread_bps: self.bps(&k("spread_bps"), c.spread_bps, 1_000.0)?,
             depth_levels: depth,
             level_lots,
-            level_spacing_bps: self.non_negative(&k("level_spacing_bps"), c.level_spacing_bps)?,
-            refresh: self.positive_duration(&k("refresh"), &c.refresh)?,
-            noise_bps: self.non_negative(&k("noise_bps"), c.noise_bps)?,
-            lag: self.duration(&k("lag"), &c.lag)?,
+            level_spacing_bps: self.bps(&k("level_spacing_bps"), c.level_spacing_bps, 1_000.0)?,
+            refresh: self.duration_within(&k("refresh"), &c.refresh, limits::MS, limits::HOUR)?,
+            noise_bps: self.bps(&k("noise_bps"), c.noise_bps, 1_000.0)?,
+            lag: self.duration_within(&k("lag"), &c.lag, 0, limits::HOUR)?,
             outlier_probability: self.probability(&k("outlier_probability"), c.outlier_probability)?,
-            outlier_size_bps: self.non_negative(&k("outlier_size_bps"), c.outlier_size_bps)?,
+            outlier_size_bps: self.bps(&k("outlier_size_bps"), c.outlier_size_bps, 5_000.0)?,
             latency: self.latency(&k("latency"), &c.latency)?,
             feed_latency: self.latency(&k("feed_latency"), &c.feed_latency)?,
             balance_base,
             balance_quote,
         })
     }
+}
+
+/// A token symbol: ASCII letters and digits, 1–16 of them (it is also a unit in amounts).
+fn check_symbol(v: &V<'_>, key: &str, symbol: &str) -> Result<(), ConfigError> {
+    if symbol.is_empty() || symbol.len() > 16 || !symbol.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(v.err(
+            key,
+            format!("`{}` is not a token symbol (1 to 16 ASCII letters and digits)", symbol.escape_debug()),
+        ));
+    }
+    if ["WEI", "GWEI", "QUOTE"].iter().any(|u| symbol.eq_ignore_ascii_case(u)) {
+        return Err(v.err(key, format!("`{symbol}` is a unit name, not a token symbol")));
+    }
+    Ok(())
+}
+
+/// Pool reserves Uniswap V2's pair accepts at its first mint: each at most 2^112 − 1 raw units
+/// (`UniswapV2: OVERFLOW` otherwise) and √(reserve0·reserve1) above the 1,000 units of minimum
+/// liquidity the pair locks forever (`INSUFFICIENT_LIQUIDITY_MINTED` otherwise).
+fn check_pool_reserves(v: &V<'_>, key: &str, a: U256, b: U256) -> Result<(), ConfigError> {
+    let max = crate::market::amm::MAX_RESERVE;
+    if a.is_zero() || b.is_zero() || a > max || b > max {
+        return Err(v.err(key, "each reserve must be between 1 and 2^112 - 1 raw units (Uniswap V2's uint112)"));
+    }
+    if (a * b).root(2) <= U256::from(crate::market::amm::MINIMUM_LIQUIDITY) {
+        return Err(v.err(
+            key,
+            format!(
+                "too little liquidity: √(reserve0 × reserve1) = {} raw units, Uniswap V2 locks the first {} forever and needs more",
+                (a * b).root(2),
+                crate::market::amm::MINIMUM_LIQUIDITY
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A URL with one of `schemes` and a host (`http://` alone is not an endpoint).
+fn check_url(v: &V<'_>, key: &str, text: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let shown: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+    let url = url::Url::parse(text).map_err(|e| v.err(key, format!("`{text}` is not a URL: {e}")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(v.err(key, format!("`{text}` must start with {}", shown.join(" or "))));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(v.err(key, format!("`{text}` has no host")));
+    }
+    Ok(())
+}
+
+/// The emergency stop loss in quote raw units. Written in the quote token, or in the base asset as
+/// the reference design does (`"0.1 ETH"`), then valued at the run's starting price.
+fn stop_loss_quote(v: &V<'_>, text: &str, start_price: f64) -> Result<u128, ConfigError> {
+    let key = "safety.emergency_stop_loss";
+    let unit = text.trim().split_once(char::is_whitespace).map(|(_, u)| u.trim().to_ascii_uppercase());
+    let base = v.base_symbol.to_ascii_uppercase();
+    if unit.as_deref().is_some_and(|u| u == base || u == format!("W{base}")) {
+        let raw = v.amount(key, text, Expect::Base)?;
+        let quote = raw as f64 / 10f64.powi(v.base_decimals as i32) * start_price * 10f64.powi(v.quote_decimals as i32);
+        return Ok(quote.round() as u128);
+    }
+    v.amount(key, text, Expect::Quote)
+}
+
+/// A venue or pool name: printed in reports and used to derive keys, so short and printable.
+fn check_venue_name(v: &V<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > limits::MAX_NAME_LEN || name.chars().any(|c| c.is_control()) {
+        return Err(v.err(key, format!("must be 1 to {} printable characters", limits::MAX_NAME_LEN)));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -483,9 +651,9 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         quote_symbol: s.market.quote.symbol.clone(),
         quote_decimals: s.market.quote.decimals,
     };
-    if v.quote_decimals > 30 {
-        return Err(v.err("market.quote.decimals", "must be at most 30"));
-    }
+    v.int_within("market.quote.decimals", v.quote_decimals, 0, limits::MAX_DECIMALS)?;
+    limits::check_name(&s.name).map_err(|m| v.err("name", m))?;
+    check_symbol(&v, "market.quote.symbol", &v.quote_symbol)?;
     let mut assets = s.market.assets.iter();
     let (base_symbol, asset) = match (assets.next(), assets.next()) {
         (Some(a), None) => a,
@@ -501,31 +669,35 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     };
     v.base_symbol = base_symbol.clone();
     v.base_decimals = asset.decimals;
-    if asset.decimals > 30 {
-        return Err(v.err(&format!("market.assets.{base_symbol}.decimals"), "must be at most 30"));
+    v.int_within(&format!("market.assets.{base_symbol}.decimals"), asset.decimals, 0, limits::MAX_DECIMALS)?;
+    check_symbol(&v, "market.assets", base_symbol)?;
+    if base_symbol.eq_ignore_ascii_case(&v.quote_symbol) {
+        return Err(
+            v.err("market.quote.symbol", format!("the quote token cannot also be the base asset `{base_symbol}`"))
+        );
     }
     let ak = |f: &str| format!("market.assets.{base_symbol}.{f}");
 
-    let duration = v.positive_duration("duration", &s.duration)?;
+    let duration = v.duration_within("duration", &s.duration, limits::SECOND, limits::MAX_DURATION)?;
     let price_model = match asset.model.as_str() {
         "gbm" => {
-            if !(asset.price.is_finite() && asset.price > 0.0) {
-                return Err(v.err(&ak("price"), format!("must be > 0, got {}", asset.price)));
+            if !(asset.price.is_finite() && asset.price > 0.0 && asset.price <= limits::MAX_PRICE) {
+                return Err(v.err(
+                    &ak("price"),
+                    format!("must be above 0 and at most {}, got {}", limits::MAX_PRICE, asset.price),
+                ));
             }
             let (rate, sigma) = match &asset.jumps {
                 Some(j) => (
-                    v.non_negative(&ak("jumps.rate_per_day"), j.rate_per_day)?,
-                    v.non_negative(&ak("jumps.sigma"), j.sigma)?,
+                    v.within(&ak("jumps.rate_per_day"), j.rate_per_day, 0.0, 10_000.0)?,
+                    v.within(&ak("jumps.sigma"), j.sigma, 0.0, 1.0)?,
                 ),
                 None => (0.0, 0.0),
             };
-            if !asset.drift_annual.is_finite() {
-                return Err(v.err(&ak("drift_annual"), "must be finite"));
-            }
             PriceModelSpec::Gbm {
                 start: asset.price,
-                vol_annual: v.non_negative(&ak("vol_annual"), asset.vol_annual)?,
-                drift_annual: asset.drift_annual,
+                vol_annual: v.within(&ak("vol_annual"), asset.vol_annual, 0.0, 5.0)?,
+                drift_annual: v.within(&ak("drift_annual"), asset.drift_annual, -5.0, 5.0)?,
                 jump_rate_per_day: rate,
                 jump_sigma: sigma,
             }
@@ -556,17 +728,13 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         if !names.insert(d.name.clone()) {
             return Err(v.err(&k("name"), format!("duplicate venue name `{}`", d.name)));
         }
-        if d.fee_bps >= 10_000 {
-            return Err(v.err(&k("fee_bps"), "must be below 10000 bps"));
-        }
+        check_venue_name(&v, &k("name"), &d.name)?;
+        v.int_within(&k("fee_bps"), d.fee_bps, 0, limits::MAX_FEE_BPS)?;
         let rb = v.amount(&k("reserves[0]"), &d.reserves[0], Expect::Base)?;
         let rq = v.amount(&k("reserves[1]"), &d.reserves[1], Expect::Quote)?;
-        let max = crate::market::amm::MAX_RESERVE;
-        for (idx, r) in [(0, rb), (1, rq)] {
-            if r == 0 || U256::from(r) > max {
-                return Err(v.err(&k(&format!("reserves[{idx}]")), "must be between 1 and 2^112 - 1 raw units"));
-            }
-        }
+        check_pool_reserves(&v, &k("reserves"), U256::from(rb), U256::from(rq))?;
+        v.int_within(&k("swap_gas"), d.swap_gas, 21_000, limits::MAX_TX_GAS)?;
+        v.int_within(&k("revert_gas"), d.revert_gas, 21_000, limits::MAX_TX_GAS)?;
         dex.push(DexSpecRun {
             name: d.name.clone(),
             reserve_base: U256::from(rb),
@@ -579,40 +747,55 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
 
     let m = &s.strategies.micro_arbitrage;
     let mk = |f: &str| format!("strategies.micro_arbitrage.{f}");
+    // A searcher's config lists every pair it trades; a scenario simulates one market. Pairs of
+    // other markets are well-formed but idle here; an enabled strategy needs this market's pair.
+    let mut trades_our_pair = m.trading_pairs.is_empty();
     for (i, p) in m.trading_pairs.iter().enumerate() {
-        v.pair(&format!("{}[{i}]", mk("trading_pairs")), p, false)?;
+        let key = format!("{}[{i}]", mk("trading_pairs"));
+        match v.is_our_pair(p, true) {
+            None => return Err(v.err(&key, format!("`{p}` is not BASE/QUOTE"))),
+            Some(ours) => trades_our_pair |= ours,
+        }
     }
-    if m.enabled && m.trading_pairs.is_empty() {
-        return Err(v.err(&mk("trading_pairs"), "an enabled strategy needs at least one trading pair"));
+    if m.enabled && !trades_our_pair {
+        return Err(v.err(
+            &mk("trading_pairs"),
+            format!(
+                "none of {:?} is the scenario's market {}/{}: add it, or leave the list empty for the scenario's pair",
+                m.trading_pairs, v.base_symbol, v.quote_symbol
+            ),
+        ));
     }
-    let min_profit_usd = v.non_negative(&mk("min_profit_usd"), m.min_profit_usd)?;
-    let min_pct = v.non_negative(&mk("min_profit_percentage"), m.min_profit_percentage)?;
-    if min_pct >= 100.0 {
-        return Err(v.err(&mk("min_profit_percentage"), "must be below 100 (it is a percentage of notional)"));
-    }
+    let min_profit_usd = v.within(&mk("min_profit_usd"), m.min_profit_usd.0, 0.0, limits::MAX_PRICE)?;
+    // A fraction of the buy leg's notional, as the reference design means it: 0.001 = 0.1 %.
+    let min_fraction = v.within(&mk("min_profit_percentage"), m.min_profit_percentage, 0.0, 0.5)?;
     let max_position_base = v.amount(&mk("max_position_size"), &m.max_position_size, Expect::Base)?;
     if max_position_base == 0 {
         return Err(v.err(&mk("max_position_size"), "must be > 0"));
     }
-    if m.max_concurrent_trades == 0 {
-        return Err(v.err(&mk("max_concurrent_trades"), "must be at least 1"));
-    }
-    if m.dex_slippage_bps >= 10_000 {
-        return Err(v.err(&mk("dex_slippage_bps"), "must be below 10000 bps"));
-    }
-    let priority_fee = v.non_negative(&mk("priority_fee_gwei"), m.priority_fee_gwei)?;
+    v.int_within(&mk("max_concurrent_trades"), m.max_concurrent_trades, 1, 64)?;
+    v.int_within(&mk("dex_slippage_bps"), m.dex_slippage_bps, 0, 5_000)?;
+    let priority_fee_wei = v.gwei(&mk("priority_fee_gwei"), m.priority_fee_gwei, limits::MAX_GWEI)?;
+    let execution_timeout =
+        v.int_within(&mk("execution_timeout_ms"), m.execution_timeout_ms, 1, 60_000)? * NANOS_PER_MS;
+    let latency_threshold =
+        v.int_within(&mk("latency_threshold_ms"), m.latency_threshold_ms, 1, 60_000)? * NANOS_PER_MS;
 
     let sf = &s.safety;
+    let start_price = match &price_model {
+        PriceModelSpec::Gbm { start, .. } => *start,
+        PriceModelSpec::Replay { points } => points[0].1,
+    };
     let safety = SafetySpec {
-        max_concurrent_bundles: sf.max_concurrent_bundles,
+        max_concurrent_bundles: v.int_within("safety.max_concurrent_bundles", sf.max_concurrent_bundles, 1, 100)?,
         max_daily_gas_wei: v.amount("safety.max_daily_gas_spend", &sf.max_daily_gas_spend, Expect::Native)?,
-        emergency_stop_loss_quote: v.amount("safety.emergency_stop_loss", &sf.emergency_stop_loss, Expect::Quote)?,
+        emergency_stop_loss_quote: stop_loss_quote(&v, &sf.emergency_stop_loss, start_price)?,
         max_position_base: v.amount("safety.max_position_size", &sf.max_position_size, Expect::Base)?,
         enable_emergency_stop: sf.enable_emergency_stop,
     };
     if max_position_base > safety.max_position_base {
         return Err(v.err(
-            &mk("max_position_size"),
+            v.user_key(&mk("max_position_size"), "safety.max_position_size"),
             format!(
                 "{} is larger than safety.max_position_size ({}): min > max",
                 m.max_position_size, sf.max_position_size
@@ -628,17 +811,22 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     };
     let chain = ChainSpec {
         dex_engine,
-        block_time: v.positive_duration("chain.block_time", &c.block_time)?,
-        base_fee_wei: (v.non_negative("chain.base_fee_gwei", c.base_fee_gwei)? * 1e9).round() as u128,
-        utilization_mean: v.non_negative("chain.utilization_mean", c.utilization_mean)?,
-        utilization_sigma: v.non_negative("chain.utilization_sigma", c.utilization_sigma)?,
+        block_time: v.duration_within("chain.block_time", &c.block_time, limits::SECOND, limits::DAY)?,
+        base_fee_wei: v.gwei("chain.base_fee_gwei", c.base_fee_gwei, limits::MAX_GWEI)?,
+        // Gas used / target of the rest of mainnet: a block holds at most twice its target.
+        utilization_mean: v.within("chain.utilization_mean", c.utilization_mean, 0.0, 2.0)?,
+        utilization_sigma: v.within("chain.utilization_sigma", c.utilization_sigma, 0.0, 2.0)?,
         fixed_base_fee: c.fixed_base_fee,
     };
-    if chain.utilization_mean > 2.0 {
-        return Err(v.err("chain.utilization_mean", "gas used cannot exceed twice the target (EIP-1559 block limit)"));
+    if duration < chain.block_time {
+        return Err(v.err(
+            v.user_key("duration", "chain.block_time"),
+            format!("the run ({}) is shorter than one block ({})", s.duration, c.block_time),
+        ));
     }
 
     let quote_scale = 10f64.powi(v.quote_decimals as i32);
+    let tick_interval = v.duration_within("market.tick_interval", &s.market.tick_interval, limits::MS, limits::HOUR)?;
     let n = &s.market.noise_traders;
     let r = &s.market.rivals;
     let feed = &s.market.feed;
@@ -650,13 +838,16 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         ));
     }
     for (key, url, schemes) in [
-        ("network.rpc_url", &s.network.rpc_url, &["http://", "https://"][..]),
-        ("network.ws_url", &s.network.ws_url, &["ws://", "wss://"][..]),
-        ("network.flashbots_relay_url", &s.network.flashbots_relay_url, &["http://", "https://"][..]),
+        ("network.rpc_url", &s.network.rpc_url, &["http", "https"][..]),
+        ("network.ws_url", &s.network.ws_url, &["ws", "wss"][..]),
+        ("network.flashbots_relay_url", &s.network.flashbots_relay_url, &["http", "https"][..]),
     ] {
-        if !schemes.iter().any(|p| url.starts_with(p)) {
-            return Err(v.err(key, format!("`{url}` must start with {}", schemes.join(" or "))));
-        }
+        check_url(&v, key, url, schemes)?;
+    }
+    // EIP-155 chain ids are positive; wallets and EIP-2294 cap them at 2^53 - 1 - 36 ... we take 2^53 - 1.
+    let chain_id = v.int_within("network.chain_id", s.network.chain_id, 1, (1u64 << 53) - 1)?;
+    if let Some(bt) = s.network.block_time {
+        v.int_within("network.block_time", bt, 1, 600)?;
     }
 
     if chain.dex_engine == DexEngine::Evm && !dex.is_empty() {
@@ -677,9 +868,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     let sandwich = {
         let c = &s.strategies.sandwich;
         let k = |f: &str| format!("strategies.sandwich.{f}");
-        if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
-            return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
-        }
+        v.int_within(&k("gas_estimate"), c.gas_estimate, 21_000, limits::MAX_TX_GAS)?;
         if c.enabled && dex.is_empty() {
             return Err(v.err(&k("enabled"), "sandwiching needs at least one [[market.dex]] pool"));
         }
@@ -690,24 +879,22 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
         SandwichSpec {
             enabled: c.enabled,
-            min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round() as u128,
+            min_profit_quote: v.quote_units(&k("min_profit_usd"), c.min_profit_usd.0, limits::MAX_PRICE)?,
             bribe_share: v.probability(&k("bribe_share"), c.bribe_share)?,
             min_success_probability: v.probability(&k("min_success_probability"), c.min_success_probability)?,
-            priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+            priority_fee_wei: v.gwei(&k("priority_fee_gwei"), c.priority_fee_gwei, limits::MAX_GWEI)?,
             gas_estimate: c.gas_estimate,
             rival_probability: v.probability(&k("rival_probability"), c.rival_probability)?,
-            rival_bid_median_wei: v.non_negative(&k("rival_bid_median_eth"), c.rival_bid_median_eth)? * 1e18,
-            rival_bid_sigma: v.non_negative(&k("rival_bid_sigma"), c.rival_bid_sigma)?,
-            submit_latency: v.duration(&k("submit_latency"), &c.submit_latency)?,
+            rival_bid_median_wei: v.within(&k("rival_bid_median_eth"), c.rival_bid_median_eth, 0.0, 1_000.0)? * 1e18,
+            rival_bid_sigma: v.within(&k("rival_bid_sigma"), c.rival_bid_sigma, 0.0, limits::MAX_LOG_SIGMA)?,
+            submit_latency: v.duration_within(&k("submit_latency"), &c.submit_latency, 0, limits::MINUTE)?,
         }
     };
-    let mempool = mempool_spec(&v, &s.mempool, &dex)?;
+    let mempool = mempool_spec(&v, &s.mempool, &dex, duration)?;
     let liquidation = {
         let c = &s.strategies.liquidation;
         let k = |f: &str| format!("strategies.liquidation.{f}");
-        if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
-            return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
-        }
+        v.int_within(&k("gas_estimate"), c.gas_estimate, 21_000, limits::MAX_TX_GAS)?;
         if c.enabled && (dex.is_empty() || chain.dex_engine != DexEngine::Evm) {
             return Err(v.err(
                 &k("enabled"),
@@ -716,9 +903,9 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
         LiquidationSpec {
             enabled: c.enabled,
-            min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round() as u128,
+            min_profit_quote: v.quote_units(&k("min_profit_usd"), c.min_profit_usd.0, limits::MAX_PRICE)?,
             bribe_share: v.probability(&k("bribe_share"), c.bribe_share)?,
-            priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+            priority_fee_wei: v.gwei(&k("priority_fee_gwei"), c.priority_fee_gwei, limits::MAX_GWEI)?,
             gas_estimate: c.gas_estimate,
             flash_swaps: c.flash_swaps,
             rival_probability: v.probability(&k("rival_probability"), c.rival_probability)?,
@@ -735,14 +922,20 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     let lending = {
         let l = &s.lending;
         let k = |f: &str| format!("lending.{f}");
-        let (lo, hi) =
-            (v.non_negative(&k("health_min"), l.health_min)?, v.non_negative(&k("health_max"), l.health_max)?);
-        if lo <= 0.0 || hi < lo {
-            return Err(v.err(&k("health_max"), format!("need 0 < health_min <= health_max, got {lo} and {hi}")));
+        // Health factors a lending market has: below 0.5 the position is long gone, above 100 it
+        // never comes near liquidation.
+        let (lo, hi) = (
+            v.within(&k("health_min"), l.health_min, 0.5, 100.0)?,
+            v.within(&k("health_max"), l.health_max, 0.5, 100.0)?,
+        );
+        if hi < lo {
+            return Err(v.err(
+                v.user_key(&k("health_max"), &k("health_min")),
+                format!("need health_min <= health_max, got {lo} and {hi}"),
+            ));
         }
-        if l.oracle_deviation_bps == 0 || l.oracle_deviation_bps >= 10_000 {
-            return Err(v.err(&k("oracle_deviation_bps"), "must be between 1 and 9,999"));
-        }
+        v.int_within(&k("oracle_deviation_bps"), l.oracle_deviation_bps, 1, 2_000)?;
+        v.int_within(&k("borrowers"), l.borrowers, 0, limits::MAX_BORROWERS)?;
         let reserves = reserve_specs(&v, l, &dex)?;
         let declared = l
             .borrower
@@ -779,7 +972,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
                     let known: Vec<&str> = reserves.iter().map(|r| r.symbol.as_str()).collect();
                     v.err(&format!("{key}.{sym}"), format!("no reserve `{sym}` (known: {})", known.join(", ")))
                 })?;
-                out.push((i, v.non_negative(&format!("{key}.{sym}"), w)?));
+                out.push((i, v.within(&format!("{key}.{sym}"), w, 0.0, 1e6)?));
             }
             let total: f64 = out.iter().map(|x| x.1).sum();
             if total <= 0.0 {
@@ -799,13 +992,18 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             debt_mix,
             second_collateral_probability: v
                 .probability(&k("second_collateral_probability"), l.second_collateral_probability)?,
-            collateral_median_eth: v.non_negative(&k("collateral_median_eth"), l.collateral_median_eth)?,
-            collateral_sigma: v.non_negative(&k("collateral_sigma"), l.collateral_sigma)?,
+            collateral_median_eth: v.within(&k("collateral_median_eth"), l.collateral_median_eth, 0.0, 1e6)?,
+            collateral_sigma: v.within(&k("collateral_sigma"), l.collateral_sigma, 0.0, limits::MAX_LOG_SIGMA)?,
             health_min: lo,
             health_max: hi,
             oracle: crate::market::oracle::OracleRule {
                 deviation_bps: l.oracle_deviation_bps,
-                heartbeat: v.positive_duration(&k("oracle_heartbeat"), &l.oracle_heartbeat)?,
+                heartbeat: v.duration_within(
+                    &k("oracle_heartbeat"),
+                    &l.oracle_heartbeat,
+                    limits::SECOND,
+                    7 * limits::DAY,
+                )?,
             },
             reserves,
             declared,
@@ -813,7 +1011,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             replay,
         }
     };
-    Ok(RunSpec {
+    let spec = RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),
         seed: s.seed,
@@ -823,23 +1021,37 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         base_symbol: v.base_symbol.clone(),
         base_decimals: v.base_decimals,
         price_model,
-        tick_interval: v.positive_duration("market.tick_interval", &s.market.tick_interval)?,
+        tick_interval,
         cex,
         dex,
-        feed_max_age: v.positive_duration("market.feed.max_age", &feed.max_age)?,
-        feed_outlier_bps: v.non_negative("market.feed.outlier_threshold_bps", feed.outlier_threshold_bps)?,
+        feed_max_age: v.duration_within("market.feed.max_age", &feed.max_age, limits::MS, limits::HOUR)?,
+        feed_outlier_bps: v.within("market.feed.outlier_threshold_bps", feed.outlier_threshold_bps, 0.0, 10_000.0)?,
         noise: NoiseSpec {
-            rate_per_minute: v.non_negative("market.noise_traders.rate_per_minute", n.rate_per_minute)?,
-            size_median: v.non_negative("market.noise_traders.size_median", n.size_median)?,
-            size_sigma: v.non_negative("market.noise_traders.size_sigma", n.size_sigma)?,
+            rate_per_minute: v.within(
+                "market.noise_traders.rate_per_minute",
+                n.rate_per_minute,
+                0.0,
+                limits::MAX_RATE_PER_MINUTE,
+            )?,
+            size_median: v.within("market.noise_traders.size_median", n.size_median, 0.0, limits::MAX_PRICE)?,
+            size_sigma: v.within("market.noise_traders.size_sigma", n.size_sigma, 0.0, limits::MAX_LOG_SIGMA)?,
             buy_probability: v.probability("market.noise_traders.buy_probability", n.buy_probability)?,
         },
         rivals: RivalSpec {
             probability: v.probability("market.rivals.probability", r.probability)?,
-            min_profit_quote: (v.non_negative("market.rivals.min_profit", r.min_profit)? * quote_scale).round() as u128,
-            priority_fee_median_gwei: v
-                .non_negative("market.rivals.priority_fee_median_gwei", r.priority_fee_median_gwei)?,
-            priority_fee_sigma: v.non_negative("market.rivals.priority_fee_sigma", r.priority_fee_sigma)?,
+            min_profit_quote: v.quote_units("market.rivals.min_profit", r.min_profit, limits::MAX_PRICE)?,
+            priority_fee_median_gwei: v.within(
+                "market.rivals.priority_fee_median_gwei",
+                r.priority_fee_median_gwei,
+                0.0,
+                limits::MAX_GWEI,
+            )?,
+            priority_fee_sigma: v.within(
+                "market.rivals.priority_fee_sigma",
+                r.priority_fee_sigma,
+                0.0,
+                limits::MAX_LOG_SIGMA,
+            )?,
         },
         chain,
         wallet_base: v.amount("account.wallet[0]", &s.account.wallet[0], Expect::Base)?,
@@ -848,26 +1060,23 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         micro: MicroArbSpec {
             enabled: m.enabled,
             min_profit_quote: (min_profit_usd * quote_scale).round() as u128,
-            min_profit_ppm: (min_pct * 10_000.0).round() as u64,
+            min_profit_ppm: (min_fraction * 1_000_000.0).round() as u64,
             max_position_base,
             max_concurrent_trades: m.max_concurrent_trades as usize,
-            execution_timeout: m.execution_timeout_ms * NANOS_PER_MS,
-            latency_threshold: m.latency_threshold_ms * NANOS_PER_MS,
+            execution_timeout,
+            latency_threshold,
             dex_slippage_bps: m.dex_slippage_bps,
-            priority_fee_wei: (priority_fee * 1e9).round() as u128,
+            priority_fee_wei,
         },
         cross_dex: {
             let c = &s.strategies.cross_dex;
             let k = |f: &str| format!("strategies.cross_dex.{f}");
-            if c.gas_estimate == 0 || c.gas_estimate > 10_000_000 {
-                return Err(v.err(&k("gas_estimate"), "must be between 1 and 10,000,000"));
-            }
+            v.int_within(&k("gas_estimate"), c.gas_estimate, 21_000, limits::MAX_TX_GAS)?;
             CrossDexSpec {
                 enabled: c.enabled,
-                min_profit_quote: (v.non_negative(&k("min_profit_usd"), c.min_profit_usd)? * quote_scale).round()
-                    as u128,
+                min_profit_quote: v.quote_units(&k("min_profit_usd"), c.min_profit_usd.0, limits::MAX_PRICE)?,
                 max_input_quote: v.amount(&k("max_input"), &c.max_input, Expect::Quote)?,
-                priority_fee_wei: (v.non_negative(&k("priority_fee_gwei"), c.priority_fee_gwei)? * 1e9).round() as u128,
+                priority_fee_wei: v.gwei(&k("priority_fee_gwei"), c.priority_fee_gwei, limits::MAX_GWEI)?,
                 gas_estimate: c.gas_estimate,
             }
         },
@@ -876,13 +1085,27 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         liquidation,
         lending,
         safety,
-        equity_sample: v.positive_duration("monitoring.equity_sample_interval", &mon.equity_sample_interval)?,
-        chain_id: s.network.chain_id,
+        equity_sample: v.duration_within(
+            "monitoring.equity_sample_interval",
+            &mon.equity_sample_interval,
+            limits::SECOND,
+            limits::DAY,
+        )?,
+        chain_id,
         log_level: mon.log_level.clone(),
-    })
+    };
+    if let Some((key, message)) = super::budget::over_budget(&super::budget::estimate(&spec)) {
+        return Err(v.err(&key, message));
+    }
+    Ok(spec)
 }
 
-fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun]) -> Result<MempoolSpec, ConfigError> {
+fn mempool_spec(
+    v: &V<'_>,
+    m: &super::schema::MempoolConfig,
+    dex: &[DexSpecRun],
+    duration: SimTime,
+) -> Result<MempoolSpec, ConfigError> {
     use crate::mempool::{SwapLimit, SwapMethod};
     let k = |f: &str| format!("mempool.{f}");
     if m.slippage_bps.is_empty() || m.slippage_bps.len() != m.slippage_weights.len() {
@@ -892,8 +1115,14 @@ fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun])
     if total.is_nan() || total <= 0.0 || m.slippage_weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
         return Err(v.err(&k("slippage_weights"), "weights must be >= 0 and not all zero"));
     }
-    if let Some(b) = m.slippage_bps.iter().find(|b| **b >= 10_000) {
-        return Err(v.err(&k("slippage_bps"), format!("{b} bps is 100 % or more")));
+    if m.slippage_bps.len() > 64 {
+        return Err(v.err(&k("slippage_bps"), "at most 64 tolerances"));
+    }
+    if let Some(b) = m.slippage_bps.iter().find(|b| **b > 5_000) {
+        return Err(v.err(&k("slippage_bps"), format!("{b} bps: a tolerance must be between 0 and 5000 bps")));
+    }
+    if m.pending.len() > limits::MAX_PENDING {
+        return Err(v.err(&k("pending"), format!("at most {} listed transactions", limits::MAX_PENDING)));
     }
     let mut pending = Vec::new();
     for (i, p) in m.pending.iter().enumerate() {
@@ -954,25 +1183,35 @@ fn mempool_spec(v: &V<'_>, m: &super::schema::MempoolConfig, dex: &[DexSpecRun])
             }
         };
         pending.push(PendingSwapSpec {
-            at: v.duration(&pk("at"), &p.at)?,
+            at: v.duration_within(&pk("at"), &p.at, 0, duration.saturating_sub(1))?,
             pool,
             method,
             sells_base,
             limit,
             sender: p.sender.clone(),
-            priority_fee_wei: (v.non_negative(&pk("priority_fee_gwei"), p.priority_fee_gwei)? * 1e9).round() as u128,
+            priority_fee_wei: v.gwei(&pk("priority_fee_gwei"), p.priority_fee_gwei, limits::MAX_GWEI)?,
         });
     }
     Ok(MempoolSpec {
-        victims_per_minute: v.non_negative(&k("victims_per_minute"), m.victims_per_minute)?,
-        size_median_usd: v.non_negative(&k("size_median_usd"), m.size_median_usd)?,
-        size_sigma: v.non_negative(&k("size_sigma"), m.size_sigma)?,
+        victims_per_minute: v.within(
+            &k("victims_per_minute"),
+            m.victims_per_minute,
+            0.0,
+            limits::MAX_RATE_PER_MINUTE,
+        )?,
+        size_median_usd: v.within(&k("size_median_usd"), m.size_median_usd, 0.0, limits::MAX_PRICE)?,
+        size_sigma: v.within(&k("size_sigma"), m.size_sigma, 0.0, limits::MAX_LOG_SIGMA)?,
         buy_probability: v.probability(&k("buy_probability"), m.buy_probability)?,
         exact_out_probability: v.probability(&k("exact_out_probability"), m.exact_out_probability)?,
         slippage: m.slippage_bps.iter().zip(&m.slippage_weights).map(|(b, w)| (*b, w / total)).collect(),
-        priority_fee_median_gwei: v.non_negative(&k("priority_fee_median_gwei"), m.priority_fee_median_gwei)?,
-        priority_fee_sigma: v.non_negative(&k("priority_fee_sigma"), m.priority_fee_sigma)?,
-        propagation: v.duration(&k("propagation"), &m.propagation)?,
+        priority_fee_median_gwei: v.within(
+            &k("priority_fee_median_gwei"),
+            m.priority_fee_median_gwei,
+            0.0,
+            limits::MAX_GWEI,
+        )?,
+        priority_fee_sigma: v.within(&k("priority_fee_sigma"), m.priority_fee_sigma, 0.0, limits::MAX_LOG_SIGMA)?,
+        propagation: v.duration_within(&k("propagation"), &m.propagation, 0, limits::MINUTE)?,
         pending,
     })
 }
@@ -1012,17 +1251,24 @@ fn reserve_specs(
         {
             return Err(v.err(&k("symbol"), format!("reserve `{}` is declared twice", r.symbol)));
         }
-        if r.decimals > 30 {
-            return Err(v.err(&k("decimals"), "must be at most 30"));
-        }
+        check_symbol(v, &k("symbol"), &r.symbol)?;
+        v.int_within(&k("decimals"), u32::from(r.decimals), 0, limits::MAX_DECIMALS)?;
         if r.ltv_bps > r.liquidation_threshold_bps || r.liquidation_threshold_bps > 10_000 {
             return Err(v.err(&k("ltv_bps"), "need ltv_bps <= liquidation_threshold_bps <= 10000"));
         }
-        if r.liquidation_bonus_bps < 10_000 {
-            return Err(v.err(&k("liquidation_bonus_bps"), "is 10000 + the bonus (e.g. 10500 for 5 %), so >= 10000"));
+        // Aave caps the bonus so a liquidation never seizes more than the collateral backing the
+        // debt: threshold × bonus <= 100 %, and the bonus itself at 25 %.
+        v.int_within(&k("liquidation_bonus_bps"), r.liquidation_bonus_bps, 10_000, 12_500).map_err(|e| {
+            ConfigError { message: format!("{} (it is 10000 + the bonus, e.g. 10500 for 5 %)", e.message), ..e }
+        })?;
+        if u32::from(r.liquidation_threshold_bps) * u32::from(r.liquidation_bonus_bps) > 10_000 * 10_000 {
+            return Err(v.err(
+                &k("liquidation_bonus_bps"),
+                "liquidation_threshold_bps × liquidation_bonus_bps must be at most 100 % (Aave's rule)",
+            ));
         }
-        if !(r.price.is_finite() && r.price > 0.0) {
-            return Err(v.err(&k("price"), "must be a positive USD price"));
+        if !(r.price.is_finite() && r.price > 0.0 && r.price <= limits::MAX_PRICE) {
+            return Err(v.err(&k("price"), format!("must be a USD price above 0 and at most {}", limits::MAX_PRICE)));
         }
         let pool = match &r.pool {
             None => None,
@@ -1035,12 +1281,13 @@ fn reserve_specs(
                         format!("expected [\"<amount> {}\", \"<amount> {}\"], both > 0", r.symbol, v.quote_symbol),
                     ));
                 }
+                check_pool_reserves(v, &k("pool"), token.1, U256::from(quote))?;
                 Some((token.1, U256::from(quote)))
             }
             Some(_) => return Err(v.err(&k("pool"), "expected two amounts: [token, quote]")),
         };
-        if r.beta_to_eth.is_some_and(|b| !b.is_finite()) {
-            return Err(v.err(&k("beta_to_eth"), "must be a finite number"));
+        if let Some(b) = r.beta_to_eth {
+            v.within(&k("beta_to_eth"), b, -5.0, 5.0)?;
         }
         out.push(ReserveSpec {
             symbol: r.symbol.clone(),
@@ -1079,6 +1326,11 @@ fn reserve_amount(
         return Err(v.err(key, format!("unknown unit `{unit}` in `{text}` (known: {})", known.join(", "))));
     };
     let raw = crate::core::amount::parse_decimal(num, decimals).map_err(|e| v.err(key, e.to_string()))?;
+    if raw > limits::MAX_AMOUNT {
+        return Err(
+            v.err(key, format!("`{text}` is more than 2^112 - 1 raw units, the most any balance here may hold"))
+        );
+    }
     Ok((i, raw))
 }
 
@@ -1088,6 +1340,11 @@ fn reserve_balances(v: &V<'_>, key: &str, items: &[&str], reserves: &[ReserveSpe
     for t in items {
         let (i, raw) = reserve_amount(v, key, t, reserves, None)?;
         out[i] += raw;
+        if out[i] > limits::MAX_AMOUNT {
+            return Err(
+                v.err(key, format!("the {} amounts add up to more than 2^112 - 1 raw units", reserves[i].symbol))
+            );
+        }
     }
     Ok(out)
 }
@@ -1107,7 +1364,7 @@ fn read_lending_replay(
         Collateral(usize),
         Debt(usize),
     }
-    let text = std::fs::read_to_string(path).map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
+    let text = limits::read_input_file(path).map_err(|e| v.err(key, format!("`{shown}` {e}")))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let Some((hi, header)) = lines.next() else {
         return Err(v.err(key, format!("`{shown}` is empty")));
@@ -1148,7 +1405,12 @@ fn read_lending_replay(
         let ts: u64 = f[0].parse().map_err(|_| bad(format!("timestamp `{}` is not whole seconds", f[0])))?;
         let block: u64 = f[1].parse().map_err(|_| bad(format!("block `{}` is not a number", f[1])))?;
         let t0 = *first.get_or_insert(ts);
-        let at = ts.checked_sub(t0).ok_or_else(|| bad("timestamps must increase".into()))? * NANOS_PER_SEC;
+        let at = ts
+            .checked_sub(t0)
+            .ok_or_else(|| bad("timestamps must increase".into()))?
+            .checked_mul(NANOS_PER_SEC)
+            .filter(|t| *t <= limits::MAX_DURATION)
+            .ok_or_else(|| bad("the rows span more than the longest run (400 days)".into()))?;
         if rows.last().is_some_and(|r| r.at >= at) {
             return Err(bad("timestamps must strictly increase".into()));
         }
@@ -1166,14 +1428,18 @@ fn read_lending_replay(
                     let p = crate::core::amount::parse_decimal(field, 8)
                         .map_err(|e| bad(format!("`{name}`: {e}")))?
                         .saturating_to::<u128>();
-                    if p == 0 {
-                        return Err(bad(format!("`{name}` must be > 0")));
+                    // 8-decimal USD, as Chainlink posts: above 0 and at most MAX_PRICE.
+                    if p == 0 || p > (limits::MAX_PRICE as u128) * 100_000_000 {
+                        return Err(bad(format!("`{name}` must be above 0 and at most {} USD", limits::MAX_PRICE)));
                     }
                     row.prices.push((*r, p));
                 }
                 Col::Collateral(r) | Col::Debt(r) => {
                     let raw =
                         crate::core::amount::parse_decimal(field, 0).map_err(|e| bad(format!("`{name}`: {e}")))?;
+                    if raw > limits::MAX_AMOUNT {
+                        return Err(bad(format!("`{name}` is more than 2^112 - 1 raw units")));
+                    }
                     if matches!(col, Col::Collateral(_)) { row.collateral[*r] = raw } else { row.debt[*r] = raw }
                 }
             }
@@ -1187,7 +1453,7 @@ fn read_lending_replay(
 }
 
 fn read_replay(v: &V<'_>, key: &str, path: &Path, shown: &str) -> Result<Vec<(SimTime, f64)>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| v.err(key, format!("cannot read `{shown}`: {e}")))?;
+    let text = limits::read_input_file(path).map_err(|e| v.err(key, format!("`{shown}` {e}")))?;
     let mut points = Vec::new();
     let mut first_ts: Option<u64> = None;
     for (i, line) in text.lines().enumerate() {
@@ -1202,11 +1468,16 @@ fn read_replay(v: &V<'_>, key: &str, path: &Path, shown: &str) -> Result<Vec<(Si
         let (ts, px) = line.split_once(',').ok_or_else(|| bad("not two columns"))?;
         let ts: u64 = ts.trim().parse().map_err(|_| bad("bad timestamp"))?;
         let px: f64 = px.trim().parse().map_err(|_| bad("bad price"))?;
-        if !(px.is_finite() && px > 0.0) {
-            return Err(bad("price must be > 0"));
+        if !(px.is_finite() && px > 0.0 && px <= limits::MAX_PRICE) {
+            return Err(bad("price must be above 0 and at most 1e9"));
         }
         let t0 = *first_ts.get_or_insert(ts);
-        let t = ts.checked_sub(t0).ok_or_else(|| bad("timestamps must increase"))? * NANOS_PER_MS;
+        let t = ts
+            .checked_sub(t0)
+            .ok_or_else(|| bad("timestamps must increase"))?
+            .checked_mul(NANOS_PER_MS)
+            .filter(|t| *t <= limits::MAX_DURATION)
+            .ok_or_else(|| bad("the prices span more than the longest run (400 days)"))?;
         if points.last().is_some_and(|(last, _)| *last >= t) {
             return Err(bad("timestamps must strictly increase"));
         }

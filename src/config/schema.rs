@@ -5,6 +5,32 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// A figure in USD (quote units): a number, or a string holding one as the reference design writes
+/// it (`"10.0"`, optionally `"10.0 USD"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usd(pub f64);
+
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(x) => Ok(Usd(x)),
+            Raw::Text(t) => {
+                let t = t.trim();
+                let num = t.strip_suffix("USD").map(str::trim_end).unwrap_or(t);
+                num.parse::<f64>().map(Usd).map_err(|_| {
+                    serde::de::Error::custom(format!("`{t}` is not a USD figure (write e.g. 10.0 or \"10.0 USD\")"))
+                })
+            }
+        }
+    }
+}
+
 /// The merged document: `config/default.toml` < `--config` file < scenario < env < CLI.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +201,12 @@ pub struct PendingTxConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// The network's name ("mainnet"), for the reader.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The network's block time in seconds (the simulated chain's is `chain.block_time`).
+    #[serde(default)]
+    pub block_time: Option<u64>,
     pub chain_id: u64,
     pub rpc_url: String,
     pub ws_url: String,
@@ -195,7 +227,7 @@ pub struct StrategiesConfig {
 pub struct LiquidationConfig {
     pub enabled: bool,
     /// Net profit after gas and bribe, in quote units.
-    pub min_profit_usd: f64,
+    pub min_profit_usd: Usd,
     /// Share of the profit after gas paid to the builder.
     pub bribe_share: f64,
     pub priority_fee_gwei: f64,
@@ -216,7 +248,7 @@ pub struct LiquidationConfig {
 pub struct SandwichConfig {
     pub enabled: bool,
     /// Net profit after gas and bribe, in quote units.
-    pub min_profit_usd: f64,
+    pub min_profit_usd: Usd,
     /// Least share of the profit after gas paid to the builder as a bribe.
     pub bribe_share: f64,
     /// Skip a sandwich whose estimated chance of winning the block is below this.
@@ -239,7 +271,7 @@ pub struct SandwichConfig {
 pub struct CrossDexConfig {
     pub enabled: bool,
     /// Net profit in quote units after gas.
-    pub min_profit_usd: f64,
+    pub min_profit_usd: Usd,
     /// Largest quote input of one arbitrage, with a unit: "100000 USDC".
     pub max_input: String,
     pub priority_fee_gwei: f64,
@@ -256,7 +288,7 @@ pub struct MicroArbitrageConfig {
     /// Net profit as a percentage of the buy leg's notional, e.g. 0.05 = 0.05 %.
     pub min_profit_percentage: f64,
     /// Net profit in quote units (USD for a USD stablecoin), after fees and gas.
-    pub min_profit_usd: f64,
+    pub min_profit_usd: Usd,
     /// Largest size of one trade, with a unit: "5 ETH".
     pub max_position_size: String,
     pub max_concurrent_trades: u32,

@@ -141,6 +141,15 @@ pub fn parse_duration(text: &str) -> Result<u64, AmountError> {
     base.checked_mul(multiplier).ok_or_else(bad)
 }
 
+/// A raw amount as a float for estimates and reports, never panicking: exactly `as f64` below
+/// 2^128 (so figures match the u128 path bit for bit), the nearest float above.
+pub fn u256_to_f64(x: U256) -> f64 {
+    match u128::try_from(x) {
+        Ok(v) => v as f64,
+        Err(_) => f64::from(x),
+    }
+}
+
 /// Renders raw units as a decimal string with `decimals` places, trailing zeros trimmed.
 pub fn format_units(raw: u128, decimals: u32) -> String {
     let s = raw.to_string();

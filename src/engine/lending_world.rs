@@ -200,7 +200,7 @@ impl LendingWorld {
         for x in (0..self.tokens.len()).filter(|&x| self.pair_between(x, QUOTE).is_some()) {
             let Some((rx, rq)) = self.pair_reserves(chain, x, QUOTE) else { continue };
             let (dx, dq) = (10f64.powi(self.tokens[x].decimals.into()), 10f64.powi(self.tokens[QUOTE].decimals.into()));
-            let (bx, bq) = (rx.to::<u128>() as f64 / dx, rq.to::<u128>() as f64 / dq);
+            let (bx, bq) = (crate::core::amount::u256_to_f64(rx) / dx, crate::core::amount::u256_to_f64(rq) / dq);
             let target = prices[x] as f64 / prices[QUOTE].max(1) as f64;
             let target_x = (bx * bq / target).sqrt();
             let (amount, path) = if target_x > bx * 1.0001 {

@@ -15,6 +15,9 @@ pub enum AmmError {
     Overflow,
 }
 
+/// Liquidity a pair locks at its first mint (Uniswap V2's `MINIMUM_LIQUIDITY`).
+pub const MINIMUM_LIQUIDITY: u64 = 1_000;
+
 /// Largest reserve a V2 pair can hold (`uint112`).
 pub const MAX_RESERVE: U256 = U256::from_limbs([u64::MAX, (1u64 << 48) - 1, 0, 0]);
 

@@ -268,8 +268,8 @@ impl Chain {
         let i = pool.0 as usize;
         let p = &self.pools[i];
         let gas_quote = p.spec.swap_gas as f64 * (self.base_fee + priority_fee_wei) as f64 * 1e-18 * fundamental;
-        let rb = p.pool.reserve_base.to::<u128>() as f64 / self.base_scale;
-        let rq = p.pool.reserve_quote.to::<u128>() as f64 / self.quote_scale;
+        let rb = crate::core::amount::u256_to_f64(p.pool.reserve_base) / self.base_scale;
+        let rq = crate::core::amount::u256_to_f64(p.pool.reserve_quote) / self.quote_scale;
         let gamma = 1.0 - p.spec.fee_bps as f64 / 10_000.0;
         let price = fundamental;
         let min_profit = self.rivals.min_profit_quote as f64 / self.quote_scale + gas_quote;

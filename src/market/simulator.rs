@@ -165,8 +165,8 @@ impl ArbitrageSimulator {
     /// Pool spot price in quote units per whole base.
     pub fn pool_mid(&self, p: PoolId) -> f64 {
         let pool = &self.chain.pools[p.0 as usize].pool;
-        let rb = pool.reserve_base.to::<u128>() as f64 / 10f64.powi(self.base_decimals as i32);
-        let rq = pool.reserve_quote.to::<u128>() as f64 / 10f64.powi(self.quote_decimals as i32);
+        let rb = crate::core::amount::u256_to_f64(pool.reserve_base) / 10f64.powi(self.base_decimals as i32);
+        let rq = crate::core::amount::u256_to_f64(pool.reserve_quote) / 10f64.powi(self.quote_decimals as i32);
         rq / rb
     }
 

@@ -3,6 +3,7 @@
 //! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
 
 pub mod liquidation;
+pub mod output;
 pub mod sandwich;
 pub mod stats;
 
@@ -406,31 +407,7 @@ pub fn write(spec: &RunSpec, r: &BacktestResult, dir: &Path) -> Result<Summary, 
     Ok(summary)
 }
 
-/// Runs `fill` on a sibling temporary directory, then renames it to `dir` (replacing an old one):
-/// a failure never leaves a half-written report.
-pub(crate) fn write_atomically(
-    dir: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), ReportError>,
-) -> Result<(), ReportError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if dir.exists() {
-        fs::remove_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
-    }
-    fs::rename(&tmp, dir).map_err(|e| ReportError::io(dir, e))?;
-    Ok(())
-}
+pub(crate) use output::write_atomically;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

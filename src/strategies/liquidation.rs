@@ -49,15 +49,15 @@ fn trigger(reserves: &[Reserve], b: &Borrower) -> Option<(usize, usize, u128)> {
     }
     let (c, d) = (cs[0], ds[0]);
     let (rc, rd) = (&reserves[c], &reserves[d]);
-    let coll = b.collateral[c].to::<u128>() as f64 / 10f64.powi(rc.decimals as i32);
-    let debt = b.debt[d].to::<u128>() as f64 / 10f64.powi(rd.decimals as i32);
+    let coll = crate::core::amount::u256_to_f64(b.collateral[c]) / 10f64.powi(rc.decimals as i32);
+    let debt = crate::core::amount::u256_to_f64(b.debt[d]) / 10f64.powi(rd.decimals as i32);
     let ratio = debt / (coll * f64::from(rc.liquidation_threshold) / 1e4);
     Some((c, d, (ratio * RATIO_SCALE).min(u128::MAX as f64) as u128))
 }
 
 fn ratio(prices: &[U256], c: usize, d: usize) -> u128 {
-    let pc = prices[c].to::<u128>() as f64;
-    let pd = prices[d].to::<u128>().max(1) as f64;
+    let pc = crate::core::amount::u256_to_f64(prices[c]);
+    let pd = crate::core::amount::u256_to_f64(prices[d].max(U256::from(1u8)));
     (pc / pd * RATIO_SCALE).min(u128::MAX as f64) as u128
 }
 
@@ -187,12 +187,13 @@ pub fn best_liquidation(
     // Closed form for the continuous optimum: seized ≈ k·x, so the net is
     // getAmountOut(k·x) − x, maximal at x* = (√(γ·k·R_in·R_out) − R_in) / (γ·k).
     let (rc, rd) = (&reserves[collateral], &reserves[debt]);
-    let k = rd.price.to::<u128>() as f64 / rc.price.to::<u128>().max(1) as f64
+    let k = crate::core::amount::u256_to_f64(rd.price)
+        / crate::core::amount::u256_to_f64(rc.price.max(U256::from(1u8)))
         * 10f64.powi(rc.decimals as i32 - rd.decimals as i32)
         * f64::from(rc.liquidation_bonus)
         / 1e4;
     let gamma = f64::from(10_000 - fee_bps) / 1e4;
-    let (r_in, r_out) = (pool.0.to::<u128>() as f64, pool.1.to::<u128>() as f64);
+    let (r_in, r_out) = (crate::core::amount::u256_to_f64(pool.0), crate::core::amount::u256_to_f64(pool.1));
     let x_star = ((gamma * k * r_in * r_out).sqrt() - r_in) / (gamma * k);
     let f = |x: u128| at(x).map(|p| p.gross()).unwrap_or(i128::MIN / 2);
     let x = if !x_star.is_finite() || x_star >= max as f64 {
@@ -500,12 +501,13 @@ pub fn best_flash(
         at(x).map(|(p, r)| p.seized.saturating_to::<i128>() - r.saturating_to::<i128>()).unwrap_or(i128::MIN / 2)
     };
     let (rc, rd) = (&reserves[collateral], &reserves[debt]);
-    let k = rd.price.to::<u128>() as f64 / rc.price.to::<u128>().max(1) as f64
+    let k = crate::core::amount::u256_to_f64(rd.price)
+        / crate::core::amount::u256_to_f64(rc.price.max(U256::from(1u8)))
         * 10f64.powi(rc.decimals as i32 - rd.decimals as i32)
         * f64::from(rc.liquidation_bonus)
         / 1e4;
     let gamma = f64::from(10_000 - fee_bps) / 1e4;
-    let (r_c, r_d) = (pair.0.to::<u128>() as f64, pair.1.to::<u128>() as f64);
+    let (r_c, r_d) = (crate::core::amount::u256_to_f64(pair.0), crate::core::amount::u256_to_f64(pair.1));
     let y_star = r_d - (r_c * r_d / (gamma * k)).sqrt();
     let x = if !y_star.is_finite() || y_star >= max as f64 {
         // Concave and still rising at the close factor: the largest size (the contract caps it
