@@ -67,7 +67,7 @@ pub const MS: SimTime = NANOS_PER_MS;
 /// A duration as a person writes it (`"250ms"`, `"12s"`, `"1h"`).
 pub fn show_duration(ns: SimTime) -> String {
     for (unit, size) in [("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND), ("ms", MS), ("us", 1_000)] {
-        if ns >= size && ns % size == 0 {
+        if ns >= size && ns.is_multiple_of(size) {
             return format!("{}{unit}", ns / size);
         }
     }

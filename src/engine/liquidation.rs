@@ -183,6 +183,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut server =
         RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
+    tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
     let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
     let mut manager = BundleManager::new(me, client, spec.chain_id);
     let mut rival = Rival {

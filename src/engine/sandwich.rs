@@ -324,6 +324,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
     let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut server = RelayServer::start(relay.clone(), loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
+    tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
     let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
     let manager = BundleManager::new(wallet, client, spec.chain_id);
 

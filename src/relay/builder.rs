@@ -14,6 +14,15 @@ use super::auth;
 use super::rpc::{self, CallBundleParams, CallBundleResult, CallBundleTxResult, CancelBundleParams, Response};
 use super::rpc::{MAX_BUNDLE_BYTES, MAX_BUNDLE_TXS, SendBundleParams, SendBundleResult, code};
 use crate::chain::{ChainEvent, Receipt, SimChain};
+use crate::core::BLOCK_GAS_LIMIT;
+
+/// How far ahead of the head a bundle may target (mev-share and builders take ~25 blocks).
+pub const MAX_BLOCKS_AHEAD: u64 = 32;
+/// Bundles one signer may have waiting, and all signers together.
+pub const MAX_PENDING_PER_SIGNER: usize = 256;
+pub const MAX_PENDING_TOTAL: usize = 8_192;
+/// Outcomes of finished bundles are kept this many blocks, then forgotten.
+pub const OUTCOME_RETENTION_BLOCKS: u64 = 1_024;
 
 /// What became of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +103,8 @@ pub struct Relay {
     pub stats: RelayStats,
     next_seq: u64,
     block_time_s: u64,
+    /// (block, hash) of outcomes in the order they became final, for forgetting old ones.
+    finished: std::collections::VecDeque<(u64, B256)>,
 }
 
 /// A bundle's payment per gas, compared exactly: a/b vs c/d by cross-multiplication.
@@ -110,11 +121,17 @@ impl Relay {
             stats: RelayStats::default(),
             next_seq: 0,
             block_time_s,
+            finished: std::collections::VecDeque::new(),
         }
     }
 
     pub fn chain(&mut self) -> &mut SimChain {
         &mut self.chain
+    }
+
+    /// Bundles waiting for a block.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
     }
 
     pub fn outcome(&self, hash: &B256) -> Option<&BundleOutcome> {
@@ -123,6 +140,14 @@ impl Relay {
 
     /// Serves one JSON-RPC request body with its `X-Flashbots-Signature` header value.
     pub fn handle(&mut self, body: &[u8], signature: Option<&str>) -> Response {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            self.stats.rejected += 1;
+            return Response::err(
+                Value::Null,
+                code::INVALID_REQUEST,
+                "batch requests are not supported: send one call per request",
+            );
+        }
         let req: rpc::Request = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => return Response::err(Value::Null, code::PARSE, format!("parse error: {e}")),
@@ -151,19 +176,39 @@ impl Relay {
     }
 
     fn send_bundle(&mut self, signer: Address, p: SendBundleParams) -> Result<Value, (i64, String)> {
-        let hashes = check_txs(&p.txs)?;
+        let hashes = check_txs(&p.txs, self.chain.chain_id())?;
         let block = rpc::parse_quantity(&p.block_number)
             .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
         let head = self.chain.block_number();
         if block <= head {
             return Err((code::BUNDLE_REJECTED, format!("block {block} is not after the current block {head}")));
         }
+        if block > head + MAX_BLOCKS_AHEAD {
+            return Err((
+                code::BUNDLE_REJECTED,
+                format!("block {block} is more than {MAX_BLOCKS_AHEAD} blocks after the current block {head}"),
+            ));
+        }
         let hash = rpc::bundle_hash(&hashes);
+        let replaces =
+            |b: &StoredBundle| b.signer == signer && p.replacement_uuid.is_some() && b.uuid == p.replacement_uuid;
+        let replaced = self.pending.iter().filter(|b| replaces(b)).count();
+        let mine = self.pending.iter().filter(|b| b.signer == signer).count() - replaced;
+        if mine >= MAX_PENDING_PER_SIGNER {
+            return Err((
+                code::BUNDLE_REJECTED,
+                format!("{mine} bundles of {signer} are already waiting (limit {MAX_PENDING_PER_SIGNER})"),
+            ));
+        }
+        if self.pending.len() - replaced >= MAX_PENDING_TOTAL {
+            return Err((code::BUNDLE_REJECTED, format!("the relay holds {MAX_PENDING_TOTAL} bundles; try later")));
+        }
         if let Some(uuid) = &p.replacement_uuid {
             self.pending.retain(|b| {
                 let same = b.signer == signer && b.uuid.as_deref() == Some(uuid.as_str());
                 if same {
                     self.outcomes.insert(b.hash, BundleOutcome::Replaced { by: hash });
+                    self.finished.push_back((head, b.hash));
                     self.stats.replaced += 1;
                 }
                 !same
@@ -187,10 +232,13 @@ impl Relay {
     }
 
     fn call_bundle(&mut self, p: CallBundleParams) -> Result<Value, (i64, String)> {
-        let hashes = check_txs(&p.txs)?;
+        let hashes = check_txs(&p.txs, self.chain.chain_id())?;
         let block = rpc::parse_quantity(&p.block_number)
             .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
         let head = self.chain.block_number();
+        if block > head + MAX_BLOCKS_AHEAD {
+            return Err((code::BUNDLE_REJECTED, format!("block {block} is more than {MAX_BLOCKS_AHEAD} blocks ahead")));
+        }
         let state = if p.state_block_number == "latest" {
             head
         } else {
@@ -246,10 +294,12 @@ impl Relay {
     }
 
     fn cancel_bundle(&mut self, signer: Address, p: CancelBundleParams) -> Result<Value, (i64, String)> {
+        let head = self.chain.block_number();
         self.pending.retain(|b| {
             let hit = b.signer == signer && b.uuid.as_deref() == Some(p.replacement_uuid.as_str());
             if hit {
                 self.outcomes.insert(b.hash, BundleOutcome::Cancelled);
+                self.finished.push_back((head, b.hash));
                 self.stats.cancelled += 1;
             }
             !hit
@@ -264,6 +314,11 @@ impl Relay {
     pub fn build_block(&mut self, timestamp: u64, base_fee: u64, coinbase: Address, rivals: &[RivalBid]) -> BlockBuild {
         self.chain.advance_block(timestamp, base_fee, coinbase);
         let number = self.chain.block_number();
+        while self.finished.front().is_some_and(|(b, _)| b + OUTCOME_RETENTION_BLOCKS < number) {
+            if let Some((_, h)) = self.finished.pop_front() {
+                self.outcomes.remove(&h);
+            }
+        }
         let mut candidates = Vec::new();
         let mut keep = Vec::new();
         for b in std::mem::take(&mut self.pending) {
@@ -274,6 +329,7 @@ impl Relay {
                 || b.max_timestamp.is_some_and(|t| timestamp > t)
             {
                 self.outcomes.insert(b.hash, BundleOutcome::Expired { block: number });
+                self.finished.push_back((number, b.hash));
                 self.stats.expired += 1;
             } else {
                 candidates.push(b);
@@ -326,6 +382,7 @@ impl Relay {
                 .filter(|g| !pays_more(pay, (U256::from(*g), 1)));
             if let Some(g) = best_rival {
                 self.outcomes.insert(b.hash, BundleOutcome::Outbid { block: number, rival_gas_price: g });
+                self.finished.push_back((number, b.hash));
                 self.stats.outbid += 1;
                 continue;
             }
@@ -334,6 +391,7 @@ impl Relay {
                     let gas_used = receipts.iter().map(|r| r.gas_used).sum();
                     let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
                     self.outcomes.insert(b.hash, BundleOutcome::Included { block: number, gas_used, coinbase_diff });
+                    self.finished.push_back((number, b.hash));
                     self.stats.included += 1;
                     build.included.push((b.hash, receipts));
                 }
@@ -345,6 +403,7 @@ impl Relay {
 
     fn fail(&mut self, hash: B256, block: u64, reason: String) {
         self.outcomes.insert(hash, BundleOutcome::Failed { block, reason });
+        self.finished.push_back((block, hash));
         self.stats.failed += 1;
     }
 }
@@ -357,8 +416,10 @@ fn one_param<T: serde::de::DeserializeOwned>(params: &Value) -> Result<T, (i64, 
     serde_json::from_value(arr[0].clone()).map_err(|e| (code::INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
-/// Size limits and decodability; returns the transaction hashes.
-fn check_txs(txs: &[Bytes]) -> Result<Vec<B256>, (i64, String)> {
+/// Size, gas and chain-id limits and decodability; returns the transaction hashes. Checked on the
+/// raw transactions before anything is simulated, so no bundle can make the builder run more than
+/// one block's gas.
+fn check_txs(txs: &[Bytes], chain_id: u64) -> Result<Vec<B256>, (i64, String)> {
     if txs.is_empty() {
         return Err((code::INVALID_PARAMS, "a bundle needs at least one transaction".into()));
     }
@@ -372,13 +433,34 @@ fn check_txs(txs: &[Bytes]) -> Result<Vec<B256>, (i64, String)> {
     if bytes > MAX_BUNDLE_BYTES {
         return Err((code::BUNDLE_REJECTED, format!("{bytes} bytes exceed the limit of {MAX_BUNDLE_BYTES}")));
     }
-    txs.iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let mut buf = raw.as_ref();
-            TxEnvelope::decode_2718(&mut buf)
-                .map(|_| rpc::tx_hash(raw))
-                .map_err(|e| (code::BUNDLE_REJECTED, format!("tx {i} is not a signed transaction: {e}")))
-        })
-        .collect()
+    let mut gas = 0u64;
+    let mut hashes = Vec::with_capacity(txs.len());
+    for (i, raw) in txs.iter().enumerate() {
+        let mut buf = raw.as_ref();
+        let tx = TxEnvelope::decode_2718(&mut buf)
+            .map_err(|e| (code::BUNDLE_REJECTED, format!("tx {i} is not a signed transaction: {e}")))?;
+        if !buf.is_empty() {
+            return Err((code::BUNDLE_REJECTED, format!("tx {i} has {} bytes after the transaction", buf.len())));
+        }
+        use alloy_consensus::Transaction;
+        match tx.chain_id() {
+            Some(id) if id == chain_id => {}
+            Some(id) => {
+                return Err((
+                    code::BUNDLE_REJECTED,
+                    format!("tx {i} is for chain {id}, this relay is chain {chain_id}"),
+                ));
+            }
+            None => return Err((code::BUNDLE_REJECTED, format!("tx {i} has no chain id (pre-EIP-155, replayable)"))),
+        }
+        gas = gas.saturating_add(tx.gas_limit());
+        if gas > BLOCK_GAS_LIMIT {
+            return Err((
+                code::BUNDLE_REJECTED,
+                format!("the transactions' gas limits add up to more than a block's {BLOCK_GAS_LIMIT}"),
+            ));
+        }
+        hashes.push(rpc::tx_hash(raw));
+    }
+    Ok(hashes)
 }

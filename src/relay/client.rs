@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::auth;
-use super::http::{self, HttpError};
+use super::http::{HttpClient, HttpError};
 use super::rpc::SendBundleResult;
 use super::rpc::{CallBundleParams, CallBundleResult, CancelBundleParams, Response, RpcError, SendBundleParams};
 use crate::chain::Wallet;
@@ -33,11 +33,12 @@ pub struct RelayClient {
     auth: Wallet,
     timeout: Duration,
     next_id: u64,
+    http: HttpClient,
 }
 
 impl RelayClient {
     pub fn new(addr: SocketAddr, auth: Wallet) -> Self {
-        RelayClient { addr, auth, timeout: Duration::from_secs(5), next_id: 0 }
+        RelayClient { addr, auth, timeout: Duration::from_secs(5), next_id: 0, http: HttpClient::new() }
     }
 
     pub fn send_bundle(&mut self, p: &SendBundleParams) -> Result<B256, RelayError> {
@@ -70,7 +71,7 @@ impl RelayClient {
         }))
         .map_err(|e| RelayError::Sign(e.to_string()))?;
         let sig = auth::sign(&self.auth, &body).map_err(|e| RelayError::Sign(e.to_string()))?;
-        let (status, bytes) = http::post(self.addr, "/", &[(auth::HEADER, &sig)], &body, self.timeout)?;
+        let (status, bytes) = self.http.post(self.addr, "/", &[(auth::HEADER, &sig)], &body, self.timeout)?;
         let resp: Response = serde_json::from_slice(&bytes)
             .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
         if let Some(e) = resp.error {

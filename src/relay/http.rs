@@ -1,111 +1,115 @@
-//! Just enough HTTP/1.1 for JSON-RPC over loopback: one `POST` per connection, `Content-Length`
-//! bodies, `Connection: close`. The relay's bytes-on-the-wire are real HTTP, so the client code is
-//! the same that will talk to a remote relay once a TLS transport sits under it (live mode).
+//! HTTP/1.1 for the relay's JSON-RPC, on hyper (server and client): the relay serves connections
+//! concurrently with per-connection timeouts and header/body limits, and our client speaks the
+//! same maintained stack. The engine is synchronous, so the client drives a small current-thread
+//! tokio runtime of its own; that is the one sync/async boundary on this side.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Largest request body the relay accepts (Flashbots: 300 kB per bundle, plus JSON framing).
-pub const MAX_BODY: usize = 512 * 1024;
-const MAX_HEADER_LINES: usize = 64;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+
+/// Largest request or response body: a bundle of 300 kB of raw transactions is 600 kB as hex,
+/// plus JSON framing, so 1 MiB keeps the 300 kB bundle limit reachable and measured on the txs.
+pub const MAX_BODY: usize = 1 << 20;
+/// Most header lines a request may carry (more: HTTP 431).
+pub const MAX_HEADERS: usize = 64;
+/// Largest buffered request head (request line + headers); hyper answers 431 beyond it.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// A client must finish sending a request's headers within this (slow senders are cut off).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// ... and its body within this.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    #[error("malformed HTTP: {0}")]
-    Malformed(String),
-    #[error("body of {0} bytes exceeds the {MAX_BODY}-byte limit")]
-    TooLarge(usize),
-    #[error("HTTP status {status}: {body}")]
-    Status { status: u16, body: String },
+    #[error("HTTP: {0}")]
+    Protocol(String),
+    #[error("body of more than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
 }
 
-/// A request as received: method, path, headers (names lower-cased, in order), raw body bytes.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub headers: Headers,
-    pub body: Vec<u8>,
+/// A blocking HTTP/1.1 client for JSON-RPC POSTs, one connection per request.
+pub struct HttpClient {
+    rt: Option<tokio::runtime::Runtime>,
 }
 
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// Reads the request line, headers and a `Content-Length` body.
-pub fn read_request(stream: &mut TcpStream) -> Result<Request, HttpError> {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-        return Err(HttpError::Malformed(format!("request line {line:?}")));
-    };
-    let (method, path) = (method.to_string(), path.to_string());
-    let (headers, body) = read_headers_and_body(&mut r)?;
-    Ok(Request { method, path, headers, body })
-}
-
-/// Header (lower-cased name, value) pairs in order.
-type Headers = Vec<(String, String)>;
-
-fn read_headers_and_body(r: &mut impl BufRead) -> Result<(Headers, Vec<u8>), HttpError> {
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            return Err(HttpError::Malformed("connection closed inside the headers".into()));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        if headers.len() == MAX_HEADER_LINES {
-            return Err(HttpError::Malformed("too many header lines".into()));
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            return Err(HttpError::Malformed(format!("header line {line:?}")));
-        };
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+impl HttpClient {
+    pub fn new() -> Self {
+        HttpClient { rt: None }
     }
-    let len = match headers.iter().find(|(k, _)| k == "content-length") {
-        Some((_, v)) => v.parse::<usize>().map_err(|_| HttpError::Malformed(format!("content-length {v:?}")))?,
-        None => 0,
-    };
-    if len > MAX_BODY {
-        return Err(HttpError::TooLarge(len));
+
+    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, HttpError> {
+        if self.rt.is_none() {
+            self.rt = Some(tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?);
+        }
+        self.rt.as_ref().ok_or_else(|| HttpError::Protocol("no runtime".into()))
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Ok((headers, body))
+
+    /// POSTs `body` to `addr` + `path` with extra `headers`; the status and the response body.
+    /// Connect, send and receive together must finish within `timeout`.
+    pub fn post(
+        &mut self,
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, addr.to_string())
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_LENGTH, body.len());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| HttpError::Protocol(e.to_string()))?;
+        let rt = self.runtime()?;
+        rt.block_on(async move {
+            let exchange = async {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| HttpError::Protocol(e.to_string()))?;
+                let driver = tokio::spawn(conn);
+                let resp = sender.send_request(req).await.map_err(|e| HttpError::Protocol(e.to_string()))?;
+                let status = resp.status().as_u16();
+                let bytes = Limited::new(resp.into_body(), MAX_BODY)
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        if e.is::<http_body_util::LengthLimitError>() {
+                            HttpError::TooLarge
+                        } else {
+                            HttpError::Protocol(e.to_string())
+                        }
+                    })?
+                    .to_bytes();
+                driver.abort();
+                Ok::<_, HttpError>((status, bytes.to_vec()))
+            };
+            tokio::time::timeout(timeout, exchange).await.map_err(|_| HttpError::Timeout(timeout))?
+        })
+    }
 }
 
-/// Writes a response with a JSON body and closes.
-pub fn write_response(stream: &mut TcpStream, status: u16, body: &[u8]) -> Result<(), HttpError> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Payload Too Large",
-        _ => "Error",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
-    Ok(())
-}
-
-/// POSTs `body` to `addr` + `path` with extra `headers`; returns the status and the response body.
+/// One POST with a client of its own (tests and one-off calls).
 pub fn post(
     addr: SocketAddr,
     path: &str,
@@ -113,28 +117,5 @@ pub fn post(
     body: &[u8],
     timeout: Duration,
 ) -> Result<(u16, Vec<u8>), HttpError> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
-    s.flush()?;
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| HttpError::Malformed(format!("status line {line:?}")))?;
-    let (_, body) = read_headers_and_body(&mut r)?;
-    Ok((status, body))
+    HttpClient::new().post(addr, path, headers, body, timeout)
 }

@@ -1,62 +1,105 @@
-//! The relay over HTTP: a listener thread that serves JSON-RPC `POST`s one connection at a time
-//! against the shared `Relay`. The engine (or the CLI's block timer) builds blocks on the same relay.
+//! The relay over HTTP on hyper: connections are served concurrently on a small tokio runtime, each
+//! with a header-read timeout, a body-read timeout and head/body size limits, so idle or slow
+//! clients cannot delay anyone else. Requests run against the shared `Relay` on the runtime's
+//! blocking pool; the engine (or the CLI's block timer) builds blocks on the same relay.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response as HttpResponse, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::builder::Relay;
-use super::http::{self, HttpError};
+use super::http::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_BODY, MAX_HEAD_BYTES, MAX_HEADERS};
 use super::rpc::{Response, code};
 
-/// The relay's state is touched by the HTTP thread and by whoever builds blocks; one lock, held
+/// The relay's state is touched by the HTTP handlers and by whoever builds blocks; one lock, held
 /// for one request or one block.
 pub type SharedRelay = Arc<Mutex<Relay>>;
 
+/// Most connections served at once; further ones are closed as soon as they are accepted.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 pub struct RelayServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl RelayServer {
     /// Binds `addr` (port 0 picks a free one) and serves until `stop` or drop.
     pub fn start(relay: SharedRelay, addr: SocketAddr) -> std::io::Result<RelayServer> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new().name("xcrack-relay".into()).spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                match conn {
-                    Ok(mut s) => {
-                        if let Err(e) = serve(&relay, &mut s) {
-                            tracing::debug!(target: "xcrack::relay", error = %e, "connection dropped");
-                        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(4)
+            .thread_name("xcrack-relay")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let (shutdown, mut stop) = oneshot::channel::<()>();
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        runtime.spawn(async move {
+            let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut stop => break,
+                    a = listener.accept() => a,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(target: "xcrack::relay", error = %e, "accept failed");
+                        continue;
                     }
-                    Err(e) => tracing::warn!(target: "xcrack::relay", error = %e, "accept failed"),
-                }
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(target: "xcrack::relay", %peer, "connection limit reached, closing");
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let relay = relay.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(relay.clone(), req));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .max_buf_size(MAX_HEAD_BYTES)
+                        .max_headers(MAX_HEADERS)
+                        .serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = conn.await {
+                        tracing::debug!(target: "xcrack::relay", %peer, error = %e, "connection ended");
+                    }
+                    drop(permit);
+                });
             }
-        })?;
-        Ok(RelayServer { addr, stop, thread: Some(thread) })
+        });
+        Ok(RelayServer { addr, shutdown: Some(shutdown), runtime: Some(runtime) })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting and joins the listener thread.
+    /// Stops accepting, drops open connections and joins the runtime's threads.
     pub fn stop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.store(true, Ordering::SeqCst);
-            // Wake the blocking accept.
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-            let _ = t.join();
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
         }
     }
 }
@@ -67,31 +110,59 @@ impl Drop for RelayServer {
     }
 }
 
-fn serve(relay: &SharedRelay, s: &mut TcpStream) -> Result<(), HttpError> {
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let req = match http::read_request(s) {
-        Ok(r) => r,
-        Err(HttpError::TooLarge(n)) => {
-            let body = json(&Response::err(
-                serde_json::Value::Null,
-                code::INVALID_REQUEST,
-                format!("body of {n} bytes is too large"),
-            ));
-            return http::write_response(s, 413, &body);
-        }
-        Err(e) => return Err(e),
-    };
-    if req.method != "POST" {
-        let body = json(&Response::err(serde_json::Value::Null, code::INVALID_REQUEST, "use POST"));
-        return http::write_response(s, 405, &body);
-    }
-    let response = {
-        let mut r = relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        r.handle(&req.body, req.header("x-flashbots-signature"))
-    };
-    http::write_response(s, 200, &json(&response))
+fn reply(status: StatusCode, r: &Response) -> HttpResponse<Full<Bytes>> {
+    let body = serde_json::to_vec(r).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = HttpResponse::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    resp
 }
 
-fn json(r: &Response) -> Vec<u8> {
-    serde_json::to_vec(r).unwrap_or_else(|_| b"{}".to_vec())
+fn error(status: StatusCode, code: i64, message: impl Into<String>) -> HttpResponse<Full<Bytes>> {
+    reply(status, &Response::err(serde_json::Value::Null, code, message))
+}
+
+async fn handle(relay: SharedRelay, req: Request<Incoming>) -> Result<HttpResponse<Full<Bytes>>, Infallible> {
+    if req.method() != Method::POST {
+        return Ok(error(StatusCode::METHOD_NOT_ALLOWED, code::INVALID_REQUEST, "use POST"));
+    }
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Ok(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::INVALID_REQUEST,
+            format!("body of {} bytes is larger than {MAX_BODY}", declared.unwrap_or_default()),
+        ));
+    }
+    let signature = req.headers().get(super::auth::HEADER).map(|v| v.to_str().map(str::to_string).map_err(|_| ()));
+    let body = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
+        Err(_) => return Ok(error(StatusCode::REQUEST_TIMEOUT, code::INVALID_REQUEST, "body not received in time")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::INVALID_REQUEST,
+                format!("body larger than {MAX_BODY}"),
+            ));
+        }
+        Ok(Err(e)) => return Ok(error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, format!("bad body: {e}"))),
+        Ok(Ok(b)) => b.to_bytes(),
+    };
+    let signature = match signature {
+        Some(Err(())) => {
+            return Ok(error(StatusCode::OK, code::UNAUTHORIZED, "X-Flashbots-Signature is not visible ASCII"));
+        }
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    // Simulation is CPU work under the relay's lock: keep it off the threads that serve sockets.
+    let response = tokio::task::spawn_blocking(move || {
+        let mut r = relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        r.handle(&body, signature.as_deref())
+    })
+    .await;
+    Ok(match response {
+        Ok(r) => reply(StatusCode::OK, &r),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, code::INVALID_REQUEST, "request handler failed"),
+    })
 }
