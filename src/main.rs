@@ -11,7 +11,14 @@ fn main() {
     };
     let default_level = if quiet { "error" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).init();
+    // Colour only on a terminal: logs piped to files or other programs stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .with_ansi(ansi)
+        .init();
 
     let result = match cli.command {
         Command::Backtest(args) => xcrack::cli::backtest::run(args),

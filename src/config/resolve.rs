@@ -313,7 +313,7 @@ impl V<'_> {
     /// A float key within the range a real market could have.
     fn within(&self, key: &str, x: f64, lo: f64, hi: f64) -> Result<f64, ConfigError> {
         if !(x.is_finite() && x >= lo && x <= hi) {
-            return Err(self.err(key, format!("must be between {lo} and {hi}, got {x}")));
+            return Err(self.err(key, format!("must be between {lo} and {hi}, got {x:?}")));
         }
         Ok(x)
     }
@@ -382,7 +382,9 @@ impl V<'_> {
             let dec = units(unit.trim());
             let ok = match expect_unit_of {
                 Expect::Base => {
-                    dec.is_some() && unit.trim().to_ascii_uppercase().ends_with(&self.base_symbol.to_ascii_uppercase())
+                    dec.is_some()
+                        && (unit.trim().to_ascii_uppercase().ends_with(&self.base_symbol.to_ascii_uppercase())
+                            || unit.trim().eq_ignore_ascii_case("wei"))
                 }
                 Expect::Quote => {
                     unit.trim().eq_ignore_ascii_case(&self.quote_symbol) || unit.trim().eq_ignore_ascii_case("quote")
@@ -582,7 +584,7 @@ fn check_pool_reserves(v: &V<'_>, key: &str, a: U256, b: U256) -> Result<(), Con
         return Err(v.err(
             key,
             format!(
-                "too little liquidity: √(reserve0 × reserve1) = {} raw units, Uniswap V2 locks the first {} forever and needs more",
+                "too little liquidity: √(reserve0 × reserve1) = {} raw units; Uniswap V2 locks the first {} forever (its minimum liquidity) and needs more",
                 (a * b).root(2),
                 crate::market::amm::MINIMUM_LIQUIDITY
             ),
@@ -636,7 +638,7 @@ enum Expect {
 impl Expect {
     fn describe(self, v: &V<'_>) -> String {
         match self {
-            Expect::Base => format!("{} or W{}", v.base_symbol, v.base_symbol),
+            Expect::Base => format!("{} or W{} (or wei)", v.base_symbol, v.base_symbol),
             Expect::Quote => v.quote_symbol.clone(),
             Expect::Native => format!("{}, gwei or wei", v.base_symbol),
         }
@@ -684,7 +686,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             if !(asset.price.is_finite() && asset.price > 0.0 && asset.price <= limits::MAX_PRICE) {
                 return Err(v.err(
                     &ak("price"),
-                    format!("must be above 0 and at most {}, got {}", limits::MAX_PRICE, asset.price),
+                    format!("must be between 0 (exclusive) and {}, got {:?}", limits::MAX_PRICE, asset.price),
                 ));
             }
             let (rate, sigma) = match &asset.jumps {

@@ -63,7 +63,7 @@ pub struct BacktestResult {
     pub final_base_fee_wei: u128,
     pub events_processed: u64,
     pub order_latencies: Vec<u64>,
-    pub feed_latencies: Vec<u64>,
+    pub feed_latencies: crate::market::latency::LatencySketch,
     pub completion_latencies: Vec<u64>,
     pub quote_ages: Vec<u64>,
     pub risk_rejects: [u64; 4],

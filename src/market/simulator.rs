@@ -34,7 +34,7 @@ pub struct ArbitrageSimulator {
     pub rng_noise: SimRng,
     pub rng_chain: SimRng,
     /// Modelled feed latencies (ns), for the report's percentiles.
-    pub feed_latencies: Vec<u64>,
+    pub feed_latencies: crate::market::latency::LatencySketch,
     pool_mids: Vec<f64>,
 }
 
@@ -134,7 +134,7 @@ impl ArbitrageSimulator {
             rng_fundamental: component_rng(seed, "fundamental"),
             rng_noise: component_rng(seed, "noise_traders"),
             rng_chain: component_rng(seed, "chain"),
-            feed_latencies: Vec::new(),
+            feed_latencies: Default::default(),
             pool_mids: Vec::new(),
         };
         sim.refresh_pool_mids();
@@ -148,7 +148,7 @@ impl ArbitrageSimulator {
         let book = self.venues[i].refresh(now, lagged, &mut self.rng_books[i]);
         let slot = self.feed.publish(book);
         let delay = self.venues[i].spec.feed_latency.sample(&mut self.rng_feed[i]);
-        self.feed_latencies.push(delay);
+        self.feed_latencies.record(delay);
         (slot, delay)
     }
 

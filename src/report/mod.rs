@@ -316,7 +316,7 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
         },
         latency_ms: Latencies {
             order_one_way: percentiles_ms(&r.order_latencies),
-            feed: percentiles_ms(&r.feed_latencies),
+            feed: stats::sketch_percentiles_ms(&r.feed_latencies),
             quote_age_at_decision: percentiles_ms(&r.quote_ages),
             decision_to_settled: percentiles_ms(&r.completion_latencies),
         },

@@ -70,6 +70,18 @@ pub fn percentiles_ms(samples: &[u64]) -> Percentiles {
     }
 }
 
+/// Percentiles of a latency sketch, in milliseconds (within 0.1 % of the exact nearest rank).
+pub fn sketch_percentiles_ms(s: &crate::market::latency::LatencySketch) -> Percentiles {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    Percentiles {
+        count: s.count() as usize,
+        p50: ms(s.quantile(0.5)),
+        p90: ms(s.quantile(0.9)),
+        p99: ms(s.quantile(0.99)),
+        max: ms(s.max()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
