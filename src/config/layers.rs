@@ -60,7 +60,7 @@ impl Layered {
             }
         }
         let mut origins = BTreeMap::new();
-        collect_origins(source, text, "", spanned.get_ref(), &mut origins);
+        collect_origins(source, &LineStarts::new(text), "", spanned.get_ref(), &mut origins);
         merge_table(&mut self.doc, table, "", &mut self.origins, &origins);
         Ok(())
     }
@@ -124,8 +124,7 @@ impl Layered {
                 _ => return fail(origin, depth, "is not a table, cannot set a key inside it"),
             }
         }
-        self.origins
-            .retain(|p, _| !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}["))));
+        remove_subtree(&mut self.origins, path);
         self.origins.insert(path.to_string(), origin);
         Ok(())
     }
@@ -136,6 +135,21 @@ fn parse_scalar(raw: &str) -> Value {
     match toml::from_str::<Table>(&format!("v = {raw}")) {
         Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
         Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+/// Removes `path` and everything below it (`path.x`, `path[0]`): those keys sort together after
+/// `path`, so a range scan finds them without visiting the rest.
+fn remove_subtree(origins: &mut BTreeMap<String, Origin>, path: &str) {
+    let (dot, bracket) = (format!("{path}."), format!("{path}["));
+    let doomed: Vec<String> = origins
+        .range(path.to_string()..)
+        .take_while(|(p, _)| p.starts_with(path))
+        .filter(|(p, _)| p.as_str() == path || p.starts_with(&dot) || p.starts_with(&bracket))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in doomed {
+        origins.remove(&p);
     }
 }
 
@@ -157,9 +171,7 @@ fn merge_table(
             }
             (_, value) => {
                 // A replaced value takes all of its subtree's origins from the new layer.
-                origins.retain(|p, _| {
-                    !(p == &path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")))
-                });
+                remove_subtree(origins, &path);
                 for (p, o) in new_origins.range(path.clone()..) {
                     if p == &path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")) {
                         origins.insert(p.clone(), o.clone());
@@ -173,17 +185,23 @@ fn merge_table(
     }
 }
 
-fn collect_origins(source: &str, text: &str, prefix: &str, table: &DeTable<'_>, out: &mut BTreeMap<String, Origin>) {
+fn collect_origins(
+    source: &str,
+    text: &LineStarts,
+    prefix: &str,
+    table: &DeTable<'_>,
+    out: &mut BTreeMap<String, Origin>,
+) {
     for (key, value) in table.iter() {
         let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
-        out.insert(path.clone(), Origin { source: source.to_string(), line: line_of(text, key.span().start) });
+        out.insert(path.clone(), Origin { source: source.to_string(), line: text.line(key.span().start) });
         collect_value(source, text, &path, value.get_ref(), value.span().start, out);
     }
 }
 
 fn collect_value(
     source: &str,
-    text: &str,
+    text: &LineStarts,
     path: &str,
     value: &DeValue<'_>,
     start: usize,
@@ -194,12 +212,26 @@ fn collect_value(
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                let line = line_of(text, item.span().start.max(start));
+                let line = text.line(item.span().start.max(start));
                 out.insert(p.clone(), Origin { source: source.to_string(), line });
                 collect_value(source, text, &p, item.get_ref(), item.span().start, out);
             }
         }
         _ => {}
+    }
+}
+
+/// Byte offsets where each line starts, so a key's line is a binary search, not a rescan of the
+/// file per key.
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn new(text: &str) -> Self {
+        LineStarts(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+    /// 1-based line of `offset` (same as `line_of`).
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
     }
 }
 

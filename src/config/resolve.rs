@@ -580,7 +580,9 @@ fn check_pool_reserves(v: &V<'_>, key: &str, a: U256, b: U256) -> Result<(), Con
     if a.is_zero() || b.is_zero() || a > max || b > max {
         return Err(v.err(key, "each reserve must be between 1 and 2^112 - 1 raw units (Uniswap V2's uint112)"));
     }
-    if (a * b).root(2) <= U256::from(crate::market::amm::MINIMUM_LIQUIDITY) {
+    // ⌊√(a·b)⌋ > m  ⟺  a·b >= (m + 1)²: no square root unless the check fails.
+    let m = U256::from(crate::market::amm::MINIMUM_LIQUIDITY);
+    if a * b < (m + U256::from(1u8)) * (m + U256::from(1u8)) {
         return Err(v.err(
             key,
             format!(

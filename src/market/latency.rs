@@ -34,17 +34,15 @@ pub struct LatencySketch {
 
 impl Default for LatencySketch {
     fn default() -> Self {
-        // Auto-resizing from 1 ns: no sample is ever dropped for being out of range.
-        let mut hist = hdrhistogram::Histogram::new(3).unwrap_or_else(|_| unreachable_sketch());
-        hist.auto(true);
+        // 1 ns to one day at three significant digits: ~300 kB, whatever the run's length; a
+        // sample beyond a day is counted as a day.
+        let hist = hdrhistogram::Histogram::new_with_bounds(1, SKETCH_MAX_NS, 3)
+            .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).unwrap_or_else(|_| std::process::abort()));
         LatencySketch { hist }
     }
 }
 
-fn unreachable_sketch() -> hdrhistogram::Histogram<u64> {
-    // `new(3)` fails only for more than 5 significant digits.
-    hdrhistogram::Histogram::new(1).unwrap_or_else(|_| std::process::abort())
-}
+const SKETCH_MAX_NS: u64 = 86_400_000_000_000;
 
 impl LatencySketch {
     pub fn record(&mut self, ns: SimTime) {
