@@ -53,9 +53,8 @@ impl T {
             max_fee_per_gas: 3 * u128::from(BASE_FEE),
             max_priority_fee_per_gas: 1_000_000_000,
         };
-        let signed = self.searcher.sign(&req).unwrap().0;
-        self.searcher.nonce += 1;
-        signed
+        // Signing takes the wallet's next nonce.
+        self.searcher.sign(&req).unwrap().0
     }
     fn send(&mut self, txs: Vec<Bytes>, block: u64) -> Result<(), RelayError> {
         self.client.send_bundle(&SendBundleParams::for_block(txs, block)).map(|_| ())
@@ -181,8 +180,8 @@ fn bundles_are_bounded_in_block_count_gas_chain_and_size() {
 
     let wrong_chain = t.tx(5, 21_000, vec![]);
     rejected_with(t.send(vec![wrong_chain], head + 1), "is for chain 5");
-    let heavy: Vec<Bytes> = (0..3).map(|_| t.tx(1, 12_000_000, vec![])).collect();
-    rejected_with(t.send(heavy, head + 1), "gas limits add up to more than a block");
+    let heavy = t.tx(1, 30_000_001, vec![]);
+    rejected_with(t.send(vec![heavy], head + 1), "more than a block's 30000000");
 
     // 300 kB of raw transactions is reachable through the body limit, one byte more is refused
     // with the bundle-size message (not a reset connection).
@@ -216,4 +215,17 @@ fn json_rpc_batches_are_answered_as_invalid_requests() {
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v["error"]["code"], -32600, "{v}");
+}
+
+#[test]
+fn simulation_stops_at_the_block_gas_budget() {
+    let mut t = setup();
+    let txs: Vec<Bytes> = (0..3).map(|_| t.tx(1, 21_000, vec![])).collect();
+    let mut r = t.relay.lock().unwrap();
+    let chain = r.chain();
+    let (n, ts) = (chain.block_number() + 1, chain.timestamp() + 12);
+    assert_eq!(chain.simulate_within(&txs, &[], n, ts, 63_000).unwrap().len(), 3);
+    let (at, e) = chain.simulate_within(&txs, &[], n, ts, 62_999).unwrap_err();
+    assert_eq!(at, 2, "stopped at the transaction past the budget");
+    assert!(e.to_string().contains("more than the block's 62999 gas"), "{e}");
 }

@@ -540,3 +540,79 @@ impl LiquidationBench {
         }
     }
 }
+
+/// Relay load over loopback: a funded searcher's signed 1-tx bundles sent by `clients` threads,
+/// `requests` each, while `idle` connections are held open doing nothing; per-request latencies.
+pub struct RelayLoad {
+    pub requests_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+pub fn relay_load(clients: usize, requests: usize, idle: usize) -> RelayLoad {
+    use std::sync::{Arc, Mutex};
+
+    use crate::chain::{SimChain, TxRequest, Wallet};
+    use crate::relay::rpc::SendBundleParams;
+    use crate::relay::{Relay, RelayClient, RelayServer};
+
+    let mut chain = SimChain::new(1);
+    let mut searcher = Wallet::derived(1, "bench/relay-searcher");
+    chain.set_balance(searcher.address(), U256::from(10u128.pow(21)));
+    chain.advance_block(1_700_000_012, 10_000_000_000, crate::chain::simchain::actor("bench/builder"));
+    let head = chain.block_number();
+    let tx = searcher
+        .sign(&TxRequest {
+            chain_id: 1,
+            to: alloy_primitives::Address::repeat_byte(0x22),
+            data: Default::default(),
+            value: U256::from(1u8),
+            gas_limit: 21_000,
+            max_fee_per_gas: 30_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+        })
+        .map(|(raw, _)| raw)
+        .unwrap_or_default();
+    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
+    let server = match RelayServer::start(relay, ([127, 0, 0, 1], 0).into()) {
+        Ok(s) => s,
+        Err(_) => return RelayLoad { requests_per_s: 0.0, p50_us: 0.0, p99_us: 0.0, max_us: 0.0 },
+    };
+    let addr = server.addr();
+    let held: Vec<_> = (0..idle).filter_map(|_| std::net::TcpStream::connect(addr).ok()).collect();
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut client = RelayClient::new(addr, Wallet::derived(c as u64, "bench/relay-auth"));
+                let mut ns = Vec::with_capacity(requests);
+                for i in 0..requests {
+                    // One replacement id per client keeps the relay's pending set at `clients`.
+                    let p = SendBundleParams {
+                        replacement_uuid: Some(format!("c{c}")),
+                        ..SendBundleParams::for_block(vec![tx.clone()], head + 1 + (i % 4) as u64)
+                    };
+                    let t = std::time::Instant::now();
+                    if client.send_bundle(&p).is_ok() {
+                        ns.push(t.elapsed().as_nanos() as u64);
+                    }
+                }
+                ns
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect();
+    let wall = started.elapsed().as_secs_f64();
+    drop(held);
+    all.sort_unstable();
+    let at =
+        |q: f64| all.get(((all.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0) as f64 / 1e3;
+    RelayLoad {
+        requests_per_s: all.len() as f64 / wall.max(1e-9),
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+        max_us: all.last().copied().unwrap_or(0) as f64 / 1e3,
+    }
+}

@@ -414,7 +414,7 @@ impl SimChain {
         number: u64,
         timestamp: u64,
     ) -> Result<Vec<Receipt>, (usize, ChainError)> {
-        self.simulate_signed_from(raws, &[], number, timestamp)
+        self.simulate_within(raws, &[], number, timestamp, crate::core::BLOCK_GAS_LIMIT)
     }
 
     /// As `simulate_signed`, with the senders already known (`senders[i]` for `raws[i]`; missing
@@ -426,14 +426,36 @@ impl SimChain {
         number: u64,
         timestamp: u64,
     ) -> Result<Vec<Receipt>, (usize, ChainError)> {
+        self.simulate_within(raws, senders, number, timestamp, u64::MAX)
+    }
+
+    /// As `simulate_signed_from`, stopping with an error at the transaction that takes the
+    /// bundle's gas used past `gas_budget` (a block's gas: no bundle can cost more to simulate).
+    pub fn simulate_within(
+        &mut self,
+        raws: &[Bytes],
+        senders: &[Address],
+        number: u64,
+        timestamp: u64,
+        gas_budget: u64,
+    ) -> Result<Vec<Receipt>, (usize, ChainError)> {
         let cp = self.checkpoint();
         self.evm.ctx.block.number = U256::from(number);
         self.evm.ctx.block.timestamp = U256::from(timestamp);
         let mut out = Vec::with_capacity(raws.len());
         let mut failed = None;
+        let mut gas = 0u64;
         for (i, raw) in raws.iter().enumerate() {
             match self.apply_raw_from(raw, senders.get(i).copied()) {
-                Ok(r) => out.push(r),
+                Ok(r) if gas.saturating_add(r.gas_used) > gas_budget => {
+                    let message = format!("the bundle uses more than the block's {gas_budget} gas");
+                    failed = Some((i, ChainError::Invalid { from: r.from, to: r.to, message }));
+                    break;
+                }
+                Ok(r) => {
+                    gas += r.gas_used;
+                    out.push(r)
+                }
                 Err(e) => {
                     failed = Some((i, e));
                     break;
