@@ -33,7 +33,7 @@ pub struct StrategyOutcome {
     pub id: StrategyId,
     pub enabled: bool,
     pub stats: StrategyStats,
-    pub wall_ns_samples: Vec<u64>,
+    pub wall_ns_samples: crate::market::latency::LatencySketch,
 }
 
 /// Wall-clock measurements: kept apart because they differ from run to run.

@@ -26,7 +26,7 @@ pub struct Registered {
     pub enabled: bool,
     pub stats: StrategyStats,
     /// Wall-clock nanoseconds spent inside `on_event` (sampled; reported in timing.json only).
-    pub wall_ns_samples: Vec<u64>,
+    pub wall_ns_samples: crate::market::latency::LatencySketch,
 }
 
 #[derive(Default)]
@@ -44,7 +44,7 @@ impl StrategyManager {
             strategy,
             enabled,
             stats: StrategyStats::default(),
-            wall_ns_samples: Vec::new(),
+            wall_ns_samples: Default::default(),
         });
     }
 
@@ -73,7 +73,7 @@ impl StrategyManager {
             tracing::error!(target: "xcrack::engine", strategy = r.strategy.id().0, error = %e, "strategy failed on an event");
         }
         if let Some(s) = start {
-            r.wall_ns_samples.push(s.elapsed().as_nanos() as u64);
+            r.wall_ns_samples.record(s.elapsed().as_nanos() as u64);
         }
         r.stats.actions += (out.len() - before) as u64;
     }

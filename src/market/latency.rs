@@ -27,7 +27,7 @@ impl LatencyModel for LatencySpec {
 /// Latency samples (ns) summarised in constant memory: an HDR histogram with three significant
 /// digits (every reported percentile within 0.1 % of the exact one), so a run of any length keeps
 /// the same few kilobytes where a list of every quote's latency grew ~1 MB per simulated hour.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct LatencySketch {
     hist: hdrhistogram::Histogram<u64>,
 }
@@ -54,6 +54,9 @@ impl LatencySketch {
     /// The value at quantile `q` (0–1]: the highest value equivalent to the nearest-rank sample.
     pub fn quantile(&self, q: f64) -> SimTime {
         if self.hist.is_empty() { 0 } else { self.hist.value_at_quantile(q) }
+    }
+    pub fn mean(&self) -> f64 {
+        if self.hist.is_empty() { 0.0 } else { self.hist.mean() }
     }
     pub fn max(&self) -> SimTime {
         if self.hist.is_empty() { 0 } else { self.hist.max() }

@@ -363,17 +363,15 @@ pub fn timing(r: &BacktestResult) -> Timing {
         .strategies
         .iter()
         .map(|s| {
-            let mut w = s.wall_ns_samples.clone();
-            w.sort_unstable();
-            let at = |p: f64| stats::nearest_rank(&w, p);
-            let mean = if w.is_empty() { 0.0 } else { w.iter().sum::<u64>() as f64 / w.len() as f64 };
+            let w = &s.wall_ns_samples;
+            let mean = w.mean();
             StrategyTiming {
                 id: s.id.0,
                 decision_ns: WallPercentiles {
-                    samples: w.len(),
-                    p50: at(50.0),
-                    p99: at(99.0),
-                    max: w.last().copied().unwrap_or(0),
+                    samples: w.count() as usize,
+                    p50: w.quantile(0.5),
+                    p99: w.quantile(0.99),
+                    max: w.max(),
                 },
                 estimated_total_s: mean * s.stats.events_seen as f64 / 1e9,
             }
@@ -496,7 +494,11 @@ fn equity_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
         Column::new("block".into(), e.iter().map(|p| p.block).collect::<Vec<u64>>()),
         Column::new("equity".into(), e.iter().map(|p| p.equity as f64 / qs).collect::<Vec<f64>>()),
         Column::new("mark".into(), e.iter().map(|p| p.mark as f64 / qs).collect::<Vec<f64>>()),
-        Column::new("equity_raw".into(), e.iter().map(|p| p.equity.to_string()).collect::<Vec<String>>()),
+        // Built straight into the column (no Vec<String> of every row): the curve grows with the
+        // run, and this keeps a long run's peak memory close to a short one's.
+        StringChunked::from_iter_values("equity_raw".into(), e.iter().map(|p| p.equity.to_string()))
+            .into_series()
+            .into(),
     ];
     DataFrame::new(e.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
 }
