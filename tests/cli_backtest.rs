@@ -3,24 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_xcrack");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn xcrack(args: &[&str], cwd: &Path) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(cwd).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("XCRACK_")) {
-        cmd.env_remove(k);
-    }
-    cmd.output().expect("run xcrack")
-}
-
-fn scenario(name: &str) -> String {
-    repo().join("scenarios").join(name).display().to_string()
-}
+mod common;
+use common::{BIN, repo, scenario, xcrack};
 
 /// A 90-minute slice of the volatile scenario: long enough for trades, short enough for debug builds.
 fn run_volatile(out: &Path, seed: &str) -> Output {

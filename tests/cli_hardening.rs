@@ -4,28 +4,12 @@
 //! another quote token, and the reference design's configuration. Every bad input must exit 2 with
 //! the key in the message, quickly, and write nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_xcrack");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scenario(name: &str) -> String {
-    repo().join("scenarios").join(name).display().to_string()
-}
-
-fn xcrack(args: &[&str], cwd: &Path) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(cwd).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("XCRACK_")) {
-        cmd.env_remove(k);
-    }
-    cmd.output().expect("run xcrack")
-}
+mod common;
+use common::{BIN, repo, scenario, xcrack};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

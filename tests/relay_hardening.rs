@@ -148,6 +148,7 @@ fn malformed_requests_get_an_http_error_not_a_silent_close() {
         ("more than 64 headers", many_headers, &[400, 431]),
         ("non-UTF-8 request line", b"PO\xff\xfeST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}".to_vec(), &[400]),
         ("garbage request line", b"\x00\x01\x02\r\n\r\n".to_vec(), &[400]),
+        ("empty request line", b" \r\nHost: x\r\n\r\n".to_vec(), &[400]),
         ("GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), &[405]),
     ];
     for (what, raw, expect) in cases {

@@ -622,7 +622,8 @@ fn stop_loss_quote(v: &V<'_>, text: &str, start_price: f64) -> Result<u128, Conf
     v.amount(key, text, Expect::Quote)
 }
 
-/// A venue or pool name: printed in reports and used to derive keys, so short and printable.
+/// A venue, pool, borrower or sender name: printed in reports and used to derive keys, so short
+/// and printable.
 fn check_venue_name(v: &V<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
     if name.is_empty() || name.len() > limits::MAX_NAME_LEN || name.chars().any(|c| c.is_control()) {
         return Err(v.err(key, format!("must be 1 to {} printable characters", limits::MAX_NAME_LEN)));
@@ -657,6 +658,9 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     };
     v.int_within("market.quote.decimals", v.quote_decimals, 0, limits::MAX_DECIMALS)?;
     limits::check_name(&s.name).map_err(|m| v.err("name", m))?;
+    if s.description.chars().count() > 1_000 {
+        return Err(v.err("description", "must be at most 1000 characters"));
+    }
     check_symbol(&v, "market.quote.symbol", &v.quote_symbol)?;
     let mut assets = s.market.assets.iter();
     let (base_symbol, asset) = match (assets.next(), assets.next()) {
@@ -948,7 +952,10 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             .map(|(i, b)| {
                 let bk = |f: &str| format!("lending.borrower[{i}].{f}");
                 Ok(DeclaredBorrower {
-                    name: b.name.clone(),
+                    name: {
+                        check_venue_name(&v, &bk("name"), &b.name)?;
+                        b.name.clone()
+                    },
                     collateral: reserve_balances(&v, &bk("collateral"), &b.collateral.items(), &reserves)?,
                     debt: reserve_balances(&v, &bk("debt"), &b.debt.items(), &reserves)?,
                 })
@@ -961,7 +968,10 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
         let replay = match &l.replay {
             Some(r) => Some(LendingReplay {
-                name: r.name.clone(),
+                name: {
+                    check_venue_name(&v, "lending.replay.name", &r.name)?;
+                    r.name.clone()
+                },
                 rows: read_lending_replay(&v, "lending.replay.file", &base_dir.join(&r.file), &r.file, &reserves)?,
             }),
             None => None,
@@ -1192,7 +1202,10 @@ fn mempool_spec(
             method,
             sells_base,
             limit,
-            sender: p.sender.clone(),
+            sender: {
+                check_venue_name(v, &pk("sender"), &p.sender)?;
+                p.sender.clone()
+            },
             priority_fee_wei: v.gwei(&pk("priority_fee_gwei"), p.priority_fee_gwei, limits::MAX_GWEI)?,
         });
     }
