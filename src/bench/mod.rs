@@ -1,5 +1,7 @@
-//! Workloads shared by the criterion benches (and a future `xcrack bench`): each builds its inputs
+//! Workloads shared by the criterion benches and `xcrack bench` (`runner`): each builds its inputs
 //! once and exposes the measured body as a plain function.
+
+pub mod runner;
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand (`Args` + `run`).
 
 pub mod backtest;
+pub mod bench;
 pub mod relay;
 
 use clap::{Parser, Subcommand};
@@ -39,4 +40,9 @@ pub enum Command {
     /// Serve a Flashbots-compatible relay (eth_sendBundle, eth_callBundle, eth_cancelBundle over
     /// HTTP JSON-RPC, X-Flashbots-Signature verified) over a simulated chain built from a scenario.
     Relay(relay::Args),
+    /// Time the hot paths as ratios to a calibration workload measured in the same run, compare
+    /// them with the committed baseline (benches/baseline.json) and, with --check, fail (exit 3)
+    /// when one got slower than the margin; --scenarios tabulates every shipped scenario's
+    /// headline figures against the committed table.
+    Bench(bench::Args),
 }

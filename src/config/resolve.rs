@@ -921,7 +921,11 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
                 let lo = v.probability(&k("rival_share_min"), c.rival_share_min)?;
                 let hi = v.probability(&k("rival_share_max"), c.rival_share_max)?;
                 if hi < lo {
-                    return Err(v.err(&k("rival_share_max"), format!("must be >= rival_share_min ({lo})")));
+                    let (max_key, min_key) = (k("rival_share_max"), k("rival_share_min"));
+                    return Err(v.err(
+                        v.user_key(&max_key, &min_key),
+                        format!("need rival_share_min <= rival_share_max, got {lo} and {hi}"),
+                    ));
                 }
                 (lo, hi)
             },

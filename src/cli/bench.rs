@@ -1,0 +1,237 @@
+//! `xcrack bench`: the hot paths as ratios to a calibration workload, against the committed
+//! baseline (`benches/baseline.json`), failing with `--check` when one got slower than the margin;
+//! `--scenarios`: every shipped scenario's headline figures, against the committed table.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::backtest::{CliError, load_all, report_dirs};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::bench::runner::{self, BenchRun, Budget};
+
+/// Exit code of `--check` when a path regressed.
+pub const EXIT_REGRESSED: i32 = 3;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Five short repetitions per path (well under a minute in all) instead of fifteen longer ones.
+    #[arg(long)]
+    pub quick: bool,
+    /// Write this run as the new baseline (on purpose: after a change that is meant to be faster or
+    /// slower, or on a new reference machine).
+    #[arg(long)]
+    pub save: bool,
+    /// Also write the run as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Only the paths whose name contains this.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub filter: String,
+    /// The committed baseline.
+    #[arg(long, value_name = "FILE", default_value = "benches/baseline.json")]
+    pub baseline: PathBuf,
+    /// Exit with code 3 when a path's ratio is worse than the baseline's by more than the margin.
+    #[arg(long)]
+    pub check: bool,
+    /// Instead of the paths: run every scenario in DIR and print the headline table, with the
+    /// change against the committed one.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "scenarios")]
+    pub scenarios: Option<PathBuf>,
+}
+
+/// The committed baseline: a saved run and the margin the gate allows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Largest allowed ratio / baseline − 1 before `--check` fails.
+    pub margin: f64,
+    /// How the margin was chosen.
+    pub margin_reason: String,
+    pub run: BenchRun,
+}
+
+/// Margin for a new baseline file: three times the largest run-to-run change of any path's ratio
+/// seen in five quick runs on the reference VM (±8 %), rounded up (see the README).
+pub const DEFAULT_MARGIN: f64 = 0.25;
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(dir) = &args.scenarios {
+        return scenarios(dir);
+    }
+    let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    let baseline: Option<Baseline> = match std::fs::read(&args.baseline) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| CliError {
+            code: EXIT_BAD_INPUT,
+            message: format!("{}: not a baseline file: {e}", args.baseline.display()),
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(fail(format!("{}: {e}", args.baseline.display()))),
+    };
+    if args.check && baseline.is_none() {
+        return Err(CliError {
+            code: EXIT_BAD_INPUT,
+            message: format!("--check needs a baseline: {} does not exist (run with --save)", args.baseline.display()),
+        });
+    }
+    let budget = if args.quick { Budget::quick() } else { Budget::full() };
+    let mut run = runner::run(&args.filter, budget, &mut |name| eprintln!("bench: {name}"));
+    run.commit = commit();
+    let margin = baseline.as_ref().map(|b| b.margin).unwrap_or(DEFAULT_MARGIN);
+    let cmp = runner::compare(&run, baseline.as_ref().map(|b| &b.run), margin);
+    print!("{}", runner::table(&run, &cmp));
+    println!("margin {:.0} %: a path fails the check when its ratio is that much above the baseline's", margin * 100.0);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&run).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(path, text + "\n").map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    }
+    if args.save {
+        let reason = baseline.as_ref().map(|b| b.margin_reason.clone()).unwrap_or_else(|| {
+            "three times the largest run-to-run change of a path's ratio in five quick runs on the reference VM, rounded up".into()
+        });
+        let b = Baseline { margin, margin_reason: reason, run: run.clone() };
+        let text = serde_json::to_string_pretty(&b).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(&args.baseline, text + "\n").map_err(|e| fail(format!("{}: {e}", args.baseline.display())))?;
+        println!("baseline written to {}", args.baseline.display());
+    }
+    let regressed: Vec<&str> = cmp.iter().filter(|c| c.regressed).map(|c| c.name.as_str()).collect();
+    if args.check && !regressed.is_empty() {
+        return Err(CliError {
+            code: EXIT_REGRESSED,
+            message: format!("{} slower than the baseline by more than {:.0} %", regressed.join(", "), margin * 100.0),
+        });
+    }
+    Ok(())
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Where the committed scenario table lives (an insta snapshot, reviewed like code).
+pub const SCENARIO_SNAPSHOT: &str = "tests/snapshots/scenario_table__shipped_scenarios.snap";
+
+fn scenarios(dir: &Path) -> Result<(), CliError> {
+    let tmp = std::env::temp_dir().join(format!("xcrack-bench-scenarios-{}", std::process::id()));
+    let table = scenario_table(dir, &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let table = table?;
+    print!("{table}");
+    match std::fs::read_to_string(SCENARIO_SNAPSHOT) {
+        Ok(committed) => {
+            let committed: Vec<&str> = committed.lines().filter(|l| l.starts_with('|')).collect();
+            let now: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
+            let changed: Vec<String> = now
+                .iter()
+                .filter(|l| !committed.contains(l))
+                .map(|l| format!("  now:  {l}"))
+                .chain(committed.iter().filter(|l| !now.contains(l)).map(|l| format!("  was:  {l}")))
+                .collect();
+            if changed.is_empty() {
+                println!("unchanged against {SCENARIO_SNAPSHOT}");
+            } else {
+                println!("changed against {SCENARIO_SNAPSHOT}:\n{}", changed.join("\n"));
+            }
+        }
+        Err(_) => println!("({SCENARIO_SNAPSHOT} not found: nothing to compare with)"),
+    }
+    Ok(())
+}
+
+/// Runs every `*.toml` in `dir` (sorted) into `out` and tabulates each strategy's headline
+/// figures from the reports: net P&L and what it is net of, activity, predicted = realised, and
+/// whether our wallet on chain equals the books.
+pub fn scenario_table(dir: &Path, out: &Path) -> Result<String, CliError> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| CliError { code: EXIT_BAD_INPUT, message: format!("{}: {e}", dir.display()) })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    let args = super::backtest::Args {
+        scenarios: files,
+        seed: None,
+        out: out.to_path_buf(),
+        config: None,
+        set: Vec::new(),
+        quiet: true,
+    };
+    let specs = load_all(&args)?;
+    let dirs = report_dirs(&specs, out)?;
+    super::backtest::run(args)?;
+    let mut t = String::from(
+        "| scenario | strategy | net P&L | net of | activity | predicted = realised | wallet reconciled |\n|---|---|---:|---|---|---|---|\n",
+    );
+    for (spec, d) in specs.iter().zip(dirs) {
+        let bytes = std::fs::read(d.join("summary.json"))
+            .map_err(|e| CliError { code: EXIT_FAILURE, message: format!("{}: {e}", d.display()) })?;
+        let s: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CliError { code: EXIT_FAILURE, message: format!("{}: {e}", d.display()) })?;
+        let run = format!("{}-{}", spec.name, spec.seed);
+        for row in headline_rows(&s) {
+            t.push_str(&format!("| {run} | {row} |\n"));
+        }
+    }
+    Ok(t)
+}
+
+fn headline_rows(s: &serde_json::Value) -> Vec<String> {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let u = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let yes = |b: &serde_json::Value| if b.as_bool() == Some(true) { "yes" } else { "NO" };
+    let cur = s["pnl"]["currency"].as_str().unwrap_or("");
+    let net_of = s["pnl"]["net_of"].as_str().unwrap_or("").split(" (").next().unwrap_or("");
+    let net_of = net_of.strip_prefix("net of ").unwrap_or(net_of).to_string();
+    if s.get("bundles").is_some() {
+        // Sandwich report.
+        let b = &s["bundles"];
+        return vec![format!(
+            "sandwich | {:.2} {cur} | {net_of} | {} of {} bundles included | {} of {} | {}",
+            f(&s["pnl"]["net"]),
+            u(&b["included"]),
+            u(&b["submitted"]),
+            u(&s["pnl"]["predicted_equals_realised"]),
+            u(&s["pnl"]["predicted_equals_realised"]) + u(&s["pnl"]["predicted_differs"]),
+            yes(&s["wallet"]["matches"])
+        )];
+    }
+    if s.get("bundles_included").is_some() {
+        let included = u(&s["liquidations_by_outcome"]["included"]);
+        return vec![format!(
+            "liquidation | {:.2} {cur} | {net_of} | {included} liquidations in {} of {} bundles | simulated to the wei before sending | {}",
+            f(&s["pnl"]["net"]),
+            u(&s["bundles_included"]),
+            u(&s["bundles_submitted"]),
+            yes(&s["wallet_matches"])
+        )];
+    }
+    let trades = u(&s["trades"]["count"]);
+    let atomic = &s["atomic_arbitrage"];
+    s["strategies"]
+        .as_array()
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|x| x["enabled"].as_bool() == Some(true))
+        .map(|x| {
+            let id = x["id"].as_str().unwrap_or("");
+            let exact = if id == "cross_dex" {
+                format!("{} of {} atomic", u(&atomic["exact"]), u(&atomic["trades"]))
+            } else {
+                "— (CEX legs fill at the book)".to_string()
+            };
+            format!(
+                "{id} | {:.2} {cur} | {net_of} | actions: {} ({trades} trades in the run) | {exact} | {}",
+                f(&x["net_pnl"]),
+                u(&x["actions"]),
+                yes(&s["chain"]["wallet"]["matches"])
+            )
+        })
+        .collect()
+}
