@@ -360,6 +360,38 @@ pub fn absolute(p: &PathResult) -> String {
     }
 }
 
+/// A ratio with four significant digits (they span 10^-4 to 10).
+pub fn show_ratio(r: f64) -> String {
+    if r == 0.0 || !r.is_finite() {
+        return format!("{r}");
+    }
+    let digits = (3 - r.abs().log10().floor() as i32).max(0) as usize;
+    format!("{r:.digits$}")
+}
+
+/// The README's performance table, from a saved run: path, absolute figure, ratio to the
+/// calibration unit.
+pub fn markdown(run: &BenchRun) -> String {
+    let mut out = format!("| path | absolute | ratio to calibration (spread) |\n|---|---:|---:|\n");
+    for p in &run.paths {
+        out.push_str(&format!(
+            "| `{}` | {} | {} (±{:.0} %) |\n",
+            p.name,
+            absolute(p),
+            show_ratio(p.ratio),
+            p.spread * 50.0
+        ));
+    }
+    out.push_str(&format!(
+        "\nCalibration unit {:.1} µs on {}, commit {}{}.\n",
+        run.calibration_ns / 1e3,
+        run.machine,
+        if run.commit.is_empty() { "?" } else { &run.commit },
+        if run.quick { ", quick run" } else { "" }
+    ));
+    out
+}
+
 /// The console table: path, absolute, ratio (± spread), baseline, change.
 pub fn table(run: &BenchRun, cmp: &[Comparison]) -> String {
     let mut out = format!(
@@ -373,14 +405,14 @@ pub fn table(run: &BenchRun, cmp: &[Comparison]) -> String {
         "change"
     );
     for (p, c) in run.paths.iter().zip(cmp) {
-        let base = c.baseline.map(|b| format!("{b:.4}")).unwrap_or_else(|| "—".into());
+        let base = c.baseline.map(show_ratio).unwrap_or_else(|| "—".into());
         let change = c.change.map(|x| format!("{:+.1} %", x * 100.0)).unwrap_or_else(|| "—".into());
         let flag = if c.regressed { "  REGRESSED" } else { "" };
         out.push_str(&format!(
             "{:<56} {:>34} {:>16} {:>10} {:>9}{flag}\n",
             p.name,
             absolute(p),
-            format!("{:.4} (±{:.0} %)", p.ratio, p.spread * 50.0),
+            format!("{} (±{:.0} %)", show_ratio(p.ratio), p.spread * 50.0),
             base,
             change
         ));
@@ -425,6 +457,13 @@ mod tests {
         assert!((c[1].change.unwrap() - 0.35).abs() < 1e-12);
         assert_eq!(c[2].baseline, None);
         assert!(table(&now, &c).contains("REGRESSED"));
+    }
+
+    #[test]
+    fn ratios_show_four_significant_digits() {
+        assert_eq!(show_ratio(0.000412345), "0.0004123");
+        assert_eq!(show_ratio(2.35671), "2.357");
+        assert_eq!(show_ratio(31.4159), "31.42");
     }
 
     #[test]
