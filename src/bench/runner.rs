@@ -372,7 +372,7 @@ pub fn show_ratio(r: f64) -> String {
 /// The README's performance table, from a saved run: path, absolute figure, ratio to the
 /// calibration unit.
 pub fn markdown(run: &BenchRun) -> String {
-    let mut out = format!("| path | absolute | ratio to calibration (spread) |\n|---|---:|---:|\n");
+    let mut out = "| path | absolute | ratio to calibration (spread) |\n|---|---:|---:|\n".to_string();
     for p in &run.paths {
         out.push_str(&format!(
             "| `{}` | {} | {} (±{:.0} %) |\n",
