@@ -1,6 +1,7 @@
 //! Workloads shared by the criterion benches and `xcrack bench` (`runner`): each builds its inputs
 //! once and exposes the measured body as a plain function.
 
+pub mod peers;
 pub mod runner;
 
 use std::path::Path;
@@ -332,6 +333,116 @@ impl SandwichBench {
     }
 }
 
+impl SandwichBench {
+    /// The bench's victim decoded, the pool it trades on and the plan our strategy makes for it.
+    fn victim_and_plan(
+        &mut self,
+    ) -> (
+        crate::mempool::PendingTx,
+        crate::strategies::sandwich::Market,
+        crate::strategies::sandwich::SandwichPlan,
+        crate::mempool::SwapLimit,
+    ) {
+        use crate::mempool::{PendingTx, decode_swap};
+        use crate::strategies::sandwich::{Market, Victim, plan};
+        let tx = match PendingTx::from_raw(self.victim_raw.clone()) {
+            Ok(t) => t,
+            Err(e) => panic!("decode: {e}"),
+        };
+        let to = tx.to.unwrap_or_default();
+        let Some(call) = decode_swap(to, &tx.input, tx.value) else { panic!("not a swap") };
+        let pool = self.dex.venues.iter().position(|v| v.router == to).unwrap_or(0);
+        let victim = Victim {
+            tx_hash: tx.hash,
+            pool,
+            sells_base: call.path.first() == Some(&self.dex.weth),
+            limit: call.limit,
+            priority_fee_wei: tx.max_priority_fee_per_gas,
+            arrival_seq: 1,
+        };
+        let (rb, rq) = self.dex.reserves(&mut self.chain, pool);
+        let market = Market {
+            pool,
+            reserve_base: rb,
+            reserve_quote: rq,
+            fee_bps: 30,
+            base: U256::from(100u128 * 10u128.pow(18)),
+            quote: U256::ZERO,
+            native: 100 * 10u128.pow(18),
+            base_fee_wei: u128::from(self.chain.base_fee()),
+        };
+        let p = match plan(&self.spec, &market, std::slice::from_ref(&victim)) {
+            Ok(p) => p,
+            Err(e) => panic!("plan: {e:?}"),
+        };
+        (tx, market, p, call.limit)
+    }
+
+    /// Builds and EVM-simulates the sandwich with front-run `run`; its gross profit when the EVM
+    /// confirms every amount, `None` when the bundle fails.
+    fn simulate_run(
+        &mut self,
+        tx: &crate::mempool::PendingTx,
+        template: &crate::strategies::sandwich::SandwichPlan,
+        run: crate::strategies::sandwich_math::SandwichRun,
+    ) -> Option<i128> {
+        let gross = run.gross_profit();
+        let p = crate::strategies::sandwich::SandwichPlan { run, ..template.clone() };
+        let target = self.chain.block_number() + 1;
+        let ts = self.chain.timestamp() + 12;
+        self.manager
+            .build(&p, &self.dex, &[(tx.raw.clone(), tx.from)], &mut self.chain, target)
+            .and_then(|b| self.manager.simulate(b, &p, &self.dex, &mut self.chain, ts))
+            .ok()
+            .map(|_| gross)
+    }
+
+    /// Our sizing: the closed form and integer refinement, then one EVM simulation to confirm.
+    /// (front-run in, gross profit in the sold token's raw units, EVM simulations).
+    pub fn size_closed_form(&mut self) -> (U256, i128, usize) {
+        let (tx, _, p, _) = self.victim_and_plan();
+        let f = p.run.front_in;
+        let gross = self.simulate_run(&tx, &p, p.run.clone()).unwrap_or(i128::MIN);
+        (f, gross, 1)
+    }
+
+    /// rusty-sando's sizing: a binary search over front-run sizes in [0, the largest the victim's
+    /// limit allows], each probe pair (mid, mid + tolerance) simulated in full in the EVM, until
+    /// the bracket is narrower than `tolerance`. (front-run in, gross profit, EVM simulations).
+    pub fn size_by_simulation(&mut self, tolerance: U256) -> (U256, i128, usize) {
+        use crate::strategies::sandwich_math::{self, Pool};
+        let (tx, m, p, limit) = self.victim_and_plan();
+        let pool = if p.sells_base {
+            Pool { reserve_in: m.reserve_base, reserve_out: m.reserve_quote, fee_bps: m.fee_bps }
+        } else {
+            Pool { reserve_in: m.reserve_quote, reserve_out: m.reserve_base, fee_bps: m.fee_bps }
+        };
+        let Some(l) = crate::strategies::sandwich::pool_limit(&limit) else { return (U256::ZERO, 0, 0) };
+        let limits = [l];
+        let cap = if p.sells_base { m.base } else { m.quote };
+        let (mut lo, mut hi) = (U256::ZERO, sandwich_math::max_front_run(pool, &limits, cap));
+        let mut sims = 0;
+        let mut profit_at = |me: &mut Self, f: U256| -> i128 {
+            sims += 1;
+            match sandwich_math::run(pool, &limits, f) {
+                Some(run) => me.simulate_run(&tx, &p, run).unwrap_or(i128::MIN),
+                None => i128::MIN,
+            }
+        };
+        // Profit is concave in the front-run: the slope at `mid` says which half holds the top.
+        while hi > lo + tolerance {
+            let mid = (lo + hi) / U256::from(2u8);
+            if profit_at(self, mid + tolerance) > profit_at(self, mid) {
+                lo = (mid + tolerance).min(hi);
+            } else {
+                hi = mid;
+            }
+        }
+        let best = profit_at(self, lo);
+        (lo, best, sims)
+    }
+}
+
 impl Default for SandwichBench {
     fn default() -> Self {
         Self::new()
@@ -616,5 +727,18 @@ pub fn relay_load(clients: usize, requests: usize, idle: usize) -> RelayLoad {
         p50_us: at(0.5),
         p99_us: at(0.99),
         max_us: all.last().copied().unwrap_or(0) as f64 / 1e3,
+    }
+}
+
+#[cfg(test)]
+mod sizing_tests {
+    #[test]
+    fn the_closed_form_finds_at_least_the_simulation_search_with_one_simulation() {
+        let mut b = super::SandwichBench::new();
+        let (f_ours, g_ours, n_ours) = b.size_closed_form();
+        let (f_theirs, g_theirs, n_theirs) = b.size_by_simulation(super::runner::SEARCH_TOLERANCE);
+        assert_eq!(n_ours, 1);
+        assert!(n_theirs > 20, "{n_theirs} simulations");
+        assert!(g_ours >= g_theirs && g_theirs > 0, "ours {g_ours} at {f_ours}, theirs {g_theirs} at {f_theirs}");
     }
 }

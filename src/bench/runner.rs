@@ -153,6 +153,30 @@ pub fn paths() -> Vec<PathDef> {
             },
         },
         PathDef {
+            name: "evm/router_swaps_block_of_100",
+            kind: Kind::Throughput,
+            unit: "swap",
+            make: || {
+                let mut s = super::peers::RouterSwaps::new();
+                Box::new(move || {
+                    std::hint::black_box(s.ours(100));
+                    100
+                })
+            },
+        },
+        PathDef {
+            name: "peer/naive_revm_transact_commit_router_swaps_100",
+            kind: Kind::Throughput,
+            unit: "swap",
+            make: || {
+                let mut s = super::peers::RouterSwaps::new();
+                Box::new(move || {
+                    std::hint::black_box(s.naive(100));
+                    100
+                })
+            },
+        },
+        PathDef {
             name: "evm/arbitrage_bundle_simulate_rollback",
             kind: Kind::Latency,
             unit: "call",
@@ -187,6 +211,30 @@ pub fn paths() -> Vec<PathDef> {
             },
         },
         PathDef {
+            name: "sandwich/sizing_closed_form_confirmed",
+            kind: Kind::Latency,
+            unit: "call",
+            make: || {
+                let mut b = super::SandwichBench::new();
+                Box::new(move || {
+                    std::hint::black_box(b.size_closed_form());
+                    1
+                })
+            },
+        },
+        PathDef {
+            name: "peer/sandwich_sizing_by_evm_search",
+            kind: Kind::Latency,
+            unit: "call",
+            make: || {
+                let mut b = super::SandwichBench::new();
+                Box::new(move || {
+                    std::hint::black_box(b.size_by_simulation(SEARCH_TOLERANCE));
+                    1
+                })
+            },
+        },
+        PathDef {
             name: "liquidation/oracle_update_to_simulated_liquidation_10k",
             kind: Kind::Latency,
             unit: "call",
@@ -199,6 +247,45 @@ pub fn paths() -> Vec<PathDef> {
             },
         },
     ]
+}
+
+/// rusty-sando's search stops when its bracket is narrower than this (0.001 ETH).
+pub const SEARCH_TOLERANCE: U256 = U256::from_limbs([1_000_000_000_000_000, 0, 0, 0]);
+
+/// Our path and the peer's doing the same work: (ours, theirs, what theirs is).
+pub const PEERS: &[(&str, &str, &str)] = &[
+    (
+        "evm/router_swaps_block_of_100",
+        "peer/naive_revm_transact_commit_router_swaps_100",
+        "the naive revm loop (CacheDB, transact_commit per Router02 swap)",
+    ),
+    (
+        "sandwich/sizing_closed_form_confirmed",
+        "peer/sandwich_sizing_by_evm_search",
+        "rusty-sando's sizing (binary search, a full EVM simulation per probe)",
+    ),
+];
+
+/// What the two sizings find on the bench's victim: (ours, theirs) as (front-run, gross profit,
+/// EVM simulations).
+pub fn sizing_profits() -> ((U256, i128, usize), (U256, i128, usize)) {
+    let mut b = super::SandwichBench::new();
+    (b.size_closed_form(), b.size_by_simulation(SEARCH_TOLERANCE))
+}
+
+/// "ours / theirs" time per unit for every peer pair measured in `run`.
+pub fn peer_lines(run: &BenchRun) -> Vec<String> {
+    PEERS
+        .iter()
+        .filter_map(|(ours, theirs, what)| {
+            let a = run.paths.iter().find(|p| p.name == *ours)?;
+            let b = run.paths.iter().find(|p| p.name == *theirs)?;
+            Some(format!(
+                "ours / theirs: {ours} takes {:.3}× the time of {what}",
+                a.ns_per_unit / b.ns_per_unit.max(1e-9)
+            ))
+        })
+        .collect()
 }
 
 /// How long each repetition of a path (and of the calibration) runs, and how many repetitions.
@@ -389,6 +476,9 @@ pub fn markdown(run: &BenchRun) -> String {
         if run.commit.is_empty() { "?" } else { &run.commit },
         if run.quick { ", quick run" } else { "" }
     ));
+    for line in peer_lines(run) {
+        out.push_str(&format!("\n{line}.\n"));
+    }
     out
 }
 
@@ -416,6 +506,10 @@ pub fn table(run: &BenchRun, cmp: &[Comparison]) -> String {
             base,
             change
         ));
+    }
+    for line in peer_lines(run) {
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }

@@ -94,6 +94,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let margin = baseline.as_ref().map(|b| b.margin).unwrap_or(DEFAULT_MARGIN);
     let cmp = runner::compare(&run, baseline.as_ref().map(|b| &b.run), margin);
     print!("{}", runner::table(&run, &cmp));
+    if run.paths.iter().any(|p| p.name.contains("sizing")) {
+        let ((f1, g1, n1), (f2, g2, n2)) = runner::sizing_profits();
+        println!(
+            "sizing on the same victim: ours front-runs {f1} wei for a gross {g1} wei ({n1} EVM simulation), rusty-sando's search {f2} wei for {g2} wei ({n2} simulations)"
+        );
+    }
     println!("margin {:.0} %: a path fails the check when its ratio is that much above the baseline's", margin * 100.0);
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&run).map_err(|e| fail(e.to_string()))?;

@@ -95,7 +95,7 @@ impl SandwichSkip {
 
 /// The victim's limit in the pool's direction of its trade (router limits are over the path; our
 /// victims trade one pool).
-fn pool_limit(l: &SwapLimit) -> Option<VictimLimit> {
+pub fn pool_limit(l: &SwapLimit) -> Option<VictimLimit> {
     match *l {
         SwapLimit::ExactIn { amount_in, min_out } => Some(VictimLimit::ExactIn { amount_in, min_out }),
         SwapLimit::ExactOut { amount_out, max_in } => Some(VictimLimit::ExactOut { amount_out, max_in }),
