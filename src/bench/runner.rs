@@ -335,6 +335,19 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 /// Measures the paths whose name contains `filter` (all when empty), each repetition right after a
 /// repetition of the calibration so both see the same machine state.
 pub fn run(filter: &str, budget: Budget, progress: &mut dyn FnMut(&str)) -> BenchRun {
+    run_slowed(filter, budget, None, progress)
+}
+
+/// A deliberate slowdown, to prove the gate fires: the named path's body runs `factor` times per
+/// call while reporting the work of one.
+#[derive(Debug, Clone)]
+pub struct Slowdown {
+    pub path: String,
+    pub factor: u32,
+}
+
+/// As `run`, with an optional `Slowdown` (a test hook; `xcrack bench --slow-path NAME=FACTOR`).
+pub fn run_slowed(filter: &str, budget: Budget, slow: Option<&Slowdown>, progress: &mut dyn FnMut(&str)) -> BenchRun {
     let mut cal = Calibration::new();
     let mut cal_fn = || cal.unit();
     // Warm caches and the allocator before the first figure counts.
@@ -343,7 +356,15 @@ pub fn run(filter: &str, budget: Budget, progress: &mut dyn FnMut(&str)) -> Benc
     let mut results = Vec::new();
     for def in paths().into_iter().filter(|d| d.name.contains(filter)) {
         progress(def.name);
-        let mut body = (def.make)();
+        let mut inner = (def.make)();
+        let factor = slow.filter(|s| s.path == def.name).map_or(1, |s| s.factor.max(1));
+        let mut body: Box<dyn FnMut() -> u64> = Box::new(move || {
+            let work = inner();
+            for _ in 1..factor {
+                std::hint::black_box(inner());
+            }
+            work
+        });
         let _ = body();
         let (mut ratios, mut per_unit, mut all_calls) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..budget.repetitions {
@@ -551,6 +572,20 @@ mod tests {
         assert!((c[1].change.unwrap() - 0.35).abs() < 1e-12);
         assert_eq!(c[2].baseline, None);
         assert!(table(&now, &c).contains("REGRESSED"));
+    }
+
+    #[test]
+    fn a_deliberately_slowed_path_fails_the_gate_and_an_unchanged_one_passes() {
+        let budget = Budget { repetitions: 5, rep_ms: 40, min_calls: 3 };
+        let path = "orderbook/walk_12_levels";
+        let base = run(path, budget, &mut |_| {});
+        let same = run(path, budget, &mut |_| {});
+        let slow = Slowdown { path: path.to_string(), factor: 3 };
+        let slowed = run_slowed(path, budget, Some(&slow), &mut |_| {});
+        assert!(!compare(&same, Some(&base), 0.25)[0].regressed, "unchanged: {:?}", compare(&same, Some(&base), 0.25));
+        let c = compare(&slowed, Some(&base), 0.25);
+        assert!(c[0].regressed, "three times the work must fail the gate: {c:?}");
+        assert!(c[0].change.unwrap_or(0.0) > 1.0, "{c:?}");
     }
 
     #[test]

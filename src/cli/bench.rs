@@ -42,6 +42,9 @@ pub struct Args {
     /// --json output), as the README's table is made.
     #[arg(long, value_name = "FILE")]
     pub markdown_from: Option<PathBuf>,
+    /// Test hook: run path NAME's body FACTOR times per call (to see the gate fire).
+    #[arg(long, value_name = "NAME=FACTOR", hide = true)]
+    pub slow_path: Option<String>,
 }
 
 /// The committed baseline: a saved run and the margin the gate allows.
@@ -89,7 +92,20 @@ pub fn run(args: Args) -> Result<(), CliError> {
         });
     }
     let budget = if args.quick { Budget::quick() } else { Budget::full() };
-    let mut run = runner::run(&args.filter, budget, &mut |name| eprintln!("bench: {name}"));
+    let slow = match &args.slow_path {
+        None => None,
+        Some(s) => {
+            let parsed = s.rsplit_once('=').and_then(|(p, f)| f.parse::<u32>().ok().map(|f| (p, f)));
+            let Some((path, factor)) = parsed else {
+                return Err(CliError {
+                    code: EXIT_BAD_INPUT,
+                    message: format!("--slow-path {s}: expected NAME=FACTOR"),
+                });
+            };
+            Some(runner::Slowdown { path: path.to_string(), factor })
+        }
+    };
+    let mut run = runner::run_slowed(&args.filter, budget, slow.as_ref(), &mut |name| eprintln!("bench: {name}"));
     run.commit = commit();
     let margin = baseline.as_ref().map(|b| b.margin).unwrap_or(DEFAULT_MARGIN);
     let cmp = runner::compare(&run, baseline.as_ref().map(|b| &b.run), margin);
