@@ -1,4 +1,6 @@
 //! What the CLI tests share: the binary under test, run with a clean environment.
+// Each test crate includes this module and uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
