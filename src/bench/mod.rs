@@ -286,40 +286,8 @@ impl SandwichBench {
 
     /// Victim seen → decoded → sized → signed → EVM-simulated: the confirmed bundle's length.
     pub fn victim_to_bundle(&mut self) -> usize {
-        use crate::mempool::{PendingTx, SwapLimit, decode_swap};
-        use crate::strategies::sandwich::{Market, Victim, plan};
-        let tx = match PendingTx::from_raw(self.victim_raw.clone()) {
-            Ok(t) => t,
-            Err(e) => panic!("decode: {e}"),
-        };
-        let to = tx.to.unwrap_or_default();
-        let Some(call) = decode_swap(to, &tx.input, tx.value) else { panic!("not a swap") };
-        let Some(pool) = self.dex.venues.iter().position(|v| v.router == to) else { panic!("unknown router") };
-        let sells_base = call.path.first() == Some(&self.dex.weth);
-        let victim = Victim {
-            tx_hash: tx.hash,
-            pool,
-            sells_base,
-            limit: call.limit,
-            priority_fee_wei: tx.max_priority_fee_per_gas,
-            arrival_seq: 1,
-        };
-        debug_assert!(matches!(victim.limit, SwapLimit::ExactIn { .. }));
-        let (rb, rq) = self.dex.reserves(&mut self.chain, pool);
-        let market = Market {
-            pool,
-            reserve_base: rb,
-            reserve_quote: rq,
-            fee_bps: 30,
-            base: U256::from(100u128 * 10u128.pow(18)),
-            quote: U256::ZERO,
-            native: 100 * 10u128.pow(18),
-            base_fee_wei: u128::from(self.chain.base_fee()),
-        };
-        let p = match plan(&self.spec, &market, std::slice::from_ref(&victim)) {
-            Ok(p) => p,
-            Err(e) => panic!("plan: {e:?}"),
-        };
+        let (tx, _, p, limit) = self.victim_and_plan();
+        debug_assert!(matches!(limit, crate::mempool::SwapLimit::ExactIn { .. }));
         let target = self.chain.block_number() + 1;
         let ts = self.chain.timestamp() + 12;
         let c = self
@@ -410,13 +378,9 @@ impl SandwichBench {
     /// limit allows], each probe pair (mid, mid + tolerance) simulated in full in the EVM, until
     /// the bracket is narrower than `tolerance`. (front-run in, gross profit, EVM simulations).
     pub fn size_by_simulation(&mut self, tolerance: U256) -> (U256, i128, usize) {
-        use crate::strategies::sandwich_math::{self, Pool};
+        use crate::strategies::sandwich_math;
         let (tx, m, p, limit) = self.victim_and_plan();
-        let pool = if p.sells_base {
-            Pool { reserve_in: m.reserve_base, reserve_out: m.reserve_quote, fee_bps: m.fee_bps }
-        } else {
-            Pool { reserve_in: m.reserve_quote, reserve_out: m.reserve_base, fee_bps: m.fee_bps }
-        };
+        let pool = m.pool(p.sells_base);
         let Some(l) = crate::strategies::sandwich::pool_limit(&limit) else { return (U256::ZERO, 0, 0) };
         let limits = [l];
         let cap = if p.sells_base { m.base } else { m.quote };

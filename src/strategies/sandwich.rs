@@ -93,6 +93,17 @@ impl SandwichSkip {
     }
 }
 
+impl Market {
+    /// The pool as seen by a trade selling the base (`sells_base`) or the quote.
+    pub fn pool(&self, sells_base: bool) -> Pool {
+        if sells_base {
+            Pool { reserve_in: self.reserve_base, reserve_out: self.reserve_quote, fee_bps: self.fee_bps }
+        } else {
+            Pool { reserve_in: self.reserve_quote, reserve_out: self.reserve_base, fee_bps: self.fee_bps }
+        }
+    }
+}
+
 /// The victim's limit in the pool's direction of its trade (router limits are over the path; our
 /// victims trade one pool).
 pub fn pool_limit(l: &SwapLimit) -> Option<VictimLimit> {
@@ -161,11 +172,7 @@ fn plan_side(
     sells_base: bool,
     side: &[&Victim],
 ) -> Result<SandwichPlan, SandwichSkip> {
-    let pool = if sells_base {
-        Pool { reserve_in: m.reserve_base, reserve_out: m.reserve_quote, fee_bps: m.fee_bps }
-    } else {
-        Pool { reserve_in: m.reserve_quote, reserve_out: m.reserve_base, fee_bps: m.fee_bps }
-    };
+    let pool = m.pool(sells_base);
     // Keep the victims that succeed on their own, in order (a failing one would revert the bundle).
     let mut kept: Vec<(&Victim, VictimLimit)> = Vec::new();
     for v in side {
