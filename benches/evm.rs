@@ -2,7 +2,6 @@ use alloy_primitives::U256;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use xcrack::bench::EvmBench;
-use xcrack::chain::BundleTx;
 
 fn evm(c: &mut Criterion) {
     let mut g = c.benchmark_group("evm");
@@ -35,15 +34,7 @@ fn evm(c: &mut Criterion) {
     });
     // An arbitrage bundle (buy on venue 0, sell on venue 1, one executor tx), simulated and rolled back.
     let mut b = EvmBench::new();
-    let data = b.arbitrage(0, 1, U256::from(10_000_000_000u64));
-    let tx = BundleTx {
-        from: b.dex.searcher,
-        to: b.dex.executor,
-        data,
-        value: U256::ZERO,
-        gas_limit: 1_000_000,
-        priority_fee: 0,
-    };
+    let tx = b.arbitrage_bundle_tx();
     let first = b.chain.simulate_bundle(std::slice::from_ref(&tx)).unwrap();
     assert!(first[0].success, "{:?}", first[0].revert_reason);
     g.throughput(Throughput::Elements(1));

@@ -112,6 +112,20 @@ impl EvmBench {
         self.execute_data(vec![(pair, token_in, amount_in, a0, a1, owner)], token_out, U256::ZERO)
     }
 
+    /// The benches' arbitrage bundle: one executor transaction buying with 10,000 USDC on venue 0
+    /// and selling on venue 1.
+    pub fn arbitrage_bundle_tx(&mut self) -> crate::chain::BundleTx {
+        let data = self.arbitrage(0, 1, U256::from(10_000_000_000u64));
+        crate::chain::BundleTx {
+            from: self.dex.searcher,
+            to: self.dex.executor,
+            data,
+            value: U256::ZERO,
+            gas_limit: 1_000_000,
+            priority_fee: 0,
+        }
+    }
+
     /// Executor calldata: buy WETH with `usdc_in` on venue `buy`, sell all of it on venue `sell`.
     pub fn arbitrage(&mut self, buy: usize, sell: usize, usdc_in: U256) -> alloy_primitives::Bytes {
         let (rw, ru) = self.reserves(buy);

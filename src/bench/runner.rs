@@ -182,15 +182,7 @@ pub fn paths() -> Vec<PathDef> {
             unit: "call",
             make: || {
                 let mut b = super::EvmBench::new();
-                let data = b.arbitrage(0, 1, U256::from(10_000_000_000u64));
-                let tx = crate::chain::BundleTx {
-                    from: b.dex.searcher,
-                    to: b.dex.executor,
-                    data,
-                    value: U256::ZERO,
-                    gas_limit: 1_000_000,
-                    priority_fee: 0,
-                };
+                let tx = b.arbitrage_bundle_tx();
                 Box::new(move || {
                     let ok = b.chain.simulate_bundle(std::slice::from_ref(&tx)).map(|o| o[0].success).unwrap_or(false);
                     std::hint::black_box(ok);
