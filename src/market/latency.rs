@@ -26,7 +26,7 @@ impl LatencyModel for LatencySpec {
 
 /// Latency samples (ns) summarised in constant memory: an HDR histogram with three significant
 /// digits (every reported percentile within 0.1 % of the exact one), so a run of any length keeps
-/// the same few kilobytes where a list of every quote's latency grew ~1 MB per simulated hour.
+/// the same ~300 kB where a list of every quote's latency grew ~1 MB per simulated hour.
 #[derive(Clone, Debug)]
 pub struct LatencySketch {
     hist: hdrhistogram::Histogram<u64>,
