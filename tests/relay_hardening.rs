@@ -164,7 +164,8 @@ fn malformed_requests_get_an_http_error_not_a_silent_close() {
     while sent < 200 << 20 && s.write_all(&chunk).is_ok() {
         sent += chunk.len();
     }
-    assert!(sent < 8 << 20, "the relay kept reading a giant header ({sent} bytes)");
+    // Socket buffers on both ends can hold some megabytes before the reset arrives; 200 MiB never.
+    assert!(sent < 32 << 20, "the relay kept reading a giant header ({sent} bytes)");
     // And the relay still answers.
     let (status, _) = http::post(addr, "/", &[], body, Duration::from_secs(5)).unwrap();
     assert_eq!(status, 200);
