@@ -572,12 +572,19 @@ mod tests {
         let path = "orderbook/walk_12_levels";
         let base = run(path, budget, &mut |_| {});
         let same = run(path, budget, &mut |_| {});
-        let slow = Slowdown { path: path.to_string(), factor: 3 };
+        let slow = Slowdown { path: path.to_string(), factor: 4 };
         let slowed = run_slowed(path, budget, Some(&slow), &mut |_| {});
-        assert!(!compare(&same, Some(&base), 0.25)[0].regressed, "unchanged: {:?}", compare(&same, Some(&base), 0.25));
-        let c = compare(&slowed, Some(&base), 0.25);
-        assert!(c[0].regressed, "three times the work must fail the gate: {c:?}");
-        assert!(c[0].change.unwrap_or(0.0) > 1.0, "{c:?}");
+        // Unit tests share the machine with each other, so a wider margin than the CI gate's; the
+        // CLI test checks the real one.
+        let margin = 0.5;
+        assert!(
+            !compare(&same, Some(&base), margin)[0].regressed,
+            "unchanged: {:?}",
+            compare(&same, Some(&base), margin)
+        );
+        let c = compare(&slowed, Some(&base), margin);
+        assert!(c[0].regressed, "four times the work must fail the gate: {c:?}");
+        assert!(c[0].change.unwrap_or(0.0) > 1.5, "{c:?}");
     }
 
     #[test]
