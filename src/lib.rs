@@ -13,4 +13,5 @@ pub mod mempool;
 pub mod relay;
 pub mod report;
 pub mod risk;
+pub mod sim;
 pub mod strategies;

@@ -39,6 +39,11 @@ pub enum Event {
     Quote { venue: VenueId },
     /// A block was mined: pool reserves and the base fee changed.
     Block(BlockInfo),
+    /// A signed transaction reached the mempool we watch, at `seen_at` (raw bytes through
+    /// `ChainView::pending_raw`: strategies decode them as live mode does).
+    PendingTx { id: super::TxId, seen_at: SimTime },
+    /// News of one of `strategy`'s bundles (the report through `ChainView::bundle_report`).
+    BundleResult { strategy: u16, tag: u64 },
 }
 
 /// One leg of a trade. Base amounts are exact raw units; the limits protect against the world moving
@@ -117,8 +122,25 @@ pub struct AtomicPlan {
     pub decided_at: SimTime,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Arbitrage(ArbPlan),
     AtomicArb(AtomicPlan),
+    /// A bundle for a target block (boxed: actions stay small on the quote path).
+    Bundle(Box<super::BundleRequest>),
+    /// Withdraw the bundle sent under this replacement id.
+    Cancel {
+        replacement_id: String,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Arbitrage(_) => "arbitrage",
+            Action::AtomicArb(_) => "atomic_arbitrage",
+            Action::Bundle(_) => "bundle",
+            Action::Cancel { .. } => "cancel",
+        }
+    }
 }

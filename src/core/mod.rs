@@ -1,11 +1,13 @@
 //! Domain types and the seams every mode shares. No tokio, no polars, no revm in here.
 
 pub mod amount;
+pub mod bundle;
 pub mod event;
 pub mod rng;
 pub mod strategy;
 
 pub use amount::{AmountError, format_units, parse_amount, parse_duration};
+pub use bundle::{BundleReport, BundleRequest, BundleStatus, BundleTx, ChainView, DexBook, NoChain, OurTxEffect, TxId};
 pub use event::{Action, ArbPlan, AtomicPlan, BlockInfo, Event, LegOrder, LegVenue, Side};
 pub use strategy::{BookSnapshot, Ctx, Level, MAX_DEPTH, MarketView, SkipReason, Strategy, StrategyError, StrategyId};
 

@@ -201,6 +201,7 @@ impl OpportunityStats {
 pub struct Ctx<'a> {
     pub now: SimTime,
     pub market: &'a dyn MarketView,
+    pub chain: &'a dyn super::ChainView,
     /// Trade slots the executor can still open (its semaphore's free permits).
     pub free_trade_slots: usize,
     /// Venues with an order of ours in flight (a second order would race the first).

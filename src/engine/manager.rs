@@ -9,6 +9,7 @@ use crate::core::{Action, Ctx, Event, LegVenue, SimTime, Strategy, StrategyId};
 pub struct View<'a> {
     pub now: SimTime,
     pub market: &'a dyn MarketView,
+    pub chain: &'a dyn crate::core::ChainView,
     pub free_trade_slots: usize,
     pub busy: &'a dyn Fn(LegVenue) -> bool,
 }
@@ -64,6 +65,7 @@ impl StrategyManager {
         let mut ctx = Ctx {
             now: view.now,
             market: view.market,
+            chain: view.chain,
             free_trade_slots: view.free_trade_slots,
             busy: view.busy,
             opportunities: &mut r.stats.opportunities,

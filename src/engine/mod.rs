@@ -2,6 +2,8 @@
 //! A live driver will feed the same strategies from tokio sources through the same `StrategyManager`.
 
 pub mod backtest;
+pub mod driver;
+pub mod journal;
 pub mod lending_history;
 pub mod lending_rival;
 pub mod lending_world;

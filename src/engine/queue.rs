@@ -27,27 +27,34 @@ pub enum SimEvent {
     OrderReport(u32),
 }
 
-#[derive(Default)]
-pub struct EventQueue {
-    heap: BinaryHeap<Reverse<(SimTime, u64, SimEvent)>>,
+/// A world's events, ordered by (time, scheduling order). Generic so every simulated world keeps
+/// its own small, `Copy` event type.
+pub struct EventQueue<E = SimEvent> {
+    heap: BinaryHeap<Reverse<(SimTime, u64, E)>>,
     seq: u64,
     pub now: SimTime,
 }
 
-impl EventQueue {
+impl<E: Ord> Default for EventQueue<E> {
+    fn default() -> Self {
+        EventQueue { heap: BinaryHeap::new(), seq: 0, now: 0 }
+    }
+}
+
+impl<E: Ord> EventQueue<E> {
     pub fn new() -> Self {
         Self::default()
     }
 
     #[inline]
-    pub fn schedule(&mut self, at: SimTime, event: SimEvent) {
+    pub fn schedule(&mut self, at: SimTime, event: E) {
         debug_assert!(at >= self.now, "scheduling into the past");
         self.seq += 1;
         self.heap.push(Reverse((at.max(self.now), self.seq, event)));
     }
 
     #[inline]
-    pub fn pop(&mut self) -> Option<(SimTime, SimEvent)> {
+    pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let Reverse((t, _, e)) = self.heap.pop()?;
         self.now = t;
         Some((t, e))
@@ -68,7 +75,7 @@ mod tests {
 
     #[test]
     fn orders_by_time_then_scheduling_order() {
-        let mut q = EventQueue::new();
+        let mut q: EventQueue = EventQueue::new();
         q.schedule(10, SimEvent::Block);
         q.schedule(5, SimEvent::NoiseSwap);
         q.schedule(10, SimEvent::PriceTick);
@@ -88,7 +95,7 @@ mod tests {
     #[test]
     fn same_schedule_same_order_every_time() {
         let run = || {
-            let mut q = EventQueue::new();
+            let mut q: EventQueue = EventQueue::new();
             for i in 0..1000u64 {
                 q.schedule(
                     (i * 7919) % 97,

@@ -7,7 +7,8 @@ use crate::core::AtomicPlan;
 use crate::core::event::ArbPlan;
 use crate::core::strategy::MarketView;
 use crate::core::{LegOrder, LegVenue, PoolId, Side, SimTime, VenueId};
-use crate::engine::queue::{EventQueue, SimEvent};
+use crate::engine::driver::Schedule;
+use crate::engine::queue::SimEvent;
 use crate::market::ArbitrageSimulator;
 use crate::market::dex::{OurTxResult, TxKind};
 use crate::market::latency::LatencyModel;
@@ -210,7 +211,7 @@ impl OrderExecutor {
         plan: ArbPlan,
         now: SimTime,
         sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
+        queue: &mut dyn Schedule<SimEvent>,
     ) {
         debug_assert!(self.permits_in_use < self.max_permits);
         self.permits_in_use += 1;
@@ -227,7 +228,7 @@ impl OrderExecutor {
         unwind: bool,
         now: SimTime,
         sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
+        queue: &mut dyn Schedule<SimEvent>,
     ) {
         let oid = self.orders.len() as u32;
         let mut order = Order { trade, leg, too_late: false, filled_base: 0, quote: 0, fee: 0, unwind, atomic: None };
@@ -358,7 +359,13 @@ impl OrderExecutor {
     }
 
     /// A CEX order reaches its venue: fill what the live book and our balance allow.
-    pub fn on_order_arrive(&mut self, oid: u32, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
+    pub fn on_order_arrive(
+        &mut self,
+        oid: u32,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut dyn Schedule<SimEvent>,
+    ) {
         let o = self.orders[oid as usize];
         let LegOrder::Cex { venue, side, lots, limit_ticks } = o.leg else {
             return;
@@ -400,7 +407,13 @@ impl OrderExecutor {
     }
 
     /// The venue's report reaches us: the leg is settled.
-    pub fn on_order_report(&mut self, oid: u32, now: SimTime, sim: &mut ArbitrageSimulator, queue: &mut EventQueue) {
+    pub fn on_order_report(
+        &mut self,
+        oid: u32,
+        now: SimTime,
+        sim: &mut ArbitrageSimulator,
+        queue: &mut dyn Schedule<SimEvent>,
+    ) {
         let o = self.orders[oid as usize];
         if let LegOrder::Cex { venue, .. } = o.leg {
             self.busy_cex[venue.0 as usize] -= 1;
@@ -417,7 +430,7 @@ impl OrderExecutor {
         results: &[OurTxResult],
         now: SimTime,
         sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
+        queue: &mut dyn Schedule<SimEvent>,
     ) {
         let mark = sim.fundamental_raw();
         for r in results {
@@ -464,7 +477,7 @@ impl OrderExecutor {
         gas_quote: u128,
         now: SimTime,
         sim: &mut ArbitrageSimulator,
-        queue: &mut EventQueue,
+        queue: &mut dyn Schedule<SimEvent>,
     ) {
         let o = self.orders[oid as usize];
         let requested = match o.leg {

@@ -53,6 +53,7 @@ impl Strategy for MicroArbitrage {
                     }
                 }
             }
+            Event::PendingTx { .. } | Event::BundleResult { .. } => {}
         }
         Ok(())
     }
@@ -370,7 +371,14 @@ mod tests {
         let mut strat = MicroArbitrage::new(spec());
         let mut opp = OpportunityStats::default();
         let busy = |_: LegVenue| false;
-        let mut ctx = Ctx { now, market: m, free_trade_slots: 2, busy: &busy, opportunities: &mut opp };
+        let mut ctx = Ctx {
+            now,
+            market: m,
+            chain: &crate::core::NoChain,
+            free_trade_slots: 2,
+            busy: &busy,
+            opportunities: &mut opp,
+        };
         let mut out = Vec::new();
         strat.on_event(&Event::Quote { venue: VenueId(0) }, &mut ctx, &mut out).unwrap();
         (out, opp)
@@ -381,7 +389,7 @@ mod tests {
         let m = market(20);
         let (out, opp) = decide(&m, 2_000);
         assert_eq!((opp.seen, opp.taken), (1, 1));
-        let Action::Arbitrage(p) = out[0] else { panic!("expected a two-leg arbitrage") };
+        let Action::Arbitrage(p) = out[0].clone() else { panic!("expected a two-leg arbitrage") };
         // Gas: 120k × (20 + 2) gwei = 0.00264 ETH at 3000 USDC = 7.92 USDC, rounded up to the raw unit.
         assert_eq!(p.predicted_gas, 7_920_000);
         assert_eq!(p.predicted_net, p.predicted_gross - p.predicted_fees - p.predicted_gas);

@@ -1,0 +1,64 @@
+//! The run journal: what the strategies saw, what they asked for, what the risk gate and the
+//! executors decided. In memory, events the strategies saw are counted by kind (a long run sees
+//! millions of quotes) and every action is kept with its decision.
+
+use crate::core::{Event, SimTime, SkipReason};
+use crate::risk::RiskReject;
+
+/// What became of one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Executed,
+    /// The world could not take it (slots, venue, simulation) — the strategy's skip reason.
+    Skipped(SkipReason),
+    /// The risk gate refused it.
+    Refused(RiskReject),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionEntry {
+    pub at: SimTime,
+    pub strategy: u16,
+    pub kind: &'static str,
+    pub decision: Decision,
+}
+
+/// Event kinds the strategies see, in a fixed order (the journal's counters).
+pub const EVENT_KINDS: [&str; 4] = ["quote", "block", "pending_tx", "bundle_result"];
+
+fn event_kind(e: &Event) -> usize {
+    match e {
+        Event::Quote { .. } => 0,
+        Event::Block(_) => 1,
+        Event::PendingTx { .. } => 2,
+        Event::BundleResult { .. } => 3,
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Journal {
+    pub events_seen: [u64; EVENT_KINDS.len()],
+    pub actions: Vec<ActionEntry>,
+}
+
+impl Journal {
+    #[inline]
+    pub fn saw(&mut self, event: &Event) {
+        self.events_seen[event_kind(event)] += 1;
+    }
+
+    pub fn decided(&mut self, at: SimTime, strategy: u16, kind: &'static str, decision: Decision) {
+        self.actions.push(ActionEntry { at, strategy, kind, decision });
+    }
+
+    /// Risk refusals by reason, in `RiskReject`'s order.
+    pub fn refusals(&self) -> [u64; 4] {
+        let mut out = [0; 4];
+        for a in &self.actions {
+            if let Decision::Refused(r) = a.decision {
+                out[r as usize] += 1;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,231 @@
+//! The CEX/DEX market world: fundamental price, venues' books and our price feed, noise traders on
+//! the pools, blocks, and our orders (micro-arbitrage and cross-DEX).
+
+use rand::RngExt;
+use rand_distr::Exp;
+
+use crate::config::RunSpec;
+use crate::core::strategy::MarketView;
+use crate::core::{Action, ChainView, Event, LegOrder, LegVenue, NANOS_PER_SEC, NoChain, SimTime, SkipReason, VenueId};
+use crate::engine::EquityPoint;
+use crate::engine::driver::{Assessment, Schedule, World};
+use crate::engine::queue::SimEvent;
+use crate::execution::OrderExecutor;
+use crate::market::ArbitrageSimulator;
+use crate::market::dex::OurTxResult;
+use crate::risk::RiskGate;
+
+pub struct MarketWorld<'a> {
+    spec: &'a RunSpec,
+    pub sim: ArbitrageSimulator,
+    pub exec: OrderExecutor,
+    noise_rng: crate::core::rng::SimRng,
+    noise_gap: Option<Exp<f64>>,
+    pub equity: Vec<EquityPoint>,
+    block_results: Vec<OurTxResult>,
+    pub quote_ages: Vec<u64>,
+}
+
+impl<'a> MarketWorld<'a> {
+    pub fn new(spec: &'a RunSpec) -> Result<Self, crate::chain::ChainError> {
+        Ok(MarketWorld {
+            spec,
+            sim: ArbitrageSimulator::new(spec)?,
+            exec: OrderExecutor::new(
+                spec.micro.max_concurrent_trades,
+                spec.micro.execution_timeout,
+                spec.cex.len(),
+                spec.dex.len(),
+            ),
+            noise_rng: crate::core::rng::component_rng(spec.seed, "noise_traders/arrivals"),
+            noise_gap: (spec.noise.rate_per_minute > 0.0)
+                .then(|| Exp::new(spec.noise.rate_per_minute / 60.0).ok())
+                .flatten(),
+            equity: Vec::new(),
+            block_results: Vec::new(),
+            quote_ages: Vec::new(),
+        })
+    }
+
+    fn next_noise_gap(&mut self) -> Option<SimTime> {
+        let gap = self.noise_gap.as_ref()?;
+        let dt: f64 = self.noise_rng.sample(gap);
+        Some((dt * NANOS_PER_SEC as f64) as SimTime)
+    }
+
+    /// A last mark at the end of the run so the equity curve ends where the run does.
+    pub fn close_equity(&mut self) {
+        let mark = self.sim.fundamental_raw();
+        if self.equity.last().is_none_or(|p| p.time < self.spec.duration) {
+            let e = self.sim.equity(mark);
+            self.equity.push(EquityPoint { time: self.spec.duration, block: self.sim.chain.number, equity: e, mark });
+        }
+    }
+}
+
+impl World for MarketWorld<'_> {
+    type Event = SimEvent;
+
+    fn start(&mut self, q: &mut dyn Schedule<SimEvent>) {
+        let spec = self.spec;
+        q.schedule(0, SimEvent::PriceTick);
+        q.schedule(0, SimEvent::EquitySample);
+        let n = spec.cex.len().max(1) as u64;
+        for (i, c) in spec.cex.iter().enumerate() {
+            // Stagger venues so their refreshes do not all land on the same nanosecond.
+            q.schedule(c.refresh * (i as u64 + 1) / n, SimEvent::BookRefresh(VenueId(i as u16)));
+        }
+        if !spec.dex.is_empty() {
+            q.schedule(spec.chain.block_time, SimEvent::Block);
+            if let Some(dt) = self.next_noise_gap() {
+                q.schedule(dt, SimEvent::NoiseSwap);
+            }
+        }
+    }
+
+    fn advance(
+        &mut self,
+        now: SimTime,
+        ev: SimEvent,
+        q: &mut dyn Schedule<SimEvent>,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) {
+        let spec = self.spec;
+        let sim = &mut self.sim;
+        let news = match ev {
+            SimEvent::PriceTick => {
+                sim.fundamental.step(now, &mut sim.rng_fundamental);
+                q.schedule(now + spec.tick_interval, SimEvent::PriceTick);
+                None
+            }
+            SimEvent::BookRefresh(v) => {
+                let (slot, delay) = sim.refresh_book(v, now);
+                q.schedule(now + delay, SimEvent::QuoteArrive { venue: v, slot });
+                q.schedule(now + spec.cex[v.0 as usize].refresh, SimEvent::BookRefresh(v));
+                None
+            }
+            SimEvent::QuoteArrive { venue, slot } => {
+                sim.quote_arrives(venue, slot, now).then_some(Event::Quote { venue })
+            }
+            SimEvent::NoiseSwap => {
+                let price = sim.fundamental.price();
+                sim.chain.submit_noise(
+                    &mut sim.rng_noise,
+                    spec.noise.size_median,
+                    spec.noise.size_sigma,
+                    spec.noise.buy_probability,
+                    price,
+                );
+                if let Some(dt) = self.next_noise_gap() {
+                    q.schedule(now + dt, SimEvent::NoiseSwap);
+                }
+                None
+            }
+            SimEvent::Block => {
+                self.block_results.clear();
+                let fundamental = sim.fundamental.price();
+                sim.chain.build_block(now, fundamental, &mut sim.rng_chain, &mut self.block_results);
+                let gas: u128 = self.block_results.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
+                risk.record_gas(now, gas);
+                sim.refresh_pool_mids();
+                self.exec.on_block(&self.block_results, now, sim, q);
+                q.schedule(now + spec.chain.block_time, SimEvent::Block);
+                Some(Event::Block(sim.block()))
+            }
+            SimEvent::EquitySample => {
+                let mark = sim.fundamental_raw();
+                let e = sim.equity(mark);
+                risk.observe_equity(now, e);
+                self.equity.push(EquityPoint { time: now, block: sim.chain.number, equity: e, mark });
+                q.schedule(now + spec.equity_sample, SimEvent::EquitySample);
+                None
+            }
+            SimEvent::OrderArrive(o) => {
+                self.exec.on_order_arrive(o, now, sim, q);
+                None
+            }
+            SimEvent::OrderReport(o) => {
+                self.exec.on_order_report(o, now, sim, q);
+                None
+            }
+        };
+        out.extend(news);
+    }
+
+    fn market(&self) -> &dyn MarketView {
+        &self.sim
+    }
+
+    fn chain(&self) -> &dyn ChainView {
+        &NoChain
+    }
+
+    fn free_trade_slots(&self) -> usize {
+        self.exec.free_permits()
+    }
+
+    fn is_busy(&self, venue: LegVenue) -> bool {
+        self.exec.is_busy(venue)
+    }
+
+    /// Every action is gated on its venues, the exposure it opens and its gas.
+    fn assess(&self, action: &Action) -> Assessment {
+        let base_fee = self.sim.chain.base_fee;
+        let gas = |limit: u64, tip: u128| u128::from(limit) * (base_fee + tip);
+        let (venues, new_base, gas_wei) = match action {
+            Action::Arbitrage(p) => {
+                let leg_gas = |l: &LegOrder| match *l {
+                    LegOrder::Dex { gas_limit, priority_fee_wei, .. } => gas(gas_limit, priority_fee_wei),
+                    LegOrder::Cex { .. } => 0,
+                };
+                ([p.buy.venue(), p.sell.venue()], p.base_raw, leg_gas(&p.buy) + leg_gas(&p.sell))
+            }
+            Action::AtomicArb(p) => {
+                ([LegVenue::Dex(p.buy_pool), LegVenue::Dex(p.sell_pool)], 0, gas(p.gas_limit, p.priority_fee_wei))
+            }
+            // This world's strategies send orders, not bundles.
+            Action::Bundle(_) | Action::Cancel { .. } => {
+                return Assessment { refuse: Some(SkipReason::SimulationFailed), ..Assessment::default() };
+            }
+        };
+        let refuse = if self.exec.free_permits() == 0 {
+            Some(SkipReason::ConcurrencyLimit)
+        } else if venues.iter().any(|v| self.exec.is_busy(*v)) {
+            Some(SkipReason::VenueBusy)
+        } else {
+            None
+        };
+        Assessment {
+            refuse,
+            new_base,
+            open_base: self.exec.open_base_abs(),
+            in_flight: self.exec.pending_txs(),
+            gas_wei,
+            reduces_risk: false,
+        }
+    }
+
+    fn execute(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        q: &mut dyn Schedule<SimEvent>,
+        _risk: &mut RiskGate,
+        _out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        match action {
+            Action::Arbitrage(plan) => {
+                self.quote_ages.push(plan.quote_age);
+                self.exec.execute(strategy, plan, now, &mut self.sim, q);
+                Ok(())
+            }
+            Action::AtomicArb(plan) => self.exec.execute_atomic(strategy, plan, &mut self.sim).map_err(|reason| {
+                tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
+                SkipReason::SimulationFailed
+            }),
+            Action::Bundle(_) | Action::Cancel { .. } => Err(SkipReason::SimulationFailed),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The simulated worlds the driver runs: each turns its own scheduled events (price ticks, book
+//! refreshes, noise swaps, blocks, order arrivals) into what strategies see, and carries out the
+//! actions the risk gate lets through.
+
+pub mod market;
