@@ -45,6 +45,16 @@ pub struct BundleRequest {
     /// The strategy's expected net, wei of ETH value (the rule for two strategies wanting one pool).
     pub expected_net_wei: i128,
     pub decided_at: SimTime,
+    /// The transaction a competitor would send for the bundle's most valuable part and what that
+    /// part is worth (wei): simulated worlds let their rivals contest it; a live sink ignores it.
+    pub contest: Option<Contest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contest {
+    pub to: Address,
+    pub data: Bytes,
+    pub value_wei: u128,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,6 +113,10 @@ pub trait ChainView {
     fn in_mempool(&self, hash: &B256) -> bool;
     /// When the next block is built.
     fn next_block_at(&self) -> SimTime;
+    /// The base fee of the chain's latest block (what a transaction signed now is priced on).
+    fn head_base_fee(&self) -> u128;
+    /// A contract's storage slot as of the latest block (reserves, positions, balances).
+    fn storage(&self, contract: Address, slot: U256) -> U256;
     /// The DEX contracts of this chain, when it has ours.
     fn dex(&self) -> Option<&DexBook>;
     /// The latest report on a bundle of `strategy`'s.
@@ -115,6 +129,8 @@ pub struct DexBook {
     pub weth: Address,
     pub quote: Address,
     pub executor: Address,
+    /// Our address: the executor's owner, where its proceeds go.
+    pub searcher: Address,
     /// Per pool, in the scenario's order: (router, pair).
     pub pools: Vec<(Address, Address)>,
 }
@@ -143,6 +159,12 @@ impl ChainView for NoChain {
     }
     fn next_block_at(&self) -> SimTime {
         SimTime::MAX
+    }
+    fn head_base_fee(&self) -> u128 {
+        0
+    }
+    fn storage(&self, _: Address, _: U256) -> U256 {
+        U256::ZERO
     }
     fn dex(&self) -> Option<&DexBook> {
         None

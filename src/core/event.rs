@@ -44,7 +44,16 @@ pub enum Event {
     PendingTx { id: super::TxId, seen_at: SimTime },
     /// News of one of `strategy`'s bundles (the report through `ChainView::bundle_report`).
     BundleResult { strategy: u16, tag: u64 },
+    /// An account the world tracks changed outside any bundle of ours (a recorded borrower's own
+    /// borrow or repay): its index in the world's account list.
+    Position { account: u32 },
+    /// A deadline the world announces: `BUILD_DEADLINE` = the next block is about to be built
+    /// (a strategy that batches a block's news decides now).
+    Timer { id: u32 },
 }
+
+/// `Event::Timer` id: the builder is about to build the next block.
+pub const BUILD_DEADLINE: u32 = 0;
 
 /// One leg of a trade. Base amounts are exact raw units; the limits protect against the world moving
 /// between decision and execution.

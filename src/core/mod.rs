@@ -7,8 +7,10 @@ pub mod rng;
 pub mod strategy;
 
 pub use amount::{AmountError, format_units, parse_amount, parse_duration};
-pub use bundle::{BundleReport, BundleRequest, BundleStatus, BundleTx, ChainView, DexBook, NoChain, OurTxEffect, TxId};
-pub use event::{Action, ArbPlan, AtomicPlan, BlockInfo, Event, LegOrder, LegVenue, Side};
+pub use bundle::{
+    BundleReport, BundleRequest, BundleStatus, BundleTx, ChainView, Contest, DexBook, NoChain, OurTxEffect, TxId,
+};
+pub use event::{Action, ArbPlan, AtomicPlan, BUILD_DEADLINE, BlockInfo, Event, LegOrder, LegVenue, Side};
 pub use strategy::{BookSnapshot, Ctx, Level, MAX_DEPTH, MarketView, SkipReason, Strategy, StrategyError, StrategyId};
 
 /// Simulated time in nanoseconds since the start of the run.

@@ -16,6 +16,8 @@ pub enum StrategyError {
 
 pub trait Strategy: Send {
     fn id(&self) -> StrategyId;
+    /// The strategy's own state, for the report at the end of a run.
+    fn as_any(&self) -> &dyn std::any::Any;
     fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) -> Result<(), StrategyError>;
 }
 

@@ -24,7 +24,7 @@ pub struct ActionEntry {
 }
 
 /// Event kinds the strategies see, in a fixed order (the journal's counters).
-pub const EVENT_KINDS: [&str; 4] = ["quote", "block", "pending_tx", "bundle_result"];
+pub const EVENT_KINDS: [&str; 6] = ["quote", "block", "pending_tx", "bundle_result", "position", "timer"];
 
 fn event_kind(e: &Event) -> usize {
     match e {
@@ -32,6 +32,8 @@ fn event_kind(e: &Event) -> usize {
         Event::Block(_) => 1,
         Event::PendingTx { .. } => 2,
         Event::BundleResult { .. } => 3,
+        Event::Position { .. } => 4,
+        Event::Timer { .. } => 5,
     }
 }
 

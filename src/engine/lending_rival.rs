@@ -1,16 +1,13 @@
 //! Rival liquidators: other searchers who back-run the same oracle updates with their own signed
 //! bundles on the relay, so that being outbid is something that happens on chain.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::SolCall;
+use alloy_primitives::{B256, Bytes, U256};
 use rand::RngExt;
 
-use super::lending_world::LendingWorld;
-use crate::chain::contracts::ILendingPool;
 use crate::chain::{TxRequest, Wallet};
+use crate::core::Contest;
 use crate::relay::RelayClient;
 use crate::relay::rpc::SendBundleParams;
-use crate::strategies::liquidation::Choice;
 
 /// A rival liquidator: another searcher with its own key and relay connection and deep pockets.
 pub struct Rival {
@@ -25,34 +22,19 @@ pub struct Rival {
 
 impl Rival {
     /// With the rival's probability, sends its own bundle for `block`: the same oracle updates,
-    /// then its `liquidationCall` of `user` as `c` plans it, paying a uniform share of that
-    /// liquidation's gross (`to_wei` converts base units) in priority fees. Returns its hash.
-    pub fn compete(
-        &mut self,
-        w: &LendingWorld,
-        c: &Choice,
-        user: Address,
-        updates: &[Bytes],
-        block: u64,
-        to_wei: impl Fn(i128) -> u128,
-    ) -> Option<B256> {
+    /// then the contested transaction (a `liquidationCall` of the borrower we value most), paying
+    /// a uniform share of what it is worth in priority fees. Returns its hash.
+    pub fn compete(&mut self, contest: &Contest, updates: &[Bytes], block: u64) -> Option<B256> {
         if self.rng.random::<f64>() >= self.probability {
             return None;
         }
         let share = self.share.0 + (self.share.1 - self.share.0) * self.rng.random::<f64>();
         let gas_guess: u128 = 150_000;
-        let tip = (to_wei(c.gross_base) as f64 * share) as u128 / gas_guess;
-        let liq = ILendingPool::liquidationCallCall {
-            collateralAsset: w.tokens[c.plan.collateral].address,
-            debtAsset: w.tokens[c.plan.debt].address,
-            user,
-            debtToCover: c.plan.debt_to_cover,
-            receiveAToken: false,
-        };
+        let tip = (contest.value_wei as f64 * share) as u128 / gas_guess;
         let req = TxRequest {
             chain_id: self.chain_id,
-            to: w.market.pool,
-            data: liq.abi_encode().into(),
+            to: contest.to,
+            data: contest.data.clone(),
             value: U256::ZERO,
             gas_limit: 400_000,
             max_fee_per_gas: 2 * self.base_fee + tip,

@@ -30,6 +30,7 @@ pub struct ReserveToken {
     pub quote_pair: Option<Address>,
 }
 
+#[derive(Clone, Debug)]
 pub struct LendingWorld {
     pub dex: DexDeployment,
     pub market: LendingMarket,
@@ -119,7 +120,19 @@ impl LendingWorld {
 
     /// The pair's reserves as (reserve of `a`, reserve of `b`), read from its packed slot.
     pub fn pair_reserves(&self, chain: &mut SimChain, a: usize, b: usize) -> Option<(U256, U256)> {
-        let (r0, r1) = crate::chain::world::pair_reserves(chain, self.pair_between(a, b)?);
+        self.pair_reserves_with(&mut |c, s| chain.storage(c, s), a, b)
+    }
+
+    /// As `pair_reserves`, through any storage reader (a strategy's `ChainView`).
+    pub fn pair_reserves_with(
+        &self,
+        storage: &mut dyn FnMut(Address, U256) -> U256,
+        a: usize,
+        b: usize,
+    ) -> Option<(U256, U256)> {
+        let packed = storage(self.pair_between(a, b)?, U256::from(slots::PAIR_RESERVES));
+        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
+        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
         Some(if self.tokens[a].address < self.tokens[b].address { (r0, r1) } else { (r1, r0) })
     }
 
@@ -175,11 +188,21 @@ impl LendingWorld {
 
     /// `user`'s balances as the pool holds them.
     pub fn position(&self, chain: &mut SimChain, user: Address) -> (Vec<U256>, Vec<U256>) {
+        self.position_with(&mut |c, s| chain.storage(c, s), user)
+    }
+
+    /// As `position`, through any storage reader (a strategy's `ChainView`).
+    pub fn position_with(
+        &self,
+        storage: &mut dyn FnMut(Address, U256) -> U256,
+        user: Address,
+    ) -> (Vec<U256>, Vec<U256>) {
         let pool = self.market.pool;
-        let read = |chain: &mut SimChain, slot| {
-            self.tokens.iter().map(|t| chain.storage(pool, nested_mapping_slot(user, t.address, slot))).collect()
+        let mut read = |slot| -> Vec<U256> {
+            self.tokens.iter().map(|t| storage(pool, nested_mapping_slot(user, t.address, slot))).collect()
         };
-        (read(chain, slots::POOL_COLLATERAL), read(chain, slots::POOL_DEBT))
+        let c = read(slots::POOL_COLLATERAL);
+        (c, read(slots::POOL_DEBT))
     }
 
     /// Deep pockets in every reserve token (market participants standing for the rest of the
@@ -300,9 +323,13 @@ pub struct PairBook {
 
 impl PairBook {
     pub fn read(world: &LendingWorld, chain: &mut SimChain) -> Self {
+        Self::read_with(world, &mut |c, s| chain.storage(c, s))
+    }
+
+    pub fn read_with(world: &LendingWorld, storage: &mut dyn FnMut(Address, U256) -> U256) -> Self {
         let mut pairs = std::collections::BTreeMap::new();
         for x in 0..world.tokens.len() {
-            if let Some(r) = world.pair_reserves(chain, x, QUOTE) {
+            if let Some(r) = world.pair_reserves_with(storage, x, QUOTE) {
                 pairs.insert((x, QUOTE), r);
             }
         }

@@ -11,6 +11,7 @@ use alloy_sol_types::SolCall;
 use crate::chain::contracts::ISearcherExecutor;
 use crate::chain::world::DexDeployment;
 use crate::chain::{ChainEvent, Receipt, SimChain, TxRequest, Wallet};
+use crate::core::{BundleRequest, BundleTx, TxId};
 use crate::relay::rpc::SendBundleParams;
 use crate::relay::{BundleOutcome, RelayClient};
 use crate::strategies::sandwich::SandwichPlan;
@@ -64,9 +65,90 @@ pub struct Simulated {
     pub gas_used: u64,
 }
 
+/// Where confirmed bundles go: a relay over HTTP (backtests, live) or a dry-run record of what would
+/// have been sent (fork mode).
+pub trait BundleSink: Send {
+    fn send(&mut self, p: &SendBundleParams) -> Result<B256, String>;
+    fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String>;
+}
+
+impl BundleSink for RelayClient {
+    fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
+        self.send_bundle(p).map_err(|e| e.to_string())
+    }
+    fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
+        self.cancel_bundle(replacement_uuid).map_err(|e| e.to_string())
+    }
+}
+
+/// Records every bundle it is given and sends nothing. Its hash is the relay's rule (keccak of the
+/// transactions' hashes), so a dry run names bundles as a relay would.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DryRunSink {
+    pub sent: Vec<SendBundleParams>,
+    pub cancelled: Vec<String>,
+}
+
+impl BundleSink for DryRunSink {
+    fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
+        let mut hashes = Vec::with_capacity(32 * p.txs.len());
+        for t in &p.txs {
+            hashes.extend_from_slice(alloy_primitives::keccak256(t).as_slice());
+        }
+        self.sent.push(p.clone());
+        Ok(alloy_primitives::keccak256(&hashes))
+    }
+    fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
+        self.cancelled.push(replacement_uuid.to_string());
+        Ok(())
+    }
+}
+
+/// The chain a bundle is simulated on (the simulated chain now, forked state later).
+pub trait BundleChain {
+    fn nonce(&mut self, who: Address) -> u64;
+    /// Runs signed transactions from their senders as block `number` at `timestamp`, rolled back.
+    fn simulate_signed(
+        &mut self,
+        raws: &[Bytes],
+        senders: &[Address],
+        number: u64,
+        timestamp: u64,
+    ) -> Result<Vec<Receipt>, (usize, String)>;
+}
+
+impl BundleChain for SimChain {
+    fn nonce(&mut self, who: Address) -> u64 {
+        SimChain::nonce(self, who)
+    }
+    fn simulate_signed(
+        &mut self,
+        raws: &[Bytes],
+        senders: &[Address],
+        number: u64,
+        timestamp: u64,
+    ) -> Result<Vec<Receipt>, (usize, String)> {
+        self.simulate_signed_from(raws, senders, number, timestamp).map_err(|(i, e)| (i, e.to_string()))
+    }
+}
+
+/// `who`'s net flow per token in `receipts` (ERC-20 transfers to it minus from it), by token.
+pub fn token_flows_of(receipts: &[Receipt], who: Address) -> Vec<(Address, i128)> {
+    let mut out: std::collections::BTreeMap<Address, i128> = std::collections::BTreeMap::new();
+    for e in receipts.iter().flat_map(|r| r.events()) {
+        if let ChainEvent::Transfer { token, from, to, value } = e
+            && (from == who || to == who)
+        {
+            let v = value.saturating_to::<i128>();
+            *out.entry(token).or_default() += if to == who { v } else { 0 } - if from == who { v } else { 0 };
+        }
+    }
+    out.into_iter().collect()
+}
+
 pub struct BundleManager {
     wallet: Wallet,
-    client: RelayClient,
+    sink: Box<dyn BundleSink>,
     pub stats: BundleStats,
     chain_id: u64,
 }
@@ -89,7 +171,78 @@ fn swap_amounts(r: &Receipt, pair: Address, weth_is_token0: bool, sells_base: bo
 
 impl BundleManager {
     pub fn new(wallet: Wallet, client: RelayClient, chain_id: u64) -> Self {
-        BundleManager { wallet, client, stats: BundleStats::default(), chain_id }
+        Self::with_sink(wallet, Box::new(client), chain_id)
+    }
+
+    pub fn with_sink(wallet: Wallet, sink: Box<dyn BundleSink>, chain_id: u64) -> Self {
+        BundleManager { wallet, sink, stats: BundleStats::default(), chain_id }
+    }
+
+    /// Signs our transactions of `req` with our next nonces (from the chain: the source of truth
+    /// between blocks) around the pending transactions it wraps, which `wrapped` resolves to their
+    /// raw bytes and sender.
+    pub fn sign_request(
+        &mut self,
+        req: &BundleRequest,
+        chain: &mut dyn BundleChain,
+        wrapped: &dyn Fn(TxId) -> Option<(Bytes, Address)>,
+    ) -> Result<SignedBundle, String> {
+        self.stats.built += 1;
+        let me = self.wallet.address();
+        self.wallet.nonce = chain.nonce(me);
+        let mut txs = Vec::with_capacity(req.txs.len());
+        let mut senders = Vec::with_capacity(req.txs.len());
+        for t in &req.txs {
+            match t {
+                BundleTx::Ours { to, data, value, gas_limit, max_fee_per_gas, max_priority_fee_per_gas } => {
+                    let tx = TxRequest {
+                        chain_id: self.chain_id,
+                        to: *to,
+                        data: data.clone(),
+                        value: *value,
+                        gas_limit: *gas_limit,
+                        max_fee_per_gas: *max_fee_per_gas,
+                        max_priority_fee_per_gas: *max_priority_fee_per_gas,
+                    };
+                    let (raw, _) = self.wallet.sign(&tx).map_err(|e| format!("signing: {e}"))?;
+                    txs.push(raw);
+                    senders.push(me);
+                }
+                BundleTx::Wrapped(id) => {
+                    let (raw, from) = wrapped(*id).ok_or_else(|| format!("pending transaction {} is gone", id.0))?;
+                    txs.push(raw);
+                    senders.push(from);
+                }
+            }
+        }
+        Ok(SignedBundle { txs, senders, target_block: req.target_block })
+    }
+
+    /// Simulates `b` (rolled back) and confirms it only when every transaction succeeds and our net
+    /// flow in every token equals `expected` to the wei (tokens it does not name must not move).
+    pub fn simulate_flows(
+        &mut self,
+        b: SignedBundle,
+        chain: &mut dyn BundleChain,
+        timestamp: u64,
+        expected: &[(Address, i128)],
+    ) -> Result<Confirmed, String> {
+        let me = self.wallet.address();
+        self.simulate_checked(b, chain, timestamp, |receipts| {
+            let got = token_flows_of(receipts, me);
+            let flow = |list: &[(Address, i128)], t: &Address| -> i128 {
+                list.iter().filter(|(a, _)| a == t).map(|(_, v)| v).sum()
+            };
+            let tokens = got.iter().chain(expected).map(|(t, _)| *t);
+            match tokens.into_iter().find(|t| flow(&got, t) != flow(expected, t)) {
+                None => Ok(()),
+                Some(t) => Err(format!(
+                    "our flow in token {t} is {} in the simulation, the plan says {}",
+                    flow(&got, &t),
+                    flow(expected, &t)
+                )),
+            }
+        })
     }
 
     /// Signs the front-run and back-run around the victims' raw transactions for `target_block`.
@@ -195,13 +348,13 @@ impl BundleManager {
     pub fn simulate_checked(
         &mut self,
         b: SignedBundle,
-        chain: &mut SimChain,
+        chain: &mut dyn BundleChain,
         timestamp: u64,
         check: impl FnOnce(&[Receipt]) -> Result<(), String>,
     ) -> Result<Confirmed, String> {
         let out = (|| {
             let receipts = chain
-                .simulate_signed_from(&b.txs, &b.senders, b.target_block, timestamp)
+                .simulate_signed(&b.txs, &b.senders, b.target_block, timestamp)
                 .map_err(|(i, e)| format!("tx {i}: {e}"))?;
             if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
                 return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
@@ -225,7 +378,7 @@ impl BundleManager {
     }
 
     /// Takes our next nonce from the chain (the source of truth between blocks).
-    pub fn sync_nonce(&mut self, chain: &mut SimChain) {
+    pub fn sync_nonce(&mut self, chain: &mut dyn BundleChain) {
         self.wallet.nonce = chain.nonce(self.wallet.address());
     }
 
@@ -240,21 +393,21 @@ impl BundleManager {
     pub fn submit(&mut self, c: &Confirmed, replacement_uuid: Option<String>) -> Result<B256, String> {
         let b = &c.bundle;
         let p = SendBundleParams { replacement_uuid, ..SendBundleParams::for_block(b.txs.clone(), b.target_block) };
-        match self.client.send_bundle(&p) {
+        match self.sink.send(&p) {
             Ok(h) => {
                 self.stats.submitted += 1;
                 Ok(h)
             }
             Err(e) => {
                 self.stats.submit_failed += 1;
-                Err(e.to_string())
+                Err(e)
             }
         }
     }
 
     /// Withdraws the bundle sent under `replacement_uuid`.
     pub fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
-        self.client.cancel_bundle(replacement_uuid).map_err(|e| e.to_string())?;
+        self.sink.cancel(replacement_uuid)?;
         self.stats.cancelled += 1;
         Ok(())
     }

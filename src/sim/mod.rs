@@ -2,4 +2,6 @@
 //! refreshes, noise swaps, blocks, order arrivals) into what strategies see, and carries out the
 //! actions the risk gate lets through.
 
+pub mod lending;
 pub mod market;
+pub mod sandwich;

@@ -47,6 +47,10 @@ impl Strategy for CrossDex {
         ID
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) -> Result<(), StrategyError> {
         let Event::Block(block) = *event else { return Ok(()) };
         let m = ctx.market;

@@ -30,6 +30,10 @@ impl Strategy for MicroArbitrage {
         ID
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) -> Result<(), StrategyError> {
         let m = ctx.market;
         match *event {
@@ -53,7 +57,7 @@ impl Strategy for MicroArbitrage {
                     }
                 }
             }
-            Event::PendingTx { .. } | Event::BundleResult { .. } => {}
+            Event::PendingTx { .. } | Event::BundleResult { .. } | Event::Position { .. } | Event::Timer { .. } => {}
         }
         Ok(())
     }

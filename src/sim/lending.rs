@@ -1,0 +1,603 @@
+//! The lending world: borrowers on our Aave-v3-compatible pool (generated, declared, or a recorded
+//! borrower replayed row by row), an oracle that posts each reserve's market price by its rule (its
+//! updates are the operator's signed transactions in the mempool, a block behind the market as a
+//! real feed's round is), DEX pools kept at the market by an arbitrageur, and rival liquidators who
+//! back-run the same updates through the relay.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolCall;
+
+use crate::chain::contracts::{self, IPriceOracle};
+use crate::chain::simchain::actor;
+use crate::chain::{ChainError, Receipt, SimChain, TxRequest, Wallet};
+use crate::config::RunSpec;
+use crate::core::rng::{SimRng, component_rng};
+use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
+use crate::core::{
+    Action, AssetId, BUILD_DEADLINE, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event,
+    LegVenue, NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId,
+};
+use crate::engine::driver::{Assessment, Decision, Schedule, World};
+use crate::engine::lending_history::History;
+use crate::engine::lending_rival::Rival;
+use crate::engine::lending_world::{LendingWorld, QUOTE};
+use crate::execution::bundle_manager::{BundleManager, token_flows_of};
+use crate::market::dex::GENESIS_TIMESTAMP;
+use crate::market::lending::Reserve;
+use crate::market::oracle::OracleFeed;
+use crate::market::price::Fundamental;
+use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
+use crate::risk::RiskGate;
+use crate::strategies::liquidation::Borrower;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LendingEvent {
+    /// Block k's news: the market moves, replay rows land, the oracle posts; strategies decide.
+    Prepare(u64),
+    /// Block k is built.
+    Build(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiquidationRunError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("relay: {0}")]
+    Relay(String),
+}
+
+fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
+    relay.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// USD with 8 decimals (the oracle's unit).
+fn usd8(usd: f64) -> u128 {
+    (usd * 1e8).round().max(1.0) as u128
+}
+
+/// Our bundle for the block being built.
+struct Ours {
+    strategy: u16,
+    tag: u64,
+    hash: B256,
+}
+
+pub struct LendingSimWorld<'a> {
+    spec: &'a RunSpec,
+    pub w: LendingWorld,
+    relay: Arc<Mutex<Relay>>,
+    server: RelayServer,
+    pub manager: BundleManager,
+    rival: Rival,
+    operator: Wallet,
+    fundamental: Fundamental,
+    rng_price: SimRng,
+    t: SimTime,
+    replayed: Vec<bool>,
+    market: Vec<u128>,
+    observed: Vec<u128>,
+    eth0: f64,
+    feeds: Vec<Option<OracleFeed>>,
+    /// Next replay row to apply.
+    next_row: usize,
+    pub replay_borrower: Option<usize>,
+    pub replay_blocks: Vec<(u64, u64)>,
+    /// The chain's truth about every tracked borrower (for the timelines).
+    pub borrowers: Vec<Borrower>,
+    pub history: History,
+    pub liquidated_at: Vec<(usize, u64)>,
+    /// Oracle prices as posted.
+    pub reserves: Vec<Reserve>,
+    before: Vec<Reserve>,
+    arb: Address,
+    builder: Address,
+    base_fee: u128,
+    head: u64,
+    next_block_at: SimTime,
+    blocks: u64,
+    /// This block's oracle updates (raw) and everything announced, by `TxId`.
+    updates: Vec<Bytes>,
+    announced: Vec<(Bytes, Address)>,
+    ours: Option<Ours>,
+    rival_bundles: Vec<B256>,
+    reports: std::collections::BTreeMap<(u16, u64), BundleReport>,
+    pub updates_posted: u64,
+    pub rival_wins: u64,
+    pub initial: Vec<u128>,
+    us: Address,
+    book: DexBook,
+}
+
+impl<'a> LendingSimWorld<'a> {
+    pub fn new(spec: &'a RunSpec) -> Result<Self, LiquidationRunError> {
+        let l = &spec.liquidation;
+        let lend = &spec.lending;
+        let n = lend.reserves.len();
+        let mut chain = SimChain::new(spec.chain_id);
+        let me = Wallet::derived(spec.seed, "xcrack/liquidator");
+        let operator = Wallet::derived(spec.seed, "oracle/operator");
+        let fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
+        let rng_price = component_rng(spec.seed, "fundamental");
+        // Market prices per reserve: ETH from the price model, the rest fixed, unless replayed.
+        let replay = lend.replay.as_ref();
+        let replayed: Vec<bool> =
+            (0..n).map(|i| replay.is_some_and(|r| r.rows[0].prices.iter().any(|(j, _)| *j == i))).collect();
+        let mut market: Vec<u128> = lend.reserves.iter().map(|r| usd8(r.price_usd)).collect();
+        market[0] = usd8(fundamental.price());
+        if let Some(r) = replay {
+            for &(i, p) in &r.rows[0].prices {
+                market[i] = p;
+            }
+        }
+        let dynamic: Vec<bool> =
+            (0..n).map(|i| i == 0 || replayed[i] || lend.reserves[i].beta_to_eth.is_some()).collect();
+        let (w, reserves) = LendingWorld::deploy(&mut chain, spec, me.address(), operator.address(), &market)?;
+        chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
+
+        // Borrowers: generated (WETH collateral, quote debt for a uniform starting health
+        // factor), declared, and the replayed one.
+        let eth0 = fundamental.price();
+        let mut borrowers = crate::engine::lending_world::scenario_borrowers(spec, eth0);
+        let replay_borrower = replay.map(|r| {
+            borrowers.push(Borrower {
+                // A recorded borrower keeps its real address; any other name derives one.
+                user: r.name.parse().unwrap_or_else(|_| actor(&format!("lending/replay/{}", r.name))),
+                collateral: r.rows[0].collateral.clone(),
+                debt: r.rows[0].debt.clone(),
+            });
+            borrowers.len() - 1
+        });
+        for b in &borrowers {
+            w.set_position(&mut chain, b.user, &b.collateral, &b.debt);
+        }
+        // Our wallet: exactly the scenario's account; it approves the pool (repayments) and the
+        // router (sales) for every reserve.
+        let us = me.address();
+        w.dex.fund_exactly(&mut chain, us, [spec.wallet_base, spec.wallet_quote, spec.wallet_native])?;
+        let approvals: Vec<_> =
+            w.tokens.iter().flat_map(|t| [(t.address, w.market.pool), (t.address, w.router)]).collect();
+        w.dex.approve(&mut chain, us, &approvals)?;
+        // Per token then ETH: `[account]` gives WETH, quote and gas; `lending.inventory` the rest.
+        let mut initial: Vec<u128> =
+            lend.inventory.iter().map(|v| v.saturating_to()).chain([spec.wallet_native]).collect();
+        (initial[0], initial[QUOTE]) = (spec.wallet_base, spec.wallet_quote);
+        for (t, &amount) in w.tokens.iter().zip(&lend.inventory).skip(2) {
+            let slot = crate::chain::simchain::mapping_slot(us, contracts::slots::ERC20_BALANCES);
+            chain.set_storage(t.address, slot, amount);
+        }
+        let arb = actor("lending/arbitrageur");
+        w.fund_deep(&mut chain, arb)?;
+        let rival_wallet = Wallet::derived(spec.seed, "lending/rival-liquidator");
+        if l.rival_probability > 0.0 {
+            w.fund_deep(&mut chain, rival_wallet.address())?;
+        }
+        let base_fee = spec.chain.base_fee_wei;
+        let builder = actor("xcrack/builder");
+        let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
+        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
+        chain.end_block();
+        let head = chain.block_number();
+        let history = History::new(&reserves, &borrowers);
+        let feeds: Vec<Option<OracleFeed>> =
+            (0..n).map(|i| dynamic[i].then(|| OracleFeed::new(lend.oracle, market[i], 0))).collect();
+
+        let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
+        let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let server =
+            RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
+        tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
+        let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
+        let manager = BundleManager::new(me, client, spec.chain_id);
+        let rival = Rival {
+            wallet: rival_wallet,
+            client: RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth")),
+            rng: component_rng(spec.seed, "lending/rivals"),
+            probability: l.rival_probability,
+            share: l.rival_share,
+            chain_id: spec.chain_id,
+            base_fee,
+        };
+        let replay_blocks: Vec<(u64, u64)> = replay.map(|r| vec![(0, r.rows[0].block)]).unwrap_or_default();
+        let book = DexBook {
+            weth: w.dex.weth,
+            quote: w.dex.usdc,
+            executor: w.dex.executor,
+            searcher: us,
+            pools: w.dex.venues.iter().map(|v| (v.router, v.pair)).collect(),
+        };
+        Ok(LendingSimWorld {
+            spec,
+            before: reserves.clone(),
+            reserves,
+            w,
+            relay,
+            server,
+            manager,
+            rival,
+            operator,
+            fundamental,
+            rng_price,
+            t: 0,
+            replayed,
+            observed: market.clone(),
+            market,
+            eth0,
+            feeds,
+            next_row: 1,
+            replay_borrower,
+            replay_blocks,
+            borrowers,
+            history,
+            liquidated_at: Vec::new(),
+            arb,
+            builder,
+            base_fee,
+            head,
+            next_block_at: spec.chain.block_time,
+            blocks: spec.duration / spec.chain.block_time,
+            updates: Vec::new(),
+            announced: Vec::new(),
+            ours: None,
+            rival_bundles: Vec::new(),
+            reports: Default::default(),
+            updates_posted: 0,
+            rival_wins: 0,
+            initial,
+            us,
+            book,
+        })
+    }
+
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    pub fn base_fee(&self) -> u128 {
+        self.base_fee
+    }
+
+    pub fn operator_address(&self) -> Address {
+        self.operator.address()
+    }
+
+    /// Our balances on the chain per reserve token, then ETH; stops the relay.
+    pub fn finish(mut self) -> Result<(Self, Vec<u128>), ChainError> {
+        let n = self.reserves.len();
+        let on_chain = {
+            let mut r = lock(&self.relay);
+            let chain = r.chain();
+            let mut on_chain = Vec::with_capacity(n + 1);
+            for i in 0..n {
+                on_chain.push(self.w.balance_of(chain, self.us, i)?.saturating_to::<u128>());
+            }
+            on_chain.push(chain.balance(self.us).saturating_to());
+            on_chain
+        };
+        self.server.stop();
+        Ok((self, on_chain))
+    }
+
+    fn report(&mut self, strategy: u16, r: BundleReport, out: &mut Vec<Event>) {
+        let tag = r.tag;
+        self.reports.insert((strategy, tag), r);
+        out.push(Event::BundleResult { strategy, tag });
+    }
+
+    /// The market moves; a replay row sets the recorded borrower's position (its own actions and
+    /// others' liquidations, as recorded); the oracle posts what it observed a block ago, by its
+    /// rule, as signed transactions in the mempool.
+    fn prepare(&mut self, now: SimTime, out: &mut Vec<Event>) {
+        let spec = self.spec;
+        let lend = &spec.lending;
+        while self.t < now {
+            self.t += spec.tick_interval;
+            self.fundamental.step(self.t, &mut self.rng_price);
+        }
+        if !self.replayed[0] {
+            self.market[0] = usd8(self.fundamental.price());
+        }
+        // Reserves that move with ETH: price × (ETH / ETH at the start)^beta.
+        for (i, r) in lend.reserves.iter().enumerate().filter(|(i, _)| !self.replayed[*i]) {
+            if let Some(beta) = r.beta_to_eth {
+                self.market[i] = usd8(r.price_usd * (self.fundamental.price() / self.eth0).powf(beta));
+            }
+        }
+        let relay = self.relay.clone();
+        let mut r = lock(&relay);
+        if let (Some(replay), Some(i)) = (lend.replay.as_ref(), self.replay_borrower) {
+            while let Some(row) = replay.rows.get(self.next_row).filter(|row| row.at <= now) {
+                self.next_row += 1;
+                for &(j, p) in &row.prices {
+                    self.market[j] = p;
+                }
+                self.w.set_position(r.chain(), self.borrowers[i].user, &row.collateral, &row.debt);
+                self.borrowers[i].collateral.clone_from(&row.collateral);
+                self.borrowers[i].debt.clone_from(&row.debt);
+                self.history.position(i, self.head + 1, &self.borrowers[i], "replay");
+                self.replay_blocks.push((self.head + 1, row.block));
+                out.push(Event::Position { account: i as u32 });
+            }
+        }
+        self.before.clone_from(&self.reserves);
+        self.updates.clear();
+        self.operator.nonce = r.chain().nonce(self.operator.address());
+        for i in 0..self.reserves.len() {
+            let Some(p) = self.feeds[i].as_mut().and_then(|f| f.observe(self.observed[i], now)) else { continue };
+            self.updates_posted += 1;
+            self.reserves[i].price = U256::from(p);
+            let call = IPriceOracle::setAssetPriceCall { asset: self.w.tokens[i].address, price: U256::from(p) };
+            let req = TxRequest {
+                chain_id: spec.chain_id,
+                to: self.w.market.oracle,
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                gas_limit: 100_000,
+                max_fee_per_gas: 4 * self.base_fee + 1_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+            };
+            if let Ok((raw, _)) = self.operator.sign(&req) {
+                let id = TxId(self.announced.len() as u32);
+                self.announced.push((raw.clone(), self.operator.address()));
+                self.updates.push(raw);
+                out.push(Event::PendingTx { id, seen_at: now });
+            }
+        }
+        drop(r);
+        self.observed.clone_from(&self.market);
+        out.push(Event::Timer { id: BUILD_DEADLINE });
+    }
+
+    /// The block: bundles on top by payment per gas; the oracle updates publicly if no bundle
+    /// carried them; positions re-read; the arbitrageur brings every pool back to the market.
+    fn build(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
+        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let relay = self.relay.clone();
+        let mut r = lock(&relay);
+        let build = r.build_block(timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &[]);
+        let landed_ok = |h: &B256, r: &Relay| matches!(r.outcome(h), Some(BundleOutcome::Included { .. }));
+        let ours = self.ours.take();
+        let landed = ours.as_ref().is_some_and(|o| landed_ok(&o.hash, &r));
+        let rivals_landed = std::mem::take(&mut self.rival_bundles).iter().filter(|h| landed_ok(h, &r)).count();
+        let mut news = None;
+        if let Some(o) = &ours {
+            let outcome = r.outcome(&o.hash).cloned();
+            if let Some(outcome) = &outcome {
+                self.manager.record(outcome);
+            }
+            let status = if landed {
+                BundleStatus::Included
+            } else if rivals_landed > 0 {
+                BundleStatus::Outbid
+            } else {
+                BundleStatus::Expired
+            };
+            let mut effects = Vec::new();
+            if landed {
+                let receipts: Vec<Receipt> =
+                    build.included.iter().find(|(h, _)| *h == o.hash).map(|(_, rc)| rc.clone()).unwrap_or_default();
+                for rc in receipts.iter().filter(|x| x.from == self.us) {
+                    let flows = token_flows_of(std::slice::from_ref(rc), self.us);
+                    effects.push(OurTxEffect {
+                        gas_used: rc.gas_used,
+                        effective_gas_price: rc.effective_gas_price,
+                        flows,
+                    });
+                }
+                risk.record_gas(now, effects.iter().map(|e| e.gas_wei()).sum());
+            }
+            let report = BundleReport { tag: o.tag, status, hash: Some(o.hash), reason: String::new(), ours: effects };
+            news = Some((o.strategy, report));
+        }
+        let chain = r.chain();
+        if !landed && rivals_landed == 0 {
+            for u in &self.updates {
+                let _ = chain.apply_raw(u);
+            }
+        }
+        let block = self.head + 1;
+        if !self.updates.is_empty() && self.reserves != self.before {
+            self.history.prices_changed(block, &self.reserves);
+        }
+        self.rival_wins += rivals_landed as u64;
+        // Whoever a landed bundle liquidated (ours or a rival's): re-read from the pool.
+        if landed || rivals_landed > 0 {
+            let event = if landed { "liquidated" } else { "rival" };
+            for i in 0..self.borrowers.len() {
+                let (c, d) = self.w.position(chain, self.borrowers[i].user);
+                if c != self.borrowers[i].collateral || d != self.borrowers[i].debt {
+                    (self.borrowers[i].collateral, self.borrowers[i].debt) = (c, d);
+                    self.history.position(i, block, &self.borrowers[i], event);
+                    self.liquidated_at.push((i, block));
+                }
+            }
+        }
+        self.w.arbitrage(chain, self.arb, &self.market);
+        chain.end_block();
+        self.head = chain.block_number();
+        drop(r);
+        self.next_block_at = now + self.spec.chain.block_time;
+        if let Some((strategy, report)) = news {
+            self.report(strategy, report, out);
+        }
+        out.push(Event::Block(BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }));
+    }
+}
+
+impl World for LendingSimWorld<'_> {
+    type Event = LendingEvent;
+
+    fn start(&mut self, q: &mut dyn Schedule<LendingEvent>) {
+        let bt = self.spec.chain.block_time;
+        for k in 1..=self.blocks {
+            q.schedule(k * bt, LendingEvent::Prepare(k));
+            q.schedule(k * bt, LendingEvent::Build(k));
+        }
+    }
+
+    fn advance(
+        &mut self,
+        now: SimTime,
+        event: LendingEvent,
+        _q: &mut dyn Schedule<LendingEvent>,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) {
+        match event {
+            LendingEvent::Prepare(_) => self.prepare(now, out),
+            LendingEvent::Build(_) => self.build(now, risk, out),
+        }
+    }
+
+    fn market(&self) -> &dyn MarketView {
+        self
+    }
+
+    fn chain(&self) -> &dyn ChainView {
+        self
+    }
+
+    fn free_trade_slots(&self) -> usize {
+        0
+    }
+
+    fn is_busy(&self, _venue: LegVenue) -> bool {
+        false
+    }
+
+    fn assess(&self, action: &Action) -> Assessment {
+        match action {
+            Action::Bundle(req) => Assessment {
+                in_flight: u32::from(self.ours.is_some()),
+                gas_wei: req.gas_wei.max(1),
+                ..Assessment::default()
+            },
+            Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
+            Action::Arbitrage(_) | Action::AtomicArb(_) => {
+                Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
+            }
+        }
+    }
+
+    fn execute(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        _now: SimTime,
+        _q: &mut dyn Schedule<LendingEvent>,
+        _risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        let Action::Bundle(req) = action else { return Ok(()) };
+        let relay = self.relay.clone();
+        let mut r = lock(&relay);
+        let announced = &self.announced;
+        let wrapped = |id: TxId| announced.get(id.0 as usize).cloned();
+        let confirmed = self
+            .manager
+            .sign_request(&req, r.chain(), &wrapped)
+            .and_then(|b| self.manager.simulate_flows(b, r.chain(), req.timestamp, &req.expected_flows));
+        drop(r);
+        let report = |status, hash, reason| BundleReport { tag: req.tag, status, hash, reason, ours: Vec::new() };
+        let c = match confirmed {
+            Ok(c) => c,
+            Err(reason) => {
+                self.report(strategy, report(BundleStatus::SimulationFailed, None, reason), out);
+                return Err(SkipReason::SimulationFailed);
+            }
+        };
+        match self.manager.submit(&c, req.replacement_id.clone()) {
+            Ok(h) => {
+                self.ours = Some(Ours { strategy, tag: req.tag, hash: h });
+                self.report(strategy, report(BundleStatus::Submitted, Some(h), String::new()), out);
+            }
+            Err(e) => self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out),
+        }
+        // A rival liquidator back-running the same updates for the borrower we value most.
+        if let Some(contest) = &req.contest {
+            self.rival.wallet.nonce = lock(&relay).chain().nonce(self.rival.wallet.address());
+            if let Some(h) = self.rival.compete(contest, &self.updates, req.target_block) {
+                self.rival_bundles.push(h);
+            }
+        }
+        Ok(())
+    }
+
+    fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        if let Action::Bundle(req) = action {
+            let reason = match decision {
+                Decision::Refused(r) => r.as_str().to_string(),
+                Decision::Skipped(s) => s.as_str().to_string(),
+                Decision::Executed => return,
+            };
+            let r = BundleReport { tag: req.tag, status: BundleStatus::Refused, hash: None, reason, ours: Vec::new() };
+            self.report(strategy, r, out);
+        }
+    }
+}
+
+impl ChainView for LendingSimWorld<'_> {
+    fn chain_id(&self) -> u64 {
+        self.spec.chain_id
+    }
+    fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
+        self.announced.get(id.0 as usize).map(|(raw, _)| raw)
+    }
+    fn in_mempool(&self, _hash: &B256) -> bool {
+        false
+    }
+    fn next_block_at(&self) -> SimTime {
+        self.next_block_at
+    }
+    fn head_base_fee(&self) -> u128 {
+        self.base_fee
+    }
+    fn storage(&self, contract: Address, slot: U256) -> U256 {
+        lock(&self.relay).chain().storage(contract, slot)
+    }
+    fn dex(&self) -> Option<&DexBook> {
+        Some(&self.book)
+    }
+    fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
+        self.reports.get(&(strategy, tag))
+    }
+}
+
+impl MarketView for LendingSimWorld<'_> {
+    fn assets(&self) -> &[AssetSpec] {
+        &[]
+    }
+    fn quote_decimals(&self) -> u32 {
+        self.spec.quote_decimals
+    }
+    fn venues(&self) -> &[CexSpec] {
+        &[]
+    }
+    fn pools(&self) -> &[PoolSpec] {
+        &[]
+    }
+    fn book(&self, _venue: VenueId) -> Option<&BookSnapshot> {
+        None
+    }
+    fn reserves(&self, _pool: PoolId) -> (U256, U256) {
+        (U256::ZERO, U256::ZERO)
+    }
+    fn block(&self) -> BlockInfo {
+        BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
+    }
+    fn inventory(&self) -> &Inventory {
+        static EMPTY: Inventory = Inventory {
+            cex_base: Vec::new(),
+            cex_quote: Vec::new(),
+            wallet_base: Vec::new(),
+            wallet_quote: 0,
+            wallet_native: 0,
+        };
+        &EMPTY
+    }
+    fn mark_price(&self, _asset: AssetId) -> Option<u128> {
+        None
+    }
+}
