@@ -342,8 +342,21 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
             let mut r = relay.lock().unwrap();
             let chain = r.chain();
             let target = chain.block_number() + 1;
-            m.build(p, &dex, &[(raw.clone(), victim_addr)], chain, target)
-                .and_then(|b| m.simulate(b, p, &dex, chain, 1_700_000_012))
+            let id = xcrack::core::TxId(0);
+            let head_fee = u128::from(chain.base_fee());
+            let req = xcrack::strategies::sandwich_strategy::bundle_request(
+                p,
+                &dex.book(),
+                &[id],
+                0,
+                target,
+                1_700_000_012,
+                head_fee,
+                0,
+            );
+            let wrapped = |_: xcrack::core::TxId| Some((raw.clone(), victim_addr));
+            m.sign_request(&req, chain, &wrapped)
+                .and_then(|b| m.simulate_flows(b, chain, 1_700_000_012, &req.expected_flows))
         };
         confirmed.map(|c| m.submit(&c, None))
     };

@@ -304,10 +304,7 @@ impl SandwichBench {
         debug_assert!(matches!(limit, crate::mempool::SwapLimit::ExactIn { .. }));
         let target = self.chain.block_number() + 1;
         let ts = self.chain.timestamp() + 12;
-        let c = self
-            .manager
-            .build(&p, &self.dex, &[(tx.raw.clone(), tx.from)], &mut self.chain, target)
-            .and_then(|b| self.manager.simulate(b, &p, &self.dex, &mut self.chain, ts));
+        let c = self.confirm(&tx, &p, target, ts);
         match c {
             Ok(c) => c.bundle.txs.len(),
             Err(e) => panic!("simulate: {e}"),
@@ -372,11 +369,25 @@ impl SandwichBench {
         let p = crate::strategies::sandwich::SandwichPlan { run, ..template.clone() };
         let target = self.chain.block_number() + 1;
         let ts = self.chain.timestamp() + 12;
-        self.manager
-            .build(&p, &self.dex, &[(tx.raw.clone(), tx.from)], &mut self.chain, target)
-            .and_then(|b| self.manager.simulate(b, &p, &self.dex, &mut self.chain, ts))
-            .ok()
-            .map(|_| gross)
+        self.confirm(tx, &p, target, ts).ok().map(|_| gross)
+    }
+
+    /// The strategy's bundle request for `p` around the victim, signed and EVM-simulated with our
+    /// flows checked to the wei: what the sandwich path does for every decision.
+    fn confirm(
+        &mut self,
+        tx: &crate::mempool::PendingTx,
+        p: &crate::strategies::sandwich::SandwichPlan,
+        target: u64,
+        ts: u64,
+    ) -> Result<crate::execution::bundle_manager::Confirmed, String> {
+        let book = self.dex.book();
+        let head_fee = u128::from(self.chain.base_fee());
+        let id = crate::core::TxId(0);
+        let req = crate::strategies::sandwich_strategy::bundle_request(p, &book, &[id], 0, target, ts, head_fee, 0);
+        let wrapped = |_: crate::core::TxId| Some((tx.raw.clone(), tx.from));
+        let b = self.manager.sign_request(&req, &mut self.chain, &wrapped)?;
+        self.manager.simulate_flows(b, &mut self.chain, ts, &req.expected_flows)
     }
 
     /// Our sizing: the closed form and integer refinement, then one EVM simulation to confirm.

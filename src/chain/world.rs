@@ -27,6 +27,17 @@ pub struct DexDeployment {
 }
 
 impl DexDeployment {
+    /// The addresses a strategy needs (tokens, executor, our address, routers and pairs).
+    pub fn book(&self) -> crate::core::DexBook {
+        crate::core::DexBook {
+            weth: self.weth,
+            quote: self.usdc,
+            executor: self.executor,
+            searcher: self.searcher,
+            pools: self.venues.iter().map(|v| (v.router, v.pair)).collect(),
+        }
+    }
+
     /// Is WETH the pair's token0 (the lower address)?
     pub fn weth_is_token0(&self) -> bool {
         self.weth < self.usdc

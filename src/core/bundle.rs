@@ -48,6 +48,9 @@ pub struct BundleRequest {
     /// The transaction a competitor would send for the bundle's most valuable part and what that
     /// part is worth (wei): simulated worlds let their rivals contest it; a live sink ignores it.
     pub contest: Option<Contest>,
+    /// Accounts other than ours whose state the bundle changes (the borrowers it liquidates):
+    /// what the world re-reads once a block is built.
+    pub accounts: Vec<Address>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

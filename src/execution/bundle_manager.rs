@@ -1,20 +1,15 @@
-//! The BundleManager: turns a sandwich plan into a signed bundle (front-run, the victims' own signed
-//! transactions, back-run with the bribe) — or signs the transactions of a bundle another strategy
-//! builds (liquidations) — confirms it by simulation on the chain as the target block
-//! (`eth_callBundle` semantics, amounts checked to the wei against the plan), and only then sends it
-//! to the relay with `eth_sendBundle`; tracks each bundle's fate. A bundle whose simulation fails is
-//! never sent.
+//! The BundleManager: signs a strategy's bundle request (our transactions with our next nonces,
+//! around the pending transactions it wraps), confirms it by simulation on the chain as the target
+//! block (`eth_callBundle` semantics, our token flows checked to the wei against the request), and
+//! only then sends it through its sink (the relay's `eth_sendBundle`, or a dry-run record); tracks
+//! each bundle's fate. A bundle whose simulation fails is never sent.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::SolCall;
 
-use crate::chain::contracts::ISearcherExecutor;
-use crate::chain::world::DexDeployment;
 use crate::chain::{ChainEvent, Receipt, SimChain, TxRequest, Wallet};
 use crate::core::{BundleRequest, BundleTx, TxId};
 use crate::relay::rpc::SendBundleParams;
 use crate::relay::{BundleOutcome, RelayClient};
-use crate::strategies::sandwich::SandwichPlan;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BundleStats {
@@ -133,17 +128,29 @@ impl BundleChain for SimChain {
 }
 
 /// `who`'s net flow per token in `receipts` (ERC-20 transfers to it minus from it), by token.
+/// Only Transfer logs naming `who` are decoded: this runs on every simulated bundle.
 pub fn token_flows_of(receipts: &[Receipt], who: Address) -> Vec<(Address, i128)> {
-    let mut out: std::collections::BTreeMap<Address, i128> = std::collections::BTreeMap::new();
-    for e in receipts.iter().flat_map(|r| r.events()) {
-        if let ChainEvent::Transfer { token, from, to, value } = e
-            && (from == who || to == who)
-        {
-            let v = value.saturating_to::<i128>();
-            *out.entry(token).or_default() += if to == who { v } else { 0 } - if from == who { v } else { 0 };
+    use alloy_sol_types::SolEvent;
+    let sig = crate::chain::contracts::ITestERC20::Transfer::SIGNATURE_HASH;
+    let mut out: Vec<(Address, i128)> = Vec::new();
+    for log in receipts.iter().flat_map(|r| &r.logs) {
+        let t = log.topics();
+        if t.len() != 3 || t[0] != sig {
+            continue;
+        }
+        let (from, to) = (Address::from_word(t[1]), Address::from_word(t[2]));
+        if from != who && to != who {
+            continue;
+        }
+        let v = U256::from_be_slice(log.data.data.get(..32).unwrap_or_default()).saturating_to::<i128>();
+        let d = if to == who { v } else { 0 } - if from == who { v } else { 0 };
+        match out.iter_mut().find(|(a, _)| *a == log.address) {
+            Some(e) => e.1 += d,
+            None => out.push((log.address, d)),
         }
     }
-    out.into_iter().collect()
+    out.sort_by_key(|e| e.0);
+    out
 }
 
 pub struct BundleManager {
@@ -242,103 +249,6 @@ impl BundleManager {
                     flow(expected, &t)
                 )),
             }
-        })
-    }
-
-    /// Signs the front-run and back-run around the victims' raw transactions for `target_block`.
-    /// Nonces come from the chain (the nonce manager's source of truth between blocks).
-    pub fn build(
-        &mut self,
-        plan: &SandwichPlan,
-        dex: &DexDeployment,
-        victims: &[(Bytes, Address)],
-        chain: &mut SimChain,
-        target_block: u64,
-    ) -> Result<SignedBundle, String> {
-        self.stats.built += 1;
-        let pair = dex.venues[plan.pool].pair;
-        let w0 = dex.weth_is_token0();
-        let (token_in, token_out) = if plan.sells_base { (dex.weth, dex.usdc) } else { (dex.usdc, dex.weth) };
-        // Output amounts in the pair's token0/token1 order: the output token is token0 unless the
-        // input is.
-        let outs = |out: U256, input_is_weth: bool| {
-            let input_is_token0 = input_is_weth == w0;
-            if input_is_token0 { (U256::ZERO, out) } else { (out, U256::ZERO) }
-        };
-        let me = self.wallet.address();
-        let hop = |token: Address, amount_in: U256, out: U256, input_is_weth: bool| {
-            let (a0, a1) = outs(out, input_is_weth);
-            ISearcherExecutor::Hop { pair, tokenIn: token, amountIn: amount_in, amount0Out: a0, amount1Out: a1, to: me }
-        };
-        let r = &plan.run;
-        // The front-run must buy exactly what the plan says; the back-run must return exactly the
-        // planned amount and pays the bribe from the value it carries.
-        let front = ISearcherExecutor::executeCall {
-            hops: vec![hop(token_in, r.front_in, r.front_out, plan.sells_base)],
-            profitToken: token_out,
-            minProfit: r.front_out,
-            coinbasePayment: U256::ZERO,
-        };
-        let back = ISearcherExecutor::executeCall {
-            hops: vec![hop(token_out, r.front_out, r.back_out, !plan.sells_base)],
-            profitToken: token_in,
-            minProfit: r.back_out,
-            coinbasePayment: U256::from(plan.bribe_wei),
-        };
-        let base_fee = u128::from(chain.base_fee());
-        let tip = plan.priority_fee_wei;
-        self.wallet.nonce = chain.nonce(me);
-        let mut sign = |data: Vec<u8>, value: u128| {
-            let req = TxRequest {
-                chain_id: self.chain_id,
-                to: dex.executor,
-                data: data.into(),
-                value: U256::from(value),
-                gas_limit: plan.gas_limit,
-                max_fee_per_gas: 2 * base_fee + tip,
-                max_priority_fee_per_gas: tip,
-            };
-            self.wallet.sign(&req).map_err(|e| format!("signing: {e}"))
-        };
-        let (front_raw, _) = sign(front.abi_encode(), 0)?;
-        let (back_raw, _) = sign(back.abi_encode(), plan.bribe_wei)?;
-        let mut txs = Vec::with_capacity(victims.len() + 2);
-        let mut senders = Vec::with_capacity(victims.len() + 2);
-        txs.push(front_raw);
-        senders.push(me);
-        for (raw, from) in victims {
-            txs.push(raw.clone());
-            senders.push(*from);
-        }
-        txs.push(back_raw);
-        senders.push(me);
-        Ok(SignedBundle { txs, senders, target_block })
-    }
-
-    /// Simulates `b` as its target block on the current state (everything rolled back) and checks
-    /// that every transaction succeeds and that our amounts equal the plan to the wei.
-    pub fn simulate(
-        &mut self,
-        b: SignedBundle,
-        plan: &SandwichPlan,
-        dex: &DexDeployment,
-        chain: &mut SimChain,
-        timestamp: u64,
-    ) -> Result<Confirmed, String> {
-        self.simulate_checked(b, chain, timestamp, |receipts| {
-            let pair = dex.venues[plan.pool].pair;
-            let w0 = dex.weth_is_token0();
-            let (front_in, _) =
-                swap_amounts(&receipts[0], pair, w0, plan.sells_base).ok_or("front-run swapped nothing")?;
-            let last = receipts.last().ok_or("empty bundle")?;
-            let (_, back_out) = swap_amounts(last, pair, w0, !plan.sells_base).ok_or("back-run swapped nothing")?;
-            if front_in != plan.run.front_in || back_out != plan.run.back_out {
-                return Err(format!(
-                    "simulated amounts differ from the plan: front {front_in} vs {}, back {back_out} vs {}",
-                    plan.run.front_in, plan.run.back_out
-                ));
-            }
-            Ok(())
         })
     }
 

@@ -102,6 +102,9 @@ pub struct LendingSimWorld<'a> {
     updates: Vec<Bytes>,
     announced: Vec<(Bytes, Address)>,
     ours: Option<Ours>,
+    /// Borrowers the bundles for this block act on (ours names them; rivals contest one of them).
+    touched: Vec<usize>,
+    index: std::collections::BTreeMap<Address, usize>,
     rival_bundles: Vec<B256>,
     reports: std::collections::BTreeMap<(u16, u64), BundleReport>,
     pub updates_posted: u64,
@@ -201,13 +204,7 @@ impl<'a> LendingSimWorld<'a> {
             base_fee,
         };
         let replay_blocks: Vec<(u64, u64)> = replay.map(|r| vec![(0, r.rows[0].block)]).unwrap_or_default();
-        let book = DexBook {
-            weth: w.dex.weth,
-            quote: w.dex.usdc,
-            executor: w.dex.executor,
-            searcher: us,
-            pools: w.dex.venues.iter().map(|v| (v.router, v.pair)).collect(),
-        };
+        let book = w.dex.book();
         Ok(LendingSimWorld {
             spec,
             before: reserves.clone(),
@@ -229,7 +226,6 @@ impl<'a> LendingSimWorld<'a> {
             next_row: 1,
             replay_borrower,
             replay_blocks,
-            borrowers,
             history,
             liquidated_at: Vec::new(),
             arb,
@@ -241,6 +237,9 @@ impl<'a> LendingSimWorld<'a> {
             updates: Vec::new(),
             announced: Vec::new(),
             ours: None,
+            touched: Vec::new(),
+            index: borrowers.iter().enumerate().map(|(i, b)| (b.user, i)).collect(),
+            borrowers,
             rival_bundles: Vec::new(),
             reports: Default::default(),
             updates_posted: 0,
@@ -403,9 +402,10 @@ impl<'a> LendingSimWorld<'a> {
         }
         self.rival_wins += rivals_landed as u64;
         // Whoever a landed bundle liquidated (ours or a rival's): re-read from the pool.
+        let touched = std::mem::take(&mut self.touched);
         if landed || rivals_landed > 0 {
             let event = if landed { "liquidated" } else { "rival" };
-            for i in 0..self.borrowers.len() {
+            for i in touched {
                 let (c, d) = self.w.position(chain, self.borrowers[i].user);
                 if c != self.borrowers[i].collateral || d != self.borrowers[i].debt {
                     (self.borrowers[i].collateral, self.borrowers[i].debt) = (c, d);
@@ -491,6 +491,13 @@ impl World for LendingSimWorld<'_> {
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
         let Action::Bundle(req) = action else { return Ok(()) };
+        for a in &req.accounts {
+            if let Some(&i) = self.index.get(a)
+                && !self.touched.contains(&i)
+            {
+                self.touched.push(i);
+            }
+        }
         let relay = self.relay.clone();
         let mut r = lock(&relay);
         let announced = &self.announced;

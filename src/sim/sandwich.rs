@@ -161,13 +161,7 @@ impl<'a> SandwichWorld<'a> {
             arrivals.push((g.at, (spec.mempool.pending.len() + i) as u64, Arrival::Generated(i)));
         }
         arrivals.sort_by_key(|a| (a.0, a.1));
-        let book = DexBook {
-            weth: dex.weth,
-            quote: dex.usdc,
-            executor: dex.executor,
-            searcher: me,
-            pools: dex.venues.iter().map(|v| (v.router, v.pair)).collect(),
-        };
+        let book = dex.book();
         let pools = spec
             .dex
             .iter()

@@ -381,6 +381,7 @@ impl LiquidationStrategy {
             expected_net_wei: to_wei(gross_base) as i128 - gas_wei_est as i128 - bribe as i128,
             decided_at: ctx.now,
             contest,
+            accounts: chosen.iter().map(|(i, _)| self.watch.borrowers[*i].user).collect(),
         };
         self.out = Some(Out { tag, chosen, health, tx_counts, first_record, bribe, gross_base });
         out.push(Action::Bundle(Box::new(req)));

@@ -319,6 +319,7 @@ pub fn bundle_request(
         expected_net_wei: p.net_wei(),
         decided_at: now,
         contest: None,
+        accounts: Vec::new(),
     }
 }
 
