@@ -208,6 +208,19 @@ pub struct SafetySpec {
     pub emergency_stop_loss_quote: u128,
     pub max_position_base: u128,
     pub enable_emergency_stop: bool,
+    pub max_drawdown_quote: Option<u128>,
+    pub emergency_stop_at: Option<SimTime>,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: SimTime,
+    /// Upper-case symbols; empty: any token.
+    pub allowed_tokens: Vec<String>,
+}
+
+impl SafetySpec {
+    /// Does the allowlist let an action move this token?
+    pub fn allows(&self, symbol: &str) -> bool {
+        self.allowed_tokens.is_empty() || self.allowed_tokens.iter().any(|t| t.eq_ignore_ascii_case(symbol))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -610,8 +623,7 @@ fn check_url(v: &V<'_>, key: &str, text: &str, schemes: &[&str]) -> Result<(), C
 
 /// The emergency stop loss in quote raw units. Written in the quote token, or in the base asset as
 /// the reference design does (`"0.1 ETH"`), then valued at the run's starting price.
-fn stop_loss_quote(v: &V<'_>, text: &str, start_price: f64) -> Result<u128, ConfigError> {
-    let key = "safety.emergency_stop_loss";
+fn stop_loss_quote(v: &V<'_>, key: &str, text: &str, start_price: f64) -> Result<u128, ConfigError> {
     let unit = text.trim().split_once(char::is_whitespace).map(|(_, u)| u.trim().to_ascii_uppercase());
     let base = v.base_symbol.to_ascii_uppercase();
     if unit.as_deref().is_some_and(|u| u == base || u == format!("W{base}")) {
@@ -797,9 +809,35 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     let safety = SafetySpec {
         max_concurrent_bundles: v.int_within("safety.max_concurrent_bundles", sf.max_concurrent_bundles, 1, 100)?,
         max_daily_gas_wei: v.amount("safety.max_daily_gas_spend", &sf.max_daily_gas_spend, Expect::Native)?,
-        emergency_stop_loss_quote: stop_loss_quote(&v, &sf.emergency_stop_loss, start_price)?,
+        emergency_stop_loss_quote: stop_loss_quote(
+            &v,
+            "safety.emergency_stop_loss",
+            &sf.emergency_stop_loss,
+            start_price,
+        )?,
         max_position_base: v.amount("safety.max_position_size", &sf.max_position_size, Expect::Base)?,
         enable_emergency_stop: sf.enable_emergency_stop,
+        max_drawdown_quote: match sf.max_drawdown.trim() {
+            "off" => None,
+            t => Some(stop_loss_quote(&v, "safety.max_drawdown", t, start_price)?),
+        },
+        emergency_stop_at: match sf.emergency_stop_at.trim() {
+            "off" => None,
+            t => Some(v.duration_within("safety.emergency_stop_at", t, 0, limits::MAX_DURATION)?),
+        },
+        breaker_failures: v.int_within("safety.breaker_failures", sf.breaker_failures, 0, 1_000)?,
+        breaker_cooldown: v.duration_within("safety.breaker_cooldown", &sf.breaker_cooldown, 0, limits::DAY)?,
+        allowed_tokens: {
+            for (i, t) in sf.allowed_tokens.iter().enumerate() {
+                if t.is_empty() || t.len() > 16 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(v.err(
+                        "safety.allowed_tokens",
+                        format!("entry {} ({t:?}) must be a token symbol: 1 to 16 letters or digits", i + 1),
+                    ));
+                }
+            }
+            sf.allowed_tokens.iter().map(|t| t.to_ascii_uppercase()).collect()
+        },
     };
     if max_position_base > safety.max_position_base {
         return Err(v.err(

@@ -313,6 +313,16 @@ pub struct SafetyConfig {
     /// Largest open base exposure (trade size and unhedged residual), with a unit: "10 ETH".
     pub max_position_size: String,
     pub enable_emergency_stop: bool,
+    /// Stop trading when equity falls this far below its running peak ("500 USDC"), or "off".
+    pub max_drawdown: String,
+    /// The operator's kill switch at a simulated time ("30m"), or "off".
+    pub emergency_stop_at: String,
+    /// Consecutive failed simulations or submissions that open the circuit breaker (0: never).
+    pub breaker_failures: u32,
+    /// How long the open breaker refuses before it lets one attempt through ("1m").
+    pub breaker_cooldown: String,
+    /// Token symbols actions may move (e.g. ["WETH", "USDC"]); empty: any.
+    pub allowed_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,7 @@ use super::manager::{StrategyManager, View};
 use super::queue::EventQueue;
 use crate::core::strategy::MarketView;
 use crate::core::{Action, ChainView, Event, LegVenue, SimTime, SkipReason};
-use crate::risk::RiskGate;
+use crate::risk::{Ask, RiskGate};
 
 /// Where a world schedules what happens next (a price tick, an order reaching its venue).
 pub trait Schedule<E> {
@@ -106,6 +106,8 @@ pub struct Assessment {
     pub gas_wei: u128,
     /// It only takes risk away (a cancel): the gate lets it through even when stopped.
     pub reduces_risk: bool,
+    /// It moves a token outside `safety.allowed_tokens`.
+    pub foreign_token: bool,
 }
 
 /// A world as the driver sees it: it advances on its own events, shows strategies a read-only
@@ -129,7 +131,9 @@ pub trait World {
     fn is_busy(&self, venue: LegVenue) -> bool;
     fn assess(&self, action: &Action) -> Assessment;
     /// Carries out a gated action; an error is the reason it could not be (e.g. a simulation
-    /// failed). What the strategy should hear at once (a bundle's submission) goes to `out`.
+    /// failed). What the strategy should hear at once (a bundle's submission) goes to `out`. The
+    /// world tells the gate whether its simulation and submission went through
+    /// (`RiskGate::record_outcome`: the circuit breaker counts failures).
     fn execute(
         &mut self,
         strategy: u16,
@@ -205,7 +209,16 @@ pub fn drive<W: World>(
                         Decision::Skipped(r)
                     } else if a.reduces_risk {
                         Decision::Executed
-                    } else if let Err(r) = risk.check(a.new_base, now, a.open_base, a.in_flight, a.gas_wei) {
+                    } else if let Err(r) = risk.check_ask(
+                        now,
+                        Ask {
+                            new_base: a.new_base,
+                            open_base: a.open_base,
+                            in_flight: a.in_flight,
+                            gas_wei: a.gas_wei,
+                            foreign_token: a.foreign_token,
+                        },
+                    ) {
                         Decision::Refused(r)
                     } else {
                         Decision::Executed

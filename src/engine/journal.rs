@@ -54,8 +54,8 @@ impl Journal {
     }
 
     /// Risk refusals by reason, in `RiskReject`'s order.
-    pub fn refusals(&self) -> [u64; 4] {
-        let mut out = [0; 4];
+    pub fn refusals(&self) -> [u64; RiskReject::ALL.len()] {
+        let mut out = [0; RiskReject::ALL.len()];
         for a in &self.actions {
             if let Decision::Refused(r) = a.decision {
                 out[r as usize] += 1;

@@ -46,7 +46,8 @@ pub struct LiquidationResult {
     /// In a replay: (our block, recorded block) where each recorded row took effect.
     pub replay_blocks: Vec<(u64, u64)>,
     /// Bundles the risk gate refused, by `RiskReject`.
-    pub risk_rejects: [u64; 4],
+    pub risk_rejects: [u64; crate::risk::RiskReject::ALL.len()],
+    pub risk: crate::report::RiskOutcome,
     pub journal: Journal,
 }
 
@@ -112,6 +113,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         timeline,
         replay_blocks: world.replay_blocks.clone(),
         risk_rejects: risk.rejects,
+        risk: crate::report::RiskOutcome::of(&risk),
         journal,
     })
 }

@@ -55,7 +55,8 @@ pub struct SandwichResult {
     pub initial: [u128; 3],
     pub final_base_fee_wei: u128,
     /// Bundles the risk gate refused, by `RiskReject`.
-    pub risk_rejects: [u64; 4],
+    pub risk_rejects: [u64; crate::risk::RiskReject::ALL.len()],
+    pub risk: crate::report::RiskOutcome,
     pub journal: Journal,
 }
 
@@ -93,6 +94,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
         initial,
         final_base_fee_wei,
         risk_rejects: risk.rejects,
+        risk: crate::report::RiskOutcome::of(&risk),
         journal,
     })
 }

@@ -45,6 +45,11 @@ pub struct LiquidationSummary {
     /// A replay's included liquidations by the recorded block of the row in effect.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replay_rows: Vec<ReplayRowSummary>,
+    /// Bundles the risk gate refused, by reason (only when it refused any).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub risk_refused: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_stop_at_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +152,8 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
         row.net += usd(x.gross_base - wei_base(x.gas_wei, x.eth_price) - wei_base(x.bribe_wei, x.eth_price));
     }
     LiquidationSummary {
+        risk_refused: super::refusals(&r.risk.rejects),
+        emergency_stop_at_s: r.risk.stopped_at.map(|t| t as f64 / crate::core::NANOS_PER_SEC as f64),
         scenario: spec.name.clone(),
         description: spec.description.clone(),
         seed: spec.seed,

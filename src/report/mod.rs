@@ -87,6 +87,50 @@ pub struct RiskSummary {
     pub rejected_position_limit: u64,
     pub rejected_daily_gas_budget: u64,
     pub rejected_in_flight_limit: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected_circuit_open: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected_token_not_allowed: u64,
+    /// Times the circuit breaker opened.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub breaker_trips: u64,
+    /// Why the emergency stop was pulled: loss, drawdown or operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_stop_cause: Option<&'static str>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The risk gate's refusals by reason, those that happened.
+pub fn refusals(rejects: &[u64]) -> std::collections::BTreeMap<String, u64> {
+    crate::risk::RiskReject::ALL
+        .iter()
+        .zip(rejects)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| (r.as_str().to_string(), *n))
+        .collect()
+}
+
+/// What the risk gate did in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RiskOutcome {
+    pub rejects: [u64; crate::risk::RiskReject::ALL.len()],
+    pub stopped_at: Option<crate::core::SimTime>,
+    pub stop_cause: Option<crate::risk::StopCause>,
+    pub breaker_trips: u64,
+}
+
+impl RiskOutcome {
+    pub fn of(g: &crate::risk::RiskGate) -> Self {
+        RiskOutcome {
+            rejects: g.rejects,
+            stopped_at: g.stopped_at,
+            stop_cause: g.stop_cause,
+            breaker_trips: g.breaker_trips,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -287,6 +331,10 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
             rejected_position_limit: r.risk_rejects[1],
             rejected_daily_gas_budget: r.risk_rejects[2],
             rejected_in_flight_limit: r.risk_rejects[3],
+            rejected_circuit_open: r.risk_rejects[4],
+            rejected_token_not_allowed: r.risk_rejects[5],
+            breaker_trips: r.risk.breaker_trips,
+            emergency_stop_cause: r.risk.stop_cause.map(|c| c.as_str()),
         },
         opportunities: Opportunities {
             seen: opp.seen,

@@ -33,6 +33,11 @@ pub struct SandwichSummary {
     pub victims: VictimSummary,
     pub wallet: WalletLine,
     pub final_base_fee_gwei: f64,
+    /// Bundles the risk gate refused, by reason (only when it refused any).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub risk_refused: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_stop_at_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +127,8 @@ pub fn summarize(spec: &RunSpec, r: &SandwichResult) -> SandwichSummary {
         .collect();
     let rs: &RelayStats = &r.relay;
     SandwichSummary {
+        risk_refused: super::refusals(&r.risk.rejects),
+        emergency_stop_at_s: r.risk.stopped_at.map(|t| t as f64 / crate::core::NANOS_PER_SEC as f64),
         scenario: spec.name.clone(),
         description: spec.description.clone(),
         seed: spec.seed,

@@ -254,6 +254,14 @@ impl<'a> LendingSimWorld<'a> {
         self.blocks
     }
 
+    /// Does the bundle move a token the allowlist does not name?
+    fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
+        req.expected_flows.iter().any(|(t, f)| {
+            *f != 0
+                && self.w.tokens.iter().find(|x| x.address == *t).is_none_or(|x| !self.spec.safety.allows(&x.symbol))
+        })
+    }
+
     pub fn base_fee(&self) -> u128 {
         self.base_fee
     }
@@ -472,6 +480,7 @@ impl World for LendingSimWorld<'_> {
             Action::Bundle(req) => Assessment {
                 in_flight: u32::from(self.ours.is_some()),
                 gas_wei: req.gas_wei.max(1),
+                foreign_token: self.foreign(req),
                 ..Assessment::default()
             },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
@@ -485,9 +494,9 @@ impl World for LendingSimWorld<'_> {
         &mut self,
         strategy: u16,
         action: Action,
-        _now: SimTime,
+        now: SimTime,
         _q: &mut dyn Schedule<LendingEvent>,
-        _risk: &mut RiskGate,
+        risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
         let Action::Bundle(req) = action else { return Ok(()) };
@@ -512,6 +521,7 @@ impl World for LendingSimWorld<'_> {
             Ok(c) => c,
             Err(reason) => {
                 self.report(strategy, report(BundleStatus::SimulationFailed, None, reason), out);
+                risk.record_outcome(now, false);
                 return Err(SkipReason::SimulationFailed);
             }
         };
@@ -519,8 +529,12 @@ impl World for LendingSimWorld<'_> {
             Ok(h) => {
                 self.ours = Some(Ours { strategy, tag: req.tag, hash: h });
                 self.report(strategy, report(BundleStatus::Submitted, Some(h), String::new()), out);
+                risk.record_outcome(now, true);
             }
-            Err(e) => self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out),
+            Err(e) => {
+                self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out);
+                risk.record_outcome(now, false);
+            }
         }
         // A rival liquidator back-running the same updates for the borrower we value most.
         if let Some(contest) = &req.contest {

@@ -24,6 +24,8 @@ pub struct MarketWorld<'a> {
     pub equity: Vec<EquityPoint>,
     block_results: Vec<OurTxResult>,
     pub quote_ages: Vec<u64>,
+    /// The run's pair moves a token outside `safety.allowed_tokens`.
+    foreign_token: bool,
 }
 
 impl<'a> MarketWorld<'a> {
@@ -44,6 +46,9 @@ impl<'a> MarketWorld<'a> {
             equity: Vec::new(),
             block_results: Vec::new(),
             quote_ages: Vec::new(),
+            foreign_token: !(spec.safety.allows(&spec.base_symbol)
+                || spec.safety.allows(&format!("W{}", spec.base_symbol)))
+                || !spec.safety.allows(&spec.quote_symbol),
         })
     }
 
@@ -203,6 +208,7 @@ impl World for MarketWorld<'_> {
             in_flight: self.exec.pending_txs(),
             gas_wei,
             reduces_risk: false,
+            foreign_token: self.foreign_token,
         }
     }
 
@@ -212,7 +218,7 @@ impl World for MarketWorld<'_> {
         action: Action,
         now: SimTime,
         q: &mut dyn Schedule<SimEvent>,
-        _risk: &mut RiskGate,
+        risk: &mut RiskGate,
         _out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
         match action {
@@ -221,10 +227,14 @@ impl World for MarketWorld<'_> {
                 self.exec.execute(strategy, plan, now, &mut self.sim, q);
                 Ok(())
             }
-            Action::AtomicArb(plan) => self.exec.execute_atomic(strategy, plan, &mut self.sim).map_err(|reason| {
-                tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
-                SkipReason::SimulationFailed
-            }),
+            Action::AtomicArb(plan) => {
+                let r = self.exec.execute_atomic(strategy, plan, &mut self.sim).map_err(|reason| {
+                    tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
+                    SkipReason::SimulationFailed
+                });
+                risk.record_outcome(now, r.is_ok());
+                r
+            }
             Action::Bundle(_) | Action::Cancel { .. } => Err(SkipReason::SimulationFailed),
         }
     }

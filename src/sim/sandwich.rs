@@ -208,6 +208,15 @@ impl<'a> SandwichWorld<'a> {
         self.blocks
     }
 
+    /// Does the bundle move a token the allowlist does not name?
+    fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
+        let safety = &self.spec.safety;
+        let base = safety.allows(&self.spec.base_symbol) || safety.allows(&format!("W{}", self.spec.base_symbol));
+        req.expected_flows.iter().any(|(t, _)| {
+            if *t == self.dex.weth { !base } else { *t != self.dex.usdc || !safety.allows(&self.spec.quote_symbol) }
+        })
+    }
+
     /// Our wallet on the chain (WETH, quote, ETH) and the relay's counters; stops the relay.
     pub fn finish(
         mut self,
@@ -489,6 +498,7 @@ impl World for SandwichWorld<'_> {
                 Assessment {
                     in_flight: (self.live.len() - usize::from(replaces)) as u32,
                     gas_wei: req.gas_wei.max(1),
+                    foreign_token: self.foreign(req),
                     ..Assessment::default()
                 }
             }
@@ -503,9 +513,9 @@ impl World for SandwichWorld<'_> {
         &mut self,
         strategy: u16,
         action: Action,
-        _now: SimTime,
+        now: SimTime,
         _q: &mut dyn Schedule<SandwichEvent>,
-        _risk: &mut RiskGate,
+        risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
         match action {
@@ -525,12 +535,14 @@ impl World for SandwichWorld<'_> {
                     Ok(c) => c,
                     Err(reason) => {
                         self.report(strategy, report(BundleStatus::SimulationFailed, None, reason), out);
+                        risk.record_outcome(now, false);
                         return Err(SkipReason::SimulationFailed);
                     }
                 };
                 match self.manager.submit(&c, req.replacement_id.clone()) {
                     Ok(h) => {
                         self.report(strategy, report(BundleStatus::Submitted, Some(h), String::new()), out);
+                        risk.record_outcome(now, true);
                         let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
                         let pool = req.pools.first().copied().unwrap_or(0) as usize;
                         let live = Live { strategy, tag: req.tag, pool, target: req.target_block, hash: h, sim: c.sim };
@@ -549,6 +561,7 @@ impl World for SandwichWorld<'_> {
                     }
                     Err(e) => {
                         self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out);
+                        risk.record_outcome(now, false);
                         Ok(())
                     }
                 }
