@@ -105,7 +105,7 @@ fn report_accounting_is_consistent() {
     let opp = &summary["opportunities"];
     let by_reason: u64 = opp["skipped_by_reason"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(opp["skipped"].as_u64().unwrap(), by_reason);
-    assert_eq!(opp["seen"].as_u64().unwrap(), opp["taken"].as_u64().unwrap() + by_reason);
+    assert_eq!(opp["evaluations"].as_u64().unwrap(), opp["taken"].as_u64().unwrap() + by_reason);
     // Trades still open when the run ends are not in the table.
     assert!(opp["taken"].as_u64().unwrap() >= n);
     assert_wallet_matches_the_chain(&summary);

@@ -233,8 +233,16 @@ fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
         s.trades.fill_ratio,
         s.execution.legs_failed
     );
-    println!("  Sharpe / maxDD {:>14.2} / {:.2} {c}", s.risk.sharpe, s.risk.max_drawdown);
-    println!("  opportunities  {:>14}   taken {}, skipped {}", o.seen, o.taken, o.skipped);
+    println!(
+        "  Sharpe / maxDD {:>14} / {:.2} {c}   (Sharpe from {} returns)",
+        report::sharpe_text(&s.risk),
+        s.risk.max_drawdown,
+        s.risk.sharpe_interval
+    );
+    println!(
+        "  opportunities  {:>14}   (once per spread) evaluated {} times: taken {}, skipped {}",
+        o.episodes, o.evaluations, o.taken, o.skipped
+    );
     println!("  events         {:>14}   {:.0} events/s wall, {:.2} s", s.events_processed, t.events_per_s, t.wall_s);
     println!("  report         {}", dir.display());
 }

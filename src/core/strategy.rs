@@ -183,12 +183,37 @@ impl SkipReason {
     }
 }
 
-/// Opportunity accounting a strategy writes through `Ctx`.
+/// Opportunity accounting a strategy writes through `Ctx`. A spread that lasts over many quotes is
+/// one opportunity (`episodes`) evaluated many times (`seen`: each evaluation is taken or skipped).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpportunityStats {
+    pub episodes: u64,
     pub seen: u64,
     pub taken: u64,
     pub skipped: [u64; SkipReason::ALL.len()],
+}
+
+/// Which routes (a buy leg and a sell leg, by index) show a spread right now: a new episode starts
+/// when a route's spread appears and ends when it goes.
+#[derive(Clone, Debug, Default)]
+pub struct Episodes {
+    open: Vec<bool>,
+    width: usize,
+}
+
+impl Episodes {
+    /// Records whether route (`buy`, `sell`) of `width` legs shows a spread; true when one starts.
+    #[inline]
+    pub fn observe(&mut self, buy: usize, sell: usize, width: usize, spread: bool) -> bool {
+        if self.width != width {
+            self.open = vec![false; width * width];
+            self.width = width;
+        }
+        let slot = &mut self.open[buy * width + sell];
+        let started = spread && !*slot;
+        *slot = spread;
+        started
+    }
 }
 
 impl OpportunityStats {
@@ -209,4 +234,20 @@ pub struct Ctx<'a> {
     /// Venues with an order of ours in flight (a second order would race the first).
     pub busy: &'a dyn Fn(crate::core::LegVenue) -> bool,
     pub opportunities: &'a mut OpportunityStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Episodes;
+
+    #[test]
+    fn a_spread_is_one_episode_however_long_it_lasts() {
+        let mut e = Episodes::default();
+        let seen = [true, true, true, false, true, false, false, true];
+        let started: Vec<bool> = seen.iter().map(|&s| e.observe(0, 1, 2, s)).collect();
+        assert_eq!(started, [true, false, false, false, true, false, false, true]);
+        // Routes are apart: the reverse route has its own episodes.
+        assert!(e.observe(1, 0, 2, true));
+        assert!(!e.observe(0, 1, 2, true), "route (0, 1) is still open");
+    }
 }

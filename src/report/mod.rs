@@ -18,7 +18,7 @@ use crate::core::{NANOS_PER_SEC, SkipReason};
 use crate::engine::BacktestResult;
 use crate::execution::{ExecStats, TradeStatus};
 use crate::market::feed::FeedStats;
-use stats::{Percentiles, max_drawdown, percentiles_ms, sharpe};
+use stats::{Percentiles, max_drawdown, percentiles_ms, sharpe_interval, sharpe_over};
 
 pub const NET_OF: &str = "net of both venues' taker fees and on-chain gas (gas converted to the quote asset at the fundamental price of its block); \
 residual inventory a trade leaves open is valued at what closing it as a taker would fetch";
@@ -78,7 +78,10 @@ pub struct TradeSummary {
 
 #[derive(Debug, Serialize)]
 pub struct RiskSummary {
-    pub sharpe: f64,
+    /// Annualised, from returns over `sharpe_interval`; null when the run has fewer than three.
+    pub sharpe: Option<f64>,
+    pub sharpe_interval: &'static str,
+    pub sharpe_returns: usize,
     pub max_drawdown: f64,
     pub max_drawdown_pct_of_capital: f64,
     pub capital: f64,
@@ -97,6 +100,16 @@ pub struct RiskSummary {
     /// Why the emergency stop was pulled: loss, drawdown or operator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emergency_stop_cause: Option<&'static str>,
+}
+
+/// The Sharpe cell: the figure, or why there is none.
+pub fn sharpe_text(r: &RiskSummary) -> String {
+    match r.sharpe {
+        Some(s) => format!("{s:.2}"),
+        None => {
+            format!("n/a ({} {} returns; needs {})", r.sharpe_returns, r.sharpe_interval, stats::MIN_SHARPE_RETURNS)
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -135,7 +148,11 @@ impl RiskOutcome {
 
 #[derive(Debug, Serialize)]
 pub struct Opportunities {
-    pub seen: u64,
+    /// Spreads worth evaluating, each counted once however many quotes it lasts.
+    pub episodes: u64,
+    /// Evaluations of those spreads (one per quote or block while they last): each is taken or
+    /// skipped for a reason.
+    pub evaluations: u64,
     pub taken: u64,
     pub skipped: u64,
     pub skipped_by_reason: serde_json::Map<String, serde_json::Value>,
@@ -275,10 +292,14 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
     let capital = base_total * first_mark + quote_total;
     let curve: Vec<i128> = r.equity.iter().map(|p| p.equity).collect();
     let dd = max_drawdown(&curve) as f64 / sc.quote;
+    let (interval, interval_name) = sharpe_interval(spec.duration);
+    let points: Vec<(u64, i128)> = r.equity.iter().map(|p| (p.time, p.equity)).collect();
+    let sharpe_ratio = sharpe_over(&points, interval, capital * sc.quote);
 
     let mut skipped_by_reason = serde_json::Map::new();
     let mut opp = crate::core::strategy::OpportunityStats::default();
     for s in &r.strategies {
+        opp.episodes += s.stats.opportunities.episodes;
         opp.seen += s.stats.opportunities.seen;
         opp.taken += s.stats.opportunities.taken;
         for (i, n) in s.stats.opportunities.skipped.iter().enumerate() {
@@ -322,7 +343,9 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
             volume_base: t.iter().map(|x| x.base_bought + x.base_sold).sum::<u128>() as f64 / sc.base,
         },
         risk: RiskSummary {
-            sharpe: sharpe(&curve, spec.equity_sample, capital * sc.quote),
+            sharpe: sharpe_ratio.0,
+            sharpe_interval: interval_name,
+            sharpe_returns: sharpe_ratio.1,
             max_drawdown: dd,
             max_drawdown_pct_of_capital: if capital > 0.0 { dd / capital * 100.0 } else { 0.0 },
             capital,
@@ -337,7 +360,8 @@ pub fn summarize(spec: &RunSpec, r: &BacktestResult) -> Summary {
             emergency_stop_cause: r.risk.stop_cause.map(|c| c.as_str()),
         },
         opportunities: Opportunities {
-            seen: opp.seen,
+            episodes: opp.episodes,
+            evaluations: opp.seen,
             taken: opp.taken,
             skipped: opp.skipped_total(),
             skipped_by_reason,
@@ -598,18 +622,27 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(m, "\n## Risk\n");
     let _ = writeln!(
         m,
-        "| Sharpe (annualised) | max drawdown ({c}) | max drawdown (% of capital) | capital ({c}) | emergency stop |"
+        "| Sharpe (annualised, {} returns) | max drawdown ({c}) | max drawdown (% of capital) | capital ({c}) | emergency stop |",
+        r.sharpe_interval
     );
     let _ = writeln!(m, "|---:|---:|---:|---:|---|");
     let stop = r.emergency_stop_at_s.map(|t| format!("at {t:.0} s")).unwrap_or_else(|| "not triggered".to_string());
     let _ = writeln!(
         m,
-        "| {:.2} | {:.2} | {:.4} | {:.0} | {} |",
-        r.sharpe, r.max_drawdown, r.max_drawdown_pct_of_capital, r.capital, stop
+        "| {} | {:.2} | {:.4} | {:.0} | {} |",
+        sharpe_text(r),
+        r.max_drawdown,
+        r.max_drawdown_pct_of_capital,
+        r.capital,
+        stop
     );
     let o = &s.opportunities;
     let _ = writeln!(m, "\n## Opportunities\n");
-    let _ = writeln!(m, "Seen {}, taken {}, skipped {}.\n", o.seen, o.taken, o.skipped);
+    let _ = writeln!(
+        m,
+        "{} opportunities (a spread counted once while it lasts), evaluated {} times: taken {}, skipped {}.\n",
+        o.episodes, o.evaluations, o.taken, o.skipped
+    );
     let _ = writeln!(m, "| skip reason | count |\n|---|---:|");
     for (k, v) in &o.skipped_by_reason {
         let _ = writeln!(m, "| {k} | {v} |");

@@ -7,6 +7,40 @@ use crate::core::NANOS_PER_SEC;
 
 const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 
+/// The interval a run's Sharpe ratio is measured over: hourly returns for runs of hours, daily
+/// returns for runs of three days or more. Annualising 12-second steps gives figures of 50–150 that
+/// mean nothing to a reader used to daily Sharpe ratios.
+pub fn sharpe_interval(duration_ns: u64) -> (u64, &'static str) {
+    const HOUR: u64 = 3600 * NANOS_PER_SEC;
+    if duration_ns >= 72 * HOUR { (24 * HOUR, "1d") } else { (HOUR, "1h") }
+}
+
+/// Fewest returns a Sharpe ratio is computed from; with fewer the report says so instead.
+pub const MIN_SHARPE_RETURNS: usize = 3;
+
+/// Annualised Sharpe ratio of the equity curve's returns over `interval_ns` (equity at each
+/// interval boundary: the last sample at or before it), relative to `capital`; `None` with fewer
+/// than `MIN_SHARPE_RETURNS` whole intervals. `points` are (time, equity), time-ordered.
+pub fn sharpe_over(points: &[(u64, i128)], interval_ns: u64, capital: f64) -> (Option<f64>, usize) {
+    let Some(&(_, first)) = points.first() else { return (None, 0) };
+    let end = points.last().map(|p| p.0).unwrap_or(0);
+    let mut at_boundaries = vec![first];
+    let mut i = 0;
+    let mut boundary = interval_ns;
+    while interval_ns > 0 && boundary <= end {
+        while i + 1 < points.len() && points[i + 1].0 <= boundary {
+            i += 1;
+        }
+        at_boundaries.push(points[i].1);
+        boundary += interval_ns;
+    }
+    let returns = at_boundaries.len() - 1;
+    if returns < MIN_SHARPE_RETURNS {
+        return (None, returns);
+    }
+    (Some(sharpe(&at_boundaries, interval_ns, capital)), returns)
+}
+
 /// Annualised Sharpe ratio of per-interval P&L relative to `capital` (same units as equity).
 /// Zero when there is no variance (e.g. no trades).
 pub fn sharpe(equity: &[i128], interval_ns: u64, capital: f64) -> f64 {
@@ -91,6 +125,27 @@ mod tests {
         assert_eq!(max_drawdown(&[0, 10, 4, 12, 3, 8]), 9);
         assert_eq!(max_drawdown(&[0, 1, 2]), 0);
         assert_eq!(max_drawdown(&[]), 0);
+    }
+
+    #[test]
+    fn sharpe_is_taken_over_whole_intervals_and_refused_on_too_few() {
+        let h = 3600 * NANOS_PER_SEC;
+        // Samples every 12 s for 2 h: one hourly boundary short of three returns.
+        let short: Vec<(u64, i128)> = (0..=600).map(|k| (k * 12 * NANOS_PER_SEC, k as i128)).collect();
+        assert_eq!(sharpe_over(&short, h, 1000.0), (None, 2));
+        // Hourly equity 0, 2, 3, 5, 6 (samples in between ignored): the hourly series' Sharpe.
+        let hourly = [0i128, 2, 3, 5, 6];
+        let mut pts = Vec::new();
+        for (k, w) in hourly.windows(2).enumerate() {
+            pts.push((k as u64 * h, w[0]));
+            pts.push((k as u64 * h + h / 2, w[0] + 100));
+        }
+        pts.push((4 * h, 6));
+        let (s, n) = sharpe_over(&pts, h, 100.0);
+        assert_eq!(n, 4);
+        assert_eq!(s, Some(sharpe(&hourly, h, 100.0)));
+        assert_eq!(sharpe_interval(71 * h), (h, "1h"));
+        assert_eq!(sharpe_interval(72 * h), (24 * h, "1d"));
     }
 
     #[test]

@@ -23,11 +23,12 @@ const SCAN: u64 = 4_096;
 
 pub struct CrossDex {
     spec: CrossDexSpec,
+    episodes: crate::core::strategy::Episodes,
 }
 
 impl CrossDex {
     pub fn new(spec: CrossDexSpec) -> Self {
-        CrossDex { spec }
+        CrossDex { spec, episodes: Default::default() }
     }
 }
 
@@ -66,7 +67,11 @@ impl Strategy for CrossDex {
                 let (fi, fj) = (m.pools()[bi].fee_bps, m.pools()[si].fee_bps);
                 let (gi, gj) = (U256::from(10_000 - fi), U256::from(10_000 - fj));
                 // Cross after both fees: γ_i·γ_j·Rq_j·Rb_i > Rq_i·Rb_j (marginal sell above marginal buy).
-                if gi * gj * rq_j * rb_i <= U256::from(100_000_000u64) * rq_i * rb_j {
+                let spread = gi * gj * rq_j * rb_i > U256::from(100_000_000u64) * rq_i * rb_j;
+                if self.episodes.observe(bi, si, n, spread) {
+                    ctx.opportunities.episodes += 1;
+                }
+                if !spread {
                     continue;
                 }
                 ctx.opportunities.seen += 1;

@@ -17,11 +17,20 @@ pub const ID: StrategyId = StrategyId("micro_arbitrage");
 
 pub struct MicroArbitrage {
     spec: MicroArbSpec,
+    episodes: crate::core::strategy::Episodes,
 }
 
 impl MicroArbitrage {
     pub fn new(spec: MicroArbSpec) -> Self {
-        MicroArbitrage { spec }
+        MicroArbitrage { spec, episodes: Default::default() }
+    }
+}
+
+/// A leg's index among the market's venues then pools (for the episode table).
+fn leg_index(m: &dyn crate::core::MarketView, v: LegVenue) -> usize {
+    match v {
+        LegVenue::Cex(c) => c.0 as usize,
+        LegVenue::Dex(p) => m.venues().len() + p.0 as usize,
     }
 }
 
@@ -76,25 +85,24 @@ struct Priced<'a> {
 }
 
 impl MicroArbitrage {
-    fn evaluate(&self, buy_at: LegVenue, sell_at: LegVenue, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) {
+    fn evaluate(&mut self, buy_at: LegVenue, sell_at: LegVenue, ctx: &mut Ctx<'_>, out: &mut Vec<Action>) {
         let m = ctx.market;
         // DEX↔DEX needs an atomic contract (cross-DEX strategy), not two independent swaps.
         if matches!((buy_at, sell_at), (LegVenue::Dex(_), LegVenue::Dex(_))) {
             return;
         }
-        let Some(lot_raw) = common_lot(m, buy_at, sell_at) else {
-            return;
-        };
-        let Some(buy) = priced(m, buy_at, Side::Buy, lot_raw) else {
-            return;
-        };
-        let Some(sell) = priced(m, sell_at, Side::Sell, lot_raw) else {
-            return;
-        };
+        let quoted = common_lot(m, buy_at, sell_at).and_then(|lot_raw| {
+            Some((priced(m, buy_at, Side::Buy, lot_raw)?, priced(m, sell_at, Side::Sell, lot_raw)?, lot_raw))
+        });
         // Exact test: sell_num/sell_den > buy_num/buy_den, before any sizing work.
-        if sell.top.0 * buy.top.1 <= buy.top.0 * sell.top.1 {
-            return;
+        let spread = quoted.as_ref().is_some_and(|(buy, sell, _)| sell.top.0 * buy.top.1 > buy.top.0 * sell.top.1);
+        let width = m.venues().len() + m.pools().len();
+        if self.episodes.observe(leg_index(m, buy_at), leg_index(m, sell_at), width, spread) {
+            ctx.opportunities.episodes += 1;
         }
+        let Some((buy, sell, lot_raw)) = quoted.filter(|_| spread) else {
+            return;
+        };
         ctx.opportunities.seen += 1;
         let skip = |ctx: &mut Ctx<'_>, r: SkipReason| ctx.opportunities.skip(r);
 
