@@ -366,3 +366,22 @@ fn other_processes_holding_relay_connections_do_not_change_a_sandwich_report() {
     let disturbed = run(&d.path().join("b"), true);
     assert_eq!(quiet, disturbed);
 }
+
+/// Strategies of two markets in one scenario would silently run only one (the markets are separate
+/// simulated chains in this version): refused, naming the keys.
+#[test]
+fn strategies_of_two_markets_in_one_scenario_are_refused_not_dropped() {
+    refused(&scenario("calm.toml"), &["strategies.sandwich.enabled=true"], "strategies.sandwich.enabled", "both true");
+    refused(
+        &scenario("sandwich.toml"),
+        &["strategies.liquidation.enabled=true"],
+        "strategies.sandwich.enabled",
+        "strategies.liquidation.enabled are both true",
+    );
+    refused(
+        &scenario("liquidation_cascade.toml"),
+        &["strategies.cross_dex.enabled=true"],
+        "strategies.cross_dex.enabled",
+        "both true",
+    );
+}

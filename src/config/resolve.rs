@@ -1067,6 +1067,27 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             replay,
         }
     };
+    // The three markets are separate simulated chains today: a scenario that enabled strategies of
+    // two of them would silently run only one. Refuse it, naming the keys.
+    let micro_key = "strategies.micro_arbitrage.enabled";
+    let on: Vec<&str> = [
+        (s.strategies.micro_arbitrage.enabled, micro_key),
+        (s.strategies.cross_dex.enabled && !s.strategies.micro_arbitrage.enabled, "strategies.cross_dex.enabled"),
+        (sandwich.enabled, "strategies.sandwich.enabled"),
+        (liquidation.enabled, "strategies.liquidation.enabled"),
+    ]
+    .into_iter()
+    .filter_map(|(on, k)| on.then_some(k))
+    .collect();
+    if let [a, b, ..] = on.as_slice() {
+        return Err(v.err(
+            v.user_key(a, b),
+            format!(
+                "{a} and {b} are both true: their markets are separate simulated chains in this version, so a \
+                 scenario runs one of micro-arbitrage/cross-DEX, sandwiching or liquidations; set the other to false"
+            ),
+        ));
+    }
     let spec = RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),

@@ -118,6 +118,15 @@ pub struct Inventory {
     pub wallet_native: u128,
 }
 
+/// No balances anywhere: what a world whose strategies keep their own books shows.
+pub static NO_INVENTORY: Inventory = Inventory {
+    cex_base: Vec::new(),
+    cex_quote: Vec::new(),
+    wallet_base: Vec::new(),
+    wallet_quote: 0,
+    wallet_native: 0,
+};
+
 /// The world as of `Ctx::now`: feed-accepted books, pool reserves as of the last block, balances.
 pub trait MarketView {
     fn assets(&self) -> &[AssetSpec];

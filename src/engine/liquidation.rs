@@ -63,7 +63,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         base_fee: world.base_fee(),
         quote_decimals: spec.quote_decimals,
         operator: world.operator_address(),
-        us: world.manager.address(),
+        us: world.desk.manager.address(),
     };
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(LiquidationStrategy::new(setup)), true);
@@ -105,9 +105,9 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         initial: s.initial.clone(),
         booked: s.booked.clone(),
         on_chain,
-        bundles_submitted: world.manager.stats.submitted,
-        bundles_included: world.manager.stats.included,
-        simulation_failed: world.manager.stats.simulation_failed,
+        bundles_submitted: world.desk.manager.stats.submitted,
+        bundles_included: world.desk.manager.stats.included,
+        simulation_failed: world.desk.manager.stats.simulation_failed,
         rival_liquidations: world.rival_wins,
         skips: s.skips.clone(),
         timeline,

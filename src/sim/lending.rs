@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 
+use super::desk::BundleDesk;
 use crate::chain::contracts::{self, IPriceOracle};
 use crate::chain::simchain::actor;
 use crate::chain::{ChainError, Receipt, SimChain, TxRequest, Wallet};
@@ -70,7 +71,7 @@ pub struct LendingSimWorld<'a> {
     pub w: LendingWorld,
     relay: Arc<Mutex<Relay>>,
     server: RelayServer,
-    pub manager: BundleManager,
+    pub desk: BundleDesk,
     rival: Rival,
     operator: Wallet,
     fundamental: Fundamental,
@@ -98,15 +99,13 @@ pub struct LendingSimWorld<'a> {
     head: u64,
     next_block_at: SimTime,
     blocks: u64,
-    /// This block's oracle updates (raw) and everything announced, by `TxId`.
+    /// This block's oracle updates (raw).
     updates: Vec<Bytes>,
-    announced: Vec<(Bytes, Address)>,
     ours: Option<Ours>,
     /// Borrowers the bundles for this block act on (ours names them; rivals contest one of them).
     touched: Vec<usize>,
     index: std::collections::BTreeMap<Address, usize>,
     rival_bundles: Vec<B256>,
-    reports: std::collections::BTreeMap<(u16, u64), BundleReport>,
     pub updates_posted: u64,
     pub rival_wins: u64,
     pub initial: Vec<u128>,
@@ -212,7 +211,7 @@ impl<'a> LendingSimWorld<'a> {
             w,
             relay,
             server,
-            manager,
+            desk: BundleDesk::new(manager),
             rival,
             operator,
             fundamental,
@@ -235,13 +234,11 @@ impl<'a> LendingSimWorld<'a> {
             next_block_at: spec.chain.block_time,
             blocks: spec.duration / spec.chain.block_time,
             updates: Vec::new(),
-            announced: Vec::new(),
             ours: None,
             touched: Vec::new(),
             index: borrowers.iter().enumerate().map(|(i, b)| (b.user, i)).collect(),
             borrowers,
             rival_bundles: Vec::new(),
-            reports: Default::default(),
             updates_posted: 0,
             rival_wins: 0,
             initial,
@@ -285,12 +282,6 @@ impl<'a> LendingSimWorld<'a> {
         };
         self.server.stop();
         Ok((self, on_chain))
-    }
-
-    fn report(&mut self, strategy: u16, r: BundleReport, out: &mut Vec<Event>) {
-        let tag = r.tag;
-        self.reports.insert((strategy, tag), r);
-        out.push(Event::BundleResult { strategy, tag });
     }
 
     /// The market moves; a replay row sets the recorded borrower's position (its own actions and
@@ -346,8 +337,7 @@ impl<'a> LendingSimWorld<'a> {
                 max_priority_fee_per_gas: 1_000_000_000,
             };
             if let Ok((raw, _)) = self.operator.sign(&req) {
-                let id = TxId(self.announced.len() as u32);
-                self.announced.push((raw.clone(), self.operator.address()));
+                let id = self.desk.announce(raw.clone(), self.operator.address());
                 self.updates.push(raw);
                 out.push(Event::PendingTx { id, seen_at: now });
             }
@@ -372,7 +362,7 @@ impl<'a> LendingSimWorld<'a> {
         if let Some(o) = &ours {
             let outcome = r.outcome(&o.hash).cloned();
             if let Some(outcome) = &outcome {
-                self.manager.record(outcome);
+                self.desk.manager.record(outcome);
             }
             let status = if landed {
                 BundleStatus::Included
@@ -428,7 +418,7 @@ impl<'a> LendingSimWorld<'a> {
         drop(r);
         self.next_block_at = now + self.spec.chain.block_time;
         if let Some((strategy, report)) = news {
-            self.report(strategy, report, out);
+            self.desk.report(strategy, report, out);
         }
         out.push(Event::Block(BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }));
     }
@@ -508,33 +498,10 @@ impl World for LendingSimWorld<'_> {
             }
         }
         let relay = self.relay.clone();
-        let mut r = lock(&relay);
-        let announced = &self.announced;
-        let wrapped = |id: TxId| announced.get(id.0 as usize).cloned();
-        let confirmed = self
-            .manager
-            .sign_request(&req, r.chain(), &wrapped)
-            .and_then(|b| self.manager.simulate_flows(b, r.chain(), req.timestamp, &req.expected_flows));
-        drop(r);
-        let report = |status, hash, reason| BundleReport { tag: req.tag, status, hash, reason, ours: Vec::new() };
-        let c = match confirmed {
-            Ok(c) => c,
-            Err(reason) => {
-                self.report(strategy, report(BundleStatus::SimulationFailed, None, reason), out);
-                risk.record_outcome(now, false);
-                return Err(SkipReason::SimulationFailed);
-            }
-        };
-        match self.manager.submit(&c, req.replacement_id.clone()) {
-            Ok(h) => {
-                self.ours = Some(Ours { strategy, tag: req.tag, hash: h });
-                self.report(strategy, report(BundleStatus::Submitted, Some(h), String::new()), out);
-                risk.record_outcome(now, true);
-            }
-            Err(e) => {
-                self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out);
-                risk.record_outcome(now, false);
-            }
+        let confirmed = self.desk.confirm(strategy, &req, lock(&relay).chain(), now, risk, out)?;
+        let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
+        if let Some((hash, _)) = sent {
+            self.ours = Some(Ours { strategy, tag: req.tag, hash });
         }
         // A rival liquidator back-running the same updates for the borrower we value most.
         if let Some(contest) = &req.contest {
@@ -547,15 +514,7 @@ impl World for LendingSimWorld<'_> {
     }
 
     fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
-        if let Action::Bundle(req) = action {
-            let reason = match decision {
-                Decision::Refused(r) => r.as_str().to_string(),
-                Decision::Skipped(s) => s.as_str().to_string(),
-                Decision::Executed => return,
-            };
-            let r = BundleReport { tag: req.tag, status: BundleStatus::Refused, hash: None, reason, ours: Vec::new() };
-            self.report(strategy, r, out);
-        }
+        self.desk.declined(strategy, action, decision, out);
     }
 }
 
@@ -564,7 +523,7 @@ impl ChainView for LendingSimWorld<'_> {
         self.spec.chain_id
     }
     fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
-        self.announced.get(id.0 as usize).map(|(raw, _)| raw)
+        self.desk.pending_raw(id)
     }
     fn in_mempool(&self, _hash: &B256) -> bool {
         false
@@ -582,7 +541,7 @@ impl ChainView for LendingSimWorld<'_> {
         Some(&self.book)
     }
     fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
-        self.reports.get(&(strategy, tag))
+        self.desk.bundle_report(strategy, tag)
     }
 }
 
@@ -609,14 +568,7 @@ impl MarketView for LendingSimWorld<'_> {
         BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
     }
     fn inventory(&self) -> &Inventory {
-        static EMPTY: Inventory = Inventory {
-            cex_base: Vec::new(),
-            cex_quote: Vec::new(),
-            wallet_base: Vec::new(),
-            wallet_quote: 0,
-            wallet_native: 0,
-        };
-        &EMPTY
+        &crate::core::strategy::NO_INVENTORY
     }
     fn mark_price(&self, _asset: AssetId) -> Option<u128> {
         None

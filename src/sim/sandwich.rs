@@ -13,6 +13,7 @@ use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
+use super::desk::BundleDesk;
 use crate::chain::contracts::IUniswapV2Router02 as R;
 use crate::chain::simchain::actor;
 use crate::chain::world::{DexDeployment, deploy_dex_for};
@@ -75,7 +76,7 @@ pub struct SandwichWorld<'a> {
     book: DexBook,
     relay: Arc<Mutex<Relay>>,
     server: RelayServer,
-    pub manager: BundleManager,
+    pub desk: BundleDesk,
     victim_wallets: BTreeMap<String, Wallet>,
     arrivals: Vec<(SimTime, u64, Arrival)>,
     generated: Vec<Intent>,
@@ -88,12 +89,9 @@ pub struct SandwichWorld<'a> {
     next_block_at: SimTime,
     blocks: u64,
     pending: Vec<Pending>,
-    /// Raw bytes of every transaction announced to the strategies, by `TxId`.
-    announced: Vec<(Bytes, Address)>,
     seq: u64,
     /// Our bundles at the relay, by replacement id.
     live: BTreeMap<String, Live>,
-    reports: BTreeMap<(u16, u64), BundleReport>,
     pub victims_out: Vec<VictimRecord>,
     pub initial: [u128; 3],
     me: Address,
@@ -180,7 +178,7 @@ impl<'a> SandwichWorld<'a> {
             book,
             relay,
             server,
-            manager,
+            desk: BundleDesk::new(manager),
             victim_wallets,
             arrivals,
             generated,
@@ -193,10 +191,8 @@ impl<'a> SandwichWorld<'a> {
             next_block_at: spec.chain.block_time,
             blocks: spec.duration / spec.chain.block_time,
             pending: Vec::new(),
-            announced: Vec::new(),
             seq: 0,
             live: BTreeMap::new(),
-            reports: BTreeMap::new(),
             victims_out: Vec::new(),
             initial,
             me,
@@ -234,13 +230,7 @@ impl<'a> SandwichWorld<'a> {
         };
         let stats = lock(&self.relay).stats.clone();
         self.server.stop();
-        Ok((on_chain, stats, self.manager, self.victims_out))
-    }
-
-    fn report(&mut self, strategy: u16, r: BundleReport, out: &mut Vec<Event>) {
-        let tag = r.tag;
-        self.reports.insert((strategy, tag), r);
-        out.push(Event::BundleResult { strategy, tag });
+        Ok((on_chain, stats, self.desk.manager, self.victims_out))
     }
 
     /// A victim reaches the mempool, signed by its wallet.
@@ -339,7 +329,7 @@ impl<'a> SandwichWorld<'a> {
         for (_, uuid) in ours {
             let Some(l) = self.live.remove(&uuid) else { continue };
             let outcome = r.outcome(&l.hash).cloned().unwrap_or(BundleOutcome::Pending);
-            self.manager.record(&outcome);
+            self.desk.manager.record(&outcome);
             let receipts =
                 build.included.iter().find(|(bh, _)| *bh == l.hash).map(|(_, rc)| rc.clone()).unwrap_or_default();
             let (status, reason) = match &outcome {
@@ -424,7 +414,7 @@ impl<'a> SandwichWorld<'a> {
         drop(r);
         self.next_block_at = now + spec.chain.block_time;
         for (strategy, report) in news {
-            self.report(strategy, report, out);
+            self.desk.report(strategy, report, out);
         }
         out.push(Event::Block(self.block_info(now)));
     }
@@ -463,8 +453,7 @@ impl World for SandwichWorld<'_> {
         match event {
             SandwichEvent::Arrival(i) => {
                 let Some(p) = self.arrive(i as usize) else { return };
-                let id = TxId(self.announced.len() as u32);
-                self.announced.push((p.raw.clone(), p.from));
+                let id = self.desk.announce(p.raw.clone(), p.from);
                 let seen_at = p.at;
                 self.pending.push(p);
                 out.push(Event::PendingTx { id, seen_at });
@@ -521,63 +510,24 @@ impl World for SandwichWorld<'_> {
         match action {
             Action::Bundle(req) => {
                 let relay = self.relay.clone();
-                let mut r = lock(&relay);
-                let announced = &self.announced;
-                let wrapped = |id: TxId| announced.get(id.0 as usize).cloned();
-                let confirmed = self
-                    .manager
-                    .sign_request(&req, r.chain(), &wrapped)
-                    .and_then(|b| self.manager.simulate_flows(b, r.chain(), req.timestamp, &req.expected_flows));
-                drop(r);
-                let report =
-                    |status, hash, reason| BundleReport { tag: req.tag, status, hash, reason, ours: Vec::new() };
-                let c = match confirmed {
-                    Ok(c) => c,
-                    Err(reason) => {
-                        self.report(strategy, report(BundleStatus::SimulationFailed, None, reason), out);
-                        risk.record_outcome(now, false);
-                        return Err(SkipReason::SimulationFailed);
-                    }
-                };
-                match self.manager.submit(&c, req.replacement_id.clone()) {
-                    Ok(h) => {
-                        self.report(strategy, report(BundleStatus::Submitted, Some(h), String::new()), out);
-                        risk.record_outcome(now, true);
-                        let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
-                        let pool = req.pools.first().copied().unwrap_or(0) as usize;
-                        let live = Live { strategy, tag: req.tag, pool, target: req.target_block, hash: h, sim: c.sim };
-                        if let Some(old) = self.live.insert(uuid, live) {
-                            self.manager.stats.replaced += 1;
-                            let r = BundleReport {
-                                tag: old.tag,
-                                status: BundleStatus::Replaced,
-                                hash: Some(old.hash),
-                                reason: String::new(),
-                                ours: Vec::new(),
-                            };
-                            self.report(old.strategy, r, out);
-                        }
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.report(strategy, report(BundleStatus::SubmitFailed, None, e), out);
-                        risk.record_outcome(now, false);
-                        Ok(())
+                let confirmed = self.desk.confirm(strategy, &req, lock(&relay).chain(), now, risk, out)?;
+                let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
+                if let Some((h, sim)) = sent {
+                    let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
+                    let pool = req.pools.first().copied().unwrap_or(0) as usize;
+                    let live = Live { strategy, tag: req.tag, pool, target: req.target_block, hash: h, sim };
+                    if let Some(old) = self.live.insert(uuid, live) {
+                        self.desk.manager.stats.replaced += 1;
+                        self.desk.tell(old.strategy, old.tag, BundleStatus::Replaced, Some(old.hash), out);
                     }
                 }
+                Ok(())
             }
             Action::Cancel { replacement_id } => {
                 if let Some(l) = self.live.remove(&replacement_id)
-                    && self.manager.cancel(&replacement_id).is_ok()
+                    && self.desk.manager.cancel(&replacement_id).is_ok()
                 {
-                    let r = BundleReport {
-                        tag: l.tag,
-                        status: BundleStatus::Cancelled,
-                        hash: Some(l.hash),
-                        reason: String::new(),
-                        ours: Vec::new(),
-                    };
-                    self.report(l.strategy, r, out);
+                    self.desk.tell(l.strategy, l.tag, BundleStatus::Cancelled, Some(l.hash), out);
                 }
                 Ok(())
             }
@@ -586,15 +536,7 @@ impl World for SandwichWorld<'_> {
     }
 
     fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
-        if let Action::Bundle(req) = action {
-            let reason = match decision {
-                Decision::Refused(r) => r.as_str().to_string(),
-                Decision::Skipped(s) => s.as_str().to_string(),
-                Decision::Executed => return,
-            };
-            let r = BundleReport { tag: req.tag, status: BundleStatus::Refused, hash: None, reason, ours: Vec::new() };
-            self.report(strategy, r, out);
-        }
+        self.desk.declined(strategy, action, decision, out);
     }
 }
 
@@ -603,7 +545,7 @@ impl ChainView for SandwichWorld<'_> {
         self.spec.chain_id
     }
     fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
-        self.announced.get(id.0 as usize).map(|(raw, _)| raw)
+        self.desk.pending_raw(id)
     }
     fn in_mempool(&self, hash: &B256) -> bool {
         self.pending.iter().any(|p| p.view.tx_hash == *hash)
@@ -621,7 +563,7 @@ impl ChainView for SandwichWorld<'_> {
         Some(&self.book)
     }
     fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
-        self.reports.get(&(strategy, tag))
+        self.desk.bundle_report(strategy, tag)
     }
 }
 
@@ -650,14 +592,7 @@ impl MarketView for SandwichWorld<'_> {
         self.block_info(0)
     }
     fn inventory(&self) -> &Inventory {
-        static EMPTY: Inventory = Inventory {
-            cex_base: Vec::new(),
-            cex_quote: Vec::new(),
-            wallet_base: Vec::new(),
-            wallet_quote: 0,
-            wallet_native: 0,
-        };
-        &EMPTY
+        &crate::core::strategy::NO_INVENTORY
     }
     fn mark_price(&self, _asset: AssetId) -> Option<u128> {
         None

@@ -1,0 +1,116 @@
+//! What every world with bundles shares: the pending transactions it announced (by `TxId`), the
+//! bundle manager that signs, simulates, checks flows and sends, and the reports strategies read
+//! back through `ChainView::bundle_report`.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, Bytes};
+
+use crate::chain::SimChain;
+use crate::core::{Action, BundleReport, BundleRequest, BundleStatus, Event, SimTime, SkipReason, TxId};
+use crate::engine::driver::Decision;
+use crate::execution::bundle_manager::{BundleManager, Confirmed, Simulated};
+use crate::risk::RiskGate;
+
+pub struct BundleDesk {
+    pub manager: BundleManager,
+    announced: Vec<(Bytes, Address)>,
+    reports: BTreeMap<(u16, u64), BundleReport>,
+}
+
+impl BundleDesk {
+    pub fn new(manager: BundleManager) -> Self {
+        BundleDesk { manager, announced: Vec::new(), reports: BTreeMap::new() }
+    }
+
+    /// Numbers a pending transaction for the strategies (raw bytes and its sender).
+    pub fn announce(&mut self, raw: Bytes, from: Address) -> TxId {
+        self.announced.push((raw, from));
+        TxId(self.announced.len() as u32 - 1)
+    }
+
+    pub fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
+        self.announced.get(id.0 as usize).map(|(raw, _)| raw)
+    }
+
+    pub fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
+        self.reports.get(&(strategy, tag))
+    }
+
+    /// Files `r` and tells `strategy` there is news of its bundle.
+    pub fn report(&mut self, strategy: u16, r: BundleReport, out: &mut Vec<Event>) {
+        let tag = r.tag;
+        self.reports.insert((strategy, tag), r);
+        out.push(Event::BundleResult { strategy, tag });
+    }
+
+    pub fn tell(&mut self, strategy: u16, tag: u64, status: BundleStatus, hash: Option<B256>, out: &mut Vec<Event>) {
+        self.report(strategy, BundleReport { tag, status, hash, reason: String::new(), ours: Vec::new() }, out);
+    }
+
+    /// Signs `req` and simulates it on `chain`: confirmed when our flows are as requested;
+    /// otherwise the strategy hears why, the gate counts a failure and nothing is sent. (The
+    /// caller lets go of the chain before `submit`: the embedded relay needs it to answer.)
+    pub fn confirm(
+        &mut self,
+        strategy: u16,
+        req: &BundleRequest,
+        chain: &mut SimChain,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<Confirmed, SkipReason> {
+        let announced = &self.announced;
+        let wrapped = |id: TxId| announced.get(id.0 as usize).cloned();
+        let confirmed = self
+            .manager
+            .sign_request(req, chain, &wrapped)
+            .and_then(|b| self.manager.simulate_flows(b, chain, req.timestamp, &req.expected_flows));
+        confirmed.map_err(|reason| {
+            let r =
+                BundleReport { tag: req.tag, status: BundleStatus::SimulationFailed, hash: None, reason, ours: vec![] };
+            self.report(strategy, r, out);
+            risk.record_outcome(now, false);
+            SkipReason::SimulationFailed
+        })
+    }
+
+    /// Sends a confirmed bundle through the sink, telling the strategy and the gate how it went:
+    /// its hash and simulation when the sink took it.
+    pub fn submit(
+        &mut self,
+        strategy: u16,
+        req: &BundleRequest,
+        c: Confirmed,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Option<(B256, Simulated)> {
+        let failed = |status, reason| BundleReport { tag: req.tag, status, hash: None, reason, ours: Vec::new() };
+        match self.manager.submit(&c, req.replacement_id.clone()) {
+            Ok(h) => {
+                self.tell(strategy, req.tag, BundleStatus::Submitted, Some(h), out);
+                risk.record_outcome(now, true);
+                Some((h, c.sim))
+            }
+            Err(e) => {
+                self.report(strategy, failed(BundleStatus::SubmitFailed, e), out);
+                risk.record_outcome(now, false);
+                None
+            }
+        }
+    }
+
+    /// The gate or the world turned a bundle down: its strategy hears why.
+    pub fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        if let Action::Bundle(req) = action {
+            let reason = match decision {
+                Decision::Refused(r) => r.as_str().to_string(),
+                Decision::Skipped(s) => s.as_str().to_string(),
+                Decision::Executed => return,
+            };
+            let r = BundleReport { tag: req.tag, status: BundleStatus::Refused, hash: None, reason, ours: Vec::new() };
+            self.report(strategy, r, out);
+        }
+    }
+}
