@@ -19,9 +19,13 @@ fn the_gate_passes_an_unchanged_path_and_fails_a_slowed_one() {
     };
     let saved = run(&["--save"]);
     assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
     assert_eq!(json["run"]["paths"][0]["name"], path);
     assert!(json["margin"].as_f64().unwrap() > 0.0);
+    // Debug build, sharing the machine with the other test binaries: a 100 % margin keeps an
+    // unchanged path from failing on noise, and 3x the work is still far beyond it.
+    json["margin"] = serde_json::json!(1.0);
+    std::fs::write(&base, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
 
     let unchanged = run(&["--check"]);
     assert!(unchanged.status.success(), "{}", String::from_utf8_lossy(&unchanged.stdout));

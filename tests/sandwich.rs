@@ -364,8 +364,17 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
     assert!(err.contains("reverts"), "{err}");
     assert_eq!(manager.stats.simulation_failed, 1);
     assert_eq!(relay.lock().unwrap().stats.received, 0, "nothing reached the relay");
-    assert!(try_send(&mut manager, &good).unwrap().is_ok());
+    let sent = try_send(&mut manager, &good).unwrap().unwrap();
     assert_eq!((manager.stats.submitted, relay.lock().unwrap().stats.received), (1, 1));
+    // The same bundle through the dry-run sink: recorded with the hash the relay gave it, and
+    // nothing more reaches the relay.
+    let sink = xcrack::execution::bundle_manager::DryRunSink::default();
+    let mut dry = BundleManager::with_sink(Wallet::derived(1, "searcher"), Box::new(sink.clone()), 1);
+    assert_eq!(try_send(&mut dry, &good).unwrap(), Ok(sent));
+    let record = sink.record();
+    assert_eq!(record.sent.len(), 1);
+    assert_eq!(record.sent[0].txs.len(), 3, "front-run, victim, back-run");
+    assert_eq!(relay.lock().unwrap().stats.received, 1, "the dry run sent nothing");
 }
 
 /// The generated-victims scenario: deterministic to the byte across processes, bundles land, and

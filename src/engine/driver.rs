@@ -187,6 +187,11 @@ pub fn drive<W: World>(
             let event = inbox[next];
             next += 1;
             journal.saw(&event);
+            if let Event::BundleResult { strategy, tag } = event
+                && let Some(r) = world.chain().bundle_report(strategy, tag)
+            {
+                journal.bundle(now, strategy, tag, r.status);
+            }
             for i in 0..strategies.strategies.len() {
                 if !strategies.strategies[i].enabled {
                     continue;

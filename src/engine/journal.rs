@@ -1,8 +1,9 @@
 //! The run journal: what the strategies saw, what they asked for, what the risk gate and the
-//! executors decided. In memory, events the strategies saw are counted by kind (a long run sees
-//! millions of quotes) and every action is kept with its decision.
+//! executors decided, and what became of every bundle. In memory, events the strategies saw are
+//! counted by kind (a long run sees millions of quotes); every action is kept with its decision and
+//! every bundle report with its status.
 
-use crate::core::{Event, SimTime, SkipReason};
+use crate::core::{BundleStatus, Event, SimTime, SkipReason};
 use crate::risk::RiskReject;
 
 /// What became of one action.
@@ -37,16 +38,30 @@ fn event_kind(e: &Event) -> usize {
     }
 }
 
+/// A bundle's news as its strategy heard it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BundleEntry {
+    pub at: SimTime,
+    pub strategy: u16,
+    pub tag: u64,
+    pub status: BundleStatus,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Journal {
     pub events_seen: [u64; EVENT_KINDS.len()],
     pub actions: Vec<ActionEntry>,
+    pub bundles: Vec<BundleEntry>,
 }
 
 impl Journal {
     #[inline]
     pub fn saw(&mut self, event: &Event) {
         self.events_seen[event_kind(event)] += 1;
+    }
+
+    pub fn bundle(&mut self, at: SimTime, strategy: u16, tag: u64, status: BundleStatus) {
+        self.bundles.push(BundleEntry { at, strategy, tag, status });
     }
 
     pub fn decided(&mut self, at: SimTime, strategy: u16, kind: &'static str, decision: Decision) {

@@ -76,25 +76,35 @@ impl BundleSink for RelayClient {
     }
 }
 
-/// Records every bundle it is given and sends nothing. Its hash is the relay's rule (keccak of the
-/// transactions' hashes), so a dry run names bundles as a relay would.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Records every bundle it is given and sends nothing (fork mode's sink). Its hash is the relay's
+/// rule (keccak of the transactions' hashes), so a dry run names bundles as a relay would. Clones
+/// share one record, so the caller keeps a handle after boxing it into a `BundleManager`.
+#[derive(Debug, Default, Clone)]
 pub struct DryRunSink {
+    record: std::sync::Arc<std::sync::Mutex<DryRunRecord>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DryRunRecord {
     pub sent: Vec<SendBundleParams>,
     pub cancelled: Vec<String>,
 }
 
+impl DryRunSink {
+    /// What it was given so far.
+    pub fn record(&self) -> DryRunRecord {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 impl BundleSink for DryRunSink {
     fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
-        let mut hashes = Vec::with_capacity(32 * p.txs.len());
-        for t in &p.txs {
-            hashes.extend_from_slice(alloy_primitives::keccak256(t).as_slice());
-        }
-        self.sent.push(p.clone());
-        Ok(alloy_primitives::keccak256(&hashes))
+        let hashes: Vec<B256> = p.txs.iter().map(|t| crate::relay::rpc::tx_hash(t)).collect();
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).sent.push(p.clone());
+        Ok(crate::relay::rpc::bundle_hash(&hashes))
     }
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
-        self.cancelled.push(replacement_uuid.to_string());
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).cancelled.push(replacement_uuid.to_string());
         Ok(())
     }
 }
