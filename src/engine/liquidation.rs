@@ -75,7 +75,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
         .strategy
         .as_any()
         .downcast_ref::<LiquidationStrategy>()
-        .expect("the liquidation strategy is registered first");
+        .ok_or(LiquidationRunError::Internal("the liquidation strategy is not the first registered"))?;
     let (unhealthy, unprofitable, bad_debt) = s.end_state(&world);
     let blocks = world.blocks();
     let (world, on_chain) = world.finish()?;

@@ -79,7 +79,7 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
         .strategy
         .as_any()
         .downcast_ref::<SandwichStrategy>()
-        .expect("the sandwich strategy is registered first");
+        .ok_or(SandwichRunError::Internal("the sandwich strategy is not the first registered"))?;
     let mut bundles = manager.stats.clone();
     bundles.resubmitted += s.resubmitted;
     Ok(SandwichResult {

@@ -48,6 +48,8 @@ pub enum LiquidationRunError {
     Chain(#[from] ChainError),
     #[error("relay: {0}")]
     Relay(String),
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {

@@ -108,6 +108,8 @@ pub enum SandwichRunError {
     Chain(#[from] ChainError),
     #[error("relay: {0}")]
     Relay(String),
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 impl<'a> SandwichWorld<'a> {

@@ -411,7 +411,7 @@ impl LiquidationStrategy {
                 }
             }
             BundleStatus::Included => {
-                let o = self.out.take().unwrap_or_else(|| unreachable!());
+                let Some(o) = self.out.take() else { return };
                 let cost = |x: &crate::core::OurTxEffect| x.gas_wei();
                 let gas_total: u128 = r.ours.iter().map(cost).sum();
                 self.booked[n] -= gas_total + o.bribe;
