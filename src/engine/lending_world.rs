@@ -12,37 +12,29 @@ use crate::chain::simchain::{mapping_slot, nested_mapping_slot};
 use crate::chain::world::{DexDeployment, deploy_dex_for};
 use crate::chain::{ChainError, SimChain};
 use crate::config::{ReserveSpec, RunSpec};
-use crate::market::lending::{self, LendingMarket, Reserve};
+use crate::market::lending::{self, Reserve};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use crate::chain::simchain::actor;
 use crate::core::rng::component_rng;
-use crate::strategies::liquidation::{Borrower, FlashRoute, Route};
+use crate::strategies::lending_book::LendingBook;
+pub use crate::strategies::lending_book::{PairBook, QUOTE, ReserveToken};
+use crate::strategies::liquidation::Borrower;
 
-/// One reserve's token on the chain and its pool against the quote token (WETH: the first venue's
-/// pair; the quote token itself: none).
-#[derive(Clone, Debug)]
-pub struct ReserveToken {
-    pub symbol: String,
-    pub address: Address,
-    pub decimals: u8,
-    pub quote_pair: Option<Address>,
-}
-
+/// The lending market on our simulated chain: its address book, and what genesis and the world do
+/// to the chain (deploy, set positions, fund, arbitrage).
 #[derive(Clone, Debug)]
 pub struct LendingWorld {
-    pub dex: DexDeployment,
-    pub market: LendingMarket,
-    pub tokens: Vec<ReserveToken>,
-    /// Our `FlashLiquidator`, owned by the searcher wallet.
-    pub flash: Address,
-    pub router: Address,
-    pub fee_bps: u32,
+    pub book: LendingBook,
 }
 
-/// The quote token's reserve index (WETH is 0).
-pub const QUOTE: usize = 1;
+impl std::ops::Deref for LendingWorld {
+    type Target = LendingBook;
+    fn deref(&self) -> &LendingBook {
+        &self.book
+    }
+}
 
 impl LendingWorld {
     /// Deploys everything for `spec`'s reserves at oracle prices `prices` (8 decimals, reserve
@@ -94,69 +86,14 @@ impl LendingWorld {
             .collect();
         let (market, reserves) = lending::deploy_market_with(chain, operator, &listed)?;
         let flash = chain.deploy(searcher, contracts::flash_liquidator(), &market.pool.abi_encode())?;
-        let world = LendingWorld { dex, market, tokens, flash, router: venue.router, fee_bps: spec.dex[0].fee_bps };
+        let book = LendingBook { dex, market, tokens, flash, router: venue.router, fee_bps: spec.dex[0].fee_bps };
+        let world = LendingWorld { book };
         Ok((world, reserves))
-    }
-
-    /// The pair holding reserves `a` and `b` directly (one of them the quote token, or WETH/quote).
-    pub fn pair_between(&self, a: usize, b: usize) -> Option<Address> {
-        match (a, b) {
-            (QUOTE, x) | (x, QUOTE) if x != QUOTE => self.tokens[x].quote_pair,
-            _ => None,
-        }
-    }
-
-    /// Reserve indices from `from` to `to` through the quote token when there is no direct pair.
-    pub fn path(&self, from: usize, to: usize) -> Option<Vec<usize>> {
-        if from == to {
-            return None;
-        }
-        if self.pair_between(from, to).is_some() {
-            return Some(vec![from, to]);
-        }
-        (self.pair_between(from, QUOTE).is_some() && self.pair_between(QUOTE, to).is_some())
-            .then(|| vec![from, QUOTE, to])
     }
 
     /// The pair's reserves as (reserve of `a`, reserve of `b`), read from its packed slot.
     pub fn pair_reserves(&self, chain: &mut SimChain, a: usize, b: usize) -> Option<(U256, U256)> {
         self.pair_reserves_with(&mut |c, s| chain.storage(c, s), a, b)
-    }
-
-    /// As `pair_reserves`, through any storage reader (a strategy's `ChainView`).
-    pub fn pair_reserves_with(
-        &self,
-        storage: &mut dyn FnMut(Address, U256) -> U256,
-        a: usize,
-        b: usize,
-    ) -> Option<(U256, U256)> {
-        let packed = storage(self.pair_between(a, b)?, U256::from(slots::PAIR_RESERVES));
-        let mask = (U256::from(1u8) << 112) - U256::from(1u8);
-        let (r0, r1) = (packed & mask, (packed >> 112) & mask);
-        Some(if self.tokens[a].address < self.tokens[b].address { (r0, r1) } else { (r1, r0) })
-    }
-
-    /// The sale path from collateral `c` to debt `d` with each pool's reserves, given the pairs'
-    /// current reserves `pairs` (see `pair_reserves`).
-    pub fn route(&self, pairs: &PairBook, c: usize, d: usize) -> Option<Route> {
-        let path = self.path(c, d)?;
-        let hops = path.windows(2).map(|w| pairs.get(w[0], w[1])).collect::<Option<Vec<_>>>()?;
-        Some(Route { hops, fee_bps: self.fee_bps })
-    }
-
-    /// Where a flash swap for collateral `c` and debt `d` borrows: their own pair, or else the
-    /// debt's pair against the quote token, paid back with quote bought on the collateral's pair.
-    pub fn flash_route(&self, pairs: &PairBook, c: usize, d: usize) -> Option<FlashRoute> {
-        if self.pair_between(c, d).is_some() {
-            return pairs.get(c, d).map(FlashRoute::Direct);
-        }
-        (c != QUOTE && d != QUOTE && self.pair_between(QUOTE, d).is_some() && self.pair_between(c, QUOTE).is_some())
-            .then(|| Some(FlashRoute::Via { debt_pair: pairs.get(QUOTE, d)?, collateral_pair: pairs.get(c, QUOTE)? }))
-            .flatten()
-    }
-
-    pub fn addresses(&self, path: &[usize]) -> Vec<Address> {
-        path.iter().map(|&i| self.tokens[i].address).collect()
     }
 
     pub fn balance_of(&self, chain: &mut SimChain, who: Address, i: usize) -> Result<U256, ChainError> {
@@ -189,20 +126,6 @@ impl LendingWorld {
     /// `user`'s balances as the pool holds them.
     pub fn position(&self, chain: &mut SimChain, user: Address) -> (Vec<U256>, Vec<U256>) {
         self.position_with(&mut |c, s| chain.storage(c, s), user)
-    }
-
-    /// As `position`, through any storage reader (a strategy's `ChainView`).
-    pub fn position_with(
-        &self,
-        storage: &mut dyn FnMut(Address, U256) -> U256,
-        user: Address,
-    ) -> (Vec<U256>, Vec<U256>) {
-        let pool = self.market.pool;
-        let mut read = |slot| -> Vec<U256> {
-            self.tokens.iter().map(|t| storage(pool, nested_mapping_slot(user, t.address, slot))).collect()
-        };
-        let c = read(slots::POOL_COLLATERAL);
-        (c, read(slots::POOL_DEBT))
     }
 
     /// Deep pockets in every reserve token (market participants standing for the rest of the
@@ -312,43 +235,6 @@ fn pick(mix: &[(usize, f64)], exclude: &[usize], rng: &mut impl rand::Rng) -> us
         u -= w;
     }
     allowed.last().or(mix.first()).map(|x| x.0).unwrap_or(0)
-}
-
-/// Pair reserves the strategy sizes against, keyed by (reserve, reserve) and updated as our own
-/// planned sales move them within a block.
-#[derive(Clone, Debug, Default)]
-pub struct PairBook {
-    pairs: std::collections::BTreeMap<(usize, usize), (U256, U256)>,
-}
-
-impl PairBook {
-    pub fn read(world: &LendingWorld, chain: &mut SimChain) -> Self {
-        Self::read_with(world, &mut |c, s| chain.storage(c, s))
-    }
-
-    pub fn read_with(world: &LendingWorld, storage: &mut dyn FnMut(Address, U256) -> U256) -> Self {
-        let mut pairs = std::collections::BTreeMap::new();
-        for x in 0..world.tokens.len() {
-            if let Some(r) = world.pair_reserves_with(storage, x, QUOTE) {
-                pairs.insert((x, QUOTE), r);
-            }
-        }
-        PairBook { pairs }
-    }
-
-    /// (reserve of `a`, reserve of `b`).
-    pub fn get(&self, a: usize, b: usize) -> Option<(U256, U256)> {
-        self.pairs.get(&(a, b)).copied().or_else(|| self.pairs.get(&(b, a)).map(|&(x, y)| (y, x)))
-    }
-
-    /// `amount_in` of `a` went into the (a, b) pair and `amount_out` of `b` came out.
-    pub fn trade(&mut self, a: usize, b: usize, amount_in: U256, amount_out: U256) {
-        if let Some(r) = self.pairs.get_mut(&(a, b)) {
-            *r = (r.0 + amount_in, r.1.saturating_sub(amount_out));
-        } else if let Some(r) = self.pairs.get_mut(&(b, a)) {
-            *r = (r.0.saturating_sub(amount_out), r.1 + amount_in);
-        }
-    }
 }
 
 /// A further reserve's ERC-20 and its pool against the quote token, seeded by the deployer.

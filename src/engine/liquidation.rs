@@ -56,7 +56,7 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let setup = LiquidationSetup {
         spec: spec.liquidation.clone(),
         slot: 0,
-        world: world.w.clone(),
+        world: world.w.book.clone(),
         reserves: world.reserves.clone(),
         borrowers: world.borrowers.clone(),
         initial: world.initial.clone(),

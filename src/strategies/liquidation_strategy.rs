@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
 
+use super::lending_book::{LendingBook, PairBook, QUOTE};
 use super::liquidation::{Borrower, Choice, Funding, Market, Skip, WatchList, base_value, best_choice};
 use crate::chain::contracts::{self, IFlashLiquidator, ILendingPool, IPriceOracle, IUniswapV2Router02};
 use crate::config::LiquidationSpec;
@@ -17,7 +18,6 @@ use crate::core::{
     Action, BUILD_DEADLINE, BundleReport, BundleRequest, BundleStatus, BundleTx, ChainView, Contest, Ctx, Event,
     Strategy, StrategyError, StrategyId, TxId,
 };
-use crate::engine::lending_world::{LendingWorld, PairBook, QUOTE};
 use crate::market::lending::{self, Reserve};
 use crate::mempool::PendingTx;
 
@@ -71,7 +71,7 @@ struct Out {
 pub struct LiquidationStrategy {
     spec: LiquidationSpec,
     slot: u16,
-    w: LendingWorld,
+    w: LendingBook,
     /// Oracle prices as the posted updates set them.
     pub reserves: Vec<Reserve>,
     pub watch: WatchList,
@@ -107,7 +107,7 @@ pub const ID: StrategyId = StrategyId("liquidation");
 pub struct LiquidationSetup {
     pub spec: LiquidationSpec,
     pub slot: u16,
-    pub world: LendingWorld,
+    pub world: LendingBook,
     pub reserves: Vec<Reserve>,
     pub borrowers: Vec<Borrower>,
     pub initial: Vec<u128>,
@@ -538,7 +538,7 @@ impl Strategy for LiquidationStrategy {
 /// Our transactions for one chosen liquidation as (to, calldata, gas limit): `liquidationCall`
 /// and the sale along the DEX path, or one flash-swap call (direct or through the quote token).
 fn liquidation_calls(
-    w: &LendingWorld,
+    w: &LendingBook,
     c: &Choice,
     user: Address,
     us: Address,
@@ -604,7 +604,7 @@ fn liquidation_calls(
 /// direct pairs when `flash` is on; `costs` = (gas per liquidation by funding, minimum profit) in
 /// base units.
 fn choose(
-    w: &LendingWorld,
+    w: &LendingBook,
     pairs: &PairBook,
     flash: bool,
     reserves: &[Reserve],

@@ -1,6 +1,7 @@
 //! Strategies: pure functions of events and market state to actions.
 
 pub mod cross_dex;
+pub mod lending_book;
 pub mod liquidation;
 pub mod liquidation_strategy;
 pub mod micro_arbitrage;
