@@ -11,15 +11,17 @@ use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr;
 use revm::context_interface::result::{ExecutionResult, Output};
-use revm::database::{CacheDB, EmptyDB};
+use revm::database::{CacheDB, DatabaseRef, EmptyDB};
 use revm::handler::{MainnetContext, MainnetEvm};
 use revm::state::AccountInfo;
 use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
 
 use super::contracts::Artifact;
 
-pub type Db = CacheDB<EmptyDB>;
-type Evm = MainnetEvm<MainnetContext<Db>>;
+/// The in-memory chain's database: a cache (our genesis and every committed block) over `X`, the
+/// state below it — nothing (`EmptyDB`) for a simulated genesis, a node's state for a fork.
+pub type Db<X = EmptyDB> = CacheDB<X>;
+type Evm<X> = MainnetEvm<MainnetContext<Db<X>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -118,8 +120,8 @@ pub struct Checkpoint {
 #[error("checkpoint is stale: the chain committed since it was taken")]
 pub struct StaleCheckpoint;
 
-pub struct SimChain {
-    evm: Evm,
+pub struct SimChain<X: DatabaseRef = EmptyDB> {
+    evm: Evm<X>,
     chain_id: u64,
     /// The journal holds transactions not yet committed to the database.
     pending: bool,
@@ -136,10 +138,18 @@ pub struct SimChain {
 // only owned values and `&mut Db` (which is `Send`), so nothing can stay behind on the old thread.
 // Moving the whole chain to another thread (the relay's) is therefore sound; sharing still goes
 // through a `Mutex`, so it is never used from two threads at once.
-unsafe impl Send for SimChain {}
+unsafe impl<X: DatabaseRef + Send> Send for SimChain<X> {}
 
-impl SimChain {
+impl SimChain<EmptyDB> {
+    /// An empty chain: everything it holds comes from genesis code.
     pub fn new(chain_id: u64) -> Self {
+        Self::over(EmptyDB::default(), chain_id)
+    }
+}
+
+impl<X: DatabaseRef> SimChain<X> {
+    /// A chain whose state below our own writes is `below` (e.g. forked state).
+    pub fn over(below: X, chain_id: u64) -> Self {
         let mut cfg = CfgEnv::default();
         cfg.chain_id = chain_id;
         let block = BlockEnv {
@@ -149,8 +159,7 @@ impl SimChain {
             basefee: 0,
             ..Default::default()
         };
-        let evm =
-            Context::mainnet().with_db(Db::new(EmptyDB::default())).with_cfg(cfg).with_block(block).build_mainnet();
+        let evm = Context::mainnet().with_db(Db::new(below)).with_cfg(cfg).with_block(block).build_mainnet();
         SimChain { evm, chain_id, pending: false, block_gas_used: 0, commits: 0 }
     }
 
@@ -159,7 +168,7 @@ impl SimChain {
     }
 
     /// The committed database (the current block's transactions are committed first).
-    pub fn db(&mut self) -> &mut Db {
+    pub fn db(&mut self) -> &mut Db<X> {
         self.flush();
         self.evm.ctx.db_mut()
     }
@@ -295,7 +304,7 @@ impl SimChain {
     fn transact_pending(
         &mut self,
         tx: TxEnv,
-    ) -> Result<ExecutionResult, revm::context_interface::result::EVMError<std::convert::Infallible>> {
+    ) -> Result<ExecutionResult, revm::context_interface::result::EVMError<X::Error>> {
         let r = self.evm.transact_one(tx)?;
         self.pending = true;
         self.block_gas_used += r.tx_gas_used();
