@@ -120,6 +120,8 @@ pub trait ChainView {
     fn head_base_fee(&self) -> u128;
     /// A contract's storage slot as of the latest block (reserves, positions, balances).
     fn storage(&self, contract: Address, slot: U256) -> U256;
+    /// An account's next nonce as of the latest block.
+    fn nonce(&self, who: Address) -> u64;
     /// The DEX contracts of this chain, when it has ours.
     fn dex(&self) -> Option<&DexBook>;
     /// The latest report on a bundle of `strategy`'s.
@@ -168,6 +170,9 @@ impl ChainView for NoChain {
     }
     fn storage(&self, _: Address, _: U256) -> U256 {
         U256::ZERO
+    }
+    fn nonce(&self, _: Address) -> u64 {
+        0
     }
     fn dex(&self) -> Option<&DexBook> {
         None

@@ -539,6 +539,9 @@ impl ChainView for LendingSimWorld<'_> {
     fn storage(&self, contract: Address, slot: U256) -> U256 {
         lock(&self.relay).chain().storage(contract, slot)
     }
+    fn nonce(&self, who: Address) -> u64 {
+        lock(&self.relay).chain().nonce(who)
+    }
     fn dex(&self) -> Option<&DexBook> {
         Some(&self.book)
     }

@@ -63,6 +63,23 @@ impl SandwichRecord {
 struct Waiting {
     view: Victim,
     id: TxId,
+    from: Address,
+    nonce: u64,
+}
+
+impl Waiting {
+    /// Can it run inside a bundle on its pool and side? Only when every earlier nonce of its sender
+    /// since the chain's is pending on the same pool and side with at least its tip (a builder
+    /// puts it first): otherwise the bundle fails on `NonceTooHigh`.
+    fn wrappable(&self, pending: &[Waiting], chain_nonce: u64) -> bool {
+        let earlier: Vec<&Waiting> = pending.iter().filter(|q| q.from == self.from && q.nonce < self.nonce).collect();
+        self.nonce.checked_sub(chain_nonce) == Some(earlier.len() as u64)
+            && earlier.iter().all(|q| {
+                q.view.pool == self.view.pool
+                    && q.view.sells_base == self.view.sells_base
+                    && q.view.priority_fee_wei >= self.view.priority_fee_wei
+            })
+    }
 }
 
 pub struct SandwichStrategy {
@@ -121,7 +138,7 @@ impl SandwichStrategy {
 
     /// A pending swap on one of our pools, as a victim: decoded from its raw bytes (sender
     /// recovered from the signature), its pool named by the router it calls.
-    fn victim(&mut self, raw: &Bytes, dex: &DexBook) -> Option<Victim> {
+    fn victim(&mut self, raw: &Bytes, dex: &DexBook) -> Option<(Victim, Address, u64)> {
         let tx = PendingTx::from_raw(raw.clone()).ok()?;
         let swap = decode_swap(tx.to?, &tx.input, tx.value)?;
         if swap.method == SwapMethod::DirectPairSwap {
@@ -130,14 +147,15 @@ impl SandwichStrategy {
         let pool = dex.pool_of_router(swap.target)?;
         let sells_base = *swap.path.first()? == dex.weth;
         self.seq += 1;
-        Some(Victim {
+        let view = Victim {
             tx_hash: tx.hash,
             pool,
             sells_base,
             limit: swap.limit,
             priority_fee_wei: tx.max_priority_fee_per_gas,
             arrival_seq: self.seq,
-        })
+        };
+        Some((view, tx.from, tx.nonce))
     }
 
     /// Plans `pool` at time `t` (the chain's head is `head`; the next block is built at
@@ -148,7 +166,12 @@ impl SandwichStrategy {
         let target = if t + self.spec.submit_latency <= block_at { head + 1 } else { head + 2 };
         let blocks_ahead = target - head;
         let timestamp = self.genesis_timestamp + (block_at + (blocks_ahead - 1) * self.block_time) / NANOS_PER_SEC;
-        let views: Vec<Victim> = self.pending.iter().filter(|p| p.view.pool == pool).map(|p| p.view.clone()).collect();
+        let views: Vec<Victim> = self
+            .pending
+            .iter()
+            .filter(|p| p.view.pool == pool && p.wrappable(&self.pending, ctx.chain.nonce(p.from)))
+            .map(|p| p.view.clone())
+            .collect();
         let (rb, rq) = ctx.market.reserves(PoolId(pool as u16));
         let market = Market {
             pool,
@@ -337,9 +360,9 @@ impl Strategy for SandwichStrategy {
         match *event {
             Event::PendingTx { id, seen_at } => {
                 let Some(raw) = ctx.chain.pending_raw(id) else { return Ok(()) };
-                let Some(view) = self.victim(raw, dex) else { return Ok(()) };
+                let Some((view, from, nonce)) = self.victim(raw, dex) else { return Ok(()) };
                 let pool = view.pool;
-                self.pending.push(Waiting { view, id });
+                self.pending.push(Waiting { view, id, from, nonce });
                 let head = ctx.market.block().number;
                 self.decide(pool, seen_at, head, ctx.chain.next_block_at(), ctx, out);
             }
@@ -368,5 +391,44 @@ impl Strategy for SandwichStrategy {
             Event::Quote { .. } | Event::BundleResult { .. } | Event::Position { .. } | Event::Timer { .. } => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::SwapLimit;
+
+    fn waiting(from: u8, nonce: u64, pool: usize, sells_base: bool, tip: u128, seq: u64) -> Waiting {
+        let view = Victim {
+            tx_hash: B256::with_last_byte(seq as u8),
+            pool,
+            sells_base,
+            limit: SwapLimit::ExactIn { amount_in: U256::from(1u8), min_out: U256::ZERO },
+            priority_fee_wei: tip,
+            arrival_seq: seq,
+        };
+        Waiting { view, id: TxId(seq as u32), from: Address::with_last_byte(from), nonce }
+    }
+
+    #[test]
+    fn a_victim_behind_its_own_pending_nonce_elsewhere_is_not_wrapped() {
+        // Sender 1: nonce 5 on pool 0 selling, nonce 6 on pool 0 selling with a lower tip: both fit.
+        let p = vec![waiting(1, 5, 0, true, 3, 1), waiting(1, 6, 0, true, 2, 2)];
+        assert!(p[0].wrappable(&p, 5) && p[1].wrappable(&p, 5));
+        // Nonce 6 would be ordered first (higher tip than nonce 5): it waits.
+        let p = vec![waiting(1, 5, 0, true, 1, 1), waiting(1, 6, 0, true, 2, 2)];
+        assert!(p[0].wrappable(&p, 5) && !p[1].wrappable(&p, 5));
+        // Nonce 5 is on the other pool, or buying: nonce 6 cannot run in a bundle on pool 0 selling.
+        for other in [waiting(1, 5, 1, true, 3, 1), waiting(1, 5, 0, false, 3, 1)] {
+            let p = vec![other, waiting(1, 6, 0, true, 2, 2)];
+            assert!(!p[1].wrappable(&p, 5));
+        }
+        // A gap the mempool does not show (nonce 5 unseen): not wrappable either.
+        let p = vec![waiting(1, 6, 0, true, 2, 2)];
+        assert!(!p[0].wrappable(&p, 5) && p[0].wrappable(&p, 6));
+        // Another sender's nonces do not matter.
+        let p = vec![waiting(2, 9, 1, false, 9, 1), waiting(1, 6, 0, true, 2, 2)];
+        assert!(p[1].wrappable(&p, 6));
     }
 }
