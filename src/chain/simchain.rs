@@ -138,7 +138,7 @@ pub struct SimChain<X: DatabaseRef = EmptyDB> {
 // only owned values and `&mut Db` (which is `Send`), so nothing can stay behind on the old thread.
 // Moving the whole chain to another thread (the relay's) is therefore sound; sharing still goes
 // through a `Mutex`, so it is never used from two threads at once.
-unsafe impl<X: DatabaseRef + Send> Send for SimChain<X> {}
+unsafe impl Send for SimChain {}
 
 impl SimChain<EmptyDB> {
     /// An empty chain: everything it holds comes from genesis code.

@@ -418,11 +418,10 @@ impl<'a> SandwichWorld<'a> {
         for (strategy, report) in news {
             self.desk.report(strategy, report, out);
         }
-        out.push(Event::Block(self.block_info(now)));
+        out.push(Event::Block(self.block_info()));
     }
 
-    fn block_info(&self, now: SimTime) -> BlockInfo {
-        let _ = now;
+    fn block_info(&self) -> BlockInfo {
         BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
     }
 }
@@ -594,7 +593,7 @@ impl MarketView for SandwichWorld<'_> {
         self.dex.reserves(r.chain(), pool.0 as usize)
     }
     fn block(&self) -> BlockInfo {
-        self.block_info(0)
+        self.block_info()
     }
     fn inventory(&self) -> &Inventory {
         &crate::core::strategy::NO_INVENTORY

@@ -354,15 +354,7 @@ impl LiquidationStrategy {
         // Rivals contest the liquidation of our most valuable borrower.
         let contest = chosen.iter().max_by_key(|(_, c)| c.gross_base).map(|(i, c)| Contest {
             to: self.w.market.pool,
-            data: ILendingPool::liquidationCallCall {
-                collateralAsset: self.w.tokens[c.plan.collateral].address,
-                debtAsset: self.w.tokens[c.plan.debt].address,
-                user: self.watch.borrowers[*i].user,
-                debtToCover: c.plan.debt_to_cover,
-                receiveAToken: false,
-            }
-            .abi_encode()
-            .into(),
+            data: liquidation_call(&self.w, c, self.watch.borrowers[*i].user).into(),
             value_wei: to_wei(c.gross_base),
         });
         let tag = self.bundles;
@@ -535,6 +527,18 @@ impl Strategy for LiquidationStrategy {
     }
 }
 
+/// `liquidationCall` of `user` as `c` plans it (our inventory-funded leg, and what a rival sends).
+fn liquidation_call(w: &LendingBook, c: &Choice, user: Address) -> Vec<u8> {
+    ILendingPool::liquidationCallCall {
+        collateralAsset: w.tokens[c.plan.collateral].address,
+        debtAsset: w.tokens[c.plan.debt].address,
+        user,
+        debtToCover: c.plan.debt_to_cover,
+        receiveAToken: false,
+    }
+    .abi_encode()
+}
+
 /// Our transactions for one chosen liquidation as (to, calldata, gas limit): `liquidationCall`
 /// and the sale along the DEX path, or one flash-swap call (direct or through the quote token).
 fn liquidation_calls(
@@ -548,13 +552,6 @@ fn liquidation_calls(
     let (ca, da) = (w.tokens[p.collateral].address, w.tokens[p.debt].address);
     match c.funding {
         Funding::Inventory => {
-            let liq = ILendingPool::liquidationCallCall {
-                collateralAsset: ca,
-                debtAsset: da,
-                user,
-                debtToCover: p.debt_to_cover,
-                receiveAToken: false,
-            };
             let sell = IUniswapV2Router02::swapExactTokensForTokensCall {
                 amountIn: p.seized,
                 amountOutMin: p.proceeds,
@@ -562,7 +559,7 @@ fn liquidation_calls(
                 to: us,
                 deadline: U256::MAX,
             };
-            vec![(w.market.pool, liq.abi_encode(), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
+            vec![(w.market.pool, liquidation_call(w, c, user), leg_gas), (w.router, sell.abi_encode(), leg_gas)]
         }
         Funding::FlashSwap => {
             let min_profit = U256::from(c.profit_raw.max(0) as u128);
