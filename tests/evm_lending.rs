@@ -321,10 +321,11 @@ fn an_oracle_update_is_back_run_in_the_same_block() {
     let (sell_raw, _) = me.sign(&req).unwrap();
     let usdc_before = chain.storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES));
 
-    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
-    let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, 12)));
+    let (port, _inbox) = xcrack::relay::chain_port();
+    let server = RelayServer::start(relay.clone(), port, "127.0.0.1:0".parse().unwrap()).unwrap();
     let mut client = RelayClient::new(server.addr(), Wallet::derived(3, "auth"));
-    let head = relay.lock().unwrap().chain().block_number();
+    let head = chain.block_number();
     let hash = client
         .send_bundle(&SendBundleParams {
             txs: vec![update, liq_raw, sell_raw],
@@ -337,12 +338,12 @@ fn an_oracle_update_is_back_run_in_the_same_block() {
         })
         .unwrap();
     let mut r = relay.lock().unwrap();
-    let build = r.build_block(1_700_000_012, 10_000_000_000, actor("builder"), &[]);
+    let build = r.build_block(&mut chain, 1_700_000_012, 10_000_000_000, actor("builder"), &[]);
     assert!(matches!(r.outcome(&hash), Some(BundleOutcome::Included { .. })));
     assert_eq!(build.number, head + 1, "the update and its back-run share the block");
     let receipts = &build.included[0].1;
     assert!(receipts.iter().all(|x| x.success));
-    let c = r.chain();
+    let c = &mut chain;
     assert_eq!(c.storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT)), debt - plan.repaid);
     assert_eq!(c.storage(pool, nested_slot(user, dex.weth, slots::POOL_COLLATERAL)), coll - plan.seized);
     let usdc_after = c.storage(dex.usdc, mapping_slot(me.address(), slots::ERC20_BALANCES));

@@ -252,7 +252,8 @@ fn relay_request_handling_never_panics() {
     let mut searcher = Wallet::derived(3, "fuzz/searcher");
     chain.set_balance(searcher.address(), U256::from(10u128.pow(21)));
     chain.advance_block(1_700_000_012, 10_000_000_000, actor("builder"));
-    let relay = std::cell::RefCell::new(Relay::new(chain, 12));
+    let relay = std::cell::RefCell::new(Relay::new(&chain, 12));
+    let chain = std::cell::RefCell::new(chain);
     let auth_key = Wallet::derived(4, "fuzz/auth");
     let tx = signed_swap(&mut searcher, 0, 1_000);
     let bodies: Vec<Vec<u8>> = ["eth_sendBundle", "eth_callBundle", "eth_cancelBundle", "eth_unknown"]
@@ -283,7 +284,7 @@ fn relay_request_handling_never_panics() {
                 1 => None,
                 _ => Some(junk),
             };
-            let r = relay.borrow_mut().handle(&body, sig.as_deref());
+            let r = relay.borrow_mut().handle_on(&mut chain.borrow_mut(), &body, sig.as_deref());
             prop_assert!(r.result.is_some() != r.error.is_some(), "exactly one of result and error");
             Ok(())
         })

@@ -15,7 +15,9 @@ use xcrack::chain::simchain::actor;
 use xcrack::chain::world::{DexDeployment, deploy_dex_for};
 use xcrack::chain::{SimChain, TxRequest, Wallet};
 use xcrack::relay::rpc::{CallBundleParams, SendBundleParams, quantity};
-use xcrack::relay::{BundleOutcome, Relay, RelayClient, RelayError, RelayServer, RivalBid, auth, http};
+use xcrack::relay::{
+    BundleOutcome, ChainInbox, Relay, RelayClient, RelayError, RelayServer, RivalBid, auth, chain_port, http,
+};
 
 const E18: u128 = 1_000_000_000_000_000_000;
 const GWEI: u128 = 1_000_000_000;
@@ -23,6 +25,9 @@ const BASE_FEE: u64 = 10 * GWEI as u64;
 
 struct T {
     relay: Arc<Mutex<Relay>>,
+    /// The test owns the chain; the relay's book borrows it to build blocks.
+    chain: SimChain,
+    inbox: ChainInbox,
     server: RelayServer,
     client: RelayClient,
     searcher: Wallet,
@@ -41,15 +46,29 @@ fn setup() -> T {
     chain.advance_block(1_700_000_012, BASE_FEE, actor("builder"));
     let n0 = chain.nonce(searcher.address());
     searcher.nonce = n0;
-    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
-    let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, 12)));
+    let (port, inbox) = chain_port();
+    let server = RelayServer::start(relay.clone(), port, "127.0.0.1:0".parse().unwrap()).unwrap();
     let client = RelayClient::new(server.addr(), Wallet::derived(7, "flashbots-auth"));
-    T { relay, server, client, searcher, n0, dex }
+    T { relay, chain, inbox, server, client, searcher, n0, dex }
 }
 
 impl T {
     fn head(&self) -> u64 {
-        self.relay.lock().unwrap().chain().block_number()
+        self.chain.block_number()
+    }
+    /// Runs `ask` (HTTP calls to the relay) on another thread while this one, the chain's owner,
+    /// answers the eth_callBundle simulations it sends.
+    fn served<R: Send>(&mut self, ask: impl FnOnce(SocketAddr) -> R + Send) -> R {
+        let addr = self.server.addr();
+        let (chain, inbox) = (&mut self.chain, &self.inbox);
+        std::thread::scope(|s| {
+            let asking = s.spawn(move || ask(addr));
+            while !asking.is_finished() {
+                inbox.serve_for(chain, Duration::from_millis(5));
+            }
+            asking.join().unwrap()
+        })
     }
     fn sign(&mut self, to: Address, data: Vec<u8>, value: u128, tip: u128) -> (Bytes, B256) {
         let req = TxRequest {
@@ -100,10 +119,9 @@ impl T {
             builders: vec![],
         }
     }
-    fn build(&self, rivals: &[RivalBid]) -> xcrack::relay::BlockBuild {
-        let mut r = self.relay.lock().unwrap();
-        let ts = r.chain().timestamp() + 12;
-        r.build_block(ts, BASE_FEE, actor("builder"), rivals)
+    fn build(&mut self, rivals: &[RivalBid]) -> xcrack::relay::BlockBuild {
+        let ts = self.chain.timestamp() + 12;
+        self.relay.lock().unwrap().build_block(&mut self.chain, ts, BASE_FEE, actor("builder"), rivals)
     }
     fn outcome(&self, h: B256) -> BundleOutcome {
         self.relay.lock().unwrap().outcome(&h).cloned().unwrap()
@@ -150,7 +168,7 @@ fn call_bundle_shape_amounts_and_rollback() {
     let (dep, dep_hash) = t.deposit(E18, tip);
     let (bribe, _) = t.bribe(E18 / 100);
     let (swap, _) = t.swap(E18 / 2, 0);
-    let before = t.relay.lock().unwrap().chain().balance(t.searcher.address());
+    let before = t.chain.balance(t.searcher.address());
     let p = CallBundleParams {
         txs: vec![dep, bribe, swap],
         block_number: quantity(t.head() + 1),
@@ -160,7 +178,7 @@ fn call_bundle_shape_amounts_and_rollback() {
     let body =
         serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_callBundle", "params": [p]})).unwrap();
     let sig = auth::sign(&Wallet::derived(7, "flashbots-auth"), &body).unwrap();
-    let v = raw_post(t.server.addr(), &body, Some(&sig));
+    let v = t.served(|addr| raw_post(addr, &body, Some(&sig)));
     let r = &v["result"];
     // Wei amounts are decimal strings; gasUsed, totalGasUsed and stateBlockNumber are numbers.
     for k in ["bundleGasPrice", "coinbaseDiff", "ethSentToCoinbase", "gasFees"] {
@@ -189,9 +207,8 @@ fn call_bundle_shape_amounts_and_rollback() {
     assert_eq!(r["totalGasUsed"].as_u64().unwrap(), gas_total);
     assert_eq!(num(&r["bundleGasPrice"]), num(&r["coinbaseDiff"]) / u128::from(gas_total));
     // Nothing of the simulation remains.
-    let mut relay = t.relay.lock().unwrap();
-    assert_eq!(relay.chain().balance(t.searcher.address()), before);
-    assert_eq!(relay.chain().nonce(t.searcher.address()), t.n0);
+    assert_eq!(t.chain.balance(t.searcher.address()), before);
+    assert_eq!(t.chain.nonce(t.searcher.address()), t.n0);
 }
 
 #[test]
@@ -249,7 +266,7 @@ fn reverting_tx_drops_the_bundle_unless_allowed() {
         BundleOutcome::Failed { reason, .. } => assert!(reason.contains("EXPIRED"), "{reason}"),
         o => panic!("{o:?}"),
     }
-    assert_eq!(t.relay.lock().unwrap().chain().nonce(t.searcher.address()), t.n0, "nothing landed");
+    assert_eq!(t.chain.nonce(t.searcher.address()), t.n0, "nothing landed");
     // Listed in revertingTxHashes: the bundle lands and the revert costs its gas.
     let mut p = t.params(vec![ok, bad], t.head() + 1);
     p.reverting_tx_hashes = vec![bad_hash];
@@ -259,7 +276,7 @@ fn reverting_tx_drops_the_bundle_unless_allowed() {
     let receipts = &build.included[0].1;
     assert!(receipts[0].success && !receipts[1].success && receipts[1].gas_used > 21_000);
     assert!(matches!(t.outcome(lenient), BundleOutcome::Included { .. }));
-    assert_eq!(t.relay.lock().unwrap().chain().nonce(t.searcher.address()), t.n0 + 2);
+    assert_eq!(t.chain.nonce(t.searcher.address()), t.n0 + 2);
 }
 
 #[test]
@@ -282,9 +299,8 @@ fn bundles_land_only_in_their_block_and_expire_after_it() {
     let missed = t.client.send_bundle(&t.params(vec![b], head + 1)).unwrap();
     {
         // The block is built without it (e.g. the relay saw it too late): jump two blocks.
-        let mut r = t.relay.lock().unwrap();
-        let ts = r.chain().timestamp() + 12;
-        r.chain().advance_block(ts, BASE_FEE, actor("builder"));
+        let ts = t.chain.timestamp() + 12;
+        t.chain.advance_block(ts, BASE_FEE, actor("builder"));
     }
     t.build(&[]);
     assert!(matches!(t.outcome(missed), BundleOutcome::Expired { .. }));
@@ -333,7 +349,7 @@ fn cancel_and_replace_by_replacement_uuid() {
 fn builder_ranks_by_payment_per_gas_and_rivals_can_outbid() {
     let mut t = setup();
     let other = Wallet::derived(43, "second-searcher");
-    t.relay.lock().unwrap().chain().set_balance(other.address(), U256::from(10 * E18));
+    t.chain.set_balance(other.address(), U256::from(10 * E18));
     // Two swaps on the same pool from two searchers: the better payer goes first.
     let (low, low_hash) = t.swap(E18, GWEI);
     let mut t2 = Wallet::derived(43, "second-searcher");

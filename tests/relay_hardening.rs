@@ -22,6 +22,8 @@ const BASE_FEE: u64 = 10_000_000_000;
 
 struct T {
     relay: Arc<Mutex<Relay>>,
+    /// The chain stays with the test (nothing here asks the relay to simulate).
+    chain: SimChain,
     server: RelayServer,
     client: RelayClient,
     searcher: Wallet,
@@ -32,15 +34,16 @@ fn setup() -> T {
     let searcher = Wallet::derived(42, "searcher");
     chain.set_balance(searcher.address(), U256::from(1_000 * E18));
     chain.advance_block(1_700_000_012, BASE_FEE, actor("builder"));
-    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
-    let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, 12)));
+    let (port, _inbox) = xcrack::relay::chain_port();
+    let server = RelayServer::start(relay.clone(), port, "127.0.0.1:0".parse().unwrap()).unwrap();
     let client = RelayClient::new(server.addr(), Wallet::derived(7, "flashbots-auth"));
-    T { relay, server, client, searcher }
+    T { relay, chain, server, client, searcher }
 }
 
 impl T {
     fn head(&self) -> u64 {
-        self.relay.lock().unwrap().chain().block_number()
+        self.chain.block_number()
     }
     /// A signed transfer of 1 wei with `data` attached.
     fn tx(&mut self, chain_id: u64, gas_limit: u64, data: Vec<u8>) -> Bytes {
@@ -223,11 +226,31 @@ fn json_rpc_batches_are_answered_as_invalid_requests() {
 fn simulation_stops_at_the_block_gas_budget() {
     let mut t = setup();
     let txs: Vec<Bytes> = (0..3).map(|_| t.tx(1, 21_000, vec![])).collect();
-    let mut r = t.relay.lock().unwrap();
-    let chain = r.chain();
+    let chain = &mut t.chain;
     let (n, ts) = (chain.block_number() + 1, chain.timestamp() + 12);
     assert_eq!(chain.simulate_within(&txs, &[], n, ts, 63_000).unwrap().len(), 3);
     let (at, e) = chain.simulate_within(&txs, &[], n, ts, 62_999).unwrap_err();
     assert_eq!(at, 2, "stopped at the transaction past the budget");
     assert!(e.to_string().contains("more than the block's 62999 gas"), "{e}");
+}
+
+#[test]
+fn call_bundle_without_a_chain_owner_is_a_clear_error() {
+    // `setup` lets go of the chain's inbox: nobody can simulate, and the relay says so at once.
+    let mut t = setup();
+    let head = t.head();
+    let tx = t.tx(1, 21_000, vec![]);
+    let started = std::time::Instant::now();
+    let r = t.client.call_bundle(&xcrack::relay::rpc::CallBundleParams {
+        txs: vec![tx],
+        block_number: xcrack::relay::rpc::quantity(head + 1),
+        state_block_number: "latest".into(),
+        timestamp: None,
+    });
+    match r {
+        Err(RelayError::Rpc(e)) => assert!(e.message.contains("no chain is attached"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < xcrack::relay::port::CALL_TIMEOUT, "answered without waiting for a timeout");
+    assert_eq!(t.relay.lock().unwrap().stats.rejected, 1);
 }

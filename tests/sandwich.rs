@@ -301,8 +301,9 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
     };
     let (raw, hash) = victim.sign(&req).unwrap();
     let victim_addr = victim.address();
-    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
-    let server = RelayServer::start(relay.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, 12)));
+    let (port, _inbox) = xcrack::relay::chain_port();
+    let server = RelayServer::start(relay.clone(), port, "127.0.0.1:0".parse().unwrap()).unwrap();
     let mut manager = BundleManager::new(me, RelayClient::new(server.addr(), Wallet::derived(1, "auth")), 1);
     let spec = xcrack::config::SandwichSpec {
         enabled: true,
@@ -337,10 +338,9 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
     let good = plan(&spec, &market, &[v]).unwrap();
     let mut greedy = good.clone();
     greedy.run.back_out += U256::from(1u8);
-    let try_send = |m: &mut BundleManager, p: &xcrack::strategies::sandwich::SandwichPlan| {
+    let mut try_send = |m: &mut BundleManager, p: &xcrack::strategies::sandwich::SandwichPlan| {
         let confirmed = {
-            let mut r = relay.lock().unwrap();
-            let chain = r.chain();
+            let chain = &mut chain;
             let target = chain.block_number() + 1;
             let id = xcrack::core::TxId(0);
             let head_fee = u128::from(chain.base_fee());

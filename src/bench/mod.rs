@@ -676,8 +676,10 @@ pub fn relay_load(clients: usize, requests: usize, idle: usize) -> RelayLoad {
         })
         .map(|(raw, _)| raw)
         .unwrap_or_default();
-    let relay = Arc::new(Mutex::new(Relay::new(chain, 12)));
-    let server = match RelayServer::start(relay, ([127, 0, 0, 1], 0).into()) {
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, 12)));
+    // Only eth_sendBundle is measured: the inbox is kept, never served.
+    let (port, _inbox) = crate::relay::chain_port();
+    let server = match RelayServer::start(relay, port, ([127, 0, 0, 1], 0).into()) {
         Ok(s) => s,
         Err(_) => return RelayLoad { requests_per_s: 0.0, p50_us: 0.0, p99_us: 0.0, max_us: 0.0 },
     };

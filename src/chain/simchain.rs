@@ -131,15 +131,6 @@ pub struct SimChain<X: DatabaseRef = EmptyDB> {
     commits: u64,
 }
 
-// SAFETY: revm's `Evm` is `!Send` for two reasons only: its local context keeps the shared memory
-// buffer in an `Rc<RefCell<Vec<u8>>>` (cloned solely into the frames of this same `Evm`), and an
-// interpreter keeps a raw instruction pointer into bytecode that the same `Evm` owns. Every clone of
-// that `Rc` and every such pointer lives inside this `SimChain` and moves with it; our API hands out
-// only owned values and `&mut Db` (which is `Send`), so nothing can stay behind on the old thread.
-// Moving the whole chain to another thread (the relay's) is therefore sound; sharing still goes
-// through a `Mutex`, so it is never used from two threads at once.
-unsafe impl Send for SimChain {}
-
 impl SimChain<EmptyDB> {
     /// An empty chain: everything it holds comes from genesis code.
     pub fn new(chain_id: u64) -> Self {
@@ -248,6 +239,23 @@ impl<X: DatabaseRef> SimChain<X> {
             return v.present_value;
         }
         self.evm.ctx.db_mut().storage(who, slot).unwrap_or_default()
+    }
+
+    /// `storage` without loading into the cache: a read for whoever holds the chain shared (a
+    /// strategy's `ChainView`). Same answer; a fork's state below is asked again each time.
+    pub fn storage_ref(&self, who: Address, slot: U256) -> U256 {
+        if let Some(v) = self.pending_account(who).and_then(|a| a.storage.get(&slot)) {
+            return v.present_value;
+        }
+        self.evm.ctx.db_ref().storage_ref(who, slot).unwrap_or_default()
+    }
+
+    /// `nonce` without loading into the cache (see `storage_ref`).
+    pub fn nonce_ref(&self, who: Address) -> u64 {
+        if let Some(a) = self.pending_account(who) {
+            return a.info.nonce;
+        }
+        self.evm.ctx.db_ref().basic_ref(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
     }
 
     pub fn set_storage(&mut self, who: Address, slot: U256, value: U256) {

@@ -2,6 +2,7 @@
 //! factory + router per venue (Uniswap-like, SushiSwap-like), a WETH/USDC pair on each seeded through
 //! the router, and our searcher executor.
 
+use revm::database::DatabaseRef;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
 
@@ -44,15 +45,15 @@ impl DexDeployment {
     }
 
     /// (WETH, quote) reserves of venue `v`, read from its pair's packed reserve slot.
-    pub fn reserves(&self, chain: &mut SimChain, v: usize) -> (U256, U256) {
+    pub fn reserves<X: DatabaseRef>(&self, chain: &SimChain<X>, v: usize) -> (U256, U256) {
         let (r0, r1) = pair_reserves(chain, self.venues[v].pair);
         if self.weth_is_token0() { (r0, r1) } else { (r1, r0) }
     }
 }
 
 /// A pair's (reserve0, reserve1), read from its packed reserve slot (no call).
-pub fn pair_reserves(chain: &mut SimChain, pair: Address) -> (U256, U256) {
-    let packed = chain.storage(pair, U256::from(contracts::slots::PAIR_RESERVES));
+pub fn pair_reserves<X: DatabaseRef>(chain: &SimChain<X>, pair: Address) -> (U256, U256) {
+    let packed = chain.storage_ref(pair, U256::from(contracts::slots::PAIR_RESERVES));
     let mask = (U256::from(1u8) << 112) - U256::from(1u8);
     (packed & mask, (packed >> 112) & mask)
 }

@@ -61,9 +61,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
     let base_fee = spec.chain.base_fee_wei.min(u128::from(u64::MAX)) as u64;
     chain.advance_block(GENESIS_TIMESTAMP, base_fee, actor("xcrack/builder"));
-    let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
+    let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
+    let (port, inbox) = crate::relay::chain_port();
     let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();
-    let server = RelayServer::start(relay.clone(), addr).map_err(|e| fail(format!("binding {addr}: {e}")))?;
+    let server = RelayServer::start(relay.clone(), port, addr).map_err(|e| fail(format!("binding {addr}: {e}")))?;
     println!("relay listening on http://{}", server.addr());
     println!("chain id {}, block every {block_s} s, WETH {}, quote {}", spec.chain_id, dex.weth, dex.usdc);
     for (d, v) in spec.dex.iter().zip(&dex.venues) {
@@ -72,10 +73,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let wall_block = Duration::from_nanos(spec.chain.block_time.max(1));
     let mut built = 0u64;
     while args.blocks.is_none_or(|n| built < n) {
-        std::thread::sleep(wall_block);
-        let mut r = relay.lock().unwrap_or_else(|p| p.into_inner());
-        let ts = r.chain().timestamp() + block_s;
-        let b = r.build_block(ts, base_fee, actor("xcrack/builder"), &[]);
+        // This thread owns the chain: it answers eth_callBundle while it waits for the next block.
+        let due = std::time::Instant::now() + wall_block;
+        while let Some(left) = due.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero()) {
+            inbox.serve_for(&mut chain, left);
+        }
+        let ts = chain.timestamp() + block_s;
+        let b = relay.lock().unwrap_or_else(|p| p.into_inner()).build_block(
+            &mut chain,
+            ts,
+            base_fee,
+            actor("xcrack/builder"),
+            &[],
+        );
         built += 1;
         tracing::info!(target: "xcrack::relay", block = b.number, bundles = b.included.len(), "block built");
     }

@@ -122,7 +122,7 @@ pub trait BundleChain {
     ) -> Result<Vec<Receipt>, (usize, String)>;
 }
 
-impl BundleChain for SimChain {
+impl<X: revm::database::DatabaseRef> BundleChain for SimChain<X> {
     fn nonce(&mut self, who: Address) -> u64 {
         SimChain::nonce(self, who)
     }

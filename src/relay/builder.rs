@@ -13,6 +13,8 @@ use serde_json::Value;
 use super::auth;
 use super::rpc::{self, CallBundleParams, CallBundleResult, CallBundleTxResult, CancelBundleParams, Response};
 use super::rpc::{MAX_BUNDLE_BYTES, MAX_BUNDLE_TXS, SendBundleParams, SendBundleResult, code};
+use revm::database::DatabaseRef;
+
 use crate::chain::{ChainEvent, Receipt, SimChain};
 use crate::core::BLOCK_GAS_LIMIT;
 
@@ -96,8 +98,13 @@ pub struct BlockBuild {
     pub included: Vec<(B256, Vec<Receipt>)>,
 }
 
+/// The relay's book: bundles waiting for their block, outcomes, counters and the head it last
+/// built on. It holds no chain: whoever owns the chain lends it to `build_block`, and answers
+/// `eth_callBundle` (see `relay::port`), so the chain never sits behind the book's lock.
 pub struct Relay {
-    chain: SimChain,
+    chain_id: u64,
+    head: u64,
+    head_timestamp: u64,
     pending: Vec<StoredBundle>,
     outcomes: BTreeMap<B256, BundleOutcome>,
     pub stats: RelayStats,
@@ -112,10 +119,32 @@ fn pays_more(a: (U256, u64), b: (U256, u64)) -> bool {
     a.0 * U256::from(b.1.max(1)) > b.0 * U256::from(a.1.max(1))
 }
 
+/// An `eth_callBundle` checked against the book (transactions, block numbers) and waiting for the
+/// chain's owner to simulate it on the head it was checked against.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub id: Value,
+    txs: Vec<Bytes>,
+    hashes: Vec<B256>,
+    block: u64,
+    state: u64,
+    timestamp: u64,
+}
+
+/// What the book makes of a request: an answer, or a simulation only the chain's owner can run.
+#[derive(Debug)]
+pub enum Handled {
+    Answer(Response),
+    Simulate(CallRequest),
+}
+
 impl Relay {
-    pub fn new(chain: SimChain, block_time_s: u64) -> Self {
+    /// A book for bundles on `chain`, whose head it starts from.
+    pub fn new<X: DatabaseRef>(chain: &SimChain<X>, block_time_s: u64) -> Self {
         Relay {
-            chain,
+            chain_id: chain.chain_id(),
+            head: chain.block_number(),
+            head_timestamp: chain.timestamp(),
             pending: Vec::new(),
             outcomes: BTreeMap::new(),
             stats: RelayStats::default(),
@@ -125,8 +154,9 @@ impl Relay {
         }
     }
 
-    pub fn chain(&mut self) -> &mut SimChain {
-        &mut self.chain
+    /// The block the book last saw built (bundles must target a later one).
+    pub fn head(&self) -> u64 {
+        self.head
     }
 
     /// Bundles waiting for a block.
@@ -138,36 +168,30 @@ impl Relay {
         self.outcomes.get(hash)
     }
 
-    /// Serves one JSON-RPC request body with its `X-Flashbots-Signature` header value.
-    pub fn handle(&mut self, body: &[u8], signature: Option<&str>) -> Response {
-        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            self.stats.rejected += 1;
-            return Response::err(
-                Value::Null,
-                code::INVALID_REQUEST,
-                "batch requests are not supported: send one call per request",
-            );
+    /// Serves one JSON-RPC request body with its `X-Flashbots-Signature` header value, running an
+    /// `eth_callBundle` on `chain` at once (for callers that own the chain).
+    pub fn handle_on<X: DatabaseRef>(
+        &mut self,
+        chain: &mut SimChain<X>,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Response {
+        match self.handle(body, signature) {
+            Handled::Answer(r) => r,
+            Handled::Simulate(call) => {
+                let result = simulate_call(chain, &call);
+                self.finish_call(call.id, result)
+            }
         }
-        let req: rpc::Request = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return Response::err(Value::Null, code::PARSE, format!("parse error: {e}")),
-        };
-        let id = req.id.clone();
-        if req.jsonrpc != "2.0" {
-            return Response::err(id, code::INVALID_REQUEST, "jsonrpc must be \"2.0\"");
-        }
-        let signer = match auth::verify(signature, body) {
-            Ok(a) => a,
-            Err(e) => return Response::err(id, code::UNAUTHORIZED, e.to_string()),
-        };
-        let result = match req.method.as_str() {
-            "eth_sendBundle" => one_param(&req.params).and_then(|p| self.send_bundle(signer, p)),
-            "eth_callBundle" => one_param(&req.params).and_then(|p| self.call_bundle(p)),
-            "eth_cancelBundle" => one_param(&req.params).and_then(|p| self.cancel_bundle(signer, p)),
-            other => Err((code::METHOD_NOT_FOUND, format!("method `{other}` not found"))),
-        };
+    }
+
+    /// The answer to a simulated `eth_callBundle`, counted.
+    pub fn finish_call(&mut self, id: Value, result: Result<Value, (i64, String)>) -> Response {
         match result {
-            Ok(v) => Response::ok(id, v),
+            Ok(v) => {
+                self.stats.simulated += 1;
+                Response::ok(id, v)
+            }
             Err((c, m)) => {
                 self.stats.rejected += 1;
                 Response::err(id, c, m)
@@ -175,11 +199,59 @@ impl Relay {
         }
     }
 
+    /// Serves one JSON-RPC request body with its `X-Flashbots-Signature` header value; an
+    /// `eth_callBundle` that passes the book's checks comes back as a simulation to run.
+    pub fn handle(&mut self, body: &[u8], signature: Option<&str>) -> Handled {
+        Handled::Answer(match self.answer(body, signature) {
+            Ok(call) => return Handled::Simulate(call),
+            Err(r) => r,
+        })
+    }
+
+    fn answer(&mut self, body: &[u8], signature: Option<&str>) -> Result<CallRequest, Response> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            self.stats.rejected += 1;
+            return Err(Response::err(
+                Value::Null,
+                code::INVALID_REQUEST,
+                "batch requests are not supported: send one call per request",
+            ));
+        }
+        let req: rpc::Request = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return Err(Response::err(Value::Null, code::PARSE, format!("parse error: {e}"))),
+        };
+        let id = req.id.clone();
+        if req.jsonrpc != "2.0" {
+            return Err(Response::err(id, code::INVALID_REQUEST, "jsonrpc must be \"2.0\""));
+        }
+        let signer = match auth::verify(signature, body) {
+            Ok(a) => a,
+            Err(e) => return Err(Response::err(id, code::UNAUTHORIZED, e.to_string())),
+        };
+        let result = match req.method.as_str() {
+            "eth_sendBundle" => one_param(&req.params).and_then(|p| self.send_bundle(signer, p)),
+            "eth_callBundle" => match one_param(&req.params).and_then(|p| self.check_call(id.clone(), p)) {
+                Ok(call) => return Ok(call),
+                Err(e) => Err(e),
+            },
+            "eth_cancelBundle" => one_param(&req.params).and_then(|p| self.cancel_bundle(signer, p)),
+            other => Err((code::METHOD_NOT_FOUND, format!("method `{other}` not found"))),
+        };
+        Err(match result {
+            Ok(v) => Response::ok(id, v),
+            Err((c, m)) => {
+                self.stats.rejected += 1;
+                Response::err(id, c, m)
+            }
+        })
+    }
+
     fn send_bundle(&mut self, signer: Address, p: SendBundleParams) -> Result<Value, (i64, String)> {
-        let hashes = check_txs(&p.txs, self.chain.chain_id())?;
+        let hashes = check_txs(&p.txs, self.chain_id)?;
         let block = rpc::parse_quantity(&p.block_number)
             .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
-        let head = self.chain.block_number();
+        let head = self.head;
         if block <= head {
             return Err((code::BUNDLE_REJECTED, format!("block {block} is not after the current block {head}")));
         }
@@ -231,11 +303,11 @@ impl Relay {
         Ok(serde_json::to_value(SendBundleResult { bundle_hash: hash }).unwrap_or(Value::Null))
     }
 
-    fn call_bundle(&mut self, p: CallBundleParams) -> Result<Value, (i64, String)> {
-        let hashes = check_txs(&p.txs, self.chain.chain_id())?;
+    fn check_call(&mut self, id: Value, p: CallBundleParams) -> Result<CallRequest, (i64, String)> {
+        let hashes = check_txs(&p.txs, self.chain_id)?;
         let block = rpc::parse_quantity(&p.block_number)
             .ok_or((code::INVALID_PARAMS, format!("blockNumber `{}` is not a hex quantity", p.block_number)))?;
-        let head = self.chain.block_number();
+        let head = self.head;
         let state = if p.state_block_number == "latest" {
             head
         } else {
@@ -247,51 +319,12 @@ impl Relay {
         if state != head {
             return Err((code::BUNDLE_REJECTED, format!("state of block {state} is not held (latest is {head})")));
         }
-        let timestamp = p.timestamp.unwrap_or(self.chain.timestamp() + self.block_time_s);
-        let base_fee = u128::from(self.chain.base_fee());
-        let receipts = self
-            .chain
-            .simulate_signed(&p.txs, block, timestamp)
-            .map_err(|(i, e)| (code::BUNDLE_REJECTED, format!("tx {i} ({}): {e}", hashes[i])))?;
-        self.stats.simulated += 1;
-        let mut results = Vec::with_capacity(receipts.len());
-        let (mut total_gas, mut coinbase, mut fees) = (0u64, U256::ZERO, U256::ZERO);
-        for r in &receipts {
-            let tip = r.effective_gas_price.saturating_sub(base_fee);
-            let gas_fees = U256::from(r.gas_used) * U256::from(tip);
-            let sent = r.coinbase_diff.saturating_sub(gas_fees);
-            total_gas += r.gas_used;
-            coinbase += r.coinbase_diff;
-            fees += gas_fees;
-            results.push(CallBundleTxResult {
-                coinbase_diff: r.coinbase_diff.to_string(),
-                eth_sent_to_coinbase: sent.to_string(),
-                from_address: r.from,
-                to_address: r.to,
-                gas_fees: gas_fees.to_string(),
-                gas_price: (r.coinbase_diff / U256::from(r.gas_used.max(1))).to_string(),
-                gas_used: r.gas_used,
-                tx_hash: r.tx_hash,
-                value: r.success.then(|| r.output.clone()),
-                error: (!r.success).then(|| "execution reverted".to_string()),
-                revert: if r.success { None } else { r.revert_reason.clone() },
-            });
-        }
-        let out = CallBundleResult {
-            bundle_gas_price: (coinbase / U256::from(total_gas.max(1))).to_string(),
-            bundle_hash: rpc::bundle_hash(&hashes),
-            coinbase_diff: coinbase.to_string(),
-            eth_sent_to_coinbase: coinbase.saturating_sub(fees).to_string(),
-            gas_fees: fees.to_string(),
-            results,
-            state_block_number: head,
-            total_gas_used: total_gas,
-        };
-        Ok(serde_json::to_value(out).unwrap_or(Value::Null))
+        let timestamp = p.timestamp.unwrap_or(self.head_timestamp + self.block_time_s);
+        Ok(CallRequest { id, txs: p.txs, hashes, block, state, timestamp })
     }
 
     fn cancel_bundle(&mut self, signer: Address, p: CancelBundleParams) -> Result<Value, (i64, String)> {
-        let head = self.chain.block_number();
+        let head = self.head;
         self.pending.retain(|b| {
             let hit = b.signer == signer && b.uuid.as_deref() == Some(p.replacement_uuid.as_str());
             if hit {
@@ -308,9 +341,17 @@ impl Relay {
     /// gas first (arrival order breaks ties), skipping those a rival outbids on a shared pool, each
     /// applied all-or-nothing. Bundles for earlier blocks expire. The caller appends the rest of the
     /// block (public mempool) to the same chain afterwards.
-    pub fn build_block(&mut self, timestamp: u64, base_fee: u64, coinbase: Address, rivals: &[RivalBid]) -> BlockBuild {
-        self.chain.advance_block(timestamp, base_fee, coinbase);
-        let number = self.chain.block_number();
+    pub fn build_block<X: DatabaseRef>(
+        &mut self,
+        chain: &mut SimChain<X>,
+        timestamp: u64,
+        base_fee: u64,
+        coinbase: Address,
+        rivals: &[RivalBid],
+    ) -> BlockBuild {
+        chain.advance_block(timestamp, base_fee, coinbase);
+        let number = chain.block_number();
+        (self.head, self.head_timestamp) = (number, chain.timestamp());
         while self.finished.front().is_some_and(|(b, _)| b + OUTCOME_RETENTION_BLOCKS < number) {
             if let Some((_, h)) = self.finished.pop_front() {
                 self.outcomes.remove(&h);
@@ -336,7 +377,7 @@ impl Relay {
         // Rank on the block's starting state.
         let mut ranked = Vec::new();
         for b in candidates {
-            match self.chain.simulate_signed(&b.txs, number, timestamp) {
+            match chain.simulate_signed(&b.txs, number, timestamp) {
                 Ok(receipts) => {
                     if let Some(r) = receipts.iter().find(|r| !r.success && !b.may_revert.contains(&r.tx_hash)) {
                         let reason =
@@ -383,7 +424,7 @@ impl Relay {
                 self.stats.outbid += 1;
                 continue;
             }
-            match self.chain.apply_bundle(&b.txs, &b.may_revert) {
+            match chain.apply_bundle(&b.txs, &b.may_revert) {
                 Ok(receipts) => {
                     let gas_used = receipts.iter().map(|r| r.gas_used).sum();
                     let coinbase_diff = receipts.iter().map(|r| r.coinbase_diff).fold(U256::ZERO, |a, c| a + c);
@@ -403,6 +444,53 @@ impl Relay {
         self.finished.push_back((block, hash));
         self.stats.failed += 1;
     }
+}
+
+/// Runs a checked `eth_callBundle` on the chain's head and rolls it back: the result as the
+/// Flashbots relay shapes it. The head must still be the one the book checked against.
+pub fn simulate_call<X: DatabaseRef>(chain: &mut SimChain<X>, call: &CallRequest) -> Result<Value, (i64, String)> {
+    let head = chain.block_number();
+    if head != call.state {
+        return Err((code::BUNDLE_REJECTED, format!("state of block {} is not held (latest is {head})", call.state)));
+    }
+    let base_fee = u128::from(chain.base_fee());
+    let receipts = chain
+        .simulate_signed(&call.txs, call.block, call.timestamp)
+        .map_err(|(i, e)| (code::BUNDLE_REJECTED, format!("tx {i} ({}): {e}", call.hashes[i])))?;
+    let mut results = Vec::with_capacity(receipts.len());
+    let (mut total_gas, mut coinbase, mut fees) = (0u64, U256::ZERO, U256::ZERO);
+    for r in &receipts {
+        let tip = r.effective_gas_price.saturating_sub(base_fee);
+        let gas_fees = U256::from(r.gas_used) * U256::from(tip);
+        let sent = r.coinbase_diff.saturating_sub(gas_fees);
+        total_gas += r.gas_used;
+        coinbase += r.coinbase_diff;
+        fees += gas_fees;
+        results.push(CallBundleTxResult {
+            coinbase_diff: r.coinbase_diff.to_string(),
+            eth_sent_to_coinbase: sent.to_string(),
+            from_address: r.from,
+            to_address: r.to,
+            gas_fees: gas_fees.to_string(),
+            gas_price: (r.coinbase_diff / U256::from(r.gas_used.max(1))).to_string(),
+            gas_used: r.gas_used,
+            tx_hash: r.tx_hash,
+            value: r.success.then(|| r.output.clone()),
+            error: (!r.success).then(|| "execution reverted".to_string()),
+            revert: if r.success { None } else { r.revert_reason.clone() },
+        });
+    }
+    let out = CallBundleResult {
+        bundle_gas_price: (coinbase / U256::from(total_gas.max(1))).to_string(),
+        bundle_hash: rpc::bundle_hash(&call.hashes),
+        coinbase_diff: coinbase.to_string(),
+        eth_sent_to_coinbase: coinbase.saturating_sub(fees).to_string(),
+        gas_fees: fees.to_string(),
+        results,
+        state_block_number: call.state,
+        total_gas_used: total_gas,
+    };
+    Ok(serde_json::to_value(out).unwrap_or(Value::Null))
 }
 
 fn one_param<T: serde::de::DeserializeOwned>(params: &Value) -> Result<T, (i64, String)> {

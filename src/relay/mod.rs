@@ -5,9 +5,11 @@ pub mod auth;
 pub mod builder;
 pub mod client;
 pub mod http;
+pub mod port;
 pub mod rpc;
 pub mod server;
 
-pub use builder::{BlockBuild, BundleOutcome, Relay, RelayStats, RivalBid};
+pub use builder::{BlockBuild, BundleOutcome, CallRequest, Handled, Relay, RelayStats, RivalBid};
 pub use client::{RelayClient, RelayError};
+pub use port::{ChainInbox, ChainPort, chain_port};
 pub use server::{RelayServer, SharedRelay};

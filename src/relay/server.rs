@@ -1,7 +1,8 @@
 //! The relay over HTTP on hyper: connections are served concurrently on a small tokio runtime, each
 //! with a header-read timeout, a body-read timeout and head/body size limits, so idle or slow
 //! clients cannot delay anyone else. Requests run against the shared `Relay` on the runtime's
-//! blocking pool; the engine (or the CLI's block timer) builds blocks on the same relay.
+//! blocking pool; the engine (or the CLI's block timer) builds blocks on the same relay. The relay
+//! holds no chain: `eth_callBundle` simulations go to the chain's owner through a `ChainPort`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,12 +17,13 @@ use hyper::{Method, Request, Response as HttpResponse, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::builder::Relay;
+use super::builder::{Handled, Relay};
 use super::http::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_BODY, MAX_HEAD_BYTES, MAX_HEADERS};
+use super::port::{CALL_TIMEOUT, ChainPort};
 use super::rpc::{Response, code};
 
-/// The relay's state is touched by the HTTP handlers and by whoever builds blocks; one lock, held
-/// for one request or one block.
+/// The relay's book is touched by the HTTP handlers and by whoever builds blocks; one lock, held
+/// for one request or one block (the chain is not behind it).
 pub type SharedRelay = Arc<Mutex<Relay>>;
 
 /// Most connections served at once; further ones are closed as soon as they are accepted.
@@ -35,7 +37,8 @@ pub struct RelayServer {
 
 impl RelayServer {
     /// Binds `addr` (port 0 picks a free one) and serves until `stop` or drop.
-    pub fn start(relay: SharedRelay, addr: SocketAddr) -> std::io::Result<RelayServer> {
+    /// `chain` reaches the owner of the chain the book's bundles run on (for `eth_callBundle`).
+    pub fn start(relay: SharedRelay, chain: ChainPort, addr: SocketAddr) -> std::io::Result<RelayServer> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -71,8 +74,9 @@ impl RelayServer {
                 };
                 let _ = stream.set_nodelay(true);
                 let relay = relay.clone();
+                let chain = chain.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(relay.clone(), req));
+                    let service = service_fn(move |req| handle(relay.clone(), chain.clone(), req));
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -122,7 +126,11 @@ fn error(status: StatusCode, code: i64, message: impl Into<String>) -> HttpRespo
     reply(status, &Response::err(serde_json::Value::Null, code, message))
 }
 
-async fn handle(relay: SharedRelay, req: Request<Incoming>) -> Result<HttpResponse<Full<Bytes>>, Infallible> {
+async fn handle(
+    relay: SharedRelay,
+    chain: ChainPort,
+    req: Request<Incoming>,
+) -> Result<HttpResponse<Full<Bytes>>, Infallible> {
     if req.method() != Method::POST {
         return Ok(error(StatusCode::METHOD_NOT_ALLOWED, code::INVALID_REQUEST, "use POST"));
     }
@@ -155,14 +163,30 @@ async fn handle(relay: SharedRelay, req: Request<Incoming>) -> Result<HttpRespon
         Some(Ok(s)) => Some(s),
         None => None,
     };
-    // Simulation is CPU work under the relay's lock: keep it off the threads that serve sockets.
-    let response = tokio::task::spawn_blocking(move || {
-        let mut r = relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Signature recovery and JSON work under the book's lock: keep it off the threads that serve sockets.
+    let book = relay.clone();
+    let handled = tokio::task::spawn_blocking(move || {
+        let mut r = book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         r.handle(&body, signature.as_deref())
     })
     .await;
-    Ok(match response {
-        Ok(r) => reply(StatusCode::OK, &r),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, code::INVALID_REQUEST, "request handler failed"),
-    })
+    let call = match handled {
+        Ok(Handled::Answer(r)) => return Ok(reply(StatusCode::OK, &r)),
+        Ok(Handled::Simulate(call)) => call,
+        Err(_) => return Ok(error(StatusCode::INTERNAL_SERVER_ERROR, code::INVALID_REQUEST, "request handler failed")),
+    };
+    let id = call.id.clone();
+    let result = match chain.send(call) {
+        None => Err((code::INVALID_REQUEST, "eth_callBundle: no chain is attached to this relay".to_string())),
+        Some(answer) => match tokio::time::timeout(CALL_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err((code::INVALID_REQUEST, "eth_callBundle: the chain's owner stopped".to_string())),
+            Err(_) => Err((
+                code::INVALID_REQUEST,
+                format!("eth_callBundle: the chain's owner did not answer within {} s", CALL_TIMEOUT.as_secs()),
+            )),
+        },
+    };
+    let r = relay.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).finish_call(id, result);
+    Ok(reply(StatusCode::OK, &r))
 }

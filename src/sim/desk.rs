@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes};
 
-use crate::chain::SimChain;
 use crate::core::{Action, BundleReport, BundleRequest, BundleStatus, Event, SimTime, SkipReason, TxId};
 use crate::engine::driver::Decision;
-use crate::execution::bundle_manager::{BundleManager, Confirmed, Simulated};
+use crate::execution::bundle_manager::{BundleChain, BundleManager, Confirmed, Simulated};
 use crate::risk::RiskGate;
 
 pub struct BundleDesk {
@@ -55,7 +54,7 @@ impl BundleDesk {
         &mut self,
         strategy: u16,
         req: &BundleRequest,
-        chain: &mut SimChain,
+        chain: &mut dyn BundleChain,
         now: SimTime,
         risk: &mut RiskGate,
         out: &mut Vec<Event>,

@@ -30,7 +30,7 @@ use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::market::lending::Reserve;
 use crate::market::oracle::OracleFeed;
 use crate::market::price::Fundamental;
-use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer};
+use crate::relay::{BundleOutcome, ChainInbox, Relay, RelayClient, RelayServer, SharedRelay, chain_port};
 use crate::risk::RiskGate;
 use crate::strategies::liquidation::Borrower;
 
@@ -52,7 +52,7 @@ pub enum LiquidationRunError {
     Internal(&'static str),
 }
 
-fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
+fn lock(relay: &SharedRelay) -> MutexGuard<'_, Relay> {
     relay.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -71,7 +71,10 @@ struct Ours {
 pub struct LendingSimWorld<'a> {
     spec: &'a RunSpec,
     pub w: LendingWorld,
-    relay: Arc<Mutex<Relay>>,
+    /// The chain is the world's; the relay's book borrows it to build a block.
+    chain: SimChain,
+    relay: SharedRelay,
+    inbox: ChainInbox,
     server: RelayServer,
     pub desk: BundleDesk,
     rival: Rival,
@@ -188,10 +191,11 @@ impl<'a> LendingSimWorld<'a> {
         let feeds: Vec<Option<OracleFeed>> =
             (0..n).map(|i| dynamic[i].then(|| OracleFeed::new(lend.oracle, market[i], 0))).collect();
 
-        let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
+        let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
+        let (port, inbox) = chain_port();
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         let server =
-            RelayServer::start(relay.clone(), loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
+            RelayServer::start(relay.clone(), port, loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
         tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
         let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
         let manager = BundleManager::new(me, client, spec.chain_id);
@@ -211,7 +215,9 @@ impl<'a> LendingSimWorld<'a> {
             before: reserves.clone(),
             reserves,
             w,
+            chain,
             relay,
+            inbox,
             server,
             desk: BundleDesk::new(manager),
             rival,
@@ -273,8 +279,7 @@ impl<'a> LendingSimWorld<'a> {
     pub fn finish(mut self) -> Result<(Self, Vec<u128>), ChainError> {
         let n = self.reserves.len();
         let on_chain = {
-            let mut r = lock(&self.relay);
-            let chain = r.chain();
+            let chain = &mut self.chain;
             let mut on_chain = Vec::with_capacity(n + 1);
             for i in 0..n {
                 on_chain.push(self.w.balance_of(chain, self.us, i)?.saturating_to::<u128>());
@@ -305,15 +310,13 @@ impl<'a> LendingSimWorld<'a> {
                 self.market[i] = usd8(r.price_usd * (self.fundamental.price() / self.eth0).powf(beta));
             }
         }
-        let relay = self.relay.clone();
-        let mut r = lock(&relay);
         if let (Some(replay), Some(i)) = (lend.replay.as_ref(), self.replay_borrower) {
             while let Some(row) = replay.rows.get(self.next_row).filter(|row| row.at <= now) {
                 self.next_row += 1;
                 for &(j, p) in &row.prices {
                     self.market[j] = p;
                 }
-                self.w.set_position(r.chain(), self.borrowers[i].user, &row.collateral, &row.debt);
+                self.w.set_position(&mut self.chain, self.borrowers[i].user, &row.collateral, &row.debt);
                 self.borrowers[i].collateral.clone_from(&row.collateral);
                 self.borrowers[i].debt.clone_from(&row.debt);
                 self.history.position(i, self.head + 1, &self.borrowers[i], "replay");
@@ -323,7 +326,7 @@ impl<'a> LendingSimWorld<'a> {
         }
         self.before.clone_from(&self.reserves);
         self.updates.clear();
-        self.operator.nonce = r.chain().nonce(self.operator.address());
+        self.operator.nonce = self.chain.nonce(self.operator.address());
         for i in 0..self.reserves.len() {
             let Some(p) = self.feeds[i].as_mut().and_then(|f| f.observe(self.observed[i], now)) else { continue };
             self.updates_posted += 1;
@@ -344,7 +347,6 @@ impl<'a> LendingSimWorld<'a> {
                 out.push(Event::PendingTx { id, seen_at: now });
             }
         }
-        drop(r);
         self.observed.clone_from(&self.market);
         out.push(Event::Timer { id: BUILD_DEADLINE });
     }
@@ -355,7 +357,8 @@ impl<'a> LendingSimWorld<'a> {
         let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
         let relay = self.relay.clone();
         let mut r = lock(&relay);
-        let build = r.build_block(timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &[]);
+        let chain = &mut self.chain;
+        let build = r.build_block(chain, timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &[]);
         let landed_ok = |h: &B256, r: &Relay| matches!(r.outcome(h), Some(BundleOutcome::Included { .. }));
         let ours = self.ours.take();
         let landed = ours.as_ref().is_some_and(|o| landed_ok(&o.hash, &r));
@@ -390,7 +393,7 @@ impl<'a> LendingSimWorld<'a> {
             let report = BundleReport { tag: o.tag, status, hash: Some(o.hash), reason: String::new(), ours: effects };
             news = Some((o.strategy, report));
         }
-        let chain = r.chain();
+        let chain = &mut self.chain;
         if !landed && rivals_landed == 0 {
             for u in &self.updates {
                 let _ = chain.apply_raw(u);
@@ -445,6 +448,8 @@ impl World for LendingSimWorld<'_> {
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) {
+        // Outside callers' eth_callBundle run on the chain between the world's own steps.
+        self.inbox.serve(&mut self.chain);
         match event {
             LendingEvent::Prepare(_) => self.prepare(now, out),
             LendingEvent::Build(_) => self.build(now, risk, out),
@@ -499,15 +504,14 @@ impl World for LendingSimWorld<'_> {
                 self.touched.push(i);
             }
         }
-        let relay = self.relay.clone();
-        let confirmed = self.desk.confirm(strategy, &req, lock(&relay).chain(), now, risk, out)?;
+        let confirmed = self.desk.confirm(strategy, &req, &mut self.chain, now, risk, out)?;
         let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
         if let Some((hash, _)) = sent {
             self.ours = Some(Ours { strategy, tag: req.tag, hash });
         }
         // A rival liquidator back-running the same updates for the borrower we value most.
         if let Some(contest) = &req.contest {
-            self.rival.wallet.nonce = lock(&relay).chain().nonce(self.rival.wallet.address());
+            self.rival.wallet.nonce = self.chain.nonce(self.rival.wallet.address());
             if let Some(h) = self.rival.compete(contest, &self.updates, req.target_block) {
                 self.rival_bundles.push(h);
             }
@@ -537,10 +541,10 @@ impl ChainView for LendingSimWorld<'_> {
         self.base_fee
     }
     fn storage(&self, contract: Address, slot: U256) -> U256 {
-        lock(&self.relay).chain().storage(contract, slot)
+        self.chain.storage_ref(contract, slot)
     }
     fn nonce(&self, who: Address) -> u64 {
-        lock(&self.relay).chain().nonce(who)
+        self.chain.nonce_ref(who)
     }
     fn dex(&self) -> Option<&DexBook> {
         Some(&self.book)

@@ -31,7 +31,7 @@ use crate::execution::bundle_manager::{BundleManager, Simulated, token_flows_of,
 use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::mempool::generator::{Intent, intents, limit_for};
 use crate::mempool::{SwapLimit, SwapMethod};
-use crate::relay::{BundleOutcome, Relay, RelayClient, RelayServer, RivalBid};
+use crate::relay::{BundleOutcome, ChainInbox, Relay, RelayClient, RelayServer, RivalBid, SharedRelay, chain_port};
 use crate::risk::RiskGate;
 use crate::strategies::sandwich::Victim;
 
@@ -74,7 +74,10 @@ pub struct SandwichWorld<'a> {
     spec: &'a RunSpec,
     pub dex: DexDeployment,
     book: DexBook,
-    relay: Arc<Mutex<Relay>>,
+    /// The chain is the world's; the relay's book borrows it to build a block.
+    chain: SimChain,
+    relay: SharedRelay,
+    inbox: ChainInbox,
     server: RelayServer,
     pub desk: BundleDesk,
     victim_wallets: BTreeMap<String, Wallet>,
@@ -98,7 +101,7 @@ pub struct SandwichWorld<'a> {
     pools: Vec<PoolSpec>,
 }
 
-fn lock(relay: &Arc<Mutex<Relay>>) -> MutexGuard<'_, Relay> {
+fn lock(relay: &SharedRelay) -> MutexGuard<'_, Relay> {
     relay.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -143,9 +146,10 @@ impl<'a> SandwichWorld<'a> {
         let head = chain.block_number();
         let head_base_fee = u128::from(chain.base_fee());
 
-        let relay = Arc::new(Mutex::new(Relay::new(chain, block_s)));
+        let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
+        let (port, inbox) = chain_port();
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server = RelayServer::start(relay.clone(), loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
+        let server = RelayServer::start(relay.clone(), port, loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
         tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
         let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
         let manager = BundleManager::new(wallet, client, spec.chain_id);
@@ -178,7 +182,9 @@ impl<'a> SandwichWorld<'a> {
             spec,
             dex,
             book,
+            chain,
             relay,
+            inbox,
             server,
             desk: BundleDesk::new(manager),
             victim_wallets,
@@ -221,8 +227,7 @@ impl<'a> SandwichWorld<'a> {
     ) -> Result<([u128; 3], crate::relay::RelayStats, BundleManager, Vec<VictimRecord>), ChainError> {
         let me = self.me;
         let on_chain = {
-            let mut r = lock(&self.relay);
-            let chain = r.chain();
+            let chain = &mut self.chain;
             let bal = |c: &mut SimChain, t: Address| -> Result<u128, ChainError> {
                 let call = crate::chain::contracts::ITestERC20::balanceOfCall { owner: me };
                 let o = c.view(me, t, call.abi_encode().into())?;
@@ -240,8 +245,7 @@ impl<'a> SandwichWorld<'a> {
         let spec = self.spec;
         let (at, _, a) = &self.arrivals[i];
         let at = *at;
-        let mut r = lock(&self.relay);
-        let chain = r.chain();
+        let chain = &mut self.chain;
         let (pool, sells_base, method, limit, fee, sender) = match *a {
             Arrival::Fixture(i) => {
                 let p = &spec.mempool.pending[i];
@@ -287,8 +291,7 @@ impl<'a> SandwichWorld<'a> {
         let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
         let senders: Vec<Address> = order.iter().map(|p| p.from).collect();
         let mut out = BTreeMap::new();
-        let mut r = lock(&self.relay);
-        if let Ok(receipts) = r.chain().simulate_signed_from(&raws, &senders, number, timestamp) {
+        if let Ok(receipts) = self.chain.simulate_signed_from(&raws, &senders, number, timestamp) {
             for (p, rc) in order.iter().zip(&receipts) {
                 if let Some(a) = victim_side(rc, p, &self.dex) {
                     out.insert(p.view.tx_hash, a);
@@ -314,7 +317,8 @@ impl<'a> SandwichWorld<'a> {
         }
         let relay = self.relay.clone();
         let mut r = lock(&relay);
-        let build = r.build_block(timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &rivals);
+        let build =
+            r.build_block(&mut self.chain, timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &rivals);
         let mut mined: BTreeMap<B256, Receipt> = BTreeMap::new();
         let mut in_bundle: BTreeMap<B256, ()> = BTreeMap::new();
         for (_, receipts) in &build.included {
@@ -356,7 +360,8 @@ impl<'a> SandwichWorld<'a> {
             }
             news.push((l.strategy, BundleReport { tag: l.tag, status, hash: Some(l.hash), reason, ours: effects }));
         }
-        let chain = r.chain();
+        drop(r);
+        let chain = &mut self.chain;
         let mut public: Vec<&Pending> = self
             .pending
             .iter()
@@ -413,7 +418,6 @@ impl<'a> SandwichWorld<'a> {
         chain.end_block();
         self.head = chain.block_number();
         self.head_base_fee = u128::from(chain.base_fee());
-        drop(r);
         self.next_block_at = now + spec.chain.block_time;
         for (strategy, report) in news {
             self.desk.report(strategy, report, out);
@@ -451,6 +455,8 @@ impl World for SandwichWorld<'_> {
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) {
+        // Outside callers' eth_callBundle run on the chain between the world's own steps.
+        self.inbox.serve(&mut self.chain);
         match event {
             SandwichEvent::Arrival(i) => {
                 let Some(p) = self.arrive(i as usize) else { return };
@@ -510,8 +516,7 @@ impl World for SandwichWorld<'_> {
     ) -> Result<(), SkipReason> {
         match action {
             Action::Bundle(req) => {
-                let relay = self.relay.clone();
-                let confirmed = self.desk.confirm(strategy, &req, lock(&relay).chain(), now, risk, out)?;
+                let confirmed = self.desk.confirm(strategy, &req, &mut self.chain, now, risk, out)?;
                 let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
                 if let Some((h, sim)) = sent {
                     let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
@@ -558,10 +563,10 @@ impl ChainView for SandwichWorld<'_> {
         self.head_base_fee
     }
     fn storage(&self, contract: Address, slot: U256) -> U256 {
-        lock(&self.relay).chain().storage(contract, slot)
+        self.chain.storage_ref(contract, slot)
     }
     fn nonce(&self, who: Address) -> u64 {
-        lock(&self.relay).chain().nonce(who)
+        self.chain.nonce_ref(who)
     }
     fn dex(&self) -> Option<&DexBook> {
         Some(&self.book)
@@ -589,8 +594,7 @@ impl MarketView for SandwichWorld<'_> {
         None
     }
     fn reserves(&self, pool: PoolId) -> (U256, U256) {
-        let mut r = lock(&self.relay);
-        self.dex.reserves(r.chain(), pool.0 as usize)
+        self.dex.reserves(&self.chain, pool.0 as usize)
     }
     fn block(&self) -> BlockInfo {
         self.block_info()
