@@ -429,7 +429,7 @@ fn flash_swap_liquidation_equals_the_plan_to_the_wei() {
             b.collateral[0] - plan.seized
         );
         assert_eq!(chain.storage(pool, nested_slot(user, dex.usdc, slots::POOL_DEBT)), b.debt[1] - plan.repaid);
-        let (w_now, q_now) = dex.reserves(&mut chain, 0);
+        let (w_now, q_now) = dex.reserves(&chain, 0);
         assert_eq!((w_now, q_now), (rw + repay, rq - plan.repaid), "case {case}: pair reserves");
         assert_eq!(chain.storage(dex.usdc, mapping_slot(flash, slots::ERC20_BALANCES)), U256::ZERO);
         done += 1;

@@ -213,7 +213,7 @@ impl EvmBench {
 
     /// (WETH, USDC) reserves of venue `v`, read from the pair's storage.
     pub fn reserves(&mut self, v: usize) -> (U256, U256) {
-        self.dex.reserves(&mut self.chain, v)
+        self.dex.reserves(&self.chain, v)
     }
 }
 
@@ -339,7 +339,7 @@ impl SandwichBench {
             priority_fee_wei: tx.max_priority_fee_per_gas,
             arrival_seq: 1,
         };
-        let (rb, rq) = self.dex.reserves(&mut self.chain, pool);
+        let (rb, rq) = self.dex.reserves(&self.chain, pool);
         let market = Market {
             pool,
             reserve_base: rb,
@@ -534,7 +534,7 @@ impl LiquidationBench {
         let mut reserves = self.reserves.clone();
         reserves[0].price = new_price;
         let affected = self.watch.affected(&reserves, 0, old);
-        let pair_reserves = self.dex.reserves(&mut self.chain, 0);
+        let pair_reserves = self.dex.reserves(&self.chain, 0);
         // The strategy's own choice (inventory sale or flash swap, whichever nets more), largest
         // positions first; stop once even a free sale of the bonus cannot beat the best.
         let mut order = affected.clone();

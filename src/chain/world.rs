@@ -2,9 +2,9 @@
 //! factory + router per venue (Uniswap-like, SushiSwap-like), a WETH/USDC pair on each seeded through
 //! the router, and our searcher executor.
 
-use revm::database::DatabaseRef;
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
+use revm::database::DatabaseRef;
 
 use super::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02, IWETH9};
 use super::simchain::{ChainError, SimChain, actor};

@@ -29,6 +29,10 @@ pub struct Args {
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write the run's journal here as SQLite (every event the strategies saw, every action
+    /// and decision, bundle news; for CEX/DEX runs the fills, equity and counters): one scenario only.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// An error the CLI reports with its exit code.
@@ -131,17 +135,50 @@ pub fn report_dirs(specs: &[RunSpec], out: &Path) -> Result<Vec<PathBuf>, CliErr
     Ok(dirs)
 }
 
+/// `--journal FILE`, checked before anything runs: one scenario, and a directory to write into.
+fn journal_target(args: &Args, runs: usize) -> Result<Option<&Path>, CliError> {
+    let Some(path) = args.journal.as_deref() else { return Ok(None) };
+    if runs != 1 {
+        return Err(bad_input(format!("--journal {}: takes one scenario, not {runs}", path.display())));
+    }
+    if path.is_dir() {
+        return Err(bad_input(format!("--journal {}: is a directory; name the file to write", path.display())));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(bad_input(format!("--journal {}: directory {} does not exist", path.display(), parent.display())));
+    }
+    Ok(Some(path))
+}
+
+fn new_journal(file: Option<&Path>) -> engine::journal::Journal {
+    if file.is_some() { engine::journal::Journal::logging() } else { engine::journal::Journal::default() }
+}
+
+fn write_journal(
+    file: Option<&Path>,
+    spec: &RunSpec,
+    mode: &str,
+    journal: &engine::journal::Journal,
+    result: Option<&engine::BacktestResult>,
+) -> Result<(), CliError> {
+    let Some(path) = file else { return Ok(()) };
+    engine::journal::sqlite::write(path, spec, mode, journal, result)
+        .map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })
+}
+
 pub fn run(args: Args) -> Result<(), CliError> {
     let specs = load_all(&args)?;
     let dirs = report_dirs(&specs, &args.out)?;
+    let journal_file = journal_target(&args, specs.len())?;
     for (spec, dir) in specs.iter().zip(dirs) {
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");
         if spec.sandwich.enabled {
-            run_sandwich(spec, &dir, args.quiet)?;
+            run_sandwich(spec, &dir, args.quiet, journal_file)?;
             continue;
         }
         if spec.liquidation.enabled {
-            run_liquidation(spec, &dir, args.quiet)?;
+            run_liquidation(spec, &dir, args.quiet, journal_file)?;
             continue;
         }
         let bar = if args.quiet {
@@ -156,11 +193,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             b.set_prefix(spec.name.clone());
             b
         };
-        let result = engine::run(spec, &mut |t| bar.set_position(t / NANOS_PER_SEC))
-            .map_err(|e| CliError { code: EXIT_FAILURE, message: format!("{}: {e}", spec.name) })?;
+        let result = engine::backtest::run_journaled(spec, new_journal(journal_file), &mut |t| {
+            bar.set_position(t / NANOS_PER_SEC)
+        })
+        .map_err(|e| CliError { code: EXIT_FAILURE, message: format!("{}: {e}", spec.name) })?;
         bar.finish_and_clear();
         let summary =
             report::write(spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
+        write_journal(journal_file, spec, "cex_dex", &result.journal, Some(&result))?;
         let timing = report::timing(&result);
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, events = result.events_processed, wall_s = timing.wall_s, "backtest finished");
         if !args.quiet {
@@ -171,10 +211,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
 }
 
 /// A sandwich scenario: the mempool, strategy, bundle manager and relay loop (`engine::sandwich`).
-fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError> {
+fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>) -> Result<(), CliError> {
     let fail = |message: String| CliError { code: EXIT_FAILURE, message };
-    let result = engine::sandwich::run(spec).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
+    let result =
+        engine::sandwich::run_journaled(spec, new_journal(journal)).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::sandwich::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
+    write_journal(journal, spec, "sandwich", &result.journal, None)?;
     if !quiet {
         println!(
             "{}: {} bundles included of {} submitted ({} outbid, {} never sent after a failed simulation); net {:.2} {} (gross {:.2}, bribes {:.2}, gas {:.2}); victims lost {:.2}; report in {}",
@@ -196,10 +238,12 @@ fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError>
 }
 
 /// A liquidation scenario: borrowers, oracle updates, watch list and bundles (`engine::liquidation`).
-fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool) -> Result<(), CliError> {
+fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>) -> Result<(), CliError> {
     let fail = |message: String| CliError { code: EXIT_FAILURE, message };
-    let result = engine::liquidation::run(spec).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
+    let result = engine::liquidation::run_journaled(spec, new_journal(journal))
+        .map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::liquidation::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
+    write_journal(journal, spec, "liquidation", &result.journal, None)?;
     if !quiet {
         println!(
             "{}: {} liquidations included in {} bundles; net {:.2} {} (gross {:.2}, gas {:.2}, bribes {:.2}); {} borrowers still below HF 1, bad debt {:.2}; report in {}",

@@ -197,6 +197,7 @@ pub fn scenario_table(dir: &Path, out: &Path) -> Result<String, CliError> {
         config: None,
         set: Vec::new(),
         quiet: true,
+        journal: None,
     };
     let specs = load_all(&args)?;
     let dirs = report_dirs(&specs, out)?;

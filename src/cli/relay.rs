@@ -44,6 +44,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         config: None,
         set: args.set.clone(),
         quiet: true,
+        journal: None,
     };
     let spec = load_all(&bt)?.remove(0);
     let mut funded = Vec::new();

@@ -77,6 +77,35 @@ pub enum BundleStatus {
     Expired,
 }
 
+impl BundleStatus {
+    pub const ALL: [BundleStatus; 10] = [
+        BundleStatus::Submitted,
+        BundleStatus::SimulationFailed,
+        BundleStatus::SubmitFailed,
+        BundleStatus::Refused,
+        BundleStatus::Replaced,
+        BundleStatus::Cancelled,
+        BundleStatus::Included,
+        BundleStatus::Outbid,
+        BundleStatus::Failed,
+        BundleStatus::Expired,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleStatus::Submitted => "submitted",
+            BundleStatus::SimulationFailed => "simulation_failed",
+            BundleStatus::SubmitFailed => "submit_failed",
+            BundleStatus::Refused => "refused",
+            BundleStatus::Replaced => "replaced",
+            BundleStatus::Cancelled => "cancelled",
+            BundleStatus::Included => "included",
+            BundleStatus::Outbid => "outbid",
+            BundleStatus::Failed => "failed",
+            BundleStatus::Expired => "expired",
+        }
+    }
+}
+
 /// What one of our transactions did in an included bundle.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OurTxEffect {

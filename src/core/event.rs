@@ -144,6 +144,9 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every `kind()`, for readers of a journal.
+    pub const KINDS: [&'static str; 4] = ["arbitrage", "atomic_arbitrage", "bundle", "cancel"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Arbitrage(_) => "arbitrage",

@@ -42,7 +42,7 @@ pub struct WallTiming {
 
 /// Our wallet at the end of an EVM run: the balances the books say (wrapped base, quote, native
 /// coin) next to what the chain holds. They must agree to the wei.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WalletCheck {
     pub booked: [u128; 3],
     pub on_chain: [u128; 3],
@@ -86,8 +86,17 @@ impl BacktestResult {
 
 /// Runs `spec` to completion. `progress` is called now and then with the simulated time reached.
 pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<BacktestResult, crate::chain::ChainError> {
+    run_journaled(spec, Journal::default(), progress)
+}
+
+/// `run`, filling `journal` (e.g. one that logs every event, for a file journal).
+pub fn run_journaled(
+    spec: &RunSpec,
+    journal: Journal,
+    progress: &mut dyn FnMut(SimTime),
+) -> Result<BacktestResult, crate::chain::ChainError> {
     let mut queue = EventQueue::new();
-    run_from(spec, &mut queue, progress)
+    run_from_with(spec, &mut queue, journal, progress)
 }
 
 /// Runs `spec` on the events `source` gives: the world's own queue in a backtest, or a channel fed
@@ -97,13 +106,21 @@ pub fn run_from(
     source: &mut dyn Source<SimEvent>,
     progress: &mut dyn FnMut(SimTime),
 ) -> Result<BacktestResult, crate::chain::ChainError> {
+    run_from_with(spec, source, Journal::default(), progress)
+}
+
+fn run_from_with(
+    spec: &RunSpec,
+    source: &mut dyn Source<SimEvent>,
+    mut journal: Journal,
+    progress: &mut dyn FnMut(SimTime),
+) -> Result<BacktestResult, crate::chain::ChainError> {
     let wall_start = std::time::Instant::now();
     let mut world = MarketWorld::new(spec)?;
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(MicroArbitrage::new(spec.micro.clone())), spec.micro.enabled);
     strategies.register(Box::new(CrossDex::new(spec.cross_dex.clone())), spec.cross_dex.enabled && spec.dex.len() >= 2);
     let mut risk = RiskGate::new(spec.safety.clone());
-    let mut journal = Journal::default();
     let drive = driver::drive(&mut world, source, &mut strategies, &mut risk, &mut journal, spec.duration, progress);
     world.close_equity();
     progress(spec.duration);

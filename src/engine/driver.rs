@@ -186,7 +186,7 @@ pub fn drive<W: World>(
         while next < inbox.len() {
             let event = inbox[next];
             next += 1;
-            journal.saw(&event);
+            journal.saw(now, &event);
             if let Event::BundleResult { strategy, tag } = event
                 && let Some(r) = world.chain().bundle_report(strategy, tag)
             {

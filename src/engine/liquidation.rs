@@ -52,6 +52,11 @@ pub struct LiquidationResult {
 }
 
 pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
+    run_journaled(spec, Journal::default())
+}
+
+/// `run`, filling `journal` (e.g. one that logs every event, for a file journal).
+pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<LiquidationResult, LiquidationRunError> {
     let mut world = LendingSimWorld::new(spec)?;
     let setup = LiquidationSetup {
         spec: spec.liquidation.clone(),
@@ -68,7 +73,6 @@ pub fn run(spec: &RunSpec) -> Result<LiquidationResult, LiquidationRunError> {
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(LiquidationStrategy::new(setup)), true);
     let mut risk = RiskGate::new(spec.safety.clone());
-    let mut journal = Journal::default();
     let mut queue = EventQueue::new();
     driver::drive(&mut world, &mut queue, &mut strategies, &mut risk, &mut journal, spec.duration, &mut |_| {});
     let s = strategies.strategies[0]

@@ -61,6 +61,11 @@ pub struct SandwichResult {
 }
 
 pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
+    run_journaled(spec, Journal::default())
+}
+
+/// `run`, filling `journal` (e.g. one that logs every event, for a file journal).
+pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<SandwichResult, SandwichRunError> {
     let mut world = SandwichWorld::new(spec)?;
     let initial = world.initial;
     let mut strategies = StrategyManager::default();
@@ -69,7 +74,6 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
         SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, GENESIS_TIMESTAMP, initial);
     strategies.register(Box::new(strategy), true);
     let mut risk = RiskGate::new(spec.safety.clone());
-    let mut journal = Journal::default();
     let mut queue = EventQueue::new();
     driver::drive(&mut world, &mut queue, &mut strategies, &mut risk, &mut journal, spec.duration, &mut |_| {});
     let blocks = world.blocks();

@@ -19,7 +19,7 @@ const MAX_UNWINDS: u8 = 3;
 /// How far through the book an unwind may walk: 1 %.
 const UNWIND_LIMIT_BPS: u64 = 100;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TradeStatus {
     /// Both legs filled completely.
@@ -76,7 +76,7 @@ pub struct TradeRecord {
     pub revert_reason: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExecStats {
     pub legs_sent: u64,
     /// Legs that filled nothing: rejected by the venue's recvWindow, reverted on chain, or empty book.

@@ -53,7 +53,7 @@ pub struct OurTxResult {
     pub revert_reason: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockStats {
     pub noise_swaps: u64,
     pub rival_swaps: u64,

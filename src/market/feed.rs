@@ -6,7 +6,7 @@ use crate::core::{BookSnapshot, SimTime, VenueId};
 /// Snapshots in flight per venue. A quote overtaken by 64 newer ones is long stale anyway.
 const RING: usize = 64;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FeedStats {
     pub received: u64,
     pub accepted: u64,

@@ -61,6 +61,19 @@ impl LatencySketch {
     pub fn max(&self) -> SimTime {
         if self.hist.is_empty() { 0 } else { self.hist.max() }
     }
+    /// The recorded buckets as (highest equivalent value, count): enough to rebuild the same
+    /// sketch (a journal stores it this way).
+    pub fn buckets(&self) -> Vec<(u64, u64)> {
+        self.hist.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+    }
+    pub fn from_buckets(buckets: &[(u64, u64)]) -> Self {
+        let mut s = LatencySketch::default();
+        for &(v, n) in buckets {
+            // Saturating: a bucket's top value records into the same bucket.
+            let _ = s.hist.record_n(v.max(1), n);
+        }
+        s
+    }
 }
 
 #[cfg(test)]

@@ -369,7 +369,7 @@ impl EvmPools {
 
     /// Re-reads the pair's reserves into the mirror.
     pub fn refresh_mirror(&mut self, pool: usize, mirror: &mut CpPool) {
-        let (base, quote) = self.dex.reserves(&mut self.chain, pool);
+        let (base, quote) = self.dex.reserves(&self.chain, pool);
         mirror.reserve_base = base;
         mirror.reserve_quote = quote;
     }

@@ -127,7 +127,7 @@ pub fn refusals(rejects: &[u64]) -> std::collections::BTreeMap<String, u64> {
 }
 
 /// What the risk gate did in a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RiskOutcome {
     pub rejects: [u64; crate::risk::RiskReject::ALL.len()],
     pub stopped_at: Option<crate::core::SimTime>,

@@ -42,7 +42,7 @@ impl RiskReject {
 }
 
 /// Why the emergency stop was pulled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StopCause {
     /// Mark-to-market P&L fell below −`emergency_stop_loss`.
     Loss,

@@ -149,7 +149,8 @@ impl<'a> SandwichWorld<'a> {
         let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
         let (port, inbox) = chain_port();
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server = RelayServer::start(relay.clone(), port, loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
+        let server =
+            RelayServer::start(relay.clone(), port, loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
         tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
         let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
         let manager = BundleManager::new(wallet, client, spec.chain_id);
@@ -317,8 +318,13 @@ impl<'a> SandwichWorld<'a> {
         }
         let relay = self.relay.clone();
         let mut r = lock(&relay);
-        let build =
-            r.build_block(&mut self.chain, timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &rivals);
+        let build = r.build_block(
+            &mut self.chain,
+            timestamp,
+            self.base_fee.min(u128::from(u64::MAX)) as u64,
+            self.builder,
+            &rivals,
+        );
         let mut mined: BTreeMap<B256, Receipt> = BTreeMap::new();
         let mut in_bundle: BTreeMap<B256, ()> = BTreeMap::new();
         for (_, receipts) in &build.included {

@@ -1,0 +1,635 @@
+//! The journal as a SQLite file (`--journal FILE`), readable with the `sqlite3` CLI: the events
+//! the strategies saw, every action with its decision, every bundle's news, and for a CEX/DEX
+//! backtest the fills (one row per trade, amounts as exact decimal strings), the equity curve,
+//! the latency samples and the run's counters (JSON) — everything the report is made of, so
+//! `read` gives back a result whose report is byte-identical to the run's.
+//!
+//! Written into a temporary file beside the target and renamed when complete: a failed run never
+//! leaves a half-written journal behind. Integers the EVM side keeps as `u64` are stored in
+//! SQLite's 64-bit INTEGER bit for bit; wei and raw token amounts are TEXT.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{ActionEntry, BundleEntry, Decision, EVENT_KINDS, Journal, event_kind};
+use crate::config::RunSpec;
+use crate::core::strategy::{OpportunityStats, StrategyId};
+use crate::core::{Action, BlockInfo, BundleStatus, Event, LegVenue, PoolId, SkipReason, TxId, VenueId};
+use crate::engine::backtest::{BacktestResult, EquityPoint, StrategyOutcome, WallTiming};
+use crate::engine::manager::StrategyStats;
+use crate::execution::{TradeRecord, TradeStatus};
+use crate::market::latency::LatencySketch;
+use crate::risk::RiskReject;
+
+/// The `meta.format` of files this version writes and reads.
+pub const FORMAT: &str = "xcrack-journal/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("journal {path}: {what}")]
+    Bad { path: PathBuf, what: String },
+    #[error("journal {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// What a journal file holds.
+pub struct JournalFile {
+    /// format, mode, scenario, seed, duration_ns, xcrack version.
+    pub meta: BTreeMap<String, String>,
+    pub journal: Journal,
+    /// The CEX/DEX run the journal was written from (fills, equity, counters); `None` for modes
+    /// whose results are not journaled yet (sandwich, liquidation).
+    pub backtest: Option<BacktestResult>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE event_counts(kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE events(seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, kind TEXT NOT NULL,
+  venue INTEGER, block INTEGER, block_timestamp INTEGER, base_fee_wei TEXT, tx INTEGER, seen_at_ns INTEGER,
+  strategy INTEGER, tag INTEGER, account INTEGER, timer INTEGER);
+CREATE TABLE actions(seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, strategy INTEGER NOT NULL,
+  kind TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT);
+CREATE TABLE bundles(seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, strategy INTEGER NOT NULL,
+  tag INTEGER NOT NULL, status TEXT NOT NULL);
+CREATE TABLE strategies(idx INTEGER PRIMARY KEY, id TEXT NOT NULL, enabled INTEGER NOT NULL,
+  events_seen INTEGER NOT NULL, actions INTEGER NOT NULL, errors INTEGER NOT NULL, episodes INTEGER NOT NULL,
+  evaluations INTEGER NOT NULL, taken INTEGER NOT NULL, skipped TEXT NOT NULL);
+CREATE TABLE fills(seq INTEGER PRIMARY KEY, trade_id INTEGER NOT NULL, strategy INTEGER NOT NULL,
+  buy_venue TEXT NOT NULL, sell_venue TEXT NOT NULL, decided_at_ns INTEGER NOT NULL, closed_at_ns INTEGER NOT NULL,
+  quote_age_ns INTEGER NOT NULL, planned_base TEXT NOT NULL, base_bought TEXT NOT NULL, base_sold TEXT NOT NULL,
+  quote_paid TEXT NOT NULL, quote_received TEXT NOT NULL, fees TEXT NOT NULL, gas_wei TEXT NOT NULL,
+  gas_quote TEXT NOT NULL, unwinds INTEGER NOT NULL, residual_base TEXT NOT NULL, residual_value TEXT NOT NULL,
+  predicted_gross TEXT NOT NULL, predicted_net TEXT NOT NULL, gross_pnl TEXT NOT NULL, net_pnl TEXT NOT NULL,
+  status TEXT NOT NULL, atomic INTEGER NOT NULL, touched_before INTEGER NOT NULL, revert_reason TEXT);
+CREATE TABLE equity(seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, block INTEGER NOT NULL,
+  equity_raw TEXT NOT NULL, mark_raw TEXT NOT NULL);
+CREATE TABLE latencies(kind TEXT NOT NULL, seq INTEGER NOT NULL, ns INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(kind, seq));
+CREATE TABLE counters(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// u64 into SQLite's i64, bit for bit (read back with `u`).
+fn i(v: u64) -> i64 {
+    v as i64
+}
+fn u(v: i64) -> u64 {
+    v as u64
+}
+
+fn venue_text(v: LegVenue) -> String {
+    match v {
+        LegVenue::Cex(c) => format!("cex:{}", c.0),
+        LegVenue::Dex(p) => format!("dex:{}", p.0),
+    }
+}
+
+fn parse_venue(s: &str) -> Option<LegVenue> {
+    let (kind, n) = s.split_once(':')?;
+    let n: u16 = n.parse().ok()?;
+    match kind {
+        "cex" => Some(LegVenue::Cex(VenueId(n))),
+        "dex" => Some(LegVenue::Dex(PoolId(n))),
+        _ => None,
+    }
+}
+
+fn decision_text(d: Decision) -> (&'static str, Option<&'static str>) {
+    match d {
+        Decision::Executed => ("executed", None),
+        Decision::Skipped(r) => ("skipped", Some(r.as_str())),
+        Decision::Refused(r) => ("refused", Some(r.as_str())),
+    }
+}
+
+fn parse_decision(d: &str, reason: Option<&str>) -> Option<Decision> {
+    match (d, reason) {
+        ("executed", None) => Some(Decision::Executed),
+        ("skipped", Some(r)) => SkipReason::ALL.into_iter().find(|x| x.as_str() == r).map(Decision::Skipped),
+        ("refused", Some(r)) => RiskReject::ALL.into_iter().find(|x| x.as_str() == r).map(Decision::Refused),
+        _ => None,
+    }
+}
+
+/// Known strategy ids (a journal names them; the report needs the same `&'static str`).
+const STRATEGY_IDS: [StrategyId; 4] = [
+    crate::strategies::micro_arbitrage::ID,
+    crate::strategies::cross_dex::ID,
+    crate::strategies::sandwich_strategy::ID,
+    crate::strategies::liquidation_strategy::ID,
+];
+
+struct Writer<'a> {
+    path: &'a Path,
+    conn: Connection,
+}
+
+impl Writer<'_> {
+    fn err(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite { path: self.path.to_path_buf(), source }
+    }
+
+    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> Result<(), JournalError> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute(p)).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn meta(&self, spec: &RunSpec, mode: &str) -> Result<(), JournalError> {
+        let rows = [
+            ("format", FORMAT.to_string()),
+            ("mode", mode.to_string()),
+            ("scenario", spec.name.clone()),
+            ("seed", spec.seed.to_string()),
+            ("duration_ns", spec.duration.to_string()),
+            ("xcrack_version", env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        for (k, v) in rows {
+            self.exec("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;
+        }
+        Ok(())
+    }
+
+    fn journal(&self, j: &Journal) -> Result<(), JournalError> {
+        for (k, n) in EVENT_KINDS.iter().zip(j.events_seen) {
+            self.exec("INSERT INTO event_counts(kind, n) VALUES (?1, ?2)", params![k, i(n)])?;
+        }
+        for (seq, (at, e)) in j.log.iter().flatten().enumerate() {
+            let kind = EVENT_KINDS[event_kind(e)];
+            let sql = "INSERT INTO events(seq, at_ns, kind, venue, block, block_timestamp, base_fee_wei, tx, \
+                       seen_at_ns, strategy, tag, account, timer) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)";
+            let none = None::<i64>;
+            let (seq, at) = (seq as i64, i(*at));
+            match *e {
+                Event::Quote { venue } => self.exec(
+                    sql,
+                    params![seq, at, kind, venue.0, none, none, None::<String>, none, none, none, none, none, none],
+                ),
+                Event::Block(b) => self.exec(
+                    sql,
+                    params![
+                        seq,
+                        at,
+                        kind,
+                        none,
+                        i(b.number),
+                        i(b.timestamp),
+                        b.base_fee_wei.to_string(),
+                        none,
+                        none,
+                        none,
+                        none,
+                        none,
+                        none
+                    ],
+                ),
+                Event::PendingTx { id, seen_at } => self.exec(
+                    sql,
+                    params![seq, at, kind, none, none, none, None::<String>, id.0, i(seen_at), none, none, none, none],
+                ),
+                Event::BundleResult { strategy, tag } => self.exec(
+                    sql,
+                    params![seq, at, kind, none, none, none, None::<String>, none, none, strategy, i(tag), none, none],
+                ),
+                Event::Position { account } => self.exec(
+                    sql,
+                    params![seq, at, kind, none, none, none, None::<String>, none, none, none, none, account, none],
+                ),
+                Event::Timer { id } => self.exec(
+                    sql,
+                    params![seq, at, kind, none, none, none, None::<String>, none, none, none, none, none, id],
+                ),
+            }?;
+        }
+        for (seq, a) in j.actions.iter().enumerate() {
+            let (d, reason) = decision_text(a.decision);
+            self.exec(
+                "INSERT INTO actions(seq, at_ns, strategy, kind, decision, reason) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![seq as i64, i(a.at), a.strategy, a.kind, d, reason],
+            )?;
+        }
+        for (seq, b) in j.bundles.iter().enumerate() {
+            self.exec(
+                "INSERT INTO bundles(seq, at_ns, strategy, tag, status) VALUES (?1,?2,?3,?4,?5)",
+                params![seq as i64, i(b.at), b.strategy, i(b.tag), b.status.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn counter(&self, name: &str, value: &impl serde::Serialize) -> Result<(), JournalError> {
+        let v = serde_json::to_string(value)
+            .map_err(|e| JournalError::Bad { path: self.path.to_path_buf(), what: format!("counter {name}: {e}") })?;
+        self.exec("INSERT INTO counters(name, value) VALUES (?1, ?2)", params![name, v])
+    }
+
+    fn latencies(&self, kind: &str, samples: impl Iterator<Item = (u64, u64)>) -> Result<(), JournalError> {
+        for (seq, (ns, n)) in samples.enumerate() {
+            self.exec(
+                "INSERT INTO latencies(kind, seq, ns, count) VALUES (?1,?2,?3,?4)",
+                params![kind, seq as i64, i(ns), i(n)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn backtest(&self, r: &BacktestResult) -> Result<(), JournalError> {
+        for (idx, s) in r.strategies.iter().enumerate() {
+            let o = &s.stats.opportunities;
+            let skipped: BTreeMap<&str, u64> =
+                SkipReason::ALL.iter().map(|x| (x.as_str(), o.skipped[*x as usize])).collect();
+            let skipped = serde_json::to_string(&skipped).unwrap_or_default();
+            self.exec(
+                "INSERT INTO strategies(idx, id, enabled, events_seen, actions, errors, episodes, evaluations, taken, \
+                 skipped) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    idx as i64,
+                    s.id.0,
+                    s.enabled,
+                    i(s.stats.events_seen),
+                    i(s.stats.actions),
+                    i(s.stats.errors),
+                    i(o.episodes),
+                    i(o.seen),
+                    i(o.taken),
+                    skipped
+                ],
+            )?;
+        }
+        for (seq, t) in r.trades.iter().enumerate() {
+            self.exec(
+                "INSERT INTO fills(seq, trade_id, strategy, buy_venue, sell_venue, decided_at_ns, closed_at_ns, \
+                 quote_age_ns, planned_base, base_bought, base_sold, quote_paid, quote_received, fees, gas_wei, \
+                 gas_quote, unwinds, residual_base, residual_value, predicted_gross, predicted_net, gross_pnl, \
+                 net_pnl, status, atomic, touched_before, revert_reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,\
+                 ?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)",
+                params![
+                    seq as i64,
+                    t.id,
+                    t.strategy,
+                    venue_text(t.buy_venue),
+                    venue_text(t.sell_venue),
+                    i(t.decided_at),
+                    i(t.closed_at),
+                    i(t.quote_age),
+                    t.planned_base.to_string(),
+                    t.base_bought.to_string(),
+                    t.base_sold.to_string(),
+                    t.quote_paid.to_string(),
+                    t.quote_received.to_string(),
+                    t.fees.to_string(),
+                    t.gas_wei.to_string(),
+                    t.gas_quote.to_string(),
+                    t.unwinds,
+                    t.residual_base.to_string(),
+                    t.residual_value.to_string(),
+                    t.predicted_gross.to_string(),
+                    t.predicted_net.to_string(),
+                    t.gross_pnl.to_string(),
+                    t.net_pnl.to_string(),
+                    t.status.as_str(),
+                    t.atomic,
+                    t.touched_before,
+                    t.revert_reason
+                ],
+            )?;
+        }
+        for (seq, p) in r.equity.iter().enumerate() {
+            self.exec(
+                "INSERT INTO equity(seq, time_ns, block, equity_raw, mark_raw) VALUES (?1,?2,?3,?4,?5)",
+                params![seq as i64, i(p.time), i(p.block), p.equity.to_string(), p.mark.to_string()],
+            )?;
+        }
+        self.latencies("order_one_way", r.order_latencies.iter().map(|&x| (x, 1)))?;
+        self.latencies("decision_to_settled", r.completion_latencies.iter().map(|&x| (x, 1)))?;
+        self.latencies("quote_age_at_decision", r.quote_ages.iter().map(|&x| (x, 1)))?;
+        self.latencies("feed", r.feed_latencies.buckets().into_iter())?;
+        self.counter("wallet", &r.wallet)?;
+        self.counter("exec", &r.exec)?;
+        self.counter("feed", &r.feed)?;
+        self.counter("blocks", &r.blocks)?;
+        self.counter("block_stats", &r.block_stats)?;
+        self.counter("final_base_fee_wei", &r.final_base_fee_wei.to_string())?;
+        self.counter("events_processed", &r.events_processed)?;
+        self.counter("risk_rejects", &r.risk_rejects)?;
+        self.counter("emergency_stop_at_ns", &r.emergency_stop_at)?;
+        self.counter("risk", &r.risk)?;
+        self.counter("outliers_published", &r.outliers_published)?;
+        self.counter("venue_names", &r.venue_names)?;
+        self.counter("pool_names", &r.pool_names)?;
+        Ok(())
+    }
+}
+
+/// Writes `journal` (and, for a CEX/DEX backtest, its result) to `path`, replacing any file there
+/// only once the new one is complete.
+pub fn write(
+    path: &Path,
+    spec: &RunSpec,
+    mode: &str,
+    journal: &Journal,
+    backtest: Option<&BacktestResult>,
+) -> Result<(), JournalError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "journal".into());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        let conn =
+            Connection::open(&tmp).map_err(|source| JournalError::Sqlite { path: path.to_path_buf(), source })?;
+        let w = Writer { path, conn };
+        // A fresh file renamed into place when done: no rollback journal needed while writing.
+        w.conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;").map_err(|e| w.err(e))?;
+        w.conn.execute_batch(SCHEMA).map_err(|e| w.err(e))?;
+        w.conn.execute_batch("BEGIN").map_err(|e| w.err(e))?;
+        w.meta(spec, mode)?;
+        w.journal(journal)?;
+        if let Some(r) = backtest {
+            w.backtest(r)?;
+        }
+        w.conn.execute_batch("COMMIT").map_err(|e| w.err(e))?;
+        w.conn.close().map_err(|(_, e)| JournalError::Sqlite { path: path.to_path_buf(), source: e })
+    })();
+    match written {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|source| JournalError::Io { path: path.to_path_buf(), source }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    conn: Connection,
+}
+
+impl Reader<'_> {
+    fn err(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite { path: self.path.to_path_buf(), source }
+    }
+    fn bad(&self, what: impl Into<String>) -> JournalError {
+        JournalError::Bad { path: self.path.to_path_buf(), what: what.into() }
+    }
+
+    fn rows<T>(
+        &self,
+        sql: &str,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, JournalError> {
+        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = st.query_map([], f).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<T>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn counter<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, JournalError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let v = v.ok_or_else(|| self.bad(format!("counters has no `{name}`")))?;
+        serde_json::from_str(&v).map_err(|e| self.bad(format!("counters.{name}: {e}")))
+    }
+
+    fn num<T: std::str::FromStr>(&self, table: &str, column: &str, s: &str) -> Result<T, JournalError> {
+        s.parse().map_err(|_| self.bad(format!("{table}.{column}: `{s}` is not a number")))
+    }
+
+    fn journal(&self) -> Result<Journal, JournalError> {
+        let mut j = Journal::default();
+        for (kind, n) in
+            self.rows("SELECT kind, n FROM event_counts", |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        {
+            let k =
+                EVENT_KINDS.iter().position(|x| *x == kind).ok_or_else(|| self.bad(format!("event kind `{kind}`")))?;
+            j.events_seen[k] = u(n);
+        }
+        type Row = (i64, String, [Option<i64>; 10], Option<String>);
+        let rows: Vec<Row> = self.rows(
+            "SELECT at_ns, kind, venue, block, block_timestamp, tx, seen_at_ns, strategy, tag, account, timer, NULL, \
+             base_fee_wei FROM events ORDER BY seq",
+            |r| {
+                let mut cols = [None; 10];
+                for (c, slot) in cols.iter_mut().enumerate() {
+                    *slot = r.get(2 + c)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, cols, r.get(12)?))
+            },
+        )?;
+        if !rows.is_empty() {
+            let mut log = Vec::with_capacity(rows.len());
+            for (at, kind, c, fee) in rows {
+                let need =
+                    |x: Option<i64>, what: &str| x.ok_or_else(|| self.bad(format!("events: a {kind} without {what}")));
+                let e = match kind.as_str() {
+                    "quote" => Event::Quote { venue: VenueId(need(c[0], "venue")? as u16) },
+                    "block" => Event::Block(BlockInfo {
+                        number: u(need(c[1], "block")?),
+                        timestamp: u(need(c[2], "block_timestamp")?),
+                        base_fee_wei: self.num("events", "base_fee_wei", fee.as_deref().unwrap_or(""))?,
+                    }),
+                    "pending_tx" => {
+                        Event::PendingTx { id: TxId(need(c[3], "tx")? as u32), seen_at: u(need(c[4], "seen_at_ns")?) }
+                    }
+                    "bundle_result" => {
+                        Event::BundleResult { strategy: need(c[5], "strategy")? as u16, tag: u(need(c[6], "tag")?) }
+                    }
+                    "position" => Event::Position { account: need(c[7], "account")? as u32 },
+                    "timer" => Event::Timer { id: need(c[8], "timer")? as u32 },
+                    other => return Err(self.bad(format!("events: unknown kind `{other}`"))),
+                };
+                log.push((u(at), e));
+            }
+            j.log = Some(log);
+        }
+        let actions = self.rows("SELECT at_ns, strategy, kind, decision, reason FROM actions ORDER BY seq", |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u16>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for (at, strategy, kind, d, reason) in actions {
+            let kind = Action::KINDS
+                .into_iter()
+                .find(|k| *k == kind)
+                .ok_or_else(|| self.bad(format!("actions: kind `{kind}`")))?;
+            let decision = parse_decision(&d, reason.as_deref())
+                .ok_or_else(|| self.bad(format!("actions: decision `{d}` with reason {reason:?}")))?;
+            j.actions.push(ActionEntry { at: u(at), strategy, kind, decision });
+        }
+        let bundles = self.rows("SELECT at_ns, strategy, tag, status FROM bundles ORDER BY seq", |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, u16>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+        })?;
+        for (at, strategy, tag, status) in bundles {
+            let status = BundleStatus::ALL
+                .into_iter()
+                .find(|s| s.as_str() == status)
+                .ok_or_else(|| self.bad(format!("bundles: status `{status}`")))?;
+            j.bundles.push(BundleEntry { at: u(at), strategy, tag: u(tag), status });
+        }
+        Ok(j)
+    }
+
+    fn latencies(&self, kind: &str) -> Result<Vec<(u64, u64)>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT ns, count FROM latencies WHERE kind = ?1 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([kind], |r| Ok((u(r.get(0)?), u(r.get(1)?)))).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn samples(&self, kind: &str) -> Result<Vec<u64>, JournalError> {
+        Ok(self.latencies(kind)?.into_iter().flat_map(|(ns, n)| std::iter::repeat_n(ns, n as usize)).collect())
+    }
+
+    fn backtest(&self, journal: Journal) -> Result<BacktestResult, JournalError> {
+        type StrategyRow = (String, bool, [i64; 6], String);
+        let rows: Vec<StrategyRow> = self.rows(
+            "SELECT id, enabled, events_seen, actions, errors, episodes, evaluations, taken, skipped FROM strategies \
+             ORDER BY idx",
+            |r| {
+                let mut n = [0i64; 6];
+                for (c, slot) in n.iter_mut().enumerate() {
+                    *slot = r.get(2 + c)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, n, r.get(8)?))
+            },
+        )?;
+        let mut strategies = Vec::with_capacity(rows.len());
+        for (id, enabled, n, skipped) in rows {
+            let id = STRATEGY_IDS
+                .into_iter()
+                .find(|s| s.0 == id)
+                .ok_or_else(|| self.bad(format!("strategies: unknown id `{id}`")))?;
+            let by_reason: BTreeMap<String, u64> =
+                serde_json::from_str(&skipped).map_err(|e| self.bad(format!("strategies.skipped: {e}")))?;
+            let mut opportunities =
+                OpportunityStats { episodes: u(n[3]), seen: u(n[4]), taken: u(n[5]), ..Default::default() };
+            for r in SkipReason::ALL {
+                opportunities.skipped[r as usize] = by_reason.get(r.as_str()).copied().unwrap_or(0);
+            }
+            let stats = StrategyStats { events_seen: u(n[0]), opportunities, actions: u(n[1]), errors: u(n[2]) };
+            strategies.push(StrategyOutcome { id, enabled, stats, wall_ns_samples: LatencySketch::default() });
+        }
+        let fills = self.rows(
+            "SELECT trade_id, strategy, buy_venue, sell_venue, decided_at_ns, closed_at_ns, quote_age_ns, planned_base, \
+             base_bought, base_sold, quote_paid, quote_received, fees, gas_wei, gas_quote, unwinds, residual_base, \
+             residual_value, predicted_gross, predicted_net, gross_pnl, net_pnl, status, atomic, touched_before, \
+             revert_reason FROM fills ORDER BY seq",
+            |r| {
+                let mut text = Vec::with_capacity(17);
+                for c in [2, 3, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 22] {
+                    text.push(r.get::<_, String>(c)?);
+                }
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, u16>(1)?,
+                    [r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, r.get::<_, i64>(6)?],
+                    r.get::<_, u8>(15)?,
+                    r.get::<_, bool>(23)?,
+                    r.get::<_, u32>(24)?,
+                    r.get::<_, Option<String>>(25)?,
+                    text,
+                ))
+            },
+        )?;
+        let mut trades = Vec::with_capacity(fills.len());
+        for (id, strategy, times, unwinds, atomic, touched_before, revert_reason, t) in fills {
+            let venue = |s: &str| parse_venue(s).ok_or_else(|| self.bad(format!("fills: venue `{s}`")));
+            let status = [TradeStatus::Filled, TradeStatus::Partial, TradeStatus::LegFailed]
+                .into_iter()
+                .find(|s| s.as_str() == t[16])
+                .ok_or_else(|| self.bad(format!("fills: status `{}`", t[16])))?;
+            let n = |k: usize| -> Result<u128, JournalError> { self.num("fills", "amount", &t[k]) };
+            let s = |k: usize| -> Result<i128, JournalError> { self.num("fills", "amount", &t[k]) };
+            trades.push(TradeRecord {
+                id,
+                strategy,
+                buy_venue: venue(&t[0])?,
+                sell_venue: venue(&t[1])?,
+                decided_at: u(times[0]),
+                closed_at: u(times[1]),
+                quote_age: u(times[2]),
+                planned_base: n(2)?,
+                base_bought: n(3)?,
+                base_sold: n(4)?,
+                quote_paid: n(5)?,
+                quote_received: n(6)?,
+                fees: n(7)?,
+                gas_wei: n(8)?,
+                gas_quote: n(9)?,
+                unwinds,
+                residual_base: s(10)?,
+                residual_value: s(11)?,
+                predicted_gross: s(12)?,
+                predicted_net: s(13)?,
+                gross_pnl: s(14)?,
+                net_pnl: s(15)?,
+                status,
+                atomic,
+                touched_before,
+                revert_reason,
+            });
+        }
+        let equity_rows = self.rows("SELECT time_ns, block, equity_raw, mark_raw FROM equity ORDER BY seq", |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?;
+        let mut equity = Vec::with_capacity(equity_rows.len());
+        for (time, block, e, m) in equity_rows {
+            equity.push(EquityPoint {
+                time: u(time),
+                block: u(block),
+                equity: self.num("equity", "equity_raw", &e)?,
+                mark: self.num("equity", "mark_raw", &m)?,
+            });
+        }
+        let fee: String = self.counter("final_base_fee_wei")?;
+        Ok(BacktestResult {
+            wallet: self.counter("wallet")?,
+            trades,
+            equity,
+            strategies,
+            exec: self.counter("exec")?,
+            feed: self.counter("feed")?,
+            blocks: self.counter("blocks")?,
+            block_stats: self.counter("block_stats")?,
+            final_base_fee_wei: self.num("counters", "final_base_fee_wei", &fee)?,
+            events_processed: self.counter("events_processed")?,
+            order_latencies: self.samples("order_one_way")?,
+            feed_latencies: LatencySketch::from_buckets(&self.latencies("feed")?),
+            completion_latencies: self.samples("decision_to_settled")?,
+            quote_ages: self.samples("quote_age_at_decision")?,
+            risk_rejects: self.counter("risk_rejects")?,
+            emergency_stop_at: self.counter("emergency_stop_at_ns")?,
+            risk: self.counter("risk")?,
+            outliers_published: self.counter("outliers_published")?,
+            venue_names: self.counter("venue_names")?,
+            pool_names: self.counter("pool_names")?,
+            journal,
+            wall: WallTiming::default(),
+        })
+    }
+}
+
+/// Reads a journal file written by `write`.
+pub fn read(path: &Path) -> Result<JournalFile, JournalError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|source| JournalError::Sqlite { path: path.to_path_buf(), source })?;
+    let r = Reader { path, conn };
+    let meta: BTreeMap<String, String> =
+        r.rows("SELECT key, value FROM meta", |row| Ok((row.get(0)?, row.get(1)?)))?.into_iter().collect();
+    match meta.get("format") {
+        Some(f) if f == FORMAT => {}
+        other => return Err(r.bad(format!("format {other:?}, this xcrack reads {FORMAT}"))),
+    }
+    let journal = r.journal()?;
+    let has_fills: i64 = r.conn.query_row("SELECT count(*) FROM counters", [], |x| x.get(0)).map_err(|e| r.err(e))?;
+    let backtest = if has_fills > 0 { Some(r.backtest(journal.clone())?) } else { None };
+    Ok(JournalFile { meta, journal, backtest })
+}
