@@ -6,6 +6,7 @@ use xcrack::core::{LegOrder, Level, Side, VenueId};
 use xcrack::engine::queue::{EventQueue, SimEvent};
 use xcrack::execution::{OrderExecutor, TradeRecord, TradeStatus};
 use xcrack::market::ArbitrageSimulator;
+use xcrack::sim::market::SimVenues;
 
 const LOT: u128 = 100_000_000_000_000;
 
@@ -38,8 +39,8 @@ fn plan(buy: LegOrder, sell: LegOrder, base_raw: u128) -> ArbPlan {
 fn drain(sim: &mut ArbitrageSimulator, q: &mut EventQueue, exec: &mut OrderExecutor) {
     while let Some((now, ev)) = q.pop() {
         match ev {
-            SimEvent::OrderArrive(o) => exec.on_order_arrive(o, now, sim, q),
-            SimEvent::OrderReport(o) => exec.on_order_report(o, now, sim, q),
+            SimEvent::OrderArrive(o) => exec.on_order_arrive(o, now, &mut SimVenues { sim, q }),
+            SimEvent::OrderReport(o) => exec.on_order_report(o, now, &mut SimVenues { sim, q }),
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -71,7 +72,7 @@ fn a_leg_that_fills_nothing_is_unwound() {
     let buy = LegOrder::Cex { venue: VenueId(0), side: Side::Buy, lots: 10_000, limit_ticks: ask + 100 };
     // A sell limit far above the bid: nothing fills, the ETH just bought must be sold back.
     let sell = LegOrder::Cex { venue: VenueId(1), side: Side::Sell, lots: 10_000, limit_ticks: bid * 2 };
-    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut sim, &mut q);
+    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut SimVenues { sim: &mut sim, q: &mut q });
     drain(&mut sim, &mut q, &mut exec);
     assert_eq!(exec.records.len(), 1);
     let r = &exec.records[0];
@@ -92,7 +93,7 @@ fn a_partial_fill_leaves_a_short_that_is_bought_back() {
     sim.venues[0].book.asks[0] = Level { price_ticks: top, lots: 3_000 };
     let buy = LegOrder::Cex { venue: VenueId(0), side: Side::Buy, lots: 10_000, limit_ticks: top };
     let sell = LegOrder::Cex { venue: VenueId(1), side: Side::Sell, lots: 10_000, limit_ticks: 0 };
-    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut sim, &mut q);
+    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut SimVenues { sim: &mut sim, q: &mut q });
     drain(&mut sim, &mut q, &mut exec);
     let r = &exec.records[0];
     assert_eq!(r.status, TradeStatus::Partial);
@@ -109,7 +110,7 @@ fn orders_arriving_after_the_receive_window_are_rejected() {
     let (quote0, base0) = (cex_quote_total(&sim), cex_base_total(&sim));
     let buy = LegOrder::Cex { venue: VenueId(0), side: Side::Buy, lots: 10_000, limit_ticks: u64::MAX };
     let sell = LegOrder::Cex { venue: VenueId(1), side: Side::Sell, lots: 10_000, limit_ticks: 0 };
-    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut sim, &mut q);
+    exec.execute(0, plan(buy, sell, 10_000 * LOT), 10, &mut SimVenues { sim: &mut sim, q: &mut q });
     drain(&mut sim, &mut q, &mut exec);
     let r = &exec.records[0];
     assert_eq!(exec.stats.legs_rejected_timeout, 2);
@@ -127,6 +128,7 @@ fn an_atomic_arbitrage_whose_simulation_reverts_is_never_sent() {
     let spec = xcrack::config::load(&sources, std::path::Path::new("scenarios")).unwrap();
     let mut sim = ArbitrageSimulator::new(&spec).unwrap();
     let mut exec = OrderExecutor::new(4, 1_000_000_000, 0, 2);
+    let mut q = EventQueue::new();
     let e18 = 10u128.pow(18);
     // Asks the sell pool for far more USDC than 1 WETH can buy: the pair's K check must revert.
     let plan = AtomicPlan {
@@ -143,7 +145,7 @@ fn an_atomic_arbitrage_whose_simulation_reverts_is_never_sent() {
         predicted_net: 5_900_000_000,
         decided_at: 0,
     };
-    let err = exec.execute_atomic(1, plan, &mut sim).unwrap_err();
+    let err = exec.execute_atomic(1, plan, &mut SimVenues { sim: &mut sim, q: &mut q }).unwrap_err();
     assert!(err.contains("UniswapV2: K"), "{err}");
     assert!(sim.chain.mempool.is_empty(), "nothing may be submitted");
     assert_eq!(exec.free_permits(), 4);

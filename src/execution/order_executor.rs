@@ -5,14 +5,37 @@
 
 use crate::core::AtomicPlan;
 use crate::core::event::ArbPlan;
-use crate::core::strategy::MarketView;
+use crate::core::strategy::{Inventory, MarketView};
 use crate::core::{LegOrder, LegVenue, PoolId, Side, SimTime, VenueId};
-use crate::engine::driver::Schedule;
-use crate::engine::queue::SimEvent;
-use crate::market::ArbitrageSimulator;
+use crate::market::amm::CpPool;
 use crate::market::dex::{OurTxResult, TxKind};
-use crate::market::latency::LatencyModel;
-use crate::market::orderbook::{fill_against, taker_fee, walk};
+use crate::market::orderbook::{Fill, taker_fee, walk};
+
+/// The venues the executor trades on, as it needs them: the market it reads (`MarketView`: our
+/// feed's books, pools, balances) and what only the venues can do — carry an order there and its
+/// report back, fill it against the live book, take a transaction for the next block, simulate an
+/// atomic arbitrage on the chain — plus our ledger, which fills and gas move. The simulated market
+/// implements it (`sim::market`); live venues will.
+pub trait Venues: MarketView {
+    /// Sends CEX order `order` to `venue` at `now`; it arrives as `on_order_arrive`. Returns the
+    /// one-way latency.
+    fn send_order(&mut self, now: SimTime, venue: VenueId, order: u32) -> SimTime;
+    /// The venue sends its report of `order` at `now`; it arrives as `on_order_report`.
+    fn send_report(&mut self, now: SimTime, venue: VenueId, order: u32);
+    /// Fills an immediate-or-cancel order at the venue's live book, no deeper than `limit_ticks`
+    /// and within our balance there, and moves that balance.
+    fn fill(&mut self, venue: VenueId, side: Side, lots: u64, limit_ticks: u64) -> Fill;
+    /// Our transaction, for the next block.
+    fn submit_tx(&mut self, pool: PoolId, priority_fee_wei: u128, tx: TxKind);
+    /// An atomic arbitrage run on the chain as it is now, rolled back: its quote profit or why it reverts.
+    fn simulate_atomic(&mut self, plan: &AtomicPlan) -> Result<u128, String>;
+    fn ledger(&mut self) -> &mut Inventory;
+    /// Quote raw per whole base, to mark gas and residuals.
+    fn fundamental_raw(&self) -> u128;
+    fn base_decimals(&self) -> u32;
+    /// A pool as it stands after the last block.
+    fn pool(&self, pool: PoolId) -> Option<&CpPool>;
+}
 
 /// Unwinds tried before a residual is left open (and marked to market until the end of the run).
 const MAX_UNWINDS: u8 = 3;
@@ -205,48 +228,31 @@ impl OrderExecutor {
     }
 
     /// Takes a permit and sends both legs at once. The caller has checked `free_permits() > 0`.
-    pub fn execute(
-        &mut self,
-        strategy: u16,
-        plan: ArbPlan,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
+    pub fn execute(&mut self, strategy: u16, plan: ArbPlan, now: SimTime, v: &mut impl Venues) {
         debug_assert!(self.permits_in_use < self.max_permits);
         self.permits_in_use += 1;
         let id = self.trades.len() as u32;
         self.trades.push(Trade::new(strategy, plan, false));
-        self.send(id, plan.buy, false, now, sim, queue);
-        self.send(id, plan.sell, false, now, sim, queue);
+        self.send(id, plan.buy, false, now, v);
+        self.send(id, plan.sell, false, now, v);
     }
 
-    fn send(
-        &mut self,
-        trade: u32,
-        leg: LegOrder,
-        unwind: bool,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
+    fn send(&mut self, trade: u32, leg: LegOrder, unwind: bool, now: SimTime, v: &mut impl Venues) {
         let oid = self.orders.len() as u32;
         let mut order = Order { trade, leg, too_late: false, filled_base: 0, quote: 0, fee: 0, unwind, atomic: None };
         self.trades[trade as usize].open_orders += 1;
         self.stats.legs_sent += 1;
         match leg {
             LegOrder::Cex { venue, .. } => {
-                let i = venue.0 as usize;
-                self.busy_cex[i] += 1;
-                let latency = sim.venues[i].spec.latency.sample(&mut sim.rng_orders[i]);
+                self.busy_cex[venue.0 as usize] += 1;
+                let latency = v.send_order(now, venue, oid);
                 self.order_latencies.push(latency);
                 order.too_late = latency > self.execution_timeout;
-                queue.schedule(now + latency, SimEvent::OrderArrive(oid));
             }
             LegOrder::Dex { pool, side, base_raw, quote_limit, priority_fee_wei, gas_limit } => {
                 self.busy_pool[pool.0 as usize] += 1;
                 self.pending_txs += 1;
-                sim.chain.submit(
+                v.submit_tx(
                     pool,
                     priority_fee_wei,
                     TxKind::Ours { order: oid, side, base_raw, quote_limit, gas_limit },
@@ -259,13 +265,8 @@ impl OrderExecutor {
     /// Confirms an atomic arbitrage by simulating it on the current chain state, then takes a permit
     /// and submits it for the next block. A plan whose simulation reverts is never sent: the reason
     /// comes back as the error.
-    pub fn execute_atomic(
-        &mut self,
-        strategy: u16,
-        plan: AtomicPlan,
-        sim: &mut ArbitrageSimulator,
-    ) -> Result<(), String> {
-        let simulated = sim.chain.simulate_atomic(&plan)?;
+    pub fn execute_atomic(&mut self, strategy: u16, plan: AtomicPlan, v: &mut impl Venues) -> Result<(), String> {
+        let simulated = v.simulate_atomic(&plan)?;
         if simulated as i128 != plan.predicted_gross {
             return Err(format!("simulated profit {simulated} differs from predicted {}", plan.predicted_gross));
         }
@@ -316,7 +317,7 @@ impl OrderExecutor {
         self.busy_pool[plan.buy_pool.0 as usize] += 1;
         self.busy_pool[plan.sell_pool.0 as usize] += 1;
         self.pending_txs += 1;
-        sim.chain.submit(plan.buy_pool, plan.priority_fee_wei, TxKind::Atomic { order: oid, plan });
+        v.submit_tx(plan.buy_pool, plan.priority_fee_wei, TxKind::Atomic { order: oid, plan });
         Ok(())
     }
 
@@ -327,13 +328,14 @@ impl OrderExecutor {
         r: &OurTxResult,
         mark: u128,
         now: SimTime,
-        sim: &mut ArbitrageSimulator,
+        v: &mut impl Venues,
     ) {
         self.busy_pool[plan.buy_pool.0 as usize] -= 1;
         self.busy_pool[plan.sell_pool.0 as usize] -= 1;
         self.pending_txs -= 1;
         let gas_wei = u128::from(r.gas_used) * r.effective_gas_price;
-        sim.inventory.wallet_native = sim.inventory.wallet_native.saturating_sub(gas_wei);
+        let ledger = v.ledger();
+        ledger.wallet_native = ledger.wallet_native.saturating_sub(gas_wei);
         let trade = self.orders[oid as usize].trade;
         let t = &mut self.trades[trade as usize];
         t.open_orders = 0;
@@ -342,7 +344,8 @@ impl OrderExecutor {
         t.touched_before = r.touched_before;
         match r.quote {
             Some(out) => {
-                sim.inventory.wallet_quote = sim.inventory.wallet_quote + out - plan.quote_in;
+                let ledger = v.ledger();
+                ledger.wallet_quote = ledger.wallet_quote + out - plan.quote_in;
                 t.base_bought = plan.base_mid;
                 t.base_sold = plan.base_mid;
                 t.quote_paid = plan.quote_in;
@@ -355,65 +358,27 @@ impl OrderExecutor {
                 self.stats.legs_reverted += 1;
             }
         }
-        self.close(trade, 0, now, sim);
+        self.close(trade, 0, now, v);
     }
 
     /// A CEX order reaches its venue: fill what the live book and our balance allow.
-    pub fn on_order_arrive(
-        &mut self,
-        oid: u32,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
+    pub fn on_order_arrive(&mut self, oid: u32, now: SimTime, v: &mut impl Venues) {
         let o = self.orders[oid as usize];
         let LegOrder::Cex { venue, side, lots, limit_ticks } = o.leg else {
             return;
         };
-        let i = venue.0 as usize;
         if !o.too_late {
-            let qptl = sim.venues[i].spec.quote_per_tick_lot;
-            let lot = sim.venues[i].spec.lot_base_raw;
-            let fee_bps = sim.venues[i].spec.taker_fee_bps;
-            let max_lots = match side {
-                Side::Sell => lots.min((sim.inventory.cex_base[i] / lot) as u64),
-                Side::Buy => {
-                    let budget = sim.inventory.cex_quote[i];
-                    affordable(&sim.venues[i].book, lots, limit_ticks, qptl, fee_bps, budget)
-                }
-            };
-            let w = fill_against(&mut sim.venues[i].book, side, max_lots, limit_ticks);
-            let quote = w.notional * qptl;
-            let fee = taker_fee(quote, fee_bps);
-            let base = u128::from(w.filled_lots) * lot;
-            let inv = &mut sim.inventory;
-            match side {
-                Side::Buy => {
-                    inv.cex_base[i] += base;
-                    inv.cex_quote[i] -= quote + fee;
-                }
-                Side::Sell => {
-                    inv.cex_base[i] -= base;
-                    inv.cex_quote[i] = inv.cex_quote[i] + quote - fee;
-                }
-            }
+            let f = v.fill(venue, side, lots, limit_ticks);
             let ord = &mut self.orders[oid as usize];
-            ord.filled_base = base;
-            ord.quote = quote;
-            ord.fee = fee;
+            ord.filled_base = f.base;
+            ord.quote = f.quote;
+            ord.fee = f.fee;
         }
-        let back = sim.venues[i].spec.latency.sample(&mut sim.rng_orders[i]);
-        queue.schedule(now + back, SimEvent::OrderReport(oid));
+        v.send_report(now, venue, oid);
     }
 
     /// The venue's report reaches us: the leg is settled.
-    pub fn on_order_report(
-        &mut self,
-        oid: u32,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
+    pub fn on_order_report(&mut self, oid: u32, now: SimTime, v: &mut impl Venues) {
         let o = self.orders[oid as usize];
         if let LegOrder::Cex { venue, .. } = o.leg {
             self.busy_cex[venue.0 as usize] -= 1;
@@ -421,22 +386,16 @@ impl OrderExecutor {
         if o.too_late {
             self.stats.legs_rejected_timeout += 1;
         }
-        self.settle(oid, 0, 0, now, sim, queue);
+        self.settle(oid, 0, 0, now, v);
     }
 
     /// Our transactions' outcomes in the block just built.
-    pub fn on_block(
-        &mut self,
-        results: &[OurTxResult],
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
-        let mark = sim.fundamental_raw();
+    pub fn on_block(&mut self, results: &[OurTxResult], now: SimTime, v: &mut impl Venues) {
+        let mark = v.fundamental_raw();
         for r in results {
             let oid = r.order;
             if let Some(plan) = self.orders[oid as usize].atomic {
-                self.settle_atomic(oid, &plan, r, mark, now, sim);
+                self.settle_atomic(oid, &plan, r, mark, now, v);
                 continue;
             }
             let LegOrder::Dex { pool, side, base_raw, .. } = self.orders[oid as usize].leg else {
@@ -445,8 +404,8 @@ impl OrderExecutor {
             self.busy_pool[pool.0 as usize] -= 1;
             self.pending_txs -= 1;
             let gas_wei = u128::from(r.gas_used) * r.effective_gas_price;
-            sim.inventory.wallet_native = sim.inventory.wallet_native.saturating_sub(gas_wei);
-            let inv = &mut sim.inventory;
+            let inv = v.ledger();
+            inv.wallet_native = inv.wallet_native.saturating_sub(gas_wei);
             match r.quote {
                 Some(q) => {
                     match side {
@@ -466,22 +425,14 @@ impl OrderExecutor {
                 None => self.stats.legs_reverted += 1,
             }
             let gas_quote = crate::core::wei_to_quote(gas_wei, mark);
-            self.settle(oid, gas_wei, gas_quote, now, sim, queue);
+            self.settle(oid, gas_wei, gas_quote, now, v);
         }
     }
 
-    fn settle(
-        &mut self,
-        oid: u32,
-        gas_wei: u128,
-        gas_quote: u128,
-        now: SimTime,
-        sim: &mut ArbitrageSimulator,
-        queue: &mut dyn Schedule<SimEvent>,
-    ) {
+    fn settle(&mut self, oid: u32, gas_wei: u128, gas_quote: u128, now: SimTime, v: &mut impl Venues) {
         let o = self.orders[oid as usize];
         let requested = match o.leg {
-            LegOrder::Cex { venue, lots, .. } => u128::from(lots) * sim.venues[venue.0 as usize].spec.lot_base_raw,
+            LegOrder::Cex { venue, lots, .. } => u128::from(lots) * v.venues()[venue.0 as usize].lot_base_raw,
             LegOrder::Dex { base_raw, .. } => base_raw,
         };
         let t = &mut self.trades[o.trade as usize];
@@ -516,20 +467,20 @@ impl OrderExecutor {
         let residual = t.base_bought as i128 - t.base_sold as i128;
         if residual != 0
             && t.unwinds < MAX_UNWINDS
-            && let Some(leg) = unwind_order(sim, residual)
+            && let Some(leg) = unwind_order(&*v, residual)
         {
             t.unwinds += 1;
             self.stats.unwind_orders += 1;
             let trade = o.trade;
-            self.send(trade, leg, true, now, sim, queue);
+            self.send(trade, leg, true, now, v);
             return;
         }
-        self.close(o.trade, residual, now, sim);
+        self.close(o.trade, residual, now, v);
     }
 
-    fn close(&mut self, trade: u32, residual: i128, now: SimTime, sim: &ArbitrageSimulator) {
+    fn close(&mut self, trade: u32, residual: i128, now: SimTime, v: &impl Venues) {
         let t = &self.trades[trade as usize];
-        let residual_value = liquidation_value(sim, residual);
+        let residual_value = liquidation_value(v, residual);
         if residual != 0 {
             self.stats.residuals_left_open += 1;
         }
@@ -578,7 +529,7 @@ impl OrderExecutor {
 /// (walking the book, less the taker fee), a short bought back from the best ask side (plus the fee);
 /// without CEX books, swapped on the first pool. Conservative on purpose: a residual is not worth its
 /// mid. Depth beyond the book is valued at the book's last level.
-fn liquidation_value(sim: &ArbitrageSimulator, residual: i128) -> i128 {
+fn liquidation_value(sim: &impl Venues, residual: i128) -> i128 {
     if residual == 0 {
         return 0;
     }
@@ -608,14 +559,12 @@ fn liquidation_value(sim: &ArbitrageSimulator, residual: i128) -> i128 {
     if let Some(v) = best {
         return v;
     }
-    match sim.chain.pools.first() {
+    match sim.pool(PoolId(0)) {
         Some(p) => match side {
             Side::Sell => p
-                .pool
                 .quote_out_for_base_in(alloy_primitives::U256::from(amount))
                 .map_or(0, |q| q.saturating_to::<u128>() as i128),
             Side::Buy => p
-                .pool
                 .quote_in_for_base_out(alloy_primitives::U256::from(amount))
                 .map_or(i128::MIN / 4, |q| -(q.saturating_to::<u128>() as i128)),
         },
@@ -624,27 +573,9 @@ fn liquidation_value(sim: &ArbitrageSimulator, residual: i128) -> i128 {
     }
 }
 
-/// Largest lots (≤ `lots`) whose cost plus fee fits in `budget`, walking no further than the limit.
-fn affordable(book: &crate::core::BookSnapshot, lots: u64, limit: u64, qptl: u128, fee_bps: u32, budget: u128) -> u64 {
-    let cost = |n: u64| {
-        let w = walk(book.asks(), Side::Buy, n, limit);
-        let q = w.notional * qptl;
-        q + taker_fee(q, fee_bps)
-    };
-    if cost(lots) <= budget {
-        return lots;
-    }
-    let (mut lo, mut hi) = (0u64, lots);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if cost(mid) <= budget { lo = mid } else { hi = mid - 1 }
-    }
-    lo
-}
-
 /// The order that flattens `residual` base: on the CEX with the best price (by our feed) that holds
 /// the balance, or, without CEX venues, on the first pool at the next block.
-fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
+fn unwind_order(sim: &impl Venues, residual: i128) -> Option<LegOrder> {
     let side = if residual > 0 { Side::Sell } else { Side::Buy };
     let amount = residual.unsigned_abs();
     let mut best: Option<(u64, VenueId, u64)> = None;
@@ -656,7 +587,7 @@ fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
         }
         let lots = (amount / spec.lot_base_raw) as u64;
         let top = match side {
-            Side::Sell if sim.inventory.cex_base[i] >= amount => book.best_bid(),
+            Side::Sell if sim.inventory().cex_base[i] >= amount => book.best_bid(),
             Side::Buy => book.best_ask(),
             _ => None,
         };
@@ -677,16 +608,13 @@ fn unwind_order(sim: &ArbitrageSimulator, residual: i128) -> Option<LegOrder> {
         };
         return Some(LegOrder::Cex { venue, side, lots, limit_ticks });
     }
-    if sim.chain.pools.is_empty() {
-        return None;
-    }
     let pool = PoolId(0);
-    let spec = &sim.chain.pools[0].spec;
+    let spec = sim.pools().first()?;
     Some(LegOrder::Dex {
         pool,
         side,
         base_raw: amount,
-        quote_limit: if side == Side::Sell { 0 } else { sim.inventory.wallet_quote },
+        quote_limit: if side == Side::Sell { 0 } else { sim.inventory().wallet_quote },
         priority_fee_wei: 2_000_000_000,
         gas_limit: spec.swap_gas + spec.swap_gas / 5,
     })

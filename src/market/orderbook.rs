@@ -161,3 +161,11 @@ mod tests {
         assert_eq!(breakpoints(b.asks()).collect::<Vec<_>>(), vec![10, 30, 35]);
     }
 }
+
+/// What an order filled at a venue, in raw units: base, its quote notional and the taker fee.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fill {
+    pub base: u128,
+    pub quote: u128,
+    pub fee: u128,
+}

@@ -6,14 +6,92 @@ use rand_distr::Exp;
 
 use crate::config::RunSpec;
 use crate::core::strategy::MarketView;
+use crate::core::strategy::{AssetSpec, CexSpec, Inventory, PoolSpec};
 use crate::core::{Action, ChainView, Event, LegOrder, LegVenue, NANOS_PER_SEC, NoChain, SimTime, SkipReason, VenueId};
+use crate::core::{AssetId, AtomicPlan, BlockInfo, BookSnapshot, PoolId, Side};
 use crate::engine::EquityPoint;
 use crate::engine::driver::{Assessment, Schedule, World};
 use crate::engine::queue::SimEvent;
 use crate::execution::OrderExecutor;
+use crate::execution::order_executor::Venues;
 use crate::market::ArbitrageSimulator;
-use crate::market::dex::OurTxResult;
+use crate::market::amm::CpPool;
+use crate::market::dex::{OurTxResult, TxKind};
+use crate::market::latency::LatencyModel;
+use crate::market::orderbook::Fill;
 use crate::risk::RiskGate;
+
+/// The simulated venues as the order executor reaches them: the simulator's books, pools and
+/// ledger, with orders and reports carried by each venue's latency model through the event queue.
+pub struct SimVenues<'a> {
+    pub sim: &'a mut ArbitrageSimulator,
+    pub q: &'a mut dyn Schedule<SimEvent>,
+}
+
+impl MarketView for SimVenues<'_> {
+    fn assets(&self) -> &[AssetSpec] {
+        self.sim.assets()
+    }
+    fn quote_decimals(&self) -> u32 {
+        self.sim.quote_decimals()
+    }
+    fn venues(&self) -> &[CexSpec] {
+        MarketView::venues(&*self.sim)
+    }
+    fn pools(&self) -> &[PoolSpec] {
+        self.sim.pools()
+    }
+    fn book(&self, venue: VenueId) -> Option<&BookSnapshot> {
+        self.sim.book(venue)
+    }
+    fn reserves(&self, pool: PoolId) -> (alloy_primitives::U256, alloy_primitives::U256) {
+        self.sim.reserves(pool)
+    }
+    fn block(&self) -> BlockInfo {
+        self.sim.block()
+    }
+    fn inventory(&self) -> &Inventory {
+        self.sim.inventory()
+    }
+    fn mark_price(&self, asset: AssetId) -> Option<u128> {
+        self.sim.mark_price(asset)
+    }
+}
+
+impl Venues for SimVenues<'_> {
+    fn send_order(&mut self, now: SimTime, venue: VenueId, order: u32) -> SimTime {
+        let i = venue.0 as usize;
+        let latency = self.sim.venues[i].spec.latency.sample(&mut self.sim.rng_orders[i]);
+        self.q.schedule(now + latency, SimEvent::OrderArrive(order));
+        latency
+    }
+    fn send_report(&mut self, now: SimTime, venue: VenueId, order: u32) {
+        let i = venue.0 as usize;
+        let back = self.sim.venues[i].spec.latency.sample(&mut self.sim.rng_orders[i]);
+        self.q.schedule(now + back, SimEvent::OrderReport(order));
+    }
+    fn fill(&mut self, venue: VenueId, side: Side, lots: u64, limit_ticks: u64) -> Fill {
+        self.sim.fill_ioc(venue, side, lots, limit_ticks)
+    }
+    fn submit_tx(&mut self, pool: PoolId, priority_fee_wei: u128, tx: TxKind) {
+        self.sim.chain.submit(pool, priority_fee_wei, tx);
+    }
+    fn simulate_atomic(&mut self, plan: &AtomicPlan) -> Result<u128, String> {
+        self.sim.chain.simulate_atomic(plan)
+    }
+    fn ledger(&mut self) -> &mut Inventory {
+        &mut self.sim.inventory
+    }
+    fn fundamental_raw(&self) -> u128 {
+        self.sim.fundamental_raw()
+    }
+    fn base_decimals(&self) -> u32 {
+        self.sim.base_decimals()
+    }
+    fn pool(&self, pool: PoolId) -> Option<&CpPool> {
+        self.sim.chain.pools.get(pool.0 as usize).map(|p| &p.pool)
+    }
+}
 
 pub struct MarketWorld<'a> {
     spec: &'a RunSpec,
@@ -134,7 +212,7 @@ impl World for MarketWorld<'_> {
                 let gas: u128 = self.block_results.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
                 risk.record_gas(now, gas);
                 sim.refresh_pool_mids();
-                self.exec.on_block(&self.block_results, now, sim, q);
+                self.exec.on_block(&self.block_results, now, &mut SimVenues { sim, q });
                 q.schedule(now + spec.chain.block_time, SimEvent::Block);
                 Some(Event::Block(sim.block()))
             }
@@ -147,11 +225,11 @@ impl World for MarketWorld<'_> {
                 None
             }
             SimEvent::OrderArrive(o) => {
-                self.exec.on_order_arrive(o, now, sim, q);
+                self.exec.on_order_arrive(o, now, &mut SimVenues { sim, q });
                 None
             }
             SimEvent::OrderReport(o) => {
-                self.exec.on_order_report(o, now, sim, q);
+                self.exec.on_order_report(o, now, &mut SimVenues { sim, q });
                 None
             }
         };
@@ -224,11 +302,11 @@ impl World for MarketWorld<'_> {
         match action {
             Action::Arbitrage(plan) => {
                 self.quote_ages.push(plan.quote_age);
-                self.exec.execute(strategy, plan, now, &mut self.sim, q);
+                self.exec.execute(strategy, plan, now, &mut SimVenues { sim: &mut self.sim, q });
                 Ok(())
             }
             Action::AtomicArb(plan) => {
-                let r = self.exec.execute_atomic(strategy, plan, &mut self.sim).map_err(|reason| {
+                let r = self.exec.execute_atomic(strategy, plan, &mut SimVenues { sim: &mut self.sim, q }).map_err(|reason| {
                     tracing::debug!(target: "xcrack::engine", %reason, "atomic arbitrage failed simulation, not sent");
                     SkipReason::SimulationFailed
                 });
