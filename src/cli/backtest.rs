@@ -204,7 +204,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let timing = report::timing(&result);
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, events = result.events_processed, wall_s = timing.wall_s, "backtest finished");
         if !args.quiet {
-            print_table(&summary, &timing, &dir);
+            print_summary(spec, &summary, &result.journal, &cex_detail(&summary, &timing), &dir);
         }
     }
     Ok(())
@@ -218,21 +218,17 @@ fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>)
     let s = report::sandwich::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
     write_journal(journal, spec, "sandwich", &result.journal, None)?;
     if !quiet {
-        println!(
-            "{}: {} bundles included of {} submitted ({} outbid, {} never sent after a failed simulation); net {:.2} {} (gross {:.2}, bribes {:.2}, gas {:.2}); victims lost {:.2}; report in {}",
-            spec.name,
-            s.bundles.included,
-            s.bundles.submitted,
-            s.bundles.outbid,
-            s.bundles.simulation_failed,
-            s.pnl.net,
-            s.pnl.currency,
+        let detail = format!(
+            "gross {:.2}, bribes {:.2}, gas {:.2} {c}; {} outbid, {} never sent after a failed simulation; victims lost {:.2}",
             s.pnl.gross,
             s.pnl.bribe,
             s.pnl.gas,
+            s.bundles.outbid,
+            s.bundles.simulation_failed,
             s.victims.loss_total,
-            dir.display()
+            c = s.pnl.currency,
         );
+        print_summary(spec, &s, &result.journal, &detail, dir);
     }
     Ok(())
 }
@@ -245,48 +241,59 @@ fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Pat
     let s = report::liquidation::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
     write_journal(journal, spec, "liquidation", &result.journal, None)?;
     if !quiet {
-        println!(
-            "{}: {} liquidations included in {} bundles; net {:.2} {} (gross {:.2}, gas {:.2}, bribes {:.2}); {} borrowers still below HF 1, bad debt {:.2}; report in {}",
-            spec.name,
-            s.liquidations_by_outcome.get("included").copied().unwrap_or(0),
-            s.bundles_included,
-            s.pnl.net,
-            s.pnl.currency,
+        let detail = format!(
+            "gross {:.2}, gas {:.2}, bribes {:.2} {c}; {} borrowers still below HF 1, bad debt {:.2}",
             s.pnl.gross,
             s.pnl.gas,
             s.pnl.bribe,
             s.unhealthy_at_end,
             s.bad_debt_usd,
-            dir.display()
+            c = s.pnl.currency,
         );
+        print_summary(spec, &s, &result.journal, &detail, dir);
     }
     Ok(())
 }
 
-fn print_table(s: &report::Summary, t: &report::Timing, dir: &Path) {
+/// One summary shape for every run (see `report::headline`).
+fn print_summary(
+    spec: &RunSpec,
+    summary: &impl serde::Serialize,
+    journal: &engine::journal::Journal,
+    detail: &str,
+    dir: &Path,
+) {
+    let Ok(value) = serde_json::to_value(summary) else { return };
+    let run = format!("{}-{}", spec.name, spec.seed);
+    let secs = spec.duration as f64 / NANOS_PER_SEC as f64;
+    print!("{}", report::headline::console(&run, secs, &value, journal, detail, dir));
+}
+
+/// The CEX/DEX run's own figures beside the common shape.
+fn cex_detail(s: &report::Summary, t: &report::Timing) -> String {
     let c = &s.pnl.currency;
     let o = &s.opportunities;
-    println!("== {} (seed {}) — {} over {:.1} h ==", s.scenario, s.seed, s.pair, s.duration_s / 3600.0);
-    println!("  net P&L        {:>14.2} {c}   (after venue fees and gas)", s.pnl.net);
-    println!("  gross P&L      {:>14.2} {c}", s.pnl.gross);
-    println!("  fees / gas     {:>14.2} / {:.2} {c}", s.pnl.fees, s.pnl.gas);
-    println!(
-        "  trades         {:>14}   win rate {:.1} %, fill ratio {:.3}, leg failures {}",
+    format!(
+        "{} trades (win rate {:.1} %, fill ratio {:.3}, {} failed legs); fees {:.2} / gas {:.2} {c}; Sharpe {}, max drawdown {:.2} {c}; {} opportunities (once per spread), evaluated {} times; {} events at {:.0}/s wall",
         s.trades.count,
         s.trades.win_rate * 100.0,
         s.trades.fill_ratio,
-        s.execution.legs_failed
-    );
-    println!(
-        "  Sharpe / maxDD {:>14} / {:.2} {c}   (Sharpe from {} returns)",
-        report::sharpe_text(&s.risk),
+        s.execution.legs_failed,
+        s.pnl.fees,
+        s.pnl.gas,
+        match s.risk.sharpe {
+            Some(_) => format!(
+                "{} from {} {} returns",
+                report::sharpe_text(&s.risk),
+                s.risk.sharpe_returns,
+                s.risk.sharpe_interval
+            ),
+            None => report::sharpe_text(&s.risk),
+        },
         s.risk.max_drawdown,
-        s.risk.sharpe_interval
-    );
-    println!(
-        "  opportunities  {:>14}   (once per spread) evaluated {} times: taken {}, skipped {}",
-        o.episodes, o.evaluations, o.taken, o.skipped
-    );
-    println!("  events         {:>14}   {:.0} events/s wall, {:.2} s", s.events_processed, t.events_per_s, t.wall_s);
-    println!("  report         {}", dir.display());
+        o.episodes,
+        o.evaluations,
+        s.events_processed,
+        t.events_per_s
+    )
 }

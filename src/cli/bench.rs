@@ -219,55 +219,13 @@ pub fn scenario_table(dir: &Path, out: &Path) -> Result<String, CliError> {
 }
 
 fn headline_rows(s: &serde_json::Value) -> Vec<String> {
-    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
-    let u = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-    let yes = |b: &serde_json::Value| if b.as_bool() == Some(true) { "yes" } else { "NO" };
-    let cur = s["pnl"]["currency"].as_str().unwrap_or("");
-    let net_of = s["pnl"]["net_of"].as_str().unwrap_or("").split(" (").next().unwrap_or("");
-    let net_of = net_of.strip_prefix("net of ").unwrap_or(net_of).to_string();
-    if s.get("bundles").is_some() {
-        // Sandwich report.
-        let b = &s["bundles"];
-        return vec![format!(
-            "sandwich | {:.2} {cur} | {net_of} | {} of {} bundles included | {} of {} | {}",
-            f(&s["pnl"]["net"]),
-            u(&b["included"]),
-            u(&b["submitted"]),
-            u(&s["pnl"]["predicted_equals_realised"]),
-            u(&s["pnl"]["predicted_equals_realised"]) + u(&s["pnl"]["predicted_differs"]),
-            yes(&s["wallet"]["matches"])
-        )];
-    }
-    if s.get("bundles_included").is_some() {
-        let included = u(&s["liquidations_by_outcome"]["included"]);
-        return vec![format!(
-            "liquidation | {:.2} {cur} | {net_of} | {included} liquidations in {} of {} bundles | simulated to the wei before sending | {}",
-            f(&s["pnl"]["net"]),
-            u(&s["bundles_included"]),
-            u(&s["bundles_submitted"]),
-            yes(&s["wallet_matches"])
-        )];
-    }
-    let trades = u(&s["trades"]["count"]);
-    let atomic = &s["atomic_arbitrage"];
-    s["strategies"]
-        .as_array()
-        .map(|v| v.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .filter(|x| x["enabled"].as_bool() == Some(true))
-        .map(|x| {
-            let id = x["id"].as_str().unwrap_or("");
-            let exact = if id == "cross_dex" {
-                format!("{} of {} atomic", u(&atomic["exact"]), u(&atomic["trades"]))
-            } else {
-                "— (CEX legs fill at the book)".to_string()
-            };
+    crate::report::headline::headlines(s)
+        .into_iter()
+        .map(|h| {
+            let wallet = if h.wallet_reconciled { "yes" } else { "NO" };
             format!(
-                "{id} | {:.2} {cur} | {net_of} | actions: {} ({trades} trades in the run) | {exact} | {}",
-                f(&x["net_pnl"]),
-                u(&x["actions"]),
-                yes(&s["chain"]["wallet"]["matches"])
+                "{} | {:.2} {} | {} | {} | {} | {wallet}",
+                h.strategy, h.net, h.currency, h.net_of, h.activity, h.exact
             )
         })
         .collect()

@@ -144,6 +144,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// What the strategy expects the action to make, net of fees, gas and bribes: quote raw units
+    /// for orders, wei for bundles; 0 for a cancel.
+    pub fn expected_net(&self) -> i128 {
+        match self {
+            Action::Arbitrage(p) => p.predicted_net,
+            Action::AtomicArb(p) => p.predicted_net,
+            Action::Bundle(b) => b.expected_net_wei,
+            Action::Cancel { .. } => 0,
+        }
+    }
+
     /// Every `kind()`, for readers of a journal.
     pub const KINDS: [&'static str; 4] = ["arbitrage", "atomic_arbitrage", "bundle", "cancel"];
 

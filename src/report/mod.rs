@@ -2,6 +2,7 @@
 //! timing apart in `timing.json`, so that everything but `timing.json` is a pure function of
 //! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
 
+pub mod headline;
 pub mod liquidation;
 pub mod output;
 pub mod sandwich;
