@@ -34,6 +34,22 @@ fn sandwich_journal_agrees_with_the_bundle_counts() {
     assert_eq!(refused as u64, count(BundleStatus::Refused));
     assert_eq!(refused, r.records.iter().filter(|x| x.outcome == "risk_refused").count());
     assert_eq!(j.refusals().iter().sum::<u64>(), r.risk_rejects.iter().sum::<u64>());
+
+    // Written as SQLite: the same journal comes back, and one row per bundle record.
+    use xcrack::engine::journal::sqlite;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sandwich.sqlite");
+    sqlite::write(&file, &spec, j, sqlite::Run::Sandwich(&r.records)).unwrap();
+    let back = sqlite::read(&file).unwrap();
+    assert_eq!((back.meta["mode"].as_str(), &back.journal), ("sandwich", j));
+    assert!(back.backtest.is_none());
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let (n, included): (i64, i64) = conn
+        .query_row("SELECT count(*), sum(outcome = 'included') FROM sandwich_records", [], |x| {
+            Ok((x.get(0)?, x.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((n as usize, included as u64), (r.records.len(), r.bundles.included));
 }
 
 /// `--journal`: the SQLite file holds every event the strategies saw, every action and decision,
@@ -50,7 +66,7 @@ fn a_sqlite_journal_read_back_rebuilds_the_same_report() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("run.sqlite");
     xcrack::report::write(&spec, &r, &tmp.path().join("a")).unwrap();
-    sqlite::write(&file, &spec, "cex_dex", &r.journal, Some(&r)).unwrap();
+    sqlite::write(&file, &spec, &r.journal, sqlite::Run::CexDex(&r)).unwrap();
 
     let back = sqlite::read(&file).unwrap();
     assert_eq!(back.meta["scenario"], spec.name);

@@ -158,12 +158,11 @@ fn new_journal(file: Option<&Path>) -> engine::journal::Journal {
 fn write_journal(
     file: Option<&Path>,
     spec: &RunSpec,
-    mode: &str,
     journal: &engine::journal::Journal,
-    result: Option<&engine::BacktestResult>,
+    run: engine::journal::sqlite::Run<'_>,
 ) -> Result<(), CliError> {
     let Some(path) = file else { return Ok(()) };
-    engine::journal::sqlite::write(path, spec, mode, journal, result)
+    engine::journal::sqlite::write(path, spec, journal, run)
         .map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })
 }
 
@@ -200,7 +199,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         bar.finish_and_clear();
         let summary =
             report::write(spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
-        write_journal(journal_file, spec, "cex_dex", &result.journal, Some(&result))?;
+        write_journal(journal_file, spec, &result.journal, engine::journal::sqlite::Run::CexDex(&result))?;
         let timing = report::timing(&result);
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, events = result.events_processed, wall_s = timing.wall_s, "backtest finished");
         if !args.quiet {
@@ -216,7 +215,7 @@ fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>)
     let result =
         engine::sandwich::run_journaled(spec, new_journal(journal)).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::sandwich::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
-    write_journal(journal, spec, "sandwich", &result.journal, None)?;
+    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Sandwich(&result.records))?;
     if !quiet {
         let detail = format!(
             "gross {:.2}, bribes {:.2}, gas {:.2} {c}; {} outbid, {} never sent after a failed simulation; victims lost {:.2}",
@@ -239,7 +238,7 @@ fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Pat
     let result = engine::liquidation::run_journaled(spec, new_journal(journal))
         .map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::liquidation::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
-    write_journal(journal, spec, "liquidation", &result.journal, None)?;
+    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Liquidation(&result.records))?;
     if !quiet {
         let detail = format!(
             "gross {:.2}, gas {:.2}, bribes {:.2} {c}; {} borrowers still below HF 1, bad debt {:.2}",

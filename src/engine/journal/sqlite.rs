@@ -1,8 +1,9 @@
 //! The journal as a SQLite file (`--journal FILE`), readable with the `sqlite3` CLI: the events
-//! the strategies saw, every action with its decision, every bundle's news, and for a CEX/DEX
+//! the strategies saw, every action with its decision, every bundle's news; for a CEX/DEX
 //! backtest the fills (one row per trade, amounts as exact decimal strings), the equity curve,
 //! the latency samples and the run's counters (JSON) — everything the report is made of, so
-//! `read` gives back a result whose report is byte-identical to the run's.
+//! `read` gives back a result whose report is byte-identical to the run's; for sandwich and
+//! liquidation runs one row per bundle record (what was planned, what became of it, gas, bribe).
 //!
 //! Written into a temporary file beside the target and renamed when complete: a failed run never
 //! leaves a half-written journal behind. Integers the EVM side keeps as `u64` are stored in
@@ -22,6 +23,8 @@ use crate::engine::manager::StrategyStats;
 use crate::execution::{TradeRecord, TradeStatus};
 use crate::market::latency::LatencySketch;
 use crate::risk::RiskReject;
+use crate::strategies::liquidation_strategy::LiquidationRecord;
+use crate::strategies::sandwich_strategy::SandwichRecord;
 
 /// The `meta.format` of files this version writes and reads.
 pub const FORMAT: &str = "xcrack-journal/1";
@@ -41,8 +44,8 @@ pub struct JournalFile {
     /// format, mode, scenario, seed, duration_ns, xcrack version.
     pub meta: BTreeMap<String, String>,
     pub journal: Journal,
-    /// The CEX/DEX run the journal was written from (fills, equity, counters); `None` for modes
-    /// whose results are not journaled yet (sandwich, liquidation).
+    /// The CEX/DEX run the journal was written from (fills, equity, counters); `None` for sandwich
+    /// and liquidation runs, whose records are in the file but whose reports are not rebuilt from it.
     pub backtest: Option<BacktestResult>,
 }
 
@@ -71,7 +74,37 @@ CREATE TABLE equity(seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, block INT
 CREATE TABLE latencies(kind TEXT NOT NULL, seq INTEGER NOT NULL, ns INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(kind, seq));
 CREATE TABLE counters(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sandwich_records(seq INTEGER PRIMARY KEY, block INTEGER NOT NULL, pool INTEGER NOT NULL,
+  sells_base INTEGER NOT NULL, victims INTEGER NOT NULL, front_in_raw TEXT NOT NULL,
+  predicted_back_out_raw TEXT NOT NULL, realised_back_out_raw TEXT, predicted_gross_raw TEXT NOT NULL,
+  realised_gross_raw TEXT, gas_wei TEXT NOT NULL, bribe_wei TEXT NOT NULL, mark_raw TEXT NOT NULL,
+  net_quote_raw TEXT NOT NULL, success_probability REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+  bundle_hash TEXT);
+CREATE TABLE liquidation_records(seq INTEGER PRIMARY KEY, block INTEGER NOT NULL, borrower TEXT NOT NULL,
+  collateral INTEGER NOT NULL, debt INTEGER NOT NULL, funding TEXT NOT NULL, health_before TEXT NOT NULL,
+  health_after TEXT, debt_to_cover TEXT NOT NULL, predicted_repaid TEXT NOT NULL, predicted_seized TEXT NOT NULL,
+  predicted_proceeds TEXT NOT NULL, profit_asset INTEGER NOT NULL, realised_gross TEXT, gross_base TEXT NOT NULL,
+  bonus_base TEXT NOT NULL, gas_wei TEXT NOT NULL, bribe_wei TEXT NOT NULL, eth_price TEXT NOT NULL,
+  outcome TEXT NOT NULL, reason TEXT NOT NULL, source_block INTEGER);
 ";
+
+/// The run a journal is written from: its mode's records go in beside the journal.
+#[derive(Clone, Copy)]
+pub enum Run<'a> {
+    CexDex(&'a BacktestResult),
+    Sandwich(&'a [SandwichRecord]),
+    Liquidation(&'a [LiquidationRecord]),
+}
+
+impl Run<'_> {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Run::CexDex(_) => "cex_dex",
+            Run::Sandwich(_) => "sandwich",
+            Run::Liquidation(_) => "liquidation",
+        }
+    }
+}
 
 /// u64 into SQLite's i64, bit for bit (read back with `u`).
 fn i(v: u64) -> i64 {
@@ -235,6 +268,70 @@ impl Writer<'_> {
         Ok(())
     }
 
+    fn sandwich(&self, records: &[SandwichRecord]) -> Result<(), JournalError> {
+        let opt = |v: Option<String>| v;
+        for (seq, r) in records.iter().enumerate() {
+            self.exec(
+                "INSERT INTO sandwich_records VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+                params![
+                    seq as i64,
+                    i(r.block),
+                    r.pool as i64,
+                    r.sells_base,
+                    r.victims as i64,
+                    r.front_in_raw.to_string(),
+                    r.predicted_back_out_raw.to_string(),
+                    opt(r.realised_back_out_raw.map(|v| v.to_string())),
+                    r.predicted_gross_raw.to_string(),
+                    opt(r.realised_gross_raw.map(|v| v.to_string())),
+                    r.gas_wei.to_string(),
+                    r.bribe_wei.to_string(),
+                    r.mark.to_string(),
+                    r.net_quote().to_string(),
+                    r.success_probability,
+                    r.outcome,
+                    r.reason,
+                    opt(r.bundle_hash.map(|h| h.to_string()))
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn liquidation(&self, records: &[LiquidationRecord]) -> Result<(), JournalError> {
+        for (seq, r) in records.iter().enumerate() {
+            self.exec(
+                "INSERT INTO liquidation_records VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,\
+                 ?19,?20,?21,?22)",
+                params![
+                    seq as i64,
+                    i(r.block),
+                    r.borrower.to_string(),
+                    r.collateral as i64,
+                    r.debt as i64,
+                    format!("{:?}", r.funding),
+                    r.health_before.to_string(),
+                    r.health_after.map(|v| v.to_string()),
+                    r.debt_to_cover.to_string(),
+                    r.predicted_repaid.to_string(),
+                    r.predicted_seized.to_string(),
+                    r.predicted_proceeds.to_string(),
+                    r.profit_asset as i64,
+                    r.realised_gross.map(|v| v.to_string()),
+                    r.gross_base.to_string(),
+                    r.bonus_base.to_string(),
+                    r.gas_wei.to_string(),
+                    r.bribe_wei.to_string(),
+                    r.eth_price.to_string(),
+                    r.outcome,
+                    r.reason,
+                    r.source_block.map(i)
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     fn backtest(&self, r: &BacktestResult) -> Result<(), JournalError> {
         for (idx, s) in r.strategies.iter().enumerate() {
             let o = &s.stats.opportunities;
@@ -323,15 +420,9 @@ impl Writer<'_> {
     }
 }
 
-/// Writes `journal` (and, for a CEX/DEX backtest, its result) to `path`, replacing any file there
-/// only once the new one is complete.
-pub fn write(
-    path: &Path,
-    spec: &RunSpec,
-    mode: &str,
-    journal: &Journal,
-    backtest: Option<&BacktestResult>,
-) -> Result<(), JournalError> {
+/// Writes `journal` and the records of `run` to `path`, replacing any file there only once the
+/// new one is complete.
+pub fn write(path: &Path, spec: &RunSpec, journal: &Journal, run: Run<'_>) -> Result<(), JournalError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "journal".into());
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
@@ -343,10 +434,12 @@ pub fn write(
         w.conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;").map_err(|e| w.err(e))?;
         w.conn.execute_batch(SCHEMA).map_err(|e| w.err(e))?;
         w.conn.execute_batch("BEGIN").map_err(|e| w.err(e))?;
-        w.meta(spec, mode)?;
+        w.meta(spec, run.mode())?;
         w.journal(journal)?;
-        if let Some(r) = backtest {
-            w.backtest(r)?;
+        match run {
+            Run::CexDex(r) => w.backtest(r)?,
+            Run::Sandwich(r) => w.sandwich(r)?,
+            Run::Liquidation(r) => w.liquidation(r)?,
         }
         w.conn.execute_batch("COMMIT").map_err(|e| w.err(e))?;
         w.conn.close().map_err(|(_, e)| JournalError::Sqlite { path: path.to_path_buf(), source: e })
