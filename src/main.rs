@@ -7,7 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Backtest(a) => a.quiet,
-        Command::Relay(_) | Command::Bench(_) => false,
+        Command::Relay(_) | Command::Bench(_) | Command::Report(_) => false,
     };
     let default_level = if quiet { "error" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -24,6 +24,7 @@ fn main() {
         Command::Backtest(args) => xcrack::cli::backtest::run(args),
         Command::Relay(args) => xcrack::cli::relay::run(args),
         Command::Bench(args) => xcrack::cli::bench::run(args),
+        Command::Report(args) => xcrack::cli::report::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

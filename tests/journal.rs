@@ -120,3 +120,34 @@ fn journal_flag_is_checked_before_anything_runs() {
     assert!(nowhere.1.contains("does not exist"), "{}", nowhere.1);
     assert!(!tmp.path().join("reports").exists(), "nothing was written");
 }
+
+#[test]
+fn report_command_rebuilds_the_report_from_the_journal_file() {
+    let bin = env!("CARGO_BIN_EXE_xcrack");
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cross_dex.toml");
+    let xcrack = |args: &[&str]| {
+        let out = std::process::Command::new(bin).current_dir(tmp.path()).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let s = scenario.to_str().unwrap();
+    let ran = xcrack(&["backtest", "-q", "--out", "a", "--journal", "j.sqlite", "--set", "duration=20m", s]);
+    assert_eq!(ran.0, Some(0), "{}", ran.1);
+    let rebuilt = xcrack(&["report", "--journal", "j.sqlite", "--out", "b", "--set", "duration=20m", s]);
+    assert_eq!(rebuilt.0, Some(0), "{}", rebuilt.1);
+    for f in ["summary.json", "summary.md", "trades.csv", "trades.parquet", "equity.parquet"] {
+        let a = std::fs::read(tmp.path().join("a/cross-dex-42").join(f)).unwrap();
+        let b = std::fs::read(tmp.path().join("b/cross-dex-42").join(f)).unwrap();
+        assert!(a == b, "{f} differs");
+    }
+    // Other settings than the run's: refused, nothing written.
+    let other = xcrack(&["report", "--journal", "j.sqlite", "--out", "c", "--set", "duration=21m", s]);
+    assert_eq!(other.0, Some(2), "{}", other.1);
+    assert!(other.1.contains("with other settings"), "{}", other.1);
+    assert!(!tmp.path().join("c").exists());
+    // Not a journal at all: one clear error.
+    std::fs::write(tmp.path().join("junk.sqlite"), b"not a database").unwrap();
+    let junk = xcrack(&["report", "--journal", "junk.sqlite", "--out", "d", "--set", "duration=20m", s]);
+    assert_eq!(junk.0, Some(2), "{}", junk.1);
+    assert!(junk.1.contains("junk.sqlite"), "{}", junk.1);
+}

@@ -3,6 +3,7 @@
 pub mod backtest;
 pub mod bench;
 pub mod relay;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -45,4 +46,7 @@ pub enum Command {
     /// when one got slower than the margin; --scenarios tabulates every shipped scenario's
     /// headline figures against the committed table.
     Bench(bench::Args),
+    /// Write a run's report again from its SQLite journal (`backtest --journal FILE`), given the
+    /// scenario, seed and overrides the run used: byte-identical to the run's report (CEX/DEX runs).
+    Report(report::Args),
 }

@@ -106,6 +106,12 @@ impl Run<'_> {
     }
 }
 
+/// The resolved run a journal belongs to, as a hash: a report is rebuilt from a journal only with
+/// the same scenario, seed and overrides (RunSpec's `Debug` form is deterministic: no hash maps).
+pub fn spec_fingerprint(spec: &RunSpec) -> String {
+    alloy_primitives::keccak256(format!("{spec:?}").as_bytes()).to_string()
+}
+
 /// u64 into SQLite's i64, bit for bit (read back with `u`).
 fn i(v: u64) -> i64 {
     v as i64
@@ -178,6 +184,7 @@ impl Writer<'_> {
             ("seed", spec.seed.to_string()),
             ("duration_ns", spec.duration.to_string()),
             ("xcrack_version", env!("CARGO_PKG_VERSION").to_string()),
+            ("spec_fingerprint", spec_fingerprint(spec)),
         ];
         for (k, v) in rows {
             self.exec("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;

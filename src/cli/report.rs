@@ -1,0 +1,73 @@
+//! `xcrack report`: writes a run's report again from its SQLite journal (`backtest --journal`),
+//! given the same scenario, seed and overrides it ran with (checked against the journal).
+
+use std::path::PathBuf;
+
+use super::backtest::{CliError, load_all, report_dirs};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::engine::journal::sqlite;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The journal a `backtest --journal FILE` run wrote.
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+    /// The scenario the run used (none: the embedded calm scenario).
+    pub scenario: Option<String>,
+    /// The seed the run used, if it was overridden.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Reports root: writes <DIR>/<scenario>-<seed>/.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// The configuration file the run used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// The overrides the run used (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let bt = super::backtest::Args {
+        scenarios: args.scenario.iter().cloned().collect(),
+        seed: args.seed,
+        out: args.out.clone(),
+        config: args.config.clone(),
+        set: args.set.clone(),
+        quiet: true,
+        journal: None,
+    };
+    let spec = load_all(&bt)?.remove(0);
+    let file = sqlite::read(&args.journal).map_err(|e| CliError { code: EXIT_BAD_INPUT, message: e.to_string() })?;
+    let shown = args.journal.display();
+    let meta = |k: &str| file.meta.get(k).cloned().unwrap_or_default();
+    if meta("spec_fingerprint") != sqlite::spec_fingerprint(&spec) {
+        return Err(CliError {
+            code: EXIT_BAD_INPUT,
+            message: format!(
+                "{shown}: written by a run of `{}` seed {} with other settings than `{}` seed {} here: give the \
+                 scenario, --seed, --config and --set the run used",
+                meta("scenario"),
+                meta("seed"),
+                spec.name,
+                spec.seed
+            ),
+        });
+    }
+    let Some(result) = file.backtest else {
+        return Err(CliError {
+            code: EXIT_BAD_INPUT,
+            message: format!("{shown}: a {} journal; only CEX/DEX reports are rebuilt from journals yet", meta("mode")),
+        });
+    };
+    let dir = report_dirs(std::slice::from_ref(&spec), &args.out)?.remove(0);
+    crate::report::write(&spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
+    println!(
+        "report of {}-{} rebuilt from {shown} in {} (timing.json has no wall-clock figures)",
+        spec.name,
+        spec.seed,
+        dir.display()
+    );
+    Ok(())
+}
