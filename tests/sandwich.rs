@@ -334,6 +334,7 @@ fn a_bundle_whose_simulation_reverts_is_never_sent() {
         limit: SwapLimit::ExactIn { amount_in: U256::from(20 * e18), min_out },
         priority_fee_wei: 2_000_000_000,
         arrival_seq: 1,
+        after: None,
     };
     let good = plan(&spec, &market, &[v]).unwrap();
     let mut greedy = good.clone();

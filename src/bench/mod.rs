@@ -338,6 +338,7 @@ impl SandwichBench {
             limit: call.limit,
             priority_fee_wei: tx.max_priority_fee_per_gas,
             arrival_seq: 1,
+            after: None,
         };
         let (rb, rq) = self.dex.reserves(&self.chain, pool);
         let market = Market {

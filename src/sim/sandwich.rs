@@ -276,7 +276,15 @@ impl<'a> SandwichWorld<'a> {
         let (raw, hash) = w.sign(&req).ok()?;
         self.seq += 1;
         Some(Pending {
-            view: Victim { tx_hash: hash, pool, sells_base, limit, priority_fee_wei: fee, arrival_seq: self.seq },
+            view: Victim {
+                tx_hash: hash,
+                pool,
+                sells_base,
+                limit,
+                priority_fee_wei: fee,
+                arrival_seq: self.seq,
+                after: None,
+            },
             raw,
             from: addr,
             method,

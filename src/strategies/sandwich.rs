@@ -19,6 +19,9 @@ pub struct Victim {
     pub limit: SwapLimit,
     pub priority_fee_wei: u128,
     pub arrival_seq: u64,
+    /// The same sender's previous transaction, when it is still pending: a bundle may wrap this
+    /// victim only with that one in it too (before it), or the chain refuses it (`NonceTooHigh`).
+    pub after: Option<B256>,
 }
 
 impl Victim {
@@ -176,6 +179,10 @@ fn plan_side(
     // Keep the victims that succeed on their own, in order (a failing one would revert the bundle).
     let mut kept: Vec<(&Victim, VictimLimit)> = Vec::new();
     for v in side {
+        // Its sender's previous transaction left out (its limit failed): this one cannot run.
+        if v.after.is_some_and(|h| !kept.iter().any(|(k, _)| k.tx_hash == h)) {
+            continue;
+        }
         let Some(l) = pool_limit(&v.limit) else { continue };
         let mut trial: Vec<VictimLimit> = kept.iter().map(|(_, l)| *l).collect();
         trial.push(l);
@@ -302,6 +309,7 @@ mod tests {
             limit: SwapLimit::ExactIn { amount_in: U256::from(50 * e18), min_out },
             priority_fee_wei: 2_000_000_000,
             arrival_seq: 1,
+            after: None,
         };
         let p = plan(&spec(), &m, &[victim(out * U256::from(97) / U256::from(100))]).unwrap();
         assert!(p.sells_base && p.run.front_in > U256::ZERO && p.net_wei() > 0);
@@ -309,5 +317,42 @@ mod tests {
         assert!(p.success_probability >= 0.3);
         assert_eq!(plan(&spec(), &m, &[victim(out)]), Err(SandwichSkip::Unprofitable));
         assert_eq!(plan(&spec(), &m, &[]), Err(SandwichSkip::NoVictims));
+    }
+
+    #[test]
+    fn a_victim_whose_previous_transaction_is_left_out_is_left_out_too() {
+        let e18 = 10u128.pow(18);
+        let m = Market {
+            pool: 0,
+            reserve_base: U256::from(1_000 * e18),
+            reserve_quote: U256::from(3_000_000_000_000u128),
+            fee_bps: 30,
+            base: U256::from(100 * e18),
+            quote: U256::from(300_000_000_000u128),
+            native: 10 * e18,
+            base_fee_wei: 10_000_000_000,
+        };
+        let out =
+            crate::market::amm::get_amount_out(U256::from(50 * e18), m.reserve_base, m.reserve_quote, 30).unwrap();
+        let victim = |n: u8, min_out: U256, after: Option<u8>| Victim {
+            tx_hash: B256::repeat_byte(n),
+            pool: 0,
+            sells_base: true,
+            limit: SwapLimit::ExactIn { amount_in: U256::from(50 * e18), min_out },
+            priority_fee_wei: 2_000_000_000,
+            arrival_seq: u64::from(n),
+            after: after.map(B256::repeat_byte),
+        };
+        let loose = out * U256::from(90) / U256::from(100);
+        // The sender's first swap cannot be met even alone (min out above what the pool gives):
+        // its second one is loose, but without the first the chain refuses it.
+        let impossible = out + U256::from(1u8);
+        let alone = plan(&spec(), &m, &[victim(1, impossible, None), victim(2, loose, None)]).unwrap();
+        assert_eq!(alone.victims, vec![B256::repeat_byte(2)], "unrelated, the loose one would be kept");
+        let chained = plan(&spec(), &m, &[victim(1, impossible, None), victim(2, loose, Some(1))]);
+        assert_eq!(chained.err(), Some(SandwichSkip::LimitsTooTight));
+        // Both met: both kept, the earlier first.
+        let both = plan(&spec(), &m, &[victim(1, loose, None), victim(2, loose, Some(1))]).unwrap();
+        assert_eq!(both.victims, vec![B256::repeat_byte(1), B256::repeat_byte(2)]);
     }
 }

@@ -154,6 +154,7 @@ impl SandwichStrategy {
             limit: swap.limit,
             priority_fee_wei: tx.max_priority_fee_per_gas,
             arrival_seq: self.seq,
+            after: None,
         };
         Some((view, tx.from, tx.nonce))
     }
@@ -170,7 +171,10 @@ impl SandwichStrategy {
             .pending
             .iter()
             .filter(|p| p.view.pool == pool && p.wrappable(&self.pending, ctx.chain.nonce(p.from)))
-            .map(|p| p.view.clone())
+            .map(|p| {
+                let previous = self.pending.iter().find(|q| q.from == p.from && q.nonce + 1 == p.nonce);
+                Victim { after: previous.map(|q| q.view.tx_hash), ..p.view.clone() }
+            })
             .collect();
         let (rb, rq) = ctx.market.reserves(PoolId(pool as u16));
         let market = Market {
@@ -407,6 +411,7 @@ mod tests {
             limit: SwapLimit::ExactIn { amount_in: U256::from(1u8), min_out: U256::ZERO },
             priority_fee_wei: tip,
             arrival_seq: seq,
+            after: None,
         };
         Waiting { view, id: TxId(seq as u32), from: Address::with_last_byte(from), nonce }
     }
