@@ -151,3 +151,15 @@ fn report_command_rebuilds_the_report_from_the_journal_file() {
     assert_eq!(junk.0, Some(2), "{}", junk.1);
     assert!(junk.1.contains("junk.sqlite"), "{}", junk.1);
 }
+
+/// A rival's liquidation is news to the strategy even when our bundle's report cannot carry it
+/// (ours may never have reached the relay): the world tells it as a position change, once per
+/// borrower a rival moved.
+#[test]
+fn rival_liquidations_reach_the_strategy_as_position_changes() {
+    let spec = spec("liquidation_mixed.toml", &[]);
+    let r = xcrack::engine::liquidation::run(&spec).unwrap();
+    assert!(r.rival_liquidations > 0);
+    let position = xcrack::engine::journal::EVENT_KINDS.iter().position(|k| *k == "position").unwrap();
+    assert_eq!(r.journal.events_seen[position], r.rival_liquidations);
+}

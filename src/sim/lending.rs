@@ -406,6 +406,7 @@ impl<'a> LendingSimWorld<'a> {
         self.rival_wins += rivals_landed as u64;
         // Whoever a landed bundle liquidated (ours or a rival's): re-read from the pool.
         let touched = std::mem::take(&mut self.touched);
+        let mut rival_moved: Vec<u32> = Vec::new();
         if landed || rivals_landed > 0 {
             let event = if landed { "liquidated" } else { "rival" };
             for i in touched {
@@ -414,6 +415,11 @@ impl<'a> LendingSimWorld<'a> {
                     (self.borrowers[i].collateral, self.borrowers[i].debt) = (c, d);
                     self.history.position(i, block, &self.borrowers[i], event);
                     self.liquidated_at.push((i, block));
+                    // A rival's liquidation is news our own bundle's report may not carry (ours
+                    // may never have reached the relay).
+                    if !landed {
+                        rival_moved.push(i as u32);
+                    }
                 }
             }
         }
@@ -425,6 +431,7 @@ impl<'a> LendingSimWorld<'a> {
         if let Some((strategy, report)) = news {
             self.desk.report(strategy, report, out);
         }
+        out.extend(rival_moved.into_iter().map(|account| Event::Position { account }));
         out.push(Event::Block(BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }));
     }
 }
