@@ -10,10 +10,9 @@ use crate::core::NANOS_PER_SEC;
 use crate::engine;
 use crate::report;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Scenario files or glob patterns (e.g. 'scenarios/*.toml'). None: the embedded calm scenario.
-    pub scenarios: Vec<String>,
+/// What a run is made of besides its scenario, shared by every command that resolves one.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Settings {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -26,6 +25,14 @@ pub struct Args {
     /// Override any key, e.g. --set strategies.micro_arbitrage.min_profit_usd=5 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario files or glob patterns (e.g. 'scenarios/*.toml'). None: the embedded calm scenario.
+    pub scenarios: Vec<String>,
+    #[command(flatten)]
+    pub settings: Settings,
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -78,6 +85,7 @@ fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, CliError> {
 
 fn sources_for(args: &Args, scenario: Option<(String, String)>) -> Sources {
     let mut cli = Vec::new();
+    let args = &args.settings;
     if let Some(seed) = args.seed {
         cli.push(("seed".to_string(), seed.to_string()));
     }
@@ -91,7 +99,7 @@ fn sources_for(args: &Args, scenario: Option<(String, String)>) -> Sources {
 
 /// Loads and validates every scenario before anything runs, so bad input writes nothing.
 pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
-    for kv in &args.set {
+    for kv in &args.settings.set {
         if !kv.contains('=') {
             return Err(bad_input(format!("--set {kv}: expected KEY=VALUE")));
         }
@@ -168,7 +176,7 @@ fn write_journal(
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let specs = load_all(&args)?;
-    let dirs = report_dirs(&specs, &args.out)?;
+    let dirs = report_dirs(&specs, &args.settings.out)?;
     let journal_file = journal_target(&args, specs.len())?;
     for (spec, dir) in specs.iter().zip(dirs) {
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");

@@ -192,10 +192,7 @@ pub fn scenario_table(dir: &Path, out: &Path) -> Result<String, CliError> {
     files.sort();
     let args = super::backtest::Args {
         scenarios: files,
-        seed: None,
-        out: out.to_path_buf(),
-        config: None,
-        set: Vec::new(),
+        settings: super::backtest::Settings { out: out.to_path_buf(), ..Default::default() },
         quiet: true,
         journal: None,
     };

@@ -39,10 +39,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let fail = |message: String| CliError { code: EXIT_FAILURE, message };
     let bt = super::backtest::Args {
         scenarios: args.scenario.iter().cloned().collect(),
-        seed: None,
-        out: Default::default(),
-        config: None,
-        set: args.set.clone(),
+        settings: super::backtest::Settings { set: args.set.clone(), ..Default::default() },
         quiet: true,
         journal: None,
     };

@@ -14,27 +14,15 @@ pub struct Args {
     pub journal: PathBuf,
     /// The scenario the run used (none: the embedded calm scenario).
     pub scenario: Option<String>,
-    /// The seed the run used, if it was overridden.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Reports root: writes <DIR>/<scenario>-<seed>/.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub out: PathBuf,
-    /// The configuration file the run used.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<String>,
-    /// The overrides the run used (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// The seed, reports root, configuration file and overrides: as the run had them.
+    #[command(flatten)]
+    pub settings: super::backtest::Settings,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let bt = super::backtest::Args {
         scenarios: args.scenario.iter().cloned().collect(),
-        seed: args.seed,
-        out: args.out.clone(),
-        config: args.config.clone(),
-        set: args.set.clone(),
+        settings: args.settings.clone(),
         quiet: true,
         journal: None,
     };
@@ -61,7 +49,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             message: format!("{shown}: a {} journal; only CEX/DEX reports are rebuilt from journals yet", meta("mode")),
         });
     };
-    let dir = report_dirs(std::slice::from_ref(&spec), &args.out)?.remove(0);
+    let dir = report_dirs(std::slice::from_ref(&spec), &args.settings.out)?.remove(0);
     crate::report::write(&spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
     println!(
         "report of {}-{} rebuilt from {shown} in {} (timing.json has no wall-clock figures)",

@@ -287,8 +287,8 @@ mod tests {
         assert!((win_probability(&s, 0) - 0.7).abs() < 1e-12);
     }
 
-    #[test]
-    fn a_big_loose_victim_is_sandwiched_and_a_tight_one_skipped() {
+    /// A 1,000 WETH pool and what selling 50 WETH into it gives.
+    fn deep_market() -> (Market, U256, u128) {
         let e18 = 10u128.pow(18);
         let m = Market {
             pool: 0,
@@ -302,6 +302,12 @@ mod tests {
         };
         let out =
             crate::market::amm::get_amount_out(U256::from(50 * e18), m.reserve_base, m.reserve_quote, 30).unwrap();
+        (m, out, e18)
+    }
+
+    #[test]
+    fn a_big_loose_victim_is_sandwiched_and_a_tight_one_skipped() {
+        let (m, out, e18) = deep_market();
         let victim = |min_out: U256| Victim {
             tx_hash: B256::repeat_byte(1),
             pool: 0,
@@ -321,19 +327,7 @@ mod tests {
 
     #[test]
     fn a_victim_whose_previous_transaction_is_left_out_is_left_out_too() {
-        let e18 = 10u128.pow(18);
-        let m = Market {
-            pool: 0,
-            reserve_base: U256::from(1_000 * e18),
-            reserve_quote: U256::from(3_000_000_000_000u128),
-            fee_bps: 30,
-            base: U256::from(100 * e18),
-            quote: U256::from(300_000_000_000u128),
-            native: 10 * e18,
-            base_fee_wei: 10_000_000_000,
-        };
-        let out =
-            crate::market::amm::get_amount_out(U256::from(50 * e18), m.reserve_base, m.reserve_quote, 30).unwrap();
+        let (m, out, e18) = deep_market();
         let victim = |n: u8, min_out: U256, after: Option<u8>| Victim {
             tx_hash: B256::repeat_byte(n),
             pool: 0,
