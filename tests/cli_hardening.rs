@@ -367,21 +367,23 @@ fn other_processes_holding_relay_connections_do_not_change_a_sandwich_report() {
     assert_eq!(quiet, disturbed);
 }
 
-/// Strategies of two markets in one scenario would silently run only one (the markets are separate
-/// simulated chains in this version): refused, naming the keys.
+/// Strategies of two families in one scenario run together on one chain and wallet
+/// (`engine::all`; `tests/all_strategies.rs`), none silently dropped. With the pools in closed form
+/// there is no chain to share: refused, naming the key.
 #[test]
-fn strategies_of_two_markets_in_one_scenario_are_refused_not_dropped() {
-    refused(&scenario("calm.toml"), &["strategies.sandwich.enabled=true"], "strategies.sandwich.enabled", "both true");
+fn strategies_of_two_markets_in_one_scenario_need_the_evm_and_are_never_dropped() {
+    let math = "chain.dex_engine=math";
+    refused(&scenario("calm.toml"), &["strategies.sandwich.enabled=true", math], "chain.dex_engine", "both true");
     refused(
         &scenario("sandwich.toml"),
-        &["strategies.liquidation.enabled=true"],
-        "strategies.sandwich.enabled",
-        "strategies.liquidation.enabled are both true",
+        &["strategies.liquidation.enabled=true", math],
+        "chain.dex_engine",
+        "strategies.sandwich.enabled and strategies.liquidation.enabled are both true",
     );
     refused(
         &scenario("liquidation_cascade.toml"),
-        &["strategies.cross_dex.enabled=true"],
-        "strategies.cross_dex.enabled",
+        &["strategies.cross_dex.enabled=true", math],
+        "chain.dex_engine",
         "both true",
     );
 }

@@ -180,6 +180,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let journal_file = journal_target(&args, specs.len())?;
     for (spec, dir) in specs.iter().zip(dirs) {
         tracing::info!(target: "xcrack::cli", scenario = %spec.name, seed = spec.seed, out = %dir.display(), "backtest started");
+        if engine::all::combines(spec) {
+            run_all(spec, &dir, args.quiet, journal_file)?;
+            continue;
+        }
         if spec.sandwich.enabled {
             run_sandwich(spec, &dir, args.quiet, journal_file)?;
             continue;
@@ -213,6 +217,29 @@ pub fn run(args: Args) -> Result<(), CliError> {
         if !args.quiet {
             print_summary(spec, &summary, &result.journal, &cex_detail(&summary, &timing), &dir);
         }
+    }
+    Ok(())
+}
+
+/// Every enabled strategy on one chain and wallet (`engine::all`).
+fn run_all(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>) -> Result<(), CliError> {
+    let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    let result = engine::all::run_journaled(spec, new_journal(journal), &mut |_| {})
+        .map_err(|e| fail(format!("{}: {e}", spec.name)))?;
+    let s = report::all::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
+    write_journal(journal, spec, &result.market.journal, engine::journal::sqlite::Run::All(&result))?;
+    if !quiet {
+        let sec = &s.sections;
+        let detail = format!(
+            "{} trades; {} of {} sandwich bundles included; {} liquidations, {} rival; {} events",
+            sec.market.trades.count,
+            sec.sandwich.bundles.included,
+            sec.sandwich.bundles.submitted,
+            result.liquidation.records.iter().filter(|r| r.outcome == "included").count(),
+            result.liquidation.rival_liquidations,
+            s.events_processed,
+        );
+        print_summary(spec, &s, &result.market.journal, &detail, dir);
     }
     Ok(())
 }

@@ -1067,8 +1067,8 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             replay,
         }
     };
-    // The three markets are separate simulated chains today: a scenario that enabled strategies of
-    // two of them would silently run only one. Refuse it, naming the keys.
+    // Strategies of two families (the CEX/DEX market's, sandwiching, liquidations) run together on
+    // one chain and wallet (`engine::all`): the market's pools must then be contracts on it.
     let micro_key = "strategies.micro_arbitrage.enabled";
     let on: Vec<&str> = [
         (s.strategies.micro_arbitrage.enabled, micro_key),
@@ -1080,13 +1080,21 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     .filter_map(|(on, k)| on.then_some(k))
     .collect();
     if let [a, b, ..] = on.as_slice() {
-        return Err(v.err(
-            v.user_key(a, b),
-            format!(
-                "{a} and {b} are both true: their markets are separate simulated chains in this version, so a \
-                 scenario runs one of micro-arbitrage/cross-DEX, sandwiching or liquidations; set the other to false"
-            ),
-        ));
+        if chain.dex_engine != DexEngine::Evm {
+            return Err(v.err(
+                "chain.dex_engine",
+                format!(
+                    "{a} and {b} are both true: they run together on one chain and wallet, which needs the pools \
+                     in the EVM: set chain.dex_engine = \"evm\" (or one of them to false)"
+                ),
+            ));
+        }
+        if dex.is_empty() {
+            return Err(v.err(
+                v.user_key(a, b),
+                format!("{a} and {b} are both true: running them together needs at least one [[market.dex]] pool"),
+            ));
+        }
     }
     let spec = RunSpec {
         name: s.name.clone(),

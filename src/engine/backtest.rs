@@ -122,8 +122,40 @@ fn run_from_with(
     strategies.register(Box::new(CrossDex::new(spec.cross_dex.clone())), spec.cross_dex.enabled && spec.dex.len() >= 2);
     let mut risk = RiskGate::new(spec.safety.clone());
     let drive = driver::drive(&mut world, source, &mut strategies, &mut risk, &mut journal, spec.duration, progress);
-    world.close_equity();
     progress(spec.duration);
+    let outcomes = outcomes(strategies, 0..2);
+    market_result(spec, world, outcomes, &risk, journal, drive.events, wall_start)
+}
+
+/// The registered strategies `range` (registration order) as the report shows them.
+pub(crate) fn outcomes(strategies: StrategyManager, range: std::ops::Range<usize>) -> Vec<StrategyOutcome> {
+    let ids = strategies.ids();
+    strategies
+        .strategies
+        .into_iter()
+        .zip(ids)
+        .enumerate()
+        .filter(|(i, _)| range.contains(i))
+        .map(|(_, (r, id))| StrategyOutcome {
+            id,
+            enabled: r.enabled,
+            stats: r.stats,
+            wall_ns_samples: r.wall_ns_samples,
+        })
+        .collect()
+}
+
+/// What the market world's run comes to, once the driver is done with it.
+pub(crate) fn market_result(
+    spec: &RunSpec,
+    mut world: MarketWorld<'_>,
+    strategies: Vec<StrategyOutcome>,
+    risk: &RiskGate,
+    journal: Journal,
+    events: u64,
+    wall_start: std::time::Instant,
+) -> Result<BacktestResult, crate::chain::ChainError> {
+    world.close_equity();
     let MarketWorld { mut sim, exec, equity, quote_ages, .. } = world;
 
     let wallet = match &mut sim.chain.engine {
@@ -137,35 +169,24 @@ fn run_from_with(
         }
         PoolEngine::Math => None,
     };
-    let ids = strategies.ids();
     Ok(BacktestResult {
         wallet,
         trades: exec.records.clone(),
         equity,
-        strategies: strategies
-            .strategies
-            .into_iter()
-            .zip(ids)
-            .map(|(r, id)| StrategyOutcome {
-                id,
-                enabled: r.enabled,
-                stats: r.stats,
-                wall_ns_samples: r.wall_ns_samples,
-            })
-            .collect(),
+        strategies,
         exec: exec.stats,
         feed: sim.feed.stats,
         blocks: sim.chain.number,
         block_stats: sim.chain.stats.clone(),
         final_base_fee_wei: sim.chain.base_fee,
-        events_processed: drive.events,
+        events_processed: events,
         order_latencies: exec.order_latencies.clone(),
         feed_latencies: std::mem::take(&mut sim.feed_latencies),
         completion_latencies: exec.completion_latencies.clone(),
         quote_ages,
         risk_rejects: risk.rejects,
         emergency_stop_at: risk.stopped_at,
-        risk: crate::report::RiskOutcome::of(&risk),
+        risk: crate::report::RiskOutcome::of(risk),
         outliers_published: sim.venues.iter().map(|v| v.outliers_published).sum(),
         venue_names: spec.cex.iter().map(|c| c.name.clone()).collect(),
         pool_names: spec.dex.iter().map(|d| d.name.clone()).collect(),

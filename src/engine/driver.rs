@@ -129,7 +129,8 @@ pub trait World {
     fn chain(&self) -> &dyn ChainView;
     fn free_trade_slots(&self) -> usize;
     fn is_busy(&self, venue: LegVenue) -> bool;
-    fn assess(&self, action: &Action) -> Assessment;
+    /// `strategy`: who asks (a world with several flows sends each its own).
+    fn assess(&self, strategy: u16, action: &Action) -> Assessment;
     /// Carries out a gated action; an error is the reason it could not be (e.g. a simulation
     /// failed). What the strategy should hear at once (a bundle's submission) goes to `out`. The
     /// world tells the gate whether its simulation and submission went through
@@ -233,7 +234,7 @@ pub fn drive<W: World>(
             }
             for (strategy, action) in batch.drain(..) {
                 let i = strategy as usize;
-                let a = world.assess(&action);
+                let a = world.assess(strategy, &action);
                 let decision = if let Some(r) = a.refuse {
                     Decision::Skipped(r)
                 } else if a.reduces_risk {
@@ -344,7 +345,7 @@ mod tests {
         fn is_busy(&self, _venue: LegVenue) -> bool {
             self.taken_by.is_some()
         }
-        fn assess(&self, _action: &Action) -> Assessment {
+        fn assess(&self, _strategy: u16, _action: &Action) -> Assessment {
             let refuse = self.taken_by.is_some().then_some(SkipReason::VenueBusy);
             Assessment { refuse, ..Assessment::default() }
         }

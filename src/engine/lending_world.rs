@@ -38,16 +38,23 @@ impl std::ops::Deref for LendingWorld {
 
 impl LendingWorld {
     /// Deploys everything for `spec`'s reserves at oracle prices `prices` (8 decimals, reserve
-    /// order); `searcher` owns the executor and the flash liquidator, `operator` the oracle.
+    /// order) on `dex` (the WETH/quote pools already on the chain) or on a DEX of its own;
+    /// `searcher` owns the executor and the flash liquidator, `operator` the oracle.
     pub fn deploy(
         chain: &mut SimChain,
         spec: &RunSpec,
         searcher: Address,
         operator: Address,
         prices: &[u128],
+        dex: Option<DexDeployment>,
     ) -> Result<(Self, Vec<Reserve>), ChainError> {
-        let reserves_dex: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
-        let dex = deploy_dex_for(chain, spec.quote_decimals as u8, &reserves_dex, searcher)?;
+        let dex = match dex {
+            Some(dex) => dex,
+            None => {
+                let reserves_dex: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
+                deploy_dex_for(chain, spec.quote_decimals as u8, &reserves_dex, searcher)?
+            }
+        };
         let venue = dex.venues[0].clone();
         let specs = &spec.lending.reserves;
         let mut tokens = vec![
@@ -141,9 +148,10 @@ impl LendingWorld {
     }
 
     /// The arbitrageur swaps each pool against the quote token back to the market price
-    /// (`prices`, 8 decimals per reserve), stopping within the fee band as a real one would.
-    pub fn arbitrage(&self, chain: &mut SimChain, arb: Address, prices: &[u128]) {
-        for x in (0..self.tokens.len()).filter(|&x| self.pair_between(x, QUOTE).is_some()) {
+    /// (`prices`, 8 decimals per reserve), stopping within the fee band as a real one would; only
+    /// the pools of reserves `from` onwards.
+    pub fn arbitrage(&self, chain: &mut SimChain, arb: Address, prices: &[u128], from: usize) {
+        for x in (from..self.tokens.len()).filter(|&x| self.pair_between(x, QUOTE).is_some()) {
             let Some((rx, rq)) = self.pair_reserves(chain, x, QUOTE) else { continue };
             let (dx, dq) = (10f64.powi(self.tokens[x].decimals.into()), 10f64.powi(self.tokens[QUOTE].decimals.into()));
             let (bx, bq) = (crate::core::amount::u256_to_f64(rx) / dx, crate::core::amount::u256_to_f64(rq) / dq);

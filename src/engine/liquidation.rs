@@ -61,10 +61,10 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
     let setup = LiquidationSetup {
         spec: spec.liquidation.clone(),
         slot: 0,
-        world: world.w.book.clone(),
-        reserves: world.reserves.clone(),
-        borrowers: world.borrowers.clone(),
-        initial: world.initial.clone(),
+        world: world.flow.w.book.clone(),
+        reserves: world.flow.reserves.clone(),
+        borrowers: world.flow.borrowers.clone(),
+        initial: world.flow.initial.clone(),
         base_fee: world.base_fee(),
         quote_decimals: spec.quote_decimals,
         operator: world.operator_address(),
@@ -82,7 +82,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
         .ok_or(LiquidationRunError::Internal("the liquidation strategy is not the first registered"))?;
     let (unhealthy, unprofitable, bad_debt) = s.end_state(&world);
     let blocks = world.blocks();
-    let (world, on_chain) = world.finish()?;
+    let (world, on_chain, bundle_stats) = world.finish()?;
     // Each record names the recorded row in effect when it was decided.
     let mut records = s.records.clone();
     if !world.replay_blocks.is_empty() {
@@ -109,9 +109,9 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
         initial: s.initial.clone(),
         booked: s.booked.clone(),
         on_chain,
-        bundles_submitted: world.desk.manager.stats.submitted,
-        bundles_included: world.desk.manager.stats.included,
-        simulation_failed: world.desk.manager.stats.simulation_failed,
+        bundles_submitted: bundle_stats.submitted,
+        bundles_included: bundle_stats.included,
+        simulation_failed: bundle_stats.simulation_failed,
         rival_liquidations: world.rival_wins,
         skips: s.skips.clone(),
         timeline,

@@ -1,6 +1,7 @@
 //! The engine: event queue and simulated clock, the strategy manager, and the backtest driver.
 //! A live driver will feed the same strategies from tokio sources through the same `StrategyManager`.
 
+pub mod all;
 pub mod backtest;
 pub mod driver;
 pub mod journal;

@@ -77,7 +77,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<SandwichRes
     let mut queue = EventQueue::new();
     driver::drive(&mut world, &mut queue, &mut strategies, &mut risk, &mut journal, spec.duration, &mut |_| {});
     let blocks = world.blocks();
-    let final_base_fee_wei = world.base_fee;
+    let final_base_fee_wei = world.base_fee();
     let (on_chain, relay, manager, victims) = world.finish()?;
     let s = strategies.strategies[0]
         .strategy

@@ -145,8 +145,23 @@ impl Chain {
     /// swaps execute in order, the base fee moves by EIP-1559. Returns our transactions' outcomes.
     pub fn build_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
         self.number += 1;
-        self.timestamp = now;
         self.engine.start_block(GENESIS_TIMESTAMP + now / crate::core::NANOS_PER_SEC, self.base_fee);
+        self.fill_block(now, fundamental, rng, out);
+    }
+
+    /// `build_block` on a block someone else opened on the same chain (bundles and other flows'
+    /// transactions went first): the pools' mirrors are re-read from the chain, then this market's
+    /// transactions follow and the block is closed.
+    pub fn build_opened_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
+        self.engine.resync(&mut self.pools);
+        if let Some(evm) = self.engine.evm() {
+            self.number = evm.chain.block_number();
+        }
+        self.fill_block(now, fundamental, rng, out);
+    }
+
+    fn fill_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
+        self.timestamp = now;
         let mut txs = std::mem::take(&mut self.mempool);
         for p in 0..self.pools.len() {
             if self.rivals.probability > 0.0 && rng.random::<f64>() < self.rivals.probability {

@@ -112,6 +112,30 @@ impl PoolEngine {
         }
     }
 
+    /// Every pool's mirror re-read from its pair (after others traded on the chain).
+    pub fn resync(&mut self, pools: &mut [crate::market::dex::DexPool]) {
+        if let PoolEngine::Evm(evm) = self {
+            for (i, p) in pools.iter_mut().enumerate() {
+                evm.refresh_mirror(i, &mut p.pool);
+            }
+        }
+    }
+
+    /// The contracts and the chain they run on, when the pools are in the EVM.
+    pub fn evm(&self) -> Option<&EvmPools> {
+        match self {
+            PoolEngine::Evm(evm) => Some(evm),
+            PoolEngine::Math => None,
+        }
+    }
+
+    pub fn evm_mut(&mut self) -> Option<&mut EvmPools> {
+        match self {
+            PoolEngine::Evm(evm) => Some(evm),
+            PoolEngine::Math => None,
+        }
+    }
+
     pub fn start_block(&mut self, timestamp_s: u64, base_fee_wei: u128) {
         if let PoolEngine::Evm(evm) = self {
             evm.chain.advance_block(
@@ -186,6 +210,11 @@ impl EvmPools {
             dex.approve(&mut chain, t, &pairs)?;
         }
         Ok(EvmPools { chain, dex, traders, wallet })
+    }
+
+    /// Our signing wallet's address.
+    pub fn address(&self) -> Address {
+        self.wallet.address()
     }
 
     /// Our wallet's balances on the chain: (WETH, quote token, native coin), read through the tokens'

@@ -29,6 +29,14 @@ pub fn headlines(s: &Value) -> Vec<Headline> {
     let currency = s["pnl"]["currency"].as_str().unwrap_or("").to_string();
     let net_of = s["pnl"]["net_of"].as_str().unwrap_or("").split(" (").next().unwrap_or("");
     let net_of = net_of.strip_prefix("net of ").unwrap_or(net_of).to_string();
+    // Every strategy on one wallet: each family's section, in registration order.
+    if let Some(sections) = s.get("sections") {
+        let mut rows = headlines(&sections["market"]);
+        for (key, index) in [("sandwich", crate::sim::all::SANDWICH), ("liquidation", crate::sim::all::LIQUIDATION)] {
+            rows.extend(headlines(&sections[key]).into_iter().map(|h| Headline { index, ..h }));
+        }
+        return rows;
+    }
     if s.get("bundles").is_some() {
         let b = &s["bundles"];
         let same = u(&s["pnl"]["predicted_equals_realised"]);

@@ -263,7 +263,7 @@ pub fn markdown(s: &LiquidationSummary) -> String {
     m
 }
 
-fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
     let x = &r.records;
     let st = |f: &dyn Fn(&LiquidationRecord) -> String| -> Vec<String> { x.iter().map(f).collect() };
     let sym = |i: usize| r.symbols.get(i).cloned().unwrap_or_default();
@@ -292,7 +292,7 @@ fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
     .map_err(|e| ReportError::Other(e.to_string()))
 }
 
-fn timeline_frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn timeline_frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
     let t = &r.timeline;
     df!(
         "borrower" => t.iter().map(|p| p.borrower.to_string()).collect::<Vec<_>>(),

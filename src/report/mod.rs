@@ -2,6 +2,7 @@
 //! timing apart in `timing.json`, so that everything but `timing.json` is a pure function of
 //! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
 
+pub mod all;
 pub mod headline;
 pub mod liquidation;
 pub mod output;
@@ -503,7 +504,7 @@ pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), Repor
     Ok(())
 }
 
-fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
     let t = &r.trades;
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let bs = 10f64.powi(spec.base_decimals as i32);
@@ -559,7 +560,7 @@ fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportE
     DataFrame::new(t.len(), cols).map_err(|e| ReportError::Other(e.to_string()))
 }
 
-fn equity_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn equity_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
     let e = &r.equity;
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let cols = vec![

@@ -237,7 +237,7 @@ pub fn markdown(s: &SandwichSummary) -> String {
     m
 }
 
-fn sandwiches_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn sandwiches_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
     let rec = &r.records;
     let s =
         |f: &dyn Fn(&crate::engine::sandwich::SandwichRecord) -> String| -> Vec<String> { rec.iter().map(f).collect() };
@@ -262,7 +262,7 @@ fn sandwiches_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
     .map_err(|e| ReportError::Other(e.to_string()))
 }
 
-fn victims_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
+pub(crate) fn victims_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
     let v = &r.victims;
     df!(
         "tx_hash" => v.iter().map(|x| x.tx_hash.to_string()).collect::<Vec<_>>(),

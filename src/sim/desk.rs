@@ -113,3 +113,37 @@ impl BundleDesk {
         }
     }
 }
+
+/// The relay our bundles go to: its book, its HTTP server on loopback, and the inbox through which
+/// the server's `eth_callBundle` reach whoever owns the chain (served between the world's steps).
+pub struct RelayHost {
+    pub relay: crate::relay::SharedRelay,
+    pub inbox: crate::relay::ChainInbox,
+    server: crate::relay::RelayServer,
+}
+
+impl RelayHost {
+    /// A relay whose head is `chain`'s, listening on a free loopback port.
+    pub fn start(chain: &crate::chain::SimChain, block_s: u64) -> std::io::Result<Self> {
+        let relay = std::sync::Arc::new(std::sync::Mutex::new(crate::relay::Relay::new(chain, block_s)));
+        let (port, inbox) = crate::relay::chain_port();
+        let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        let server = crate::relay::RelayServer::start(relay.clone(), port, loopback)?;
+        tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
+        Ok(RelayHost { relay, inbox, server })
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
+    /// The book, even if a server thread panicked while holding it (the book stays consistent:
+    /// every change to it is a single insert or remove).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, crate::relay::Relay> {
+        self.relay.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}

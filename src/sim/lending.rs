@@ -4,13 +4,10 @@
 //! real feed's round is), DEX pools kept at the market by an arbitrageur, and rival liquidators who
 //! back-run the same updates through the relay.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 
-use super::desk::BundleDesk;
+use super::desk::{BundleDesk, RelayHost};
 use crate::chain::contracts::{self, IPriceOracle};
 use crate::chain::simchain::actor;
 use crate::chain::{ChainError, Receipt, SimChain, TxRequest, Wallet};
@@ -25,12 +22,12 @@ use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::engine::lending_history::History;
 use crate::engine::lending_rival::Rival;
 use crate::engine::lending_world::{LendingWorld, QUOTE};
-use crate::execution::bundle_manager::{BundleManager, token_flows_of};
+use crate::execution::bundle_manager::{BundleManager, BundleStats, token_flows_of};
 use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::market::lending::Reserve;
 use crate::market::oracle::OracleFeed;
 use crate::market::price::Fundamental;
-use crate::relay::{BundleOutcome, ChainInbox, Relay, RelayClient, RelayServer, SharedRelay, chain_port};
+use crate::relay::{BlockBuild, BundleOutcome, Relay, RelayClient};
 use crate::risk::RiskGate;
 use crate::strategies::liquidation::Borrower;
 
@@ -52,10 +49,6 @@ pub enum LiquidationRunError {
     Internal(&'static str),
 }
 
-fn lock(relay: &SharedRelay) -> MutexGuard<'_, Relay> {
-    relay.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// USD with 8 decimals (the oracle's unit).
 fn usd8(usd: f64) -> u128 {
     (usd * 1e8).round().max(1.0) as u128
@@ -68,16 +61,16 @@ struct Ours {
     hash: B256,
 }
 
-pub struct LendingSimWorld<'a> {
+/// The lending flow: borrowers, the oracle and its updates, the pools' arbitrageur, rival
+/// liquidators, and our bundle for the block being built. It owns no chain and no relay: the world
+/// that does (this file's `LendingSimWorld`, or a world with other flows on the same chain) lends
+/// them at each step.
+pub struct LendingFlow<'a> {
     spec: &'a RunSpec,
     pub w: LendingWorld,
-    /// The chain is the world's; the relay's book borrows it to build a block.
-    chain: SimChain,
-    relay: SharedRelay,
-    inbox: ChainInbox,
-    server: RelayServer,
-    pub desk: BundleDesk,
-    rival: Rival,
+    /// Until `connect`: the rival's wallet, waiting for the relay's address.
+    rival_wallet: Option<Wallet>,
+    rival: Option<Rival>,
     operator: Wallet,
     fundamental: Fundamental,
     rng_price: SimRng,
@@ -100,9 +93,9 @@ pub struct LendingSimWorld<'a> {
     before: Vec<Reserve>,
     arb: Address,
     builder: Address,
-    base_fee: u128,
-    head: u64,
-    next_block_at: SimTime,
+    pub base_fee: u128,
+    pub head: u64,
+    pub next_block_at: SimTime,
     blocks: u64,
     /// This block's oracle updates (raw).
     updates: Vec<Bytes>,
@@ -118,13 +111,106 @@ pub struct LendingSimWorld<'a> {
     book: DexBook,
 }
 
+/// The lending world on its own chain, with the embedded relay.
+pub struct LendingSimWorld<'a> {
+    /// The chain is the world's; the relay's book borrows it to build a block.
+    chain: SimChain,
+    host: RelayHost,
+    pub desk: BundleDesk,
+    pub flow: LendingFlow<'a>,
+}
+
+/// Where the lending flow is deployed.
+pub enum LendingGenesis {
+    /// Its own DEX; our wallet holds exactly `[account]`.
+    Alone,
+    /// On pools already there, whose genesis funded our wallet; our DEX is the market's.
+    On(crate::chain::world::DexDeployment),
+}
+
 impl<'a> LendingSimWorld<'a> {
     pub fn new(spec: &'a RunSpec) -> Result<Self, LiquidationRunError> {
+        let mut chain = SimChain::new(spec.chain_id);
+        let me = Wallet::derived(spec.seed, "xcrack/liquidator");
+        let mut flow = LendingFlow::new(spec, &mut chain, me.address(), LendingGenesis::Alone)?;
+        let base_fee = spec.chain.base_fee_wei;
+        let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
+        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, flow.builder);
+        chain.end_block();
+        flow.head = chain.block_number();
+        let host = RelayHost::start(&chain, block_s).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
+        let client = RelayClient::new(host.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
+        let manager = BundleManager::new(me, client, spec.chain_id);
+        flow.connect(host.addr());
+        Ok(LendingSimWorld { chain, host, desk: BundleDesk::new(manager), flow })
+    }
+
+    pub fn blocks(&self) -> u64 {
+        self.flow.blocks
+    }
+
+    pub fn base_fee(&self) -> u128 {
+        self.flow.base_fee
+    }
+
+    pub fn operator_address(&self) -> Address {
+        self.flow.operator.address()
+    }
+
+    /// Our wallet on the chain per reserve token then ETH, and the bundle manager's counters;
+    /// stops the relay.
+    pub fn finish(mut self) -> Result<(LendingFlow<'a>, Vec<u128>, BundleStats), ChainError> {
+        let on_chain = self.flow.wallet_on_chain(&mut self.chain)?;
+        self.host.stop();
+        Ok((self.flow, on_chain, self.desk.manager.stats))
+    }
+
+    /// The block: bundles on top by payment per gas, then the lending flow settles; the
+    /// arbitrageur brings every pool back to the market.
+    fn build(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
+        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let mut r = self.host.lock();
+        let flow = &mut self.flow;
+        let base_fee = flow.base_fee.min(u128::from(u64::MAX)) as u64;
+        let build = r.build_block(&mut self.chain, timestamp, base_fee, flow.builder, &[]);
+        let news = flow.settle(&mut self.chain, &r, &build, &mut self.desk, now, risk);
+        flow.arbitrage(&mut self.chain, 0);
+        self.chain.end_block();
+        flow.closed(&self.chain, now);
+        drop(r);
+        news.tell(&mut self.desk, out);
+        out.push(Event::Block(flow.block_info()));
+    }
+}
+
+/// What a block's settlement tells the strategies: our bundle's report, and the borrowers a rival
+/// moved while ours did not land.
+pub struct LendingNews {
+    report: Option<(u16, BundleReport)>,
+    rival_moved: Vec<u32>,
+}
+
+impl LendingNews {
+    pub fn tell(self, desk: &mut BundleDesk, out: &mut Vec<Event>) {
+        if let Some((strategy, report)) = self.report {
+            desk.report(strategy, report, out);
+        }
+        out.extend(self.rival_moved.into_iter().map(|account| Event::Position { account }));
+    }
+}
+
+impl<'a> LendingFlow<'a> {
+    /// Genesis on `chain`: the lending market (on `genesis`' DEX or a new one), its borrowers, the
+    /// oracle's operator, our approvals and inventory (`us`), the arbitrageur and the rival.
+    pub fn new(
+        spec: &'a RunSpec,
+        chain: &mut SimChain,
+        us: Address,
+        genesis: LendingGenesis,
+    ) -> Result<Self, LiquidationRunError> {
         let l = &spec.liquidation;
         let lend = &spec.lending;
         let n = lend.reserves.len();
-        let mut chain = SimChain::new(spec.chain_id);
-        let me = Wallet::derived(spec.seed, "xcrack/liquidator");
         let operator = Wallet::derived(spec.seed, "oracle/operator");
         let fundamental = Fundamental::new(spec.price_model.clone(), spec.tick_interval, 0);
         let rng_price = component_rng(spec.seed, "fundamental");
@@ -141,7 +227,11 @@ impl<'a> LendingSimWorld<'a> {
         }
         let dynamic: Vec<bool> =
             (0..n).map(|i| i == 0 || replayed[i] || lend.reserves[i].beta_to_eth.is_some()).collect();
-        let (w, reserves) = LendingWorld::deploy(&mut chain, spec, me.address(), operator.address(), &market)?;
+        let (dex, fund_us) = match genesis {
+            LendingGenesis::Alone => (None, true),
+            LendingGenesis::On(dex) => (Some(dex), false),
+        };
+        let (w, reserves) = LendingWorld::deploy(chain, spec, us, operator.address(), &market, dex)?;
         chain.set_balance(operator.address(), U256::from(10u128.pow(21)));
 
         // Borrowers: generated (WETH collateral, quote debt for a uniform starting health
@@ -158,15 +248,16 @@ impl<'a> LendingSimWorld<'a> {
             borrowers.len() - 1
         });
         for b in &borrowers {
-            w.set_position(&mut chain, b.user, &b.collateral, &b.debt);
+            w.set_position(chain, b.user, &b.collateral, &b.debt);
         }
         // Our wallet: exactly the scenario's account; it approves the pool (repayments) and the
         // router (sales) for every reserve.
-        let us = me.address();
-        w.dex.fund_exactly(&mut chain, us, [spec.wallet_base, spec.wallet_quote, spec.wallet_native])?;
+        if fund_us {
+            w.dex.fund_exactly(chain, us, [spec.wallet_base, spec.wallet_quote, spec.wallet_native])?;
+        }
         let approvals: Vec<_> =
             w.tokens.iter().flat_map(|t| [(t.address, w.market.pool), (t.address, w.router)]).collect();
-        w.dex.approve(&mut chain, us, &approvals)?;
+        w.dex.approve(chain, us, &approvals)?;
         // Per token then ETH: `[account]` gives WETH, quote and gas; `lending.inventory` the rest.
         let mut initial: Vec<u128> =
             lend.inventory.iter().map(|v| v.saturating_to()).chain([spec.wallet_native]).collect();
@@ -176,51 +267,23 @@ impl<'a> LendingSimWorld<'a> {
             chain.set_storage(t.address, slot, amount);
         }
         let arb = actor("lending/arbitrageur");
-        w.fund_deep(&mut chain, arb)?;
+        w.fund_deep(chain, arb)?;
         let rival_wallet = Wallet::derived(spec.seed, "lending/rival-liquidator");
         if l.rival_probability > 0.0 {
-            w.fund_deep(&mut chain, rival_wallet.address())?;
+            w.fund_deep(chain, rival_wallet.address())?;
         }
-        let base_fee = spec.chain.base_fee_wei;
-        let builder = actor("xcrack/builder");
-        let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
-        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
-        chain.end_block();
-        let head = chain.block_number();
         let history = History::new(&reserves, &borrowers);
         let feeds: Vec<Option<OracleFeed>> =
             (0..n).map(|i| dynamic[i].then(|| OracleFeed::new(lend.oracle, market[i], 0))).collect();
-
-        let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
-        let (port, inbox) = chain_port();
-        let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server =
-            RelayServer::start(relay.clone(), port, loopback).map_err(|e| LiquidationRunError::Relay(e.to_string()))?;
-        tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
-        let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
-        let manager = BundleManager::new(me, client, spec.chain_id);
-        let rival = Rival {
-            wallet: rival_wallet,
-            client: RelayClient::new(server.addr(), Wallet::derived(spec.seed, "lending/rival-auth")),
-            rng: component_rng(spec.seed, "lending/rivals"),
-            probability: l.rival_probability,
-            share: l.rival_share,
-            chain_id: spec.chain_id,
-            base_fee,
-        };
         let replay_blocks: Vec<(u64, u64)> = replay.map(|r| vec![(0, r.rows[0].block)]).unwrap_or_default();
         let book = w.dex.book();
-        Ok(LendingSimWorld {
+        Ok(LendingFlow {
             spec,
             before: reserves.clone(),
             reserves,
             w,
-            chain,
-            relay,
-            inbox,
-            server,
-            desk: BundleDesk::new(manager),
-            rival,
+            rival_wallet: Some(rival_wallet),
+            rival: None,
             operator,
             fundamental,
             rng_price,
@@ -236,9 +299,9 @@ impl<'a> LendingSimWorld<'a> {
             history,
             liquidated_at: Vec::new(),
             arb,
-            builder,
-            base_fee,
-            head,
+            builder: actor("xcrack/builder"),
+            base_fee: spec.chain.base_fee_wei,
+            head: 0,
             next_block_at: spec.chain.block_time,
             blocks: spec.duration / spec.chain.block_time,
             updates: Vec::new(),
@@ -255,59 +318,113 @@ impl<'a> LendingSimWorld<'a> {
         })
     }
 
-    pub fn blocks(&self) -> u64 {
-        self.blocks
+    /// Rival liquidators send their bundles to the relay at `addr`.
+    pub fn connect(&mut self, addr: std::net::SocketAddr) {
+        let spec = self.spec;
+        let Some(wallet) = self.rival_wallet.take() else { return };
+        self.rival = Some(Rival {
+            wallet,
+            client: RelayClient::new(addr, Wallet::derived(spec.seed, "lending/rival-auth")),
+            rng: component_rng(spec.seed, "lending/rivals"),
+            probability: spec.liquidation.rival_probability,
+            share: spec.liquidation.rival_share,
+            chain_id: spec.chain_id,
+            base_fee: self.base_fee,
+        });
     }
 
-    /// Does the bundle move a token the allowlist does not name?
-    fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
-        req.expected_flows.iter().any(|(t, f)| {
-            *f != 0
-                && self.w.tokens.iter().find(|x| x.address == *t).is_none_or(|x| !self.spec.safety.allows(&x.symbol))
-        })
+    pub fn book(&self) -> &DexBook {
+        &self.book
     }
 
-    pub fn base_fee(&self) -> u128 {
-        self.base_fee
+    /// Schedules each block's news (`prepare(k)`) at its instant.
+    pub fn schedule_blocks<E>(&self, q: &mut dyn Schedule<E>, prepare: impl Fn(u64) -> E) {
+        let bt = self.spec.chain.block_time;
+        for k in 1..=self.blocks {
+            q.schedule(k * bt, prepare(k));
+        }
     }
 
     pub fn operator_address(&self) -> Address {
         self.operator.address()
     }
 
-    /// Our balances on the chain per reserve token, then ETH; stops the relay.
-    pub fn finish(mut self) -> Result<(Self, Vec<u128>), ChainError> {
+    pub fn us(&self) -> Address {
+        self.us
+    }
+
+    /// Our wallet on the chain per reserve token then ETH.
+    pub fn wallet_on_chain(&self, chain: &mut SimChain) -> Result<Vec<u128>, ChainError> {
         let n = self.reserves.len();
-        let on_chain = {
-            let chain = &mut self.chain;
-            let mut on_chain = Vec::with_capacity(n + 1);
-            for i in 0..n {
-                on_chain.push(self.w.balance_of(chain, self.us, i)?.saturating_to::<u128>());
-            }
-            on_chain.push(chain.balance(self.us).saturating_to());
-            on_chain
-        };
-        self.server.stop();
-        Ok((self, on_chain))
+        let mut on_chain = Vec::with_capacity(n + 1);
+        for i in 0..n {
+            on_chain.push(self.w.balance_of(chain, self.us, i)?.saturating_to::<u128>());
+        }
+        on_chain.push(chain.balance(self.us).saturating_to());
+        Ok(on_chain)
+    }
+
+    /// Our bundles at the relay: one at most, for the block being built.
+    pub fn bundles_out(&self) -> u32 {
+        u32::from(self.ours.is_some())
+    }
+
+    /// The arbitrageur brings every pool of reserve `from` onwards back to the market (a world
+    /// whose own traders keep the WETH pools starts at 2).
+    pub fn arbitrage(&mut self, chain: &mut SimChain, from: usize) {
+        self.w.arbitrage(chain, self.arb, &self.market, from);
+    }
+
+    /// The block is closed (by whoever owns the chain): the head moves on.
+    pub fn closed(&mut self, chain: &SimChain, now: SimTime) {
+        self.head = chain.block_number();
+        self.next_block_at = now + self.spec.chain.block_time;
+    }
+
+    pub fn block_info(&self) -> BlockInfo {
+        BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
+    }
+
+    /// Does the bundle move a token the allowlist does not name?
+    pub fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
+        req.expected_flows.iter().any(|(t, f)| {
+            *f != 0
+                && self.w.tokens.iter().find(|x| x.address == *t).is_none_or(|x| !self.spec.safety.allows(&x.symbol))
+        })
     }
 
     /// The market moves; a replay row sets the recorded borrower's position (its own actions and
     /// others' liquidations, as recorded); the oracle posts what it observed a block ago, by its
     /// rule, as signed transactions in the mempool.
-    fn prepare(&mut self, now: SimTime, out: &mut Vec<Event>) {
+    /// `eth_usd`: ETH's market price when another flow's market sets it (otherwise the flow's
+    /// own price model moves it).
+    pub fn prepare(
+        &mut self,
+        chain: &mut SimChain,
+        desk: &mut BundleDesk,
+        now: SimTime,
+        eth_usd: Option<f64>,
+        out: &mut Vec<Event>,
+    ) {
         let spec = self.spec;
         let lend = &spec.lending;
-        while self.t < now {
-            self.t += spec.tick_interval;
-            self.fundamental.step(self.t, &mut self.rng_price);
-        }
+        let eth = match eth_usd {
+            Some(p) => p,
+            None => {
+                while self.t < now {
+                    self.t += spec.tick_interval;
+                    self.fundamental.step(self.t, &mut self.rng_price);
+                }
+                self.fundamental.price()
+            }
+        };
         if !self.replayed[0] {
-            self.market[0] = usd8(self.fundamental.price());
+            self.market[0] = usd8(eth);
         }
         // Reserves that move with ETH: price × (ETH / ETH at the start)^beta.
         for (i, r) in lend.reserves.iter().enumerate().filter(|(i, _)| !self.replayed[*i]) {
             if let Some(beta) = r.beta_to_eth {
-                self.market[i] = usd8(r.price_usd * (self.fundamental.price() / self.eth0).powf(beta));
+                self.market[i] = usd8(r.price_usd * (eth / self.eth0).powf(beta));
             }
         }
         if let (Some(replay), Some(i)) = (lend.replay.as_ref(), self.replay_borrower) {
@@ -316,7 +433,7 @@ impl<'a> LendingSimWorld<'a> {
                 for &(j, p) in &row.prices {
                     self.market[j] = p;
                 }
-                self.w.set_position(&mut self.chain, self.borrowers[i].user, &row.collateral, &row.debt);
+                self.w.set_position(chain, self.borrowers[i].user, &row.collateral, &row.debt);
                 self.borrowers[i].collateral.clone_from(&row.collateral);
                 self.borrowers[i].debt.clone_from(&row.debt);
                 self.history.position(i, self.head + 1, &self.borrowers[i], "replay");
@@ -326,7 +443,7 @@ impl<'a> LendingSimWorld<'a> {
         }
         self.before.clone_from(&self.reserves);
         self.updates.clear();
-        self.operator.nonce = self.chain.nonce(self.operator.address());
+        self.operator.nonce = chain.nonce(self.operator.address());
         for i in 0..self.reserves.len() {
             let Some(p) = self.feeds[i].as_mut().and_then(|f| f.observe(self.observed[i], now)) else { continue };
             self.updates_posted += 1;
@@ -342,7 +459,7 @@ impl<'a> LendingSimWorld<'a> {
                 max_priority_fee_per_gas: 1_000_000_000,
             };
             if let Ok((raw, _)) = self.operator.sign(&req) {
-                let id = self.desk.announce(raw.clone(), self.operator.address());
+                let id = desk.announce(raw.clone(), self.operator.address());
                 self.updates.push(raw);
                 out.push(Event::PendingTx { id, seen_at: now });
             }
@@ -351,23 +468,27 @@ impl<'a> LendingSimWorld<'a> {
         out.push(Event::Timer { id: BUILD_DEADLINE });
     }
 
-    /// The block: bundles on top by payment per gas; the oracle updates publicly if no bundle
-    /// carried them; positions re-read; the arbitrageur brings every pool back to the market.
-    fn build(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
-        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
-        let relay = self.relay.clone();
-        let mut r = lock(&relay);
-        let chain = &mut self.chain;
-        let build = r.build_block(chain, timestamp, self.base_fee.min(u128::from(u64::MAX)) as u64, self.builder, &[]);
+    /// After the builder put the bundles on top of the block: our bundle's fate, the oracle's
+    /// updates publicly if no bundle carried them, and the positions a landed bundle changed
+    /// re-read. The block stays open.
+    pub fn settle(
+        &mut self,
+        chain: &mut SimChain,
+        r: &Relay,
+        build: &BlockBuild,
+        desk: &mut BundleDesk,
+        now: SimTime,
+        risk: &mut RiskGate,
+    ) -> LendingNews {
         let landed_ok = |h: &B256, r: &Relay| matches!(r.outcome(h), Some(BundleOutcome::Included { .. }));
         let ours = self.ours.take();
-        let landed = ours.as_ref().is_some_and(|o| landed_ok(&o.hash, &r));
-        let rivals_landed = std::mem::take(&mut self.rival_bundles).iter().filter(|h| landed_ok(h, &r)).count();
-        let mut news = None;
+        let landed = ours.as_ref().is_some_and(|o| landed_ok(&o.hash, r));
+        let rivals_landed = std::mem::take(&mut self.rival_bundles).iter().filter(|h| landed_ok(h, r)).count();
+        let mut report = None;
         if let Some(o) = &ours {
             let outcome = r.outcome(&o.hash).cloned();
             if let Some(outcome) = &outcome {
-                self.desk.manager.record(outcome);
+                desk.manager.record(outcome);
             }
             let status = if landed {
                 BundleStatus::Included
@@ -390,10 +511,9 @@ impl<'a> LendingSimWorld<'a> {
                 }
                 risk.record_gas(now, effects.iter().map(|e| e.gas_wei()).sum());
             }
-            let report = BundleReport { tag: o.tag, status, hash: Some(o.hash), reason: String::new(), ours: effects };
-            news = Some((o.strategy, report));
+            let r = BundleReport { tag: o.tag, status, hash: Some(o.hash), reason: String::new(), ours: effects };
+            report = Some((o.strategy, r));
         }
-        let chain = &mut self.chain;
         if !landed && rivals_landed == 0 {
             for u in &self.updates {
                 let _ = chain.apply_raw(u);
@@ -423,16 +543,42 @@ impl<'a> LendingSimWorld<'a> {
                 }
             }
         }
-        self.w.arbitrage(chain, self.arb, &self.market);
-        chain.end_block();
-        self.head = chain.block_number();
-        drop(r);
-        self.next_block_at = now + self.spec.chain.block_time;
-        if let Some((strategy, report)) = news {
-            self.desk.report(strategy, report, out);
+        LendingNews { report, rival_moved }
+    }
+
+    /// Signs, simulates and sends a liquidation bundle; a rival may contest it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn execute(
+        &mut self,
+        chain: &mut SimChain,
+        desk: &mut BundleDesk,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        let Action::Bundle(req) = action else { return Ok(()) };
+        for a in &req.accounts {
+            if let Some(&i) = self.index.get(a)
+                && !self.touched.contains(&i)
+            {
+                self.touched.push(i);
+            }
         }
-        out.extend(rival_moved.into_iter().map(|account| Event::Position { account }));
-        out.push(Event::Block(BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }));
+        let confirmed = desk.confirm(strategy, &req, chain, now, risk, out)?;
+        let sent = desk.submit(strategy, &req, confirmed, now, risk, out);
+        if let Some((hash, _)) = sent {
+            self.ours = Some(Ours { strategy, tag: req.tag, hash });
+        }
+        // A rival liquidator back-running the same updates for the borrower we value most.
+        if let (Some(contest), Some(rival)) = (&req.contest, self.rival.as_mut()) {
+            rival.wallet.nonce = chain.nonce(rival.wallet.address());
+            if let Some(h) = rival.compete(contest, &self.updates, req.target_block) {
+                self.rival_bundles.push(h);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -440,8 +586,8 @@ impl World for LendingSimWorld<'_> {
     type Event = LendingEvent;
 
     fn start(&mut self, q: &mut dyn Schedule<LendingEvent>) {
-        let bt = self.spec.chain.block_time;
-        for k in 1..=self.blocks {
+        let bt = self.flow.spec.chain.block_time;
+        for k in 1..=self.flow.blocks {
             q.schedule(k * bt, LendingEvent::Prepare(k));
             q.schedule(k * bt, LendingEvent::Build(k));
         }
@@ -456,9 +602,9 @@ impl World for LendingSimWorld<'_> {
         out: &mut Vec<Event>,
     ) {
         // Outside callers' eth_callBundle run on the chain between the world's own steps.
-        self.inbox.serve(&mut self.chain);
+        self.host.inbox.serve(&mut self.chain);
         match event {
-            LendingEvent::Prepare(_) => self.prepare(now, out),
+            LendingEvent::Prepare(_) => self.flow.prepare(&mut self.chain, &mut self.desk, now, None, out),
             LendingEvent::Build(_) => self.build(now, risk, out),
         }
     }
@@ -479,12 +625,12 @@ impl World for LendingSimWorld<'_> {
         false
     }
 
-    fn assess(&self, action: &Action) -> Assessment {
+    fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         match action {
             Action::Bundle(req) => Assessment {
-                in_flight: u32::from(self.ours.is_some()),
+                in_flight: self.flow.bundles_out(),
                 gas_wei: req.gas_wei.max(1),
-                foreign_token: self.foreign(req),
+                foreign_token: self.flow.foreign(req),
                 ..Assessment::default()
             },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
@@ -503,27 +649,7 @@ impl World for LendingSimWorld<'_> {
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
-        let Action::Bundle(req) = action else { return Ok(()) };
-        for a in &req.accounts {
-            if let Some(&i) = self.index.get(a)
-                && !self.touched.contains(&i)
-            {
-                self.touched.push(i);
-            }
-        }
-        let confirmed = self.desk.confirm(strategy, &req, &mut self.chain, now, risk, out)?;
-        let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
-        if let Some((hash, _)) = sent {
-            self.ours = Some(Ours { strategy, tag: req.tag, hash });
-        }
-        // A rival liquidator back-running the same updates for the borrower we value most.
-        if let Some(contest) = &req.contest {
-            self.rival.wallet.nonce = self.chain.nonce(self.rival.wallet.address());
-            if let Some(h) = self.rival.compete(contest, &self.updates, req.target_block) {
-                self.rival_bundles.push(h);
-            }
-        }
-        Ok(())
+        self.flow.execute(&mut self.chain, &mut self.desk, strategy, action, now, risk, out)
     }
 
     fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
@@ -533,7 +659,7 @@ impl World for LendingSimWorld<'_> {
 
 impl ChainView for LendingSimWorld<'_> {
     fn chain_id(&self) -> u64 {
-        self.spec.chain_id
+        self.flow.spec.chain_id
     }
     fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
         self.desk.pending_raw(id)
@@ -542,10 +668,10 @@ impl ChainView for LendingSimWorld<'_> {
         false
     }
     fn next_block_at(&self) -> SimTime {
-        self.next_block_at
+        self.flow.next_block_at
     }
     fn head_base_fee(&self) -> u128 {
-        self.base_fee
+        self.flow.base_fee
     }
     fn storage(&self, contract: Address, slot: U256) -> U256 {
         self.chain.storage_ref(contract, slot)
@@ -554,7 +680,7 @@ impl ChainView for LendingSimWorld<'_> {
         self.chain.nonce_ref(who)
     }
     fn dex(&self) -> Option<&DexBook> {
-        Some(&self.book)
+        Some(&self.flow.book)
     }
     fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
         self.desk.bundle_report(strategy, tag)
@@ -566,7 +692,7 @@ impl MarketView for LendingSimWorld<'_> {
         &[]
     }
     fn quote_decimals(&self) -> u32 {
-        self.spec.quote_decimals
+        self.flow.spec.quote_decimals
     }
     fn venues(&self) -> &[CexSpec] {
         &[]
@@ -581,7 +707,7 @@ impl MarketView for LendingSimWorld<'_> {
         (U256::ZERO, U256::ZERO)
     }
     fn block(&self) -> BlockInfo {
-        BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
+        self.flow.block_info()
     }
     fn inventory(&self) -> &Inventory {
         &crate::core::strategy::NO_INVENTORY

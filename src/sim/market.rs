@@ -146,6 +146,28 @@ impl<'a> MarketWorld<'a> {
     }
 }
 
+impl MarketWorld<'_> {
+    /// The market's block: our and the traders' swaps by priority fee, the base fee moves, our
+    /// orders hear their transactions' fates. `opened`: the block was opened on the chain by
+    /// another flow (bundles first), so this market's transactions follow and close it.
+    pub fn block(&mut self, now: SimTime, q: &mut dyn Schedule<SimEvent>, risk: &mut RiskGate, opened: bool) -> Event {
+        let sim = &mut self.sim;
+        self.block_results.clear();
+        let fundamental = sim.fundamental.price();
+        if opened {
+            sim.chain.build_opened_block(now, fundamental, &mut sim.rng_chain, &mut self.block_results);
+        } else {
+            sim.chain.build_block(now, fundamental, &mut sim.rng_chain, &mut self.block_results);
+        }
+        let gas: u128 = self.block_results.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
+        risk.record_gas(now, gas);
+        sim.refresh_pool_mids();
+        self.exec.on_block(&self.block_results, now, &mut SimVenues { sim, q });
+        q.schedule(now + self.spec.chain.block_time, SimEvent::Block);
+        Event::Block(sim.block())
+    }
+}
+
 impl World for MarketWorld<'_> {
     type Event = SimEvent;
 
@@ -205,17 +227,7 @@ impl World for MarketWorld<'_> {
                 }
                 None
             }
-            SimEvent::Block => {
-                self.block_results.clear();
-                let fundamental = sim.fundamental.price();
-                sim.chain.build_block(now, fundamental, &mut sim.rng_chain, &mut self.block_results);
-                let gas: u128 = self.block_results.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum();
-                risk.record_gas(now, gas);
-                sim.refresh_pool_mids();
-                self.exec.on_block(&self.block_results, now, &mut SimVenues { sim, q });
-                q.schedule(now + spec.chain.block_time, SimEvent::Block);
-                Some(Event::Block(sim.block()))
-            }
+            SimEvent::Block => Some(self.block(now, q, risk, false)),
             SimEvent::EquitySample => {
                 let mark = sim.fundamental_raw();
                 let e = sim.equity(mark);
@@ -253,7 +265,7 @@ impl World for MarketWorld<'_> {
     }
 
     /// Every action is gated on its venues, the exposure it opens and its gas.
-    fn assess(&self, action: &Action) -> Assessment {
+    fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         let base_fee = self.sim.chain.base_fee;
         let gas = |limit: u64, tip: u128| u128::from(limit) * (base_fee + tip);
         let (venues, new_base, gas_wei) = match action {

@@ -2,6 +2,7 @@
 //! refreshes, noise swaps, blocks, order arrivals) into what strategies see, and carries out the
 //! actions the risk gate lets through.
 
+pub mod all;
 pub mod desk;
 pub mod lending;
 pub mod market;

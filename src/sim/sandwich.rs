@@ -5,15 +5,13 @@
 //! manager (sign → simulate → flows checked to the wei → relay over HTTP).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-use super::desk::BundleDesk;
+use super::desk::{BundleDesk, RelayHost};
 use crate::chain::contracts::IUniswapV2Router02 as R;
 use crate::chain::simchain::actor;
 use crate::chain::world::{DexDeployment, deploy_dex_for};
@@ -31,7 +29,7 @@ use crate::execution::bundle_manager::{BundleManager, Simulated, token_flows_of,
 use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::mempool::generator::{Intent, intents, limit_for};
 use crate::mempool::{SwapLimit, SwapMethod};
-use crate::relay::{BundleOutcome, ChainInbox, Relay, RelayClient, RelayServer, RivalBid, SharedRelay, chain_port};
+use crate::relay::{BlockBuild, BundleOutcome, Relay, RelayClient, RivalBid};
 use crate::risk::RiskGate;
 use crate::strategies::sandwich::Victim;
 
@@ -70,16 +68,13 @@ struct Live {
 
 const VICTIM_WALLETS: usize = 16;
 
-pub struct SandwichWorld<'a> {
+/// The sandwich flow: victims arriving in the public mempool, rival sandwichers, our bundles at the
+/// relay and what became of every victim. It owns no chain and no relay: the world that does (this
+/// file's `SandwichWorld`, or a world with other flows on the same chain) lends them at each step.
+pub struct SandwichFlow<'a> {
     spec: &'a RunSpec,
     pub dex: DexDeployment,
     book: DexBook,
-    /// The chain is the world's; the relay's book borrows it to build a block.
-    chain: SimChain,
-    relay: SharedRelay,
-    inbox: ChainInbox,
-    server: RelayServer,
-    pub desk: BundleDesk,
     victim_wallets: BTreeMap<String, Wallet>,
     arrivals: Vec<(SimTime, u64, Arrival)>,
     generated: Vec<Intent>,
@@ -87,22 +82,36 @@ pub struct SandwichWorld<'a> {
     rng_gas: SimRng,
     builder: Address,
     pub base_fee: u128,
-    head_base_fee: u128,
-    head: u64,
-    next_block_at: SimTime,
+    pub head_base_fee: u128,
+    pub head: u64,
+    pub next_block_at: SimTime,
     blocks: u64,
     pending: Vec<Pending>,
     seq: u64,
     /// Our bundles at the relay, by replacement id.
     live: BTreeMap<String, Live>,
     pub victims_out: Vec<VictimRecord>,
-    pub initial: [u128; 3],
     me: Address,
     pools: Vec<PoolSpec>,
 }
 
-fn lock(relay: &SharedRelay) -> MutexGuard<'_, Relay> {
-    relay.lock().unwrap_or_else(|p| p.into_inner())
+/// The sandwich world on its own chain: our DEX contracts, our wallet, the victims' wallets, and
+/// the embedded relay.
+pub struct SandwichWorld<'a> {
+    /// The chain is the world's; the relay's book borrows it to build a block.
+    chain: SimChain,
+    host: RelayHost,
+    pub desk: BundleDesk,
+    pub flow: SandwichFlow<'a>,
+    pub initial: [u128; 3],
+}
+
+/// What a block's build needs from the flow before the builder runs: each pending victim's outcome
+/// without us, and the rivals' bids.
+pub struct PreBuild {
+    alone: BTreeMap<B256, U256>,
+    pub rivals: Vec<RivalBid>,
+    target: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +136,70 @@ impl<'a> SandwichWorld<'a> {
         let initial = [spec.wallet_base, spec.wallet_quote, spec.wallet_native];
         dex.fund_exactly(&mut chain, me, initial)?;
         dex.approve(&mut chain, me, &[(dex.weth, dex.executor), (dex.usdc, dex.executor)])?;
-        // Victims: named fixture senders plus a pool of generated wallets, all rich and approved.
+        let mut flow = SandwichFlow::new(spec, &mut chain, dex, me)?;
+        let base_fee = spec.chain.base_fee_wei;
+        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, flow.builder);
+        chain.end_block();
+        flow.head = chain.block_number();
+        flow.head_base_fee = u128::from(chain.base_fee());
+        let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
+        let host = RelayHost::start(&chain, block_s).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
+        let client = RelayClient::new(host.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
+        let manager = BundleManager::new(wallet, client, spec.chain_id);
+        Ok(SandwichWorld { chain, host, desk: BundleDesk::new(manager), flow, initial })
+    }
+
+    pub fn blocks(&self) -> u64 {
+        self.flow.blocks
+    }
+
+    pub fn base_fee(&self) -> u128 {
+        self.flow.base_fee
+    }
+
+    /// Our wallet on the chain (WETH, quote, ETH) and the relay's counters; stops the relay.
+    pub fn finish(
+        mut self,
+    ) -> Result<([u128; 3], crate::relay::RelayStats, BundleManager, Vec<VictimRecord>), ChainError> {
+        let on_chain = wallet_on_chain(&mut self.chain, &self.flow.dex, self.flow.me)?;
+        let stats = self.host.lock().stats.clone();
+        self.host.stop();
+        Ok((on_chain, stats, self.desk.manager, self.flow.victims_out))
+    }
+
+    /// Block `k`: rivals bid on pools with victims; bundles first (payment per gas), then the public
+    /// swaps that reached the builder in time; our bundles' fates reported; the base fee moves.
+    fn block(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
+        let flow = &mut self.flow;
+        let pre = flow.before_build(&mut self.chain, now);
+        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let mut r = self.host.lock();
+        let base_fee = flow.base_fee.min(u128::from(u64::MAX)) as u64;
+        let build = r.build_block(&mut self.chain, timestamp, base_fee, flow.builder, &pre.rivals);
+        let news = flow.settle(&mut self.chain, &r, &build, &mut self.desk, pre, now, risk);
+        drop(r);
+        flow.close_block(&mut self.chain, now);
+        for (strategy, report) in news {
+            self.desk.report(strategy, report, out);
+        }
+        out.push(Event::Block(flow.block_info()));
+    }
+}
+
+/// `me`'s (WETH, quote, ETH) on the chain, through the tokens' own `balanceOf`.
+pub fn wallet_on_chain(chain: &mut SimChain, dex: &DexDeployment, me: Address) -> Result<[u128; 3], ChainError> {
+    let bal = |c: &mut SimChain, t: Address| -> Result<u128, ChainError> {
+        let call = crate::chain::contracts::ITestERC20::balanceOfCall { owner: me };
+        let o = c.view(me, t, call.abi_encode().into())?;
+        Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()).saturating_to())
+    };
+    Ok([bal(chain, dex.weth)?, bal(chain, dex.usdc)?, chain.balance(me).saturating_to()])
+}
+
+impl<'a> SandwichFlow<'a> {
+    /// The victims' wallets (named fixture senders plus a pool of generated ones, all rich and
+    /// approved) on `chain`, where `dex` is deployed and `me` is our address; the flow of victims.
+    pub fn new(spec: &'a RunSpec, chain: &mut SimChain, dex: DexDeployment, me: Address) -> Result<Self, ChainError> {
         let mut names: Vec<String> = spec.mempool.pending.iter().map(|p| p.sender.clone()).collect();
         names.extend((0..VICTIM_WALLETS).map(|i| format!("generated-{i}")));
         names.sort();
@@ -135,26 +207,9 @@ impl<'a> SandwichWorld<'a> {
         let mut victim_wallets: BTreeMap<String, Wallet> = BTreeMap::new();
         for n in names {
             let w = Wallet::derived(spec.seed, &format!("victim/{n}"));
-            dex.fund_deep(&mut chain, w.address())?;
+            dex.fund_deep(chain, w.address())?;
             victim_wallets.insert(n, w);
         }
-        let base_fee = spec.chain.base_fee_wei;
-        let block_s = (spec.chain.block_time / NANOS_PER_SEC).max(1);
-        let builder = actor("xcrack/builder");
-        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
-        chain.end_block();
-        let head = chain.block_number();
-        let head_base_fee = u128::from(chain.base_fee());
-
-        let relay = Arc::new(Mutex::new(Relay::new(&chain, block_s)));
-        let (port, inbox) = chain_port();
-        let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server =
-            RelayServer::start(relay.clone(), port, loopback).map_err(|e| SandwichRunError::Relay(e.to_string()))?;
-        tracing::info!(target: "xcrack::relay", addr = %server.addr(), "embedded relay listening");
-        let client = RelayClient::new(server.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
-        let manager = BundleManager::new(wallet, client, spec.chain_id);
-
         // The flow of victims: the fixture's exact list, then generated intents, by arrival.
         let mut rng_victims = component_rng(spec.seed, "mempool/victims");
         let generated = intents(&spec.mempool, spec.dex.len(), spec.duration, &mut rng_victims);
@@ -179,42 +234,65 @@ impl<'a> SandwichWorld<'a> {
                 swap_gas: 0,
             })
             .collect();
-        Ok(SandwichWorld {
+        Ok(SandwichFlow {
             spec,
             dex,
             book,
-            chain,
-            relay,
-            inbox,
-            server,
-            desk: BundleDesk::new(manager),
             victim_wallets,
             arrivals,
             generated,
             rng_rivals: component_rng(spec.seed, "sandwich/rivals"),
             rng_gas: component_rng(spec.seed, "chain/utilization"),
-            builder,
-            base_fee,
-            head_base_fee,
-            head,
+            builder: actor("xcrack/builder"),
+            base_fee: spec.chain.base_fee_wei,
+            head_base_fee: 0,
+            head: 0,
             next_block_at: spec.chain.block_time,
             blocks: spec.duration / spec.chain.block_time,
             pending: Vec::new(),
             seq: 0,
             live: BTreeMap::new(),
             victims_out: Vec::new(),
-            initial,
             me,
             pools,
         })
     }
 
-    pub fn blocks(&self) -> u64 {
-        self.blocks
+    pub fn book(&self) -> &DexBook {
+        &self.book
+    }
+
+    /// Schedules every victim's arrival before the run's last block, as `event(i)`.
+    pub fn schedule_arrivals<E>(&self, q: &mut dyn Schedule<E>, event: impl Fn(u32) -> E) {
+        let last = self.blocks * self.spec.chain.block_time;
+        for (i, a) in self.arrivals.iter().enumerate() {
+            if a.0 < last {
+                q.schedule(a.0, event(i as u32));
+            }
+        }
+    }
+
+    /// The i-th victim reaches the mempool: announced to the strategies.
+    pub fn on_arrival(&mut self, chain: &mut SimChain, desk: &mut BundleDesk, i: u32, out: &mut Vec<Event>) {
+        let Some(p) = self.arrive(chain, i as usize) else { return };
+        let id = desk.announce(p.raw.clone(), p.from);
+        let seen_at = p.at;
+        self.pending.push(p);
+        out.push(Event::PendingTx { id, seen_at });
+    }
+
+    pub fn in_mempool(&self, hash: &B256) -> bool {
+        self.pending.iter().any(|p| p.view.tx_hash == *hash)
+    }
+
+    /// Our bundles at the relay (a replacement takes its predecessor's place).
+    pub fn bundles_out(&self, req: &crate::core::BundleRequest) -> u32 {
+        let replaces = req.replacement_id.as_ref().is_some_and(|u| self.live.contains_key(u));
+        (self.live.len() - usize::from(replaces)) as u32
     }
 
     /// Does the bundle move a token the allowlist does not name?
-    fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
+    pub fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
         let safety = &self.spec.safety;
         let base = safety.allows(&self.spec.base_symbol) || safety.allows(&format!("W{}", self.spec.base_symbol));
         req.expected_flows.iter().any(|(t, _)| {
@@ -222,31 +300,11 @@ impl<'a> SandwichWorld<'a> {
         })
     }
 
-    /// Our wallet on the chain (WETH, quote, ETH) and the relay's counters; stops the relay.
-    pub fn finish(
-        mut self,
-    ) -> Result<([u128; 3], crate::relay::RelayStats, BundleManager, Vec<VictimRecord>), ChainError> {
-        let me = self.me;
-        let on_chain = {
-            let chain = &mut self.chain;
-            let bal = |c: &mut SimChain, t: Address| -> Result<u128, ChainError> {
-                let call = crate::chain::contracts::ITestERC20::balanceOfCall { owner: me };
-                let o = c.view(me, t, call.abi_encode().into())?;
-                Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()).saturating_to())
-            };
-            [bal(chain, self.dex.weth)?, bal(chain, self.dex.usdc)?, chain.balance(me).saturating_to()]
-        };
-        let stats = lock(&self.relay).stats.clone();
-        self.server.stop();
-        Ok((on_chain, stats, self.desk.manager, self.victims_out))
-    }
-
     /// A victim reaches the mempool, signed by its wallet.
-    fn arrive(&mut self, i: usize) -> Option<Pending> {
+    fn arrive(&mut self, chain: &mut SimChain, i: usize) -> Option<Pending> {
         let spec = self.spec;
         let (at, _, a) = &self.arrivals[i];
         let at = *at;
-        let chain = &mut self.chain;
         let (pool, sells_base, method, limit, fee, sender) = match *a {
             Arrival::Fixture(i) => {
                 let p = &spec.mempool.pending[i];
@@ -294,13 +352,13 @@ impl<'a> SandwichWorld<'a> {
 
     /// What each pending victim would get (or pay) without us: all of them in builder order on
     /// the current state, as block `number`.
-    fn alone(&mut self, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
+    fn alone(&mut self, chain: &mut SimChain, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
         let mut order: Vec<&Pending> = self.pending.iter().collect();
         order.sort_by(|a, b| Victim::builder_order(&a.view, &b.view));
         let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
         let senders: Vec<Address> = order.iter().map(|p| p.from).collect();
         let mut out = BTreeMap::new();
-        if let Ok(receipts) = self.chain.simulate_signed_from(&raws, &senders, number, timestamp) {
+        if let Ok(receipts) = chain.simulate_signed_from(&raws, &senders, number, timestamp) {
             for (p, rc) in order.iter().zip(&receipts) {
                 if let Some(a) = victim_side(rc, p, &self.dex) {
                     out.insert(p.view.tx_hash, a);
@@ -310,13 +368,13 @@ impl<'a> SandwichWorld<'a> {
         out
     }
 
-    /// Block `k`: rivals bid on pools with victims; bundles first (payment per gas), then the public
-    /// swaps that reached the builder in time; our bundles' fates reported; the base fee moves.
-    fn block(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
+    /// Before block `head + 1` is built: what each victim would get without us, and the rivals'
+    /// bids on pools with victims.
+    pub fn before_build(&mut self, chain: &mut SimChain, now: SimTime) -> PreBuild {
         let spec = self.spec;
         let target = self.head + 1;
         let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
-        let alone = self.alone(target, timestamp);
+        let alone = self.alone(chain, target, timestamp);
         let mut rivals = Vec::new();
         for pool in 0..spec.dex.len() {
             if self.pending.iter().any(|p| p.view.pool == pool) {
@@ -324,15 +382,25 @@ impl<'a> SandwichWorld<'a> {
                 rival_bid(spec, &mut self.rng_rivals, &self.dex, pool, ours, &mut rivals);
             }
         }
-        let relay = self.relay.clone();
-        let mut r = lock(&relay);
-        let build = r.build_block(
-            &mut self.chain,
-            timestamp,
-            self.base_fee.min(u128::from(u64::MAX)) as u64,
-            self.builder,
-            &rivals,
-        );
+        PreBuild { alone, rivals, target }
+    }
+
+    /// After the builder put the bundles on top of the block: our bundles' fates (what to report to
+    /// which strategy), then the public swaps that reached the builder in time, and each victim's
+    /// record. The block stays open.
+    #[allow(clippy::too_many_arguments)]
+    pub fn settle(
+        &mut self,
+        chain: &mut SimChain,
+        r: &Relay,
+        build: &BlockBuild,
+        desk: &mut BundleDesk,
+        pre: PreBuild,
+        now: SimTime,
+        risk: &mut RiskGate,
+    ) -> Vec<(u16, BundleReport)> {
+        let spec = self.spec;
+        let PreBuild { alone, target, .. } = pre;
         let mut mined: BTreeMap<B256, Receipt> = BTreeMap::new();
         let mut in_bundle: BTreeMap<B256, ()> = BTreeMap::new();
         for (_, receipts) in &build.included {
@@ -349,7 +417,7 @@ impl<'a> SandwichWorld<'a> {
         for (_, uuid) in ours {
             let Some(l) = self.live.remove(&uuid) else { continue };
             let outcome = r.outcome(&l.hash).cloned().unwrap_or(BundleOutcome::Pending);
-            self.desk.manager.record(&outcome);
+            desk.manager.record(&outcome);
             let receipts =
                 build.included.iter().find(|(bh, _)| *bh == l.hash).map(|(_, rc)| rc.clone()).unwrap_or_default();
             let (status, reason) = match &outcome {
@@ -374,8 +442,6 @@ impl<'a> SandwichWorld<'a> {
             }
             news.push((l.strategy, BundleReport { tag: l.tag, status, hash: Some(l.hash), reason, ours: effects }));
         }
-        drop(r);
-        let chain = &mut self.chain;
         let mut public: Vec<&Pending> = self
             .pending
             .iter()
@@ -421,7 +487,13 @@ impl<'a> SandwichWorld<'a> {
         }
         // Mined or invalid swaps leave the mempool; late arrivals wait for the next block.
         self.pending.retain(|p| !mined.contains_key(&p.view.tx_hash) && !dropped.contains_key(&p.view.tx_hash));
-        // Base fee: the rest of mainnet (utilisation model) plus what our chain used.
+        news
+    }
+
+    /// Closes the block on its own chain: the base fee moves with the rest of mainnet (utilisation
+    /// model) plus what our chain used.
+    fn close_block(&mut self, chain: &mut SimChain, now: SimTime) {
+        let spec = self.spec;
         let z: f64 = self.rng_gas.sample(StandardNormal);
         let u = (spec.chain.utilization_mean + spec.chain.utilization_sigma * z).clamp(0.0, 2.0);
         let used =
@@ -430,17 +502,57 @@ impl<'a> SandwichWorld<'a> {
             self.base_fee = next_base_fee(self.base_fee, used, BLOCK_GAS_LIMIT);
         }
         chain.end_block();
-        self.head = chain.block_number();
-        self.head_base_fee = u128::from(chain.base_fee());
-        self.next_block_at = now + spec.chain.block_time;
-        for (strategy, report) in news {
-            self.desk.report(strategy, report, out);
-        }
-        out.push(Event::Block(self.block_info()));
+        self.closed(chain, now);
     }
 
-    fn block_info(&self) -> BlockInfo {
+    /// The block is closed (by whoever owns the chain): the head moves on.
+    pub fn closed(&mut self, chain: &SimChain, now: SimTime) {
+        self.head = chain.block_number();
+        self.head_base_fee = u128::from(chain.base_fee());
+        self.next_block_at = now + self.spec.chain.block_time;
+    }
+
+    pub fn block_info(&self) -> BlockInfo {
         BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
+    }
+
+    /// Signs, simulates and sends a bundle, or cancels one of ours; orders are not this flow's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn execute(
+        &mut self,
+        chain: &mut SimChain,
+        desk: &mut BundleDesk,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        match action {
+            Action::Bundle(req) => {
+                let confirmed = desk.confirm(strategy, &req, chain, now, risk, out)?;
+                let sent = desk.submit(strategy, &req, confirmed, now, risk, out);
+                if let Some((h, sim)) = sent {
+                    let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
+                    let pool = req.pools.first().copied().unwrap_or(0) as usize;
+                    let live = Live { strategy, tag: req.tag, pool, target: req.target_block, hash: h, sim };
+                    if let Some(old) = self.live.insert(uuid, live) {
+                        desk.manager.stats.replaced += 1;
+                        desk.tell(old.strategy, old.tag, BundleStatus::Replaced, Some(old.hash), out);
+                    }
+                }
+                Ok(())
+            }
+            Action::Cancel { replacement_id } => {
+                if let Some(l) = self.live.remove(&replacement_id)
+                    && desk.manager.cancel(&replacement_id).is_ok()
+                {
+                    desk.tell(l.strategy, l.tag, BundleStatus::Cancelled, Some(l.hash), out);
+                }
+                Ok(())
+            }
+            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
+        }
     }
 }
 
@@ -449,16 +561,11 @@ impl World for SandwichWorld<'_> {
 
     /// Blocks first, then arrivals: a victim arriving at a block's very instant waits for the next.
     fn start(&mut self, q: &mut dyn Schedule<SandwichEvent>) {
-        let bt = self.spec.chain.block_time;
-        for k in 1..=self.blocks {
+        let bt = self.flow.spec.chain.block_time;
+        for k in 1..=self.flow.blocks {
             q.schedule(k * bt, SandwichEvent::Block(k));
         }
-        let last = self.blocks * bt;
-        for (i, a) in self.arrivals.iter().enumerate() {
-            if a.0 < last {
-                q.schedule(a.0, SandwichEvent::Arrival(i as u32));
-            }
-        }
+        self.flow.schedule_arrivals(q, SandwichEvent::Arrival);
     }
 
     fn advance(
@@ -470,15 +577,9 @@ impl World for SandwichWorld<'_> {
         out: &mut Vec<Event>,
     ) {
         // Outside callers' eth_callBundle run on the chain between the world's own steps.
-        self.inbox.serve(&mut self.chain);
+        self.host.inbox.serve(&mut self.chain);
         match event {
-            SandwichEvent::Arrival(i) => {
-                let Some(p) = self.arrive(i as usize) else { return };
-                let id = self.desk.announce(p.raw.clone(), p.from);
-                let seen_at = p.at;
-                self.pending.push(p);
-                out.push(Event::PendingTx { id, seen_at });
-            }
+            SandwichEvent::Arrival(i) => self.flow.on_arrival(&mut self.chain, &mut self.desk, i, out),
             SandwichEvent::Block(_) => self.block(now, risk, out),
         }
     }
@@ -501,17 +602,14 @@ impl World for SandwichWorld<'_> {
 
     /// Bundles are gated on the bundles we have out (a replacement takes its predecessor's place)
     /// and their gas; a cancel only takes risk away.
-    fn assess(&self, action: &Action) -> Assessment {
+    fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         match action {
-            Action::Bundle(req) => {
-                let replaces = req.replacement_id.as_ref().is_some_and(|u| self.live.contains_key(u));
-                Assessment {
-                    in_flight: (self.live.len() - usize::from(replaces)) as u32,
-                    gas_wei: req.gas_wei.max(1),
-                    foreign_token: self.foreign(req),
-                    ..Assessment::default()
-                }
-            }
+            Action::Bundle(req) => Assessment {
+                in_flight: self.flow.bundles_out(req),
+                gas_wei: req.gas_wei.max(1),
+                foreign_token: self.flow.foreign(req),
+                ..Assessment::default()
+            },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
             Action::Arbitrage(_) | Action::AtomicArb(_) => {
                 Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
@@ -528,31 +626,7 @@ impl World for SandwichWorld<'_> {
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
-        match action {
-            Action::Bundle(req) => {
-                let confirmed = self.desk.confirm(strategy, &req, &mut self.chain, now, risk, out)?;
-                let sent = self.desk.submit(strategy, &req, confirmed, now, risk, out);
-                if let Some((h, sim)) = sent {
-                    let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{h}"));
-                    let pool = req.pools.first().copied().unwrap_or(0) as usize;
-                    let live = Live { strategy, tag: req.tag, pool, target: req.target_block, hash: h, sim };
-                    if let Some(old) = self.live.insert(uuid, live) {
-                        self.desk.manager.stats.replaced += 1;
-                        self.desk.tell(old.strategy, old.tag, BundleStatus::Replaced, Some(old.hash), out);
-                    }
-                }
-                Ok(())
-            }
-            Action::Cancel { replacement_id } => {
-                if let Some(l) = self.live.remove(&replacement_id)
-                    && self.desk.manager.cancel(&replacement_id).is_ok()
-                {
-                    self.desk.tell(l.strategy, l.tag, BundleStatus::Cancelled, Some(l.hash), out);
-                }
-                Ok(())
-            }
-            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
-        }
+        self.flow.execute(&mut self.chain, &mut self.desk, strategy, action, now, risk, out)
     }
 
     fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
@@ -562,19 +636,19 @@ impl World for SandwichWorld<'_> {
 
 impl ChainView for SandwichWorld<'_> {
     fn chain_id(&self) -> u64 {
-        self.spec.chain_id
+        self.flow.spec.chain_id
     }
     fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
         self.desk.pending_raw(id)
     }
     fn in_mempool(&self, hash: &B256) -> bool {
-        self.pending.iter().any(|p| p.view.tx_hash == *hash)
+        self.flow.in_mempool(hash)
     }
     fn next_block_at(&self) -> SimTime {
-        self.next_block_at
+        self.flow.next_block_at
     }
     fn head_base_fee(&self) -> u128 {
-        self.head_base_fee
+        self.flow.head_base_fee
     }
     fn storage(&self, contract: Address, slot: U256) -> U256 {
         self.chain.storage_ref(contract, slot)
@@ -583,7 +657,7 @@ impl ChainView for SandwichWorld<'_> {
         self.chain.nonce_ref(who)
     }
     fn dex(&self) -> Option<&DexBook> {
-        Some(&self.book)
+        Some(&self.flow.book)
     }
     fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
         self.desk.bundle_report(strategy, tag)
@@ -596,22 +670,22 @@ impl MarketView for SandwichWorld<'_> {
         &[]
     }
     fn quote_decimals(&self) -> u32 {
-        self.spec.quote_decimals
+        self.flow.spec.quote_decimals
     }
     fn venues(&self) -> &[CexSpec] {
         &[]
     }
     fn pools(&self) -> &[PoolSpec] {
-        &self.pools
+        &self.flow.pools
     }
     fn book(&self, _venue: VenueId) -> Option<&BookSnapshot> {
         None
     }
     fn reserves(&self, pool: PoolId) -> (U256, U256) {
-        self.dex.reserves(&self.chain, pool.0 as usize)
+        self.flow.dex.reserves(&self.chain, pool.0 as usize)
     }
     fn block(&self) -> BlockInfo {
-        self.block_info()
+        self.flow.block_info()
     }
     fn inventory(&self) -> &Inventory {
         &crate::core::strategy::NO_INVENTORY

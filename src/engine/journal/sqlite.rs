@@ -94,6 +94,8 @@ pub enum Run<'a> {
     CexDex(&'a BacktestResult),
     Sandwich(&'a [SandwichRecord]),
     Liquidation(&'a [LiquidationRecord]),
+    /// Every strategy on one wallet: each family's records.
+    All(&'a crate::engine::all::AllResult),
 }
 
 impl Run<'_> {
@@ -102,6 +104,7 @@ impl Run<'_> {
             Run::CexDex(_) => "cex_dex",
             Run::Sandwich(_) => "sandwich",
             Run::Liquidation(_) => "liquidation",
+            Run::All(_) => "all",
         }
     }
 }
@@ -447,6 +450,11 @@ pub fn write(path: &Path, spec: &RunSpec, journal: &Journal, run: Run<'_>) -> Re
             Run::CexDex(r) => w.backtest(r)?,
             Run::Sandwich(r) => w.sandwich(r)?,
             Run::Liquidation(r) => w.liquidation(r)?,
+            Run::All(r) => {
+                w.backtest(&r.market)?;
+                w.sandwich(&r.sandwich.records)?;
+                w.liquidation(&r.liquidation.records)?;
+            }
         }
         w.conn.execute_batch("COMMIT").map_err(|e| w.err(e))?;
         w.conn.close().map_err(|(_, e)| JournalError::Sqlite { path: path.to_path_buf(), source: e })
