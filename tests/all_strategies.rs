@@ -1,0 +1,89 @@
+//! `scenarios/all_strategies.toml`: micro-arbitrage, cross-DEX, sandwich and liquidation in one run,
+//! on one chain and one wallet.
+
+use std::path::Path;
+use std::process::Command;
+
+use xcrack::config::{self, Sources};
+
+fn spec(name: &str, sets: &[(&str, &str)]) -> config::RunSpec {
+    let file = format!("scenarios/{name}");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
+    let cli = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let sources = Sources { config_file: None, scenario: Some((file, text)), env: Vec::new(), cli };
+    config::load(&sources, Path::new("scenarios")).unwrap()
+}
+
+#[test]
+fn all_four_strategies_act_on_one_wallet_that_reconciles_to_the_wei() {
+    let spec = spec("all_strategies.toml", &[]);
+    let r = xcrack::engine::all::run(&spec, &mut |_| {}).unwrap();
+
+    // Every strategy acted: trades on the venues and pools, bundles that landed.
+    let trades = |s: u16| r.market.trades.iter().filter(|t| t.strategy == s).count();
+    assert!(trades(0) > 0, "micro-arbitrage traded");
+    assert!(trades(1) > 0, "cross-DEX traded");
+    assert!(r.sandwich.bundles.included > 0, "{:?}", r.sandwich.bundles);
+    assert!(r.sandwich.victims.iter().any(|v| v.sandwiched));
+    assert!(r.liquidation.records.iter().any(|x| x.outcome == "included"));
+    assert!(r.liquidation.bundles_included > 0);
+
+    // One chain: every flow saw the same blocks (the chain's genesis block is the market's first).
+    assert_eq!(r.market.blocks, r.sandwich.blocks + 1);
+    assert_eq!(r.sandwich.blocks, r.liquidation.blocks);
+
+    // One wallet: each family changed it, and their changes are the chain's, in every token.
+    let w = &r.wallet;
+    assert_eq!(w.symbols, ["WETH", "USDC", "DAI", "ETH"]);
+    for (family, change) in &w.changes {
+        assert!(change.iter().any(|&c| c != 0), "{family} never touched the wallet");
+    }
+    for t in 0..w.symbols.len() {
+        let sum: i128 = w.changes.iter().map(|(_, c)| c[t]).sum();
+        assert_eq!(w.initial[t] as i128 + sum, w.on_chain[t] as i128, "{}", w.symbols[t]);
+    }
+    assert!(w.matches());
+
+    // The report: a row per strategy, adding up to the total; each section's wallet line is the
+    // shared wallet's.
+    let s = xcrack::report::all::summarize(&spec, &r);
+    let names: Vec<&str> = s.pnl.by_strategy.iter().map(|p| p.strategy.as_str()).collect();
+    assert_eq!(names, ["micro_arbitrage", "cross_dex", "sandwich", "liquidation"]);
+    let sum: f64 = s.pnl.by_strategy.iter().map(|p| p.net).sum();
+    assert!((sum - s.pnl.net).abs() < 1e-9, "{sum} vs {}", s.pnl.net);
+    assert!(s.pnl.by_strategy.iter().all(|p| p.net != 0.0));
+    assert!(s.wallet.matches);
+    assert!(s.sections.sandwich.wallet.matches);
+    assert!(s.sections.market.chain.wallet.as_ref().is_some_and(|w| w.matches));
+}
+
+#[test]
+fn two_processes_write_identical_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let out = d.path().join(name);
+            let child = Command::new(env!("CARGO_BIN_EXE_xcrack"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["backtest", "scenarios/all_strategies.toml", "--quiet", "--out"])
+                .arg(&out)
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for (out, mut child) in runs {
+        assert!(child.wait().unwrap().success());
+        dirs.push(out.join("all_strategies-42"));
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&dirs[0]).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for f in files.iter().filter(|f| *f != "timing.json") {
+        let a = std::fs::read(dirs[0].join(f)).unwrap();
+        let b = std::fs::read(dirs[1].join(f)).unwrap();
+        assert!(a == b, "{f:?} differs between the two processes");
+    }
+}
