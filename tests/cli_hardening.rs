@@ -369,21 +369,17 @@ fn other_processes_holding_relay_connections_do_not_change_a_sandwich_report() {
 
 /// Strategies of two families in one scenario run together on one chain and wallet
 /// (`engine::all`; `tests/all_strategies.rs`), none silently dropped. With the pools in closed form
-/// there is no chain to share: refused, naming the key.
+/// there is no chain to share: refused, naming the key that needs it.
 #[test]
 fn strategies_of_two_markets_in_one_scenario_need_the_evm_and_are_never_dropped() {
     let math = "chain.dex_engine=math";
-    refused(&scenario("calm.toml"), &["strategies.sandwich.enabled=true", math], "chain.dex_engine", "both true");
-    refused(
-        &scenario("sandwich.toml"),
-        &["strategies.liquidation.enabled=true", math],
-        "chain.dex_engine",
-        "strategies.sandwich.enabled and strategies.liquidation.enabled are both true",
-    );
+    let sandwich = "strategies.sandwich.enabled";
+    refused(&scenario("calm.toml"), &["strategies.sandwich.enabled=true", math], sandwich, "in the EVM");
+    refused(&scenario("sandwich.toml"), &["strategies.liquidation.enabled=true", math], sandwich, "in the EVM");
     refused(
         &scenario("liquidation_cascade.toml"),
         &["strategies.cross_dex.enabled=true", math],
-        "chain.dex_engine",
-        "both true",
+        "strategies.liquidation.enabled",
+        "EVM pool",
     );
 }

@@ -1068,34 +1068,8 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
     };
     // Strategies of two families (the CEX/DEX market's, sandwiching, liquidations) run together on
-    // one chain and wallet (`engine::all`): the market's pools must then be contracts on it.
-    let micro_key = "strategies.micro_arbitrage.enabled";
-    let on: Vec<&str> = [
-        (s.strategies.micro_arbitrage.enabled, micro_key),
-        (s.strategies.cross_dex.enabled && !s.strategies.micro_arbitrage.enabled, "strategies.cross_dex.enabled"),
-        (sandwich.enabled, "strategies.sandwich.enabled"),
-        (liquidation.enabled, "strategies.liquidation.enabled"),
-    ]
-    .into_iter()
-    .filter_map(|(on, k)| on.then_some(k))
-    .collect();
-    if let [a, b, ..] = on.as_slice() {
-        if chain.dex_engine != DexEngine::Evm {
-            return Err(v.err(
-                "chain.dex_engine",
-                format!(
-                    "{a} and {b} are both true: they run together on one chain and wallet, which needs the pools \
-                     in the EVM: set chain.dex_engine = \"evm\" (or one of them to false)"
-                ),
-            ));
-        }
-        if dex.is_empty() {
-            return Err(v.err(
-                v.user_key(a, b),
-                format!("{a} and {b} are both true: running them together needs at least one [[market.dex]] pool"),
-            ));
-        }
-    }
+    // one chain and wallet (`engine::all`); the sandwich and liquidation checks above already require
+    // that chain (pools in the EVM).
     let spec = RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),
