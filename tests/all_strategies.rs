@@ -87,3 +87,27 @@ fn two_processes_write_identical_reports() {
         assert!(a == b, "{f:?} differs between the two processes");
     }
 }
+
+/// A combined run's journal carries every family's records; `xcrack report` cannot rebuild the
+/// combined report from it yet and says so, rather than writing the CEX/DEX section as if it were
+/// the run's report.
+#[test]
+fn a_combined_journal_is_written_and_not_mistaken_for_a_cex_dex_one() {
+    let d = tempfile::tempdir().unwrap();
+    let journal = d.path().join("run.sqlite");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xcrack")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap()
+    };
+    let out = d.path().join("out");
+    let (out_s, journal_s) = (out.to_str().unwrap(), journal.to_str().unwrap());
+    let o = run(&["backtest", "scenarios/all_strategies.toml", "--quiet", "--out", out_s, "--journal", journal_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = xcrack::engine::journal::sqlite::read(&journal).unwrap();
+    assert_eq!(file.meta.get("mode").map(String::as_str), Some("all"));
+    assert!(file.journal.actions.iter().any(|a| a.strategy == 3), "the liquidation strategy's actions are in it");
+    let again = d.path().join("again");
+    let o = run(&["report", "--journal", journal_s, "scenarios/all_strategies.toml", "--out", again.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the journal of a `all` run"));
+    assert!(!again.exists(), "nothing written");
+}

@@ -43,11 +43,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
             ),
         });
     }
-    let Some(result) = file.backtest else {
-        return Err(CliError {
-            code: EXIT_BAD_INPUT,
-            message: format!("{shown}: a {} journal; only CEX/DEX reports are rebuilt from journals yet", meta("mode")),
-        });
+    // A combined run's journal holds a CEX/DEX section too: rebuilding that alone would not be its report.
+    let result = match file.backtest {
+        Some(result) if meta("mode") == "cex_dex" => result,
+        _ => {
+            return Err(CliError {
+                code: EXIT_BAD_INPUT,
+                message: format!(
+                    "{shown}: the journal of a `{}` run; only CEX/DEX reports are rebuilt from journals yet",
+                    meta("mode")
+                ),
+            });
+        }
     };
     let dir = report_dirs(std::slice::from_ref(&spec), &args.settings.out)?.remove(0);
     crate::report::write(&spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
