@@ -170,14 +170,7 @@ pub fn run_journaled(
         journal: Journal::default(),
     };
     let lf = &world.lending;
-    let mut records = lq.records.clone();
-    if !lf.replay_blocks.is_empty() {
-        for r in &mut records {
-            r.source_block = lf.replay_blocks.iter().rev().find(|(b, _)| *b <= r.block).map(|x| x.1);
-        }
-    }
-    let timeline =
-        lf.history.timelines(&lf.reserves, &lf.borrowers, lf.replay_borrower, lf.liquidated_at.clone(), blocks + 1);
+    let (records, timeline) = lf.report_records(&lq.records, blocks);
     let stats = bundle_stats(&journal, LIQUIDATION);
     let liquidation = LiquidationResult {
         records,

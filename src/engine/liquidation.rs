@@ -83,20 +83,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
     let (unhealthy, unprofitable, bad_debt) = s.end_state(&world);
     let blocks = world.blocks();
     let (world, on_chain, bundle_stats) = world.finish()?;
-    // Each record names the recorded row in effect when it was decided.
-    let mut records = s.records.clone();
-    if !world.replay_blocks.is_empty() {
-        for r in &mut records {
-            r.source_block = world.replay_blocks.iter().rev().find(|(b, _)| *b <= r.block).map(|x| x.1);
-        }
-    }
-    let timeline = world.history.timelines(
-        &world.reserves,
-        &world.borrowers,
-        world.replay_borrower,
-        world.liquidated_at.clone(),
-        blocks + 1,
-    );
+    let (records, timeline) = world.report_records(&s.records, blocks);
     Ok(LiquidationResult {
         records,
         symbols: world.w.tokens.iter().map(|t| t.symbol.clone()).collect(),

@@ -8,13 +8,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use polars::prelude::*;
 use serde::Serialize;
 
 use super::headline::headlines;
 use super::liquidation::LiquidationSummary;
 use super::sandwich::SandwichSummary;
-use super::{ReportError, Summary, write_atomically, write_parquet};
+use super::{ReportError, Summary, write_atomically};
 use crate::config::RunSpec;
 use crate::core::NANOS_PER_SEC;
 use crate::engine::all::AllResult;
@@ -152,7 +151,7 @@ pub fn write(spec: &RunSpec, r: &AllResult, dir: &Path) -> Result<AllSummary, Re
             .map_err(|e| ReportError::Other(e.to_string()))?
             + "\n";
         fs::write(tmp.join("timing.json"), timing).map_err(|e| ReportError::io(tmp, e))?;
-        let frames = [
+        let frames = vec![
             ("market_trades", super::trades_frame(spec, &r.market)?),
             ("market_equity", super::equity_frame(spec, &r.market)?),
             ("sandwiches", super::sandwich::sandwiches_frame(&r.sandwich)?),
@@ -160,12 +159,7 @@ pub fn write(spec: &RunSpec, r: &AllResult, dir: &Path) -> Result<AllSummary, Re
             ("liquidations", super::liquidation::frame(&r.liquidation)?),
             ("health_timeline", super::liquidation::timeline_frame(&r.liquidation)?),
         ];
-        for (name, mut df) in frames {
-            write_parquet(&mut df, &tmp.join(format!("{name}.parquet")))?;
-            let f = fs::File::create(tmp.join(format!("{name}.csv"))).map_err(|e| ReportError::io(tmp, e))?;
-            CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
-        }
-        Ok(())
+        super::write_tables(tmp, frames)
     })?;
     Ok(summary)
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::{ReportError, write_atomically, write_parquet};
+use super::{ReportError, write_atomically};
 use crate::config::RunSpec;
 use crate::engine::liquidation::{LiquidationRecord, LiquidationResult};
 
@@ -317,12 +317,7 @@ pub fn write(spec: &RunSpec, r: &LiquidationResult, dir: &Path) -> Result<Liquid
         let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
-        for (name, mut df) in [("liquidations", frame(r)?), ("health_timeline", timeline_frame(r)?)] {
-            write_parquet(&mut df, &tmp.join(format!("{name}.parquet")))?;
-            let f = fs::File::create(tmp.join(format!("{name}.csv"))).map_err(|e| ReportError::io(tmp, e))?;
-            CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
-        }
-        Ok(())
+        super::write_tables(tmp, vec![("liquidations", frame(r)?), ("health_timeline", timeline_frame(r)?)])
     })?;
     Ok(summary)
 }

@@ -495,6 +495,16 @@ impl ReportError {
     }
 }
 
+/// Each `(name, frame)` as `name.parquet` and `name.csv` in `dir`.
+pub(crate) fn write_tables(dir: &Path, frames: Vec<(&str, DataFrame)>) -> Result<(), ReportError> {
+    for (name, mut df) in frames {
+        write_parquet(&mut df, &dir.join(format!("{name}.parquet")))?;
+        let f = fs::File::create(dir.join(format!("{name}.csv"))).map_err(|e| ReportError::io(dir, e))?;
+        CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
     let f = fs::File::create(path).map_err(|e| ReportError::io(path, e))?;
     ParquetWriter::new(f)

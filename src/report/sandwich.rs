@@ -9,7 +9,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::{ReportError, write_atomically, write_parquet};
+use super::{ReportError, write_atomically};
 use crate::config::RunSpec;
 use crate::engine::sandwich::SandwichResult;
 use crate::execution::bundle_manager::BundleStats;
@@ -286,12 +286,7 @@ pub fn write(spec: &RunSpec, r: &SandwichResult, dir: &Path) -> Result<SandwichS
         let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
-        for (name, mut df) in [("sandwiches", sandwiches_frame(r)?), ("victims", victims_frame(r)?)] {
-            write_parquet(&mut df, &tmp.join(format!("{name}.parquet")))?;
-            let f = fs::File::create(tmp.join(format!("{name}.csv"))).map_err(|e| ReportError::io(tmp, e))?;
-            CsvWriter::new(f).include_header(true).finish(&mut df).map_err(|e| ReportError::Other(e.to_string()))?;
-        }
-        Ok(())
+        super::write_tables(tmp, vec![("sandwiches", sandwiches_frame(r)?), ("victims", victims_frame(r)?)])
     })?;
     Ok(summary)
 }

@@ -385,6 +385,30 @@ impl<'a> LendingFlow<'a> {
         BlockInfo { number: self.head, timestamp: 0, base_fee_wei: self.base_fee }
     }
 
+    /// `records` as the report shows them (each names the recorded row in effect when it was
+    /// decided) and every tracked borrower's health timeline over `blocks`.
+    pub fn report_records(
+        &self,
+        records: &[crate::strategies::liquidation_strategy::LiquidationRecord],
+        blocks: u64,
+    ) -> (Vec<crate::strategies::liquidation_strategy::LiquidationRecord>, Vec<crate::engine::liquidation::HealthPoint>)
+    {
+        let mut records = records.to_vec();
+        if !self.replay_blocks.is_empty() {
+            for r in &mut records {
+                r.source_block = self.replay_blocks.iter().rev().find(|(b, _)| *b <= r.block).map(|x| x.1);
+            }
+        }
+        let timeline = self.history.timelines(
+            &self.reserves,
+            &self.borrowers,
+            self.replay_borrower,
+            self.liquidated_at.clone(),
+            blocks + 1,
+        );
+        (records, timeline)
+    }
+
     /// Does the bundle move a token the allowlist does not name?
     pub fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
         req.expected_flows.iter().any(|(t, f)| {
