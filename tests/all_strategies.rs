@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use xcrack::config::{self, Sources};
+use xcrack::core::BundleStatus;
+use xcrack::engine::driver::Decision;
 
 fn spec(name: &str, sets: &[(&str, &str)]) -> config::RunSpec {
     let file = format!("scenarios/{name}");
@@ -27,6 +29,16 @@ fn all_four_strategies_act_on_one_wallet_that_reconciles_to_the_wei() {
     assert!(r.sandwich.victims.iter().any(|v| v.sandwiched));
     assert!(r.liquidation.records.iter().any(|x| x.outcome == "included"));
     assert!(r.liquidation.bundles_included > 0);
+
+    // One key, one nonce sequence: a liquidation bundle expecting more takes a block the sandwich
+    // strategy claimed (its bundle cancelled at the relay), and is never refused for it.
+    let j = &r.market.journal;
+    let liquidation_refused = j
+        .actions
+        .iter()
+        .filter(|a| a.strategy == 3 && a.decision == Decision::Skipped(xcrack::core::SkipReason::ConcurrencyLimit));
+    assert_eq!(liquidation_refused.count(), 0);
+    assert!(j.bundles.iter().any(|b| b.strategy == 2 && b.status == BundleStatus::Cancelled));
 
     // One chain: every flow saw the same blocks (the chain's genesis block is the market's first).
     assert_eq!(r.market.blocks, r.sandwich.blocks + 1);

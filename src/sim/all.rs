@@ -77,11 +77,19 @@ pub struct AllWorld<'a> {
     pub desk: BundleDesk,
     builder: Address,
     us: Address,
-    /// Which bundle flow has a bundle of ours for which block: one key signs for every strategy,
-    /// so two flows' bundles for the same block would spend the same nonce.
-    claimed: Vec<(u64, u16)>,
+    /// Which bundle flow has bundles of ours for which block: one key signs for every strategy, so
+    /// two flows' bundles for the same block would spend the same nonce.
+    claimed: Vec<Claim>,
     /// Our wallet at genesis: per lending reserve token (WETH and the quote token first) then ETH.
     pub initial: Vec<u128>,
+}
+
+/// A bundle flow's bundles for a block, and the most one of them expects (quote raw units).
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    block: u64,
+    flow: u16,
+    expected: i128,
 }
 
 /// The chain the market's EVM pools run on (the constructor refuses a math-engine market).
@@ -191,12 +199,17 @@ impl<'a> AllWorld<'a> {
         self.sandwich.base_fee = next_fee;
         self.lending.base_fee = next_fee;
         let head = self.sandwich.head;
-        self.claimed.retain(|(b, _)| *b > head);
+        self.claimed.retain(|c| c.block > head);
         for (strategy, report) in sandwich_news {
             self.desk.report(strategy, report, out);
         }
         lending_news.tell(&mut self.desk, out);
         out.push(block);
+    }
+
+    /// The other flow's claim on `block`, if any.
+    fn rival_claim(&self, flow: u16, block: u64) -> Option<Claim> {
+        self.claimed.iter().find(|c| c.block == block && c.flow != flow).copied()
     }
 
     /// Which bundle flow a strategy's actions go to.
@@ -263,12 +276,16 @@ impl World for AllWorld<'_> {
 
     /// Orders as the market gates them; bundles on every bundle we have out (both flows count
     /// against `max_concurrent_bundles`), their gas and tokens. Our one key means one nonce
-    /// sequence: a bundle for a block another flow already has a bundle of ours in is refused
-    /// (`concurrency_limit`): the first to claim the block keeps it.
+    /// sequence, so one flow's bundles per block: a bundle for a block the other flow already
+    /// claimed is refused (`concurrency_limit`) unless it expects more and the claim can be
+    /// withdrawn (sandwiches carry a replacement id and are cancelled at the relay; a liquidation
+    /// bundle has none, so its claim stands).
     fn assess(&self, strategy: u16, action: &Action) -> Assessment {
         match (Self::flow_of(strategy), action) {
             (Some(flow), Action::Bundle(req)) => {
-                let taken = self.claimed.iter().any(|&(b, f)| b == req.target_block && f != flow);
+                let taken = self
+                    .rival_claim(flow, req.target_block)
+                    .is_some_and(|c| !(c.flow == SANDWICH && self.expected_net(action) > c.expected));
                 let foreign = if flow == SANDWICH { self.sandwich.foreign(req) } else { self.lending.foreign(req) };
                 Assessment {
                     refuse: taken.then_some(SkipReason::ConcurrencyLimit),
@@ -296,20 +313,33 @@ impl World for AllWorld<'_> {
         let Some(flow) = Self::flow_of(strategy) else {
             return self.market.execute(strategy, action, now, &mut MarketQueue(q), risk, out);
         };
+        let expected = self.expected_net(&action);
         let target = match &action {
             Action::Bundle(req) => Some(req.target_block),
             _ => None,
         };
         let Some(chain) = chain_of(&mut self.market) else { return Err(SkipReason::SimulationFailed) };
+        // The gate let a bundle through for a block the other flow claimed: it expects more, and
+        // the sandwiches that claimed it are withdrawn first.
+        if let Some(block) = target
+            && self.claimed.iter().any(|c| c.block == block && c.flow == SANDWICH && flow != SANDWICH)
+        {
+            for uuid in self.sandwich.bundles_for(block) {
+                let cancel = Action::Cancel { replacement_id: uuid };
+                let _ = self.sandwich.execute(chain, &mut self.desk, SANDWICH, cancel, now, risk, out);
+            }
+            self.claimed.retain(|c| !(c.block == block && c.flow == SANDWICH));
+        }
         let r = if flow == SANDWICH {
             self.sandwich.execute(chain, &mut self.desk, strategy, action, now, risk, out)
         } else {
             self.lending.execute(chain, &mut self.desk, strategy, action, now, risk, out)
         };
-        if let (Ok(()), Some(block)) = (&r, target)
-            && !self.claimed.contains(&(block, flow))
-        {
-            self.claimed.push((block, flow));
+        if let (Ok(()), Some(block)) = (&r, target) {
+            match self.claimed.iter_mut().find(|c| c.block == block && c.flow == flow) {
+                Some(c) => c.expected = c.expected.max(expected),
+                None => self.claimed.push(Claim { block, flow, expected }),
+            }
         }
         r
     }

@@ -281,6 +281,11 @@ impl<'a> SandwichFlow<'a> {
         out.push(Event::PendingTx { id, seen_at });
     }
 
+    /// The replacement ids of our bundles for `block`.
+    pub fn bundles_for(&self, block: u64) -> Vec<String> {
+        self.live.iter().filter(|(_, l)| l.target == block).map(|(u, _)| u.clone()).collect()
+    }
+
     pub fn in_mempool(&self, hash: &B256) -> bool {
         self.pending.iter().any(|p| p.view.tx_hash == *hash)
     }
