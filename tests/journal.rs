@@ -39,7 +39,7 @@ fn sandwich_journal_agrees_with_the_bundle_counts() {
     use xcrack::engine::journal::sqlite;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("sandwich.sqlite");
-    sqlite::write(&file, &spec, j, sqlite::Run::Sandwich(&r.records)).unwrap();
+    sqlite::write(&file, &spec, j, sqlite::Run::Sandwich(&r)).unwrap();
     let back = sqlite::read(&file).unwrap();
     assert_eq!((back.meta["mode"].as_str(), &back.journal), ("sandwich", j));
     assert!(back.backtest.is_none());
@@ -50,6 +50,18 @@ fn sandwich_journal_agrees_with_the_bundle_counts() {
         })
         .unwrap();
     assert_eq!((n as usize, included as u64), (r.records.len(), r.bundles.included));
+    drop(conn);
+
+    // Read back, the sandwich run gives the same report, file for file.
+    let again = back.sandwich.expect("a sandwich journal holds the sandwich run");
+    assert_eq!(again.records, r.records);
+    assert_eq!(again.victims, r.victims);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    xcrack::report::sandwich::write(&spec, &r, &a).unwrap();
+    xcrack::report::sandwich::write(&spec, &again, &b).unwrap();
+    for f in ["summary.json", "summary.md", "sandwiches.parquet", "sandwiches.csv", "victims.parquet", "victims.csv"] {
+        assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs");
+    }
 }
 
 /// `--journal`: the SQLite file holds every event the strategies saw, every action and decision,

@@ -250,7 +250,7 @@ fn run_sandwich(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Path>)
     let result =
         engine::sandwich::run_journaled(spec, new_journal(journal)).map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::sandwich::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
-    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Sandwich(&result.records))?;
+    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Sandwich(&result))?;
     if !quiet {
         let detail = format!(
             "gross {:.2}, bribes {:.2}, gas {:.2} {c}; {} outbid, {} never sent after a failed simulation; victims lost {:.2}",

@@ -43,26 +43,32 @@ pub fn run(args: Args) -> Result<(), CliError> {
             ),
         });
     }
-    // A combined run's journal holds a CEX/DEX section too: rebuilding that alone would not be its report.
-    let result = match file.backtest {
-        Some(result) if meta("mode") == "cex_dex" => result,
-        _ => {
+    let failed = |e: crate::report::ReportError| CliError { code: EXIT_FAILURE, message: e.to_string() };
+    let dir = || report_dirs(std::slice::from_ref(&spec), &args.settings.out).map(|mut d| d.remove(0));
+    // A combined run's journal holds a CEX/DEX and a sandwich section too: either alone would not
+    // be its report.
+    let dir = match (meta("mode").as_str(), file.backtest, file.sandwich) {
+        ("cex_dex", Some(result), _) => {
+            let dir = dir()?;
+            crate::report::write(&spec, &result, &dir).map_err(failed)?;
+            dir
+        }
+        ("sandwich", _, Some(result)) => {
+            let dir = dir()?;
+            crate::report::sandwich::write(&spec, &result, &dir).map_err(failed)?;
+            dir
+        }
+        (mode, ..) => {
             return Err(CliError {
                 code: EXIT_BAD_INPUT,
                 message: format!(
-                    "{shown}: the journal of a `{}` run; only CEX/DEX reports are rebuilt from journals yet",
-                    meta("mode")
+                    "{shown}: the journal of a `{mode}` run; only CEX/DEX and sandwich reports are rebuilt from \
+                     journals yet"
                 ),
             });
         }
     };
-    let dir = report_dirs(std::slice::from_ref(&spec), &args.settings.out)?.remove(0);
-    crate::report::write(&spec, &result, &dir).map_err(|e| CliError { code: EXIT_FAILURE, message: e.to_string() })?;
-    println!(
-        "report of {}-{} rebuilt from {shown} in {} (timing.json has no wall-clock figures)",
-        spec.name,
-        spec.seed,
-        dir.display()
-    );
+    let timing = if dir.join("timing.json").exists() { " (timing.json has no wall-clock figures)" } else { "" };
+    println!("report of {}-{} rebuilt from {shown} in {}{timing}", spec.name, spec.seed, dir.display());
     Ok(())
 }

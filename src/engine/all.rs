@@ -157,7 +157,7 @@ pub fn run_journaled(
         victims: std::mem::take(&mut world.sandwich.victims_out),
         bundles,
         relay,
-        skips: sw.skips.clone(),
+        skips: sw.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         blocks,
         // The shared wallet, as all strategies booked it: the sandwich's own changes are in its
         // records; what the chain holds is every strategy's doing.

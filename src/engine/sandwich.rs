@@ -47,7 +47,7 @@ pub struct SandwichResult {
     pub victims: Vec<VictimRecord>,
     pub bundles: BundleStats,
     pub relay: RelayStats,
-    pub skips: BTreeMap<&'static str, u64>,
+    pub skips: BTreeMap<String, u64>,
     pub blocks: u64,
     /// Our wallet: booked (initial + every realised change) vs on the chain, (WETH, quote, ETH).
     pub booked: [u128; 3],
@@ -91,7 +91,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<SandwichRes
         victims,
         bundles,
         relay,
-        skips: s.skips.clone(),
+        skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         blocks,
         booked: s.booked,
         on_chain,

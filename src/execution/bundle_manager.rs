@@ -11,11 +11,11 @@ use crate::core::{BundleRequest, BundleTx, TxId};
 use crate::relay::rpc::SendBundleParams;
 use crate::relay::{BundleOutcome, RelayClient};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BundleStats {
     pub built: u64,
     /// Transactions signed through `sign` (strategies that build their own bundles).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub signed: u64,
     pub simulation_failed: u64,
     pub submitted: u64,

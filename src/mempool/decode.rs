@@ -69,6 +69,18 @@ pub enum SwapMethod {
     DirectPairSwap,
 }
 
+impl SwapMethod {
+    pub const ALL: [SwapMethod; 7] = [
+        SwapMethod::ExactTokensForTokens,
+        SwapMethod::TokensForExactTokens,
+        SwapMethod::ExactEthForTokens,
+        SwapMethod::EthForExactTokens,
+        SwapMethod::ExactTokensForEth,
+        SwapMethod::TokensForExactEth,
+        SwapMethod::DirectPairSwap,
+    ];
+}
+
 /// The limit a swap carries, over its whole path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SwapLimit {

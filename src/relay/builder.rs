@@ -64,7 +64,7 @@ pub struct RivalBid {
     pub gas_price: u128,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RelayStats {
     pub received: u64,
     pub rejected: u64,

@@ -86,7 +86,7 @@ pub struct WalletLine {
     pub initial: [String; 3],
 }
 
-fn method_name(m: SwapMethod) -> &'static str {
+pub(crate) fn method_name(m: SwapMethod) -> &'static str {
     match m {
         SwapMethod::ExactTokensForTokens => "swapExactTokensForTokens",
         SwapMethod::TokensForExactTokens => "swapTokensForExactTokens",
@@ -142,7 +142,7 @@ pub fn summarize(spec: &RunSpec, r: &SandwichResult) -> SandwichSummary {
             failed: rs.failed,
             expired: rs.expired,
         },
-        skipped: r.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        skipped: r.skips.clone(),
         pnl: SandwichPnl {
             currency: spec.quote_symbol.clone(),
             net_of: "gas and bribe (victims' own fees are theirs)",

@@ -43,6 +43,21 @@ pub struct SandwichRecord {
 }
 
 impl SandwichRecord {
+    /// Every outcome a record can end with (`""` before its bundle is built).
+    pub const OUTCOMES: [&'static str; 11] = [
+        "",
+        "pending",
+        "simulation_failed",
+        "submit_failed",
+        "risk_refused",
+        "replaced",
+        "cancelled",
+        "included",
+        "outbid",
+        "failed",
+        "expired",
+    ];
+
     /// Realised gross in quote raw units at the mark.
     pub fn gross_quote(&self) -> i128 {
         let g = self.realised_gross_raw.unwrap_or(0);

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use alloy_primitives::U256;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ActionEntry, BundleEntry, Decision, EVENT_KINDS, Journal, event_kind};
@@ -20,14 +21,17 @@ use crate::core::strategy::{OpportunityStats, StrategyId};
 use crate::core::{Action, BlockInfo, BundleStatus, Event, LegVenue, PoolId, SkipReason, TxId, VenueId};
 use crate::engine::backtest::{BacktestResult, EquityPoint, StrategyOutcome, WallTiming};
 use crate::engine::manager::StrategyStats;
+use crate::engine::sandwich::{SandwichResult, VictimRecord};
 use crate::execution::{TradeRecord, TradeStatus};
 use crate::market::latency::LatencySketch;
+use crate::mempool::SwapMethod;
+use crate::report::sandwich::method_name;
 use crate::risk::RiskReject;
 use crate::strategies::liquidation_strategy::LiquidationRecord;
 use crate::strategies::sandwich_strategy::SandwichRecord;
 
 /// The `meta.format` of files this version writes and reads.
-pub const FORMAT: &str = "xcrack-journal/1";
+pub const FORMAT: &str = "xcrack-journal/2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -44,9 +48,13 @@ pub struct JournalFile {
     /// format, mode, scenario, seed, duration_ns, xcrack version.
     pub meta: BTreeMap<String, String>,
     pub journal: Journal,
-    /// The CEX/DEX run the journal was written from (fills, equity, counters); `None` for sandwich
-    /// and liquidation runs, whose records are in the file but whose reports are not rebuilt from it.
+    /// The CEX/DEX run the journal was written from (fills, equity, counters), for a CEX/DEX run
+    /// (and a combined run's market section).
     pub backtest: Option<BacktestResult>,
+    /// The sandwich run (records, victims, counters), for a sandwich run (and a combined run's
+    /// sandwich section). Liquidation runs' records are in the file, but their reports are not
+    /// rebuilt from it yet.
+    pub sandwich: Option<SandwichResult>,
 }
 
 const SCHEMA: &str = "
@@ -86,13 +94,16 @@ CREATE TABLE liquidation_records(seq INTEGER PRIMARY KEY, block INTEGER NOT NULL
   predicted_proceeds TEXT NOT NULL, profit_asset INTEGER NOT NULL, realised_gross TEXT, gross_base TEXT NOT NULL,
   bonus_base TEXT NOT NULL, gas_wei TEXT NOT NULL, bribe_wei TEXT NOT NULL, eth_price TEXT NOT NULL,
   outcome TEXT NOT NULL, reason TEXT NOT NULL, source_block INTEGER);
+CREATE TABLE victims(seq INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, block INTEGER, pool INTEGER NOT NULL,
+  method TEXT NOT NULL, sells_base INTEGER NOT NULL, sandwiched INTEGER NOT NULL, succeeded INTEGER NOT NULL,
+  alone_raw TEXT, actual_raw TEXT, loss_raw TEXT NOT NULL, loss_decimals INTEGER NOT NULL);
 ";
 
 /// The run a journal is written from: its mode's records go in beside the journal.
 #[derive(Clone, Copy)]
 pub enum Run<'a> {
     CexDex(&'a BacktestResult),
-    Sandwich(&'a [SandwichRecord]),
+    Sandwich(&'a SandwichResult),
     Liquidation(&'a [LiquidationRecord]),
     /// Every strategy on one wallet: each family's records.
     All(&'a crate::engine::all::AllResult),
@@ -278,9 +289,36 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn sandwich(&self, records: &[SandwichRecord]) -> Result<(), JournalError> {
+    fn sandwich(&self, run: &SandwichResult) -> Result<(), JournalError> {
         let opt = |v: Option<String>| v;
-        for (seq, r) in records.iter().enumerate() {
+        for (seq, v) in run.victims.iter().enumerate() {
+            self.exec(
+                "INSERT INTO victims VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                params![
+                    seq as i64,
+                    v.tx_hash.to_string(),
+                    v.block.map(i),
+                    v.pool as i64,
+                    method_name(v.method),
+                    v.sells_base,
+                    v.sandwiched,
+                    v.succeeded,
+                    opt(v.alone_raw.map(|x| x.to_string())),
+                    opt(v.actual_raw.map(|x| x.to_string())),
+                    v.loss_raw.to_string(),
+                    v.loss_decimals
+                ],
+            )?;
+        }
+        self.counter("sandwich.bundles", &run.bundles)?;
+        self.counter("sandwich.relay", &run.relay)?;
+        self.counter("sandwich.skips", &run.skips)?;
+        self.counter("sandwich.blocks", &run.blocks)?;
+        self.counter("sandwich.wallet", &[run.booked, run.on_chain, run.initial].map(|w| w.map(|x| x.to_string())))?;
+        self.counter("sandwich.final_base_fee_wei", &run.final_base_fee_wei.to_string())?;
+        self.counter("sandwich.risk_rejects", &run.risk_rejects)?;
+        self.counter("sandwich.risk", &run.risk)?;
+        for (seq, r) in run.records.iter().enumerate() {
             self.exec(
                 "INSERT INTO sandwich_records VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
                 params![
@@ -452,7 +490,7 @@ pub fn write(path: &Path, spec: &RunSpec, journal: &Journal, run: Run<'_>) -> Re
             Run::Liquidation(r) => w.liquidation(r)?,
             Run::All(r) => {
                 w.backtest(&r.market)?;
-                w.sandwich(&r.sandwich.records)?;
+                w.sandwich(&r.sandwich)?;
                 w.liquidation(&r.liquidation.records)?;
             }
         }
@@ -723,6 +761,115 @@ impl Reader<'_> {
             wall: WallTiming::default(),
         })
     }
+
+    fn sandwich(&self, journal: Journal) -> Result<SandwichResult, JournalError> {
+        type RecordRow = (i64, i64, bool, i64, [Option<String>; 9], f64, String, String, Option<String>);
+        let rows: Vec<RecordRow> = self.rows(
+            "SELECT block, pool, sells_base, victims, front_in_raw, predicted_back_out_raw, realised_back_out_raw, \
+             predicted_gross_raw, realised_gross_raw, gas_wei, bribe_wei, mark_raw, net_quote_raw, \
+             success_probability, outcome, reason, bundle_hash FROM sandwich_records ORDER BY seq",
+            |r| {
+                let mut t: [Option<String>; 9] = Default::default();
+                for (k, slot) in t.iter_mut().enumerate() {
+                    *slot = r.get(4 + k)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, t, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?))
+            },
+        )?;
+        let mut records = Vec::with_capacity(rows.len());
+        for (block, pool, sells_base, victims, t, success_probability, outcome, reason, hash) in rows {
+            let text = |k: usize| t[k].clone().ok_or_else(|| self.bad(format!("sandwich_records: column {k} is null")));
+            let num = |k: usize| -> Result<u128, JournalError> { self.num("sandwich_records", "amount", &text(k)?) };
+            let opt_u256 = |k: usize| -> Result<Option<U256>, JournalError> {
+                t[k].as_deref().map(|x| self.num("sandwich_records", "amount", x)).transpose()
+            };
+            let outcome = SandwichRecord::OUTCOMES
+                .into_iter()
+                .find(|o| *o == outcome)
+                .ok_or_else(|| self.bad(format!("sandwich_records: outcome `{outcome}`")))?;
+            records.push(SandwichRecord {
+                block: u(block),
+                pool: pool as usize,
+                sells_base,
+                victims: victims as usize,
+                front_in_raw: self.num("sandwich_records", "front_in_raw", &text(0)?)?,
+                predicted_back_out_raw: self.num("sandwich_records", "predicted_back_out_raw", &text(1)?)?,
+                realised_back_out_raw: opt_u256(2)?,
+                predicted_gross_raw: self.num("sandwich_records", "predicted_gross_raw", &text(3)?)?,
+                realised_gross_raw: t[4].as_deref().map(|x| self.num("sandwich_records", "amount", x)).transpose()?,
+                gas_wei: num(5)?,
+                bribe_wei: num(6)?,
+                mark: num(7)?,
+                success_probability,
+                outcome,
+                reason,
+                bundle_hash: hash.as_deref().map(|h| self.num("sandwich_records", "bundle_hash", h)).transpose()?,
+            });
+        }
+        type VictimRow = (String, Option<i64>, i64, String, [bool; 3], [Option<String>; 2], String, u32);
+        let rows: Vec<VictimRow> = self.rows(
+            "SELECT tx_hash, block, pool, method, sells_base, sandwiched, succeeded, alone_raw, actual_raw, loss_raw, \
+             loss_decimals FROM victims ORDER BY seq",
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    [r.get(4)?, r.get(5)?, r.get(6)?],
+                    [r.get(7)?, r.get(8)?],
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            },
+        )?;
+        let mut victims = Vec::with_capacity(rows.len());
+        for (hash, block, pool, method, flags, amounts, loss, loss_decimals) in rows {
+            let method = SwapMethod::ALL
+                .into_iter()
+                .find(|m| method_name(*m) == method)
+                .ok_or_else(|| self.bad(format!("victims: method `{method}`")))?;
+            let amount = |k: usize| -> Result<Option<U256>, JournalError> {
+                amounts[k].as_deref().map(|x| self.num("victims", "amount", x)).transpose()
+            };
+            victims.push(VictimRecord {
+                tx_hash: self.num("victims", "tx_hash", &hash)?,
+                block: block.map(u),
+                pool: pool as usize,
+                method,
+                sells_base: flags[0],
+                sandwiched: flags[1],
+                succeeded: flags[2],
+                alone_raw: amount(0)?,
+                actual_raw: amount(1)?,
+                loss_raw: self.num("victims", "loss_raw", &loss)?,
+                loss_decimals,
+            });
+        }
+        let wallet: [[String; 3]; 3] = self.counter("sandwich.wallet")?;
+        let mut w = [[0u128; 3]; 3];
+        for (k, line) in wallet.iter().enumerate() {
+            for (t, v) in line.iter().enumerate() {
+                w[k][t] = self.num("counters", "sandwich.wallet", v)?;
+            }
+        }
+        let fee: String = self.counter("sandwich.final_base_fee_wei")?;
+        Ok(SandwichResult {
+            records,
+            victims,
+            bundles: self.counter("sandwich.bundles")?,
+            relay: self.counter("sandwich.relay")?,
+            skips: self.counter("sandwich.skips")?,
+            blocks: self.counter("sandwich.blocks")?,
+            booked: w[0],
+            on_chain: w[1],
+            initial: w[2],
+            final_base_fee_wei: self.num("counters", "sandwich.final_base_fee_wei", &fee)?,
+            risk_rejects: self.counter("sandwich.risk_rejects")?,
+            risk: self.counter("sandwich.risk")?,
+            journal,
+        })
+    }
 }
 
 /// Reads a journal file written by `write`.
@@ -737,7 +884,8 @@ pub fn read(path: &Path) -> Result<JournalFile, JournalError> {
         other => return Err(r.bad(format!("format {other:?}, this xcrack reads {FORMAT}"))),
     }
     let journal = r.journal()?;
-    let has_fills: i64 = r.conn.query_row("SELECT count(*) FROM counters", [], |x| x.get(0)).map_err(|e| r.err(e))?;
-    let backtest = if has_fills > 0 { Some(r.backtest(journal.clone())?) } else { None };
-    Ok(JournalFile { meta, journal, backtest })
+    let mode = meta.get("mode").map(String::as_str).unwrap_or("");
+    let backtest = if matches!(mode, "cex_dex" | "all") { Some(r.backtest(journal.clone())?) } else { None };
+    let sandwich = if matches!(mode, "sandwich" | "all") { Some(r.sandwich(journal.clone())?) } else { None };
+    Ok(JournalFile { meta, journal, backtest, sandwich })
 }
