@@ -64,6 +64,31 @@ fn sandwich_journal_agrees_with_the_bundle_counts() {
     }
 }
 
+/// A liquidation run's journal gives the run back: its report, written again from the file, is the
+/// same file for file (records, health timeline, counters, Parquet included).
+#[test]
+fn a_liquidation_journal_rebuilds_the_same_report() {
+    use xcrack::engine::journal::{Journal, sqlite};
+    let spec = spec("liquidation_cascade.toml", &[("duration", "20m")]);
+    let r = xcrack::engine::liquidation::run_journaled(&spec, Journal::default()).unwrap();
+    assert!(r.records.iter().any(|x| x.outcome == "included"), "the run liquidates");
+    assert!(!r.timeline.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("run.sqlite");
+    sqlite::write(&file, &spec, &r.journal, sqlite::Run::Liquidation(&r)).unwrap();
+    let back = sqlite::read(&file).unwrap();
+    assert_eq!(back.meta["mode"], "liquidation");
+    let again = back.liquidation.expect("a liquidation journal holds the liquidation run");
+    assert_eq!(again.records, r.records);
+    assert_eq!(again.timeline, r.timeline);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    xcrack::report::liquidation::write(&spec, &r, &a).unwrap();
+    xcrack::report::liquidation::write(&spec, &again, &b).unwrap();
+    for f in ["summary.json", "summary.md", "liquidations.parquet", "liquidations.csv", "health_timeline.parquet"] {
+        assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs");
+    }
+}
+
 /// `--journal`: the SQLite file holds every event the strategies saw, every action and decision,
 /// and the fills, equity and counters; read back, it rebuilds the run's report byte for byte, and
 /// the `sqlite3` CLI reads it.

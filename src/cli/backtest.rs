@@ -273,7 +273,7 @@ fn run_liquidation(spec: &RunSpec, dir: &Path, quiet: bool, journal: Option<&Pat
     let result = engine::liquidation::run_journaled(spec, new_journal(journal))
         .map_err(|e| fail(format!("{}: {e}", spec.name)))?;
     let s = report::liquidation::write(spec, &result, dir).map_err(|e| fail(e.to_string()))?;
-    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Liquidation(&result.records))?;
+    write_journal(journal, spec, &result.journal, engine::journal::sqlite::Run::Liquidation(&result))?;
     if !quiet {
         let detail = format!(
             "gross {:.2}, gas {:.2}, bribes {:.2} {c}; {} borrowers still below HF 1, bad debt {:.2}",

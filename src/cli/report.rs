@@ -45,8 +45,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let failed = |e: crate::report::ReportError| CliError { code: EXIT_FAILURE, message: e.to_string() };
     let dir = || report_dirs(std::slice::from_ref(&spec), &args.settings.out).map(|mut d| d.remove(0));
-    // A combined run's journal holds a CEX/DEX and a sandwich section too: either alone would not
-    // be its report.
+    // A combined run's journal holds a CEX/DEX, a sandwich and a liquidation section too: the mode
+    // says which report it is.
     let dir = match (meta("mode").as_str(), file.backtest, file.sandwich) {
         ("cex_dex", Some(result), _) => {
             let dir = dir()?;
@@ -58,12 +58,25 @@ pub fn run(args: Args) -> Result<(), CliError> {
             crate::report::sandwich::write(&spec, &result, &dir).map_err(failed)?;
             dir
         }
+        ("liquidation", ..) if file.liquidation.is_some() => {
+            let dir = dir()?;
+            if let Some(result) = &file.liquidation {
+                crate::report::liquidation::write(&spec, result, &dir).map_err(failed)?;
+            }
+            dir
+        }
+        ("all", ..) if file.all.is_some() => {
+            let dir = dir()?;
+            if let Some(result) = &file.all {
+                crate::report::all::write(&spec, result, &dir).map_err(failed)?;
+            }
+            dir
+        }
         (mode, ..) => {
             return Err(CliError {
                 code: EXIT_BAD_INPUT,
                 message: format!(
-                    "{shown}: the journal of a `{mode}` run; only CEX/DEX and sandwich reports are rebuilt from \
-                     journals yet"
+                    "{shown}: the journal of a `{mode}` run, which this xcrack does not rebuild reports of"
                 ),
             });
         }

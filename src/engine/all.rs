@@ -23,6 +23,9 @@ use crate::strategies::liquidation_strategy::{LiquidationSetup, LiquidationStrat
 use crate::strategies::sandwich_strategy::SandwichStrategy;
 use crate::strategies::{CrossDex, MicroArbitrage};
 
+/// The strategy families, as `SharedWallet::changes` names them.
+pub const FAMILIES: [&str; 3] = ["market", "sandwich", "liquidation"];
+
 /// The one wallet every strategy trades from, per token (the lending reserves, WETH and the quote
 /// token first) then ETH: at genesis, as the strategies booked it together (genesis plus every
 /// strategy's own realised changes), and on the chain. They must agree to the wei.
@@ -138,7 +141,8 @@ pub fn run_journaled(
     let sandwich_change = delta3(sw.booked);
     let liquidation_change: Vec<i128> =
         lq.booked.iter().zip(&lq.initial).map(|(&b, &i)| b as i128 - i as i128).collect();
-    let changes = vec![("market", market_change), ("sandwich", sandwich_change), ("liquidation", liquidation_change)];
+    let changes: Vec<(&'static str, Vec<i128>)> =
+        FAMILIES.into_iter().zip([market_change, sandwich_change, liquidation_change]).collect();
     let booked: Vec<u128> = (0..=n)
         .map(|t| {
             let sum: i128 = changes.iter().map(|(_, c)| c.get(t).copied().unwrap_or(0)).sum();
@@ -188,7 +192,7 @@ pub fn run_journaled(
         bundles_included: stats.included,
         simulation_failed: stats.simulation_failed,
         rival_liquidations: lf.rival_wins,
-        skips: lq.skips.clone(),
+        skips: lq.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         timeline,
         replay_blocks: lf.replay_blocks.clone(),
         risk_rejects: risk.rejects,

@@ -19,6 +19,11 @@ pub struct HealthPoint {
     pub event: &'static str,
 }
 
+impl HealthPoint {
+    /// Every `event` a point can carry.
+    pub const EVENTS: [&'static str; 4] = ["", "liquidated", "rival", "replay"];
+}
+
 /// Blocks either side of a liquidation shown in the health-factor timeline.
 const TIMELINE_WINDOW: u64 = 5;
 

@@ -41,7 +41,7 @@ pub struct LiquidationResult {
     pub simulation_failed: u64,
     pub rival_liquidations: u64,
     /// Liquidatable borrowers passed over, by reason, once per evaluation.
-    pub skips: BTreeMap<&'static str, u64>,
+    pub skips: BTreeMap<String, u64>,
     pub timeline: Vec<HealthPoint>,
     /// In a replay: (our block, recorded block) where each recorded row took effect.
     pub replay_blocks: Vec<(u64, u64)>,
@@ -100,7 +100,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
         bundles_included: bundle_stats.included,
         simulation_failed: bundle_stats.simulation_failed,
         rival_liquidations: world.rival_wins,
-        skips: s.skips.clone(),
+        skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         timeline,
         replay_blocks: world.replay_blocks.clone(),
         risk_rejects: risk.rejects,

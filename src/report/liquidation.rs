@@ -166,7 +166,7 @@ pub fn summarize(spec: &RunSpec, r: &LiquidationResult) -> LiquidationSummary {
         liquidations_by_outcome: by,
         included_by_funding: funding,
         rival_liquidations: r.rival_liquidations,
-        skipped: r.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        skipped: r.skips.clone(),
         pnl: LiquidationPnl {
             currency: "USD",
             net_of: "gas and bribe (gross is the bonus net of the DEX swap cost)",

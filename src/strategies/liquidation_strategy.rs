@@ -54,6 +54,12 @@ pub struct LiquidationRecord {
     pub source_block: Option<u64>,
 }
 
+impl LiquidationRecord {
+    /// Every outcome a record can end with.
+    pub const OUTCOMES: [&'static str; 7] =
+        ["pending", "included", "simulation_failed", "submit_failed", "risk_refused", "outbid", "not_included"];
+}
+
 /// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
 const MAX_LIQUIDATIONS_PER_BORROWER: usize = 8;
 

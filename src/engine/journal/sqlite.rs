@@ -19,7 +19,10 @@ use super::{ActionEntry, BundleEntry, Decision, EVENT_KINDS, Journal, event_kind
 use crate::config::RunSpec;
 use crate::core::strategy::{OpportunityStats, StrategyId};
 use crate::core::{Action, BlockInfo, BundleStatus, Event, LegVenue, PoolId, SkipReason, TxId, VenueId};
+use crate::engine::all::{AllResult, SharedWallet};
 use crate::engine::backtest::{BacktestResult, EquityPoint, StrategyOutcome, WallTiming};
+use crate::engine::lending_history::HealthPoint;
+use crate::engine::liquidation::LiquidationResult;
 use crate::engine::manager::StrategyStats;
 use crate::engine::sandwich::{SandwichResult, VictimRecord};
 use crate::execution::{TradeRecord, TradeStatus};
@@ -27,6 +30,7 @@ use crate::market::latency::LatencySketch;
 use crate::mempool::SwapMethod;
 use crate::report::sandwich::method_name;
 use crate::risk::RiskReject;
+use crate::strategies::liquidation::Funding;
 use crate::strategies::liquidation_strategy::LiquidationRecord;
 use crate::strategies::sandwich_strategy::SandwichRecord;
 
@@ -49,12 +53,14 @@ pub struct JournalFile {
     pub meta: BTreeMap<String, String>,
     pub journal: Journal,
     /// The CEX/DEX run the journal was written from (fills, equity, counters), for a CEX/DEX run
-    /// (and a combined run's market section).
+    /// (a combined run's sections are in `all`).
     pub backtest: Option<BacktestResult>,
-    /// The sandwich run (records, victims, counters), for a sandwich run (and a combined run's
-    /// sandwich section). Liquidation runs' records are in the file, but their reports are not
-    /// rebuilt from it yet.
+    /// The sandwich run (records, victims, counters), for a sandwich run.
     pub sandwich: Option<SandwichResult>,
+    /// The liquidation run (records, health timeline, counters), for a liquidation run.
+    pub liquidation: Option<LiquidationResult>,
+    /// A combined run: its three sections and the shared wallet.
+    pub all: Option<AllResult>,
 }
 
 const SCHEMA: &str = "
@@ -97,6 +103,8 @@ CREATE TABLE liquidation_records(seq INTEGER PRIMARY KEY, block INTEGER NOT NULL
 CREATE TABLE victims(seq INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, block INTEGER, pool INTEGER NOT NULL,
   method TEXT NOT NULL, sells_base INTEGER NOT NULL, sandwiched INTEGER NOT NULL, succeeded INTEGER NOT NULL,
   alone_raw TEXT, actual_raw TEXT, loss_raw TEXT NOT NULL, loss_decimals INTEGER NOT NULL);
+CREATE TABLE health_timeline(seq INTEGER PRIMARY KEY, borrower TEXT NOT NULL, block INTEGER NOT NULL,
+  health_factor TEXT NOT NULL, event TEXT NOT NULL);
 ";
 
 /// The run a journal is written from: its mode's records go in beside the journal.
@@ -104,7 +112,7 @@ CREATE TABLE victims(seq INTEGER PRIMARY KEY, tx_hash TEXT NOT NULL, block INTEG
 pub enum Run<'a> {
     CexDex(&'a BacktestResult),
     Sandwich(&'a SandwichResult),
-    Liquidation(&'a [LiquidationRecord]),
+    Liquidation(&'a LiquidationResult),
     /// Every strategy on one wallet: each family's records.
     All(&'a crate::engine::all::AllResult),
 }
@@ -346,8 +354,40 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn liquidation(&self, records: &[LiquidationRecord]) -> Result<(), JournalError> {
-        for (seq, r) in records.iter().enumerate() {
+    /// A combined run's one wallet: per token, genesis, booked, chain, and each family's change.
+    fn shared_wallet(&self, w: &SharedWallet) -> Result<(), JournalError> {
+        let text = |v: &[u128]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let changes: Vec<(&str, Vec<String>)> =
+            w.changes.iter().map(|(f, c)| (*f, c.iter().map(|x| x.to_string()).collect())).collect();
+        self.counter("all.wallet.symbols", &w.symbols)?;
+        self.counter("all.wallet", &[text(&w.initial), text(&w.booked), text(&w.on_chain)])?;
+        self.counter("all.wallet.changes", &changes)
+    }
+
+    fn liquidation(&self, run: &LiquidationResult) -> Result<(), JournalError> {
+        for (seq, p) in run.timeline.iter().enumerate() {
+            self.exec(
+                "INSERT INTO health_timeline VALUES (?1,?2,?3,?4,?5)",
+                params![seq as i64, p.borrower.to_string(), i(p.block), p.health_factor.to_string(), p.event],
+            )?;
+        }
+        let amounts = |v: &[u128]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        self.counter("liquidation.symbols", &run.symbols)?;
+        self.counter("liquidation.blocks", &run.blocks)?;
+        self.counter("liquidation.oracle_updates", &run.oracle_updates)?;
+        self.counter("liquidation.borrowers", &run.borrowers)?;
+        self.counter("liquidation.unhealthy_at_end", &[run.unhealthy_at_end, run.unhealthy_unprofitable_at_end])?;
+        self.counter("liquidation.bad_debt_base", &run.bad_debt_base.to_string())?;
+        self.counter("liquidation.wallet", &[amounts(&run.initial), amounts(&run.booked), amounts(&run.on_chain)])?;
+        self.counter(
+            "liquidation.bundles",
+            &[run.bundles_submitted, run.bundles_included, run.simulation_failed, run.rival_liquidations],
+        )?;
+        self.counter("liquidation.skips", &run.skips)?;
+        self.counter("liquidation.replay_blocks", &run.replay_blocks)?;
+        self.counter("liquidation.risk_rejects", &run.risk_rejects)?;
+        self.counter("liquidation.risk", &run.risk)?;
+        for (seq, r) in run.records.iter().enumerate() {
             self.exec(
                 "INSERT INTO liquidation_records VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,\
                  ?19,?20,?21,?22)",
@@ -357,7 +397,7 @@ impl Writer<'_> {
                     r.borrower.to_string(),
                     r.collateral as i64,
                     r.debt as i64,
-                    format!("{:?}", r.funding),
+                    r.funding.name(),
                     r.health_before.to_string(),
                     r.health_after.map(|v| v.to_string()),
                     r.debt_to_cover.to_string(),
@@ -491,7 +531,8 @@ pub fn write(path: &Path, spec: &RunSpec, journal: &Journal, run: Run<'_>) -> Re
             Run::All(r) => {
                 w.backtest(&r.market)?;
                 w.sandwich(&r.sandwich)?;
-                w.liquidation(&r.liquidation.records)?;
+                w.liquidation(&r.liquidation)?;
+                w.shared_wallet(&r.wallet)?;
             }
         }
         w.conn.execute_batch("COMMIT").map_err(|e| w.err(e))?;
@@ -870,6 +911,145 @@ impl Reader<'_> {
             journal,
         })
     }
+
+    fn liquidation(&self, journal: Journal) -> Result<LiquidationResult, JournalError> {
+        type RecordRow = (i64, String, i64, i64, String, [Option<String>; 12], String, String, Option<i64>, i64);
+        let rows: Vec<RecordRow> = self.rows(
+            "SELECT block, borrower, collateral, debt, funding, health_before, health_after, debt_to_cover, \
+             predicted_repaid, predicted_seized, predicted_proceeds, realised_gross, gross_base, bonus_base, gas_wei, \
+             bribe_wei, eth_price, profit_asset, outcome, reason, source_block FROM liquidation_records ORDER BY seq",
+            |r| {
+                let mut t: [Option<String>; 12] = Default::default();
+                for (k, slot) in t.iter_mut().enumerate() {
+                    *slot = r.get(5 + k)?;
+                }
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    t,
+                    r.get(18)?,
+                    r.get(19)?,
+                    r.get(20)?,
+                    r.get(17)?,
+                ))
+            },
+        )?;
+        let mut records = Vec::with_capacity(rows.len());
+        for (block, borrower, collateral, debt, funding, t, outcome, reason, source_block, profit_asset) in rows {
+            let table = "liquidation_records";
+            let text = |k: usize| t[k].clone().ok_or_else(|| self.bad(format!("{table}: column {k} is null")));
+            let funding = [Funding::Inventory, Funding::FlashSwap]
+                .into_iter()
+                .find(|f| f.name() == funding)
+                .ok_or_else(|| self.bad(format!("{table}: funding `{funding}`")))?;
+            let outcome = LiquidationRecord::OUTCOMES
+                .into_iter()
+                .find(|o| *o == outcome)
+                .ok_or_else(|| self.bad(format!("{table}: outcome `{outcome}`")))?;
+            records.push(LiquidationRecord {
+                block: u(block),
+                borrower: self.num(table, "borrower", &borrower)?,
+                collateral: collateral as usize,
+                debt: debt as usize,
+                funding,
+                health_before: self.num(table, "health_before", &text(0)?)?,
+                health_after: t[1].as_deref().map(|x| self.num(table, "health_after", x)).transpose()?,
+                debt_to_cover: self.num(table, "debt_to_cover", &text(2)?)?,
+                predicted_repaid: self.num(table, "predicted_repaid", &text(3)?)?,
+                predicted_seized: self.num(table, "predicted_seized", &text(4)?)?,
+                predicted_proceeds: self.num(table, "predicted_proceeds", &text(5)?)?,
+                profit_asset: profit_asset as usize,
+                realised_gross: t[6].as_deref().map(|x| self.num(table, "realised_gross", x)).transpose()?,
+                gross_base: self.num(table, "gross_base", &text(7)?)?,
+                bonus_base: self.num(table, "bonus_base", &text(8)?)?,
+                gas_wei: self.num(table, "gas_wei", &text(9)?)?,
+                bribe_wei: self.num(table, "bribe_wei", &text(10)?)?,
+                eth_price: self.num(table, "eth_price", &text(11)?)?,
+                outcome,
+                reason,
+                source_block: source_block.map(u),
+            });
+        }
+        let rows: Vec<(String, i64, String, String)> = self
+            .rows("SELECT borrower, block, health_factor, event FROM health_timeline ORDER BY seq", |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        let mut timeline = Vec::with_capacity(rows.len());
+        for (borrower, block, hf, event) in rows {
+            let event = HealthPoint::EVENTS
+                .into_iter()
+                .find(|e| *e == event)
+                .ok_or_else(|| self.bad(format!("health_timeline: event `{event}`")))?;
+            timeline.push(HealthPoint {
+                borrower: self.num("health_timeline", "borrower", &borrower)?,
+                block: u(block),
+                health_factor: self.num("health_timeline", "health_factor", &hf)?,
+                event,
+            });
+        }
+        let wallet: [Vec<String>; 3] = self.counter("liquidation.wallet")?;
+        let mut w: [Vec<u128>; 3] = Default::default();
+        for (k, line) in wallet.iter().enumerate() {
+            for v in line {
+                w[k].push(self.num("counters", "liquidation.wallet", v)?);
+            }
+        }
+        let [initial, booked, on_chain] = w;
+        let [unhealthy_at_end, unhealthy_unprofitable_at_end]: [u64; 2] =
+            self.counter("liquidation.unhealthy_at_end")?;
+        let [bundles_submitted, bundles_included, simulation_failed, rival_liquidations]: [u64; 4] =
+            self.counter("liquidation.bundles")?;
+        let bad_debt: String = self.counter("liquidation.bad_debt_base")?;
+        Ok(LiquidationResult {
+            records,
+            symbols: self.counter("liquidation.symbols")?,
+            blocks: self.counter("liquidation.blocks")?,
+            oracle_updates: self.counter("liquidation.oracle_updates")?,
+            borrowers: self.counter("liquidation.borrowers")?,
+            unhealthy_at_end,
+            unhealthy_unprofitable_at_end,
+            bad_debt_base: self.num("counters", "liquidation.bad_debt_base", &bad_debt)?,
+            initial,
+            booked,
+            on_chain,
+            bundles_submitted,
+            bundles_included,
+            simulation_failed,
+            rival_liquidations,
+            skips: self.counter("liquidation.skips")?,
+            timeline,
+            replay_blocks: self.counter("liquidation.replay_blocks")?,
+            risk_rejects: self.counter("liquidation.risk_rejects")?,
+            risk: self.counter("liquidation.risk")?,
+            journal,
+        })
+    }
+
+    fn shared_wallet(&self) -> Result<SharedWallet, JournalError> {
+        let lines: [Vec<String>; 3] = self.counter("all.wallet")?;
+        let mut w: [Vec<u128>; 3] = Default::default();
+        for (k, line) in lines.iter().enumerate() {
+            for v in line {
+                w[k].push(self.num("counters", "all.wallet", v)?);
+            }
+        }
+        let [initial, booked, on_chain] = w;
+        let rows: Vec<(String, Vec<String>)> = self.counter("all.wallet.changes")?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for (family, c) in rows {
+            let family = crate::engine::all::FAMILIES
+                .into_iter()
+                .find(|f| *f == family)
+                .ok_or_else(|| self.bad(format!("all.wallet.changes: family `{family}`")))?;
+            let c: Result<Vec<i128>, JournalError> =
+                c.iter().map(|x| self.num("counters", "all.wallet.changes", x)).collect();
+            changes.push((family, c?));
+        }
+        Ok(SharedWallet { symbols: self.counter("all.wallet.symbols")?, initial, booked, on_chain, changes })
+    }
 }
 
 /// Reads a journal file written by `write`.
@@ -887,5 +1067,20 @@ pub fn read(path: &Path) -> Result<JournalFile, JournalError> {
     let mode = meta.get("mode").map(String::as_str).unwrap_or("");
     let backtest = if matches!(mode, "cex_dex" | "all") { Some(r.backtest(journal.clone())?) } else { None };
     let sandwich = if matches!(mode, "sandwich" | "all") { Some(r.sandwich(journal.clone())?) } else { None };
-    Ok(JournalFile { meta, journal, backtest, sandwich })
+    let liquidation = if matches!(mode, "liquidation" | "all") { Some(r.liquidation(journal.clone())?) } else { None };
+    if mode == "all" {
+        let (Some(market), Some(sandwich), Some(liquidation)) = (backtest, sandwich, liquidation) else {
+            return Err(r.bad("a combined run's journal without all three sections"));
+        };
+        let all = AllResult {
+            events_processed: market.events_processed,
+            market,
+            sandwich,
+            liquidation,
+            wallet: r.shared_wallet()?,
+        };
+        return Ok(JournalFile { meta, journal, backtest: None, sandwich: None, liquidation: None, all: Some(all) });
+    }
+    let all = None;
+    Ok(JournalFile { meta, journal, backtest, sandwich, liquidation, all })
 }
