@@ -1,20 +1,12 @@
 //! `scenarios/all_strategies.toml`: micro-arbitrage, cross-DEX, sandwich and liquidation in one run,
 //! on one chain and one wallet.
 
-use std::path::Path;
 use std::process::Command;
 
-use xcrack::config::{self, Sources};
+mod common;
+use common::spec;
 use xcrack::core::BundleStatus;
 use xcrack::engine::driver::Decision;
-
-fn spec(name: &str, sets: &[(&str, &str)]) -> config::RunSpec {
-    let file = format!("scenarios/{name}");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
-    let cli = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let sources = Sources { config_file: None, scenario: Some((file, text)), env: Vec::new(), cli };
-    config::load(&sources, Path::new("scenarios")).unwrap()
-}
 
 #[test]
 fn all_four_strategies_act_on_one_wallet_that_reconciles_to_the_wei() {

@@ -3,17 +3,10 @@
 
 use std::path::Path;
 
-use xcrack::config::{self, Sources};
+mod common;
+use common::spec;
 use xcrack::core::BundleStatus;
 use xcrack::engine::driver::Decision;
-
-fn spec(name: &str, sets: &[(&str, &str)]) -> config::RunSpec {
-    let file = format!("scenarios/{name}");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
-    let cli = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let sources = Sources { config_file: None, scenario: Some((file, text)), env: Vec::new(), cli };
-    config::load(&sources, Path::new("scenarios")).unwrap()
-}
 
 #[test]
 fn sandwich_journal_agrees_with_the_bundle_counts() {

@@ -24,3 +24,12 @@ pub fn xcrack(args: &[&str], cwd: &Path) -> Output {
 pub fn scenario(name: &str) -> String {
     repo().join("scenarios").join(name).display().to_string()
 }
+
+/// A shipped scenario resolved with `sets` (`key`, `value`) as `--set` overrides.
+pub fn spec(name: &str, sets: &[(&str, &str)]) -> xcrack::config::RunSpec {
+    let file = format!("scenarios/{name}");
+    let text = std::fs::read_to_string(repo().join(&file)).unwrap();
+    let cli = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let sources = xcrack::config::Sources { config_file: None, scenario: Some((file, text)), env: Vec::new(), cli };
+    xcrack::config::load(&sources, Path::new("scenarios")).unwrap()
+}
