@@ -188,7 +188,7 @@ impl<'a> AllWorld<'a> {
         let sandwich_news = self.sandwich.settle(chain, &r, &build, &mut self.desk, pre, now, risk);
         let lending_news = self.lending.settle(chain, &r, &build, &mut self.desk, now, risk);
         // The WETH pools are the market's: its noise traders and rivals keep them near the price.
-        self.lending.arbitrage(chain, 2);
+        self.lending.arbitrage(chain, crate::engine::lending_world::QUOTE + 1);
         drop(r);
         let block = self.market.block(now, &mut MarketQueue(q), risk, true);
         if let Some(chain) = chain_of(&mut self.market) {
