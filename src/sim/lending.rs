@@ -598,6 +598,8 @@ impl<'a> LendingFlow<'a> {
         // A rival liquidator back-running the same updates for the borrower we value most.
         if let (Some(contest), Some(rival)) = (&req.contest, self.rival.as_mut()) {
             rival.wallet.nonce = chain.nonce(rival.wallet.address());
+            // Its fee cap follows the base fee, as a live searcher's does.
+            rival.base_fee = self.base_fee;
             if let Some(h) = rival.compete(contest, &self.updates, req.target_block) {
                 self.rival_bundles.push(h);
             }
