@@ -60,8 +60,8 @@ pub fn pair_reserves<X: DatabaseRef>(chain: &SimChain<X>, pair: Address) -> (U25
 
 /// `deployer` (holding both tokens) seeds a new `a`/`b` pool through `router` with exactly
 /// `amounts` and returns the pair the factory created.
-pub fn seed_pool(
-    chain: &mut SimChain,
+pub fn seed_pool<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
     deployer: Address,
     (factory, router): (Address, Address),
     (a, b): (Address, Address),
@@ -92,7 +92,12 @@ impl DexDeployment {
     /// Gives `who` exactly `[wrapped base, quote, native]`: ETH set, WETH wrapped by a real deposit
     /// (the wrapper stays fully backed), quote minted. Genesis runs at base fee 0, so this costs
     /// nothing.
-    pub fn fund_exactly(&self, chain: &mut SimChain, who: Address, amounts: [u128; 3]) -> Result<(), ChainError> {
+    pub fn fund_exactly<X: DatabaseRef>(
+        &self,
+        chain: &mut SimChain<X>,
+        who: Address,
+        amounts: [u128; 3],
+    ) -> Result<(), ChainError> {
         chain.set_balance(who, U256::from(amounts[2]) + U256::from(amounts[0]));
         chain
             .call(who, self.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(amounts[0]))?
@@ -104,7 +109,7 @@ impl DexDeployment {
 
     /// Funds a market participant who stands for the rest of the market (victims, arbitrageurs):
     /// deep pockets in ETH, quote and WETH (wrapped by a real deposit), every router approved.
-    pub fn fund_deep(&self, chain: &mut SimChain, who: Address) -> Result<(), ChainError> {
+    pub fn fund_deep<X: DatabaseRef>(&self, chain: &mut SimChain<X>, who: Address) -> Result<(), ChainError> {
         let lots = U256::from(1u128 << 100);
         chain.set_balance(who, lots);
         chain.set_storage(self.usdc, super::simchain::mapping_slot(who, contracts::slots::ERC20_BALANCES), lots);
@@ -116,9 +121,9 @@ impl DexDeployment {
     }
 
     /// `owner` approves each `(token, spender)` pair for any amount.
-    pub fn approve(
+    pub fn approve<X: DatabaseRef>(
         &self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         owner: Address,
         pairs: &[(Address, Address)],
     ) -> Result<(), ChainError> {
@@ -132,8 +137,8 @@ impl DexDeployment {
 
 /// Deploys everything and seeds each venue's pair with (WETH, USDC) raw `reserves`; the executor
 /// belongs to a fixed test actor.
-pub fn deploy_dex(
-    chain: &mut SimChain,
+pub fn deploy_dex<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
     quote_decimals: u8,
     reserves: &[(U256, U256)],
 ) -> Result<DexDeployment, ChainError> {
@@ -141,8 +146,8 @@ pub fn deploy_dex(
 }
 
 /// As `deploy_dex`, with the executor owned by `searcher` (e.g. a signing wallet's address).
-pub fn deploy_dex_for(
-    chain: &mut SimChain,
+pub fn deploy_dex_for<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
     quote_decimals: u8,
     reserves: &[(U256, U256)],
     searcher: Address,
@@ -153,7 +158,7 @@ pub fn deploy_dex_for(
     let weth = chain.deploy(deployer, contracts::weth9(), &[])?;
     let usdc_args = ("USD Coin".to_string(), "USDC".to_string(), U256::from(quote_decimals)).abi_encode_params();
     let usdc = chain.deploy(deployer, contracts::test_erc20(), &usdc_args)?;
-    let call = |c: &mut SimChain, to: Address, data: Vec<u8>, value: U256, what: &'static str| {
+    let call = |c: &mut SimChain<X>, to: Address, data: Vec<u8>, value: U256, what: &'static str| {
         c.call_with(deployer, to, data.into(), value, 15_000_000, 0).and_then(|o| o.require(what))
     };
     let usdc_needed: U256 = reserves.iter().map(|r| r.1).fold(U256::ZERO, |a, b| a + b);

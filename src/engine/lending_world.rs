@@ -6,6 +6,7 @@
 
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
+use revm::database::DatabaseRef;
 
 use crate::chain::contracts::{self, ITestERC20, IUniswapV2Router02, slots};
 use crate::chain::simchain::{mapping_slot, nested_mapping_slot};
@@ -40,8 +41,8 @@ impl LendingWorld {
     /// Deploys everything for `spec`'s reserves at oracle prices `prices` (8 decimals, reserve
     /// order) on `dex` (the WETH/quote pools already on the chain) or on a DEX of its own;
     /// `searcher` owns the executor and the flash liquidator, `operator` the oracle.
-    pub fn deploy(
-        chain: &mut SimChain,
+    pub fn deploy<X: DatabaseRef>(
+        chain: &mut SimChain<X>,
         spec: &RunSpec,
         searcher: Address,
         operator: Address,
@@ -99,11 +100,16 @@ impl LendingWorld {
     }
 
     /// The pair's reserves as (reserve of `a`, reserve of `b`), read from its packed slot.
-    pub fn pair_reserves(&self, chain: &mut SimChain, a: usize, b: usize) -> Option<(U256, U256)> {
+    pub fn pair_reserves<X: DatabaseRef>(&self, chain: &mut SimChain<X>, a: usize, b: usize) -> Option<(U256, U256)> {
         self.pair_reserves_with(&mut |c, s| chain.storage(c, s), a, b)
     }
 
-    pub fn balance_of(&self, chain: &mut SimChain, who: Address, i: usize) -> Result<U256, ChainError> {
+    pub fn balance_of<X: DatabaseRef>(
+        &self,
+        chain: &mut SimChain<X>,
+        who: Address,
+        i: usize,
+    ) -> Result<U256, ChainError> {
         let o =
             chain.view(who, self.tokens[i].address, ITestERC20::balanceOfCall { owner: who }.abi_encode().into())?;
         Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()))
@@ -111,7 +117,13 @@ impl LendingWorld {
 
     /// Writes `user`'s balances into the lending pool and makes sure the pool holds the
     /// collateral it may pay out (WETH9 and our ERC-20 keep balances at the same slot).
-    pub fn set_position(&self, chain: &mut SimChain, user: Address, collateral: &[U256], debt: &[U256]) {
+    pub fn set_position<X: DatabaseRef>(
+        &self,
+        chain: &mut SimChain<X>,
+        user: Address,
+        collateral: &[U256],
+        debt: &[U256],
+    ) {
         let pool = self.market.pool;
         for (i, t) in self.tokens.iter().enumerate() {
             let c = collateral.get(i).copied().unwrap_or_default();
@@ -131,13 +143,13 @@ impl LendingWorld {
     }
 
     /// `user`'s balances as the pool holds them.
-    pub fn position(&self, chain: &mut SimChain, user: Address) -> (Vec<U256>, Vec<U256>) {
+    pub fn position<X: DatabaseRef>(&self, chain: &mut SimChain<X>, user: Address) -> (Vec<U256>, Vec<U256>) {
         self.position_with(&mut |c, s| chain.storage(c, s), user)
     }
 
     /// Deep pockets in every reserve token (market participants standing for the rest of the
     /// market), with the router and the lending pool approved.
-    pub fn fund_deep(&self, chain: &mut SimChain, who: Address) -> Result<(), ChainError> {
+    pub fn fund_deep<X: DatabaseRef>(&self, chain: &mut SimChain<X>, who: Address) -> Result<(), ChainError> {
         self.dex.fund_deep(chain, who)?;
         for t in &self.tokens[2..] {
             chain.set_storage(t.address, mapping_slot(who, slots::ERC20_BALANCES), U256::from(1u128 << 100));
@@ -150,7 +162,7 @@ impl LendingWorld {
     /// The arbitrageur swaps each pool against the quote token back to the market price
     /// (`prices`, 8 decimals per reserve), stopping within the fee band as a real one would; only
     /// the pools of reserves `from` onwards.
-    pub fn arbitrage(&self, chain: &mut SimChain, arb: Address, prices: &[u128], from: usize) {
+    pub fn arbitrage<X: DatabaseRef>(&self, chain: &mut SimChain<X>, arb: Address, prices: &[u128], from: usize) {
         for x in (from..self.tokens.len()).filter(|&x| self.pair_between(x, QUOTE).is_some()) {
             let Some((rx, rq)) = self.pair_reserves(chain, x, QUOTE) else { continue };
             let (dx, dq) = (10f64.powi(self.tokens[x].decimals.into()), 10f64.powi(self.tokens[QUOTE].decimals.into()));
@@ -246,8 +258,8 @@ fn pick(mix: &[(usize, f64)], exclude: &[usize], rng: &mut impl rand::Rng) -> us
 }
 
 /// A further reserve's ERC-20 and its pool against the quote token, seeded by the deployer.
-fn deploy_reserve_token(
-    chain: &mut SimChain,
+fn deploy_reserve_token<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
     dex: &DexDeployment,
     router: Address,
     factory: Address,
@@ -259,7 +271,7 @@ fn deploy_reserve_token(
     let quote_pair = match r.pool {
         None => None,
         Some((amount, quote)) => {
-            let mint = |c: &mut SimChain, t: Address, value: U256, what: &'static str| {
+            let mint = |c: &mut SimChain<X>, t: Address, value: U256, what: &'static str| {
                 let data = ITestERC20::mintCall { to: deployer, value }.abi_encode();
                 c.call_with(deployer, t, data.into(), U256::ZERO, 15_000_000, 0).and_then(|o| o.require(what))
             };

@@ -3,6 +3,7 @@
 //! close factor and the collateral a liquidation seizes. Differential-tested against the contract.
 
 use alloy_primitives::U256;
+use revm::database::DatabaseRef;
 
 pub const PERCENTAGE_FACTOR: u64 = 10_000;
 pub const WAD: u128 = 1_000_000_000_000_000_000;
@@ -135,8 +136,8 @@ pub struct LendingMarket {
 /// Deploys a `PriceOracle` and a `LendingPool` owned by `owner` with two reserves — `weth` (18
 /// decimals, WETH parameters) at `weth_price` and `quote` (quote parameters) at 1 USD — and returns
 /// them with the matching `Reserve`s for the Rust side, in that order.
-pub fn deploy_market(
-    chain: &mut crate::chain::SimChain,
+pub fn deploy_market<X: DatabaseRef>(
+    chain: &mut crate::chain::SimChain<X>,
     owner: alloy_primitives::Address,
     weth: alloy_primitives::Address,
     quote: alloy_primitives::Address,
@@ -159,8 +160,8 @@ pub fn deploy_market(
 
 /// Deploys the oracle and the pool owned by `owner` and lists each `(asset, reserve)` in order,
 /// with the oracle at the reserve's price.
-pub fn deploy_market_with(
-    chain: &mut crate::chain::SimChain,
+pub fn deploy_market_with<X: DatabaseRef>(
+    chain: &mut crate::chain::SimChain<X>,
     owner: alloy_primitives::Address,
     reserves: &[(alloy_primitives::Address, Reserve)],
 ) -> Result<(LendingMarket, Vec<Reserve>), crate::chain::ChainError> {

@@ -124,7 +124,10 @@ pub struct RelayHost {
 
 impl RelayHost {
     /// A relay whose head is `chain`'s, listening on a free loopback port.
-    pub fn start(chain: &crate::chain::SimChain, block_s: u64) -> std::io::Result<Self> {
+    pub fn start<X: revm::database::DatabaseRef>(
+        chain: &crate::chain::SimChain<X>,
+        block_s: u64,
+    ) -> std::io::Result<Self> {
         let relay = std::sync::Arc::new(std::sync::Mutex::new(crate::relay::Relay::new(chain, block_s)));
         let (port, inbox) = crate::relay::chain_port();
         let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();

@@ -6,6 +6,7 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
+use revm::database::DatabaseRef;
 
 use super::desk::{BundleDesk, RelayHost};
 use crate::chain::contracts::{self, IPriceOracle};
@@ -202,9 +203,9 @@ impl LendingNews {
 impl<'a> LendingFlow<'a> {
     /// Genesis on `chain`: the lending market (on `genesis`' DEX or a new one), its borrowers, the
     /// oracle's operator, our approvals and inventory (`us`), the arbitrageur and the rival.
-    pub fn new(
+    pub fn new<X: DatabaseRef>(
         spec: &'a RunSpec,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         us: Address,
         genesis: LendingGenesis,
     ) -> Result<Self, LiquidationRunError> {
@@ -354,7 +355,7 @@ impl<'a> LendingFlow<'a> {
     }
 
     /// Our wallet on the chain per reserve token then ETH.
-    pub fn wallet_on_chain(&self, chain: &mut SimChain) -> Result<Vec<u128>, ChainError> {
+    pub fn wallet_on_chain<X: DatabaseRef>(&self, chain: &mut SimChain<X>) -> Result<Vec<u128>, ChainError> {
         let n = self.reserves.len();
         let mut on_chain = Vec::with_capacity(n + 1);
         for i in 0..n {
@@ -371,12 +372,12 @@ impl<'a> LendingFlow<'a> {
 
     /// The arbitrageur brings every pool of reserve `from` onwards back to the market (a world
     /// whose own traders keep the WETH pools starts at 2).
-    pub fn arbitrage(&mut self, chain: &mut SimChain, from: usize) {
+    pub fn arbitrage<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, from: usize) {
         self.w.arbitrage(chain, self.arb, &self.market, from);
     }
 
     /// The block is closed (by whoever owns the chain): the head moves on.
-    pub fn closed(&mut self, chain: &SimChain, now: SimTime) {
+    pub fn closed<X: DatabaseRef>(&mut self, chain: &SimChain<X>, now: SimTime) {
         self.head = chain.block_number();
         self.next_block_at = now + self.spec.chain.block_time;
     }
@@ -422,9 +423,9 @@ impl<'a> LendingFlow<'a> {
     /// rule, as signed transactions in the mempool.
     /// `eth_usd`: ETH's market price when another flow's market sets it (otherwise the flow's
     /// own price model moves it).
-    pub fn prepare(
+    pub fn prepare<X: DatabaseRef>(
         &mut self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         desk: &mut BundleDesk,
         now: SimTime,
         eth_usd: Option<f64>,
@@ -495,9 +496,9 @@ impl<'a> LendingFlow<'a> {
     /// After the builder put the bundles on top of the block: our bundle's fate, the oracle's
     /// updates publicly if no bundle carried them, and the positions a landed bundle changed
     /// re-read. The block stays open.
-    pub fn settle(
+    pub fn settle<X: DatabaseRef>(
         &mut self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         r: &Relay,
         build: &BlockBuild,
         desk: &mut BundleDesk,
@@ -572,9 +573,9 @@ impl<'a> LendingFlow<'a> {
 
     /// Signs, simulates and sends a liquidation bundle; a rival may contest it.
     #[allow(clippy::too_many_arguments)]
-    pub fn execute(
+    pub fn execute<X: DatabaseRef>(
         &mut self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         desk: &mut BundleDesk,
         strategy: u16,
         action: Action,

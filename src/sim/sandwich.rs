@@ -10,6 +10,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use rand::RngExt;
 use rand_distr::StandardNormal;
+use revm::database::DatabaseRef;
 
 use super::desk::{BundleDesk, RelayHost};
 use crate::chain::contracts::IUniswapV2Router02 as R;
@@ -187,8 +188,12 @@ impl<'a> SandwichWorld<'a> {
 }
 
 /// `me`'s (WETH, quote, ETH) on the chain, through the tokens' own `balanceOf`.
-pub fn wallet_on_chain(chain: &mut SimChain, dex: &DexDeployment, me: Address) -> Result<[u128; 3], ChainError> {
-    let bal = |c: &mut SimChain, t: Address| -> Result<u128, ChainError> {
+pub fn wallet_on_chain<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
+    dex: &DexDeployment,
+    me: Address,
+) -> Result<[u128; 3], ChainError> {
+    let bal = |c: &mut SimChain<X>, t: Address| -> Result<u128, ChainError> {
         let call = crate::chain::contracts::ITestERC20::balanceOfCall { owner: me };
         let o = c.view(me, t, call.abi_encode().into())?;
         Ok(U256::from_be_slice(o.output.get(..32).unwrap_or_default()).saturating_to())
@@ -199,7 +204,12 @@ pub fn wallet_on_chain(chain: &mut SimChain, dex: &DexDeployment, me: Address) -
 impl<'a> SandwichFlow<'a> {
     /// The victims' wallets (named fixture senders plus a pool of generated ones, all rich and
     /// approved) on `chain`, where `dex` is deployed and `me` is our address; the flow of victims.
-    pub fn new(spec: &'a RunSpec, chain: &mut SimChain, dex: DexDeployment, me: Address) -> Result<Self, ChainError> {
+    pub fn new<X: DatabaseRef>(
+        spec: &'a RunSpec,
+        chain: &mut SimChain<X>,
+        dex: DexDeployment,
+        me: Address,
+    ) -> Result<Self, ChainError> {
         let mut names: Vec<String> = spec.mempool.pending.iter().map(|p| p.sender.clone()).collect();
         names.extend((0..VICTIM_WALLETS).map(|i| format!("generated-{i}")));
         names.sort();
@@ -273,7 +283,13 @@ impl<'a> SandwichFlow<'a> {
     }
 
     /// The i-th victim reaches the mempool: announced to the strategies.
-    pub fn on_arrival(&mut self, chain: &mut SimChain, desk: &mut BundleDesk, i: u32, out: &mut Vec<Event>) {
+    pub fn on_arrival<X: DatabaseRef>(
+        &mut self,
+        chain: &mut SimChain<X>,
+        desk: &mut BundleDesk,
+        i: u32,
+        out: &mut Vec<Event>,
+    ) {
         let Some(p) = self.arrive(chain, i as usize) else { return };
         let id = desk.announce(p.raw.clone(), p.from);
         let seen_at = p.at;
@@ -306,7 +322,7 @@ impl<'a> SandwichFlow<'a> {
     }
 
     /// A victim reaches the mempool, signed by its wallet.
-    fn arrive(&mut self, chain: &mut SimChain, i: usize) -> Option<Pending> {
+    fn arrive<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, i: usize) -> Option<Pending> {
         let spec = self.spec;
         let (at, _, a) = &self.arrivals[i];
         let at = *at;
@@ -357,7 +373,7 @@ impl<'a> SandwichFlow<'a> {
 
     /// What each pending victim would get (or pay) without us: all of them in builder order on
     /// the current state, as block `number`.
-    fn alone(&mut self, chain: &mut SimChain, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
+    fn alone<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, number: u64, timestamp: u64) -> BTreeMap<B256, U256> {
         let mut order: Vec<&Pending> = self.pending.iter().collect();
         order.sort_by(|a, b| Victim::builder_order(&a.view, &b.view));
         let raws: Vec<Bytes> = order.iter().map(|p| p.raw.clone()).collect();
@@ -375,7 +391,7 @@ impl<'a> SandwichFlow<'a> {
 
     /// Before block `head + 1` is built: what each victim would get without us, and the rivals'
     /// bids on pools with victims.
-    pub fn before_build(&mut self, chain: &mut SimChain, now: SimTime) -> PreBuild {
+    pub fn before_build<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, now: SimTime) -> PreBuild {
         let spec = self.spec;
         let target = self.head + 1;
         let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
@@ -394,9 +410,9 @@ impl<'a> SandwichFlow<'a> {
     /// which strategy), then the public swaps that reached the builder in time, and each victim's
     /// record. The block stays open.
     #[allow(clippy::too_many_arguments)]
-    pub fn settle(
+    pub fn settle<X: DatabaseRef>(
         &mut self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         r: &Relay,
         build: &BlockBuild,
         desk: &mut BundleDesk,
@@ -497,7 +513,7 @@ impl<'a> SandwichFlow<'a> {
 
     /// Closes the block on its own chain: the base fee moves with the rest of mainnet (utilisation
     /// model) plus what our chain used.
-    fn close_block(&mut self, chain: &mut SimChain, now: SimTime) {
+    fn close_block<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, now: SimTime) {
         let spec = self.spec;
         let z: f64 = self.rng_gas.sample(StandardNormal);
         let u = (spec.chain.utilization_mean + spec.chain.utilization_sigma * z).clamp(0.0, 2.0);
@@ -511,7 +527,7 @@ impl<'a> SandwichFlow<'a> {
     }
 
     /// The block is closed (by whoever owns the chain): the head moves on.
-    pub fn closed(&mut self, chain: &SimChain, now: SimTime) {
+    pub fn closed<X: DatabaseRef>(&mut self, chain: &SimChain<X>, now: SimTime) {
         self.head = chain.block_number();
         self.head_base_fee = u128::from(chain.base_fee());
         self.next_block_at = now + self.spec.chain.block_time;
@@ -523,9 +539,9 @@ impl<'a> SandwichFlow<'a> {
 
     /// Signs, simulates and sends a bundle, or cancels one of ours; orders are not this flow's.
     #[allow(clippy::too_many_arguments)]
-    pub fn execute(
+    pub fn execute<X: DatabaseRef>(
         &mut self,
-        chain: &mut SimChain,
+        chain: &mut SimChain<X>,
         desk: &mut BundleDesk,
         strategy: u16,
         action: Action,
