@@ -3,6 +3,7 @@
 
 pub mod contracts;
 pub mod events;
+pub mod fork;
 pub mod signing;
 pub mod simchain;
 pub mod world;
