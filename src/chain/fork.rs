@@ -253,27 +253,36 @@ impl<S: StateSource> DatabaseRef for ForkDb<S> {
 }
 
 /// A recorded run's state, answered offline: what was not recorded is an error, never a guess.
-pub struct Recorded(pub ForkState);
+pub struct Recorded {
+    state: ForkState,
+    slots: BTreeMap<(Address, U256), U256>,
+}
+
+impl Recorded {
+    pub fn new(state: ForkState) -> Self {
+        let slots = state.storage.iter().map(|&(a, s, v)| ((a, s), v)).collect();
+        Recorded { state, slots }
+    }
+}
 
 impl StateSource for Recorded {
     fn account(&self, _pin: &Pin, who: Address) -> Result<RemoteAccount, ForkError> {
-        self.0.accounts.get(&who).cloned().ok_or_else(|| ForkError::NotRecorded(format!("account {who}")))
+        self.state.accounts.get(&who).cloned().ok_or_else(|| ForkError::NotRecorded(format!("account {who}")))
     }
     fn storage(&self, _pin: &Pin, slots: &[(Address, U256)]) -> Result<Vec<U256>, ForkError> {
         slots
             .iter()
-            .map(|&(a, s)| {
-                self.0
-                    .storage
-                    .iter()
-                    .find(|x| x.0 == a && x.1 == s)
-                    .map(|x| x.2)
-                    .ok_or_else(|| ForkError::NotRecorded(format!("slot {s} of {a}")))
+            .map(|k| {
+                self.slots.get(k).copied().ok_or_else(|| ForkError::NotRecorded(format!("slot {} of {}", k.1, k.0)))
             })
             .collect()
     }
     fn block_hash(&self, _pin: &Pin, number: u64) -> Result<B256, ForkError> {
-        self.0.block_hashes.get(&number).copied().ok_or_else(|| ForkError::NotRecorded(format!("block hash {number}")))
+        self.state
+            .block_hashes
+            .get(&number)
+            .copied()
+            .ok_or_else(|| ForkError::NotRecorded(format!("block hash {number}")))
     }
 }
 
@@ -438,7 +447,7 @@ mod tests {
         assert_eq!(load(dir.path(), &other).unwrap(), None, "another block hash is another cache");
 
         let recorded = load(dir.path(), &pin()).unwrap().unwrap();
-        let mut replay = SimChain::over(ForkDb::new(Recorded(recorded), pin()), 1);
+        let mut replay = SimChain::over(ForkDb::new(Recorded::new(recorded), pin()), 1);
         replay.advance_block(1_700_000_024, 1_000_000_000, actor("builder"));
         let again = swap(&mut replay, &dex, trader);
         assert_eq!((live.gas_used, &live.logs, &live.output), (again.gas_used, &again.logs, &again.output));
