@@ -173,32 +173,16 @@ pub fn run_journaled(
         risk: crate::report::RiskOutcome::of(&risk),
         journal: Journal::default(),
     };
-    let lf = &world.lending;
-    let (records, timeline) = lf.report_records(&lq.records, blocks);
-    let stats = bundle_stats(&journal, LIQUIDATION);
-    let liquidation = LiquidationResult {
-        records,
-        symbols: lf.w.tokens.iter().map(|t| t.symbol.clone()).collect(),
+    let liquidation = super::liquidation::result_of(
+        &world.lending,
+        lq,
         blocks,
-        oracle_updates: lf.updates_posted,
-        borrowers: lf.borrowers.len() as u32,
-        unhealthy_at_end: unhealthy,
-        unhealthy_unprofitable_at_end: unprofitable,
-        bad_debt_base: bad_debt,
-        initial: initial.clone(),
-        booked: wallet.booked.clone(),
-        on_chain: wallet.on_chain.clone(),
-        bundles_submitted: stats.submitted,
-        bundles_included: stats.included,
-        simulation_failed: stats.simulation_failed,
-        rival_liquidations: lf.rival_wins,
-        skips: lq.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        timeline,
-        replay_blocks: lf.replay_blocks.clone(),
-        risk_rejects: risk.rejects,
-        risk: crate::report::RiskOutcome::of(&risk),
-        journal: Journal::default(),
-    };
+        (unhealthy, unprofitable, bad_debt),
+        [initial.clone(), wallet.booked.clone(), wallet.on_chain.clone()],
+        &bundle_stats(&journal, LIQUIDATION),
+        &risk,
+        Journal::default(),
+    );
     let AllWorld { market, .. } = world;
     let outcomes = outcomes(strategies, 0..2);
     let mut market = market_result(spec, market, outcomes, &risk, journal, drive.events, wall_start)?;

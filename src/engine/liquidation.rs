@@ -14,9 +14,10 @@ pub use super::lending_history::HealthPoint;
 use super::manager::StrategyManager;
 use super::queue::EventQueue;
 use crate::config::RunSpec;
+use crate::execution::bundle_manager::BundleStats;
 use crate::risk::RiskGate;
-use crate::sim::lending::LendingSimWorld;
 pub use crate::sim::lending::LiquidationRunError;
+use crate::sim::lending::{LendingFlow, LendingSimWorld};
 pub use crate::strategies::liquidation_strategy::LiquidationRecord;
 use crate::strategies::liquidation_strategy::{LiquidationSetup, LiquidationStrategy};
 
@@ -83,28 +84,47 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
     let (unhealthy, unprofitable, bad_debt) = s.end_state(&world);
     let blocks = world.blocks();
     let (world, on_chain, bundle_stats) = world.finish()?;
-    let (records, timeline) = world.report_records(&s.records, blocks);
-    Ok(LiquidationResult {
+    let wallet = [s.initial.clone(), s.booked.clone(), on_chain];
+    Ok(result_of(&world, s, blocks, (unhealthy, unprofitable, bad_debt), wallet, &bundle_stats, &risk, journal))
+}
+
+/// What a lending flow and its liquidation strategy come to. `wallet` is (initial, booked, on
+/// chain) per token then ETH and `bundles` the strategy's bundle counts (a combined run gives the
+/// shared wallet's and its own strategy's); `end` is `LiquidationStrategy::end_state`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn result_of(
+    flow: &LendingFlow<'_>,
+    s: &LiquidationStrategy,
+    blocks: u64,
+    end: (u64, u64, u128),
+    wallet: [Vec<u128>; 3],
+    bundles: &BundleStats,
+    risk: &RiskGate,
+    journal: Journal,
+) -> LiquidationResult {
+    let (records, timeline) = flow.report_records(&s.records, blocks);
+    let [initial, booked, on_chain] = wallet;
+    LiquidationResult {
         records,
-        symbols: world.w.tokens.iter().map(|t| t.symbol.clone()).collect(),
+        symbols: flow.w.tokens.iter().map(|t| t.symbol.clone()).collect(),
         blocks,
-        oracle_updates: world.updates_posted,
-        borrowers: world.borrowers.len() as u32,
-        unhealthy_at_end: unhealthy,
-        unhealthy_unprofitable_at_end: unprofitable,
-        bad_debt_base: bad_debt,
-        initial: s.initial.clone(),
-        booked: s.booked.clone(),
+        oracle_updates: flow.updates_posted,
+        borrowers: flow.borrowers.len() as u32,
+        unhealthy_at_end: end.0,
+        unhealthy_unprofitable_at_end: end.1,
+        bad_debt_base: end.2,
+        initial,
+        booked,
         on_chain,
-        bundles_submitted: bundle_stats.submitted,
-        bundles_included: bundle_stats.included,
-        simulation_failed: bundle_stats.simulation_failed,
-        rival_liquidations: world.rival_wins,
+        bundles_submitted: bundles.submitted,
+        bundles_included: bundles.included,
+        simulation_failed: bundles.simulation_failed,
+        rival_liquidations: flow.rival_wins,
         skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         timeline,
-        replay_blocks: world.replay_blocks.clone(),
+        replay_blocks: flow.replay_blocks.clone(),
         risk_rejects: risk.rejects,
-        risk: crate::report::RiskOutcome::of(&risk),
+        risk: crate::report::RiskOutcome::of(risk),
         journal,
-    })
+    }
 }
