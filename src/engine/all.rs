@@ -11,7 +11,7 @@ use super::journal::Journal;
 use super::liquidation::LiquidationResult;
 use super::manager::StrategyManager;
 use super::queue::EventQueue;
-use super::sandwich::SandwichResult;
+use super::sandwich::{SandwichParts, SandwichResult};
 use crate::config::RunSpec;
 use crate::core::{BundleStatus, SimTime};
 use crate::execution::bundle_manager::BundleStats;
@@ -146,33 +146,25 @@ pub fn run_journaled(
     let booked: Vec<u128> = (0..=n)
         .map(|t| {
             let sum: i128 = changes.iter().map(|(_, c)| c.get(t).copied().unwrap_or(0)).sum();
-            (initial[t] as i128 + sum).max(0) as u128
+            // A negative balance cannot be on the chain: booked as u128::MAX, it fails the check.
+            u128::try_from(initial[t] as i128 + sum).unwrap_or(u128::MAX)
         })
         .collect();
     let wallet = SharedWallet { symbols: symbols.clone(), initial: initial.clone(), booked, on_chain, changes };
     let three = |v: &[u128]| [v[0], v[crate::engine::lending_world::QUOTE], v[n]];
 
     // The desk's counters are both bundle strategies'; each section counts its own, by the
-    // reports its strategy heard (the journal's).
-    let mut bundles = bundle_stats(&journal, SANDWICH);
-    bundles.resubmitted += sw.resubmitted;
-    let sandwich = SandwichResult {
-        records: sw.records.clone(),
+    // reports its strategy heard (the journal's). The wallet is the shared one, as all strategies
+    // booked it: the sandwich's own changes are in its records.
+    let parts = SandwichParts {
         victims: std::mem::take(&mut world.sandwich.victims_out),
-        bundles,
+        bundles: bundle_stats(&journal, SANDWICH),
         relay,
-        skips: sw.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         blocks,
-        // The shared wallet, as all strategies booked it: the sandwich's own changes are in its
-        // records; what the chain holds is every strategy's doing.
-        booked: three(&wallet.booked),
-        on_chain: three(&wallet.on_chain),
-        initial: initial3,
         final_base_fee_wei,
-        risk_rejects: risk.rejects,
-        risk: crate::report::RiskOutcome::of(&risk),
-        journal: Journal::default(),
     };
+    let wallet3 = [three(&wallet.booked), three(&wallet.on_chain), initial3];
+    let sandwich = super::sandwich::result_of(sw, parts, wallet3, &risk, Journal::default());
     let liquidation = super::liquidation::result_of(
         &world.lending,
         lq,

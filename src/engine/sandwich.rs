@@ -84,21 +84,45 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<SandwichRes
         .as_any()
         .downcast_ref::<SandwichStrategy>()
         .ok_or(SandwichRunError::Internal("the sandwich strategy is not the first registered"))?;
-    let mut bundles = manager.stats.clone();
+    let parts = SandwichParts { victims, bundles: manager.stats.clone(), relay, blocks, final_base_fee_wei };
+    Ok(result_of(s, parts, [s.booked, on_chain, initial], &risk, journal))
+}
+
+/// What a sandwich run's world leaves besides its strategy: the victims' records, the bundle
+/// counts (the strategy's own), the relay's, the blocks and the last base fee.
+pub(crate) struct SandwichParts {
+    pub victims: Vec<VictimRecord>,
+    pub bundles: BundleStats,
+    pub relay: RelayStats,
+    pub blocks: u64,
+    pub final_base_fee_wei: u128,
+}
+
+/// What a sandwich strategy and its world come to. `wallet` is (booked, on chain, initial) as
+/// (WETH, quote, ETH): a combined run gives the shared wallet's.
+pub(crate) fn result_of(
+    s: &SandwichStrategy,
+    parts: SandwichParts,
+    wallet: [[u128; 3]; 3],
+    risk: &RiskGate,
+    journal: Journal,
+) -> SandwichResult {
+    let mut bundles = parts.bundles;
     bundles.resubmitted += s.resubmitted;
-    Ok(SandwichResult {
+    let [booked, on_chain, initial] = wallet;
+    SandwichResult {
         records: s.records.clone(),
-        victims,
+        victims: parts.victims,
         bundles,
-        relay,
+        relay: parts.relay,
         skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        blocks,
-        booked: s.booked,
+        blocks: parts.blocks,
+        booked,
         on_chain,
         initial,
-        final_base_fee_wei,
+        final_base_fee_wei: parts.final_base_fee_wei,
         risk_rejects: risk.rejects,
-        risk: crate::report::RiskOutcome::of(&risk),
+        risk: crate::report::RiskOutcome::of(risk),
         journal,
-    })
+    }
 }
