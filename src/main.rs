@@ -7,6 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Backtest(a) => a.quiet,
+        Command::Fork(a) => a.quiet,
         Command::Relay(_) | Command::Bench(_) | Command::Report(_) => false,
     };
     let default_level = if quiet { "error" } else { "warn" };
@@ -23,6 +24,7 @@ fn main() {
     let result = match cli.command {
         Command::Backtest(args) => xcrack::cli::backtest::run(args),
         Command::Relay(args) => xcrack::cli::relay::run(args),
+        Command::Fork(args) => xcrack::cli::fork::run(args),
         Command::Bench(args) => xcrack::cli::bench::run(args),
         Command::Report(args) => xcrack::cli::report::run(args),
     };

@@ -14,7 +14,8 @@ use alloy_sol_types::{SolCall, SolValue};
 use revm::database::DatabaseRef;
 use xcrack::chain::SimChain;
 use xcrack::chain::contracts::{self, ITestERC20};
-use xcrack::chain::fork::{ForkDb, ForkError, RpcSource};
+use xcrack::chain::fork::{ForkDb, ForkError};
+use xcrack::chain::rpc::RpcSource;
 
 /// anvil's first unlocked development account.
 const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -102,7 +103,7 @@ fn a_fork_of_anvil_reads_the_pinned_block_as_the_node_answers_it() {
     let mint = |value: u64| ITestERC20::mintCall { to: dev, value: U256::from(value) }.abi_encode();
     send(node.addr, Some(token), mint(1_000_000));
 
-    let source = RpcSource::new(node.addr);
+    let source = RpcSource::http(node.addr);
     let pin = source.pin(None, None).unwrap();
     assert_eq!(pin.chain_id, 31337);
     // The node moves on; the fork stays at its pin.
@@ -133,6 +134,6 @@ fn a_fork_of_anvil_reads_the_pinned_block_as_the_node_answers_it() {
 
     // No lookahead, and a pin must be the node's.
     assert!(matches!(fork.db().db.block_hash_ref(pin.number + 1), Err(ForkError::Lookahead { .. })));
-    let wrong = RpcSource::new(node.addr).pin(Some(pin.number), Some(B256::ZERO));
+    let wrong = RpcSource::http(node.addr).pin(Some(pin.number), Some(B256::ZERO));
     assert!(matches!(&wrong, Err(ForkError::Source { method: "eth_getBlockByNumber", .. })), "{:?}", wrong.err());
 }

@@ -58,6 +58,10 @@ impl DBErrorMarker for ForkError {}
 /// an implementation may block it, never panic.
 pub trait StateSource {
     fn account(&self, pin: &Pin, who: Address) -> Result<RemoteAccount, ForkError>;
+    /// Several accounts (one batch where the source can), in order.
+    fn accounts(&self, pin: &Pin, who: &[Address]) -> Result<Vec<RemoteAccount>, ForkError> {
+        who.iter().map(|a| self.account(pin, *a)).collect()
+    }
     /// Several slots in one request (one batch of `eth_getStorageAt`), in order.
     fn storage(&self, pin: &Pin, slots: &[(Address, U256)]) -> Result<Vec<U256>, ForkError>;
     /// The hash of an earlier block (`BLOCKHASH`).
@@ -93,6 +97,8 @@ pub struct ForkDb<S> {
     storage: RefCell<BTreeMap<(Address, U256), U256>>,
     hashes: RefCell<BTreeMap<u64, B256>>,
     stats: Cell<FetchStats>,
+    /// The first error the source gave: the EVM sees it as a failed read, the run as its failure.
+    failure: RefCell<Option<String>>,
 }
 
 impl<S: StateSource> ForkDb<S> {
@@ -105,6 +111,7 @@ impl<S: StateSource> ForkDb<S> {
             storage: RefCell::default(),
             hashes: RefCell::default(),
             stats: Cell::default(),
+            failure: RefCell::default(),
         }
     }
 
@@ -134,6 +141,19 @@ impl<S: StateSource> ForkDb<S> {
         self.stats.get()
     }
 
+    /// The first error the source gave, if any: a run that met one must not report as if it read
+    /// the chain (revm only sees that a read failed).
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    fn failed<T>(&self, r: Result<T, ForkError>) -> Result<T, ForkError> {
+        if let Err(e) = &r {
+            self.failure.borrow_mut().get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+
     fn count(&self, f: impl FnOnce(&mut FetchStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -161,7 +181,7 @@ impl<S: StateSource> ForkDb<S> {
         if missing.is_empty() {
             return Ok(());
         }
-        let values = self.source.storage(&self.pin, &missing)?;
+        let values = self.failed(self.source.storage(&self.pin, &missing))?;
         if values.len() != missing.len() {
             return Err(ForkError::Source {
                 method: "eth_getStorageAt",
@@ -173,6 +193,33 @@ impl<S: StateSource> ForkDb<S> {
             s.storage_slots += missing.len() as u64;
         });
         self.storage.borrow_mut().extend(missing.into_iter().zip(values));
+        Ok(())
+    }
+
+    /// Fetches, in one request, every account of `who` not read yet (the contracts a strategy is
+    /// known to touch: pairs, tokens, the lending pool).
+    pub fn prefetch_accounts(&self, who: &[Address]) -> Result<(), ForkError> {
+        let missing: Vec<Address> = {
+            let have = self.accounts.borrow();
+            let mut m: Vec<_> = who.iter().copied().filter(|a| !have.contains_key(a)).collect();
+            m.sort();
+            m.dedup();
+            m
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let got = self.failed(self.source.accounts(&self.pin, &missing))?;
+        if got.len() != missing.len() {
+            return Err(ForkError::Source {
+                method: "eth_getBalance",
+                message: format!("{} answers to {} accounts", got.len(), missing.len()),
+            });
+        }
+        self.count(|s| s.account_requests += 1);
+        for (a, r) in missing.into_iter().zip(got) {
+            self.remember(a, r);
+        }
         Ok(())
     }
 
@@ -198,7 +245,7 @@ impl<S: StateSource> DatabaseRef for ForkDb<S> {
                 a
             }
             None => {
-                let a = self.source.account(&self.pin, address)?;
+                let a = self.failed(self.source.account(&self.pin, address))?;
                 self.count(|s| s.account_requests += 1);
                 self.remember(address, a.clone());
                 a
@@ -221,7 +268,7 @@ impl<S: StateSource> DatabaseRef for ForkDb<S> {
             self.count(|s| s.cache_hits += 1);
             return Ok(*v);
         }
-        let v = self.source.storage(&self.pin, &[(address, index)])?;
+        let v = self.failed(self.source.storage(&self.pin, &[(address, index)]))?;
         let v = v
             .first()
             .copied()
@@ -245,7 +292,7 @@ impl<S: StateSource> DatabaseRef for ForkDb<S> {
             self.count(|s| s.cache_hits += 1);
             return Ok(*h);
         }
-        let h = self.source.block_hash(&self.pin, number)?;
+        let h = self.failed(self.source.block_hash(&self.pin, number))?;
         self.count(|s| s.block_hash_requests += 1);
         self.hashes.borrow_mut().insert(number, h);
         Ok(h)
@@ -283,129 +330,6 @@ impl StateSource for Recorded {
             .get(&number)
             .copied()
             .ok_or_else(|| ForkError::NotRecorded(format!("block hash {number}")))
-    }
-}
-
-/// A node over HTTP JSON-RPC (our hyper client, on its own current-thread runtime: the EVM's
-/// thread blocks on it, and it never runs inside another runtime). An account is one batch of
-/// `eth_getBalance`, `eth_getTransactionCount` and `eth_getCode`; storage one batch of
-/// `eth_getStorageAt`, all at the pinned block's number. Plain HTTP to a socket address (a local
-/// node such as anvil); TLS endpoints come with live mode's client.
-pub struct RpcSource {
-    addr: std::net::SocketAddr,
-    http: RefCell<crate::relay::http::HttpClient>,
-    next_id: Cell<u64>,
-    timeout: std::time::Duration,
-}
-
-impl RpcSource {
-    pub fn new(addr: std::net::SocketAddr) -> Self {
-        RpcSource {
-            addr,
-            http: RefCell::new(crate::relay::http::HttpClient::new()),
-            next_id: Cell::new(0),
-            timeout: std::time::Duration::from_secs(10),
-        }
-    }
-
-    /// One JSON-RPC batch; the results in the calls' order. Any error is the method's and field's.
-    fn batch(&self, calls: &[(&'static str, serde_json::Value)]) -> Result<Vec<serde_json::Value>, ForkError> {
-        let first = self.next_id.get() + 1;
-        self.next_id.set(first + calls.len() as u64);
-        let body: Vec<serde_json::Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, (m, p))| serde_json::json!({"jsonrpc": "2.0", "id": first + i as u64, "method": m, "params": p}))
-            .collect();
-        let method = calls.first().map(|c| c.0).unwrap_or("batch");
-        let fail = |message: String| ForkError::Source { method, message };
-        let body = serde_json::to_vec(&body).map_err(|e| fail(e.to_string()))?;
-        let (status, bytes) =
-            self.http.borrow_mut().post(self.addr, "/", &[], &body, self.timeout).map_err(|e| fail(e.to_string()))?;
-        if status != 200 {
-            return Err(fail(format!("HTTP {status}")));
-        }
-        let answers: Vec<serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a JSON-RPC batch answer: {e}")))?;
-        let mut out = vec![serde_json::Value::Null; calls.len()];
-        let mut seen = 0;
-        for a in answers {
-            let id = a["id"].as_u64().filter(|id| *id >= first && *id < first + calls.len() as u64);
-            let Some(id) = id else { return Err(fail(format!("an answer with an unknown id: {}", a["id"]))) };
-            let k = (id - first) as usize;
-            if let Some(e) = a.get("error") {
-                return Err(ForkError::Source { method: calls[k].0, message: e.to_string() });
-            }
-            out[k] = a["result"].clone();
-            seen += 1;
-        }
-        if seen != calls.len() {
-            return Err(fail(format!("{seen} answers to {} calls", calls.len())));
-        }
-        Ok(out)
-    }
-
-    /// The block `number` (or the head) as a pin: the node's chain id and the block's hash; a hash
-    /// given beforehand must be the node's.
-    pub fn pin(&self, number: Option<u64>, expect_hash: Option<B256>) -> Result<Pin, ForkError> {
-        let tag = number.map(|n| format!("{n:#x}")).unwrap_or_else(|| "latest".into());
-        let r = self.batch(&[
-            ("eth_chainId", serde_json::json!([])),
-            ("eth_getBlockByNumber", serde_json::json!([tag, false])),
-        ])?;
-        let chain_id = quantity("eth_chainId", "result", &r[0])?;
-        let block = &r[1];
-        if block.is_null() {
-            return Err(ForkError::Source { method: "eth_getBlockByNumber", message: format!("no block {tag}") });
-        }
-        let number = quantity("eth_getBlockByNumber", "number", &block["number"])?;
-        let hash: B256 = parse("eth_getBlockByNumber", "hash", &block["hash"])?;
-        if let Some(h) = expect_hash.filter(|h| *h != hash) {
-            return Err(ForkError::Source {
-                method: "eth_getBlockByNumber",
-                message: format!("block {number} is {hash} on this node, not {h}"),
-            });
-        }
-        Ok(Pin { chain_id, number, hash })
-    }
-}
-
-fn quantity(method: &'static str, field: &str, v: &serde_json::Value) -> Result<u64, ForkError> {
-    let u: U256 = parse(method, field, v)?;
-    u.try_into().map_err(|_| ForkError::Source { method, message: format!("{field}: {v} does not fit 64 bits") })
-}
-
-fn parse<T: std::str::FromStr>(method: &'static str, field: &str, v: &serde_json::Value) -> Result<T, ForkError> {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ForkError::Source { method, message: format!("{field}: {v} is not a hex value") })
-}
-
-impl StateSource for RpcSource {
-    fn account(&self, pin: &Pin, who: Address) -> Result<RemoteAccount, ForkError> {
-        let at = format!("{:#x}", pin.number);
-        let r = self.batch(&[
-            ("eth_getBalance", serde_json::json!([who, at])),
-            ("eth_getTransactionCount", serde_json::json!([who, at])),
-            ("eth_getCode", serde_json::json!([who, at])),
-        ])?;
-        Ok(RemoteAccount {
-            balance: parse("eth_getBalance", "result", &r[0])?,
-            nonce: quantity("eth_getTransactionCount", "result", &r[1])?,
-            code: parse("eth_getCode", "result", &r[2])?,
-        })
-    }
-
-    fn storage(&self, pin: &Pin, slots: &[(Address, U256)]) -> Result<Vec<U256>, ForkError> {
-        let at = format!("{:#x}", pin.number);
-        let calls: Vec<_> =
-            slots.iter().map(|(a, s)| ("eth_getStorageAt", serde_json::json!([a, format!("{s:#x}"), at]))).collect();
-        self.batch(&calls)?.iter().map(|v| parse("eth_getStorageAt", "result", v)).collect()
-    }
-
-    fn block_hash(&self, _pin: &Pin, number: u64) -> Result<B256, ForkError> {
-        let r = self.batch(&[("eth_getBlockByNumber", serde_json::json!([format!("{number:#x}"), false]))])?;
-        parse("eth_getBlockByNumber", "hash", &r[0]["hash"])
     }
 }
 

@@ -164,6 +164,11 @@ impl<X: DatabaseRef> SimChain<X> {
         self.evm.ctx.db_mut()
     }
 
+    /// The committed database as it stands (the current block's pending transactions not in it).
+    pub fn db_ref(&self) -> &Db<X> {
+        self.evm.ctx.db_ref()
+    }
+
     /// Commits the journal's pending transactions to the database.
     fn flush(&mut self) {
         if self.pending {
@@ -211,6 +216,13 @@ impl<X: DatabaseRef> SimChain<X> {
         b.timestamp = U256::from(timestamp);
         b.basefee = base_fee;
         b.beneficiary = coinbase;
+    }
+
+    /// Ends the current block and makes the next one `number` (a fork starts at its pinned block's
+    /// successor rather than at 1).
+    pub fn start_block(&mut self, number: u64, timestamp: u64, base_fee: u64, coinbase: Address) {
+        self.advance_block(timestamp, base_fee, coinbase);
+        self.evm.ctx.block.number = U256::from(number);
     }
 
     pub fn set_balance(&mut self, who: Address, wei: U256) {

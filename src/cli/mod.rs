@@ -2,6 +2,7 @@
 
 pub mod backtest;
 pub mod bench;
+pub mod fork;
 pub mod relay;
 pub mod report;
 
@@ -41,6 +42,12 @@ pub enum Command {
     /// Serve a Flashbots-compatible relay (eth_sendBundle, eth_callBundle, eth_cancelBundle over
     /// HTTP JSON-RPC, X-Flashbots-Signature verified) over a simulated chain built from a scenario.
     Relay(relay::Args),
+    /// Dry-run the strategies over real chain state: pin block N on a node (chain id and hash
+    /// checked), offer each next block's transactions as pending, confirm every bundle by
+    /// simulation on the pinned state and record it; nothing is sent. Writes
+    /// <--out>/<name>-block-<N>/ (summary.json/.md, bundles.jsonl, sandwiches and opportunities
+    /// tables); --record FILE keeps every RPC answer, --replay FILE runs offline from one.
+    Fork(fork::Args),
     /// Time the hot paths as ratios to a calibration workload measured in the same run, compare
     /// them with the committed baseline (benches/baseline.json) and, with --check, fail (exit 3)
     /// when one got slower than the margin; --scenarios tabulates every shipped scenario's

@@ -3,6 +3,7 @@
 //! the file and line (or env var / flag) and the key.
 
 pub mod budget;
+pub mod fork;
 pub mod layers;
 pub mod limits;
 pub mod resolve;
@@ -10,6 +11,7 @@ pub mod schema;
 
 use std::path::Path;
 
+pub use fork::{ForkPool, ForkSpec, PendingFlow};
 pub use layers::{Layered, Origin};
 pub use resolve::*;
 pub use schema::Settings;
@@ -22,7 +24,7 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/calm.toml");
 pub const DEFAULT_SCENARIO_NAME: &str = "scenarios/calm.toml (embedded)";
 
 /// Top-level keys a `--config` file may set (the scenario may set all).
-const CONFIG_FILE_KEYS: &[&str] = &["network", "strategies", "safety", "monitoring"];
+const CONFIG_FILE_KEYS: &[&str] = &["network", "strategies", "safety", "monitoring", "fork"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: key `{key}`: {message}")]

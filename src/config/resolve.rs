@@ -290,6 +290,8 @@ pub struct RunSpec {
     pub equity_sample: SimTime,
     pub chain_id: u64,
     pub log_level: String,
+    /// `[fork]`, when the file has one (fork mode).
+    pub fork: Option<super::ForkSpec>,
 }
 
 struct V<'a> {
@@ -731,7 +733,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
     };
 
-    if s.market.cex.is_empty() && s.market.dex.is_empty() {
+    if s.market.cex.is_empty() && s.market.dex.is_empty() && s.fork.is_none() {
         return Err(v.err("market", "declare at least one venue ([[market.cex]] or [[market.dex]])"));
     }
     let cex = s.market.cex.iter().enumerate().map(|(i, c)| v.cex(i, c)).collect::<Result<Vec<_>, _>>()?;
@@ -915,8 +917,8 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         let c = &s.strategies.sandwich;
         let k = |f: &str| format!("strategies.sandwich.{f}");
         v.int_within(&k("gas_estimate"), c.gas_estimate, 21_000, limits::MAX_TX_GAS)?;
-        if c.enabled && dex.is_empty() {
-            return Err(v.err(&k("enabled"), "sandwiching needs at least one [[market.dex]] pool"));
+        if c.enabled && dex.is_empty() && s.fork.is_none() {
+            return Err(v.err(&k("enabled"), "sandwiching needs at least one [[market.dex]] pool (or [[fork.pools]])"));
         }
         if c.enabled && chain.dex_engine != DexEngine::Evm {
             return Err(
@@ -1152,6 +1154,10 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         )?,
         chain_id,
         log_level: mon.log_level.clone(),
+        fork: match &s.fork {
+            None => None,
+            Some(f) => Some(super::fork::resolve(f, &|key, message| v.err(key, message))?),
+        },
     };
     if let Some((key, message)) = super::budget::over_budget(&super::budget::estimate(&spec)) {
         return Err(v.err(&key, message));

@@ -50,6 +50,9 @@ pub struct Settings {
     pub account: AccountConfig,
     pub mempool: MempoolConfig,
     pub lending: LendingConfig,
+    /// Fork mode: the node, the pinned block and the chain's pools (`xcrack fork`).
+    #[serde(default)]
+    pub fork: Option<super::fork::ForkConfig>,
 }
 
 /// The lending market: borrowers generated from the seed, and the oracle's posting rule.

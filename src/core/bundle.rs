@@ -75,10 +75,12 @@ pub enum BundleStatus {
     Outbid,
     Failed,
     Expired,
+    /// A dry run's bundle at its block: confirmed by simulation, recorded, never sent.
+    NotSent,
 }
 
 impl BundleStatus {
-    pub const ALL: [BundleStatus; 10] = [
+    pub const ALL: [BundleStatus; 11] = [
         BundleStatus::Submitted,
         BundleStatus::SimulationFailed,
         BundleStatus::SubmitFailed,
@@ -89,6 +91,7 @@ impl BundleStatus {
         BundleStatus::Outbid,
         BundleStatus::Failed,
         BundleStatus::Expired,
+        BundleStatus::NotSent,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,6 +105,7 @@ impl BundleStatus {
             BundleStatus::Outbid => "outbid",
             BundleStatus::Failed => "failed",
             BundleStatus::Expired => "expired",
+            BundleStatus::NotSent => "not_sent",
         }
     }
 }

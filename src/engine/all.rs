@@ -194,7 +194,7 @@ fn bundle_stats(journal: &Journal, strategy: u16) -> BundleStats {
             BundleStatus::Submitted => &mut b.submitted,
             BundleStatus::SimulationFailed => &mut b.simulation_failed,
             BundleStatus::SubmitFailed => &mut b.submit_failed,
-            BundleStatus::Refused => continue,
+            BundleStatus::Refused | BundleStatus::NotSent => continue,
             BundleStatus::Replaced => &mut b.replaced,
             BundleStatus::Cancelled => &mut b.cancelled,
             BundleStatus::Included => &mut b.included,

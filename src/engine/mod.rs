@@ -4,6 +4,7 @@
 pub mod all;
 pub mod backtest;
 pub mod driver;
+pub mod fork;
 pub mod journal;
 pub mod lending_history;
 pub mod lending_rival;

@@ -57,6 +57,13 @@ impl PendingTx {
     }
 }
 
+/// The account a raw signed transaction calls, read without recovering its signer: the cheap
+/// filter before `PendingTx::from_raw` (`None` for a contract creation or bytes that do not decode).
+pub fn target_of(raw: &[u8]) -> Option<Address> {
+    let mut buf = raw;
+    TxEnvelope::decode_2718(&mut buf).ok()?.to()
+}
+
 /// Which Router02 method (or a direct pair call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SwapMethod {

@@ -4,4 +4,4 @@
 pub mod decode;
 pub mod generator;
 
-pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap};
+pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap, target_of};

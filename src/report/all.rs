@@ -154,7 +154,7 @@ pub fn write(spec: &RunSpec, r: &AllResult, dir: &Path) -> Result<AllSummary, Re
         let frames = vec![
             ("market_trades", super::trades_frame(spec, &r.market)?),
             ("market_equity", super::equity_frame(spec, &r.market)?),
-            ("sandwiches", super::sandwich::sandwiches_frame(&r.sandwich)?),
+            ("sandwiches", super::sandwich::sandwiches_frame(&r.sandwich.records)?),
             ("victims", super::sandwich::victims_frame(&r.sandwich)?),
             ("liquidations", super::liquidation::frame(&r.liquidation)?),
             ("health_timeline", super::liquidation::timeline_frame(&r.liquidation)?),

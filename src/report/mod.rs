@@ -3,6 +3,7 @@
 //! scenario + seed. Exact amounts are kept as decimal strings (`*_raw`); floats are for reading.
 
 pub mod all;
+pub mod fork;
 pub mod headline;
 pub mod liquidation;
 pub mod output;

@@ -237,8 +237,7 @@ pub fn markdown(s: &SandwichSummary) -> String {
     m
 }
 
-pub(crate) fn sandwiches_frame(r: &SandwichResult) -> Result<DataFrame, ReportError> {
-    let rec = &r.records;
+pub(crate) fn sandwiches_frame(rec: &[crate::engine::sandwich::SandwichRecord]) -> Result<DataFrame, ReportError> {
     let s =
         |f: &dyn Fn(&crate::engine::sandwich::SandwichRecord) -> String| -> Vec<String> { rec.iter().map(f).collect() };
     df!(
@@ -286,7 +285,7 @@ pub fn write(spec: &RunSpec, r: &SandwichResult, dir: &Path) -> Result<SandwichS
         let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
-        super::write_tables(tmp, vec![("sandwiches", sandwiches_frame(r)?), ("victims", victims_frame(r)?)])
+        super::write_tables(tmp, vec![("sandwiches", sandwiches_frame(&r.records)?), ("victims", victims_frame(r)?)])
     })?;
     Ok(summary)
 }

@@ -4,6 +4,7 @@
 
 pub mod all;
 pub mod desk;
+pub mod fork;
 pub mod lending;
 pub mod market;
 pub mod sandwich;

@@ -56,8 +56,16 @@ pub struct LiquidationRecord {
 
 impl LiquidationRecord {
     /// Every outcome a record can end with.
-    pub const OUTCOMES: [&'static str; 7] =
-        ["pending", "included", "simulation_failed", "submit_failed", "risk_refused", "outbid", "not_included"];
+    pub const OUTCOMES: [&'static str; 8] = [
+        "pending",
+        "included",
+        "simulation_failed",
+        "submit_failed",
+        "risk_refused",
+        "outbid",
+        "not_included",
+        "not_sent",
+    ];
 }
 
 /// Liquidations of one borrower planned into one bundle at most (each needs a profitable size).
@@ -444,6 +452,11 @@ impl LiquidationStrategy {
                     x.outcome = outcome;
                 }
                 self.market_moved = r.status == BundleStatus::Outbid;
+            }
+            BundleStatus::NotSent => {
+                for x in &mut self.records[recs] {
+                    x.outcome = "not_sent";
+                }
             }
             BundleStatus::Replaced | BundleStatus::Cancelled => {}
         }

@@ -44,7 +44,7 @@ pub struct SandwichRecord {
 
 impl SandwichRecord {
     /// Every outcome a record can end with (`""` before its bundle is built).
-    pub const OUTCOMES: [&'static str; 11] = [
+    pub const OUTCOMES: [&'static str; 12] = [
         "",
         "pending",
         "simulation_failed",
@@ -56,6 +56,7 @@ impl SandwichRecord {
         "outbid",
         "failed",
         "expired",
+        "not_sent",
     ];
 
     /// Realised gross in quote raw units at the mark.
@@ -272,6 +273,11 @@ impl SandwichStrategy {
                 let i = if rec.sells_base { 0 } else { 1 };
                 self.booked[i] = self.booked[i] + back_out - front_in;
                 self.booked[2] -= gas + rec.bribe_wei;
+                self.live.remove(&key);
+            }
+            // A dry run: the bundle would have gone to the relay for this block; nothing landed.
+            BundleStatus::NotSent => {
+                rec.outcome = "not_sent";
                 self.live.remove(&key);
             }
             BundleStatus::Outbid | BundleStatus::Failed | BundleStatus::Expired => {

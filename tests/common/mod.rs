@@ -33,3 +33,4 @@ pub fn spec(name: &str, sets: &[(&str, &str)]) -> xcrack::config::RunSpec {
     let sources = xcrack::config::Sources { config_file: None, scenario: Some((file, text)), env: Vec::new(), cli };
     xcrack::config::load(&sources, Path::new("scenarios")).unwrap()
 }
+pub mod anvil;

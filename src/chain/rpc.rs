@@ -1,0 +1,650 @@
+//! A node's JSON-RPC as fork mode reads it: one `Transport` seam (a node over HTTP, a recorder
+//! around it, or a recording replayed offline) under `RpcSource`, which serves a pinned block's
+//! state to `ForkDb` and the blocks, transactions and receipts fork mode offers as pending and
+//! compares with what landed.
+//!
+//! Every answer is checked where it is parsed: a missing or malformed field is one error naming
+//! the method and the field, never a panic. A node that is down, slow or rate-limiting (HTTP 429,
+//! 502-504) is retried a bounded number of times with exponential backoff, then reported.
+//!
+//! Recording is at the request level: each call's method and parameters (canonical JSON) address
+//! its answer, so a replay answers the same questions in any batching and refuses any other.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use serde_json::{Value, json};
+
+use super::fork::{ForkError, Pin, RemoteAccount, StateSource};
+use crate::relay::http::{HttpClient, HttpError};
+
+/// One JSON-RPC call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub method: &'static str,
+    pub params: Value,
+}
+
+impl Call {
+    pub fn new(method: &'static str, params: Value) -> Self {
+        Call { method, params }
+    }
+
+    /// What addresses the call's answer in a recording: the method and its parameters as
+    /// canonical JSON (object keys sorted).
+    pub fn key(&self) -> String {
+        format!("{}{}", self.method, self.params)
+    }
+}
+
+/// How JSON-RPC calls reach a node. Called from the EVM's thread; it may block, never panic.
+pub trait Transport {
+    /// The results of `calls`, in their order (one batch where the transport can).
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError>;
+    /// Requests made so far (a batch is one).
+    fn requests(&self) -> u64;
+}
+
+/// Where a node listens: `http://host:port/path`. TLS endpoints are refused with a clear error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: std::net::SocketAddr,
+    pub path: String,
+}
+
+impl Endpoint {
+    /// Is `url` an endpoint this client can reach (without resolving its host)?
+    pub fn check(url: &str) -> Result<url::Url, String> {
+        let u = url::Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+        if u.scheme() != "http" {
+            return Err(format!(
+                "{url}: only http:// nodes are supported in fork mode for now (https and ws come with live mode's client)"
+            ));
+        }
+        if u.host_str().is_none() {
+            return Err(format!("{url}: no host"));
+        }
+        Ok(u)
+    }
+
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let u = Self::check(url)?;
+        let host = u.host_str().ok_or_else(|| format!("{url}: no host"))?;
+        let port = u.port_or_known_default().unwrap_or(80);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .map_err(|e| format!("{url}: cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{url}: {host} resolves to no address"))?;
+        let mut path = u.path().to_string();
+        if let Some(q) = u.query() {
+            path = format!("{path}?{q}");
+        }
+        Ok(Endpoint { addr, path })
+    }
+}
+
+/// Bounded retries with exponential backoff for answers worth asking again.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { attempts: 4, first_backoff: Duration::from_millis(200), timeout: Duration::from_secs(10) }
+    }
+}
+
+/// A node over HTTP JSON-RPC (our hyper client).
+pub struct Http {
+    endpoint: Endpoint,
+    client: RefCell<HttpClient>,
+    next_id: Cell<u64>,
+    requests: Cell<u64>,
+    retry: Retry,
+}
+
+impl Http {
+    pub fn new(endpoint: Endpoint, retry: Retry) -> Self {
+        Http { endpoint, client: RefCell::new(HttpClient::new()), next_id: Cell::new(0), requests: Cell::new(0), retry }
+    }
+
+    /// One POST, asked again on what passes (connection refused, timeout, 429, 502-504).
+    fn post(&self, method: &'static str, body: &[u8]) -> Result<Vec<u8>, ForkError> {
+        let fail = |message: String| ForkError::Source { method, message };
+        let mut backoff = self.retry.first_backoff;
+        let mut last = String::new();
+        for attempt in 0..self.retry.attempts.max(1) {
+            if attempt > 0 {
+                tracing::warn!(target: "xcrack::fork", method, attempt, error = %last, "node call failed; retrying");
+                std::thread::sleep(backoff);
+                backoff = backoff.saturating_mul(2);
+            }
+            self.requests.set(self.requests.get() + 1);
+            let r =
+                self.client.borrow_mut().post(self.endpoint.addr, &self.endpoint.path, &[], body, self.retry.timeout);
+            match r {
+                Ok((200, bytes)) => return Ok(bytes),
+                Ok((status @ (429 | 502 | 503 | 504), _)) => last = format!("HTTP {status}"),
+                Ok((status, bytes)) => {
+                    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                    return Err(fail(format!("HTTP {status}: {text}")));
+                }
+                Err(e @ (HttpError::Io(_) | HttpError::Timeout(_))) => last = e.to_string(),
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        Err(fail(format!("{} after {} attempts ({})", last, self.retry.attempts.max(1), self.endpoint.addr)))
+    }
+}
+
+impl Transport for Http {
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.next_id.get() + 1;
+        self.next_id.set(first + calls.len() as u64);
+        let body: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"jsonrpc": "2.0", "id": first + i as u64, "method": c.method, "params": c.params}))
+            .collect();
+        let method = calls[0].method;
+        let fail = |message: String| ForkError::Source { method, message };
+        let body = serde_json::to_vec(&body).map_err(|e| fail(e.to_string()))?;
+        let bytes = self.post(method, &body)?;
+        let answers: Vec<Value> =
+            serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a JSON-RPC batch answer: {e}")))?;
+        let mut out = vec![Value::Null; calls.len()];
+        let mut seen = vec![false; calls.len()];
+        for a in answers {
+            let id = a.get("id").and_then(Value::as_u64).filter(|id| *id >= first && *id < first + calls.len() as u64);
+            let Some(id) = id else { return Err(fail(format!("an answer with an unknown id: {}", a["id"]))) };
+            let k = (id - first) as usize;
+            if let Some(e) = a.get("error") {
+                return Err(ForkError::Source { method: calls[k].method, message: e.to_string() });
+            }
+            let Some(result) = a.get("result") else {
+                return Err(ForkError::Source { method: calls[k].method, message: "an answer without result".into() });
+            };
+            out[k] = result.clone();
+            seen[k] = true;
+        }
+        if let Some(k) = seen.iter().position(|s| !s) {
+            return Err(ForkError::Source { method: calls[k].method, message: "no answer in the batch".into() });
+        }
+        Ok(out)
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+}
+
+/// One recorded answer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedCall {
+    pub method: String,
+    pub params: Value,
+    pub result: Value,
+}
+
+/// Every answer a run used, addressed by its request, with the chain and block it was read at:
+/// what `--record` writes and `--replay` answers from.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Recording {
+    pub format: u32,
+    pub chain_id: u64,
+    pub block: u64,
+    pub block_hash: B256,
+    pub calls: Vec<RecordedCall>,
+}
+
+pub const RECORDING_FORMAT: u32 = 1;
+
+impl Recording {
+    pub fn load(path: &Path) -> Result<Self, ForkError> {
+        let bad = |message: String| ForkError::Cache { path: path.to_path_buf(), message };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let r: Recording = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a recording: {e}")))?;
+        if r.format != RECORDING_FORMAT {
+            return Err(bad(format!("recording format {} (this xcrack reads {RECORDING_FORMAT})", r.format)));
+        }
+        Ok(r)
+    }
+
+    /// Writes the recording whole or not at all.
+    pub fn save(&self, path: &Path) -> Result<(), ForkError> {
+        let bad = |message: String| ForkError::Cache { path: path.to_path_buf(), message };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| bad(e.to_string()))?;
+        let tmp = PathBuf::from(format!("{}.tmp{}", path.display(), std::process::id()));
+        std::fs::write(&tmp, json).map_err(|e| bad(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            bad(e.to_string())
+        })
+    }
+}
+
+/// A transport that keeps every answer its inner transport gave. Clones share one log.
+pub struct Recorder<T> {
+    inner: Rc<T>,
+    log: Rc<RefCell<BTreeMap<String, RecordedCall>>>,
+}
+
+impl<T> Clone for Recorder<T> {
+    fn clone(&self) -> Self {
+        Recorder { inner: self.inner.clone(), log: self.log.clone() }
+    }
+}
+
+impl<T: Transport> Recorder<T> {
+    pub fn new(inner: T) -> Self {
+        Recorder { inner: Rc::new(inner), log: Rc::default() }
+    }
+
+    /// What was recorded, in request order (deterministic: sorted by method and parameters).
+    pub fn recording(&self, pin: &Pin) -> Recording {
+        Recording {
+            format: RECORDING_FORMAT,
+            chain_id: pin.chain_id,
+            block: pin.number,
+            block_hash: pin.hash,
+            calls: self.log.borrow().values().cloned().collect(),
+        }
+    }
+
+    /// The methods that reached the node (a dry run must show only reads).
+    pub fn methods(&self) -> Vec<String> {
+        let mut m: Vec<String> = self.log.borrow().values().map(|c| c.method.clone()).collect();
+        m.dedup();
+        m
+    }
+}
+
+impl<T: Transport> Transport for Recorder<T> {
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+        let out = self.inner.send(calls)?;
+        let mut log = self.log.borrow_mut();
+        for (c, r) in calls.iter().zip(&out) {
+            log.insert(
+                c.key(),
+                RecordedCall { method: c.method.to_string(), params: c.params.clone(), result: r.clone() },
+            );
+        }
+        Ok(out)
+    }
+    fn requests(&self) -> u64 {
+        self.inner.requests()
+    }
+}
+
+/// Answers from a recording, offline; a question the recorded run never asked is an error.
+pub struct Replay {
+    answers: BTreeMap<String, Value>,
+    requests: Cell<u64>,
+}
+
+impl Replay {
+    pub fn new(r: &Recording) -> Self {
+        let answers = r.calls.iter().map(|c| (format!("{}{}", c.method, c.params), c.result.clone())).collect();
+        Replay { answers, requests: Cell::new(0) }
+    }
+}
+
+impl Transport for Replay {
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+        self.requests.set(self.requests.get() + 1);
+        calls
+            .iter()
+            .map(|c| self.answers.get(&c.key()).cloned().ok_or_else(|| ForkError::NotRecorded(c.key())))
+            .collect()
+    }
+    fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Rc<T> {
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+        (**self).send(calls)
+    }
+    fn requests(&self) -> u64 {
+        (**self).requests()
+    }
+}
+
+/// A block's header as fork mode needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockHead {
+    pub number: u64,
+    pub hash: B256,
+    pub parent_hash: B256,
+    pub timestamp: u64,
+    pub base_fee: u128,
+    pub gas_used: u64,
+    pub gas_limit: u64,
+    pub coinbase: Address,
+}
+
+/// A transaction of a block as it landed: raw signed bytes and its receipt's facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandedTx {
+    pub hash: B256,
+    pub raw: Bytes,
+    pub success: bool,
+    pub gas_used: u64,
+    pub effective_gas_price: u128,
+    pub logs: Vec<LandedLog>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandedLog {
+    pub address: Address,
+    pub topics: Vec<B256>,
+    pub data: Bytes,
+}
+
+/// A node's JSON-RPC, read at pinned blocks: fork mode's one way to the chain.
+#[derive(Clone)]
+pub struct RpcSource {
+    t: Rc<dyn Transport>,
+}
+
+impl RpcSource {
+    pub fn new(t: Rc<dyn Transport>) -> Self {
+        RpcSource { t }
+    }
+
+    /// A node over plain HTTP at `addr` with the default retries.
+    pub fn http(addr: std::net::SocketAddr) -> Self {
+        Self::new(Rc::new(Http::new(Endpoint { addr, path: "/".into() }, Retry::default())))
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.t.requests()
+    }
+
+    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+        let out = self.t.send(calls)?;
+        if out.len() != calls.len() {
+            let method = calls.first().map(|c| c.method).unwrap_or("batch");
+            return Err(ForkError::Source {
+                method,
+                message: format!("{} answers to {} calls", out.len(), calls.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn chain_id(&self) -> Result<u64, ForkError> {
+        let r = self.send(&[Call::new("eth_chainId", json!([]))])?;
+        quantity("eth_chainId", "result", &r[0])
+    }
+
+    /// The headers of blocks `numbers`, in one batch; a block the node does not have is an error.
+    pub fn heads(&self, numbers: &[u64]) -> Result<Vec<BlockHead>, ForkError> {
+        let calls: Vec<Call> =
+            numbers.iter().map(|n| Call::new("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))).collect();
+        self.send(&calls)?.iter().zip(numbers).map(|(b, n)| head_of(b, Some(*n))).collect()
+    }
+
+    /// The latest block's number.
+    pub fn latest(&self) -> Result<u64, ForkError> {
+        let r = self.send(&[Call::new("eth_blockNumber", json!([]))])?;
+        quantity("eth_blockNumber", "result", &r[0])
+    }
+
+    /// The block `number` (or the head) as a pin: the node's chain id and the block's hash; a hash
+    /// given beforehand must be the node's.
+    pub fn pin(&self, number: Option<u64>, expect_hash: Option<B256>) -> Result<Pin, ForkError> {
+        let tag = number.map(|n| format!("{n:#x}")).unwrap_or_else(|| "latest".into());
+        let r =
+            self.send(&[Call::new("eth_chainId", json!([])), Call::new("eth_getBlockByNumber", json!([tag, false]))])?;
+        let chain_id = quantity("eth_chainId", "result", &r[0])?;
+        let head = head_of(&r[1], number)?;
+        if let Some(h) = expect_hash.filter(|h| *h != head.hash) {
+            return Err(ForkError::Source {
+                method: "eth_getBlockByNumber",
+                message: format!("block {} is {} on this node, not {h}", head.number, head.hash),
+            });
+        }
+        Ok(Pin { chain_id, number: head.number, hash: head.hash })
+    }
+
+    /// Block `number`'s transactions as they landed, in order: raw signed bytes (checked against
+    /// their hashes) and receipts.
+    pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {
+        let r = self.send(&[Call::new("eth_getBlockByNumber", json!([format!("{number:#x}"), false]))])?;
+        let block = &r[0];
+        let hashes: Vec<B256> = block
+            .get("transactions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| field_error("eth_getBlockByNumber", "transactions", block))?
+            .iter()
+            .map(|h| parse("eth_getBlockByNumber", "transactions[]", h))
+            .collect::<Result<_, _>>()?;
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut calls: Vec<Call> =
+            hashes.iter().map(|h| Call::new("eth_getRawTransactionByHash", json!([h]))).collect();
+        calls.extend(hashes.iter().map(|h| Call::new("eth_getTransactionReceipt", json!([h]))));
+        let answers = self.send(&calls)?;
+        let (raws, receipts) = answers.split_at(hashes.len());
+        let mut out = Vec::with_capacity(hashes.len());
+        for ((hash, raw), rc) in hashes.iter().zip(raws).zip(receipts) {
+            let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
+            if keccak256(&raw) != *hash {
+                return Err(ForkError::Source {
+                    method: "eth_getRawTransactionByHash",
+                    message: format!("the bytes of {hash} hash to {}", keccak256(&raw)),
+                });
+            }
+            out.push(LandedTx {
+                hash: *hash,
+                raw,
+                success: quantity("eth_getTransactionReceipt", "status", field(rc, "status"))? == 1,
+                gas_used: quantity("eth_getTransactionReceipt", "gasUsed", field(rc, "gasUsed"))?,
+                effective_gas_price: parse::<U256>(
+                    "eth_getTransactionReceipt",
+                    "effectiveGasPrice",
+                    field(rc, "effectiveGasPrice"),
+                )?
+                .saturating_to(),
+                logs: logs_of(rc)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn logs_of(rc: &Value) -> Result<Vec<LandedLog>, ForkError> {
+    const M: &str = "eth_getTransactionReceipt";
+    let logs = rc.get("logs").and_then(Value::as_array).ok_or_else(|| field_error(M, "logs", rc))?;
+    logs.iter()
+        .map(|l| {
+            let topics = l.get("topics").and_then(Value::as_array).ok_or_else(|| field_error(M, "logs[].topics", l))?;
+            Ok(LandedLog {
+                address: parse(M, "logs[].address", field(l, "address"))?,
+                topics: topics.iter().map(|t| parse(M, "logs[].topics[]", t)).collect::<Result<_, _>>()?,
+                data: parse(M, "logs[].data", field(l, "data"))?,
+            })
+        })
+        .collect()
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v.get(name).unwrap_or(&Value::Null)
+}
+
+fn field_error(method: &'static str, name: &str, v: &Value) -> ForkError {
+    let shown: String = v.to_string().chars().take(120).collect();
+    ForkError::Source { method, message: format!("{name}: missing or malformed in {shown}") }
+}
+
+fn head_of(block: &Value, asked: Option<u64>) -> Result<BlockHead, ForkError> {
+    const M: &str = "eth_getBlockByNumber";
+    if block.is_null() {
+        let which = asked.map(|n| n.to_string()).unwrap_or_else(|| "latest".into());
+        return Err(ForkError::Source { method: M, message: format!("the node has no block {which}") });
+    }
+    let head = BlockHead {
+        number: quantity(M, "number", field(block, "number"))?,
+        hash: parse(M, "hash", field(block, "hash"))?,
+        parent_hash: parse(M, "parentHash", field(block, "parentHash"))?,
+        timestamp: quantity(M, "timestamp", field(block, "timestamp"))?,
+        base_fee: match block.get("baseFeePerGas") {
+            None | Some(Value::Null) => 0,
+            Some(v) => parse::<U256>(M, "baseFeePerGas", v)?.saturating_to(),
+        },
+        gas_used: quantity(M, "gasUsed", field(block, "gasUsed"))?,
+        gas_limit: quantity(M, "gasLimit", field(block, "gasLimit"))?,
+        coinbase: parse(M, "miner", field(block, "miner"))?,
+    };
+    if let Some(n) = asked.filter(|n| *n != head.number) {
+        return Err(ForkError::Source {
+            method: M,
+            message: format!("asked for block {n}, the node answered {}", head.number),
+        });
+    }
+    Ok(head)
+}
+
+pub(crate) fn quantity(method: &'static str, field: &str, v: &Value) -> Result<u64, ForkError> {
+    let u: U256 = parse(method, field, v)?;
+    u.try_into().map_err(|_| ForkError::Source { method, message: format!("{field}: {v} does not fit 64 bits") })
+}
+
+pub(crate) fn parse<T: std::str::FromStr>(method: &'static str, field: &str, v: &Value) -> Result<T, ForkError> {
+    v.as_str()
+        .filter(|s| s.starts_with("0x"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ForkError::Source { method, message: format!("{field}: {v} is not a hex value") })
+}
+
+impl StateSource for RpcSource {
+    fn account(&self, pin: &Pin, who: Address) -> Result<RemoteAccount, ForkError> {
+        let mut r = self.accounts(pin, &[who])?;
+        r.pop().ok_or_else(|| ForkError::Source { method: "eth_getBalance", message: "no answer".into() })
+    }
+
+    /// Balance, nonce and code of every account in one batch.
+    fn accounts(&self, pin: &Pin, who: &[Address]) -> Result<Vec<RemoteAccount>, ForkError> {
+        let at = format!("{:#x}", pin.number);
+        let calls: Vec<Call> = who
+            .iter()
+            .flat_map(|a| {
+                [
+                    Call::new("eth_getBalance", json!([a, at])),
+                    Call::new("eth_getTransactionCount", json!([a, at])),
+                    Call::new("eth_getCode", json!([a, at])),
+                ]
+            })
+            .collect();
+        self.send(&calls)?
+            .chunks(3)
+            .map(|r| {
+                Ok(RemoteAccount {
+                    balance: parse("eth_getBalance", "result", &r[0])?,
+                    nonce: quantity("eth_getTransactionCount", "result", &r[1])?,
+                    code: parse("eth_getCode", "result", &r[2])?,
+                })
+            })
+            .collect()
+    }
+
+    fn storage(&self, pin: &Pin, slots: &[(Address, U256)]) -> Result<Vec<U256>, ForkError> {
+        let at = format!("{:#x}", pin.number);
+        let calls: Vec<Call> =
+            slots.iter().map(|(a, s)| Call::new("eth_getStorageAt", json!([a, format!("{s:#x}"), at]))).collect();
+        self.send(&calls)?.iter().map(|v| parse("eth_getStorageAt", "result", v)).collect()
+    }
+
+    fn block_hash(&self, pin: &Pin, number: u64) -> Result<B256, ForkError> {
+        Ok(self.heads(&[number])?.first().map(|h| h.hash).unwrap_or(pin.hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scripted node: answers from a map, counting requests.
+    struct Scripted(BTreeMap<String, Value>, Cell<u64>);
+
+    impl Transport for Scripted {
+        fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
+            self.1.set(self.1.get() + 1);
+            Ok(calls.iter().map(|c| self.0.get(&c.key()).cloned().unwrap_or(Value::Null)).collect())
+        }
+        fn requests(&self) -> u64 {
+            self.1.get()
+        }
+    }
+
+    fn block(n: u64) -> Value {
+        json!({"number": format!("{n:#x}"), "hash": format!("{:#x}", B256::repeat_byte(n as u8)),
+               "parentHash": format!("{:#x}", B256::repeat_byte(n as u8 - 1)), "timestamp": "0x64",
+               "baseFeePerGas": "0x3b9aca00", "gasUsed": "0x0", "gasLimit": "0x1c9c380",
+               "miner": format!("{:#x}", Address::ZERO), "transactions": []})
+    }
+
+    #[test]
+    fn a_recorded_run_replays_any_batching_and_refuses_new_questions() {
+        let mut answers = BTreeMap::new();
+        answers.insert(Call::new("eth_chainId", json!([])).key(), json!("0x7a69"));
+        answers.insert(Call::new("eth_getBlockByNumber", json!(["0x5", false])).key(), block(5));
+        let rec = Recorder::new(Scripted(answers, Cell::new(0)));
+        let live = RpcSource::new(Rc::new(rec.clone()));
+        let pin = live.pin(Some(5), None).unwrap();
+        assert_eq!((pin.chain_id, pin.number), (31337, 5));
+        let recording = rec.recording(&pin);
+        assert_eq!(recording.calls.len(), 2);
+        assert_eq!(rec.methods(), ["eth_chainId", "eth_getBlockByNumber"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.json");
+        recording.save(&path).unwrap();
+        let replay = RpcSource::new(Rc::new(Replay::new(&Recording::load(&path).unwrap())));
+        // Asked one at a time rather than in one batch: the same answers.
+        assert_eq!(replay.chain_id().unwrap(), 31337);
+        assert_eq!(replay.heads(&[5]).unwrap()[0].hash, pin.hash);
+        assert!(matches!(replay.heads(&[6]), Err(ForkError::NotRecorded(_))));
+        assert!(matches!(replay.pin(Some(5), Some(B256::ZERO)), Err(ForkError::Source { .. })));
+    }
+
+    #[test]
+    fn malformed_answers_name_the_method_and_field() {
+        let mut answers = BTreeMap::new();
+        let mut b = block(5);
+        b["timestamp"] = json!(12);
+        answers.insert(Call::new("eth_getBlockByNumber", json!(["0x5", false])).key(), b);
+        answers.insert(Call::new("eth_getBlockByNumber", json!(["0x6", false])).key(), Value::Null);
+        answers.insert(Call::new("eth_getBlockByNumber", json!(["0x7", false])).key(), block(8));
+        let node = RpcSource::new(Rc::new(Scripted(answers, Cell::new(0))));
+        let e = node.heads(&[5]).unwrap_err().to_string();
+        assert!(e.contains("eth_getBlockByNumber") && e.contains("timestamp"), "{e}");
+        let e = node.heads(&[6]).unwrap_err().to_string();
+        assert!(e.contains("no block 6"), "{e}");
+        let e = node.heads(&[7]).unwrap_err().to_string();
+        assert!(e.contains("asked for block 7"), "{e}");
+        let e = node.chain_id().unwrap_err().to_string();
+        assert!(e.contains("eth_chainId"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_are_plain_http_with_their_path() {
+        let e = Endpoint::parse("http://127.0.0.1:8545/v1/key?x=1").unwrap();
+        assert_eq!((e.addr.port(), e.path.as_str()), (8545, "/v1/key?x=1"));
+        assert!(Endpoint::parse("https://example.invalid").unwrap_err().contains("only http://"));
+        assert!(Endpoint::parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! `[fork]`: where fork mode reads real chain state (node, block, how many blocks) and which of the
+//! chain's contracts the strategies trade on (Uniswap-V2-compatible pairs by address).
+
+use alloy_primitives::{Address, B256};
+use serde::Deserialize;
+
+use super::ConfigError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkConfig {
+    /// A node's HTTP JSON-RPC endpoint (`--rpc` overrides it).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The pinned block (`--block`); absent: the node's latest block but `blocks`.
+    #[serde(default)]
+    pub block: Option<u64>,
+    /// The pinned block's hash, when known: a node that has another block there is refused.
+    #[serde(default)]
+    pub block_hash: Option<String>,
+    /// One request's deadline (connect, send, answer), and how often a request that timed out, was
+    /// refused or rate-limited (HTTP 429, 502-504) is sent in all, with doubling backoff from 200 ms.
+    #[serde(default = "ten_seconds")]
+    pub timeout: String,
+    #[serde(default = "four")]
+    pub attempts: u32,
+    /// Blocks to run after the pin (`--blocks`).
+    #[serde(default = "one")]
+    pub blocks: u64,
+    /// Where pending transactions come from: "next_block" (block N+k+1's transactions offered as
+    /// pending at N+k, in their order).
+    #[serde(default = "next_block")]
+    pub pending: String,
+    /// The wrapped native token and the quote token the pools pair it with.
+    pub weth: String,
+    pub quote: String,
+    /// The quote token's `balanceOf` mapping slot, for funding our dry-run wallet; absent: found by
+    /// probing slots 0..=100 for the one `balanceOf` reads.
+    #[serde(default)]
+    pub quote_balance_slot: Option<u64>,
+    pub pools: Vec<ForkPoolConfig>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn ten_seconds() -> String {
+    "10s".into()
+}
+
+fn four() -> u32 {
+    4
+}
+
+fn next_block() -> String {
+    "next_block".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkPoolConfig {
+    pub name: String,
+    /// The Router02 victims call (their calldata is decoded against it).
+    pub router: String,
+    /// The pair: reserves are read from it (`getReserves`) and our bundles swap on it directly.
+    pub pair: String,
+    #[serde(default = "thirty")]
+    pub fee_bps: u32,
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingFlow {
+    /// Block N+k+1's transactions offered as pending at N+k, in their order.
+    NextBlock,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkPool {
+    pub name: String,
+    pub router: Address,
+    pub pair: Address,
+    pub fee_bps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkSpec {
+    pub rpc_url: Option<String>,
+    pub timeout: std::time::Duration,
+    pub attempts: u32,
+    pub block: Option<u64>,
+    pub block_hash: Option<B256>,
+    pub blocks: u64,
+    pub pending: PendingFlow,
+    pub weth: Address,
+    pub quote: Address,
+    pub quote_balance_slot: Option<u64>,
+    pub pools: Vec<ForkPool>,
+}
+
+/// Most blocks one fork run walks (each is a pin, a batch of reads and its transactions).
+pub const MAX_FORK_BLOCKS: u64 = 10_000;
+pub const MAX_FORK_POOLS: usize = 64;
+
+/// Validates `[fork]`; `err(key, message)` names the key's file and line.
+pub fn resolve(f: &ForkConfig, err: &dyn Fn(&str, String) -> ConfigError) -> Result<ForkSpec, ConfigError> {
+    let address = |key: &str, text: &str| -> Result<Address, ConfigError> {
+        text.trim().parse::<Address>().map_err(|_| err(key, format!("`{text}` is not a 0x-prefixed 20-byte address")))
+    };
+    if f.blocks == 0 || f.blocks > MAX_FORK_BLOCKS {
+        return Err(err("fork.blocks", format!("must be between 1 and {MAX_FORK_BLOCKS}, got {}", f.blocks)));
+    }
+    let pending = match f.pending.as_str() {
+        "next_block" => PendingFlow::NextBlock,
+        other => {
+            return Err(err(
+                "fork.pending",
+                format!("unknown pending flow `{other}` (\"next_block\"; the node's txpool comes with live mode)"),
+            ));
+        }
+    };
+    let block_hash = match &f.block_hash {
+        None => None,
+        Some(h) => {
+            Some(h.trim().parse::<B256>().map_err(|_| err("fork.block_hash", format!("`{h}` is not a 32-byte hash")))?)
+        }
+    };
+    if let Some(u) = &f.rpc_url {
+        crate::chain::rpc::Endpoint::check(u).map_err(|m| err("fork.rpc_url", m))?;
+    }
+    let timeout = crate::core::parse_duration(&f.timeout)
+        .ok()
+        .filter(|t| (crate::core::NANOS_PER_MS..=600 * crate::core::NANOS_PER_SEC).contains(t))
+        .ok_or_else(|| err("fork.timeout", format!("`{}` is not a duration between 1ms and 600s", f.timeout)))?;
+    if !(1..=10).contains(&f.attempts) {
+        return Err(err("fork.attempts", format!("must be between 1 and 10, got {}", f.attempts)));
+    }
+    let weth = address("fork.weth", &f.weth)?;
+    let quote = address("fork.quote", &f.quote)?;
+    if weth == quote {
+        return Err(err("fork.quote", "the quote token cannot be the wrapped native token".into()));
+    }
+    if f.pools.is_empty() || f.pools.len() > MAX_FORK_POOLS {
+        return Err(err("fork.pools", format!("declare 1 to {MAX_FORK_POOLS} pools ([[fork.pools]])")));
+    }
+    let mut pools = Vec::with_capacity(f.pools.len());
+    for (i, p) in f.pools.iter().enumerate() {
+        let k = |field: &str| format!("fork.pools[{i}].{field}");
+        if p.fee_bps >= 10_000 {
+            return Err(err(&k("fee_bps"), format!("must be below 10000, got {}", p.fee_bps)));
+        }
+        let pool = ForkPool {
+            name: p.name.clone(),
+            router: address(&k("router"), &p.router)?,
+            pair: address(&k("pair"), &p.pair)?,
+            fee_bps: p.fee_bps,
+        };
+        if pools.iter().any(|q: &ForkPool| q.name == pool.name || q.pair == pool.pair) {
+            return Err(err(&k("name"), format!("pool `{}` (or its pair) is declared twice", p.name)));
+        }
+        pools.push(pool);
+    }
+    Ok(ForkSpec {
+        rpc_url: f.rpc_url.clone(),
+        timeout: std::time::Duration::from_nanos(timeout),
+        attempts: f.attempts,
+        block: f.block,
+        block_hash,
+        blocks: f.blocks,
+        pending,
+        weth,
+        quote,
+        quote_balance_slot: f.quote_balance_slot,
+        pools,
+    })
+}

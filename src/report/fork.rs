@@ -1,0 +1,346 @@
+//! The report of a fork dry run: what the strategies would have sent at each block (bundles.jsonl
+//! holds the exact bundles, raw transactions included), predicted P&L net of gas and bribe, what
+//! the node was asked, and each opportunity against the block as it landed ("we would have made
+//! X; a rival made Y"). Files: summary.json, summary.md, bundles.jsonl, sandwiches.parquet/.csv,
+//! opportunities.parquet/.csv. Written whole or not at all.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use alloy_primitives::{Address, B256};
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::{ReportError, write_atomically};
+use crate::config::RunSpec;
+use crate::engine::fork::{ForkResult, RivalSandwich, WouldSend};
+use crate::execution::bundle_manager::BundleStats;
+
+pub const FILES: [&str; 7] = [
+    "summary.json",
+    "summary.md",
+    "bundles.jsonl",
+    "sandwiches.parquet",
+    "sandwiches.csv",
+    "opportunities.parquet",
+    "opportunities.csv",
+];
+
+#[derive(Debug, Serialize)]
+pub struct ForkSummary {
+    pub scenario: String,
+    pub seed: u64,
+    pub chain_id: u64,
+    pub first_block: u64,
+    pub first_block_hash: String,
+    pub blocks: u64,
+    pub reads: Reads,
+    pub pending: PendingCounts,
+    pub bundles: BundleStats,
+    pub skipped: BTreeMap<String, u64>,
+    /// Bundles the dry-run sink holds at their block (replaced or cancelled ones left out).
+    pub would_send: WouldSendSummary,
+    pub rivals: RivalSummary,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub risk_refused: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Reads {
+    pub pinned_blocks: u64,
+    /// Requests that reached the node or the recording (a JSON-RPC batch is one).
+    pub rpc_requests: u64,
+    pub account_fetches: u64,
+    pub storage_requests: u64,
+    pub storage_slots: u64,
+    pub block_hash_fetches: u64,
+    pub cache_hits: u64,
+    /// Requests made on the decision path (strategies deciding, bundles simulated): 0 once warm.
+    pub decision_requests: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingCounts {
+    pub offered: u64,
+    pub to_our_pools: u64,
+    pub announced: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WouldSendSummary {
+    pub bundles: u64,
+    pub currency: String,
+    pub net_of: &'static str,
+    /// Quote units at each bundle's mark (the pool's price when it was decided).
+    pub predicted_gross: f64,
+    pub gas: f64,
+    pub bribe: f64,
+    pub predicted_net: f64,
+    /// Exact: gross per token (raw units) and gas and bribes (wei).
+    pub gross_weth_wei: String,
+    pub gross_quote_raw: String,
+    pub gas_wei: String,
+    pub bribe_wei: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RivalSummary {
+    /// Sandwiches of our pools' swaps in the blocks as they landed.
+    pub sandwiches: u64,
+    /// Of the victims we would have wrapped, how many a rival sandwiched.
+    pub our_victims_taken: u64,
+    pub searchers: Vec<String>,
+}
+
+/// One bundle line of bundles.jsonl.
+#[derive(Debug, Serialize)]
+struct BundleLine<'a> {
+    target_block: u64,
+    bundle_hash: B256,
+    replacement_uuid: &'a Option<String>,
+    withdrawn: bool,
+    pool: usize,
+    victims: &'a [B256],
+    front_in_raw: String,
+    predicted_back_out_raw: String,
+    predicted_gross_raw: String,
+    gross_token: Address,
+    gas_used: u64,
+    gas_wei: String,
+    bribe_wei: String,
+    txs: &'a [alloy_primitives::Bytes],
+}
+
+/// The strategy's record of a would-be bundle (by its tag).
+fn record_of<'a>(r: &'a ForkResult, w: &WouldSend) -> Option<&'a crate::engine::sandwich::SandwichRecord> {
+    r.records.get(w.tag as usize)
+}
+
+/// Raw units in quote at `mark` (quote raw per whole ETH) for WETH; quote as it is.
+fn to_quote(raw: i128, is_weth: bool, mark: u128) -> i128 {
+    if is_weth { raw * mark as i128 / 10i128.pow(18) } else { raw }
+}
+
+pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
+    let qs = 10f64.powi(spec.quote_decimals as i32);
+    let (mut gross_weth, mut gross_quote, mut gas_wei, mut bribe_wei) = (0i128, 0i128, 0u128, 0u128);
+    let (mut gross_q, mut gas_q, mut bribe_q) = (0i128, 0i128, 0i128);
+    let mut n = 0;
+    for w in r.would_send.iter().filter(|w| !w.withdrawn) {
+        let Some(rec) = record_of(r, w) else { continue };
+        n += 1;
+        if rec.sells_base {
+            gross_weth += rec.predicted_gross_raw;
+        } else {
+            gross_quote += rec.predicted_gross_raw;
+        }
+        gas_wei += w.gas_wei;
+        bribe_wei += w.bribe_wei;
+        gross_q += to_quote(rec.predicted_gross_raw, rec.sells_base, rec.mark);
+        gas_q += crate::core::wei_to_quote(w.gas_wei, rec.mark) as i128;
+        bribe_q += crate::core::wei_to_quote(w.bribe_wei, rec.mark) as i128;
+    }
+    let targeted: Vec<B256> =
+        r.would_send.iter().filter(|w| !w.withdrawn).flat_map(|w| w.victims.iter().copied()).collect();
+    let mut searchers: Vec<String> = r.rivals.iter().map(|x| x.searcher.to_string()).collect();
+    searchers.sort();
+    searchers.dedup();
+    ForkSummary {
+        scenario: spec.name.clone(),
+        seed: spec.seed,
+        chain_id: spec.chain_id,
+        first_block: r.first.number,
+        first_block_hash: r.first.hash.to_string(),
+        blocks: r.blocks,
+        reads: Reads {
+            pinned_blocks: r.counts.pins,
+            rpc_requests: r.rpc_requests,
+            account_fetches: r.counts.fetch.account_requests,
+            storage_requests: r.counts.fetch.storage_requests,
+            storage_slots: r.counts.fetch.storage_slots,
+            block_hash_fetches: r.counts.fetch.block_hash_requests,
+            cache_hits: r.counts.fetch.cache_hits,
+            decision_requests: r.counts.decision_requests,
+        },
+        pending: PendingCounts {
+            offered: r.counts.offered,
+            to_our_pools: r.counts.to_our_pools,
+            announced: r.counts.announced,
+        },
+        bundles: r.bundles.clone(),
+        skipped: r.skips.clone(),
+        would_send: WouldSendSummary {
+            bundles: n,
+            currency: spec.quote_symbol.clone(),
+            net_of: "gas and bribe (simulated on the pinned state; nothing was sent)",
+            predicted_gross: gross_q as f64 / qs,
+            gas: gas_q as f64 / qs,
+            bribe: bribe_q as f64 / qs,
+            predicted_net: (gross_q - gas_q - bribe_q) as f64 / qs,
+            gross_weth_wei: gross_weth.to_string(),
+            gross_quote_raw: gross_quote.to_string(),
+            gas_wei: gas_wei.to_string(),
+            bribe_wei: bribe_wei.to_string(),
+        },
+        rivals: RivalSummary {
+            sandwiches: r.rivals.len() as u64,
+            our_victims_taken: r.rivals.iter().filter(|x| targeted.contains(&x.victim)).count() as u64,
+            searchers,
+        },
+        risk_refused: super::refusals(&r.risk_rejects),
+    }
+}
+
+pub fn markdown(s: &ForkSummary) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# {} — fork dry run (seed {})\n", s.scenario, s.seed);
+    let _ = writeln!(
+        m,
+        "Chain {}, pinned at block {} ({}), {} block(s) walked; each next block's transactions offered as pending. \
+         Nothing was sent.\n",
+        s.chain_id, s.first_block, s.first_block_hash, s.blocks
+    );
+    let w = &s.would_send;
+    let _ = writeln!(m, "## Would have sent: {} bundle(s) ({}, net of {})\n", w.bundles, w.currency, w.net_of);
+    let _ = writeln!(m, "| predicted gross | gas | bribe | predicted net |\n|---:|---:|---:|---:|");
+    let _ = writeln!(m, "| {:.2} | {:.2} | {:.2} | {:.2} |", w.predicted_gross, w.gas, w.bribe, w.predicted_net);
+    let _ = writeln!(
+        m,
+        "\nExact: gross {} WETH wei + {} quote raw; gas {} wei; bribes {} wei.",
+        w.gross_weth_wei, w.gross_quote_raw, w.gas_wei, w.bribe_wei
+    );
+    let r = &s.rivals;
+    let _ = writeln!(
+        m,
+        "\n## What actually happened\n\n{} sandwich(es) of our pools' swaps landed; {} of them on victims we would have wrapped.",
+        r.sandwiches, r.our_victims_taken
+    );
+    let rd = &s.reads;
+    let _ = writeln!(m, "\n## Reads\n");
+    let _ = writeln!(
+        m,
+        "| pinned blocks | RPC requests | of them deciding | account fetches | storage requests (slots) | cache hits |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        m,
+        "| {} | {} | {} | {} | {} ({}) | {} |",
+        rd.pinned_blocks,
+        rd.rpc_requests,
+        rd.decision_requests,
+        rd.account_fetches,
+        rd.storage_requests,
+        rd.storage_slots,
+        rd.cache_hits
+    );
+    let p = &s.pending;
+    let _ = writeln!(
+        m,
+        "\nPending: {} offered, {} calling our pools, {} announced to the strategies.",
+        p.offered, p.to_our_pools, p.announced
+    );
+    if !s.skipped.is_empty() {
+        let _ = writeln!(m, "\n## Passed over\n\n| reason | count |\n|---|---:|");
+        for (k, v) in &s.skipped {
+            let _ = writeln!(m, "| {k} | {v} |");
+        }
+    }
+    m
+}
+
+fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
+    let mut out = String::new();
+    for w in &r.would_send {
+        let rec = record_of(r, w);
+        let line = BundleLine {
+            target_block: w.target_block,
+            bundle_hash: w.bundle_hash,
+            replacement_uuid: &w.replacement_id,
+            withdrawn: w.withdrawn,
+            pool: rec.map(|x| x.pool).unwrap_or(0),
+            victims: &w.victims,
+            front_in_raw: rec.map(|x| x.front_in_raw.to_string()).unwrap_or_default(),
+            predicted_back_out_raw: rec.map(|x| x.predicted_back_out_raw.to_string()).unwrap_or_default(),
+            predicted_gross_raw: rec.map(|x| x.predicted_gross_raw.to_string()).unwrap_or_default(),
+            gross_token: w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default(),
+            gas_used: w.gas_used,
+            gas_wei: w.gas_wei.to_string(),
+            bribe_wei: w.bribe_wei.to_string(),
+            txs: &w.txs,
+        };
+        out += &serde_json::to_string(&line).map_err(|e| ReportError::Other(e.to_string()))?;
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// One victim's row: its pool, our would-be bundle and the rival who sandwiched it, if any.
+struct Opportunity<'a> {
+    block: u64,
+    victim: B256,
+    pool: usize,
+    ours: Option<&'a WouldSend>,
+    rival: Option<&'a RivalSandwich>,
+}
+
+/// Per victim we would have wrapped or a rival sandwiched: our prediction and the rival's take.
+fn opportunities_frame(r: &ForkResult) -> Result<DataFrame, ReportError> {
+    let mut rows: BTreeMap<(u64, B256), Opportunity<'_>> = BTreeMap::new();
+    for w in r.would_send.iter().filter(|w| !w.withdrawn) {
+        let pool = record_of(r, w).map(|x| x.pool).unwrap_or(0);
+        for v in &w.victims {
+            let row = (w.target_block, *v);
+            let o =
+                rows.entry(row).or_insert(Opportunity { block: row.0, victim: row.1, pool, ours: None, rival: None });
+            o.ours = Some(w);
+        }
+    }
+    for x in &r.rivals {
+        let row = (x.block, x.victim);
+        let o = rows.entry(row).or_insert(Opportunity {
+            block: row.0,
+            victim: row.1,
+            pool: x.pool,
+            ours: None,
+            rival: None,
+        });
+        o.rival = Some(x);
+    }
+    let rows: Vec<Opportunity<'_>> = rows.into_values().collect();
+    let col = |f: &dyn Fn(&Opportunity<'_>) -> Option<String>| -> Vec<String> {
+        rows.iter().map(|o| f(o).unwrap_or_default()).collect()
+    };
+    df!(
+        "block" => rows.iter().map(|o| o.block).collect::<Vec<_>>(),
+        "victim" => col(&|o| Some(o.victim.to_string())),
+        "pool" => rows.iter().map(|o| o.pool as u32).collect::<Vec<_>>(),
+        "our_bundle" => col(&|o| o.ours.map(|w| w.bundle_hash.to_string())),
+        "our_predicted_gross_raw" => col(&|o| o.ours.and_then(|w| record_of(r, w)).map(|x| x.predicted_gross_raw.to_string())),
+        "our_gas_wei" => col(&|o| o.ours.map(|w| w.gas_wei.to_string())),
+        "our_bribe_wei" => col(&|o| o.ours.map(|w| w.bribe_wei.to_string())),
+        "rival" => col(&|o| o.rival.map(|x| x.searcher.to_string())),
+        "rival_token" => col(&|o| o.rival.map(|x| x.token.to_string())),
+        "rival_gross_raw" => col(&|o| o.rival.map(|x| x.gross_raw.to_string())),
+        "rival_gas_wei" => col(&|o| o.rival.map(|x| x.gas_wei.to_string())),
+    )
+    .map_err(|e| ReportError::Other(e.to_string()))
+}
+
+pub fn write(spec: &RunSpec, r: &ForkResult, dir: &Path) -> Result<ForkSummary, ReportError> {
+    let summary = summarize(spec, r);
+    write_atomically(dir, |tmp| {
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| ReportError::Other(e.to_string()))? + "\n";
+        fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
+        fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
+        fs::write(tmp.join("bundles.jsonl"), bundles_jsonl(r)?).map_err(|e| ReportError::io(tmp, e))?;
+        super::write_tables(
+            tmp,
+            vec![
+                ("sandwiches", super::sandwich::sandwiches_frame(&r.records)?),
+                ("opportunities", opportunities_frame(r)?),
+            ],
+        )
+    })?;
+    Ok(summary)
+}

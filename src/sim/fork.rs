@@ -1,0 +1,836 @@
+//! Fork mode's world: real chain state from a node (pinned block by block, read through
+//! `ForkDb`), the transactions of each next block offered as pending in their order, our bundles
+//! confirmed by simulation on that state and recorded by the dry-run sink — nothing is sent — and
+//! each block as it actually landed compared with what we would have done.
+//!
+//! Per pinned block N+k the world lays our dry-run overlay on the real state (never on the node):
+//! our searcher wallet funded as `[account]` says, our executor contract deployed and approved —
+//! what a searcher who had been running at that block would have held. Reserves, victims' balances
+//! and nonces, token and pair code are the chain's.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent};
+
+use super::desk::BundleDesk;
+use crate::chain::contracts::{self, ITestERC20, IUniswapV2Pair, IWETH9};
+use crate::chain::fork::{FetchStats, ForkDb, Pin};
+use crate::chain::rpc::{BlockHead, LandedTx, RpcSource};
+use crate::chain::simchain::mapping_slot;
+use crate::chain::{ChainError, SimChain, Wallet};
+use crate::config::{ForkSpec, RunSpec};
+use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
+use crate::core::{
+    Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, LegVenue,
+    NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
+};
+use crate::engine::driver::{Assessment, Decision, Schedule, World};
+use crate::execution::bundle_manager::{BundleManager, DryRunSink, Simulated, token_flows_of};
+use crate::mempool::{PendingTx, target_of};
+use crate::risk::RiskGate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ForkEvent {
+    /// The i-th offered transaction reaches the mempool.
+    Pending(u32),
+    /// Block N+k is built (k from 1).
+    Block(u32),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForkRunError {
+    #[error(transparent)]
+    Fork(#[from] crate::chain::fork::ForkError),
+    #[error("{0}")]
+    Chain(#[from] ChainError),
+    #[error("{key}: {message}")]
+    Config { key: String, message: String },
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+/// A bundle of ours the dry-run sink took: what it would have sent, and what its simulation showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WouldSend {
+    pub strategy: u16,
+    pub tag: u64,
+    pub target_block: u64,
+    pub bundle_hash: B256,
+    pub replacement_id: Option<String>,
+    pub txs: Vec<Bytes>,
+    /// Gas our transactions used in the simulation and what they would have paid for it (wei).
+    pub gas_used: u64,
+    pub gas_wei: u128,
+    pub bribe_wei: u128,
+    /// Our simulated net flow per token (raw units).
+    pub flows: Vec<(Address, i128)>,
+    /// The pending transactions it wraps.
+    pub victims: Vec<B256>,
+    /// Replaced or cancelled before its block: it would not have been the one at the relay.
+    pub withdrawn: bool,
+}
+
+/// A victim someone else sandwiched in the block as it landed (same pool, one sender's swaps right
+/// before and after it, in opposite directions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RivalSandwich {
+    pub block: u64,
+    pub victim: B256,
+    pub pool: usize,
+    pub searcher: Address,
+    pub front: B256,
+    pub back: B256,
+    /// The token the front-run paid in, and the rival's gross in it (back-run out − front-run in),
+    /// before gas and any coinbase transfer (not visible in receipts).
+    pub token: Address,
+    pub gross_raw: i128,
+    pub gas_wei: u128,
+}
+
+/// What the run read and how often it asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkCounts {
+    pub pins: u64,
+    pub fetch: FetchStats,
+    /// Transactions of the walked blocks, those calling our routers or pairs, and those announced.
+    pub offered: u64,
+    pub to_our_pools: u64,
+    pub announced: u64,
+    /// Requests made while strategies decided and their bundles were simulated (after the pin's
+    /// prefetch and warm-up): 0 once warm.
+    pub decision_requests: u64,
+}
+
+/// One of our bundles at the dry-run sink, until its block.
+struct Live {
+    strategy: u16,
+    tag: u64,
+    target: u64,
+    hash: B256,
+    sim: Simulated,
+    index: usize,
+}
+
+pub struct ForkWorld<'a> {
+    spec: &'a RunSpec,
+    fork: &'a ForkSpec,
+    rpc: RpcSource,
+    /// N, N+1, … N+K.
+    heads: Vec<BlockHead>,
+    /// Block N+k's transactions at [k-1].
+    landed: Vec<Vec<LandedTx>>,
+    /// The i-th offered transaction: (k, its index in block N+k).
+    offered: Vec<(u32, usize)>,
+    chain: SimChain<ForkDb<RpcSource>>,
+    /// Blocks built so far: the head is N+k.
+    k: usize,
+    pub desk: BundleDesk,
+    book: DexBook,
+    pools: Vec<PoolSpec>,
+    /// (WETH, quote) reserves per pool at the head.
+    reserves: Vec<(U256, U256)>,
+    /// Offered transactions still pending (they leave at their block).
+    pending: Vec<B256>,
+    live: BTreeMap<String, Live>,
+    pub would_send: Vec<WouldSend>,
+    pub rivals: Vec<RivalSandwich>,
+    pub counts: ForkCounts,
+    quote_slot: Option<u64>,
+    me: Address,
+    pub initial: [u128; 3],
+    /// The first failure of the node or of our overlay: the run fails, no report is written.
+    failure: Option<String>,
+}
+
+/// The first block and the blocks after it, as the spec and the node say.
+fn walk(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<(Pin, Vec<BlockHead>), ForkRunError> {
+    let chain_id = rpc.chain_id()?;
+    if chain_id != spec.chain_id {
+        return Err(ForkRunError::Config {
+            key: "network.chain_id".into(),
+            message: format!("is {}, but the node serves chain {chain_id}", spec.chain_id),
+        });
+    }
+    let first = match fork.block {
+        Some(n) => n,
+        None => rpc.latest()?.checked_sub(fork.blocks).ok_or_else(|| ForkRunError::Config {
+            key: "fork.blocks".into(),
+            message: format!("the node has fewer than {} blocks after genesis", fork.blocks),
+        })?,
+    };
+    let pin = rpc.pin(Some(first), fork.block_hash)?;
+    let numbers: Vec<u64> = (first..=first + fork.blocks).collect();
+    let heads = rpc.heads(&numbers)?;
+    for w in heads.windows(2) {
+        if w[1].parent_hash != w[0].hash {
+            return Err(ForkRunError::Fork(crate::chain::fork::ForkError::Source {
+                method: "eth_getBlockByNumber",
+                message: format!(
+                    "block {}'s parent is {}, not block {} ({})",
+                    w[1].number, w[1].parent_hash, w[0].number, w[0].hash
+                ),
+            }));
+        }
+        if w[1].timestamp <= w[0].timestamp {
+            return Err(ForkRunError::Fork(crate::chain::fork::ForkError::Source {
+                method: "eth_getBlockByNumber",
+                message: format!("block {}'s timestamp does not follow its parent's", w[1].number),
+            }));
+        }
+    }
+    if heads.first().map(|h| h.hash) != Some(pin.hash) {
+        return Err(ForkRunError::Internal("the pinned block changed between two reads"));
+    }
+    Ok((pin, heads))
+}
+
+impl<'a> ForkWorld<'a> {
+    /// Pins the first block (chain id and hash checked), reads the blocks to walk and their
+    /// transactions, and lays our overlay on the first pinned state.
+    pub fn new(spec: &'a RunSpec, rpc: RpcSource) -> Result<Self, ForkRunError> {
+        let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
+        let (_, heads) = walk(&rpc, spec, fork)?;
+        let landed = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
+        let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
+        let me = wallet.address();
+        let manager = BundleManager::with_sink(wallet, Box::new(DryRunSink::default()), spec.chain_id);
+        let pools = fork
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PoolSpec {
+                id: PoolId(i as u16),
+                name: p.name.clone(),
+                asset: AssetId(0),
+                fee_bps: p.fee_bps,
+                swap_gas: 0,
+            })
+            .collect();
+        let mut offered = Vec::new();
+        for (k, txs) in landed.iter().enumerate() {
+            offered.extend((0..txs.len()).map(|j| (k as u32 + 1, j)));
+        }
+        let chain = SimChain::over(ForkDb::new(rpc.clone(), pin_of(spec, &heads[0])), spec.chain_id);
+        let mut world = ForkWorld {
+            spec,
+            fork,
+            rpc,
+            heads,
+            landed,
+            offered,
+            chain,
+            k: 0,
+            desk: BundleDesk::new(manager),
+            book: DexBook { weth: fork.weth, quote: fork.quote, executor: Address::ZERO, searcher: me, pools: vec![] },
+            pools,
+            reserves: Vec::new(),
+            pending: Vec::new(),
+            live: BTreeMap::new(),
+            would_send: Vec::new(),
+            rivals: Vec::new(),
+            counts: ForkCounts::default(),
+            quote_slot: fork.quote_balance_slot,
+            me,
+            initial: [spec.wallet_base, spec.wallet_quote, spec.wallet_native],
+            failure: None,
+        };
+        world.repin(0)?;
+        Ok(world)
+    }
+
+    /// The blocks walked (K).
+    pub fn blocks(&self) -> u64 {
+        self.heads.len() as u64 - 1
+    }
+
+    pub fn first_block(&self) -> &BlockHead {
+        &self.heads[0]
+    }
+
+    /// SimTime of block N+k: seconds after the pinned block.
+    fn time_of(&self, k: usize) -> SimTime {
+        (self.heads[k].timestamp - self.heads[0].timestamp) * NANOS_PER_SEC
+    }
+
+    /// The base fee of block N+k+1 as known at N+k (EIP-1559 from its parent's header).
+    fn next_base_fee(&self) -> u128 {
+        let h = &self.heads[self.k];
+        next_base_fee(h.base_fee, h.gas_used, h.gas_limit)
+    }
+
+    /// The run's failure, if any (the node, or a read of our overlay).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Moves to block N+k's state: a new pin read through the node, our overlay laid on it, the
+    /// pools' reserves read. A failed read of the node is the run's failure, named as the node's.
+    fn repin(&mut self, k: usize) -> Result<(), ForkRunError> {
+        let head = self.heads[k];
+        let next = self.heads.get(k + 1).copied().unwrap_or(head);
+        let mut chain = SimChain::over(ForkDb::new(self.rpc.clone(), pin_of(self.spec, &head)), self.spec.chain_id);
+        let (accounts, slots) = self.hot(k);
+        let fetched = chain.db().db.prefetch_accounts(&accounts).and_then(|_| chain.db().db.prefetch(&slots));
+        if let Err(e) = fetched {
+            return Err(ForkRunError::Fork(e));
+        }
+        // Our overlay runs free of charge in the block being built, before its real base fee is set.
+        chain.start_block(head.number + 1, next.timestamp, 0, next.coinbase);
+        let laid = self.overlay(&mut chain);
+        if let Some(e) = chain.db().db.failure() {
+            return Err(source_failure(e));
+        }
+        laid?;
+        let old = std::mem::replace(&mut self.chain, chain);
+        self.absorb(old.db_ref().db.stats());
+        self.k = k;
+        let base_fee = self.next_base_fee().min(u128::from(u64::MAX)) as u64;
+        self.chain.start_block(head.number + 1, next.timestamp, base_fee, next.coinbase);
+        self.counts.pins += 1;
+        let read = if k == 0 { self.check_pools().and_then(|_| self.read_reserves()) } else { self.read_reserves() };
+        self.warm(k, next);
+        if let Some(e) = self.chain.db().db.failure() {
+            return Err(source_failure(e));
+        }
+        read
+    }
+
+    fn check_source(&mut self) -> Result<(), ForkRunError> {
+        match self.chain.db().db.failure() {
+            Some(e) => Err(source_failure(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// What the next pin reads before the EVM runs, in two batches: at the first pin the pools'
+    /// pairs and tokens and the pairs' own slots (Uniswap V2's layout: token0, token1, reserves,
+    /// price accumulators, kLast, lock); at later pins everything the pin before it read, the
+    /// strategies' hot set.
+    fn hot(&self, k: usize) -> (Vec<Address>, Vec<(Address, U256)>) {
+        if k == 0 {
+            let mut accounts = vec![self.fork.weth, self.fork.quote, self.me];
+            let mut slots = Vec::new();
+            for p in &self.fork.pools {
+                accounts.push(p.pair);
+                accounts.push(p.router);
+                slots.extend((6..=12u64).map(|s| (p.pair, U256::from(s))));
+            }
+            return (accounts, slots);
+        }
+        let state = self.chain.db_ref().db.state();
+        // The balance-slot probe's misses are no one's hot set.
+        let probes: std::collections::BTreeSet<U256> =
+            (0..=100u64).filter(|s| Some(*s) != self.quote_slot).map(|s| mapping_slot(self.me, s)).collect();
+        let slots = state
+            .storage
+            .iter()
+            .filter(|(a, s, _)| !(*a == self.fork.quote && probes.contains(s)))
+            .map(|&(a, s, _)| (a, s))
+            .collect();
+        (state.accounts.keys().copied().collect(), slots)
+    }
+
+    /// Runs block N+k+1's transactions to our pools once on the pinned state, each alone and
+    /// rolled back, so that what they read (the senders, their token balances) is fetched here,
+    /// before the strategies hear of them, and not on the decision path.
+    fn warm(&mut self, k: usize, next: BlockHead) {
+        let Some(txs) = self.landed.get(k) else { return };
+        for t in txs {
+            let to_us =
+                target_of(&t.raw).is_some_and(|to| self.fork.pools.iter().any(|p| p.router == to || p.pair == to));
+            let Some(p) = to_us.then(|| PendingTx::from_raw(t.raw.clone()).ok()).flatten() else { continue };
+            let _ = self.chain.simulate_signed_from(&[t.raw.clone()], &[p.from], next.number, next.timestamp);
+        }
+    }
+
+    /// Adds a finished pin's counts.
+    fn absorb(&mut self, s: FetchStats) {
+        let f = &mut self.counts.fetch;
+        f.account_requests += s.account_requests;
+        f.storage_requests += s.storage_requests;
+        f.storage_slots += s.storage_slots;
+        f.block_hash_requests += s.block_hash_requests;
+        f.cache_hits += s.cache_hits;
+    }
+
+    /// Our dry-run wallet and executor on the pinned state: ETH for gas, WETH wrapped by a real
+    /// deposit, the quote token credited in its balance mapping, the executor deployed and approved.
+    fn overlay(&mut self, chain: &mut SimChain<ForkDb<RpcSource>>) -> Result<(), ForkRunError> {
+        let me = self.me;
+        let [base, quote, native] = self.initial;
+        chain.set_balance(me, U256::from(native) + U256::from(base));
+        let executor = chain.deploy(me, contracts::executor(), &[])?;
+        if base > 0 {
+            chain
+                .call(me, self.fork.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(base))?
+                .require("WETH.deposit (fork.weth)")?;
+        }
+        if quote > 0 {
+            let slot = match self.quote_slot {
+                Some(s) => s,
+                None => find_balance_slot(chain, self.fork.quote, me)?,
+            };
+            self.quote_slot = Some(slot);
+            chain.set_storage(self.fork.quote, mapping_slot(me, slot), U256::from(quote));
+            if balance_of(chain, self.fork.quote, me)? != U256::from(quote) {
+                return Err(ForkRunError::Config {
+                    key: "fork.quote_balance_slot".into(),
+                    message: format!("slot {slot} is not {}'s balanceOf mapping", self.fork.quote),
+                });
+            }
+        }
+        for token in [self.fork.weth, self.fork.quote] {
+            let approve = ITestERC20::approveCall { spender: executor, value: U256::MAX }.abi_encode();
+            chain.call(me, token, approve.into(), U256::ZERO)?.require("approve (our executor)")?;
+        }
+        self.book.executor = executor;
+        self.book.pools = self.fork.pools.iter().map(|p| (p.router, p.pair)).collect();
+        Ok(())
+    }
+
+    /// Every pair must hold exactly `fork.weth` and `fork.quote`.
+    fn check_pools(&mut self) -> Result<(), ForkRunError> {
+        let (weth, quote) = (self.fork.weth, self.fork.quote);
+        for (i, p) in self.fork.pools.iter().enumerate() {
+            let t0 = self.address_call(p.pair, IUniswapV2Pair::token0Call {}.abi_encode())?;
+            let t1 = self.address_call(p.pair, IUniswapV2Pair::token1Call {}.abi_encode())?;
+            let (lo, hi) = if weth < quote { (weth, quote) } else { (quote, weth) };
+            if (t0, t1) != (lo, hi) {
+                return Err(ForkRunError::Config {
+                    key: format!("fork.pools[{i}].pair"),
+                    message: format!("{} pairs {t0} with {t1}, not fork.weth with fork.quote", p.pair),
+                });
+            }
+        }
+        self.check_source()
+    }
+
+    fn address_call(&mut self, to: Address, data: Vec<u8>) -> Result<Address, ForkRunError> {
+        let o = self.chain.view(self.me, to, data.into())?;
+        match o.output.get(12..32) {
+            Some(a) if o.success && o.output.len() == 32 => Ok(Address::from_slice(a)),
+            _ => Err(ForkRunError::Config {
+                key: "fork.pools".into(),
+                message: format!("{to} is not a Uniswap V2 pair"),
+            }),
+        }
+    }
+
+    /// (WETH, quote) reserves of every pool, through the pair's own `getReserves`.
+    fn read_reserves(&mut self) -> Result<(), ForkRunError> {
+        let weth_first = self.fork.weth < self.fork.quote;
+        let mut out = Vec::with_capacity(self.fork.pools.len());
+        for p in &self.fork.pools {
+            let o = self.chain.view(self.me, p.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
+            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output).map_err(|e| {
+                ForkRunError::Config { key: "fork.pools".into(), message: format!("{}: getReserves: {e}", p.pair) }
+            })?;
+            let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
+            out.push(if weth_first { (r0, r1) } else { (r1, r0) });
+        }
+        self.reserves = out;
+        Ok(())
+    }
+
+    /// Offered transaction `i` reaches the mempool: announced when it calls one of our routers or
+    /// pairs (read without recovering its signer first).
+    fn on_pending(&mut self, i: u32, out: &mut Vec<Event>) {
+        let Some(&(k, j)) = self.offered.get(i as usize) else { return };
+        let tx = &self.landed[k as usize - 1][j];
+        self.counts.offered += 1;
+        let ours = target_of(&tx.raw).is_some_and(|to| self.fork.pools.iter().any(|p| p.router == to || p.pair == to));
+        if !ours {
+            return;
+        }
+        self.counts.to_our_pools += 1;
+        let Ok(p) = PendingTx::from_raw(tx.raw.clone()) else { return };
+        self.counts.announced += 1;
+        let id = self.desk.announce(tx.raw.clone(), p.from);
+        self.pending.push(tx.hash);
+        out.push(Event::PendingTx { id, seen_at: self.time_of(k as usize - 1) });
+    }
+
+    /// Block N+k as it landed: our bundles for it end (never sent), the rivals' sandwiches in it
+    /// are labelled, its transactions leave the mempool, and the state moves to it.
+    fn on_block(&mut self, k: u32, out: &mut Vec<Event>) -> Result<(), ForkRunError> {
+        let k = k as usize;
+        let number = self.heads[k].number;
+        let ours: Vec<String> = self.live.iter().filter(|(_, l)| l.target == number).map(|(u, _)| u.clone()).collect();
+        let mut news = Vec::new();
+        for uuid in ours {
+            let Some(l) = self.live.remove(&uuid) else { continue };
+            let effects = l.sim.receipts.iter().filter(|r| r.from == self.me).map(|rc| OurTxEffect {
+                gas_used: rc.gas_used,
+                effective_gas_price: rc.effective_gas_price,
+                flows: token_flows_of(std::slice::from_ref(rc), self.me),
+            });
+            news.push((
+                l.strategy,
+                BundleReport {
+                    tag: l.tag,
+                    status: BundleStatus::NotSent,
+                    hash: Some(l.hash),
+                    reason: "dry run: recorded, never sent".into(),
+                    ours: effects.collect(),
+                },
+            ));
+        }
+        self.label_rivals(k);
+        let landed: Vec<B256> = self.landed[k - 1].iter().map(|t| t.hash).collect();
+        self.pending.retain(|h| !landed.contains(h));
+        if k < self.heads.len() - 1 {
+            self.repin(k)?;
+        } else {
+            self.k = k;
+        }
+        for (strategy, report) in news {
+            self.desk.report(strategy, report, out);
+        }
+        out.push(Event::Block(self.block_info()));
+        Ok(())
+    }
+
+    /// Sandwiches of our pools' victims in block N+k as it landed: a victim's swap on a pool with
+    /// one sender's swaps on the same pair right before and right after it, in opposite directions.
+    fn label_rivals(&mut self, k: usize) {
+        let txs = &self.landed[k - 1];
+        let swaps: Vec<Vec<(usize, SwapLeg)>> = txs
+            .iter()
+            .map(|t| {
+                t.logs
+                    .iter()
+                    .filter_map(|l| {
+                        let pool = self.fork.pools.iter().position(|p| p.pair == l.address)?;
+                        swap_leg(l, self.fork.weth < self.fork.quote).map(|s| (pool, s))
+                    })
+                    .collect()
+            })
+            .collect();
+        let sender = |i: usize| PendingTx::from_raw(txs[i].raw.clone()).ok().map(|p| p.from);
+        for v in 1..txs.len().saturating_sub(1) {
+            for &(pool, leg) in &swaps[v] {
+                let before = swaps[v - 1].iter().find(|(p, s)| *p == pool && s.sells_base == leg.sells_base);
+                let after = swaps[v + 1].iter().find(|(p, s)| *p == pool && s.sells_base != leg.sells_base);
+                let (Some((_, front)), Some((_, back))) = (before, after) else { continue };
+                let (Some(a), Some(b)) = (sender(v - 1), sender(v + 1)) else { continue };
+                if a != b || sender(v) == Some(a) {
+                    continue;
+                }
+                let token = if front.sells_base { self.fork.weth } else { self.fork.quote };
+                let gross = back.amount_out.saturating_to::<i128>() - front.amount_in.saturating_to::<i128>();
+                let gas =
+                    [&txs[v - 1], &txs[v + 1]].iter().map(|t| u128::from(t.gas_used) * t.effective_gas_price).sum();
+                self.rivals.push(RivalSandwich {
+                    block: self.heads[k].number,
+                    victim: txs[v].hash,
+                    pool,
+                    searcher: a,
+                    front: txs[v - 1].hash,
+                    back: txs[v + 1].hash,
+                    token,
+                    gross_raw: gross,
+                    gas_wei: gas,
+                });
+            }
+        }
+    }
+
+    fn block_info(&self) -> BlockInfo {
+        BlockInfo { number: self.heads[self.k].number, timestamp: 0, base_fee_wei: self.next_base_fee() }
+    }
+
+    /// What the fork cost in reads, including the pin in use.
+    pub fn finish(mut self) -> ForkCounts {
+        let s = self.chain.db_ref().db.stats();
+        self.absorb(s);
+        self.counts
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        if self.failure.is_none() {
+            tracing::error!(target: "xcrack::fork", error = %e, "fork run failed");
+            self.failure = Some(e.to_string());
+        }
+    }
+}
+
+fn source_failure(message: String) -> ForkRunError {
+    ForkRunError::Fork(crate::chain::fork::ForkError::Source { method: "reading state", message })
+}
+
+fn pin_of(spec: &RunSpec, h: &BlockHead) -> Pin {
+    Pin { chain_id: spec.chain_id, number: h.number, hash: h.hash }
+}
+
+/// One swap on a pair, from the taker's side.
+#[derive(Clone, Copy, Debug)]
+struct SwapLeg {
+    sells_base: bool,
+    amount_in: U256,
+    amount_out: U256,
+}
+
+fn swap_leg(l: &crate::chain::rpc::LandedLog, weth_is_token0: bool) -> Option<SwapLeg> {
+    if l.topics.first() != Some(&IUniswapV2Pair::Swap::SIGNATURE_HASH) || l.data.len() != 128 {
+        return None;
+    }
+    let word = |i: usize| U256::from_be_slice(&l.data[32 * i..32 * (i + 1)]);
+    let (a0in, a1in, a0out, a1out) = (word(0), word(1), word(2), word(3));
+    let (base_in, quote_in, base_out, quote_out) =
+        if weth_is_token0 { (a0in, a1in, a0out, a1out) } else { (a1in, a0in, a1out, a0out) };
+    if !base_in.is_zero() && quote_in.is_zero() {
+        Some(SwapLeg { sells_base: true, amount_in: base_in, amount_out: quote_out })
+    } else if !quote_in.is_zero() && base_in.is_zero() {
+        Some(SwapLeg { sells_base: false, amount_in: quote_in, amount_out: base_out })
+    } else {
+        None
+    }
+}
+
+fn balance_of(chain: &mut SimChain<ForkDb<RpcSource>>, token: Address, who: Address) -> Result<U256, ChainError> {
+    let o = chain.view(who, token, ITestERC20::balanceOfCall { owner: who }.abi_encode().into())?;
+    Ok(if o.success && o.output.len() >= 32 { U256::from_be_slice(&o.output[..32]) } else { U256::ZERO })
+}
+
+/// The slot of `token`'s `balanceOf` mapping (Solidity layout): the one whose entry for `who`
+/// `balanceOf(who)` reads back. Each probe is undone.
+fn find_balance_slot(
+    chain: &mut SimChain<ForkDb<RpcSource>>,
+    token: Address,
+    who: Address,
+) -> Result<u64, ForkRunError> {
+    let marker = U256::from(0x5eed_u64) << 100;
+    let candidates: Vec<(Address, U256)> = (0..=100u64).map(|s| (token, mapping_slot(who, s))).collect();
+    chain.db().db.prefetch(&candidates).map_err(ForkRunError::Fork)?;
+    for slot in 0..=100u64 {
+        let key = mapping_slot(who, slot);
+        let was = chain.storage(token, key);
+        chain.set_storage(token, key, marker);
+        let read = balance_of(chain, token, who)?;
+        chain.set_storage(token, key, was);
+        if read == marker {
+            return Ok(slot);
+        }
+    }
+    Err(ForkRunError::Config {
+        key: "fork.quote_balance_slot".into(),
+        message: format!("no slot 0..=100 of {token} is its balanceOf mapping; set it"),
+    })
+}
+
+impl World for ForkWorld<'_> {
+    type Event = ForkEvent;
+
+    /// Blocks first, then the offered transactions: block N+k's transactions are offered at
+    /// N+k-1's time, after that block's event.
+    fn start(&mut self, q: &mut dyn Schedule<ForkEvent>) {
+        for k in 1..self.heads.len() {
+            q.schedule(self.time_of(k), ForkEvent::Block(k as u32));
+        }
+        for (i, &(k, _)) in self.offered.iter().enumerate() {
+            q.schedule(self.time_of(k as usize - 1), ForkEvent::Pending(i as u32));
+        }
+    }
+
+    fn advance(
+        &mut self,
+        _now: SimTime,
+        event: ForkEvent,
+        _q: &mut dyn Schedule<ForkEvent>,
+        _risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        match event {
+            ForkEvent::Pending(i) => self.on_pending(i, out),
+            ForkEvent::Block(k) => {
+                if let Err(e) = self.on_block(k, out) {
+                    self.fail(e);
+                    out.clear();
+                }
+            }
+        }
+    }
+
+    fn market(&self) -> &dyn MarketView {
+        self
+    }
+
+    fn chain(&self) -> &dyn ChainView {
+        self
+    }
+
+    fn free_trade_slots(&self) -> usize {
+        0
+    }
+
+    fn is_busy(&self, _venue: LegVenue) -> bool {
+        false
+    }
+
+    fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
+        match action {
+            Action::Bundle(req) => {
+                let replaces = req.replacement_id.as_ref().is_some_and(|u| self.live.contains_key(u));
+                Assessment {
+                    in_flight: (self.live.len() - usize::from(replaces)) as u32,
+                    gas_wei: req.gas_wei.max(1),
+                    ..Assessment::default()
+                }
+            }
+            Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
+            Action::Arbitrage(_) | Action::AtomicArb(_) => {
+                Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
+            }
+        }
+    }
+
+    fn execute(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        _q: &mut dyn Schedule<ForkEvent>,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        if self.failure.is_some() {
+            return Err(SkipReason::SimulationFailed);
+        }
+        let before = self.rpc.requests();
+        let r = self.carry_out(strategy, action, now, risk, out);
+        self.counts.decision_requests += self.rpc.requests() - before;
+        r
+    }
+
+    fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        self.desk.declined(strategy, action, decision, out);
+    }
+}
+
+impl ForkWorld<'_> {
+    /// Signs, simulates on the pinned state and records a bundle (the dry-run sink), or withdraws one.
+    fn carry_out(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        match action {
+            Action::Bundle(req) => {
+                let confirmed = self.desk.confirm(strategy, &req, &mut self.chain, now, risk, out);
+                if let Some(e) = self.chain.db().db.failure() {
+                    self.fail(format!("reading state for a bundle's simulation: {e}"));
+                    return Err(SkipReason::SimulationFailed);
+                }
+                let confirmed = confirmed?;
+                let txs = confirmed.bundle.txs.clone();
+                let Some((hash, sim)) = self.desk.submit(strategy, &req, confirmed, now, risk, out) else {
+                    return Ok(());
+                };
+                let ours: Vec<_> = sim.receipts.iter().filter(|r| r.from == self.me).collect();
+                let flows = token_flows_of(&sim.receipts, self.me);
+                let record = WouldSend {
+                    strategy,
+                    tag: req.tag,
+                    target_block: req.target_block,
+                    bundle_hash: hash,
+                    replacement_id: req.replacement_id.clone(),
+                    txs,
+                    gas_used: ours.iter().map(|r| r.gas_used).sum(),
+                    gas_wei: ours.iter().map(|r| u128::from(r.gas_used) * r.effective_gas_price).sum(),
+                    bribe_wei: req.bribe_wei,
+                    flows,
+                    victims: sim.receipts.iter().filter(|r| r.from != self.me).map(|r| r.tx_hash).collect(),
+                    withdrawn: false,
+                };
+                self.would_send.push(record);
+                let index = self.would_send.len() - 1;
+                let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{hash}"));
+                let live = Live { strategy, tag: req.tag, target: req.target_block, hash, sim, index };
+                if let Some(old) = self.live.insert(uuid, live) {
+                    self.desk.manager.stats.replaced += 1;
+                    self.would_send[old.index].withdrawn = true;
+                    self.desk.tell(old.strategy, old.tag, BundleStatus::Replaced, Some(old.hash), out);
+                }
+                Ok(())
+            }
+            Action::Cancel { replacement_id } => {
+                if let Some(l) = self.live.remove(&replacement_id)
+                    && self.desk.manager.cancel(&replacement_id).is_ok()
+                {
+                    self.would_send[l.index].withdrawn = true;
+                    self.desk.tell(l.strategy, l.tag, BundleStatus::Cancelled, Some(l.hash), out);
+                }
+                Ok(())
+            }
+            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
+        }
+    }
+}
+
+impl ChainView for ForkWorld<'_> {
+    fn chain_id(&self) -> u64 {
+        self.spec.chain_id
+    }
+    fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
+        self.desk.pending_raw(id)
+    }
+    fn in_mempool(&self, hash: &B256) -> bool {
+        self.pending.contains(hash)
+    }
+    fn next_block_at(&self) -> SimTime {
+        if self.k + 1 < self.heads.len() { self.time_of(self.k + 1) } else { SimTime::MAX }
+    }
+    fn head_base_fee(&self) -> u128 {
+        self.heads[self.k].base_fee
+    }
+    fn storage(&self, contract: Address, slot: U256) -> U256 {
+        self.chain.storage_ref(contract, slot)
+    }
+    fn nonce(&self, who: Address) -> u64 {
+        self.chain.nonce_ref(who)
+    }
+    fn dex(&self) -> Option<&DexBook> {
+        Some(&self.book)
+    }
+    fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
+        self.desk.bundle_report(strategy, tag)
+    }
+}
+
+/// What strategies may read of the forked market: the pools' reserves at the head and the block.
+impl MarketView for ForkWorld<'_> {
+    fn assets(&self) -> &[AssetSpec] {
+        &[]
+    }
+    fn quote_decimals(&self) -> u32 {
+        self.spec.quote_decimals
+    }
+    fn venues(&self) -> &[CexSpec] {
+        &[]
+    }
+    fn pools(&self) -> &[PoolSpec] {
+        &self.pools
+    }
+    fn book(&self, _venue: VenueId) -> Option<&BookSnapshot> {
+        None
+    }
+    fn reserves(&self, pool: PoolId) -> (U256, U256) {
+        self.reserves.get(pool.0 as usize).copied().unwrap_or_default()
+    }
+    fn block(&self) -> BlockInfo {
+        self.block_info()
+    }
+    fn inventory(&self) -> &Inventory {
+        &crate::core::strategy::NO_INVENTORY
+    }
+    fn mark_price(&self, _asset: AssetId) -> Option<u128> {
+        None
+    }
+}

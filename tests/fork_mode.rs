@@ -1,0 +1,299 @@
+//! Fork mode against a real node: anvil (npm) runs the genuine Uniswap V2 factory, pair and
+//! Router02 and WETH9 (npm `@uniswap/v2-core`, `@uniswap/v2-periphery`), a pool is seeded through
+//! the router, and four victims' router swaps (the sandwich fixture's, signed by their own
+//! wallets) wait in anvil's pending pool (automine off) until block N+1 is mined.
+//!
+//! - `xcrack fork` pinned at N offers block N+1's transactions as pending and records one bundle
+//!   wrapping all four; only reads reached the node (the recording holds every call it made).
+//! - Fork = simulation: the same decision, to the wei, as the sandwich backtest of the same state
+//!   (the fixture scenario at the fork's base fee).
+//! - The recording replays with anvil stopped, to identical report bytes.
+//! - What actually happened: block N+1 as it landed has no sandwich; a second run over a block
+//!   where a rival sandwiched a victim labels the rival and its take.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::{SolCall, SolValue};
+use common::anvil::{self, Anvil, DEV, deploy, npm_artifact, rpc, send, send_raw};
+use xcrack::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02 as R, IWETH9};
+use xcrack::chain::rpc::RpcSource;
+use xcrack::chain::{TxRequest, Wallet};
+use xcrack::config::{ForkPool, ForkSpec, PendingFlow};
+
+const E18: u128 = 1_000_000_000_000_000_000;
+const GWEI: u128 = 1_000_000_000;
+
+struct Market {
+    weth: Address,
+    usdc: Address,
+    router: Address,
+    pair: Address,
+}
+
+/// The genuine contracts on anvil and a 1,000 WETH / 3,000,000 USDC pool seeded through the router.
+fn market(node: SocketAddr) -> Option<Market> {
+    let weth_code = npm_artifact("@uniswap/v2-periphery/build/WETH9.json")?;
+    let factory_code = npm_artifact("@uniswap/v2-core/build/UniswapV2Factory.json")?;
+    let pair_code = npm_artifact("@uniswap/v2-core/build/UniswapV2Pair.json")?;
+    let router_code = npm_artifact("@uniswap/v2-periphery/build/UniswapV2Router02.json")?;
+    // Router02's pairFor has the mainnet pair's init-code hash built in: the npm pair is that pair.
+    assert_eq!(
+        alloy_primitives::keccak256(&pair_code),
+        "0x96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f".parse::<B256>().unwrap(),
+        "the npm pair's init code is mainnet's"
+    );
+    let dev: Address = DEV.parse().unwrap();
+    let weth = deploy(node, weth_code);
+    let mut usdc_code = contracts::test_erc20().bytecode.to_vec();
+    usdc_code.extend(("USD Coin".to_string(), "USDC".to_string(), U256::from(6u8)).abi_encode_params());
+    let usdc = deploy(node, usdc_code);
+    let factory = deploy(node, [factory_code, dev.abi_encode()].concat());
+    let router = deploy(node, [router_code, (factory, weth).abi_encode_params()].concat());
+    let (rw, ru) = (1_000 * E18, 3_000_000 * 1_000_000u128);
+    send(node, Some(weth), IWETH9::depositCall {}.abi_encode(), rw);
+    send(node, Some(usdc), ITestERC20::mintCall { to: dev, value: U256::from(ru) }.abi_encode(), 0);
+    for t in [weth, usdc] {
+        send(node, Some(t), ITestERC20::approveCall { spender: router, value: U256::MAX }.abi_encode(), 0);
+    }
+    let add = R::addLiquidityCall {
+        tokenA: weth,
+        tokenB: usdc,
+        amountADesired: U256::from(rw),
+        amountBDesired: U256::from(ru),
+        amountAMin: U256::from(rw),
+        amountBMin: U256::from(ru),
+        to: dev,
+        deadline: U256::MAX,
+    };
+    send(node, Some(router), add.abi_encode(), 0);
+    let get = IUniswapV2Factory::getPairCall { tokenA: weth, tokenB: usdc }.abi_encode();
+    let out = rpc(node, "eth_call", serde_json::json!([{"to": factory, "data": anvil::hex(&get)}, "latest"]));
+    let pair = Address::from_slice(&alloy_primitives::hex::decode(&out.as_str().unwrap()[26..]).unwrap());
+    Some(Market { weth, usdc, router, pair })
+}
+
+fn units(amount: &str, decimals: u32) -> U256 {
+    let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
+    let frac = format!("{frac:0<width$}", width = decimals as usize);
+    U256::from_str_radix(&format!("{int}{frac}"), 10).unwrap()
+}
+
+/// A victim wallet of the fixture's (same derivation as the backtest's), rich in ETH.
+fn victim(node: SocketAddr, name: &str) -> Wallet {
+    let w = Wallet::derived(11, &format!("victim/{name}"));
+    rpc(node, "anvil_setBalance", serde_json::json!([w.address(), format!("{:#x}", 10_000 * E18)]));
+    w
+}
+
+fn sign(node: SocketAddr, w: &mut Wallet, to: Address, data: Vec<u8>, value: U256, tip_gwei: u128) -> B256 {
+    let req = TxRequest {
+        chain_id: 31337,
+        to,
+        data: data.into(),
+        value,
+        gas_limit: 300_000,
+        max_fee_per_gas: 100 * GWEI,
+        max_priority_fee_per_gas: tip_gwei * GWEI,
+    };
+    let (raw, hash) = w.sign(&req).unwrap();
+    assert_eq!(send_raw(node, &raw), hash);
+    hash
+}
+
+/// The sandwich fixture's four victims as router calls, waiting in anvil's pool; then block N+1
+/// is mined 12 s after N with them. Returns N.
+fn victims_in_next_block(node: SocketAddr, m: &Market) -> u64 {
+    let (mut alice, mut bob, mut carol, mut dave) =
+        (victim(node, "alice"), victim(node, "bob"), victim(node, "carol"), victim(node, "dave"));
+    // Carol and Dave sell WETH through the router: they wrap and approve first (mined now).
+    for w in [&mut carol, &mut dave] {
+        let h = sign(node, w, m.weth, IWETH9::depositCall {}.abi_encode(), U256::from(100 * E18), 1);
+        anvil::receipt(node, &serde_json::json!(h));
+        let approve = ITestERC20::approveCall { spender: m.router, value: U256::MAX }.abi_encode();
+        let h = sign(node, w, m.weth, approve, U256::ZERO, 1);
+        anvil::receipt(node, &serde_json::json!(h));
+    }
+    let n = u64::from_str_radix(
+        rpc(node, "eth_blockNumber", serde_json::json!([])).as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let head = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{n:#x}"), false]));
+    let ts = u64::from_str_radix(head["timestamp"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    rpc(node, "evm_setAutomine", serde_json::json!([false]));
+    let sell = vec![m.weth, m.usdc];
+    let alice_call = R::swapExactETHForTokensCall {
+        amountOutMin: units("56890.993587", 6),
+        path: sell.clone(),
+        to: alice.address(),
+        deadline: U256::MAX,
+    };
+    sign(node, &mut alice, m.router, alice_call.abi_encode(), U256::from(20 * E18), 4);
+    let bob_call = R::swapETHForExactTokensCall {
+        amountOut: units("45000", 6),
+        path: sell.clone(),
+        to: bob.address(),
+        deadline: U256::MAX,
+    };
+    sign(node, &mut bob, m.router, bob_call.abi_encode(), units("16.213125098826804398", 18), 3);
+    let carol_call = R::swapExactTokensForTokensCall {
+        amountIn: U256::from(8 * E18),
+        amountOutMin: units("21245.180209", 6),
+        path: sell.clone(),
+        to: carol.address(),
+        deadline: U256::MAX,
+    };
+    sign(node, &mut carol, m.router, carol_call.abi_encode(), U256::ZERO, 2);
+    let dave_call = R::swapTokensForExactTokensCall {
+        amountOut: units("30000", 6),
+        amountInMax: units("11.209493774076805740", 18),
+        path: sell,
+        to: dave.address(),
+        deadline: U256::MAX,
+    };
+    sign(node, &mut dave, m.router, dave_call.abi_encode(), U256::ZERO, 1);
+    rpc(node, "evm_mine", serde_json::json!([ts + 12]));
+    let mined = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{:#x}", n + 1), false]));
+    assert_eq!(mined["transactions"].as_array().unwrap().len(), 4, "{mined}");
+    n
+}
+
+fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
+    let mut spec = common::spec("sandwich_fixture.toml", &[]);
+    spec.chain_id = 31337;
+    spec.fork = Some(ForkSpec {
+        rpc_url: None,
+        timeout: std::time::Duration::from_secs(10),
+        attempts: 4,
+        block: Some(block),
+        block_hash: None,
+        blocks: 1,
+        pending: PendingFlow::NextBlock,
+        weth: m.weth,
+        quote: m.usdc,
+        quote_balance_slot: None,
+        pools: vec![ForkPool { name: "uniswap_v2".into(), router: m.router, pair: m.pair, fee_bps: 30 }],
+    });
+    spec
+}
+
+/// The fixture scenario with a [fork] section for this market, as a file `xcrack fork` reads.
+fn fork_file(dir: &Path, m: &Market, node: &Anvil, block: u64) -> String {
+    let text = std::fs::read_to_string(common::repo().join("scenarios/sandwich_fixture.toml")).unwrap();
+    let text = text.replace("name = \"sandwich-fixture\"", "name = \"fork-anvil\"");
+    let file = dir.join("fork-anvil.toml");
+    let fork = format!(
+        "\n[network]\nchain_id = 31337\n\n[fork]\nrpc_url = \"{}\"\nblock = {block}\nblocks = 1\nweth = \"{}\"\nquote = \"{}\"\n\n[[fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{}\"\npair = \"{}\"\nfee_bps = 30\n",
+        node.url(),
+        m.weth,
+        m.usdc,
+        m.router,
+        m.pair
+    );
+    std::fs::write(&file, text + &fork).unwrap();
+    file.display().to_string()
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offline() {
+    let Some(mut node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let n = victims_in_next_block(node.addr, &m);
+
+    // In process: the fork's decision and the backtest's on the same state.
+    let spec = fork_spec(&m, n);
+    let fork = xcrack::engine::fork::run(&spec, RpcSource::http(node.addr)).unwrap();
+    let sent: Vec<_> = fork.would_send.iter().filter(|w| !w.withdrawn).collect();
+    assert_eq!(sent.len(), 1, "one bundle for block N+1: {:#?}", fork.would_send);
+    let w = sent[0];
+    assert_eq!(w.target_block, n + 1);
+    assert_eq!(w.victims.len(), 4, "all four victims wrapped");
+    assert_eq!(w.txs.len(), 6);
+    let ours = &fork.records[w.tag as usize];
+    assert_eq!(ours.outcome, "not_sent");
+    assert!(ours.predicted_gross_raw > 0);
+
+    let head = RpcSource::http(node.addr).heads(&[n]).unwrap()[0];
+    let mut bt = common::spec("sandwich_fixture.toml", &[]);
+    bt.chain.base_fee_wei = xcrack::core::next_base_fee(head.base_fee, head.gas_used, head.gas_limit);
+    bt.chain.fixed_base_fee = true;
+    let back = xcrack::engine::sandwich::run(&bt).unwrap();
+    let theirs = back.records.iter().find(|r| r.outcome == "included").expect("the backtest's bundle landed");
+    let decision = |r: &xcrack::engine::sandwich::SandwichRecord| {
+        (r.pool, r.sells_base, r.victims, r.front_in_raw, r.predicted_back_out_raw, r.predicted_gross_raw, r.bribe_wei)
+    };
+    assert_eq!(decision(ours), decision(theirs), "fork = simulation, to the wei");
+    assert_eq!(fork.records.len(), back.records.len(), "the same decisions along the way");
+    assert_eq!(fork.rivals, vec![], "nobody sandwiched block N+1");
+
+    // Through the CLI: recorded, then replayed with the node gone.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = fork_file(tmp.path(), &m, &node, n);
+    let rec = tmp.path().join("rec.json");
+    let live = tmp.path().join("live");
+    let o = common::xcrack(
+        &["fork", &file, "--record", rec.to_str().unwrap(), "--out", live.to_str().unwrap()],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recording: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    let mut methods: Vec<&str> =
+        recording["calls"].as_array().unwrap().iter().map(|c| c["method"].as_str().unwrap()).collect();
+    methods.sort();
+    methods.dedup();
+    let reads = [
+        "eth_chainId",
+        "eth_getBalance",
+        "eth_getBlockByNumber",
+        "eth_getCode",
+        "eth_getRawTransactionByHash",
+        "eth_getStorageAt",
+        "eth_getTransactionCount",
+        "eth_getTransactionReceipt",
+    ];
+    assert!(methods.iter().all(|m| reads.contains(m)), "only reads reached the node: {methods:?}");
+    assert_eq!(recording["chain_id"], 31337);
+    assert_eq!(recording["block"], n);
+
+    let report = live.join(format!("fork-anvil-block-{n}"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    eprintln!("{}", std::fs::read_to_string(report.join("summary.md")).unwrap());
+    assert_eq!(summary["would_send"]["bundles"], 1);
+    assert_eq!(summary["bundles"]["submitted"], fork.bundles.submitted);
+    let lines = std::fs::read_to_string(report.join("bundles.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["predicted_gross_raw"], ours.predicted_gross_raw.to_string());
+    assert_eq!(last["target_block"], n + 1);
+
+    node.stop();
+    let replayed = tmp.path().join("replayed");
+    let o = common::xcrack(
+        &["fork", &file, "--replay", rec.to_str().unwrap(), "--out", replayed.to_str().unwrap()],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(files(&report), files(&replayed.join(format!("fork-anvil-block-{n}"))), "byte-identical offline");
+
+    // With the node gone and no recording: one clear error, nothing written.
+    let gone = tmp.path().join("gone");
+    let o = common::xcrack(&["fork", &file, "--out", gone.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("eth_chainId") && err.contains("attempts"), "{err}");
+    assert!(!gone.exists(), "nothing written");
+}
