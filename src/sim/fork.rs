@@ -340,7 +340,8 @@ impl<'a> ForkWorld<'a> {
             let to_us =
                 target_of(&t.raw).is_some_and(|to| self.fork.pools.iter().any(|p| p.router == to || p.pair == to));
             let Some(p) = to_us.then(|| PendingTx::from_raw(t.raw.clone()).ok()).flatten() else { continue };
-            let _ = self.chain.simulate_signed_from(&[t.raw.clone()], &[p.from], next.number, next.timestamp);
+            let _ =
+                self.chain.simulate_signed_from(std::slice::from_ref(&t.raw), &[p.from], next.number, next.timestamp);
         }
     }
 
