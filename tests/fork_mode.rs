@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use alloy_primitives::{Address, B256, U256};
-use alloy_sol_types::{SolCall, SolValue};
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use common::anvil::{self, Anvil, DEV, deploy, npm_artifact, rpc, send, send_raw};
-use xcrack::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02 as R, IWETH9};
+use xcrack::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02 as R, IWETH9};
 use xcrack::chain::rpc::RpcSource;
 use xcrack::chain::{TxRequest, Wallet};
 use xcrack::config::{ForkPool, ForkSpec, PendingFlow};
@@ -117,6 +117,12 @@ fn victims_in_next_block(node: SocketAddr, m: &Market) -> u64 {
         let h = sign(node, w, m.weth, approve, U256::ZERO, 1);
         anvil::receipt(node, &serde_json::json!(h));
     }
+    // A rival searcher who will sell USDC back through the router in block N+2, and its victim.
+    let mut rival = victim(node, "rival");
+    victim(node, "erin");
+    let approve = ITestERC20::approveCall { spender: m.router, value: U256::MAX }.abi_encode();
+    let h = sign(node, &mut rival, m.usdc, approve, U256::ZERO, 1);
+    anvil::receipt(node, &serde_json::json!(h));
     let n = u64::from_str_radix(
         rpc(node, "eth_blockNumber", serde_json::json!([])).as_str().unwrap().trim_start_matches("0x"),
         16,
@@ -162,6 +168,59 @@ fn victims_in_next_block(node: SocketAddr, m: &Market) -> u64 {
     n
 }
 
+/// Block N+2: a rival sandwiches Erin's ETH→USDC swap (front-run buying USDC with 5 ETH at the
+/// top tip, back-run selling exactly what it bought at the lowest). Returns (Erin's hash, the
+/// rival's address, its gross in WETH wei as the receipts show it).
+fn rival_block(node: SocketAddr, m: &Market, n: u64) -> (B256, Address, i128) {
+    let mut rival = Wallet::derived(11, "victim/rival");
+    rival.nonce = 1;
+    let mut erin = Wallet::derived(11, "victim/erin");
+    let head = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{:#x}", n + 1), false]));
+    let ts = u64::from_str_radix(head["timestamp"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let path = vec![m.weth, m.usdc];
+    let quote = R::getAmountsOutCall { amountIn: U256::from(5 * E18), path: path.clone() }.abi_encode();
+    let out = rpc(node, "eth_call", serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]));
+    let bytes = alloy_primitives::hex::decode(out.as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let bought = R::getAmountsOutCall::abi_decode_returns(&bytes).unwrap()[1];
+    let front = R::swapExactETHForTokensCall {
+        amountOutMin: bought,
+        path: path.clone(),
+        to: rival.address(),
+        deadline: U256::MAX,
+    };
+    sign(node, &mut rival, m.router, front.abi_encode(), U256::from(5 * E18), 10);
+    let erin_call =
+        R::swapExactETHForTokensCall { amountOutMin: U256::ZERO, path, to: erin.address(), deadline: U256::MAX };
+    let erin_hash = sign(node, &mut erin, m.router, erin_call.abi_encode(), U256::from(10 * E18), 4);
+    let back = R::swapExactTokensForTokensCall {
+        amountIn: bought,
+        amountOutMin: U256::ZERO,
+        path: vec![m.usdc, m.weth],
+        to: rival.address(),
+        deadline: U256::MAX,
+    };
+    let back_hash = sign(node, &mut rival, m.router, back.abi_encode(), U256::ZERO, 1);
+    rpc(node, "evm_mine", serde_json::json!([ts + 12]));
+    let mined = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{:#x}", n + 2), false]));
+    assert_eq!(mined["transactions"].as_array().unwrap().len(), 3, "{mined}");
+    assert_eq!(mined["transactions"][1], serde_json::json!(erin_hash), "front, victim, back");
+    // What the back-run received, from its receipt's Swap event on the pair.
+    let rc = anvil::receipt(node, &serde_json::json!(back_hash));
+    let swap = rc["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["address"].as_str().unwrap().parse::<Address>().unwrap() == m.pair
+                && l["topics"][0] == serde_json::json!(IUniswapV2Pair::Swap::SIGNATURE_HASH)
+        })
+        .unwrap();
+    let data = alloy_primitives::hex::decode(swap["data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let word = |i: usize| U256::from_be_slice(&data[32 * i..32 * (i + 1)]);
+    let weth_out = if m.weth < m.usdc { word(2) } else { word(3) };
+    (erin_hash, rival.address(), weth_out.saturating_to::<i128>() - (5 * E18) as i128)
+}
+
 fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
     let mut spec = common::spec("sandwich_fixture.toml", &[]);
     spec.chain_id = 31337;
@@ -171,7 +230,7 @@ fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
         attempts: 4,
         block: Some(block),
         block_hash: None,
-        blocks: 1,
+        blocks: 2,
         pending: PendingFlow::NextBlock,
         weth: m.weth,
         quote: m.usdc,
@@ -187,7 +246,7 @@ fn fork_file(dir: &Path, m: &Market, node: &Anvil, block: u64) -> String {
     let text = text.replace("name = \"sandwich-fixture\"", "name = \"fork-anvil\"");
     let file = dir.join("fork-anvil.toml");
     let fork = format!(
-        "\n[network]\nchain_id = 31337\n\n[fork]\nrpc_url = \"{}\"\nblock = {block}\nblocks = 1\nweth = \"{}\"\nquote = \"{}\"\n\n[[fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{}\"\npair = \"{}\"\nfee_bps = 30\n",
+        "\n[network]\nchain_id = 31337\n\n[fork]\nrpc_url = \"{}\"\nblock = {block}\nblocks = 2\nweth = \"{}\"\nquote = \"{}\"\n\n[[fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{}\"\npair = \"{}\"\nfee_bps = 30\n",
         node.url(),
         m.weth,
         m.usdc,
@@ -213,11 +272,12 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     let Some(mut node) = anvil::anvil(&[]) else { return };
     let Some(m) = market(node.addr) else { return };
     let n = victims_in_next_block(node.addr, &m);
+    let (erin, rival, rival_gross) = rival_block(node.addr, &m, n);
 
     // In process: the fork's decision and the backtest's on the same state.
     let spec = fork_spec(&m, n);
     let fork = xcrack::engine::fork::run(&spec, RpcSource::http(node.addr)).unwrap();
-    let sent: Vec<_> = fork.would_send.iter().filter(|w| !w.withdrawn).collect();
+    let sent: Vec<_> = fork.would_send.iter().filter(|w| !w.withdrawn && w.target_block == n + 1).collect();
     assert_eq!(sent.len(), 1, "one bundle for block N+1: {:#?}", fork.would_send);
     let w = sent[0];
     assert_eq!(w.target_block, n + 1);
@@ -237,8 +297,17 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
         (r.pool, r.sells_base, r.victims, r.front_in_raw, r.predicted_back_out_raw, r.predicted_gross_raw, r.bribe_wei)
     };
     assert_eq!(decision(ours), decision(theirs), "fork = simulation, to the wei");
-    assert_eq!(fork.records.len(), back.records.len(), "the same decisions along the way");
-    assert_eq!(fork.rivals, vec![], "nobody sandwiched block N+1");
+    let at_n1 = fork.records.iter().filter(|r| r.block == n + 1).count();
+    assert_eq!(at_n1, back.records.len(), "the same decisions along the way");
+
+    // Block N+2 as it landed: the rival's sandwich of Erin, labelled with its take.
+    assert_eq!(fork.rivals.len(), 1, "{:#?}", fork.rivals);
+    let r = &fork.rivals[0];
+    assert_eq!((r.block, r.victim, r.searcher, r.token), (n + 2, erin, rival, m.weth));
+    assert_eq!(r.gross_raw, rival_gross, "the rival's gross from its receipts, to the wei");
+    assert!(rival_gross > 0, "{rival_gross}");
+    assert_eq!(fork.counts.pins, 2);
+    assert_eq!(fork.counts.decision_requests, 0, "no RPC on the decision path once the pin is warm");
 
     // Through the CLI: recorded, then replayed with the node gone.
     let tmp = tempfile::tempdir().unwrap();
@@ -272,13 +341,16 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     let report = live.join(format!("fork-anvil-block-{n}"));
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    eprintln!("{}", std::fs::read_to_string(report.join("summary.md")).unwrap());
-    assert_eq!(summary["would_send"]["bundles"], 1);
+    assert_eq!(summary["rivals"]["sandwiches"], 1);
     assert_eq!(summary["bundles"]["submitted"], fork.bundles.submitted);
     let lines = std::fs::read_to_string(report.join("bundles.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
-    assert_eq!(last["predicted_gross_raw"], ours.predicted_gross_raw.to_string());
-    assert_eq!(last["target_block"], n + 1);
+    let line = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["bundle_hash"] == serde_json::json!(w.bundle_hash))
+        .unwrap();
+    assert_eq!(line["predicted_gross_raw"], ours.predicted_gross_raw.to_string());
+    assert_eq!((line["target_block"].as_u64(), line["withdrawn"].as_bool()), (Some(n + 1), Some(false)));
 
     node.stop();
     let replayed = tmp.path().join("replayed");
