@@ -226,6 +226,8 @@ fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
     spec.chain_id = 31337;
     spec.fork = Some(ForkSpec {
         rpc_url: None,
+        replay: None,
+        cache_dir: None,
         timeout: std::time::Duration::from_secs(10),
         attempts: 4,
         block: Some(block),
@@ -352,6 +354,28 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     assert_eq!(line["predicted_gross_raw"], ours.predicted_gross_raw.to_string());
     assert_eq!((line["target_block"].as_u64(), line["withdrawn"].as_bool()), (Some(n + 1), Some(false)));
 
+    // A state cache: the second run reads no state from the node and decides the same.
+    let cache = tmp.path().join("cache");
+    let cached_run = |out: &str| {
+        let out = tmp.path().join(out);
+        let args = ["fork", &file, "--cache", cache.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        let o = common::xcrack(&args, tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out.join(format!("fork-anvil-block-{n}"))
+    };
+    let (cold, warm) = (cached_run("cold"), cached_run("warm"));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2, "one cache file per pinned block");
+    let reads = |dir: &Path| {
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        s["reads"].clone()
+    };
+    let (rc, rw) = (reads(&cold), reads(&warm));
+    assert!(rc["account_fetches"].as_u64().unwrap() > 0, "{rc}");
+    assert_eq!((rw["account_fetches"].as_u64(), rw["storage_requests"].as_u64()), (Some(0), Some(0)), "{rw}");
+    for f in ["bundles.jsonl", "sandwiches.csv", "opportunities.csv"] {
+        assert_eq!(std::fs::read(cold.join(f)).unwrap(), std::fs::read(warm.join(f)).unwrap(), "{f}");
+    }
+
     node.stop();
     let replayed = tmp.path().join("replayed");
     let o = common::xcrack(
@@ -368,4 +392,98 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("eth_chainId") && err.contains("attempts"), "{err}");
     assert!(!gone.exists(), "nothing written");
+}
+
+/// The shipped fork scenario's text: the sandwich fixture's strategy and wallet over this market,
+/// pinned at `block`, answered from the shipped recording (or a node given with --rpc).
+fn shipped_scenario(m: &Market, block: u64) -> String {
+    format!(
+        "# Fork mode, offline: the genuine Uniswap V2 factory, pair and Router02 and WETH9 (npm @uniswap/v2-core 1.0.1,\n\
+         # @uniswap/v2-periphery 1.1.0-beta.0) on anvil (npm @foundry-rs/anvil 1.7.1), a 1,000 WETH / 3,000,000 USDC pool,\n\
+         # the sandwich fixture's four victims in block {n1} and a rival's sandwich of a fifth in block {n2}. Every RPC answer\n\
+         # the run needs is in the recording (fork.replay), so this runs with no node:\n\
+         #   xcrack fork scenarios/fork/anvil_uniswap_v2.toml\n\
+         # Written by `cargo test --test fork_mode -- --ignored` (anvil from tests/node), with the recording.\n\
+         name = \"anvil-uniswap-v2\"\n\
+         description = \"Fork dry run over genuine Uniswap V2 on anvil, replayed offline: four victims, one rival sandwich.\"\n\
+         seed = 11\n\
+         duration = \"24s\"                    # unused in fork mode: the blocks walked set the length\n\n\
+         [network]\nchain_id = 31337\n\n\
+         [market.assets.ETH]\nprice = 3000.0                     # unused in fork mode: prices are the pools'\nmodel = \"gbm\"\nvol_annual = 0.0\n\n\
+         [strategies.micro_arbitrage]\nenabled = false\n\n\
+         [strategies.cross_dex]\nenabled = false\n\n\
+         [strategies.sandwich]\nenabled = true\nmin_profit_usd = 1.0\nbribe_share = 0.5\n\n\
+         # Our dry-run wallet at every pinned block (laid on the real state in memory, never on the node).\n\
+         [account]\nwallet = [\"200 ETH\", \"600000 USDC\"]\ngas = \"5 ETH\"\n\n\
+         [fork]\nreplay = \"../../data/fork/anvil_uniswap_v2.rec.json\"\n\
+         # rpc_url = \"http://127.0.0.1:8545\"   # or --rpc URL: read a node instead\n\
+         block = {block}\nblocks = 2\nweth = \"{}\"\nquote = \"{}\"\n\n\
+         [[fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{}\"\npair = \"{}\"\nfee_bps = 30\n",
+        m.weth,
+        m.usdc,
+        m.router,
+        m.pair,
+        n1 = block + 1,
+        n2 = block + 2,
+    )
+}
+
+/// Regenerates `scenarios/fork/anvil_uniswap_v2.toml` and its recording `data/fork/…rec.json`
+/// from anvil (by hand: `cargo test --test fork_mode -- --ignored`).
+#[test]
+#[ignore]
+fn write_the_shipped_fork_scenario_and_recording() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let n = victims_in_next_block(node.addr, &m);
+    rival_block(node.addr, &m, n);
+    let repo = common::repo();
+    let scenario = repo.join("scenarios/fork/anvil_uniswap_v2.toml");
+    std::fs::create_dir_all(repo.join("data/fork")).unwrap();
+    std::fs::write(&scenario, shipped_scenario(&m, n)).unwrap();
+    let rec = repo.join("data/fork/anvil_uniswap_v2.rec.json");
+    let tmp = tempfile::tempdir().unwrap();
+    let o = common::xcrack(
+        &[
+            "fork",
+            scenario.to_str().unwrap(),
+            "--rpc",
+            &node.url(),
+            "--record",
+            rec.to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The shipped fork scenario runs from its recording with no node and no npm: the same bytes
+/// twice, and the same summary as when it was recorded (pinned below).
+#[test]
+fn the_shipped_fork_scenario_runs_offline_from_its_recording() {
+    let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let o = common::xcrack(&["fork", &scenario, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+        files(&dir)
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a, b, "byte-identical");
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        xcrack::report::fork::FILES
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let md = &a.iter().find(|(n, _)| n == "summary.md").unwrap().1;
+    insta::assert_snapshot!(String::from_utf8_lossy(md));
 }

@@ -116,6 +116,12 @@ pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
         let base_dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
         specs.push(config::load(&sources_for(args, Some((shown, text))), &base_dir)?);
     }
+    if let Some(s) = specs.iter().find(|s| s.fork.is_some()) {
+        return Err(bad_input(format!(
+            "scenario `{}` has a [fork] section: it runs over real chain state with `xcrack fork`, not as a backtest",
+            s.name
+        )));
+    }
     Ok(specs)
 }
 

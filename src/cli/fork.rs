@@ -34,9 +34,14 @@ pub struct Args {
     /// Write every RPC answer the run used to FILE (replayable offline with --replay).
     #[arg(long, value_name = "FILE", conflicts_with = "replay")]
     pub record: Option<PathBuf>,
-    /// Answer every RPC call from a recording made with --record: no network.
+    /// Answer every RPC call from a recording made with --record: no network (fork.replay in a file).
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
+    /// Keep each pinned block's state reads in DIR (fork.cache_dir; files named by chain id,
+    /// block number and block hash) and read them from there next time. Not with --record or
+    /// --replay (a recording must hold every answer the run used).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["record", "replay"])]
+    pub cache: Option<PathBuf>,
     /// No summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -90,7 +95,16 @@ fn load(args: &Args) -> Result<RunSpec, CliError> {
 /// The node (or the recording) the run reads, and the recorder to save afterwards.
 fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<Recorder<Http>>), CliError> {
     let fork = spec.fork.as_mut().ok_or_else(|| bad_input("no [fork] section".into()))?;
-    if let Some(path) = &args.replay {
+    if args.cache.is_some() {
+        fork.cache_dir = args.cache.clone();
+    }
+    // The command line first (--replay, then --rpc), then the file (fork.replay, then fork.rpc_url).
+    let replay = match (&args.replay, &args.rpc) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => None,
+        (None, None) => fork.replay.clone(),
+    };
+    if let Some(path) = &replay {
         let rec = Recording::load(path).map_err(|e| bad_input(e.to_string()))?;
         match fork.block {
             None => fork.block = Some(rec.block),
@@ -106,6 +120,7 @@ fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<Recorder
         if fork.block_hash.is_some_and(|h| h != rec.block_hash) {
             return Err(bad_input(format!("--replay {}: recorded at another block hash", path.display())));
         }
+        fork.cache_dir = None;
         return Ok((RpcSource::new(Rc::new(Replay::new(&rec))), None));
     }
     let url = fork
@@ -116,6 +131,8 @@ fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<Recorder
     let retry = Retry { attempts: fork.attempts, timeout: fork.timeout, ..Retry::default() };
     let http = Http::new(endpoint, retry);
     if args.record.is_some() {
+        // Every answer must come from the node to be in the recording.
+        fork.cache_dir = None;
         let rec = Recorder::new(http);
         let t: Rc<dyn Transport> = Rc::new(rec.clone());
         return Ok((RpcSource::new(t), Some(rec)));

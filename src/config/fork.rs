@@ -12,6 +12,14 @@ pub struct ForkConfig {
     /// A node's HTTP JSON-RPC endpoint (`--rpc` overrides it).
     #[serde(default)]
     pub rpc_url: Option<String>,
+    /// A recording of an earlier run (`--record`), answered offline instead of a node: relative to
+    /// the file that names it. `--rpc` or `--replay` on the command line take precedence.
+    #[serde(default)]
+    pub replay: Option<String>,
+    /// A directory of state caches, one file per pinned block named by chain id, block number and
+    /// block hash (`--cache`): a second run over the same blocks reads no state from the node.
+    #[serde(default)]
+    pub cache_dir: Option<String>,
     /// The pinned block (`--block`); absent: the node's latest block but `blocks`.
     #[serde(default)]
     pub block: Option<u64>,
@@ -90,6 +98,8 @@ pub struct ForkPool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForkSpec {
     pub rpc_url: Option<String>,
+    pub replay: Option<std::path::PathBuf>,
+    pub cache_dir: Option<std::path::PathBuf>,
     pub timeout: std::time::Duration,
     pub attempts: u32,
     pub block: Option<u64>,
@@ -107,7 +117,11 @@ pub const MAX_FORK_BLOCKS: u64 = 10_000;
 pub const MAX_FORK_POOLS: usize = 64;
 
 /// Validates `[fork]`; `err(key, message)` names the key's file and line.
-pub fn resolve(f: &ForkConfig, err: &dyn Fn(&str, String) -> ConfigError) -> Result<ForkSpec, ConfigError> {
+pub fn resolve(
+    f: &ForkConfig,
+    base_dir: &std::path::Path,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ForkSpec, ConfigError> {
     let address = |key: &str, text: &str| -> Result<Address, ConfigError> {
         text.trim().parse::<Address>().map_err(|_| err(key, format!("`{text}` is not a 0x-prefixed 20-byte address")))
     };
@@ -166,6 +180,8 @@ pub fn resolve(f: &ForkConfig, err: &dyn Fn(&str, String) -> ConfigError) -> Res
     }
     Ok(ForkSpec {
         rpc_url: f.rpc_url.clone(),
+        replay: f.replay.as_ref().map(|r| base_dir.join(r)),
+        cache_dir: f.cache_dir.as_ref().map(|r| base_dir.join(r)),
         timeout: std::time::Duration::from_nanos(timeout),
         attempts: f.attempts,
         block: f.block,

@@ -1156,7 +1156,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         log_level: mon.log_level.clone(),
         fork: match &s.fork {
             None => None,
-            Some(f) => Some(super::fork::resolve(f, &|key, message| v.err(key, message))?),
+            Some(f) => Some(super::fork::resolve(f, base_dir, &|key, message| v.err(key, message))?),
         },
     };
     if let Some((key, message)) = super::budget::over_budget(&super::budget::estimate(&spec)) {

@@ -137,6 +137,8 @@ pub struct ForkWorld<'a> {
     pub rivals: Vec<RivalSandwich>,
     pub counts: ForkCounts,
     quote_slot: Option<u64>,
+    /// Where each pin's reads are kept (`fork.cache_dir`), if anywhere.
+    cache: Option<std::path::PathBuf>,
     me: Address,
     pub initial: [u128; 3],
     /// The first failure of the node or of our overlay: the run fails, no report is written.
@@ -231,6 +233,7 @@ impl<'a> ForkWorld<'a> {
             rivals: Vec::new(),
             counts: ForkCounts::default(),
             quote_slot: fork.quote_balance_slot,
+            cache: fork.cache_dir.clone(),
             me,
             initial: [spec.wallet_base, spec.wallet_quote, spec.wallet_native],
             failure: None,
@@ -269,7 +272,16 @@ impl<'a> ForkWorld<'a> {
     fn repin(&mut self, k: usize) -> Result<(), ForkRunError> {
         let head = self.heads[k];
         let next = self.heads.get(k + 1).copied().unwrap_or(head);
-        let mut chain = SimChain::over(ForkDb::new(self.rpc.clone(), pin_of(self.spec, &head)), self.spec.chain_id);
+        let pin = pin_of(self.spec, &head);
+        let db = match self.cache.as_deref().map(|d| crate::chain::fork::load(d, &pin)) {
+            Some(Ok(Some(state))) => ForkDb::with_state(self.rpc.clone(), pin, &state)?,
+            Some(Err(e)) => {
+                tracing::warn!(target: "xcrack::fork", error = %e, "fork cache unreadable; reading the node");
+                ForkDb::new(self.rpc.clone(), pin)
+            }
+            _ => ForkDb::new(self.rpc.clone(), pin),
+        };
+        let mut chain = SimChain::over(db, self.spec.chain_id);
         let (accounts, slots) = self.hot(k);
         let fetched = chain.db().db.prefetch_accounts(&accounts).and_then(|_| chain.db().db.prefetch(&slots));
         if let Err(e) = fetched {
@@ -284,6 +296,9 @@ impl<'a> ForkWorld<'a> {
         laid?;
         let old = std::mem::replace(&mut self.chain, chain);
         self.absorb(old.db_ref().db.stats());
+        if k > 0 {
+            self.save_cache(&old);
+        }
         self.k = k;
         let base_fee = self.next_base_fee().min(u128::from(u64::MAX)) as u64;
         self.chain.start_block(head.number + 1, next.timestamp, base_fee, next.coinbase);
@@ -342,6 +357,18 @@ impl<'a> ForkWorld<'a> {
             let Some(p) = to_us.then(|| PendingTx::from_raw(t.raw.clone()).ok()).flatten() else { continue };
             let _ =
                 self.chain.simulate_signed_from(std::slice::from_ref(&t.raw), &[p.from], next.number, next.timestamp);
+        }
+    }
+
+    /// Keeps what a pin read in the cache directory, if there is one (a failure only warns: the
+    /// run does not depend on it).
+    fn save_cache(&self, chain: &SimChain<ForkDb<RpcSource>>) {
+        let Some(dir) = &self.cache else { return };
+        let saved = std::fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| crate::chain::fork::save(dir, &chain.db_ref().db.state()).map_err(|e| e.to_string()));
+        if let Err(e) = saved {
+            tracing::warn!(target: "xcrack::fork", error = %e, "fork cache not written");
         }
     }
 
@@ -545,6 +572,7 @@ impl<'a> ForkWorld<'a> {
     pub fn finish(mut self) -> ForkCounts {
         let s = self.chain.db_ref().db.stats();
         self.absorb(s);
+        self.save_cache(&self.chain);
         self.counts
     }
 
