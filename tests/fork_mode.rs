@@ -22,12 +22,13 @@ use common::anvil::{self, Anvil, DEV, deploy, npm_artifact, rpc, send, send_raw}
 use xcrack::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02 as R, IWETH9};
 use xcrack::chain::rpc::RpcSource;
 use xcrack::chain::{TxRequest, Wallet};
-use xcrack::config::{ForkPool, ForkSpec, PendingFlow};
+use xcrack::config::{ForkPool, ForkSpec, PairOf, PendingFlow};
 
 const E18: u128 = 1_000_000_000_000_000_000;
 const GWEI: u128 = 1_000_000_000;
 
 struct Market {
+    factory: Address,
     weth: Address,
     usdc: Address,
     router: Address,
@@ -73,7 +74,7 @@ fn market(node: SocketAddr) -> Option<Market> {
     let get = IUniswapV2Factory::getPairCall { tokenA: weth, tokenB: usdc }.abi_encode();
     let out = rpc(node, "eth_call", serde_json::json!([{"to": factory, "data": anvil::hex(&get)}, "latest"]));
     let pair = Address::from_slice(&alloy_primitives::hex::decode(&out.as_str().unwrap()[26..]).unwrap());
-    Some(Market { weth, usdc, router, pair })
+    Some(Market { factory, weth, usdc, router, pair })
 }
 
 fn units(amount: &str, decimals: u32) -> U256 {
@@ -237,7 +238,13 @@ fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
         weth: m.weth,
         quote: m.usdc,
         quote_balance_slot: None,
-        pools: vec![ForkPool { name: "uniswap_v2".into(), router: m.router, pair: m.pair, fee_bps: 30 }],
+        // Found through the factory here; the CLI runs below name the pair.
+        pools: vec![ForkPool {
+            name: "uniswap_v2".into(),
+            router: m.router,
+            pair: PairOf::Factory(m.factory),
+            fee_bps: 30,
+        }],
     });
     spec
 }

@@ -419,6 +419,13 @@ impl RpcSource {
         Ok(Pin { chain_id, number: head.number, hash: head.hash })
     }
 
+    /// `eth_call` of `data` to `to` at the pinned block: the return data, or the revert as an error.
+    pub fn call(&self, pin: &Pin, to: Address, data: &[u8]) -> Result<Bytes, ForkError> {
+        let tx = json!({"to": to, "data": Bytes::copy_from_slice(data)});
+        let r = self.send(&[Call::new("eth_call", json!([tx, format!("{:#x}", pin.number)]))])?;
+        parse("eth_call", "result", &r[0])
+    }
+
     /// Block `number`'s transactions as they landed, in order: raw signed bytes (checked against
     /// their hashes) and receipts.
     pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {

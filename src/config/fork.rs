@@ -72,7 +72,11 @@ pub struct ForkPoolConfig {
     /// The Router02 victims call (their calldata is decoded against it).
     pub router: String,
     /// The pair: reserves are read from it (`getReserves`) and our bundles swap on it directly.
-    pub pair: String,
+    #[serde(default)]
+    pub pair: Option<String>,
+    /// Or the factory whose `getPair(weth, quote)` at the pinned block is the pair.
+    #[serde(default)]
+    pub factory: Option<String>,
     #[serde(default = "thirty")]
     pub fee_bps: u32,
 }
@@ -91,8 +95,15 @@ pub enum PendingFlow {
 pub struct ForkPool {
     pub name: String,
     pub router: Address,
-    pub pair: Address,
+    /// The pair, or the factory that knows it.
+    pub pair: PairOf,
     pub fee_bps: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairOf {
+    Pair(Address),
+    Factory(Address),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,12 +178,15 @@ pub fn resolve(
         if p.fee_bps >= 10_000 {
             return Err(err(&k("fee_bps"), format!("must be below 10000, got {}", p.fee_bps)));
         }
-        let pool = ForkPool {
-            name: p.name.clone(),
-            router: address(&k("router"), &p.router)?,
-            pair: address(&k("pair"), &p.pair)?,
-            fee_bps: p.fee_bps,
+        let pair = match (&p.pair, &p.factory) {
+            (Some(pair), None) => PairOf::Pair(address(&k("pair"), pair)?),
+            (None, Some(f)) => PairOf::Factory(address(&k("factory"), f)?),
+            _ => {
+                return Err(err(&k("pair"), "give the pair's address or its factory's (`factory`), one of them".into()));
+            }
         };
+        let pool =
+            ForkPool { name: p.name.clone(), router: address(&k("router"), &p.router)?, pair, fee_bps: p.fee_bps };
         if pools.iter().any(|q: &ForkPool| q.name == pool.name || q.pair == pool.pair) {
             return Err(err(&k("name"), format!("pool `{}` (or its pair) is declared twice", p.name)));
         }
@@ -193,4 +207,53 @@ pub fn resolve(
         quote_balance_slot: f.quote_balance_slot,
         pools,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> ForkConfig {
+        let text = format!(
+            "weth = \"0x{:040x}\"\nquote = \"0x{:040x}\"\n{extra}\n[[pools]]\nname = \"p\"\nrouter = \"0x{:040x}\"\npair = \"0x{:040x}\"\n",
+            1, 2, 3, 4
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn resolved(f: &ForkConfig) -> Result<ForkSpec, String> {
+        let err = |key: &str, message: String| {
+            ConfigError::new(super::super::Origin { source: "f.toml".into(), line: 1 }, key, message)
+        };
+        resolve(f, std::path::Path::new("dir"), &err).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_bad_fork_key_is_named() {
+        let ok = resolved(&config("replay = \"r.json\"")).unwrap();
+        assert_eq!((ok.blocks, ok.attempts, ok.replay), (1, 4, Some(std::path::PathBuf::from("dir/r.json"))));
+        for (extra, key) in [
+            ("blocks = 0", "fork.blocks"),
+            ("attempts = 0", "fork.attempts"),
+            ("timeout = \"0s\"", "fork.timeout"),
+            ("pending = \"txpool\"", "fork.pending"),
+            ("block_hash = \"0x12\"", "fork.block_hash"),
+            ("rpc_url = \"ws://127.0.0.1:8546\"", "fork.rpc_url"),
+        ] {
+            let e = resolved(&config(extra)).unwrap_err();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let mut both = config("");
+        both.pools[0].factory = Some(format!("0x{:040x}", 5));
+        assert!(resolved(&both).unwrap_err().contains("fork.pools[0].pair"));
+        let mut neither = config("");
+        neither.pools[0].pair = None;
+        assert!(resolved(&neither).unwrap_err().contains("one of them"));
+        let mut bad = config("");
+        bad.pools[0].router = "0x12".into();
+        assert!(resolved(&bad).unwrap_err().contains("fork.pools[0].router"));
+        let mut same = config("");
+        same.quote = same.weth.clone();
+        assert!(resolved(&same).unwrap_err().contains("fork.quote"));
+    }
 }

@@ -14,12 +14,12 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 
 use super::desk::BundleDesk;
-use crate::chain::contracts::{self, ITestERC20, IUniswapV2Pair, IWETH9};
+use crate::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pair, IWETH9};
 use crate::chain::fork::{FetchStats, ForkDb, Pin};
 use crate::chain::rpc::{BlockHead, LandedTx, RpcSource};
 use crate::chain::simchain::mapping_slot;
 use crate::chain::{ChainError, SimChain, Wallet};
-use crate::config::{ForkSpec, RunSpec};
+use crate::config::{ForkSpec, PairOf, RunSpec};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
     Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, LegVenue,
@@ -102,6 +102,37 @@ pub struct ForkCounts {
     pub decision_requests: u64,
 }
 
+/// A pool as the world trades it: the Router02 victims call and the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Venue {
+    router: Address,
+    pair: Address,
+}
+
+/// Each configured pool's pair: as given, or the factory's `getPair(weth, quote)` at the pin.
+fn venues_of(rpc: &RpcSource, pin: &Pin, fork: &ForkSpec) -> Result<Vec<Venue>, ForkRunError> {
+    let mut out = Vec::with_capacity(fork.pools.len());
+    for (i, p) in fork.pools.iter().enumerate() {
+        let pair = match p.pair {
+            PairOf::Pair(a) => a,
+            PairOf::Factory(f) => {
+                let call = IUniswapV2Factory::getPairCall { tokenA: fork.weth, tokenB: fork.quote }.abi_encode();
+                let out = rpc.call(pin, f, &call)?;
+                let pair = IUniswapV2Factory::getPairCall::abi_decode_returns(&out).unwrap_or_default();
+                if pair.is_zero() {
+                    return Err(ForkRunError::Config {
+                        key: format!("fork.pools[{i}].factory"),
+                        message: format!("{f} has no fork.weth/fork.quote pair at block {}", pin.number),
+                    });
+                }
+                pair
+            }
+        };
+        out.push(Venue { router: p.router, pair });
+    }
+    Ok(out)
+}
+
 /// One of our bundles at the dry-run sink, until its block.
 struct Live {
     strategy: u16,
@@ -128,6 +159,8 @@ pub struct ForkWorld<'a> {
     pub desk: BundleDesk,
     book: DexBook,
     pools: Vec<PoolSpec>,
+    /// The pools' router and pair (found through the factory where the config names one).
+    venues: Vec<Venue>,
     /// (WETH, quote) reserves per pool at the head.
     reserves: Vec<(U256, U256)>,
     /// Offered transactions still pending (they leave at their block).
@@ -192,7 +225,8 @@ impl<'a> ForkWorld<'a> {
     /// transactions, and lays our overlay on the first pinned state.
     pub fn new(spec: &'a RunSpec, rpc: RpcSource) -> Result<Self, ForkRunError> {
         let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
-        let (_, heads) = walk(&rpc, spec, fork)?;
+        let (pin, heads) = walk(&rpc, spec, fork)?;
+        let venues = venues_of(&rpc, &pin, fork)?;
         let landed = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
         let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
         let me = wallet.address();
@@ -226,6 +260,7 @@ impl<'a> ForkWorld<'a> {
             desk: BundleDesk::new(manager),
             book: DexBook { weth: fork.weth, quote: fork.quote, executor: Address::ZERO, searcher: me, pools: vec![] },
             pools,
+            venues,
             reserves: Vec::new(),
             pending: Vec::new(),
             live: BTreeMap::new(),
@@ -326,7 +361,7 @@ impl<'a> ForkWorld<'a> {
         if k == 0 {
             let mut accounts = vec![self.fork.weth, self.fork.quote, self.me];
             let mut slots = Vec::new();
-            for p in &self.fork.pools {
+            for p in &self.venues {
                 accounts.push(p.pair);
                 accounts.push(p.router);
                 slots.extend((6..=12u64).map(|s| (p.pair, U256::from(s))));
@@ -352,8 +387,7 @@ impl<'a> ForkWorld<'a> {
     fn warm(&mut self, k: usize, next: BlockHead) {
         let Some(txs) = self.landed.get(k) else { return };
         for t in txs {
-            let to_us =
-                target_of(&t.raw).is_some_and(|to| self.fork.pools.iter().any(|p| p.router == to || p.pair == to));
+            let to_us = target_of(&t.raw).is_some_and(|to| self.venues.iter().any(|p| p.router == to || p.pair == to));
             let Some(p) = to_us.then(|| PendingTx::from_raw(t.raw.clone()).ok()).flatten() else { continue };
             let _ =
                 self.chain.simulate_signed_from(std::slice::from_ref(&t.raw), &[p.from], next.number, next.timestamp);
@@ -413,14 +447,14 @@ impl<'a> ForkWorld<'a> {
             chain.call(me, token, approve.into(), U256::ZERO)?.require("approve (our executor)")?;
         }
         self.book.executor = executor;
-        self.book.pools = self.fork.pools.iter().map(|p| (p.router, p.pair)).collect();
+        self.book.pools = self.venues.iter().map(|p| (p.router, p.pair)).collect();
         Ok(())
     }
 
     /// Every pair must hold exactly `fork.weth` and `fork.quote`.
     fn check_pools(&mut self) -> Result<(), ForkRunError> {
         let (weth, quote) = (self.fork.weth, self.fork.quote);
-        for (i, p) in self.fork.pools.iter().enumerate() {
+        for (i, p) in self.venues.clone().iter().enumerate() {
             let t0 = self.address_call(p.pair, IUniswapV2Pair::token0Call {}.abi_encode())?;
             let t1 = self.address_call(p.pair, IUniswapV2Pair::token1Call {}.abi_encode())?;
             let (lo, hi) = if weth < quote { (weth, quote) } else { (quote, weth) };
@@ -448,8 +482,8 @@ impl<'a> ForkWorld<'a> {
     /// (WETH, quote) reserves of every pool, through the pair's own `getReserves`.
     fn read_reserves(&mut self) -> Result<(), ForkRunError> {
         let weth_first = self.fork.weth < self.fork.quote;
-        let mut out = Vec::with_capacity(self.fork.pools.len());
-        for p in &self.fork.pools {
+        let mut out = Vec::with_capacity(self.venues.len());
+        for p in &self.venues {
             let o = self.chain.view(self.me, p.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
             let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output).map_err(|e| {
                 ForkRunError::Config { key: "fork.pools".into(), message: format!("{}: getReserves: {e}", p.pair) }
@@ -467,7 +501,7 @@ impl<'a> ForkWorld<'a> {
         let Some(&(k, j)) = self.offered.get(i as usize) else { return };
         let tx = &self.landed[k as usize - 1][j];
         self.counts.offered += 1;
-        let ours = target_of(&tx.raw).is_some_and(|to| self.fork.pools.iter().any(|p| p.router == to || p.pair == to));
+        let ours = target_of(&tx.raw).is_some_and(|to| self.venues.iter().any(|p| p.router == to || p.pair == to));
         if !ours {
             return;
         }
@@ -529,7 +563,7 @@ impl<'a> ForkWorld<'a> {
                 t.logs
                     .iter()
                     .filter_map(|l| {
-                        let pool = self.fork.pools.iter().position(|p| p.pair == l.address)?;
+                        let pool = self.venues.iter().position(|p| p.pair == l.address)?;
                         swap_leg(l, self.fork.weth < self.fork.quote).map(|s| (pool, s))
                     })
                     .collect()
