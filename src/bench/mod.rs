@@ -1,6 +1,7 @@
 //! Workloads shared by the criterion benches and `xcrack bench` (`runner`): each builds its inputs
 //! once and exposes the measured body as a plain function.
 
+pub mod fork;
 pub mod peers;
 pub mod runner;
 
@@ -225,8 +226,8 @@ impl Default for EvmBench {
 
 /// The sandwich hot path for the benches: a pending victim's raw transaction goes through decoding
 /// (signer recovery, Router02 calldata), sizing, bundle signing and EVM simulation as the next block.
-pub struct SandwichBench {
-    chain: crate::chain::SimChain,
+pub struct SandwichBench<X: revm::database::DatabaseRef = revm::database::EmptyDB> {
+    chain: crate::chain::SimChain<X>,
     dex: crate::chain::world::DexDeployment,
     manager: crate::execution::bundle_manager::BundleManager,
     spec: crate::config::SandwichSpec,
@@ -298,6 +299,24 @@ impl SandwichBench {
         SandwichBench { chain, dex, manager, spec, victim_raw }
     }
 
+    /// The same market, victim and searcher on a fork of this chain's state (`bench::fork`).
+    pub fn forked(&mut self) -> SandwichBench<crate::chain::fork::ForkDb<fork::Snapshot>> {
+        let chain = fork::fork_of(&mut self.chain);
+        let me = crate::chain::Wallet::derived(1, "bench/searcher");
+        let client =
+            crate::relay::RelayClient::new(([127, 0, 0, 1], 9).into(), crate::chain::Wallet::derived(1, "bench/auth"));
+        let manager = crate::execution::bundle_manager::BundleManager::new(me, client, 1);
+        SandwichBench {
+            chain,
+            dex: self.dex.clone(),
+            manager,
+            spec: self.spec.clone(),
+            victim_raw: self.victim_raw.clone(),
+        }
+    }
+}
+
+impl<X: revm::database::DatabaseRef> SandwichBench<X> {
     /// Victim seen → decoded → sized → signed → EVM-simulated: the confirmed bundle's length.
     pub fn victim_to_bundle(&mut self) -> usize {
         let (tx, _, p, limit) = self.victim_and_plan();
@@ -312,7 +331,7 @@ impl SandwichBench {
     }
 }
 
-impl SandwichBench {
+impl<X: revm::database::DatabaseRef> SandwichBench<X> {
     /// The bench's victim decoded, the pool it trades on and the plan our strategy makes for it.
     fn victim_and_plan(
         &mut self,

@@ -182,7 +182,10 @@ pub fn resolve(
             (Some(pair), None) => PairOf::Pair(address(&k("pair"), pair)?),
             (None, Some(f)) => PairOf::Factory(address(&k("factory"), f)?),
             _ => {
-                return Err(err(&k("pair"), "give the pair's address or its factory's (`factory`), one of them".into()));
+                return Err(err(
+                    &k("pair"),
+                    "give the pair's address or its factory's (`factory`), one of them".into(),
+                ));
             }
         };
         let pool =
