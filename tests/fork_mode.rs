@@ -494,3 +494,22 @@ fn the_shipped_fork_scenario_runs_offline_from_its_recording() {
     let md = &a.iter().find(|(n, _)| n == "summary.md").unwrap().1;
     insta::assert_snapshot!(String::from_utf8_lossy(md));
 }
+
+/// The risk gate stands in front of fork mode's sink as in a backtest: with WETH off the
+/// allowlist, every sandwich (its gross is in WETH) is refused, none recorded.
+#[test]
+fn the_risk_gate_refuses_in_fork_mode_too() {
+    let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let args =
+        ["fork", &scenario, "--set", "safety.allowed_tokens=[\"USDC\"]", "--out", out.to_str().unwrap(), "--quiet"];
+    let o = common::xcrack(&args, tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["would_send"]["bundles"], 0, "{s}");
+    assert_eq!(s["bundles"]["submitted"], 0, "{s}");
+    assert!(s["risk_refused"]["token_not_allowed"].as_u64().is_some_and(|n| n > 0), "{s}");
+    assert_eq!(std::fs::read_to_string(dir.join("bundles.jsonl")).unwrap(), "");
+}

@@ -114,6 +114,23 @@ impl BundleDesk {
     }
 }
 
+/// Bundles out at once if `req` is sent: those in `live` (by replacement id), less the one it
+/// replaces.
+pub fn bundles_out<V>(live: &BTreeMap<String, V>, req: &BundleRequest) -> u32 {
+    let replaces = req.replacement_id.as_ref().is_some_and(|u| live.contains_key(u));
+    (live.len() - usize::from(replaces)) as u32
+}
+
+/// Does `req` move a token `safety.allowed_tokens` does not name? `weth` stands for the base asset
+/// (allowed as `ETH` or `WETH`), `quote` for the quote token; any other token is foreign.
+pub fn moves_foreign_token(spec: &crate::config::RunSpec, weth: Address, quote: Address, req: &BundleRequest) -> bool {
+    let safety = &spec.safety;
+    let base = safety.allows(&spec.base_symbol) || safety.allows(&format!("W{}", spec.base_symbol));
+    req.expected_flows
+        .iter()
+        .any(|(t, _)| if *t == weth { !base } else { *t != quote || !safety.allows(&spec.quote_symbol) })
+}
+
 /// The relay our bundles go to: its book, its HTTP server on loopback, and the inbox through which
 /// the server's `eth_callBundle` reach whoever owns the chain (served between the world's steps).
 pub struct RelayHost {

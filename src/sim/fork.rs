@@ -736,14 +736,12 @@ impl World for ForkWorld<'_> {
 
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         match action {
-            Action::Bundle(req) => {
-                let replaces = req.replacement_id.as_ref().is_some_and(|u| self.live.contains_key(u));
-                Assessment {
-                    in_flight: (self.live.len() - usize::from(replaces)) as u32,
-                    gas_wei: req.gas_wei.max(1),
-                    ..Assessment::default()
-                }
-            }
+            Action::Bundle(req) => Assessment {
+                in_flight: super::desk::bundles_out(&self.live, req),
+                gas_wei: req.gas_wei.max(1),
+                foreign_token: super::desk::moves_foreign_token(self.spec, self.fork.weth, self.fork.quote, req),
+                ..Assessment::default()
+            },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
             Action::Arbitrage(_) | Action::AtomicArb(_) => {
                 Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }

@@ -308,17 +308,12 @@ impl<'a> SandwichFlow<'a> {
 
     /// Our bundles at the relay (a replacement takes its predecessor's place).
     pub fn bundles_out(&self, req: &crate::core::BundleRequest) -> u32 {
-        let replaces = req.replacement_id.as_ref().is_some_and(|u| self.live.contains_key(u));
-        (self.live.len() - usize::from(replaces)) as u32
+        super::desk::bundles_out(&self.live, req)
     }
 
     /// Does the bundle move a token the allowlist does not name?
     pub fn foreign(&self, req: &crate::core::BundleRequest) -> bool {
-        let safety = &self.spec.safety;
-        let base = safety.allows(&self.spec.base_symbol) || safety.allows(&format!("W{}", self.spec.base_symbol));
-        req.expected_flows.iter().any(|(t, _)| {
-            if *t == self.dex.weth { !base } else { *t != self.dex.usdc || !safety.allows(&self.spec.quote_symbol) }
-        })
+        super::desk::moves_foreign_token(self.spec, self.dex.weth, self.dex.usdc, req)
     }
 
     /// A victim reaches the mempool, signed by its wallet.
