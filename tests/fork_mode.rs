@@ -108,6 +108,15 @@ fn sign(node: SocketAddr, w: &mut Wallet, to: Address, data: Vec<u8>, value: U25
 /// The sandwich fixture's four victims as router calls, waiting in anvil's pool; then block N+1
 /// is mined 12 s after N with them. Returns N.
 fn victims_in_next_block(node: SocketAddr, m: &Market) -> u64 {
+    let (n, ts) = victims_in_pool(node, m);
+    rpc(node, "evm_mine", serde_json::json!([ts + 12]));
+    let mined = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{:#x}", n + 1), false]));
+    assert_eq!(mined["transactions"].as_array().unwrap().len(), 4, "{mined}");
+    n
+}
+
+/// The four victims waiting in anvil's pending pool (automine off) over block N: (N, its timestamp).
+fn victims_in_pool(node: SocketAddr, m: &Market) -> (u64, u64) {
     let (mut alice, mut bob, mut carol, mut dave) =
         (victim(node, "alice"), victim(node, "bob"), victim(node, "carol"), victim(node, "dave"));
     // Carol and Dave sell WETH through the router: they wrap and approve first (mined now).
@@ -163,10 +172,7 @@ fn victims_in_next_block(node: SocketAddr, m: &Market) -> u64 {
         deadline: U256::MAX,
     };
     sign(node, &mut dave, m.router, dave_call.abi_encode(), U256::ZERO, 1);
-    rpc(node, "evm_mine", serde_json::json!([ts + 12]));
-    let mined = rpc(node, "eth_getBlockByNumber", serde_json::json!([format!("{:#x}", n + 1), false]));
-    assert_eq!(mined["transactions"].as_array().unwrap().len(), 4, "{mined}");
-    n
+    (n, ts)
 }
 
 /// Block N+2: a rival sandwiches Erin's ETH→USDC swap (front-run buying USDC with 5 ETH at the
@@ -223,6 +229,10 @@ fn rival_block(node: SocketAddr, m: &Market, n: u64) -> (B256, Address, i128) {
 }
 
 fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
+    fork_spec_with(m, Some(block), 2, PendingFlow::NextBlock)
+}
+
+fn fork_spec_with(m: &Market, block: Option<u64>, blocks: u64, pending: PendingFlow) -> xcrack::config::RunSpec {
     let mut spec = common::spec("sandwich_fixture.toml", &[]);
     spec.chain_id = 31337;
     spec.fork = Some(ForkSpec {
@@ -231,10 +241,10 @@ fn fork_spec(m: &Market, block: u64) -> xcrack::config::RunSpec {
         cache_dir: None,
         timeout: std::time::Duration::from_secs(10),
         attempts: 4,
-        block: Some(block),
+        block,
         block_hash: None,
-        blocks: 2,
-        pending: PendingFlow::NextBlock,
+        blocks,
+        pending,
         weth: m.weth,
         quote: m.usdc,
         quote_balance_slot: None,
@@ -512,4 +522,30 @@ fn the_risk_gate_refuses_in_fork_mode_too() {
     assert_eq!(s["bundles"]["submitted"], 0, "{s}");
     assert!(s["risk_refused"]["token_not_allowed"].as_u64().is_some_and(|n| n > 0), "{s}");
     assert_eq!(std::fs::read_to_string(dir.join("bundles.jsonl")).unwrap(), "");
+}
+
+/// The txpool flow: the victims still in anvil's pending pool over its head are offered as pending
+/// (`txpool_content`), and the decision is the one the next-block flow makes once they are mined.
+#[test]
+fn the_node_pending_pool_is_offered_over_its_latest_block() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let (n, ts) = victims_in_pool(node.addr, &m);
+    let pool = xcrack::engine::fork::run(&fork_spec_with(&m, None, 1, PendingFlow::Txpool), RpcSource::http(node.addr))
+        .unwrap();
+    assert_eq!((pool.first.number, pool.blocks, pool.counts.announced), (n, 1, 4));
+    let sent: Vec<_> = pool.would_send.iter().filter(|w| !w.withdrawn).collect();
+    assert_eq!(sent.len(), 1, "{:#?}", pool.would_send);
+    assert_eq!((sent[0].target_block, sent[0].victims.len()), (n + 1, 4));
+
+    rpc(node.addr, "evm_mine", serde_json::json!([ts + 12]));
+    let next =
+        xcrack::engine::fork::run(&fork_spec_with(&m, Some(n), 1, PendingFlow::NextBlock), RpcSource::http(node.addr))
+            .unwrap();
+    let decision = |r: &xcrack::engine::sandwich::SandwichRecord| {
+        (r.block, r.victims, r.front_in_raw, r.predicted_back_out_raw, r.predicted_gross_raw, r.bribe_wei)
+    };
+    let last = |r: &xcrack::engine::fork::ForkResult| r.records.last().map(decision);
+    assert_eq!(last(&pool), last(&next), "the pool over N decides as block N+1 offered at N");
+    assert!(pool.rivals.is_empty());
 }

@@ -426,6 +426,58 @@ impl RpcSource {
         parse("eth_call", "result", &r[0])
     }
 
+    /// The node's pending pool (`txpool_content`'s pending part) in builder order: highest tip
+    /// first, each sender's transactions in nonce order; raw bytes checked against their hashes.
+    /// Nothing has landed: no receipts.
+    pub fn txpool(&self) -> Result<Vec<LandedTx>, ForkError> {
+        const M: &str = "txpool_content";
+        let r = self.send(&[Call::new(M, json!([]))])?;
+        let pending = r[0].get("pending").and_then(Value::as_object).ok_or_else(|| field_error(M, "pending", &r[0]))?;
+        // (sender, nonce, tip, hash)
+        let mut txs: Vec<(Address, u64, u128, B256)> = Vec::new();
+        for (sender, by_nonce) in pending {
+            let from: Address = sender.parse().map_err(|_| field_error(M, "pending.<sender>", &r[0]))?;
+            let by_nonce = by_nonce.as_object().ok_or_else(|| field_error(M, "pending.<sender>", &r[0]))?;
+            for tx in by_nonce.values() {
+                let tip = match tx.get("maxPriorityFeePerGas") {
+                    Some(v) if !v.is_null() => parse::<U256>(M, "maxPriorityFeePerGas", v)?,
+                    _ => parse::<U256>(M, "gasPrice", field(tx, "gasPrice"))?,
+                };
+                txs.push((
+                    from,
+                    quantity(M, "nonce", field(tx, "nonce"))?,
+                    tip.saturating_to(),
+                    parse(M, "hash", field(tx, "hash"))?,
+                ));
+            }
+        }
+        // Builder order: a sender's transactions stay in nonce order, at the tip of its first.
+        txs.sort_by_key(|t| (t.0, t.1));
+        let mut first_tip: BTreeMap<Address, u128> = BTreeMap::new();
+        for t in &txs {
+            first_tip.entry(t.0).or_insert(t.2);
+        }
+        txs.sort_by_key(|t| (std::cmp::Reverse(first_tip[&t.0]), t.0, t.1));
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls: Vec<Call> = txs.iter().map(|t| Call::new("eth_getRawTransactionByHash", json!([t.3]))).collect();
+        let raws = self.send(&calls)?;
+        txs.iter()
+            .zip(&raws)
+            .map(|(t, raw)| {
+                let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
+                if keccak256(&raw) != t.3 {
+                    return Err(ForkError::Source {
+                        method: "eth_getRawTransactionByHash",
+                        message: format!("the bytes of {} hash to {}", t.3, keccak256(&raw)),
+                    });
+                }
+                Ok(LandedTx { hash: t.3, raw, success: false, gas_used: 0, effective_gas_price: 0, logs: Vec::new() })
+            })
+            .collect()
+    }
+
     /// Block `number`'s transactions as they landed, in order: raw signed bytes (checked against
     /// their hashes) and receipts.
     pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {

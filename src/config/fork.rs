@@ -36,7 +36,8 @@ pub struct ForkConfig {
     #[serde(default = "one")]
     pub blocks: u64,
     /// Where pending transactions come from: "next_block" (block N+k+1's transactions offered as
-    /// pending at N+k, in their order).
+    /// pending at N+k, in their order) or "txpool" (the node's pending pool now, `txpool_content`,
+    /// over its latest block: one block, nothing to compare with yet).
     #[serde(default = "next_block")]
     pub pending: String,
     /// The wrapped native token and the quote token the pools pair it with.
@@ -89,6 +90,9 @@ fn thirty() -> u32 {
 pub enum PendingFlow {
     /// Block N+k+1's transactions offered as pending at N+k, in their order.
     NextBlock,
+    /// The node's pending pool over its latest block, in builder order (tip, then each sender's
+    /// nonces).
+    Txpool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,13 +145,14 @@ pub fn resolve(
     }
     let pending = match f.pending.as_str() {
         "next_block" => PendingFlow::NextBlock,
+        "txpool" => PendingFlow::Txpool,
         other => {
-            return Err(err(
-                "fork.pending",
-                format!("unknown pending flow `{other}` (\"next_block\"; the node's txpool comes with live mode)"),
-            ));
+            return Err(err("fork.pending", format!("unknown pending flow `{other}` (\"next_block\" or \"txpool\")")));
         }
     };
+    if pending == PendingFlow::Txpool && f.blocks != 1 {
+        return Err(err("fork.blocks", "the txpool flow looks at the next block only: 1".into()));
+    }
     let block_hash = match &f.block_hash {
         None => None,
         Some(h) => {
@@ -239,7 +244,8 @@ mod tests {
             ("blocks = 0", "fork.blocks"),
             ("attempts = 0", "fork.attempts"),
             ("timeout = \"0s\"", "fork.timeout"),
-            ("pending = \"txpool\"", "fork.pending"),
+            ("pending = \"mempool\"", "fork.pending"),
+            ("pending = \"txpool\"\nblocks = 2", "fork.blocks"),
             ("block_hash = \"0x12\"", "fork.block_hash"),
             ("rpc_url = \"ws://127.0.0.1:8546\"", "fork.rpc_url"),
         ] {

@@ -63,6 +63,9 @@ pub struct Reads {
 
 #[derive(Debug, Serialize)]
 pub struct PendingCounts {
+    /// "next_block" (each walked block's transactions, offered at its parent) or "txpool" (the
+    /// node's pending pool over its latest block).
+    pub flow: &'static str,
     pub offered: u64,
     pub to_our_pools: u64,
     pub announced: u64,
@@ -165,6 +168,10 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
             decision_requests: r.counts.decision_requests,
         },
         pending: PendingCounts {
+            flow: match spec.fork.as_ref().map(|f| f.pending) {
+                Some(crate::config::PendingFlow::Txpool) => "txpool",
+                _ => "next_block",
+            },
             offered: r.counts.offered,
             to_our_pools: r.counts.to_our_pools,
             announced: r.counts.announced,
@@ -196,10 +203,14 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
 pub fn markdown(s: &ForkSummary) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# {} — fork dry run (seed {})\n", s.scenario, s.seed);
+    let flow = if s.pending.flow == "txpool" {
+        "the node's pending pool offered as pending"
+    } else {
+        "each next block's transactions offered as pending"
+    };
     let _ = writeln!(
         m,
-        "Chain {}, pinned at block {} ({}), {} block(s) walked; each next block's transactions offered as pending. \
-         Nothing was sent.\n",
+        "Chain {}, pinned at block {} ({}), {} block(s) walked; {flow}. Nothing was sent.\n",
         s.chain_id, s.first_block, s.first_block_hash, s.blocks
     );
     let w = &s.would_send;

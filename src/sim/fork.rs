@@ -19,7 +19,7 @@ use crate::chain::fork::{FetchStats, ForkDb, Pin};
 use crate::chain::rpc::{BlockHead, LandedTx, RpcSource};
 use crate::chain::simchain::mapping_slot;
 use crate::chain::{ChainError, SimChain, Wallet};
-use crate::config::{ForkSpec, PairOf, RunSpec};
+use crate::config::{ForkSpec, PairOf, PendingFlow, RunSpec};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
     Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, LegVenue,
@@ -220,14 +220,61 @@ fn walk(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<(Pin, Vec<Bl
     Ok((pin, heads))
 }
 
+/// The txpool flow: the node's latest block pinned (a `fork.block` must be it), its pending pool
+/// as the next block's transactions, and that block as it would follow (one block time later,
+/// its base fee by EIP-1559, the same fee recipient): nothing has landed yet.
+fn pool(
+    rpc: &RpcSource,
+    spec: &RunSpec,
+    fork: &ForkSpec,
+) -> Result<(Pin, Vec<BlockHead>, Vec<Vec<LandedTx>>), ForkRunError> {
+    let chain_id = rpc.chain_id()?;
+    if chain_id != spec.chain_id {
+        return Err(ForkRunError::Config {
+            key: "network.chain_id".into(),
+            message: format!("is {}, but the node serves chain {chain_id}", spec.chain_id),
+        });
+    }
+    let latest = rpc.latest()?;
+    if let Some(n) = fork.block.filter(|n| *n != latest) {
+        return Err(ForkRunError::Config {
+            key: "fork.block".into(),
+            message: format!("is {n}, but the txpool flow reads the pool over the node's latest block, {latest}"),
+        });
+    }
+    let pin = rpc.pin(Some(latest), fork.block_hash)?;
+    let txs = rpc.txpool()?;
+    let head = rpc.heads(&[latest])?[0];
+    if head.hash != pin.hash {
+        return Err(ForkRunError::Internal("the latest block changed between two reads"));
+    }
+    let next = BlockHead {
+        number: head.number + 1,
+        hash: B256::ZERO,
+        parent_hash: head.hash,
+        timestamp: head.timestamp + (spec.chain.block_time / NANOS_PER_SEC).max(1),
+        base_fee: next_base_fee(head.base_fee, head.gas_used, head.gas_limit),
+        gas_used: 0,
+        gas_limit: head.gas_limit,
+        coinbase: head.coinbase,
+    };
+    Ok((pin, vec![head, next], vec![txs]))
+}
+
 impl<'a> ForkWorld<'a> {
     /// Pins the first block (chain id and hash checked), reads the blocks to walk and their
     /// transactions, and lays our overlay on the first pinned state.
     pub fn new(spec: &'a RunSpec, rpc: RpcSource) -> Result<Self, ForkRunError> {
         let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
-        let (pin, heads) = walk(&rpc, spec, fork)?;
+        let (pin, heads, landed) = match fork.pending {
+            PendingFlow::NextBlock => {
+                let (pin, heads) = walk(&rpc, spec, fork)?;
+                let landed = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
+                (pin, heads, landed)
+            }
+            PendingFlow::Txpool => pool(&rpc, spec, fork)?,
+        };
         let venues = venues_of(&rpc, &pin, fork)?;
-        let landed = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
         let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
         let me = wallet.address();
         let manager = BundleManager::with_sink(wallet, Box::new(DryRunSink::default()), spec.chain_id);
