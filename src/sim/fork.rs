@@ -223,11 +223,7 @@ fn walk(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<(Pin, Vec<Bl
 /// The txpool flow: the node's latest block pinned (a `fork.block` must be it), its pending pool
 /// as the next block's transactions, and that block as it would follow (one block time later,
 /// its base fee by EIP-1559, the same fee recipient): nothing has landed yet.
-fn pool(
-    rpc: &RpcSource,
-    spec: &RunSpec,
-    fork: &ForkSpec,
-) -> Result<(Pin, Vec<BlockHead>, Vec<Vec<LandedTx>>), ForkRunError> {
+fn pool(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<Blocks, ForkRunError> {
     let chain_id = rpc.chain_id()?;
     if chain_id != spec.chain_id {
         return Err(ForkRunError::Config {
@@ -258,7 +254,15 @@ fn pool(
         gas_limit: head.gas_limit,
         coinbase: head.coinbase,
     };
-    Ok((pin, vec![head, next], vec![txs]))
+    Ok(Blocks { pin, heads: vec![head, next], pending: vec![txs] })
+}
+
+/// What a run walks: the first pinned block, the headers N…N+K, and the transactions offered as
+/// pending for each of N+1…N+K.
+struct Blocks {
+    pin: Pin,
+    heads: Vec<BlockHead>,
+    pending: Vec<Vec<LandedTx>>,
 }
 
 impl<'a> ForkWorld<'a> {
@@ -266,11 +270,11 @@ impl<'a> ForkWorld<'a> {
     /// transactions, and lays our overlay on the first pinned state.
     pub fn new(spec: &'a RunSpec, rpc: RpcSource) -> Result<Self, ForkRunError> {
         let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
-        let (pin, heads, landed) = match fork.pending {
+        let Blocks { pin, heads, pending: landed } = match fork.pending {
             PendingFlow::NextBlock => {
                 let (pin, heads) = walk(&rpc, spec, fork)?;
-                let landed = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
-                (pin, heads, landed)
+                let pending = heads[1..].iter().map(|h| rpc.landed(h.number)).collect::<Result<Vec<_>, _>>()?;
+                Blocks { pin, heads, pending }
             }
             PendingFlow::Txpool => pool(&rpc, spec, fork)?,
         };
