@@ -184,3 +184,38 @@ fn malformed_rate_limited_silent_and_absent_nodes_fail_within_bounds() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("rec.json"), "{err}");
 }
+
+/// `[chain.fork]` in a backtest: its pools are the chain's, so `[[market.dex]]` beside it is refused,
+/// and only the sandwich strategy runs on it for now; each refusal names the key and its line.
+#[test]
+fn a_forked_backtest_refuses_what_it_cannot_run() {
+    let base = std::fs::read_to_string(common::repo().join("scenarios/fork/sandwich_forked.toml")).unwrap();
+    let load = |text: String| {
+        let sources = xcrack::config::Sources {
+            config_file: None,
+            scenario: Some(("forked.toml".into(), text)),
+            env: Vec::new(),
+            cli: Vec::new(),
+        };
+        xcrack::config::load(&sources, &common::repo().join("scenarios/fork")).map_err(|e| e.to_string())
+    };
+    let spec = load(base.clone()).unwrap();
+    assert_eq!(spec.dex.len(), 1, "the fork's pool is the run's pool");
+    assert!(spec.chain.fork.is_some());
+
+    let with_dex = base.replace(
+        "[chain]\n",
+        "[[market.dex]]\nname = \"x\"\npair = \"WETH/USDC\"\nreserves = [\"1 WETH\", \"3000 USDC\"]\nfee_bps = 30\n\n[chain]\n",
+    );
+    let e = load(with_dex).unwrap_err();
+    assert!(e.contains("market.dex") && e.contains("[[chain.fork.pools]]"), "{e}");
+
+    let with_arb =
+        base.replace("[strategies.micro_arbitrage]\nenabled = false", "[strategies.micro_arbitrage]\nenabled = true");
+    let e = load(with_arb).unwrap_err();
+    assert!(e.contains("forked.toml:") && e.contains("strategies.micro_arbitrage.enabled"), "{e}");
+
+    let bad_pool = base.replace("fee_bps = 30", "fee_bps = 30000");
+    let e = load(bad_pool).unwrap_err();
+    assert!(e.contains("chain.fork.pools[0].fee_bps"), "{e}");
+}

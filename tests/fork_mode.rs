@@ -549,3 +549,89 @@ fn the_node_pending_pool_is_offered_over_its_latest_block() {
     assert_eq!(last(&pool), last(&next), "the pool over N decides as block N+1 offered at N");
     assert!(pool.rivals.is_empty());
 }
+
+/// The shipped backtest over forked state: generated victims and rival sandwichers trading on the
+/// genuine Uniswap V2 pool as anvil holds it at `block`, our wallet and executor laid on top.
+fn forked_backtest_scenario(m: &Market, block: u64) -> String {
+    format!(
+        "# A backtest whose chain starts from real state ([chain.fork]) instead of our genesis: the genuine Uniswap V2\n\
+         # factory, pair and Router02 and WETH9 (npm @uniswap/v2-core 1.0.1, @uniswap/v2-periphery 1.1.0-beta.0) on anvil\n\
+         # (npm @foundry-rs/anvil 1.7.1) with a 1,000 WETH / 3,000,000 USDC pool at block {block}. Generated victims and\n\
+         # rival sandwichers trade on that pool, with its real bytecode and reserves; our executor and wallet are laid on\n\
+         # top in memory. Every state read this seed needs is in the recording, so it runs offline:\n\
+         #   xcrack backtest scenarios/fork/sandwich_forked.toml\n\
+         # Another seed reads other (new) accounts: point chain.fork.rpc_url at a node holding that state instead.\n\
+         # Written by `cargo test --test fork_mode -- --ignored` (anvil from tests/node), with the recording.\n\
+         name = \"sandwich-forked\"\n\
+         description = \"Sandwich backtest on a chain forked from genuine Uniswap V2 on anvil: 10 minutes of generated victims.\"\n\
+         seed = 5\n\
+         duration = \"10m\"\n\n\
+         [network]\nchain_id = 31337\n\n\
+         [market.assets.ETH]\nprice = 3000.0\nmodel = \"gbm\"\nvol_annual = 0.0\n\n\
+         [strategies.micro_arbitrage]\nenabled = false\n\n\
+         [strategies.cross_dex]\nenabled = false\n\n\
+         [strategies.sandwich]\nenabled = true\nmin_profit_usd = 2.0\n\n\
+         [account]\nwallet = [\"100 ETH\", \"300000 USDC\"]\ngas = \"5 ETH\"\n\n\
+         [mempool]\nvictims_per_minute = 6.0\nsize_median_usd = 20000.0\n\n\
+         [chain]\nblock_time = \"12s\"\nbase_fee_gwei = 10.0\n\n\
+         [chain.fork]\nreplay = \"../../data/fork/sandwich_forked.rec.json\"\n\
+         # rpc_url = \"http://127.0.0.1:8545\"   # or read a node holding this state\n\
+         block = {block}\nweth = \"{}\"\nquote = \"{}\"\n\n\
+         [[chain.fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{}\"\npair = \"{}\"\nfee_bps = 30\n",
+        m.weth, m.usdc, m.router, m.pair,
+    )
+}
+
+/// Regenerates `scenarios/fork/sandwich_forked.toml` and its recording from anvil (by hand:
+/// `cargo test --test fork_mode -- --ignored`).
+#[test]
+#[ignore]
+fn write_the_shipped_forked_backtest_and_recording() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let head = RpcSource::http(node.addr).latest().unwrap();
+    let repo = common::repo();
+    let file = repo.join("scenarios/fork/sandwich_forked.toml");
+    std::fs::write(&file, forked_backtest_scenario(&m, head)).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let sources = xcrack::config::Sources {
+        config_file: None,
+        scenario: Some((file.display().to_string(), text)),
+        env: Vec::new(),
+        cli: vec![],
+    };
+    let spec = xcrack::config::load(&sources, &repo.join("scenarios/fork")).unwrap();
+    let recorder = xcrack::chain::rpc::Recorder::new(xcrack::chain::rpc::Http::new(
+        xcrack::chain::rpc::Endpoint::parse(&node.url()).unwrap(),
+        xcrack::chain::rpc::Retry::default(),
+    ));
+    let rpc = RpcSource::new(std::rc::Rc::new(recorder.clone()));
+    let pin = rpc.pin(Some(head), None).unwrap();
+    let r = xcrack::engine::sandwich::run_forked(&spec, rpc, xcrack::engine::journal::Journal::default()).unwrap();
+    assert!(r.records.iter().any(|x| x.outcome == "included"), "the recorded run sandwiched someone");
+    recorder.recording(&pin).save(&repo.join("data/fork/sandwich_forked.rec.json")).unwrap();
+}
+
+/// The shipped backtest over forked state runs offline from its recording, the same bytes twice;
+/// its victims traded on the genuine pair (reserves from the chain, not a config), our bundles
+/// landed, and the wallet on the chain equals the booked one to the wei.
+#[test]
+fn the_shipped_backtest_over_forked_state_runs_offline() {
+    let scenario = common::scenario("fork/sandwich_forked.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let o = common::xcrack(&["backtest", &scenario, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = out.join("sandwich-forked-5");
+        files(&dir).into_iter().filter(|(n, _)| n != "timing.json").collect::<Vec<_>>()
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a, b, "byte-identical");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&a.iter().find(|(n, _)| n == "summary.json").unwrap().1).unwrap();
+    assert!(summary["bundles"]["included"].as_u64().unwrap() > 0, "{summary}");
+    assert!(summary["victims"]["sandwiched"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["wallet"]["matches"], true, "the wallet on the forked chain equals the books: {summary}");
+    assert_eq!(summary["bundles"]["simulation_failed"], 0, "{summary}");
+}

@@ -299,6 +299,24 @@ impl<S: StateSource> DatabaseRef for ForkDb<S> {
     }
 }
 
+/// A chain's state below our own writes, asked after a run whether any read failed (a fork's node
+/// may fail mid-run; the in-memory genesis never does).
+pub trait ReadFailure {
+    fn read_failure(&self) -> Option<String>;
+}
+
+impl ReadFailure for revm::database::EmptyDB {
+    fn read_failure(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<S: StateSource> ReadFailure for ForkDb<S> {
+    fn read_failure(&self) -> Option<String> {
+        self.failure()
+    }
+}
+
 /// A recorded run's state, answered offline: what was not recorded is an error, never a guess.
 pub struct Recorded {
     state: ForkState,

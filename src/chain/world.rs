@@ -6,7 +6,7 @@ use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use revm::database::DatabaseRef;
 
-use super::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Router02, IWETH9};
+use super::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pair, IUniswapV2Router02, IWETH9};
 use super::simchain::{ChainError, SimChain, actor};
 
 #[derive(Debug, Clone)]
@@ -25,6 +25,12 @@ pub struct DexDeployment {
     /// Owned by `searcher`.
     pub executor: Address,
     pub searcher: Address,
+    /// The pairs' packed reserves slot (ours: 6; Uniswap V2's: 8).
+    pub reserves_slot: u64,
+    /// The quote token's `balanceOf` mapping slot, and whether we can mint it (our test token) or
+    /// must credit balances in that mapping (a real token on a forked chain).
+    pub quote_balance_slot: u64,
+    pub quote_mintable: bool,
 }
 
 impl DexDeployment {
@@ -46,16 +52,86 @@ impl DexDeployment {
 
     /// (WETH, quote) reserves of venue `v`, read from its pair's packed reserve slot.
     pub fn reserves<X: DatabaseRef>(&self, chain: &SimChain<X>, v: usize) -> (U256, U256) {
-        let (r0, r1) = pair_reserves(chain, self.venues[v].pair);
+        let (r0, r1) = unpack_reserves(chain.storage_ref(self.venues[v].pair, U256::from(self.reserves_slot)));
         if self.weth_is_token0() { (r0, r1) } else { (r1, r0) }
+    }
+
+    /// A market already on a (forked) chain: its wrapped native token, quote token and
+    /// Router02/pair venues, with our executor deployed there for `searcher`. The pairs' reserves
+    /// slot is found against their own `getReserves`; the quote token's balance slot is given or
+    /// found against its `balanceOf`.
+    pub fn existing<X: DatabaseRef>(
+        chain: &mut SimChain<X>,
+        (weth, quote): (Address, Address),
+        venues: Vec<DexVenue>,
+        quote_balance_slot: Option<u64>,
+        searcher: Address,
+    ) -> Result<Self, ChainError> {
+        let executor = chain.deploy(searcher, contracts::executor(), &[])?;
+        let bad = |reason: String| ChainError::Deploy { contract: "a forked Uniswap V2 pair", reason };
+        let mut reserves_slot = None;
+        for v in &venues {
+            let o = chain.view(searcher, v.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
+            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output)
+                .map_err(|e| bad(format!("{}: getReserves: {e}", v.pair)))?;
+            let want = (U256::from(r.reserve0), U256::from(r.reserve1));
+            let slot = (0..=20u64).find(|s| unpack_reserves(chain.storage_ref(v.pair, U256::from(*s))) == want);
+            match (slot, reserves_slot) {
+                (Some(s), None) => reserves_slot = Some(s),
+                (Some(s), Some(t)) if s == t => {}
+                _ => return Err(bad(format!("{}: no storage slot 0..=20 packs its reserves as the others", v.pair))),
+            }
+        }
+        let quote_balance_slot = match quote_balance_slot {
+            Some(s) => s,
+            None => balance_slot(chain, quote, searcher)?.ok_or_else(|| {
+                bad(format!("{quote}: no slot 0..=100 is its balanceOf mapping; set quote_balance_slot"))
+            })?,
+        };
+        Ok(DexDeployment {
+            deployer: searcher,
+            weth,
+            usdc: quote,
+            venues,
+            executor,
+            searcher,
+            reserves_slot: reserves_slot.unwrap_or(contracts::slots::PAIR_RESERVES),
+            quote_balance_slot,
+            quote_mintable: false,
+        })
     }
 }
 
-/// A pair's (reserve0, reserve1), read from its packed reserve slot (no call).
-pub fn pair_reserves<X: DatabaseRef>(chain: &SimChain<X>, pair: Address) -> (U256, U256) {
-    let packed = chain.storage_ref(pair, U256::from(contracts::slots::PAIR_RESERVES));
+/// A packed reserve slot as (reserve0, reserve1): 112 bits each.
+fn unpack_reserves(packed: U256) -> (U256, U256) {
     let mask = (U256::from(1u8) << 112) - U256::from(1u8);
     (packed & mask, (packed >> 112) & mask)
+}
+
+/// A pair of ours: (reserve0, reserve1), read from its packed reserve slot (no call).
+pub fn pair_reserves<X: DatabaseRef>(chain: &SimChain<X>, pair: Address) -> (U256, U256) {
+    unpack_reserves(chain.storage_ref(pair, U256::from(contracts::slots::PAIR_RESERVES)))
+}
+
+/// The slot of `token`'s `balanceOf` mapping (Solidity layout), if one of 0..=100 is: the one whose
+/// entry for `who` `balanceOf(who)` reads back. Each probe is undone.
+pub fn balance_slot<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
+    token: Address,
+    who: Address,
+) -> Result<Option<u64>, ChainError> {
+    let marker = U256::from(0x5eed_u64) << 100;
+    for slot in 0..=100u64 {
+        let key = super::simchain::mapping_slot(who, slot);
+        let was = chain.storage(token, key);
+        chain.set_storage(token, key, marker);
+        let o = chain.view(who, token, ITestERC20::balanceOfCall { owner: who }.abi_encode().into())?;
+        chain.set_storage(token, key, was);
+        if o.success && o.output.len() >= 32 && U256::from_be_slice(&o.output[..32]) == marker {
+            return Ok(Some(slot));
+        }
+    }
+    Ok(None)
 }
 
 /// `deployer` (holding both tokens) seeds a new `a`/`b` pool through `router` with exactly
@@ -102,8 +178,14 @@ impl DexDeployment {
         chain
             .call(who, self.weth, IWETH9::depositCall {}.abi_encode().into(), U256::from(amounts[0]))?
             .require("WETH9.deposit")?;
-        let mint = ITestERC20::mintCall { to: who, value: U256::from(amounts[1]) }.abi_encode();
-        chain.call(self.deployer, self.usdc, mint.into(), U256::ZERO)?.require("USDC.mint")?;
+        if self.quote_mintable {
+            let mint = ITestERC20::mintCall { to: who, value: U256::from(amounts[1]) }.abi_encode();
+            chain.call(self.deployer, self.usdc, mint.into(), U256::ZERO)?.require("USDC.mint")?;
+        } else {
+            let key = super::simchain::mapping_slot(who, self.quote_balance_slot);
+            let had = chain.storage(self.usdc, key);
+            chain.set_storage(self.usdc, key, had + U256::from(amounts[1]));
+        }
         Ok(())
     }
 
@@ -112,7 +194,7 @@ impl DexDeployment {
     pub fn fund_deep<X: DatabaseRef>(&self, chain: &mut SimChain<X>, who: Address) -> Result<(), ChainError> {
         let lots = U256::from(1u128 << 100);
         chain.set_balance(who, lots);
-        chain.set_storage(self.usdc, super::simchain::mapping_slot(who, contracts::slots::ERC20_BALANCES), lots);
+        chain.set_storage(self.usdc, super::simchain::mapping_slot(who, self.quote_balance_slot), lots);
         let wrap = U256::from(1u128 << 90);
         chain.call(who, self.weth, IWETH9::depositCall {}.abi_encode().into(), wrap)?.require("WETH9.deposit")?;
         let pairs: Vec<(Address, Address)> =
@@ -173,5 +255,15 @@ pub fn deploy_dex_for<X: DatabaseRef>(
     }
     chain.set_balance(searcher, U256::from(10u128.pow(22)));
     let executor = chain.deploy(searcher, contracts::executor(), &[])?;
-    Ok(DexDeployment { deployer, weth, usdc, venues, executor, searcher })
+    Ok(DexDeployment {
+        deployer,
+        weth,
+        usdc,
+        venues,
+        executor,
+        searcher,
+        reserves_slot: contracts::slots::PAIR_RESERVES,
+        quote_balance_slot: contracts::slots::ERC20_BALANCES,
+        quote_mintable: true,
+    })
 }

@@ -255,6 +255,8 @@ pub struct ChainSpec {
     pub utilization_sigma: f64,
     /// The base fee stays at `base_fee_wei` (no EIP-1559 adjustment).
     pub fixed_base_fee: bool,
+    /// `[chain.fork]`: the chain starts from this real state; `dex` are its pools.
+    pub fork: Option<super::ForkSpec>,
 }
 
 /// A fully validated run: exact integers, nanosecond durations, one base asset quoted in one stablecoin.
@@ -733,7 +735,17 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         }
     };
 
-    if s.market.cex.is_empty() && s.market.dex.is_empty() && s.fork.is_none() {
+    let chain_fork = match &s.chain.fork {
+        None => None,
+        Some(f) => Some(super::fork::resolve(f, base_dir, &|key, message| v.err(&format!("chain.{key}"), message))?),
+    };
+    if chain_fork.is_some() && !s.market.dex.is_empty() {
+        return Err(v.err(
+            "market.dex",
+            "a chain started from a fork trades on its own pools: declare them as [[chain.fork.pools]], not [[market.dex]]",
+        ));
+    }
+    if s.market.cex.is_empty() && s.market.dex.is_empty() && s.fork.is_none() && chain_fork.is_none() {
         return Err(v.err("market", "declare at least one venue ([[market.cex]] or [[market.dex]])"));
     }
     let cex = s.market.cex.iter().enumerate().map(|(i, c)| v.cex(i, c)).collect::<Result<Vec<_>, _>>()?;
@@ -767,6 +779,17 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         });
     }
 
+    // A forked chain's pools: their reserves are the chain's at the fork block, read when it starts.
+    for p in chain_fork.iter().flat_map(|f| &f.pools) {
+        dex.push(DexSpecRun {
+            name: p.name.clone(),
+            reserve_base: U256::ZERO,
+            reserve_quote: U256::ZERO,
+            fee_bps: p.fee_bps,
+            swap_gas: super::schema::default_swap_gas(),
+            revert_gas: super::schema::default_revert_gas(),
+        });
+    }
     let m = &s.strategies.micro_arbitrage;
     let mk = |f: &str| format!("strategies.micro_arbitrage.{f}");
     // A searcher's config lists every pair it trades; a scenario simulates one market. Pairs of
@@ -865,6 +888,7 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         utilization_mean: v.within("chain.utilization_mean", c.utilization_mean, 0.0, 2.0)?,
         utilization_sigma: v.within("chain.utilization_sigma", c.utilization_sigma, 0.0, 2.0)?,
         fixed_base_fee: c.fixed_base_fee,
+        fork: chain_fork,
     };
     if duration < chain.block_time {
         return Err(v.err(
@@ -1072,6 +1096,21 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     // Strategies of two families (the CEX/DEX market's, sandwiching, liquidations) run together on
     // one chain and wallet (`engine::all`); the sandwich and liquidation checks above already require
     // that chain (pools in the EVM).
+    if chain.fork.is_some() {
+        let others = [
+            ("strategies.micro_arbitrage.enabled", s.strategies.micro_arbitrage.enabled),
+            ("strategies.cross_dex.enabled", s.strategies.cross_dex.enabled),
+            ("strategies.liquidation.enabled", s.strategies.liquidation.enabled),
+            ("strategies.sandwich.enabled", !s.strategies.sandwich.enabled),
+        ];
+        if let Some((key, _)) = others.iter().find(|(_, wrong)| *wrong) {
+            return Err(v.err(
+                v.user_key(key, "chain.fork"),
+                "a chain started from a fork runs the sandwich strategy (its victims and rivals on the real pools) \
+                 for now: enable it alone",
+            ));
+        }
+    }
     let spec = RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),

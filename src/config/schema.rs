@@ -466,10 +466,10 @@ pub struct DexConfig {
     pub revert_gas: u64,
 }
 
-fn default_swap_gas() -> u64 {
+pub(crate) fn default_swap_gas() -> u64 {
     120_000
 }
-fn default_revert_gas() -> u64 {
+pub(crate) fn default_revert_gas() -> u64 {
     45_000
 }
 
@@ -523,6 +523,10 @@ pub struct ChainConfig {
     /// Keep the base fee at `base_fee_gwei` instead of following EIP-1559 (controlled experiments).
     #[serde(default)]
     pub fixed_base_fee: bool,
+    /// Start the chain from real state (a node's block, or a recording of one) instead of our
+    /// genesis: the pools are the chain's own (`[[chain.fork.pools]]`); the same keys as `[fork]`.
+    #[serde(default)]
+    pub fork: Option<super::fork::ForkConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

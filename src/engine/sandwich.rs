@@ -12,6 +12,8 @@ use super::driver;
 use super::journal::Journal;
 use super::manager::StrategyManager;
 use super::queue::EventQueue;
+use crate::chain::fork::ForkDb;
+use crate::chain::rpc::RpcSource;
 use crate::config::RunSpec;
 use crate::execution::bundle_manager::BundleStats;
 use crate::market::dex::GENESIS_TIMESTAMP;
@@ -65,17 +67,75 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
 }
 
 /// `run`, filling `journal` (e.g. one that logs every event, for a file journal).
-pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<SandwichResult, SandwichRunError> {
-    let mut world = SandwichWorld::new(spec)?;
+pub fn run_journaled(spec: &RunSpec, journal: Journal) -> Result<SandwichResult, SandwichRunError> {
+    match &spec.chain.fork {
+        None => drive_world(spec, SandwichWorld::new(spec)?, GENESIS_TIMESTAMP, journal),
+        Some(fork) => {
+            let rpc = match (&fork.replay, &fork.rpc_url) {
+                (Some(file), _) => {
+                    let rec = crate::chain::rpc::Recording::load(file)?;
+                    RpcSource::new(std::rc::Rc::new(crate::chain::rpc::Replay::new(&rec)))
+                }
+                (None, Some(url)) => {
+                    let endpoint = crate::chain::rpc::Endpoint::parse(url).map_err(SandwichRunError::Relay)?;
+                    let retry = crate::chain::rpc::Retry {
+                        attempts: fork.attempts,
+                        timeout: fork.timeout,
+                        ..Default::default()
+                    };
+                    RpcSource::new(std::rc::Rc::new(crate::chain::rpc::Http::new(endpoint, retry)))
+                }
+                (None, None) => return Err(SandwichRunError::Internal("[chain.fork] names no node and no recording")),
+            };
+            run_forked(spec, rpc, journal)
+        }
+    }
+}
+
+/// The sandwich backtest on a chain started from `rpc`'s state at `[chain.fork]`'s block (a node,
+/// a recording, or a recorder around a node).
+pub fn run_forked(spec: &RunSpec, rpc: RpcSource, journal: Journal) -> Result<SandwichResult, SandwichRunError> {
+    let fork = spec.chain.fork.as_ref().ok_or(SandwichRunError::Internal("no [chain.fork]"))?;
+    let number = match fork.block {
+        Some(n) => n,
+        None => rpc.latest()?,
+    };
+    let pin = rpc.pin(Some(number), fork.block_hash)?;
+    if pin.chain_id != spec.chain_id {
+        return Err(SandwichRunError::Forked(format!(
+            "key `network.chain_id`: is {}, but the node [chain.fork] reads serves chain {}",
+            spec.chain_id, pin.chain_id
+        )));
+    }
+    let head = rpc.heads(&[number])?[0];
+    let venues = crate::sim::fork::venues_of(&rpc, &pin, fork).map_err(|e| SandwichRunError::Forked(e.to_string()))?;
+    let db = ForkDb::new(rpc, pin);
+    let me = crate::chain::Wallet::derived(spec.seed, "xcrack/searcher").address();
+    let mut hot: Vec<(alloy_primitives::Address, U256)> =
+        (0..=100u64).map(|s| (fork.quote, crate::chain::simchain::mapping_slot(me, s))).collect();
+    hot.extend(venues.iter().flat_map(|v| (6..=12u64).map(move |s| (v.pair, U256::from(s)))));
+    db.prefetch(&hot)?;
+    let world = SandwichWorld::forked(spec, db, head.timestamp, venues)?;
+    drive_world(spec, world, head.timestamp, journal)
+}
+
+fn drive_world<X: revm::database::DatabaseRef + crate::chain::fork::ReadFailure>(
+    spec: &RunSpec,
+    mut world: SandwichWorld<'_, X>,
+    genesis_ts: u64,
+    mut journal: Journal,
+) -> Result<SandwichResult, SandwichRunError> {
     let initial = world.initial;
     let mut strategies = StrategyManager::default();
     let fees = spec.dex.iter().map(|d| d.fee_bps).collect();
-    let strategy =
-        SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, GENESIS_TIMESTAMP, initial);
+    let strategy = SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, genesis_ts, initial);
     strategies.register(Box::new(strategy), true);
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut queue = EventQueue::new();
     driver::drive(&mut world, &mut queue, &mut strategies, &mut risk, &mut journal, spec.duration, &mut |_| {});
+    if let Some(e) = world.db().db.read_failure() {
+        return Err(SandwichRunError::Forked(format!("reading the forked state: {e}")));
+    }
     let blocks = world.blocks();
     let final_base_fee_wei = world.base_fee();
     let (on_chain, relay, manager, victims) = world.finish()?;

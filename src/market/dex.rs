@@ -328,6 +328,7 @@ mod tests {
             utilization_mean: 1.0,
             utilization_sigma: 0.0,
             fixed_base_fee: false,
+            fork: None,
         };
         let (rb, rq) = (U256::from(1_000 * E18), U256::from(3_000_000_000_000u128));
         let dex = DexSpecRun {

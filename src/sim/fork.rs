@@ -18,6 +18,7 @@ use crate::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pai
 use crate::chain::fork::{FetchStats, ForkDb, Pin};
 use crate::chain::rpc::{BlockHead, LandedTx, RpcSource};
 use crate::chain::simchain::mapping_slot;
+use crate::chain::world::DexVenue as Venue;
 use crate::chain::{ChainError, SimChain, Wallet};
 use crate::config::{ForkSpec, PairOf, PendingFlow, RunSpec};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
@@ -102,19 +103,13 @@ pub struct ForkCounts {
     pub decision_requests: u64,
 }
 
-/// A pool as the world trades it: the Router02 victims call and the pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Venue {
-    router: Address,
-    pair: Address,
-}
-
-/// Each configured pool's pair: as given, or the factory's `getPair(weth, quote)` at the pin.
-fn venues_of(rpc: &RpcSource, pin: &Pin, fork: &ForkSpec) -> Result<Vec<Venue>, ForkRunError> {
+/// Each configured pool's Router02 and pair: as given, or the factory's `getPair(weth, quote)` at
+/// the pin (the factory is zero when the config names the pair).
+pub fn venues_of(rpc: &RpcSource, pin: &Pin, fork: &ForkSpec) -> Result<Vec<Venue>, ForkRunError> {
     let mut out = Vec::with_capacity(fork.pools.len());
     for (i, p) in fork.pools.iter().enumerate() {
-        let pair = match p.pair {
-            PairOf::Pair(a) => a,
+        let (factory, pair) = match p.pair {
+            PairOf::Pair(a) => (Address::ZERO, a),
             PairOf::Factory(f) => {
                 let call = IUniswapV2Factory::getPairCall { tokenA: fork.weth, tokenB: fork.quote }.abi_encode();
                 let out = rpc.call(pin, f, &call)?;
@@ -125,10 +120,10 @@ fn venues_of(rpc: &RpcSource, pin: &Pin, fork: &ForkSpec) -> Result<Vec<Venue>, 
                         message: format!("{f} has no fork.weth/fork.quote pair at block {}", pin.number),
                     });
                 }
-                pair
+                (f, pair)
             }
         };
-        out.push(Venue { router: p.router, pair });
+        out.push(Venue { factory, router: p.router, pair });
     }
     Ok(out)
 }
@@ -707,27 +702,16 @@ fn balance_of(chain: &mut SimChain<ForkDb<RpcSource>>, token: Address, who: Addr
     Ok(if o.success && o.output.len() >= 32 { U256::from_be_slice(&o.output[..32]) } else { U256::ZERO })
 }
 
-/// The slot of `token`'s `balanceOf` mapping (Solidity layout): the one whose entry for `who`
-/// `balanceOf(who)` reads back. Each probe is undone.
+/// The slot of `token`'s `balanceOf` mapping: its 101 candidates for `who` fetched in one batch,
+/// then probed (`chain::world::balance_slot`).
 fn find_balance_slot(
     chain: &mut SimChain<ForkDb<RpcSource>>,
     token: Address,
     who: Address,
 ) -> Result<u64, ForkRunError> {
-    let marker = U256::from(0x5eed_u64) << 100;
     let candidates: Vec<(Address, U256)> = (0..=100u64).map(|s| (token, mapping_slot(who, s))).collect();
     chain.db().db.prefetch(&candidates).map_err(ForkRunError::Fork)?;
-    for slot in 0..=100u64 {
-        let key = mapping_slot(who, slot);
-        let was = chain.storage(token, key);
-        chain.set_storage(token, key, marker);
-        let read = balance_of(chain, token, who)?;
-        chain.set_storage(token, key, was);
-        if read == marker {
-            return Ok(slot);
-        }
-    }
-    Err(ForkRunError::Config {
+    crate::chain::world::balance_slot(chain, token, who)?.ok_or_else(|| ForkRunError::Config {
         key: "fork.quote_balance_slot".into(),
         message: format!("no slot 0..=100 of {token} is its balanceOf mapping; set it"),
     })

@@ -94,13 +94,15 @@ pub struct SandwichFlow<'a> {
     pub victims_out: Vec<VictimRecord>,
     me: Address,
     pools: Vec<PoolSpec>,
+    /// Block timestamps are this plus simulated seconds (our genesis's, or a forked block's).
+    pub genesis_ts: u64,
 }
 
 /// The sandwich world on its own chain: our DEX contracts, our wallet, the victims' wallets, and
 /// the embedded relay.
-pub struct SandwichWorld<'a> {
+pub struct SandwichWorld<'a, X: DatabaseRef = revm::database::EmptyDB> {
     /// The chain is the world's; the relay's book borrows it to build a block.
-    chain: SimChain,
+    chain: SimChain<X>,
     host: RelayHost,
     pub desk: BundleDesk,
     pub flow: SandwichFlow<'a>,
@@ -119,6 +121,10 @@ pub struct PreBuild {
 pub enum SandwichRunError {
     #[error(transparent)]
     Chain(#[from] ChainError),
+    #[error("forked state: {0}")]
+    Fork(#[from] crate::chain::fork::ForkError),
+    #[error("{0}")]
+    Forked(String),
     #[error("relay: {0}")]
     Relay(String),
     #[error("internal: {0}")]
@@ -130,16 +136,53 @@ impl<'a> SandwichWorld<'a> {
     /// approved; the relay listening on loopback.
     pub fn new(spec: &'a RunSpec) -> Result<Self, SandwichRunError> {
         let mut chain = SimChain::new(spec.chain_id);
-        let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
-        let me = wallet.address();
+        let me = Wallet::derived(spec.seed, "xcrack/searcher").address();
         let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
         let dex = deploy_dex_for(&mut chain, spec.quote_decimals as u8, &reserves, me)?;
+        SandwichWorld::assemble(spec, chain, dex, GENESIS_TIMESTAMP)
+    }
+}
+
+impl<'a, S: crate::chain::fork::StateSource> SandwichWorld<'a, crate::chain::fork::ForkDb<S>> {
+    /// Genesis on a fork (`[chain.fork]`): the chain continues from the pinned block's state
+    /// (`timestamp` its time); the pools, tokens and router are the chain's own (`venues`), our
+    /// executor is deployed there and our wallet and the victims' funded in memory, as in ours.
+    pub fn forked(
+        spec: &'a RunSpec,
+        db: crate::chain::fork::ForkDb<S>,
+        timestamp: u64,
+        venues: Vec<crate::chain::world::DexVenue>,
+    ) -> Result<Self, SandwichRunError> {
+        let fork = spec.chain.fork.as_ref().ok_or(SandwichRunError::Internal("no [chain.fork]"))?;
+        let pin = db.pin();
+        let mut chain = SimChain::over(db, spec.chain_id);
+        chain.start_block(pin.number + 1, timestamp, 0, actor("xcrack/builder"));
+        let me = Wallet::derived(spec.seed, "xcrack/searcher").address();
+        chain.set_balance(me, U256::from(10u128.pow(22)));
+        let dex = DexDeployment::existing(&mut chain, (fork.weth, fork.quote), venues, fork.quote_balance_slot, me)?;
+        chain.set_balance(me, U256::ZERO);
+        SandwichWorld::assemble(spec, chain, dex, timestamp)
+    }
+}
+
+impl<'a, X: DatabaseRef> SandwichWorld<'a, X> {
+    /// Our wallet exactly as `[account]` says and approved for the executor, the victims' flow,
+    /// the first block at `genesis_ts`, and the relay listening on loopback.
+    fn assemble(
+        spec: &'a RunSpec,
+        mut chain: SimChain<X>,
+        dex: DexDeployment,
+        genesis_ts: u64,
+    ) -> Result<Self, SandwichRunError> {
+        let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
+        let me = wallet.address();
         let initial = [spec.wallet_base, spec.wallet_quote, spec.wallet_native];
         dex.fund_exactly(&mut chain, me, initial)?;
         dex.approve(&mut chain, me, &[(dex.weth, dex.executor), (dex.usdc, dex.executor)])?;
         let mut flow = SandwichFlow::new(spec, &mut chain, dex, me)?;
+        flow.genesis_ts = genesis_ts;
         let base_fee = spec.chain.base_fee_wei;
-        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, flow.builder);
+        chain.advance_block(genesis_ts, base_fee.min(u128::from(u64::MAX)) as u64, flow.builder);
         chain.end_block();
         flow.head = chain.block_number();
         flow.head_base_fee = u128::from(chain.base_fee());
@@ -148,6 +191,11 @@ impl<'a> SandwichWorld<'a> {
         let client = RelayClient::new(host.addr(), Wallet::derived(spec.seed, "xcrack/flashbots-auth"));
         let manager = BundleManager::new(wallet, client, spec.chain_id);
         Ok(SandwichWorld { chain, host, desk: BundleDesk::new(manager), flow, initial })
+    }
+
+    /// The chain's database (a fork's reads and counters).
+    pub fn db(&mut self) -> &mut crate::chain::simchain::Db<X> {
+        self.chain.db()
     }
 
     pub fn blocks(&self) -> u64 {
@@ -173,7 +221,7 @@ impl<'a> SandwichWorld<'a> {
     fn block(&mut self, now: SimTime, risk: &mut RiskGate, out: &mut Vec<Event>) {
         let flow = &mut self.flow;
         let pre = flow.before_build(&mut self.chain, now);
-        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let timestamp = flow.genesis_ts + now / NANOS_PER_SEC;
         let mut r = self.host.lock();
         let base_fee = flow.base_fee.min(u128::from(u64::MAX)) as u64;
         let build = r.build_block(&mut self.chain, timestamp, base_fee, flow.builder, &pre.rivals);
@@ -265,6 +313,7 @@ impl<'a> SandwichFlow<'a> {
             victims_out: Vec::new(),
             me,
             pools,
+            genesis_ts: GENESIS_TIMESTAMP,
         })
     }
 
@@ -389,7 +438,7 @@ impl<'a> SandwichFlow<'a> {
     pub fn before_build<X: DatabaseRef>(&mut self, chain: &mut SimChain<X>, now: SimTime) -> PreBuild {
         let spec = self.spec;
         let target = self.head + 1;
-        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let timestamp = self.genesis_ts + now / NANOS_PER_SEC;
         let alone = self.alone(chain, target, timestamp);
         let mut rivals = Vec::new();
         for pool in 0..spec.dex.len() {
@@ -572,7 +621,7 @@ impl<'a> SandwichFlow<'a> {
     }
 }
 
-impl World for SandwichWorld<'_> {
+impl<X: DatabaseRef> World for SandwichWorld<'_, X> {
     type Event = SandwichEvent;
 
     /// Blocks first, then arrivals: a victim arriving at a block's very instant waits for the next.
@@ -650,7 +699,7 @@ impl World for SandwichWorld<'_> {
     }
 }
 
-impl ChainView for SandwichWorld<'_> {
+impl<X: DatabaseRef> ChainView for SandwichWorld<'_, X> {
     fn chain_id(&self) -> u64 {
         self.flow.spec.chain_id
     }
@@ -681,7 +730,7 @@ impl ChainView for SandwichWorld<'_> {
 }
 
 /// What strategies may read of this world's market: the pools' reserves and the block.
-impl MarketView for SandwichWorld<'_> {
+impl<X: DatabaseRef> MarketView for SandwichWorld<'_, X> {
     fn assets(&self) -> &[AssetSpec] {
         &[]
     }
