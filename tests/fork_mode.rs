@@ -450,7 +450,9 @@ fn shipped_scenario(m: &Market, block: u64) -> String {
 #[test]
 #[ignore]
 fn write_the_shipped_fork_scenario_and_recording() {
-    let Some(node) = anvil::anvil(&[]) else { return };
+    let state = common::repo().join("data/fork/anvil_uniswap_v2.state.json");
+    let dump = ["--dump-state", state.to_str().unwrap(), "--preserve-historical-states"];
+    let Some(mut node) = anvil::anvil(&dump) else { return };
     let Some(m) = market(node.addr) else { return };
     let n = victims_in_next_block(node.addr, &m);
     rival_block(node.addr, &m, n);
@@ -474,6 +476,8 @@ fn write_the_shipped_fork_scenario_and_recording() {
         tmp.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    node.interrupt();
+    assert!(state.exists(), "anvil wrote its state on exit");
 }
 
 /// The shipped fork scenario runs from its recording with no node and no npm: the same bytes
@@ -634,4 +638,25 @@ fn the_shipped_backtest_over_forked_state_runs_offline() {
     assert!(summary["victims"]["sandwiched"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(summary["wallet"]["matches"], true, "the wallet on the forked chain equals the books: {summary}");
     assert_eq!(summary["bundles"]["simulation_failed"], 0, "{summary}");
+}
+
+/// A live anvil restored from the shipped state (`anvil --load-state`) is the node the recording
+/// was made from: `xcrack fork --rpc` against it writes the recorded run's report, byte for byte.
+#[test]
+fn the_shipped_state_on_a_live_anvil_gives_the_recorded_report() {
+    let state = common::repo().join("data/fork/anvil_uniswap_v2.state.json");
+    let Some(node) = anvil::anvil(&["--load-state", state.to_str().unwrap()]) else { return };
+    let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        let mut args = vec!["fork", scenario.as_str(), "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend(extra);
+        let o = common::xcrack(&args, tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+        files(&dir)
+    };
+    let url = node.url();
+    assert_eq!(run("live", &["--rpc", &url]), run("replayed", &[]));
 }

@@ -21,6 +21,13 @@ impl Anvil {
         format!("http://{}", self.addr)
     }
 
+    /// Asks the node to exit as on Ctrl-C (SIGINT), so that a `--dump-state` file is written, and
+    /// waits for it.
+    pub fn interrupt(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
     /// Stops the node now (the test goes on offline).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
