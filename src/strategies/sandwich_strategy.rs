@@ -161,7 +161,12 @@ impl SandwichStrategy {
             return None;
         }
         let pool = dex.pool_of_router(swap.target)?;
-        let sells_base = *swap.path.first()? == dex.weth;
+        // Only a swap through our pair moves it: a router also serves other pairs and longer paths.
+        let sells_base = match swap.path.as_slice() {
+            [a, b] if *a == dex.weth && *b == dex.quote => true,
+            [a, b] if *a == dex.quote && *b == dex.weth => false,
+            _ => return None,
+        };
         self.seq += 1;
         let view = Victim {
             tx_hash: tx.hash,
@@ -435,6 +440,58 @@ mod tests {
             after: None,
         };
         Waiting { view, id: TxId(seq as u32), from: Address::with_last_byte(from), nonce }
+    }
+
+    #[test]
+    fn only_swaps_through_our_pair_are_victims() {
+        use crate::chain::contracts::IUniswapV2Router02 as R;
+        let (weth, quote, other) = (Address::with_last_byte(1), Address::with_last_byte(2), Address::with_last_byte(3));
+        let router = Address::with_last_byte(9);
+        let dex = DexBook {
+            weth,
+            quote,
+            executor: Address::ZERO,
+            searcher: Address::ZERO,
+            pools: vec![(router, Address::with_last_byte(10))],
+        };
+        let spec = SandwichSpec {
+            enabled: true,
+            min_profit_quote: 0,
+            bribe_share: 0.5,
+            min_success_probability: 0.0,
+            priority_fee_wei: 0,
+            gas_estimate: 110_000,
+            rival_probability: 0.0,
+            rival_bid_median_wei: 0.0,
+            rival_bid_sigma: 0.0,
+            submit_latency: 0,
+        };
+        let mut s = SandwichStrategy::new(spec, 0, vec![30], 12, 0, [0; 3]);
+        let mut w = crate::chain::Wallet::derived(1, "victim");
+        let mut raw = |path: Vec<Address>| {
+            let call = R::swapExactTokensForTokensCall {
+                amountIn: U256::from(5u8),
+                amountOutMin: U256::ZERO,
+                path,
+                to: Address::ZERO,
+                deadline: U256::MAX,
+            };
+            let req = crate::chain::TxRequest {
+                chain_id: 1,
+                to: router,
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                gas_limit: 300_000,
+                max_fee_per_gas: 10,
+                max_priority_fee_per_gas: 1,
+            };
+            w.sign(&req).unwrap().0
+        };
+        let ours = [raw(vec![weth, quote]), raw(vec![quote, weth])];
+        let not_ours = [raw(vec![weth, other]), raw(vec![weth, quote, other]), raw(vec![other, weth, quote])];
+        let sides: Vec<bool> = ours.iter().map(|r| s.victim(r, &dex).unwrap().0.sells_base).collect();
+        assert_eq!(sides, [true, false]);
+        assert!(not_ours.iter().all(|r| s.victim(r, &dex).is_none()), "another pair or a longer path is not ours");
     }
 
     #[test]
