@@ -67,8 +67,29 @@ pub fn wei_to_quote(wei: Wei, mark: u128) -> u128 {
     v.div_ceil(alloy_primitives::U256::from(1_000_000_000_000_000_000u128)).saturating_to()
 }
 
+/// `raw` (a signed amount of the base token, `decimals` of them a whole unit) in quote raw units at
+/// `mark` (quote raw per whole unit), truncated toward zero as integer division is; in 256 bits,
+/// so an 18-decimal quote token's marks do not overflow, and saturating at the i128 range.
+pub fn base_to_quote(raw: i128, mark: u128, decimals: u32) -> i128 {
+    use alloy_primitives::U256;
+    let v = U256::from(raw.unsigned_abs()) * U256::from(mark) / U256::from(10u8).pow(U256::from(decimals));
+    let v: i128 = v.try_into().unwrap_or(i128::MAX);
+    if raw < 0 { -v } else { v }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base_converts_to_quote_as_i128_division_does_without_overflow() {
+        for (raw, mark) in [(7i128, 3_000_000_000u128), (-7, 3_000_000_000), (123_456_789_012_345_678, 2_999_999_999)] {
+            assert_eq!(super::base_to_quote(raw, mark, 18), raw * mark as i128 / 10i128.pow(18));
+        }
+        // A DAI-quoted pool: 1 ETH at 3,000 DAI (18 decimals) overflows i128 in a plain product.
+        let e18 = 10i128.pow(18);
+        assert_eq!(super::base_to_quote(5 * e18, 3_000 * 10u128.pow(18), 18), 15_000 * e18);
+        assert_eq!(super::base_to_quote(-5 * e18, 3_000 * 10u128.pow(18), 18), -15_000 * e18);
+    }
+
     #[test]
     fn gas_converts_to_quote_rounding_up() {
         // 0.00264 ETH at 3000.000000 USDC is exactly 7.92 USDC.

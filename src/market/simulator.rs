@@ -188,7 +188,7 @@ impl ArbitrageSimulator {
         let base: i128 = a.cex_base.iter().zip(&b.cex_base).map(|(x, y)| d(*x, *y)).sum::<i128>()
             + a.wallet_base.iter().zip(&b.wallet_base).map(|(x, y)| d(*x, *y)).sum::<i128>()
             + d(a.wallet_native, b.wallet_native);
-        quote + base * mark as i128 / 10i128.pow(self.base_decimals)
+        quote + crate::core::base_to_quote(base, mark, self.base_decimals)
     }
 
     pub fn base_decimals(&self) -> u32 {

@@ -123,7 +123,7 @@ fn record_of<'a>(r: &'a ForkResult, w: &WouldSend) -> Option<&'a crate::engine::
 
 /// Raw units in quote at `mark` (quote raw per whole ETH) for WETH; quote as it is.
 fn to_quote(raw: i128, is_weth: bool, mark: u128) -> i128 {
-    if is_weth { raw * mark as i128 / 10i128.pow(18) } else { raw }
+    if is_weth { crate::core::base_to_quote(raw, mark, 18) } else { raw }
 }
 
 pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {

@@ -62,7 +62,7 @@ impl SandwichRecord {
     /// Realised gross in quote raw units at the mark.
     pub fn gross_quote(&self) -> i128 {
         let g = self.realised_gross_raw.unwrap_or(0);
-        if self.sells_base { g * self.mark as i128 / 10i128.pow(18) } else { g }
+        if self.sells_base { crate::core::base_to_quote(g, self.mark, 18) } else { g }
     }
     pub fn gas_quote(&self) -> i128 {
         crate::core::wei_to_quote(self.gas_wei, self.mark) as i128
