@@ -127,8 +127,14 @@ pub trait World {
     );
     fn market(&self) -> &dyn MarketView;
     fn chain(&self) -> &dyn ChainView;
-    fn free_trade_slots(&self) -> usize;
-    fn is_busy(&self, venue: LegVenue) -> bool;
+    /// Order slots the world's executor can still open (worlds of bundles only: none).
+    fn free_trade_slots(&self) -> usize {
+        0
+    }
+    /// Has the world an order of ours in flight on `venue` (worlds of bundles only: never)?
+    fn is_busy(&self, _venue: LegVenue) -> bool {
+        false
+    }
     /// `strategy`: who asks (a world with several flows sends each its own).
     fn assess(&self, strategy: u16, action: &Action) -> Assessment;
     /// Carries out a gated action; an error is the reason it could not be (e.g. a simulation

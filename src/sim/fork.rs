@@ -23,8 +23,8 @@ use crate::chain::{ChainError, SimChain, Wallet};
 use crate::config::{ForkSpec, PairOf, PendingFlow, RunSpec};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
-    Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, LegVenue,
-    NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
+    Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, NANOS_PER_SEC,
+    OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
 };
 use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::execution::bundle_manager::{BundleManager, DryRunSink, Simulated, token_flows_of};
@@ -759,14 +759,6 @@ impl World for ForkWorld<'_> {
 
     fn chain(&self) -> &dyn ChainView {
         self
-    }
-
-    fn free_trade_slots(&self) -> usize {
-        0
-    }
-
-    fn is_busy(&self, _venue: LegVenue) -> bool {
-        false
     }
 
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {

@@ -17,7 +17,7 @@ use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
     Action, AssetId, BUILD_DEADLINE, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event,
-    LegVenue, NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId,
+    NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId,
 };
 use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::engine::lending_history::History;
@@ -642,14 +642,6 @@ impl World for LendingSimWorld<'_> {
 
     fn chain(&self) -> &dyn ChainView {
         self
-    }
-
-    fn free_trade_slots(&self) -> usize {
-        0
-    }
-
-    fn is_busy(&self, _venue: LegVenue) -> bool {
-        false
     }
 
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {

@@ -22,7 +22,7 @@ use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
     Action, AssetId, BLOCK_GAS_LIMIT, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event,
-    LegVenue, NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
+    NANOS_PER_SEC, OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
 };
 use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::engine::sandwich::VictimRecord;
@@ -655,14 +655,6 @@ impl<X: DatabaseRef> World for SandwichWorld<'_, X> {
 
     fn chain(&self) -> &dyn ChainView {
         self
-    }
-
-    fn free_trade_slots(&self) -> usize {
-        0
-    }
-
-    fn is_busy(&self, _venue: LegVenue) -> bool {
-        false
     }
 
     /// Bundles are gated on the bundles we have out (a replacement takes its predecessor's place)
