@@ -218,6 +218,13 @@ impl<X: DatabaseRef> SimChain<X> {
         b.beneficiary = coinbase;
     }
 
+    /// The hard fork whose rules the EVM runs (ours: revm's latest; a fork of a real chain: the
+    /// chain's at the forked block, `mainnet_spec`).
+    pub fn set_spec(&mut self, spec: revm::primitives::hardfork::SpecId) {
+        self.flush();
+        self.evm.ctx.cfg.spec = spec;
+    }
+
     /// Ends the current block and makes the next one `number` (a fork starts at its pinned block's
     /// successor rather than at 1).
     pub fn start_block(&mut self, number: u64, timestamp: u64, base_fee: u64, coinbase: Address) {
@@ -615,6 +622,28 @@ pub fn outcome(result: ExecutionResult) -> CallOutcome {
     }
 }
 
+/// Ethereum mainnet's hard fork at a block: gas costs and opcodes as they were then (a fork of an
+/// older block run under today's rules would price calldata and storage differently).
+pub fn mainnet_spec(number: u64, timestamp: u64) -> revm::primitives::hardfork::SpecId {
+    use revm::primitives::hardfork::SpecId;
+    match () {
+        _ if timestamp >= 1_764_798_551 => SpecId::OSAKA,
+        _ if timestamp >= 1_746_612_311 => SpecId::PRAGUE,
+        _ if timestamp >= 1_710_338_135 => SpecId::CANCUN,
+        _ if timestamp >= 1_681_338_455 => SpecId::SHANGHAI,
+        _ if number >= 15_537_394 => SpecId::MERGE,
+        _ if number >= 12_965_000 => SpecId::LONDON,
+        _ if number >= 12_244_000 => SpecId::BERLIN,
+        _ => SpecId::ISTANBUL,
+    }
+}
+
+/// The hard fork a forked chain's block runs under: mainnet's by block and time; another chain's
+/// (a local node, a testnet) revm's latest, as nodes such as anvil default to.
+pub fn spec_for(chain_id: u64, number: u64, timestamp: u64) -> revm::primitives::hardfork::SpecId {
+    if chain_id == 1 { mainnet_spec(number, timestamp) } else { revm::primitives::hardfork::SpecId::default() }
+}
+
 /// Storage slot of `mapping(address => ...)` at `slot` for `key` (Solidity layout).
 pub fn mapping_slot(key: Address, slot: u64) -> U256 {
     let mut buf = [0u8; 64];
@@ -641,5 +670,26 @@ pub fn revert_reason(output: &[u8]) -> String {
     match alloy_sol_types::decode_revert_reason(output) {
         Some(r) => r.strip_prefix("revert: ").map(str::to_string).unwrap_or(r),
         None => format!("0x{}", alloy_primitives::hex::encode(output)),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use revm::primitives::hardfork::SpecId;
+
+    #[test]
+    fn a_fork_of_mainnet_runs_the_rules_of_its_block() {
+        let cases = [
+            (11_000_000, 1_601_968_149, SpecId::ISTANBUL),
+            (14_000_000, 1_641_961_043, SpecId::LONDON),
+            (16_000_000, 1_668_728_039, SpecId::MERGE),
+            (19_000_000, 1_705_473_611, SpecId::SHANGHAI),
+            (19_500_000, 1_710_900_000, SpecId::CANCUN),
+            (22_500_000, 1_747_400_000, SpecId::PRAGUE),
+            (24_000_000, 1_765_600_000, SpecId::OSAKA),
+        ];
+        for (n, ts, spec) in cases {
+            assert_eq!(super::spec_for(1, n, ts), spec, "block {n}");
+        }
+        assert_eq!(super::spec_for(31337, 5, 1_600_000_000), SpecId::default(), "a local node: the latest rules");
     }
 }

@@ -363,6 +363,7 @@ impl<'a> ForkWorld<'a> {
             _ => ForkDb::new(self.rpc.clone(), pin),
         };
         let mut chain = SimChain::over(db, self.spec.chain_id);
+        chain.set_spec(crate::chain::simchain::spec_for(self.spec.chain_id, next.number, next.timestamp));
         let (accounts, slots) = self.hot(k);
         let fetched = chain.db().db.prefetch_accounts(&accounts).and_then(|_| chain.db().db.prefetch(&slots));
         if let Err(e) = fetched {

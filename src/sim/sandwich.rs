@@ -156,6 +156,7 @@ impl<'a, S: crate::chain::fork::StateSource> SandwichWorld<'a, crate::chain::for
         let fork = spec.chain.fork.as_ref().ok_or(SandwichRunError::Internal("no [chain.fork]"))?;
         let pin = db.pin();
         let mut chain = SimChain::over(db, spec.chain_id);
+        chain.set_spec(crate::chain::simchain::spec_for(spec.chain_id, pin.number + 1, timestamp));
         chain.start_block(pin.number + 1, timestamp, 0, actor("xcrack/builder"));
         let me = Wallet::derived(spec.seed, "xcrack/searcher").address();
         chain.set_balance(me, U256::from(10u128.pow(22)));
