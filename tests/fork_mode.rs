@@ -324,6 +324,7 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     let r = &fork.rivals[0];
     assert_eq!((r.block, r.victim, r.searcher, r.token), (n + 2, erin, rival, m.weth));
     assert_eq!(r.gross_raw, rival_gross, "the rival's gross from its receipts, to the wei");
+    assert_eq!(r.bribe_wei, Some(0), "router swaps pay the fee recipient nothing directly (call traces)");
     assert!(rival_gross > 0, "{rival_gross}");
     assert_eq!(fork.counts.pins, 2);
     assert_eq!(fork.counts.decision_requests, 0, "no RPC on the decision path once the pin is warm");
@@ -344,6 +345,7 @@ fn a_fork_of_genuine_uniswap_v2_decides_as_the_backtest_records_and_replays_offl
     methods.sort();
     methods.dedup();
     let reads = [
+        "debug_traceTransaction",
         "eth_chainId",
         "eth_getBalance",
         "eth_getBlockByNumber",

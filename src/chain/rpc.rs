@@ -478,6 +478,25 @@ impl RpcSource {
             .collect()
     }
 
+    /// Wei each of `txs` sent `coinbase` directly (the value of every call to it, at any depth),
+    /// from `debug_traceTransaction`'s call tracer in one batch; `None` (with a warning) when the
+    /// node does not trace or the recording has no traces: the bribe is then unknown, not zero.
+    pub fn coinbase_transfers(&self, txs: &[B256], coinbase: Address) -> Option<Vec<U256>> {
+        if txs.is_empty() {
+            return Some(Vec::new());
+        }
+        let calls: Vec<Call> =
+            txs.iter().map(|h| Call::new("debug_traceTransaction", json!([h, {"tracer": "callTracer"}]))).collect();
+        let traces = match self.send(&calls) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(target: "xcrack::fork", error = %e, "no call traces: rivals' direct bribes unknown");
+                return None;
+            }
+        };
+        traces.iter().map(|t| paid_to(t, coinbase)).collect()
+    }
+
     /// Block `number`'s transactions as they landed, in order: raw signed bytes (checked against
     /// their hashes) and receipts.
     pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {
@@ -523,6 +542,25 @@ impl RpcSource {
         }
         Ok(out)
     }
+}
+
+/// The value a call frame and its sub-calls send `to` (calls that move value: not DELEGATECALL,
+/// CALLCODE or STATICCALL); `None` for a frame that is not a call tracer's.
+fn paid_to(frame: &Value, to: Address) -> Option<U256> {
+    let kind = frame.get("type").and_then(Value::as_str)?;
+    let mut sum = U256::ZERO;
+    let moves_value = !matches!(kind, "DELEGATECALL" | "CALLCODE" | "STATICCALL");
+    let target = frame.get("to").and_then(Value::as_str).and_then(|a| a.parse::<Address>().ok());
+    if moves_value && target == Some(to) {
+        sum += match frame.get("value") {
+            None | Some(Value::Null) => U256::ZERO,
+            Some(v) => v.as_str().and_then(|s| s.parse().ok())?,
+        };
+    }
+    for c in frame.get("calls").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        sum += paid_to(c, to)?;
+    }
+    Some(sum)
 }
 
 fn logs_of(rc: &Value) -> Result<Vec<LandedLog>, ForkError> {
@@ -697,6 +735,21 @@ mod tests {
         assert!(e.contains("asked for block 7"), "{e}");
         let e = node.chain_id().unwrap_err().to_string();
         assert!(e.contains("eth_chainId"), "{e}");
+    }
+
+    #[test]
+    fn direct_payments_to_the_fee_recipient_are_summed_through_the_call_tree() {
+        let cb = Address::with_last_byte(0xcb);
+        let frame = json!({"type": "CALL", "to": Address::with_last_byte(1), "value": "0x5", "calls": [
+            {"type": "CALL", "to": cb, "value": "0x64"},
+            {"type": "DELEGATECALL", "to": cb, "value": "0x1000"},
+            {"type": "CALL", "to": Address::with_last_byte(2), "calls": [{"type": "CALL", "to": cb, "value": "0x1"}]},
+            {"type": "STATICCALL", "to": cb}
+        ]});
+        assert_eq!(paid_to(&frame, cb), Some(U256::from(101u64)));
+        assert_eq!(paid_to(&json!({"type": "CALL", "to": cb, "value": "0xa"}), cb), Some(U256::from(10u64)));
+        assert_eq!(paid_to(&json!({"no": "trace"}), cb), None);
+        assert_eq!(paid_to(&json!({"type": "CALL", "to": cb, "value": 12}), cb), None, "a malformed value");
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct RivalSummary {
     /// Of the victims we would have wrapped, how many a rival sandwiched.
     pub our_victims_taken: u64,
     pub searchers: Vec<String>,
+    /// Their gas (priority fees included) and direct payments to the fee recipient, wei; the
+    /// payments are null when the node gave no call traces.
+    pub gas_wei: String,
+    pub direct_bribes_wei: Option<String>,
 }
 
 /// One bundle line of bundles.jsonl.
@@ -195,6 +199,8 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
             sandwiches: r.rivals.len() as u64,
             our_victims_taken: r.rivals.iter().filter(|x| targeted.contains(&x.victim)).count() as u64,
             searchers,
+            gas_wei: r.rivals.iter().map(|x| x.gas_wei).sum::<u128>().to_string(),
+            direct_bribes_wei: r.rivals.iter().map(|x| x.bribe_wei).sum::<Option<u128>>().map(|b| b.to_string()),
         },
         risk_refused: super::refusals(&r.risk_rejects),
     }
@@ -225,8 +231,12 @@ pub fn markdown(s: &ForkSummary) -> String {
     let r = &s.rivals;
     let _ = writeln!(
         m,
-        "\n## What actually happened\n\n{} sandwich(es) of our pools' swaps landed; {} of them on victims we would have wrapped.",
-        r.sandwiches, r.our_victims_taken
+        "\n## What actually happened\n\n{} sandwich(es) of our pools' swaps landed; {} of them on victims we would have wrapped. \
+         Their gas: {} wei; their direct payments to the fee recipient: {}.",
+        r.sandwiches,
+        r.our_victims_taken,
+        r.gas_wei,
+        r.direct_bribes_wei.as_deref().map(|b| format!("{b} wei")).unwrap_or_else(|| "unknown (no call traces)".into())
     );
     let rd = &s.reads;
     let _ = writeln!(m, "\n## Reads\n");
@@ -334,6 +344,7 @@ fn opportunities_frame(r: &ForkResult) -> Result<DataFrame, ReportError> {
         "rival_token" => col(&|o| o.rival.map(|x| x.token.to_string())),
         "rival_gross_raw" => col(&|o| o.rival.map(|x| x.gross_raw.to_string())),
         "rival_gas_wei" => col(&|o| o.rival.map(|x| x.gas_wei.to_string())),
+        "rival_bribe_wei" => col(&|o| o.rival.and_then(|x| x.bribe_wei).map(|b| b.to_string())),
     )
     .map_err(|e| ReportError::Other(e.to_string()))
 }

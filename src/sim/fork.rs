@@ -83,10 +83,13 @@ pub struct RivalSandwich {
     pub front: B256,
     pub back: B256,
     /// The token the front-run paid in, and the rival's gross in it (back-run out − front-run in),
-    /// before gas and any coinbase transfer (not visible in receipts).
+    /// before gas and bribe.
     pub token: Address,
     pub gross_raw: i128,
+    /// Gas of its two transactions (priority fees included), and what they sent the block's fee
+    /// recipient directly (from call traces; `None` where the node does not trace).
     pub gas_wei: u128,
+    pub bribe_wei: Option<u128>,
 }
 
 /// What the run read and how often it asked.
@@ -604,6 +607,7 @@ impl<'a> ForkWorld<'a> {
     /// one sender's swaps on the same pair right before and right after it, in opposite directions.
     fn label_rivals(&mut self, k: usize) {
         let txs = &self.landed[k - 1];
+        let mut found: Vec<RivalSandwich> = Vec::new();
         let swaps: Vec<Vec<(usize, SwapLeg)>> = txs
             .iter()
             .map(|t| {
@@ -630,7 +634,7 @@ impl<'a> ForkWorld<'a> {
                 let gross = back.amount_out.saturating_to::<i128>() - front.amount_in.saturating_to::<i128>();
                 let gas =
                     [&txs[v - 1], &txs[v + 1]].iter().map(|t| u128::from(t.gas_used) * t.effective_gas_price).sum();
-                self.rivals.push(RivalSandwich {
+                found.push(RivalSandwich {
                     block: self.heads[k].number,
                     victim: txs[v].hash,
                     pool,
@@ -640,9 +644,18 @@ impl<'a> ForkWorld<'a> {
                     token,
                     gross_raw: gross,
                     gas_wei: gas,
+                    bribe_wei: None,
                 });
             }
         }
+        // What the rivals paid the block's fee recipient directly, from call traces (one batch).
+        let legs: Vec<B256> = found.iter().flat_map(|r| [r.front, r.back]).collect();
+        if let Some(paid) = self.rpc.coinbase_transfers(&legs, self.heads[k].coinbase) {
+            for (r, pair) in found.iter_mut().zip(paid.chunks(2)) {
+                r.bribe_wei = Some(pair.iter().map(|w| w.saturating_to::<u128>()).sum());
+            }
+        }
+        self.rivals.extend(found);
     }
 
     fn block_info(&self) -> BlockInfo {
