@@ -73,6 +73,12 @@ fn block(n: u64) -> serde_json::Value {
 
 /// A node of chain `chain_id` with blocks 0..=`head`.
 fn honest(chain_id: u64, head: u64) -> Arc<Script> {
+    with_tx(chain_id, head, None)
+}
+
+/// As `honest`, every block holding one transaction: (its hash, what `eth_getRawTransactionByHash`
+/// answers, what `eth_getTransactionReceipt` answers).
+fn with_tx(chain_id: u64, head: u64, tx: Option<(String, serde_json::Value, serde_json::Value)>) -> Arc<Script> {
     Arc::new(move |req: &serde_json::Value| {
         let answer = |call: &serde_json::Value| {
             let result = match call["method"].as_str().unwrap_or("") {
@@ -81,8 +87,14 @@ fn honest(chain_id: u64, head: u64) -> Arc<Script> {
                 "eth_getBlockByNumber" => {
                     let n =
                         u64::from_str_radix(call["params"][0].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-                    if n <= head { block(n) } else { serde_json::Value::Null }
+                    let mut b = if n <= head { block(n) } else { serde_json::Value::Null };
+                    if let (Some((hash, _, _)), false) = (&tx, b.is_null()) {
+                        b["transactions"] = serde_json::json!([hash]);
+                    }
+                    b
                 }
+                "eth_getRawTransactionByHash" => tx.as_ref().map(|t| t.1.clone()).unwrap_or_default(),
+                "eth_getTransactionReceipt" => tx.as_ref().map(|t| t.2.clone()).unwrap_or_default(),
                 _ => serde_json::json!("0x0"),
             };
             serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": result})
@@ -141,6 +153,36 @@ fn a_node_of_another_chain_or_another_block_is_refused_by_name() {
     let (code, err) = fork(&scenario(tmp.path(), &url, 31337, "blocks = 0"), tmp.path(), &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("fork.blocks") && err.contains("bad-node.toml"), "{err}");
+}
+
+#[test]
+fn a_block_whose_transactions_or_receipts_are_malformed_is_refused_by_method_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = "0x02f86b827a69808080809400000000000000000000000000000000000000018080c080a0000000000000000000000000000000000000000000000000000000000000000180a00000000000000000000000000000000000000000000000000000000000000001";
+    let hash = format!("{}", alloy_primitives::keccak256(alloy_primitives::hex::decode(&raw[2..]).unwrap()));
+    let receipt = serde_json::json!({"status": "0x1", "gasUsed": "0x5208", "effectiveGasPrice": "0x1", "logs": []});
+    let cases = [
+        (format!("0x{:064x}", 7), serde_json::json!(raw), receipt.clone(), "hash to"),
+        (hash.clone(), serde_json::json!("not hex"), receipt.clone(), "eth_getRawTransactionByHash: result"),
+        (
+            hash.clone(),
+            serde_json::json!(raw),
+            serde_json::json!({"gasUsed": "0x5208"}),
+            "eth_getTransactionReceipt: status",
+        ),
+        (
+            hash.clone(),
+            serde_json::json!(raw),
+            serde_json::json!({"status": "0x1", "gasUsed": "0x1", "effectiveGasPrice": "0x1", "logs": [{"address": 5}]}),
+            "logs[].topics",
+        ),
+    ];
+    for (h, raw_answer, rc, expect) in cases {
+        let (url, _) = node(with_tx(31337, 20, Some((h, raw_answer, rc))));
+        let (code, err) = fork(&scenario(tmp.path(), &url, 31337, "block = 10"), tmp.path(), &[]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(expect), "{expect}: {err}");
+    }
 }
 
 #[test]
