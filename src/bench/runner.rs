@@ -203,6 +203,20 @@ pub fn paths() -> Vec<PathDef> {
             },
         },
         PathDef {
+            name: "fork/decision_warm_fork",
+            kind: Kind::Latency,
+            unit: "call",
+            make: || {
+                // The same decision on a chain over fork state (`bench::fork`), once warm.
+                let mut b = super::SandwichBench::new().forked();
+                b.victim_to_bundle();
+                Box::new(move || {
+                    std::hint::black_box(b.victim_to_bundle());
+                    1
+                })
+            },
+        },
+        PathDef {
             name: "sandwich/sizing_closed_form_confirmed",
             kind: Kind::Latency,
             unit: "call",
