@@ -16,10 +16,10 @@ pub struct Settings {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Reports root: each run writes <DIR>/<scenario>-<seed>/.
+    /// Reports root: a backtest writes <DIR>/<scenario>-<seed>/, a fork run <DIR>/<name>-block-<N>/.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub out: PathBuf,
-    /// Configuration file overriding the embedded defaults ([network], [strategies], [safety], [monitoring]).
+    /// Configuration file overriding the embedded defaults ([network], [strategies], [safety], [monitoring], [fork]).
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
     /// Override any key, e.g. --set strategies.micro_arbitrage.min_profit_usd=5 (repeatable).
