@@ -662,3 +662,32 @@ fn the_shipped_state_on_a_live_anvil_gives_the_recorded_report() {
     let url = node.url();
     assert_eq!(run("live", &["--rpc", &url]), run("replayed", &[]));
 }
+
+/// No scenario file: the embedded fork base scenario with `[fork]` from `--config` (here the
+/// shipped recording's pools and block) decides as the shipped scenario does; without a `[fork]`
+/// anywhere, one clear error.
+#[test]
+fn the_embedded_base_takes_its_fork_from_the_config_file() {
+    let scenario = std::fs::read_to_string(common::repo().join("scenarios/fork/anvil_uniswap_v2.toml")).unwrap();
+    let fork = &scenario[scenario.find("[fork]").unwrap()..];
+    let rec = common::repo().join("data/fork/anvil_uniswap_v2.rec.json");
+    let fork = fork.replace(
+        "replay = \"../../data/fork/anvil_uniswap_v2.rec.json\"",
+        &format!("replay = {:?}", rec.display().to_string()),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("searcher.toml");
+    std::fs::write(&config, format!("[network]\nchain_id = 31337\n\n{fork}")).unwrap();
+    let out = tmp.path().join("out");
+    let args =
+        ["fork", "--config", config.to_str().unwrap(), "--seed", "11", "--out", out.to_str().unwrap(), "--quiet"];
+    let o = common::xcrack(&args, tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("fork-block-14/summary.json")).unwrap()).unwrap();
+    assert_eq!((s["would_send"]["bundles"].as_u64(), s["rivals"]["sandwiches"].as_u64()), (Some(1), Some(1)), "{s}");
+
+    let o = common::xcrack(&["fork", "--out", out.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs a [fork] section"));
+}

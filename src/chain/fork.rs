@@ -46,7 +46,9 @@ pub enum ForkError {
     Lookahead { asked: u64, pinned: u64 },
     #[error("{method}: {message}")]
     Source { method: &'static str, message: String },
-    #[error("the recording has no {0}: replay answers only what the recorded run read (same seed, blocks, pools and wallet; record again against a node for another run)")]
+    #[error(
+        "the recording has no {0}: replay answers only what the recorded run read (same seed, blocks, pools and wallet; record again against a node for another run)"
+    )]
     NotRecorded(String),
     #[error("fork cache {path}: {message}")]
     Cache { path: PathBuf, message: String },

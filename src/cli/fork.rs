@@ -82,14 +82,16 @@ fn load(args: &Args) -> Result<RunSpec, CliError> {
         None => (Some((FORK_BASE_NAME.to_string(), FORK_BASE.to_string())), PathBuf::from(".")),
     };
     let sources = Sources { config_file: s.config.clone(), scenario, env: Vec::new(), cli }.with_process_env();
-    let spec = config::load(&sources, &base_dir)?;
-    if spec.fork.is_none() {
+    let layered = config::layer(&sources)?;
+    let settings = config::settings(&layered)?;
+    // Before the rest is validated: without [fork] nothing else can be right.
+    if settings.fork.is_none() {
         return Err(bad_input(
             "fork mode needs a [fork] section (weth, quote, [[fork.pools]]) in the scenario or the --config file"
                 .into(),
         ));
     }
-    Ok(spec)
+    Ok(config::resolve(&settings, &layered, &base_dir)?)
 }
 
 /// The node (or the recording) the run reads, and the recorder to save afterwards.
