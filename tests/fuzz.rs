@@ -290,3 +290,118 @@ fn relay_request_handling_never_panics() {
         })
         .unwrap();
 }
+
+/// JSON a node (or a hostile proxy) might answer in place of a result.
+fn node_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        "0x[0-9a-f]{0,70}".prop_map(serde_json::Value::from),
+        "0x[0-9a-fA-FxX]{0,3}".prop_map(serde_json::Value::from),
+        "\\PC{0,20}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let keys = prop_oneof![
+            Just("number"),
+            Just("hash"),
+            Just("parentHash"),
+            Just("timestamp"),
+            Just("baseFeePerGas"),
+            Just("gasUsed"),
+            Just("gasLimit"),
+            Just("miner"),
+            Just("transactions"),
+            Just("status"),
+            Just("effectiveGasPrice"),
+            Just("logs"),
+            Just("address"),
+            Just("topics"),
+            Just("data"),
+            Just("pending"),
+            Just("type"),
+            Just("to"),
+            Just("value"),
+            Just("calls"),
+            Just("nonce"),
+            Just("maxPriorityFeePerGas"),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(keys.prop_map(String::from), inner, 0..8)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Answers every call from a queue of generated values (the last one again when it runs out).
+struct Scripted(std::cell::RefCell<Vec<serde_json::Value>>);
+
+impl xcrack::chain::rpc::Transport for Scripted {
+    fn send(
+        &self,
+        calls: &[xcrack::chain::rpc::Call],
+    ) -> Result<Vec<serde_json::Value>, xcrack::chain::fork::ForkError> {
+        let mut q = self.0.borrow_mut();
+        Ok(calls
+            .iter()
+            .map(|_| if q.len() > 1 { q.remove(0) } else { q.first().cloned().unwrap_or_default() })
+            .collect())
+    }
+    fn requests(&self) -> u64 {
+        0
+    }
+}
+
+/// A node's answers, whatever their shape, are parsed into values or one error naming the method
+/// and field: never a panic (block headers, raw transactions and receipts, the pending pool, call
+/// traces, accounts and storage).
+#[test]
+fn any_node_answer_is_parsed_or_refused_never_a_panic() {
+    use xcrack::chain::fork::{Pin, StateSource};
+    use xcrack::chain::rpc::RpcSource;
+    let pin = Pin { chain_id: 1, number: 5, hash: Default::default() };
+    runner()
+        .run(&prop::collection::vec(node_json(), 1..6), |answers| {
+            let rpc = RpcSource::new(std::rc::Rc::new(Scripted(std::cell::RefCell::new(answers))));
+            let _ = rpc.chain_id();
+            let _ = rpc.pin(Some(5), None);
+            let _ = rpc.heads(&[5, 6]);
+            let _ = rpc.landed(6);
+            let _ = rpc.txpool();
+            let _ = rpc.coinbase_transfers(&[Default::default(), Default::default()], Address::ZERO);
+            let _ = rpc.accounts(&pin, &[Address::ZERO, actor("x")]);
+            let _ = rpc.storage(&pin, &[(Address::ZERO, U256::from(8u8))]);
+            let _ = rpc.call(&pin, Address::ZERO, &[1, 2]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The shipped fork dry run with one recorded answer replaced by anything: the run gives a report
+/// or one error, never a panic (fewer cases: each is a whole two-block run).
+#[test]
+fn a_fork_run_over_a_corrupted_recording_ends_in_a_report_or_an_error() {
+    let scenario = "scenarios/fork/anvil_uniswap_v2.toml";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = Sources {
+        config_file: None,
+        scenario: Some((scenario.into(), std::fs::read_to_string(root.join(scenario)).unwrap())),
+        env: Vec::new(),
+        cli: Vec::new(),
+    };
+    let spec = load(&sources, &root.join("scenarios/fork")).unwrap();
+    let recording = xcrack::chain::rpc::Recording::load(&root.join("data/fork/anvil_uniswap_v2.rec.json")).unwrap();
+    let n = recording.calls.len();
+    let mut r =
+        TestRunner::new(Config { cases: (cases() / 50).max(20), failure_persistence: None, ..Config::default() });
+    r.run(&(0..n, node_json()), |(i, answer)| {
+        let mut rec = recording.clone();
+        rec.calls[i].result = answer;
+        let rpc = xcrack::chain::rpc::RpcSource::new(std::rc::Rc::new(xcrack::chain::rpc::Replay::new(&rec)));
+        let _ = xcrack::engine::fork::run(&spec, rpc);
+        Ok(())
+    })
+    .unwrap();
+}
