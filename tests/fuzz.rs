@@ -1,7 +1,7 @@
-//! Property-based fuzzing of the three places external input enters: the scenario parser and
-//! resolver (mutated shipped scenarios and `--set` values), the raw-transaction decoder (mutated
-//! signed Router02 swaps and random bytes), and the relay's request handling (mutated signed
-//! JSON-RPC bodies and headers). The property is the same everywhere: an answer (Ok or a clear
+//! Property-based fuzzing of the places external input enters: the scenario parser and resolver
+//! (mutated shipped scenarios and `--set` values), the raw-transaction decoder (mutated signed
+//! Router02 swaps and random bytes), the relay's request handling (mutated signed JSON-RPC bodies
+//! and headers), and a node's answers to fork mode (any JSON, and corrupted recordings). The property is the same everywhere: an answer (Ok or a clear
 //! error), never a panic. 10,000 cases each by default; `FUZZ_CASES=1000000 cargo test --release
 //! --test fuzz` runs a million (see the README for the result of such a run).
 
