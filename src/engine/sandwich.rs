@@ -77,7 +77,8 @@ pub fn run_journaled(spec: &RunSpec, journal: Journal) -> Result<SandwichResult,
                     RpcSource::new(std::rc::Rc::new(crate::chain::rpc::Replay::new(&rec)))
                 }
                 (None, Some(url)) => {
-                    let endpoint = crate::chain::rpc::Endpoint::parse(url).map_err(SandwichRunError::Relay)?;
+                    let endpoint = crate::chain::rpc::Endpoint::parse(url)
+                        .map_err(|m| SandwichRunError::Forked(format!("key `chain.fork.rpc_url`: {m}")))?;
                     let retry = crate::chain::rpc::Retry {
                         attempts: fork.attempts,
                         timeout: fork.timeout,
