@@ -11,16 +11,16 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::SolCall;
 
 use super::desk::BundleDesk;
-use crate::chain::contracts::{self, ITestERC20, IUniswapV2Factory, IUniswapV2Pair, IWETH9};
+use crate::chain::contracts::{self, ITestERC20, IUniswapV2Pair, IWETH9};
 use crate::chain::fork::{FetchStats, ForkDb, Pin};
 use crate::chain::rpc::{BlockHead, LandedTx, RpcSource};
 use crate::chain::simchain::mapping_slot;
 use crate::chain::world::DexVenue as Venue;
 use crate::chain::{ChainError, SimChain, Wallet};
-use crate::config::{ForkSpec, PairOf, PendingFlow, RunSpec};
+use crate::config::{ForkSpec, PendingFlow, RunSpec};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{
     Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, NANOS_PER_SEC,
@@ -30,6 +30,13 @@ use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::execution::bundle_manager::{BundleManager, DryRunSink, Simulated, token_flows_of};
 use crate::mempool::{PendingTx, target_of};
 use crate::risk::RiskGate;
+
+mod blocks;
+mod rivals;
+
+pub use blocks::venues_of;
+use blocks::{Blocks, pool, walk};
+pub use rivals::RivalSandwich;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ForkEvent {
@@ -72,26 +79,6 @@ pub struct WouldSend {
     pub withdrawn: bool,
 }
 
-/// A victim someone else sandwiched in the block as it landed (same pool, one sender's swaps right
-/// before and after it, in opposite directions).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RivalSandwich {
-    pub block: u64,
-    pub victim: B256,
-    pub pool: usize,
-    pub searcher: Address,
-    pub front: B256,
-    pub back: B256,
-    /// The token the front-run paid in, and the rival's gross in it (back-run out − front-run in),
-    /// before gas and bribe.
-    pub token: Address,
-    pub gross_raw: i128,
-    /// Gas of its two transactions (priority fees included), and what they sent the block's fee
-    /// recipient directly (from call traces; `None` where the node does not trace).
-    pub gas_wei: u128,
-    pub bribe_wei: Option<u128>,
-}
-
 /// What the run read and how often it asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ForkCounts {
@@ -104,31 +91,6 @@ pub struct ForkCounts {
     /// Requests made while strategies decided and their bundles were simulated (after the pin's
     /// prefetch and warm-up): 0 once warm.
     pub decision_requests: u64,
-}
-
-/// Each configured pool's Router02 and pair: as given, or the factory's `getPair(weth, quote)` at
-/// the pin (the factory is zero when the config names the pair).
-pub fn venues_of(rpc: &RpcSource, pin: &Pin, fork: &ForkSpec) -> Result<Vec<Venue>, ForkRunError> {
-    let mut out = Vec::with_capacity(fork.pools.len());
-    for (i, p) in fork.pools.iter().enumerate() {
-        let (factory, pair) = match p.pair {
-            PairOf::Pair(a) => (Address::ZERO, a),
-            PairOf::Factory(f) => {
-                let call = IUniswapV2Factory::getPairCall { tokenA: fork.weth, tokenB: fork.quote }.abi_encode();
-                let out = rpc.call(pin, f, &call)?;
-                let pair = IUniswapV2Factory::getPairCall::abi_decode_returns(&out).unwrap_or_default();
-                if pair.is_zero() {
-                    return Err(ForkRunError::Config {
-                        key: format!("fork.pools[{i}].factory"),
-                        message: format!("{f} has no fork.weth/fork.quote pair at block {}", pin.number),
-                    });
-                }
-                (f, pair)
-            }
-        };
-        out.push(Venue { factory, router: p.router, pair });
-    }
-    Ok(out)
 }
 
 /// One of our bundles at the dry-run sink, until its block.
@@ -174,93 +136,6 @@ pub struct ForkWorld<'a> {
     pub initial: [u128; 3],
     /// The first failure of the node or of our overlay: the run fails, no report is written.
     failure: Option<String>,
-}
-
-/// The first block and the blocks after it, as the spec and the node say.
-fn walk(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<(Pin, Vec<BlockHead>), ForkRunError> {
-    let chain_id = rpc.chain_id()?;
-    if chain_id != spec.chain_id {
-        return Err(ForkRunError::Config {
-            key: "network.chain_id".into(),
-            message: format!("is {}, but the node serves chain {chain_id}", spec.chain_id),
-        });
-    }
-    let first = match fork.block {
-        Some(n) => n,
-        None => rpc.latest()?.checked_sub(fork.blocks).ok_or_else(|| ForkRunError::Config {
-            key: "fork.blocks".into(),
-            message: format!("the node has fewer than {} blocks after genesis", fork.blocks),
-        })?,
-    };
-    let pin = rpc.pin(Some(first), fork.block_hash)?;
-    let numbers: Vec<u64> = (first..=first + fork.blocks).collect();
-    let heads = rpc.heads(&numbers)?;
-    for w in heads.windows(2) {
-        if w[1].parent_hash != w[0].hash {
-            return Err(ForkRunError::Fork(crate::chain::fork::ForkError::Source {
-                method: "eth_getBlockByNumber",
-                message: format!(
-                    "block {}'s parent is {}, not block {} ({})",
-                    w[1].number, w[1].parent_hash, w[0].number, w[0].hash
-                ),
-            }));
-        }
-        if w[1].timestamp <= w[0].timestamp {
-            return Err(ForkRunError::Fork(crate::chain::fork::ForkError::Source {
-                method: "eth_getBlockByNumber",
-                message: format!("block {}'s timestamp does not follow its parent's", w[1].number),
-            }));
-        }
-    }
-    if heads.first().map(|h| h.hash) != Some(pin.hash) {
-        return Err(ForkRunError::Internal("the pinned block changed between two reads"));
-    }
-    Ok((pin, heads))
-}
-
-/// The txpool flow: the node's latest block pinned (a `fork.block` must be it), its pending pool
-/// as the next block's transactions, and that block as it would follow (one block time later,
-/// its base fee by EIP-1559, the same fee recipient): nothing has landed yet.
-fn pool(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<Blocks, ForkRunError> {
-    let chain_id = rpc.chain_id()?;
-    if chain_id != spec.chain_id {
-        return Err(ForkRunError::Config {
-            key: "network.chain_id".into(),
-            message: format!("is {}, but the node serves chain {chain_id}", spec.chain_id),
-        });
-    }
-    let latest = rpc.latest()?;
-    if let Some(n) = fork.block.filter(|n| *n != latest) {
-        return Err(ForkRunError::Config {
-            key: "fork.block".into(),
-            message: format!("is {n}, but the txpool flow reads the pool over the node's latest block, {latest}"),
-        });
-    }
-    let pin = rpc.pin(Some(latest), fork.block_hash)?;
-    let txs = rpc.txpool()?;
-    let head = rpc.heads(&[latest])?[0];
-    if head.hash != pin.hash {
-        return Err(ForkRunError::Internal("the latest block changed between two reads"));
-    }
-    let next = BlockHead {
-        number: head.number + 1,
-        hash: B256::ZERO,
-        parent_hash: head.hash,
-        timestamp: head.timestamp + (spec.chain.block_time / NANOS_PER_SEC).max(1),
-        base_fee: next_base_fee(head.base_fee, head.gas_used, head.gas_limit),
-        gas_used: 0,
-        gas_limit: head.gas_limit,
-        coinbase: head.coinbase,
-    };
-    Ok(Blocks { pin, heads: vec![head, next], pending: vec![txs] })
-}
-
-/// What a run walks: the first pinned block, the headers N…N+K, and the transactions offered as
-/// pending for each of N+1…N+K.
-struct Blocks {
-    pin: Pin,
-    heads: Vec<BlockHead>,
-    pending: Vec<Vec<LandedTx>>,
 }
 
 impl<'a> ForkWorld<'a> {
@@ -603,58 +478,16 @@ impl<'a> ForkWorld<'a> {
         Ok(())
     }
 
-    /// Sandwiches of our pools' victims in block N+k as it landed: a victim's swap on a pool with
-    /// one sender's swaps on the same pair right before and right after it, in opposite directions.
+    /// Sandwiches of our pools' victims in block N+k as it landed (`rivals::sandwiches_in`).
     fn label_rivals(&mut self, k: usize) {
-        let txs = &self.landed[k - 1];
-        let mut found: Vec<RivalSandwich> = Vec::new();
-        let swaps: Vec<Vec<(usize, SwapLeg)>> = txs
-            .iter()
-            .map(|t| {
-                t.logs
-                    .iter()
-                    .filter_map(|l| {
-                        let pool = self.venues.iter().position(|p| p.pair == l.address)?;
-                        swap_leg(l, self.fork.weth < self.fork.quote).map(|s| (pool, s))
-                    })
-                    .collect()
-            })
-            .collect();
-        let sender = |i: usize| PendingTx::from_raw(txs[i].raw.clone()).ok().map(|p| p.from);
-        for v in 1..txs.len().saturating_sub(1) {
-            for &(pool, leg) in &swaps[v] {
-                let before = swaps[v - 1].iter().find(|(p, s)| *p == pool && s.sells_base == leg.sells_base);
-                let after = swaps[v + 1].iter().find(|(p, s)| *p == pool && s.sells_base != leg.sells_base);
-                let (Some((_, front)), Some((_, back))) = (before, after) else { continue };
-                let (Some(a), Some(b)) = (sender(v - 1), sender(v + 1)) else { continue };
-                if a != b || sender(v) == Some(a) {
-                    continue;
-                }
-                let token = if front.sells_base { self.fork.weth } else { self.fork.quote };
-                let gross = back.amount_out.saturating_to::<i128>() - front.amount_in.saturating_to::<i128>();
-                let gas =
-                    [&txs[v - 1], &txs[v + 1]].iter().map(|t| u128::from(t.gas_used) * t.effective_gas_price).sum();
-                found.push(RivalSandwich {
-                    block: self.heads[k].number,
-                    victim: txs[v].hash,
-                    pool,
-                    searcher: a,
-                    front: txs[v - 1].hash,
-                    back: txs[v + 1].hash,
-                    token,
-                    gross_raw: gross,
-                    gas_wei: gas,
-                    bribe_wei: None,
-                });
-            }
-        }
-        // What the rivals paid the block's fee recipient directly, from call traces (one batch).
-        let legs: Vec<B256> = found.iter().flat_map(|r| [r.front, r.back]).collect();
-        if let Some(paid) = self.rpc.coinbase_transfers(&legs, self.heads[k].coinbase) {
-            for (r, pair) in found.iter_mut().zip(paid.chunks(2)) {
-                r.bribe_wei = Some(pair.iter().map(|w| w.saturating_to::<u128>()).sum());
-            }
-        }
+        let pairs: Vec<Address> = self.venues.iter().map(|v| v.pair).collect();
+        let found = rivals::sandwiches_in(
+            &self.landed[k - 1],
+            &pairs,
+            (self.fork.weth, self.fork.quote),
+            &self.heads[k],
+            &self.rpc,
+        );
         self.rivals.extend(found);
     }
 
@@ -684,31 +517,6 @@ fn source_failure(message: String) -> ForkRunError {
 
 fn pin_of(spec: &RunSpec, h: &BlockHead) -> Pin {
     Pin { chain_id: spec.chain_id, number: h.number, hash: h.hash }
-}
-
-/// One swap on a pair, from the taker's side.
-#[derive(Clone, Copy, Debug)]
-struct SwapLeg {
-    sells_base: bool,
-    amount_in: U256,
-    amount_out: U256,
-}
-
-fn swap_leg(l: &crate::chain::rpc::LandedLog, weth_is_token0: bool) -> Option<SwapLeg> {
-    if l.topics.first() != Some(&IUniswapV2Pair::Swap::SIGNATURE_HASH) || l.data.len() != 128 {
-        return None;
-    }
-    let word = |i: usize| U256::from_be_slice(&l.data[32 * i..32 * (i + 1)]);
-    let (a0in, a1in, a0out, a1out) = (word(0), word(1), word(2), word(3));
-    let (base_in, quote_in, base_out, quote_out) =
-        if weth_is_token0 { (a0in, a1in, a0out, a1out) } else { (a1in, a0in, a1out, a0out) };
-    if !base_in.is_zero() && quote_in.is_zero() {
-        Some(SwapLeg { sells_base: true, amount_in: base_in, amount_out: quote_out })
-    } else if !quote_in.is_zero() && base_in.is_zero() {
-        Some(SwapLeg { sells_base: false, amount_in: quote_in, amount_out: base_out })
-    } else {
-        None
-    }
 }
 
 fn balance_of(chain: &mut SimChain<ForkDb<RpcSource>>, token: Address, who: Address) -> Result<U256, ChainError> {
