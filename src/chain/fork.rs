@@ -173,23 +173,12 @@ impl<S: StateSource> ForkDb<S> {
     /// Fetches, in one request, every slot of `slots` not read yet (the hot slots a strategy is
     /// known to read: pair reserves, token balances, lending positions).
     pub fn prefetch(&self, slots: &[(Address, U256)]) -> Result<(), ForkError> {
-        let missing: Vec<(Address, U256)> = {
-            let have = self.storage.borrow();
-            let mut m: Vec<_> = slots.iter().copied().filter(|k| !have.contains_key(k)).collect();
-            m.sort();
-            m.dedup();
-            m
-        };
+        let missing = not_in(&self.storage.borrow(), slots);
         if missing.is_empty() {
             return Ok(());
         }
         let values = self.failed(self.source.storage(&self.pin, &missing))?;
-        if values.len() != missing.len() {
-            return Err(ForkError::Source {
-                method: "eth_getStorageAt",
-                message: format!("{} answers to {} requests", values.len(), missing.len()),
-            });
-        }
+        one_answer_each("eth_getStorageAt", values.len(), missing.len())?;
         self.count(|s| {
             s.storage_requests += 1;
             s.storage_slots += missing.len() as u64;
@@ -201,23 +190,12 @@ impl<S: StateSource> ForkDb<S> {
     /// Fetches, in one request, every account of `who` not read yet (the contracts a strategy is
     /// known to touch: pairs, tokens, the lending pool).
     pub fn prefetch_accounts(&self, who: &[Address]) -> Result<(), ForkError> {
-        let missing: Vec<Address> = {
-            let have = self.accounts.borrow();
-            let mut m: Vec<_> = who.iter().copied().filter(|a| !have.contains_key(a)).collect();
-            m.sort();
-            m.dedup();
-            m
-        };
+        let missing = not_in(&self.accounts.borrow(), who);
         if missing.is_empty() {
             return Ok(());
         }
         let got = self.failed(self.source.accounts(&self.pin, &missing))?;
-        if got.len() != missing.len() {
-            return Err(ForkError::Source {
-                method: "eth_getBalance",
-                message: format!("{} answers to {} accounts", got.len(), missing.len()),
-            });
-        }
+        one_answer_each("eth_getBalance", got.len(), missing.len())?;
         self.count(|s| s.account_requests += 1);
         for (a, r) in missing.into_iter().zip(got) {
             self.remember(a, r);
@@ -233,6 +211,23 @@ impl<S: StateSource> ForkDb<S> {
             storage: self.storage.borrow().iter().map(|(&(a, s), &v)| (a, s, v)).collect(),
             block_hashes: self.hashes.borrow().clone(),
         }
+    }
+}
+
+/// The keys of `want` that `have` lacks, sorted, each once: what one batch must still fetch.
+fn not_in<K: Ord + Copy, V>(have: &BTreeMap<K, V>, want: &[K]) -> Vec<K> {
+    let mut m: Vec<K> = want.iter().copied().filter(|k| !have.contains_key(k)).collect();
+    m.sort();
+    m.dedup();
+    m
+}
+
+/// A batch must answer every question it asked.
+pub(crate) fn one_answer_each(method: &'static str, answers: usize, asked: usize) -> Result<(), ForkError> {
+    if answers == asked {
+        Ok(())
+    } else {
+        Err(ForkError::Source { method, message: format!("{answers} answers to {asked} requests") })
     }
 }
 

@@ -374,13 +374,7 @@ impl RpcSource {
 
     fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
         let out = self.t.send(calls)?;
-        if out.len() != calls.len() {
-            let method = calls.first().map(|c| c.method).unwrap_or("batch");
-            return Err(ForkError::Source {
-                method,
-                message: format!("{} answers to {} calls", out.len(), calls.len()),
-            });
-        }
+        super::fork::one_answer_each(calls.first().map(|c| c.method).unwrap_or("batch"), out.len(), calls.len())?;
         Ok(out)
     }
 

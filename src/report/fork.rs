@@ -125,11 +125,6 @@ fn record_of<'a>(r: &'a ForkResult, w: &WouldSend) -> Option<&'a crate::engine::
     r.records.get(w.tag as usize)
 }
 
-/// Raw units in quote at `mark` (quote raw per whole ETH) for WETH; quote as it is.
-fn to_quote(raw: i128, is_weth: bool, mark: u128) -> i128 {
-    if is_weth { crate::core::base_to_quote(raw, mark, 18) } else { raw }
-}
-
 pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let (mut gross_weth, mut gross_quote, mut gas_wei, mut bribe_wei) = (0i128, 0i128, 0u128, 0u128);
@@ -145,9 +140,16 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
         }
         gas_wei += w.gas_wei;
         bribe_wei += w.bribe_wei;
-        gross_q += to_quote(rec.predicted_gross_raw, rec.sells_base, rec.mark);
-        gas_q += crate::core::wei_to_quote(w.gas_wei, rec.mark) as i128;
-        bribe_q += crate::core::wei_to_quote(w.bribe_wei, rec.mark) as i128;
+        // The record as if the simulation had landed: the backtest's conversions to quote at its mark.
+        let landed = crate::engine::sandwich::SandwichRecord {
+            realised_gross_raw: Some(rec.predicted_gross_raw),
+            gas_wei: w.gas_wei,
+            bribe_wei: w.bribe_wei,
+            ..rec.clone()
+        };
+        gross_q += landed.gross_quote();
+        gas_q += landed.gas_quote();
+        bribe_q += landed.bribe_quote();
     }
     let targeted: Vec<B256> =
         r.would_send.iter().filter(|w| !w.withdrawn).flat_map(|w| w.victims.iter().copied()).collect();
