@@ -255,6 +255,7 @@ fn fork_spec_with(m: &Market, block: Option<u64>, blocks: u64, pending: PendingF
             pair: PairOf::Factory(m.factory),
             fee_bps: 30,
         }],
+        lending: None,
     });
     spec
 }

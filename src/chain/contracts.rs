@@ -13,6 +13,7 @@ sol! {
         function transfer(address to, uint256 value) external returns (bool);
         function transferFrom(address from, address to, uint256 value) external returns (bool);
         function balanceOf(address owner) external view returns (uint256);
+        function symbol() external view returns (string);
         event Transfer(address indexed from, address indexed to, uint256 value);
     }
 
@@ -67,6 +68,7 @@ sol! {
     interface IPriceOracle {
         function setAssetPrice(address asset, uint256 price) external;
         function getAssetPrice(address asset) external view returns (uint256);
+        function owner() external view returns (address);
         event AssetPriceUpdated(address indexed asset, uint256 price, uint256 timestamp);
     }
 
@@ -81,6 +83,11 @@ sol! {
         function calculateAvailableCollateralToLiquidate(address collateralAsset, address debtAsset, uint256 debtToCover, uint256 userCollateralBalance) external view returns (uint256 collateralAmount, uint256 debtAmountNeeded);
         function collateralOf(address user, address asset) external view returns (uint256);
         function debtOf(address user, address asset) external view returns (uint256);
+        function oracle() external view returns (address);
+        function reservesList(uint256 index) external view returns (address);
+        function reserves(address asset) external view returns (bool active, uint16 ltv, uint16 liquidationThreshold, uint16 liquidationBonus, uint8 decimals);
+        event Supply(address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint16 indexed referralCode);
+        event Borrow(address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint8 interestRateMode, uint256 borrowRate, uint16 indexed referralCode);
         event LiquidationCall(address indexed collateralAsset, address indexed debtAsset, address indexed user, uint256 debtToCover, uint256 liquidatedCollateralAmount, address liquidator, bool receiveAToken);
     }
 

@@ -493,6 +493,43 @@ impl RpcSource {
 
     /// Block `number`'s transactions as they landed, in order: raw signed bytes (checked against
     /// their hashes) and receipts.
+    /// `address`'s logs whose first topic is one of `signatures`, blocks `from..=pin` (never above
+    /// the pin), asked in ranges of `LOG_RANGE` blocks: (block, log) in chain order.
+    pub fn logs(
+        &self,
+        pin: &Pin,
+        address: Address,
+        signatures: &[B256],
+        from: u64,
+    ) -> Result<Vec<(u64, LandedLog)>, ForkError> {
+        const M: &str = "eth_getLogs";
+        let mut out = Vec::new();
+        let mut lo = from;
+        while lo <= pin.number {
+            let hi = pin.number.min(lo.saturating_add(LOG_RANGE - 1));
+            let filter = json!({
+                "address": address,
+                "topics": [signatures],
+                "fromBlock": format!("{lo:#x}"),
+                "toBlock": format!("{hi:#x}"),
+            });
+            let r = self.send(&[Call::new(M, json!([filter]))])?;
+            let logs = r[0].as_array().ok_or_else(|| field_error(M, "result", &r[0]))?;
+            for l in logs {
+                let number = quantity(M, "blockNumber", field(l, "blockNumber"))?;
+                if !(lo..=hi).contains(&number) {
+                    return Err(ForkError::Source {
+                        method: M,
+                        message: format!("a log of block {number} answered a question about blocks {lo}..={hi}"),
+                    });
+                }
+                out.push((number, log_of(M, l)?));
+            }
+            lo = hi + 1;
+        }
+        Ok(out)
+    }
+
     pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {
         let r = self.send(&[Call::new("eth_getBlockByNumber", json!([format!("{number:#x}"), false]))])?;
         let block = &r[0];
@@ -560,17 +597,20 @@ fn paid_to(frame: &Value, to: Address) -> Option<U256> {
 fn logs_of(rc: &Value) -> Result<Vec<LandedLog>, ForkError> {
     const M: &str = "eth_getTransactionReceipt";
     let logs = rc.get("logs").and_then(Value::as_array).ok_or_else(|| field_error(M, "logs", rc))?;
-    logs.iter()
-        .map(|l| {
-            let topics = l.get("topics").and_then(Value::as_array).ok_or_else(|| field_error(M, "logs[].topics", l))?;
-            Ok(LandedLog {
-                address: parse(M, "logs[].address", field(l, "address"))?,
-                topics: topics.iter().map(|t| parse(M, "logs[].topics[]", t)).collect::<Result<_, _>>()?,
-                data: parse(M, "logs[].data", field(l, "data"))?,
-            })
-        })
-        .collect()
+    logs.iter().map(|l| log_of(M, l)).collect()
 }
+
+fn log_of(method: &'static str, l: &Value) -> Result<LandedLog, ForkError> {
+    let topics = l.get("topics").and_then(Value::as_array).ok_or_else(|| field_error(method, "logs[].topics", l))?;
+    Ok(LandedLog {
+        address: parse(method, "logs[].address", field(l, "address"))?,
+        topics: topics.iter().map(|t| parse(method, "logs[].topics[]", t)).collect::<Result<_, _>>()?,
+        data: parse(method, "logs[].data", field(l, "data"))?,
+    })
+}
+
+/// Blocks one `eth_getLogs` asks about (public nodes refuse wide ranges).
+pub const LOG_RANGE: u64 = 5_000;
 
 fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get(name).unwrap_or(&Value::Null)

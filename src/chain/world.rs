@@ -69,19 +69,8 @@ impl DexDeployment {
     ) -> Result<Self, ChainError> {
         let executor = chain.deploy(searcher, contracts::executor(), &[])?;
         let bad = |reason: String| ChainError::Deploy { contract: "a forked Uniswap V2 pair", reason };
-        let mut reserves_slot = None;
-        for v in &venues {
-            let o = chain.view(searcher, v.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
-            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output)
-                .map_err(|e| bad(format!("{}: getReserves: {e}", v.pair)))?;
-            let want = (U256::from(r.reserve0), U256::from(r.reserve1));
-            let slot = (0..=20u64).find(|s| unpack_reserves(chain.storage_ref(v.pair, U256::from(*s))) == want);
-            match (slot, reserves_slot) {
-                (Some(s), None) => reserves_slot = Some(s),
-                (Some(s), Some(t)) if s == t => {}
-                _ => return Err(bad(format!("{}: no storage slot 0..=20 packs its reserves as the others", v.pair))),
-            }
-        }
+        let pairs: Vec<Address> = venues.iter().map(|v| v.pair).collect();
+        let reserves_slot = reserves_slot_of(chain, &pairs, searcher)?;
         let quote_balance_slot = match quote_balance_slot {
             Some(s) => s,
             None => balance_slot(chain, quote, searcher)?.ok_or_else(|| {
@@ -95,15 +84,39 @@ impl DexDeployment {
             venues,
             executor,
             searcher,
-            reserves_slot: reserves_slot.unwrap_or(contracts::slots::PAIR_RESERVES),
+            reserves_slot,
             quote_balance_slot,
             quote_mintable: false,
         })
     }
 }
 
+/// The storage slot where every one of `pairs` packs its reserves (found against `getReserves`):
+/// ours 6, Uniswap V2's 8. An empty list: ours.
+pub fn reserves_slot_of<X: DatabaseRef>(
+    chain: &mut SimChain<X>,
+    pairs: &[Address],
+    caller: Address,
+) -> Result<u64, ChainError> {
+    let bad = |reason: String| ChainError::Deploy { contract: "a forked Uniswap V2 pair", reason };
+    let mut reserves_slot = None;
+    for &pair in pairs {
+        let o = chain.view(caller, pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
+        let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output)
+            .map_err(|e| bad(format!("{pair}: getReserves: {e}")))?;
+        let want = (U256::from(r.reserve0), U256::from(r.reserve1));
+        let slot = (0..=20u64).find(|s| unpack_reserves(chain.storage_ref(pair, U256::from(*s))) == want);
+        match (slot, reserves_slot) {
+            (Some(s), None) => reserves_slot = Some(s),
+            (Some(s), Some(t)) if s == t => {}
+            _ => return Err(bad(format!("{pair}: no storage slot 0..=20 packs its reserves as the others"))),
+        }
+    }
+    Ok(reserves_slot.unwrap_or(contracts::slots::PAIR_RESERVES))
+}
+
 /// A packed reserve slot as (reserve0, reserve1): 112 bits each.
-fn unpack_reserves(packed: U256) -> (U256, U256) {
+pub fn unpack_reserves(packed: U256) -> (U256, U256) {
     let mask = (U256::from(1u8) << 112) - U256::from(1u8);
     (packed & mask, (packed >> 112) & mask)
 }

@@ -48,6 +48,30 @@ pub struct ForkConfig {
     #[serde(default)]
     pub quote_balance_slot: Option<u64>,
     pub pools: Vec<ForkPoolConfig>,
+    /// The lending market the liquidation strategy watches on the fork.
+    #[serde(default)]
+    pub lending: Option<ForkLendingConfig>,
+}
+
+/// `[fork.lending]`: a pool with Aave v3's liquidation ABI (`liquidationCall`, `LiquidationCall`,
+/// `Supply`/`Borrow` events) and xcrack's `LendingPool` storage layout (`reservesList`, `reserves`,
+/// `collateralOf`/`debtOf` mappings; checked against its getters at the pin), its oracle found
+/// through `oracle()`. Borrowers: listed, or every `onBehalfOf` of its Supply and Borrow events
+/// from `borrowers_from_block` to the pin, or both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkLendingConfig {
+    pub pool: String,
+    #[serde(default)]
+    pub borrowers: Vec<String>,
+    #[serde(default)]
+    pub borrowers_from_block: Option<u64>,
+    #[serde(default = "thousand")]
+    pub max_borrowers: usize,
+}
+
+fn thousand() -> usize {
+    1000
 }
 
 fn one() -> u64 {
@@ -125,7 +149,20 @@ pub struct ForkSpec {
     pub quote: Address,
     pub quote_balance_slot: Option<u64>,
     pub pools: Vec<ForkPool>,
+    pub lending: Option<ForkLending>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkLending {
+    pub pool: Address,
+    pub borrowers: Vec<Address>,
+    /// Scan the pool's Supply and Borrow events from this block to the pin.
+    pub events_from: Option<u64>,
+    pub max_borrowers: usize,
+}
+
+/// Most borrowers one run watches (each is two storage reads per reserve per pin).
+pub const MAX_FORK_BORROWERS: usize = 100_000;
 
 /// Most blocks one fork run walks (each is a pin, a batch of reads and its transactions).
 pub const MAX_FORK_BLOCKS: u64 = 10_000;
@@ -200,6 +237,10 @@ pub fn resolve(
         }
         pools.push(pool);
     }
+    let lending = match &f.lending {
+        None => None,
+        Some(l) => Some(resolve_lending(l, &address, err)?),
+    };
     Ok(ForkSpec {
         rpc_url: f.rpc_url.clone(),
         replay: f.replay.as_ref().map(|r| base_dir.join(r)),
@@ -214,6 +255,46 @@ pub fn resolve(
         quote,
         quote_balance_slot: f.quote_balance_slot,
         pools,
+        lending,
+    })
+}
+
+fn resolve_lending(
+    l: &ForkLendingConfig,
+    address: &dyn Fn(&str, &str) -> Result<Address, ConfigError>,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ForkLending, ConfigError> {
+    if !(1..=MAX_FORK_BORROWERS).contains(&l.max_borrowers) {
+        return Err(err(
+            "fork.lending.max_borrowers",
+            format!("must be between 1 and {MAX_FORK_BORROWERS}, got {}", l.max_borrowers),
+        ));
+    }
+    if l.borrowers.is_empty() && l.borrowers_from_block.is_none() {
+        return Err(err(
+            "fork.lending.borrowers",
+            "list the borrowers to watch, or give borrowers_from_block to read them from the pool's events".into(),
+        ));
+    }
+    if l.borrowers.len() > l.max_borrowers {
+        return Err(err(
+            "fork.lending.borrowers",
+            format!("lists {} borrowers, above max_borrowers = {}", l.borrowers.len(), l.max_borrowers),
+        ));
+    }
+    let mut borrowers = Vec::with_capacity(l.borrowers.len());
+    for (i, b) in l.borrowers.iter().enumerate() {
+        let a = address(&format!("fork.lending.borrowers[{i}]"), b)?;
+        if borrowers.contains(&a) {
+            return Err(err(&format!("fork.lending.borrowers[{i}]"), format!("{a} is listed twice")));
+        }
+        borrowers.push(a);
+    }
+    Ok(ForkLending {
+        pool: address("fork.lending.pool", &l.pool)?,
+        borrowers,
+        events_from: l.borrowers_from_block,
+        max_borrowers: l.max_borrowers,
     })
 }
 

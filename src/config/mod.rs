@@ -11,7 +11,7 @@ pub mod schema;
 
 use std::path::Path;
 
-pub use fork::{ForkPool, ForkSpec, PairOf, PendingFlow};
+pub use fork::{ForkLending, ForkPool, ForkSpec, PairOf, PendingFlow};
 pub use layers::{Layered, Origin};
 pub use resolve::*;
 pub use schema::Settings;

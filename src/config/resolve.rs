@@ -967,11 +967,22 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         let c = &s.strategies.liquidation;
         let k = |f: &str| format!("strategies.liquidation.{f}");
         v.int_within(&k("gas_estimate"), c.gas_estimate, 21_000, limits::MAX_TX_GAS)?;
-        if c.enabled && (dex.is_empty() || chain.dex_engine != DexEngine::Evm) {
-            return Err(v.err(
-                &k("enabled"),
-                "liquidations sell collateral on an EVM pool: declare [[market.dex]] with dex_engine = \"evm\"",
-            ));
+        match &s.fork {
+            // Fork mode: the pool and its reserves are the chain's ([fork.lending]).
+            Some(f) if c.enabled && f.lending.is_none() => {
+                return Err(v.err(
+                    &k("enabled"),
+                    "liquidations in fork mode watch a lending pool on the chain: declare [fork.lending]",
+                ));
+            }
+            Some(_) => {}
+            None if c.enabled && (dex.is_empty() || chain.dex_engine != DexEngine::Evm) => {
+                return Err(v.err(
+                    &k("enabled"),
+                    "liquidations sell collateral on an EVM pool: declare [[market.dex]] with dex_engine = \"evm\"",
+                ));
+            }
+            None => {}
         }
         LiquidationSpec {
             enabled: c.enabled,

@@ -98,6 +98,7 @@ pub fn run_journaled(
         quote_decimals: spec.quote_decimals,
         operator: world.lending.operator_address(),
         us: world.us(),
+        genesis_ts: crate::market::dex::GENESIS_TIMESTAMP,
     };
     strategies.register(Box::new(LiquidationStrategy::new(setup)), spec.liquidation.enabled);
     debug_assert_eq!((MICRO, CROSS_DEX), (0, 1));

@@ -1,4 +1,5 @@
-//! A fork dry run: the sandwich strategy, unchanged, over real chain state through the one driver.
+//! A fork dry run: the sandwich and liquidation strategies, unchanged, over real chain state
+//! through the one driver.
 //! The world (`sim::fork::ForkWorld`) pins each block through the node (or a recording), offers
 //! the next block's transactions as pending, confirms our bundles by simulation on that state and
 //! records them; nothing is sent.
@@ -15,14 +16,30 @@ use crate::core::SimTime;
 use crate::execution::bundle_manager::BundleStats;
 use crate::risk::RiskGate;
 use crate::sim::fork::ForkWorld;
-pub use crate::sim::fork::{ForkCounts, ForkRunError, RivalSandwich, WouldSend};
+pub use crate::sim::fork::{ForkCounts, ForkRunError, RivalLiquidation, RivalSandwich, WouldSend};
+use crate::strategies::liquidation_strategy::{LiquidationRecord, LiquidationSetup, LiquidationStrategy};
 use crate::strategies::sandwich_strategy::{SandwichRecord, SandwichStrategy};
+
+pub struct ForkLendingResult {
+    pub slot: u16,
+    /// Reserve symbols in the strategy's order (WETH, the quote token, then the pool's list).
+    pub symbols: Vec<String>,
+    pub decimals: Vec<u8>,
+    pub borrowers: u64,
+    pub records: Vec<LiquidationRecord>,
+    pub skips: BTreeMap<String, u64>,
+    pub rivals: Vec<RivalLiquidation>,
+}
 
 pub struct ForkResult {
     pub first: BlockHead,
     pub blocks: u64,
+    /// The sandwich strategy's slot, records and passes (empty when it is off).
+    pub sandwich_slot: Option<u16>,
     pub records: Vec<SandwichRecord>,
     pub skips: BTreeMap<String, u64>,
+    /// The liquidation strategy's, when `[fork.lending]` is watched.
+    pub lending: Option<ForkLendingResult>,
     pub would_send: Vec<WouldSend>,
     pub rivals: Vec<RivalSandwich>,
     pub bundles: BundleStats,
@@ -38,20 +55,28 @@ fn check_strategies(spec: &RunSpec) -> Result<(), ForkRunError> {
     let others = [
         ("strategies.micro_arbitrage.enabled", spec.micro.enabled),
         ("strategies.cross_dex.enabled", spec.cross_dex.enabled),
-        ("strategies.liquidation.enabled", spec.liquidation.enabled),
     ];
     if let Some((key, _)) = others.iter().find(|(_, on)| *on) {
         return Err(ForkRunError::Config {
             key: key.to_string(),
-            message: "fork mode runs the sandwich strategy over real pools; set this to false (the others \
-                      need CEX venues or a lending pool, which fork mode does not read yet)"
+            message: "fork mode runs the sandwich and liquidation strategies over real contracts; set this to \
+                      false (the CEX/DEX strategies need CEX venues, which fork mode does not read yet)"
                 .into(),
         });
     }
-    if !spec.sandwich.enabled {
+    let lending = spec.fork.as_ref().is_some_and(|f| f.lending.is_some());
+    if spec.liquidation.enabled && !lending {
+        return Err(ForkRunError::Config {
+            key: "strategies.liquidation.enabled".into(),
+            message: "liquidations in fork mode watch a lending pool on the chain: declare [fork.lending]".into(),
+        });
+    }
+    if !spec.sandwich.enabled && !spec.liquidation.enabled {
         return Err(ForkRunError::Config {
             key: "strategies.sandwich.enabled".into(),
-            message: "fork mode has nothing to run: enable the sandwich strategy".into(),
+            message: "fork mode has nothing to run: enable the sandwich strategy or, with [fork.lending], the \
+                      liquidation strategy"
+                .into(),
         });
     }
     Ok(())
@@ -64,11 +89,43 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
     let first = *world.first_block();
     let blocks = world.blocks();
     let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
-    let fees = fork.pools.iter().map(|p| p.fee_bps).collect();
-    let strategy =
-        SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, first.timestamp, world.initial);
     let mut strategies = StrategyManager::default();
-    strategies.register(Box::new(strategy), true);
+    let mut slots = 0u16..;
+    let sandwich_slot = spec.sandwich.enabled.then(|| slots.next()).flatten();
+    if let Some(slot) = sandwich_slot {
+        let fees = fork.pools.iter().map(|p| p.fee_bps).collect();
+        let strategy = SandwichStrategy::new(
+            spec.sandwich.clone(),
+            slot,
+            fees,
+            spec.chain.block_time,
+            first.timestamp,
+            world.initial,
+        );
+        strategies.register(Box::new(strategy), true);
+    }
+    let lending_slot = spec.liquidation.enabled.then(|| slots.next()).flatten();
+    if let (Some(slot), Some(m)) = (lending_slot, world.lending.as_ref()) {
+        let n = m.book.tokens.len();
+        // Our dry-run wallet: WETH and the quote token as [account] gives them, no other reserve,
+        // then ETH.
+        let mut initial = vec![0u128; n + 1];
+        (initial[0], initial[1], initial[n]) = (spec.wallet_base, spec.wallet_quote, spec.wallet_native);
+        let setup = LiquidationSetup {
+            spec: spec.liquidation.clone(),
+            slot,
+            world: m.book.clone(),
+            reserves: m.reserves.clone(),
+            borrowers: m.watch_list(),
+            initial,
+            base_fee: world.head_base_fee_next(),
+            quote_decimals: spec.quote_decimals,
+            operator: m.operator,
+            us: world.desk.manager.address(),
+            genesis_ts: first.timestamp,
+        };
+        strategies.register(Box::new(LiquidationStrategy::new(setup)), true);
+    }
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut journal = Journal::default();
     let mut queue = EventQueue::new();
@@ -79,11 +136,34 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
             message: e.into(),
         }));
     }
-    let s = strategies.strategies[0]
-        .strategy
-        .as_any()
-        .downcast_ref::<SandwichStrategy>()
-        .ok_or(ForkRunError::Internal("the sandwich strategy is not the first registered"))?;
+    let of =
+        |slot: Option<u16>| slot.and_then(|s| strategies.strategies.get(usize::from(s))).map(|r| r.strategy.as_any());
+    let (records, skips) = match of(sandwich_slot) {
+        None => (Vec::new(), BTreeMap::new()),
+        Some(any) => {
+            let s = any
+                .downcast_ref::<SandwichStrategy>()
+                .ok_or(ForkRunError::Internal("the sandwich strategy is not in its slot"))?;
+            (s.records.clone(), s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+        }
+    };
+    let lending = match (of(lending_slot), lending_slot, world.lending.as_ref()) {
+        (Some(any), Some(slot), Some(m)) => {
+            let s = any
+                .downcast_ref::<LiquidationStrategy>()
+                .ok_or(ForkRunError::Internal("the liquidation strategy is not in its slot"))?;
+            Some(ForkLendingResult {
+                slot,
+                symbols: m.book.tokens.iter().map(|t| t.symbol.clone()).collect(),
+                decimals: m.book.tokens.iter().map(|t| t.decimals).collect(),
+                borrowers: m.borrowers.len() as u64,
+                records: s.records.clone(),
+                skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                rivals: std::mem::take(&mut world.rival_liquidations),
+            })
+        }
+        _ => None,
+    };
     let bundles = world.desk.manager.stats.clone();
     let would_send = std::mem::take(&mut world.would_send);
     let rivals = std::mem::take(&mut world.rivals);
@@ -91,8 +171,10 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
     Ok(ForkResult {
         first,
         blocks,
-        records: s.records.clone(),
-        skips: s.skips.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        sandwich_slot,
+        records,
+        skips,
+        lending,
         would_send,
         rivals,
         bundles,

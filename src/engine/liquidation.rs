@@ -70,6 +70,7 @@ pub fn run_journaled(spec: &RunSpec, mut journal: Journal) -> Result<Liquidation
         quote_decimals: spec.quote_decimals,
         operator: world.operator_address(),
         us: world.desk.manager.address(),
+        genesis_ts: crate::market::dex::GENESIS_TIMESTAMP,
     };
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(LiquidationStrategy::new(setup)), true);

@@ -2,7 +2,8 @@
 //! holds the exact bundles, raw transactions included), predicted P&L net of gas and bribe, what
 //! the node was asked, and each opportunity against the block as it landed ("we would have made
 //! X; a rival made Y"). Files: summary.json, summary.md, bundles.jsonl, sandwiches.parquet/.csv,
-//! opportunities.parquet/.csv. Written whole or not at all.
+//! opportunities.parquet/.csv; with `[fork.lending]` also liquidations.parquet/.csv and
+//! liquidation_opportunities.parquet/.csv. Written whole or not at all.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,8 +16,9 @@ use serde::Serialize;
 
 use super::{ReportError, write_atomically};
 use crate::config::RunSpec;
-use crate::engine::fork::{ForkResult, RivalSandwich, WouldSend};
+use crate::engine::fork::{ForkLendingResult, ForkResult, RivalLiquidation, RivalSandwich, WouldSend};
 use crate::execution::bundle_manager::BundleStats;
+use crate::strategies::liquidation_strategy::LiquidationRecord;
 
 pub const FILES: [&str; 7] = [
     "summary.json",
@@ -43,6 +45,8 @@ pub struct ForkSummary {
     /// Bundles the dry-run sink holds at their block (replaced or cancelled ones left out).
     pub would_send: WouldSendSummary,
     pub rivals: RivalSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liquidation: Option<LiquidationForkSummary>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub risk_refused: BTreeMap<String, u64>,
 }
@@ -101,28 +105,89 @@ pub struct RivalSummary {
     pub direct_bribes_wei: Option<String>,
 }
 
-/// One bundle line of bundles.jsonl.
+/// The liquidation strategy's would-be bundles against what landed, in the oracle's base currency
+/// (USD, 8 decimals, shown as USD).
+#[derive(Debug, Serialize)]
+pub struct LiquidationForkSummary {
+    pub borrowers_watched: u64,
+    /// Liquidations in bundles the dry-run sink holds at their block.
+    pub liquidations: u64,
+    pub bundles: u64,
+    pub net_of: &'static str,
+    /// Seized collateral's value plus sale proceeds beyond the debt repaid, at the decision's
+    /// oracle prices; gas and bribes at ETH's oracle price then.
+    pub predicted_gross_usd: f64,
+    pub gas_usd: f64,
+    pub bribe_usd: f64,
+    pub predicted_net_usd: f64,
+    pub gas_wei: String,
+    pub bribe_wei: String,
+    /// Liquidations of the pool that landed in the walked blocks, whoever made them.
+    pub rival_liquidations: u64,
+    /// Of the borrowers we would have liquidated at a block, those someone liquidated in it.
+    pub our_borrowers_taken: u64,
+    pub liquidators: Vec<String>,
+    pub rival_bonus_usd: f64,
+    pub rival_gas_wei: String,
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// One bundle line of bundles.jsonl: a sandwich's fields, or a liquidation bundle's.
 #[derive(Debug, Serialize)]
 struct BundleLine<'a> {
     target_block: u64,
     bundle_hash: B256,
     replacement_uuid: &'a Option<String>,
     withdrawn: bool,
-    pool: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<usize>,
     victims: &'a [B256],
-    front_in_raw: String,
-    predicted_back_out_raw: String,
-    predicted_gross_raw: String,
-    gross_token: Address,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    front_in_raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_back_out_raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicted_gross_raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gross_token: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liquidations: Option<Vec<LiquidationLine>>,
     gas_used: u64,
     gas_wei: String,
     bribe_wei: String,
     txs: &'a [alloy_primitives::Bytes],
 }
 
-/// The strategy's record of a would-be bundle (by its tag).
+/// One liquidation of a bundle line (amounts raw in their reserve's units).
+#[derive(Debug, Serialize)]
+struct LiquidationLine {
+    borrower: Address,
+    collateral: String,
+    debt: String,
+    funding: &'static str,
+    debt_to_cover_raw: String,
+    repaid_raw: String,
+    seized_raw: String,
+    proceeds_raw: String,
+    profit_asset: String,
+    health_before_raw: String,
+    predicted_gross_usd: f64,
+}
+
+/// The sandwich strategy's record of a would-be bundle (by its tag), if the bundle is its.
 fn record_of<'a>(r: &'a ForkResult, w: &WouldSend) -> Option<&'a crate::engine::sandwich::SandwichRecord> {
-    r.records.get(w.tag as usize)
+    (Some(w.strategy) == r.sandwich_slot).then(|| r.records.get(w.tag as usize)).flatten()
+}
+
+/// The liquidation strategy's records of a would-be bundle: those of its target block that were
+/// planned into it (the strategy plans one bundle per block).
+fn liquidations_of<'a>(l: &'a ForkLendingResult, w: &WouldSend) -> &'a [LiquidationRecord] {
+    if w.strategy != l.slot {
+        return &[];
+    }
+    let from = l.records.partition_point(|x| x.block < w.target_block);
+    let to = l.records.partition_point(|x| x.block <= w.target_block);
+    &l.records[from..to]
 }
 
 pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
@@ -204,8 +269,56 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
             gas_wei: r.rivals.iter().map(|x| x.gas_wei).sum::<u128>().to_string(),
             direct_bribes_wei: r.rivals.iter().map(|x| x.bribe_wei).sum::<Option<u128>>().map(|b| b.to_string()),
         },
+        liquidation: r.lending.as_ref().map(|l| lending_summary(r, l)),
         risk_refused: super::refusals(&r.risk_rejects),
     }
+}
+
+fn lending_summary(r: &ForkResult, l: &ForkLendingResult) -> LiquidationForkSummary {
+    let (mut n, mut bundles, mut gross, mut gas, mut bribe, mut gas_wei, mut bribe_wei) =
+        (0, 0, 0i128, 0i128, 0i128, 0u128, 0u128);
+    let mut ours: Vec<(u64, Address)> = Vec::new();
+    for w in r.would_send.iter().filter(|w| !w.withdrawn && w.strategy == l.slot) {
+        let recs = liquidations_of(l, w);
+        let Some(first) = recs.first() else { continue };
+        bundles += 1;
+        n += recs.len() as u64;
+        gross += recs.iter().map(|x| x.gross_base).sum::<i128>();
+        ours.extend(recs.iter().map(|x| (x.block, x.borrower)));
+        gas += wei_base(w.gas_wei, first.eth_price);
+        bribe += wei_base(w.bribe_wei, first.eth_price);
+        gas_wei += w.gas_wei;
+        bribe_wei += w.bribe_wei;
+    }
+    let mut liquidators: Vec<String> = l.rivals.iter().map(|x| x.liquidator.to_string()).collect();
+    liquidators.sort();
+    liquidators.dedup();
+    let usd = super::liquidation::usd;
+    LiquidationForkSummary {
+        borrowers_watched: l.borrowers,
+        liquidations: n,
+        bundles,
+        net_of: "gas and bribe (simulated on the pinned state; nothing was sent)",
+        predicted_gross_usd: usd(gross),
+        gas_usd: usd(gas),
+        bribe_usd: usd(bribe),
+        predicted_net_usd: usd(gross - gas - bribe),
+        gas_wei: gas_wei.to_string(),
+        bribe_wei: bribe_wei.to_string(),
+        rival_liquidations: l.rivals.len() as u64,
+        our_borrowers_taken: l.rivals.iter().filter(|x| ours.contains(&(x.block, x.borrower))).count() as u64,
+        liquidators,
+        rival_bonus_usd: usd(l.rivals.iter().map(|x| x.bonus_base).sum()),
+        rival_gas_wei: l.rivals.iter().map(|x| x.gas_wei).sum::<u128>().to_string(),
+        skipped: l.skips.clone(),
+    }
+}
+
+/// `wei` in base units (8 decimals) at ETH's oracle price `eth_price` (8 decimals).
+fn wei_base(wei: u128, eth_price: u128) -> i128 {
+    (alloy_primitives::U256::from(wei) * alloy_primitives::U256::from(eth_price)
+        / alloy_primitives::U256::from(10u128.pow(18)))
+    .saturating_to::<i128>()
 }
 
 pub fn markdown(s: &ForkSummary) -> String {
@@ -240,6 +353,29 @@ pub fn markdown(s: &ForkSummary) -> String {
         r.gas_wei,
         r.direct_bribes_wei.as_deref().map(|b| format!("{b} wei")).unwrap_or_else(|| "unknown (no call traces)".into())
     );
+    if let Some(l) = &s.liquidation {
+        let _ = writeln!(
+            m,
+            "\n## Liquidations ({} borrowers watched)\n\nWould have sent {} liquidation(s) in {} bundle(s) (USD at the oracle's prices, net of {}):\n",
+            l.borrowers_watched, l.liquidations, l.bundles, l.net_of
+        );
+        let _ = writeln!(m, "| predicted gross | gas | bribe | predicted net |\n|---:|---:|---:|---:|");
+        let _ = writeln!(
+            m,
+            "| {:.2} | {:.2} | {:.2} | {:.2} |",
+            l.predicted_gross_usd, l.gas_usd, l.bribe_usd, l.predicted_net_usd
+        );
+        let _ = writeln!(
+            m,
+            "\nWhat actually happened: {} liquidation(s) of the pool landed ({} of borrowers we would have liquidated in that block), \
+             by {}; their bonus at the oracle's prices {:.2} USD, their gas {} wei.",
+            l.rival_liquidations,
+            l.our_borrowers_taken,
+            if l.liquidators.is_empty() { "no one".to_string() } else { l.liquidators.join(", ") },
+            l.rival_bonus_usd,
+            l.rival_gas_wei
+        );
+    }
     let rd = &s.reads;
     let _ = writeln!(m, "\n## Reads\n");
     let _ = writeln!(
@@ -276,17 +412,39 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
     let mut out = String::new();
     for w in &r.would_send {
         let rec = record_of(r, w);
+        let sandwich = rec.is_some() || Some(w.strategy) == r.sandwich_slot;
+        let liquidations = r.lending.as_ref().filter(|l| l.slot == w.strategy).map(|l| {
+            let sym = |i: usize| l.symbols.get(i).cloned().unwrap_or_default();
+            liquidations_of(l, w)
+                .iter()
+                .map(|x| LiquidationLine {
+                    borrower: x.borrower,
+                    collateral: sym(x.collateral),
+                    debt: sym(x.debt),
+                    funding: x.funding.name(),
+                    debt_to_cover_raw: x.debt_to_cover.to_string(),
+                    repaid_raw: x.predicted_repaid.to_string(),
+                    seized_raw: x.predicted_seized.to_string(),
+                    proceeds_raw: x.predicted_proceeds.to_string(),
+                    profit_asset: sym(x.profit_asset),
+                    health_before_raw: x.health_before.to_string(),
+                    predicted_gross_usd: super::liquidation::usd(x.gross_base),
+                })
+                .collect()
+        });
         let line = BundleLine {
             target_block: w.target_block,
             bundle_hash: w.bundle_hash,
             replacement_uuid: &w.replacement_id,
             withdrawn: w.withdrawn,
-            pool: rec.map(|x| x.pool).unwrap_or(0),
+            pool: sandwich.then(|| rec.map(|x| x.pool).unwrap_or(0)),
             victims: &w.victims,
-            front_in_raw: rec.map(|x| x.front_in_raw.to_string()).unwrap_or_default(),
-            predicted_back_out_raw: rec.map(|x| x.predicted_back_out_raw.to_string()).unwrap_or_default(),
-            predicted_gross_raw: rec.map(|x| x.predicted_gross_raw.to_string()).unwrap_or_default(),
-            gross_token: w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default(),
+            front_in_raw: sandwich.then(|| rec.map(|x| x.front_in_raw.to_string()).unwrap_or_default()),
+            predicted_back_out_raw: sandwich
+                .then(|| rec.map(|x| x.predicted_back_out_raw.to_string()).unwrap_or_default()),
+            predicted_gross_raw: sandwich.then(|| rec.map(|x| x.predicted_gross_raw.to_string()).unwrap_or_default()),
+            gross_token: sandwich.then(|| w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default()),
+            liquidations,
             gas_used: w.gas_used,
             gas_wei: w.gas_wei.to_string(),
             bribe_wei: w.bribe_wei.to_string(),
@@ -310,7 +468,7 @@ struct Opportunity<'a> {
 /// Per victim we would have wrapped or a rival sandwiched: our prediction and the rival's take.
 fn opportunities_frame(r: &ForkResult) -> Result<DataFrame, ReportError> {
     let mut rows: BTreeMap<(u64, B256), Opportunity<'_>> = BTreeMap::new();
-    for w in r.would_send.iter().filter(|w| !w.withdrawn) {
+    for w in r.would_send.iter().filter(|w| !w.withdrawn && Some(w.strategy) == r.sandwich_slot) {
         let pool = record_of(r, w).map(|x| x.pool).unwrap_or(0);
         for v in &w.victims {
             let row = (w.target_block, *v);
@@ -351,6 +509,44 @@ fn opportunities_frame(r: &ForkResult) -> Result<DataFrame, ReportError> {
     .map_err(|e| ReportError::Other(e.to_string()))
 }
 
+/// Per (block, borrower) we would have liquidated or someone did: our prediction beside what
+/// landed ("we would have made X; a rival made Y").
+fn liquidation_opportunities_frame(r: &ForkResult, l: &ForkLendingResult) -> Result<DataFrame, ReportError> {
+    type Row<'a> = (Vec<&'a LiquidationRecord>, Vec<&'a RivalLiquidation>);
+    let mut rows: BTreeMap<(u64, Address), Row<'_>> = BTreeMap::new();
+    for w in r.would_send.iter().filter(|w| !w.withdrawn && w.strategy == l.slot) {
+        for x in liquidations_of(l, w) {
+            rows.entry((x.block, x.borrower)).or_default().0.push(x);
+        }
+    }
+    for x in &l.rivals {
+        rows.entry((x.block, x.borrower)).or_default().1.push(x);
+    }
+    let sym = |i: usize| l.symbols.get(i).cloned().unwrap_or_default();
+    let usd = super::liquidation::usd;
+    let rows: Vec<((u64, Address), Row<'_>)> = rows.into_iter().collect();
+    let col = |f: &dyn Fn(&Row<'_>) -> String| -> Vec<String> { rows.iter().map(|(_, x)| f(x)).collect() };
+    let join = |v: Vec<String>| v.join(" ");
+    df!(
+        "block" => rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>(),
+        "borrower" => rows.iter().map(|(k, _)| k.1.to_string()).collect::<Vec<_>>(),
+        "our_liquidations" => rows.iter().map(|(_, x)| x.0.len() as u32).collect::<Vec<_>>(),
+        "our_pairs" => col(&|x| join(x.0.iter().map(|v| format!("{}/{}", sym(v.collateral), sym(v.debt))).collect())),
+        "our_repaid_raw" => col(&|x| join(x.0.iter().map(|v| v.predicted_repaid.to_string()).collect())),
+        "our_seized_raw" => col(&|x| join(x.0.iter().map(|v| v.predicted_seized.to_string()).collect())),
+        "our_predicted_gross_usd" => rows.iter().map(|(_, x)| usd(x.0.iter().map(|v| v.gross_base).sum())).collect::<Vec<_>>(),
+        "rival_liquidations" => rows.iter().map(|(_, x)| x.1.len() as u32).collect::<Vec<_>>(),
+        "rival_liquidators" => col(&|x| join(x.1.iter().map(|v| v.liquidator.to_string()).collect())),
+        "rival_txs" => col(&|x| join(x.1.iter().map(|v| v.tx.to_string()).collect())),
+        "rival_pairs" => col(&|x| join(x.1.iter().map(|v| format!("{}/{}", sym(v.collateral), sym(v.debt))).collect())),
+        "rival_repaid_raw" => col(&|x| join(x.1.iter().map(|v| v.repaid_raw.to_string()).collect())),
+        "rival_seized_raw" => col(&|x| join(x.1.iter().map(|v| v.seized_raw.to_string()).collect())),
+        "rival_bonus_usd" => rows.iter().map(|(_, x)| usd(x.1.iter().map(|v| v.bonus_base).sum())).collect::<Vec<_>>(),
+        "rival_gas_wei" => col(&|x| x.1.iter().map(|v| v.gas_wei).sum::<u128>().to_string()),
+    )
+    .map_err(|e| ReportError::Other(e.to_string()))
+}
+
 pub fn write(spec: &RunSpec, r: &ForkResult, dir: &Path) -> Result<ForkSummary, ReportError> {
     let summary = summarize(spec, r);
     write_atomically(dir, |tmp| {
@@ -358,13 +554,15 @@ pub fn write(spec: &RunSpec, r: &ForkResult, dir: &Path) -> Result<ForkSummary, 
         fs::write(tmp.join("summary.json"), json).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("summary.md"), markdown(&summary)).map_err(|e| ReportError::io(tmp, e))?;
         fs::write(tmp.join("bundles.jsonl"), bundles_jsonl(r)?).map_err(|e| ReportError::io(tmp, e))?;
-        super::write_tables(
-            tmp,
-            vec![
-                ("sandwiches", super::sandwich::sandwiches_frame(&r.records)?),
-                ("opportunities", opportunities_frame(r)?),
-            ],
-        )
+        let mut tables = vec![
+            ("sandwiches", super::sandwich::sandwiches_frame(&r.records)?),
+            ("opportunities", opportunities_frame(r)?),
+        ];
+        if let Some(l) = &r.lending {
+            tables.push(("liquidations", super::liquidation::records_frame(&l.records, &l.symbols)?));
+            tables.push(("liquidation_opportunities", liquidation_opportunities_frame(r, l)?));
+        }
+        super::write_tables(tmp, tables)
     })?;
     Ok(summary)
 }

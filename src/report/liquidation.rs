@@ -90,7 +90,7 @@ pub struct LiquidationPnl {
     pub bribe_wei: String,
 }
 
-fn usd(base: i128) -> f64 {
+pub(crate) fn usd(base: i128) -> f64 {
     base as f64 / 1e8
 }
 
@@ -264,9 +264,13 @@ pub fn markdown(s: &LiquidationSummary) -> String {
 }
 
 pub(crate) fn frame(r: &LiquidationResult) -> Result<DataFrame, ReportError> {
-    let x = &r.records;
+    records_frame(&r.records, &r.symbols)
+}
+
+/// One row per liquidation record; `symbols` names the reserves by index.
+pub(crate) fn records_frame(x: &[LiquidationRecord], symbols: &[String]) -> Result<DataFrame, ReportError> {
     let st = |f: &dyn Fn(&LiquidationRecord) -> String| -> Vec<String> { x.iter().map(f).collect() };
-    let sym = |i: usize| r.symbols.get(i).cloned().unwrap_or_default();
+    let sym = |i: usize| symbols.get(i).cloned().unwrap_or_default();
     df!(
         "block" => x.iter().map(|v| v.block).collect::<Vec<_>>(),
         "borrower" => st(&|v| v.borrower.to_string()),

@@ -62,7 +62,7 @@ impl LendingBook {
         a: usize,
         b: usize,
     ) -> Option<(U256, U256)> {
-        let packed = storage(self.pair_between(a, b)?, U256::from(slots::PAIR_RESERVES));
+        let packed = storage(self.pair_between(a, b)?, U256::from(self.dex.reserves_slot));
         let mask = (U256::from(1u8) << 112) - U256::from(1u8);
         let (r0, r1) = (packed & mask, (packed >> 112) & mask);
         Some(if self.tokens[a].address < self.tokens[b].address { (r0, r1) } else { (r1, r0) })

@@ -105,6 +105,7 @@ pub struct LiquidationStrategy {
     min_profit_base: i128,
     operator: Address,
     us: Address,
+    genesis_ts: u64,
     out: Option<Out>,
     /// Borrowers our last bundle planned for (re-read from the pool once the block is built).
     touched: Vec<usize>,
@@ -129,6 +130,8 @@ pub struct LiquidationSetup {
     pub quote_decimals: u32,
     pub operator: Address,
     pub us: Address,
+    /// The chain's timestamp at SimTime 0 (unix seconds).
+    pub genesis_ts: u64,
 }
 
 impl LiquidationStrategy {
@@ -154,6 +157,7 @@ impl LiquidationStrategy {
             market_moved: false,
             operator: s.operator,
             us: s.us,
+            genesis_ts: s.genesis_ts,
             out: None,
             touched: Vec::new(),
             records: Vec::new(),
@@ -377,7 +381,7 @@ impl LiquidationStrategy {
         let req = BundleRequest {
             tag,
             target_block: head + 1,
-            timestamp: crate::market::dex::GENESIS_TIMESTAMP + timestamp / crate::core::NANOS_PER_SEC,
+            timestamp: self.genesis_ts + timestamp / crate::core::NANOS_PER_SEC,
             txs,
             expected_flows,
             replacement_id: None,

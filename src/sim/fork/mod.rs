@@ -32,16 +32,20 @@ use crate::mempool::{PendingTx, target_of};
 use crate::risk::RiskGate;
 
 mod blocks;
+mod lending;
 mod rivals;
 
 pub use blocks::venues_of;
 use blocks::{Blocks, pool, walk};
+pub use lending::{ForkLendingMarket, RivalLiquidation};
 pub use rivals::RivalSandwich;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ForkEvent {
     /// The i-th offered transaction reaches the mempool.
     Pending(u32),
+    /// Block N+k is about to be built (the liquidation strategy decides).
+    Deadline(u32),
     /// Block N+k is built (k from 1).
     Block(u32),
 }
@@ -128,6 +132,11 @@ pub struct ForkWorld<'a> {
     live: BTreeMap<String, Live>,
     pub would_send: Vec<WouldSend>,
     pub rivals: Vec<RivalSandwich>,
+    /// `[fork.lending]`'s market once read (at the first pin), and the liquidations that landed.
+    pub lending: Option<ForkLendingMarket>,
+    pub rival_liquidations: Vec<RivalLiquidation>,
+    /// Borrowers whose position the last pin changed (announced with the block).
+    moved: Vec<u32>,
     pub counts: ForkCounts,
     quote_slot: Option<u64>,
     /// Where each pin's reads are kept (`fork.cache_dir`), if anywhere.
@@ -190,6 +199,9 @@ impl<'a> ForkWorld<'a> {
             live: BTreeMap::new(),
             would_send: Vec::new(),
             rivals: Vec::new(),
+            lending: None,
+            rival_liquidations: Vec::new(),
+            moved: Vec::new(),
             counts: ForkCounts::default(),
             quote_slot: fork.quote_balance_slot,
             cache: fork.cache_dir.clone(),
@@ -219,6 +231,11 @@ impl<'a> ForkWorld<'a> {
     fn next_base_fee(&self) -> u128 {
         let h = &self.heads[self.k];
         next_base_fee(h.base_fee, h.gas_used, h.gas_limit)
+    }
+
+    /// The base fee of the first block built (N+1), as known at N.
+    pub fn head_base_fee_next(&self) -> u128 {
+        self.next_base_fee()
     }
 
     /// The run's failure, if any (the node, or a read of our overlay).
@@ -254,6 +271,13 @@ impl<'a> ForkWorld<'a> {
             return Err(source_failure(e));
         }
         laid?;
+        if self.fork.lending.is_some() {
+            let laid = self.lay_lending(&mut chain, &pin);
+            if let Some(e) = chain.db().db.failure() {
+                return Err(source_failure(e));
+            }
+            laid?;
+        }
         let old = std::mem::replace(&mut self.chain, chain);
         self.absorb(old.db_ref().db.stats());
         if k > 0 {
@@ -312,7 +336,7 @@ impl<'a> ForkWorld<'a> {
     fn warm(&mut self, k: usize, next: BlockHead) {
         let Some(txs) = self.landed.get(k) else { return };
         for t in txs {
-            let to_us = target_of(&t.raw).is_some_and(|to| self.venues.iter().any(|p| p.router == to || p.pair == to));
+            let to_us = target_of(&t.raw).is_some_and(|to| self.watches(to));
             let Some(p) = to_us.then(|| PendingTx::from_raw(t.raw.clone()).ok()).flatten() else { continue };
             let _ =
                 self.chain.simulate_signed_from(std::slice::from_ref(&t.raw), &[p.from], next.number, next.timestamp);
@@ -426,7 +450,7 @@ impl<'a> ForkWorld<'a> {
         let Some(&(k, j)) = self.offered.get(i as usize) else { return };
         let tx = &self.landed[k as usize - 1][j];
         self.counts.offered += 1;
-        let ours = target_of(&tx.raw).is_some_and(|to| self.venues.iter().any(|p| p.router == to || p.pair == to));
+        let ours = target_of(&tx.raw).is_some_and(|to| self.watches(to));
         if !ours {
             return;
         }
@@ -464,6 +488,10 @@ impl<'a> ForkWorld<'a> {
             ));
         }
         self.label_rivals(k);
+        if let Some(m) = &self.lending {
+            let found = m.liquidations_in(&self.landed[k - 1], self.heads[k].number);
+            self.rival_liquidations.extend(found);
+        }
         let landed: Vec<B256> = self.landed[k - 1].iter().map(|t| t.hash).collect();
         self.pending.retain(|h| !landed.contains(h));
         if k < self.heads.len() - 1 {
@@ -474,8 +502,51 @@ impl<'a> ForkWorld<'a> {
         for (strategy, report) in news {
             self.desk.report(strategy, report, out);
         }
+        out.extend(std::mem::take(&mut self.moved).into_iter().map(|account| Event::Position { account }));
         out.push(Event::Block(self.block_info()));
         Ok(())
+    }
+
+    /// Does a transaction to `to` concern our strategies: our pools' routers and pairs, and the
+    /// lending oracle whose updates the liquidation strategy reads?
+    fn watches(&self, to: Address) -> bool {
+        self.venues.iter().any(|p| p.router == to || p.pair == to)
+            || self.lending.as_ref().is_some_and(|m| m.book.market.oracle == to)
+    }
+
+    /// The lending market on the new pin (read at the first), our flash liquidator and approvals
+    /// laid on it, its prices and the borrowers' positions read: whose changed is announced.
+    fn lay_lending(&mut self, chain: &mut SimChain<ForkDb<RpcSource>>, pin: &Pin) -> Result<(), ForkRunError> {
+        let Some(l) = &self.fork.lending else { return Ok(()) };
+        let mut market = match self.lending.take() {
+            Some(mut m) => {
+                m.read_prices(chain);
+                let positions = m.read_positions(chain);
+                self.moved =
+                    (0..positions.len()).filter(|&i| positions[i] != m.positions[i]).map(|i| i as u32).collect();
+                m.positions = positions;
+                m
+            }
+            None => {
+                let pairs: Vec<Address> = self.venues.iter().map(|v| v.pair).collect();
+                let dex = crate::chain::world::DexDeployment {
+                    deployer: self.me,
+                    weth: self.fork.weth,
+                    usdc: self.fork.quote,
+                    venues: self.venues.clone(),
+                    executor: self.book.executor,
+                    searcher: self.me,
+                    reserves_slot: crate::chain::world::reserves_slot_of(chain, &pairs, self.me)?,
+                    quote_balance_slot: self.quote_slot.unwrap_or_default(),
+                    quote_mintable: false,
+                };
+                let fee = self.fork.pools[0].fee_bps;
+                ForkLendingMarket::read(chain, &self.rpc, pin, self.fork, l, dex, fee)?
+            }
+        };
+        let laid = market.lay(chain);
+        self.lending = Some(market);
+        laid.map_err(ForkRunError::from)
     }
 
     /// Sandwiches of our pools' victims in block N+k as it landed (`rivals::sandwiches_in`).
@@ -548,6 +619,13 @@ impl World for ForkWorld<'_> {
         for k in 1..self.heads.len() {
             q.schedule(self.time_of(k), ForkEvent::Block(k as u32));
         }
+        // The liquidation strategy decides when the block is about to be built: after the last
+        // transaction offered for it (offered at its parent's time; timestamps strictly increase).
+        if self.lending.is_some() {
+            for k in 1..self.heads.len() {
+                q.schedule(self.time_of(k) - 1, ForkEvent::Deadline(k as u32));
+            }
+        }
         for (i, &(k, _)) in self.offered.iter().enumerate() {
             q.schedule(self.time_of(k as usize - 1), ForkEvent::Pending(i as u32));
         }
@@ -566,6 +644,7 @@ impl World for ForkWorld<'_> {
         }
         match event {
             ForkEvent::Pending(i) => self.on_pending(i, out),
+            ForkEvent::Deadline(_) => out.push(Event::Timer { id: crate::core::BUILD_DEADLINE }),
             ForkEvent::Block(k) => {
                 if let Err(e) = self.on_block(k, out) {
                     self.fail(e);
@@ -588,7 +667,10 @@ impl World for ForkWorld<'_> {
             Action::Bundle(req) => Assessment {
                 in_flight: super::desk::bundles_out(&self.live, req),
                 gas_wei: req.gas_wei.max(1),
-                foreign_token: super::desk::moves_foreign_token(self.spec, self.fork.weth, self.fork.quote, req),
+                foreign_token: match &self.lending {
+                    Some(m) => lending::moves_foreign_reserve(self.spec, m, &req.expected_flows),
+                    None => super::desk::moves_foreign_token(self.spec, self.fork.weth, self.fork.quote, req),
+                },
                 ..Assessment::default()
             },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
