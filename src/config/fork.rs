@@ -346,4 +346,31 @@ mod tests {
         same.quote = same.weth.clone();
         assert!(resolved(&same).unwrap_err().contains("fork.quote"));
     }
+
+    #[test]
+    fn every_bad_lending_key_is_named() {
+        let with = |lending: &str| {
+            let mut f = config("");
+            f.lending = Some(toml::from_str(lending).unwrap());
+            resolved(&f)
+        };
+        let pool = format!("pool = \"0x{:040x}\"\n", 9);
+        let ok = with(&format!("{pool}borrowers = [\"0x{:040x}\"]", 7)).unwrap();
+        let l = ok.lending.unwrap();
+        assert_eq!((l.borrowers.len(), l.events_from, l.max_borrowers), (1, None, 1000));
+        for (lending, key) in [
+            (pool.clone(), "fork.lending.borrowers"),
+            ("pool = \"0x12\"\nborrowers_from_block = 0".to_string(), "fork.lending.pool"),
+            (format!("{pool}borrowers_from_block = 0\nmax_borrowers = 0"), "fork.lending.max_borrowers"),
+            (format!("{pool}borrowers = [\"0x1\"]"), "fork.lending.borrowers[0]"),
+            (format!("{pool}borrowers = [\"0x{0:040x}\", \"0x{0:040x}\"]", 7), "fork.lending.borrowers[1]"),
+            (
+                format!("{pool}borrowers = [\"0x{:040x}\", \"0x{:040x}\"]\nmax_borrowers = 1", 7, 8),
+                "fork.lending.borrowers",
+            ),
+        ] {
+            let e = with(&lending).unwrap_err();
+            assert!(e.contains(key), "{lending}: {e}");
+        }
+    }
 }

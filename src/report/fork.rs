@@ -49,6 +49,9 @@ pub struct ForkSummary {
     pub liquidation: Option<LiquidationForkSummary>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub risk_refused: BTreeMap<String, u64>,
+    /// Did the sandwich strategy run (its sections of summary.md)?
+    #[serde(skip)]
+    pub sandwich: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -271,6 +274,7 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
         },
         liquidation: r.lending.as_ref().map(|l| lending_summary(r, l)),
         risk_refused: super::refusals(&r.risk_rejects),
+        sandwich: r.sandwich_slot.is_some(),
     }
 }
 
@@ -334,25 +338,30 @@ pub fn markdown(s: &ForkSummary) -> String {
         "Chain {}, pinned at block {} ({}), {} block(s) walked; {flow}. Nothing was sent.\n",
         s.chain_id, s.first_block, s.first_block_hash, s.blocks
     );
-    let w = &s.would_send;
-    let _ = writeln!(m, "## Would have sent: {} bundle(s) ({}, net of {})\n", w.bundles, w.currency, w.net_of);
-    let _ = writeln!(m, "| predicted gross | gas | bribe | predicted net |\n|---:|---:|---:|---:|");
-    let _ = writeln!(m, "| {:.2} | {:.2} | {:.2} | {:.2} |", w.predicted_gross, w.gas, w.bribe, w.predicted_net);
-    let _ = writeln!(
-        m,
-        "\nExact: gross {} WETH wei + {} quote raw; gas {} wei; bribes {} wei.",
-        w.gross_weth_wei, w.gross_quote_raw, w.gas_wei, w.bribe_wei
-    );
-    let r = &s.rivals;
-    let _ = writeln!(
-        m,
-        "\n## What actually happened\n\n{} sandwich(es) of our pools' swaps landed; {} of them on victims we would have wrapped. \
-         Their gas: {} wei; their direct payments to the fee recipient: {}.",
-        r.sandwiches,
-        r.our_victims_taken,
-        r.gas_wei,
-        r.direct_bribes_wei.as_deref().map(|b| format!("{b} wei")).unwrap_or_else(|| "unknown (no call traces)".into())
-    );
+    if s.sandwich {
+        let w = &s.would_send;
+        let _ = writeln!(m, "## Would have sent: {} bundle(s) ({}, net of {})\n", w.bundles, w.currency, w.net_of);
+        let _ = writeln!(m, "| predicted gross | gas | bribe | predicted net |\n|---:|---:|---:|---:|");
+        let _ = writeln!(m, "| {:.2} | {:.2} | {:.2} | {:.2} |", w.predicted_gross, w.gas, w.bribe, w.predicted_net);
+        let _ = writeln!(
+            m,
+            "\nExact: gross {} WETH wei + {} quote raw; gas {} wei; bribes {} wei.",
+            w.gross_weth_wei, w.gross_quote_raw, w.gas_wei, w.bribe_wei
+        );
+        let r = &s.rivals;
+        let _ = writeln!(
+            m,
+            "\n## What actually happened\n\n{} sandwich(es) of our pools' swaps landed; {} of them on victims we would have wrapped. \
+             Their gas: {} wei; their direct payments to the fee recipient: {}.",
+            r.sandwiches,
+            r.our_victims_taken,
+            r.gas_wei,
+            r.direct_bribes_wei
+                .as_deref()
+                .map(|b| format!("{b} wei"))
+                .unwrap_or_else(|| "unknown (no call traces)".into())
+        );
+    }
     if let Some(l) = &s.liquidation {
         let _ = writeln!(
             m,

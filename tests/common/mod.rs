@@ -34,3 +34,4 @@ pub fn spec(name: &str, sets: &[(&str, &str)]) -> xcrack::config::RunSpec {
     xcrack::config::load(&sources, Path::new("scenarios")).unwrap()
 }
 pub mod anvil;
+pub mod uniswap;

@@ -174,6 +174,7 @@ impl ForkLendingMarket {
         chain.db().db.prefetch(&market.position_slots()).map_err(ForkRunError::Fork)?;
         market.check_layout(chain)?;
         market.positions = market.read_positions(chain);
+        market.warm_balances(chain);
         Ok(market)
     }
 
@@ -233,6 +234,21 @@ impl ForkLendingMarket {
             }
         }
         Ok(())
+    }
+
+    /// Reads the balances a liquidation moves (the pool's and the pairs' in every reserve token,
+    /// ours) once here, so that the first bundle's simulation asks the node nothing; later pins
+    /// prefetch them with the rest of what the pin before read.
+    fn warm_balances(&self, chain: &mut Chain) {
+        let b = &self.book;
+        let me = b.dex.searcher;
+        let mut holders = vec![b.market.pool, me];
+        holders.extend(b.tokens.iter().filter_map(|t| t.quote_pair));
+        for t in &b.tokens {
+            for &owner in &holders {
+                let _ = chain.view(me, t.address, ITestERC20::balanceOfCall { owner }.abi_encode().into());
+            }
+        }
     }
 
     /// Every borrower's position at the head.
