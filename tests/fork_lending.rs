@@ -163,6 +163,11 @@ fn block_with_update_and_rival(node: SocketAddr, m: &Market, l: &Lending) -> (u6
 /// The scenario `xcrack fork` reads: the liquidation strategy alone, our dry-run wallet, the pool
 /// and its borrowers from the pool's events since genesis.
 fn scenario(m: &Market, l: &Lending, rpc_url: &str, block: u64) -> String {
+    scenario_reading(m, l, &format!("rpc_url = \"{rpc_url}\""), block)
+}
+
+/// The scenario with `source` (a `rpc_url` or a `replay` line) in its `[fork]`.
+fn scenario_reading(m: &Market, l: &Lending, source: &str, block: u64) -> String {
     format!(
         r#"name = "fork-lending"
 seed = 1
@@ -194,7 +199,7 @@ wallet = ["100 ETH", "300000 USDC"]
 gas = "5 ETH"
 
 [fork]
-rpc_url = "{rpc_url}"
+{source}
 block = {block}
 blocks = 1
 weth = "{weth}"
@@ -413,4 +418,65 @@ fn a_wrong_lending_pool_is_named_by_its_key() {
         assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one error: {err}");
         assert!(!out.exists(), "nothing written");
     }
+}
+
+/// Regenerates `scenarios/fork/anvil_lending.toml` and its recording `data/fork/anvil_lending.rec.json`
+/// from anvil (by hand: `cargo test --test fork_lending -- --ignored`).
+#[test]
+#[ignore]
+fn write_the_shipped_lending_fork_scenario_and_recording() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let l = lending(node.addr, &m);
+    let (n, ..) = block_with_update_and_rival(node.addr, &m, &l);
+    let header = format!(
+        "# Fork mode, offline, liquidations: the genuine Uniswap V2 market (npm @uniswap/v2-core 1.0.1,\n\
+         # @uniswap/v2-periphery 1.1.0-beta.0) and xcrack's LendingPool and PriceOracle (Aave v3's liquidation ABI) on\n\
+         # anvil (npm @foundry-rs/anvil 1.7.1). A lender and two borrowers; in block {n1} the oracle's owner posts ETH at\n\
+         # 2,300 USD (Alice's health factor 1.2375 -> 0.94875) and a rival liquidates half of Alice's debt right behind it.\n\
+         # Every RPC answer the run needs is in the recording (fork.replay), so this runs with no node:\n\
+         #   xcrack fork scenarios/fork/anvil_lending.toml\n\
+         # Written by `cargo test --test fork_lending -- --ignored` (anvil from tests/node), with the recording.\n",
+        n1 = n + 1
+    );
+    let body = scenario_reading(&m, &l, "replay = \"../../data/fork/anvil_lending.rec.json\"", n)
+        .replace("name = \"fork-lending\"", "name = \"anvil-lending\"\ndescription = \"Fork dry run of the liquidation strategy over a lending pool and genuine Uniswap V2 on anvil, replayed offline.\"");
+    let repo = common::repo();
+    let file = repo.join("scenarios/fork/anvil_lending.toml");
+    std::fs::write(&file, header + &body).unwrap();
+    let rec = repo.join("data/fork/anvil_lending.rec.json");
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "fork",
+        file.to_str().unwrap(),
+        "--rpc",
+        &node.url(),
+        "--record",
+        rec.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ];
+    let o = common::xcrack(&args, tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The shipped lending fork scenario runs from its recording with no node and no npm: the same
+/// bytes twice, the summary as recorded (pinned below).
+#[test]
+fn the_shipped_lending_fork_scenario_runs_offline_from_its_recording() {
+    let scenario = common::scenario("fork/anvil_lending.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let o = common::xcrack(&["fork", &scenario, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+        files(&dir)
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a, b, "byte-identical");
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"liquidations.csv") && names.contains(&"liquidation_opportunities.parquet"), "{names:?}");
+    let md = &a.iter().find(|(n, _)| n == "summary.md").unwrap().1;
+    insta::assert_snapshot!(String::from_utf8_lossy(md));
 }

@@ -365,8 +365,12 @@ pub fn markdown(s: &ForkSummary) -> String {
     if let Some(l) = &s.liquidation {
         let _ = writeln!(
             m,
-            "\n## Liquidations ({} borrowers watched)\n\nWould have sent {} liquidation(s) in {} bundle(s) (USD at the oracle's prices, net of {}):\n",
-            l.borrowers_watched, l.liquidations, l.bundles, l.net_of
+            "{}## Liquidations ({} borrowers watched)\n\nWould have sent {} liquidation(s) in {} bundle(s) (USD at the oracle's prices, net of {}):\n",
+            if s.sandwich { "\n" } else { "" },
+            l.borrowers_watched,
+            l.liquidations,
+            l.bundles,
+            l.net_of
         );
         let _ = writeln!(m, "| predicted gross | gas | bribe | predicted net |\n|---:|---:|---:|---:|");
         let _ = writeln!(
@@ -405,8 +409,11 @@ pub fn markdown(s: &ForkSummary) -> String {
     let p = &s.pending;
     let _ = writeln!(
         m,
-        "\nPending: {} offered, {} calling our pools, {} announced to the strategies.",
-        p.offered, p.to_our_pools, p.announced
+        "\nPending: {} offered, {} calling our pools{}, {} announced to the strategies.",
+        p.offered,
+        p.to_our_pools,
+        if s.liquidation.is_some() { " or the lending oracle" } else { "" },
+        p.announced
     );
     if !s.skipped.is_empty() {
         let _ = writeln!(m, "\n## Passed over\n\n| reason | count |\n|---|---:|");
