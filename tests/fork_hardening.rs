@@ -218,9 +218,9 @@ fn malformed_rate_limited_silent_and_absent_nodes_fail_within_bounds() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("eth_chainId") && err.contains("attempts"), "{err}");
 
-    let (code, err) = fork(&scenario(tmp.path(), "https://127.0.0.1:1", 31337, ""), tmp.path(), &[]);
+    let (code, err) = fork(&scenario(tmp.path(), "ftp://127.0.0.1:1", 31337, ""), tmp.path(), &[]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("fork.rpc_url") && err.contains("only http://"), "{err}");
+    assert!(err.contains("fork.rpc_url") && err.contains("http, https, ws or wss"), "{err}");
 
     let (code, err) = fork(&scenario(tmp.path(), &url, 31337, ""), tmp.path(), &["--replay", "/nonexistent/rec.json"]);
     assert_eq!(code, Some(2), "{err}");

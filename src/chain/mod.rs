@@ -8,6 +8,7 @@ pub mod rpc;
 pub mod signing;
 pub mod simchain;
 pub mod world;
+pub mod ws;
 
 pub use events::ChainEvent;
 pub use signing::{TxRequest, Wallet};

@@ -20,7 +20,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde_json::{Value, json};
 
 use super::fork::{ForkError, Pin, RemoteAccount, StateSource};
-use crate::relay::http::{HttpClient, HttpError};
+use crate::relay::http::{HttpClient, HttpError, Target};
 
 /// One JSON-RPC call.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,42 +49,124 @@ pub trait Transport {
     fn requests(&self) -> u64;
 }
 
-/// Where a node listens: `http://host:port/path`. TLS endpoints are refused with a clear error.
+/// Where a node listens: `http[s]://host[:port]/path` (JSON-RPC batches over HTTP POST) or
+/// `ws[s]://host[:port]/path` (the same batches as WebSocket text frames); TLS certificates are
+/// verified (`relay::http::tls_config`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    pub addr: std::net::SocketAddr,
+    pub target: Target,
     pub path: String,
+    pub websocket: bool,
+    /// The URL as given, for the WebSocket handshake and messages (never with its query: keys
+    /// often live there).
+    pub shown: String,
 }
 
 impl Endpoint {
     /// Is `url` an endpoint this client can reach (without resolving its host)?
     pub fn check(url: &str) -> Result<url::Url, String> {
-        let u = url::Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
-        if u.scheme() != "http" {
-            return Err(format!(
-                "{url}: only http:// nodes are supported in fork mode for now (https and ws come with live mode's client)"
-            ));
+        let u = url::Url::parse(url).map_err(|e| format!("{}: not a URL: {e}", redact(url)))?;
+        if !matches!(u.scheme(), "http" | "https" | "ws" | "wss") {
+            return Err(format!("{}: the scheme must be http, https, ws or wss", redact(url)));
         }
         if u.host_str().is_none() {
-            return Err(format!("{url}: no host"));
+            return Err(format!("{}: no host", redact(url)));
         }
         Ok(u)
     }
 
     pub fn parse(url: &str) -> Result<Self, String> {
         let u = Self::check(url)?;
-        let host = u.host_str().ok_or_else(|| format!("{url}: no host"))?;
+        let shown = redact(url);
+        let host = u.host_str().ok_or_else(|| format!("{shown}: no host"))?;
+        // IPv6 literals come bracketed in URLs; the server name and the socket want them bare.
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let port = u.port_or_known_default().unwrap_or(80);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-            .map_err(|e| format!("{url}: cannot resolve {host}: {e}"))?
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(bare.as_str(), port))
+            .map_err(|e| format!("{shown}: cannot resolve {host}: {e}"))?
             .next()
-            .ok_or_else(|| format!("{url}: {host} resolves to no address"))?;
+            .ok_or_else(|| format!("{shown}: {host} resolves to no address"))?;
         let mut path = u.path().to_string();
         if let Some(q) = u.query() {
             path = format!("{path}?{q}");
         }
-        Ok(Endpoint { addr, path })
+        let authority = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let tls = matches!(u.scheme(), "https" | "wss");
+        Ok(Endpoint {
+            target: Target { addr, host: bare, authority, tls },
+            path,
+            websocket: matches!(u.scheme(), "ws" | "wss"),
+            shown,
+        })
     }
+
+    /// A plain-HTTP node at `addr`, path `/`.
+    pub fn plain(addr: std::net::SocketAddr) -> Self {
+        Endpoint { target: Target::plain(addr), path: "/".into(), websocket: false, shown: format!("http://{addr}/") }
+    }
+
+    /// The node's transport: HTTP or WebSocket by the scheme.
+    pub fn transport(self, retry: Retry) -> Rc<dyn Transport> {
+        if self.websocket { Rc::new(super::ws::Ws::new(self, retry)) } else { Rc::new(Http::new(self, retry)) }
+    }
+}
+
+/// `url` without its query and credentials (API keys often live there), for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let hidden = u.query().is_some() || !u.username().is_empty() || u.password().is_some();
+            u.set_query(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            if hidden { format!("{u}?…") } else { u.to_string() }
+        }
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// Largest answer a node may give (a block's receipts, a range of logs).
+pub const MAX_ANSWER: usize = 64 << 20;
+
+/// A JSON-RPC batch of `calls`, ids from `first`.
+pub(crate) fn batch_body(calls: &[Call], first: u64) -> Result<Vec<u8>, ForkError> {
+    let body: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"jsonrpc": "2.0", "id": first + i as u64, "method": c.method, "params": c.params}))
+        .collect();
+    serde_json::to_vec(&body).map_err(|e| ForkError::Source { method: calls[0].method, message: e.to_string() })
+}
+
+/// The results of a batch answer, in the calls' order: every id answered once, errors named by
+/// the call's method.
+pub(crate) fn batch_answers(calls: &[Call], first: u64, bytes: &[u8]) -> Result<Vec<Value>, ForkError> {
+    let method = calls[0].method;
+    let fail = |message: String| ForkError::Source { method, message };
+    let answers: Vec<Value> =
+        serde_json::from_slice(bytes).map_err(|e| fail(format!("not a JSON-RPC batch answer: {e}")))?;
+    let mut out = vec![Value::Null; calls.len()];
+    let mut seen = vec![false; calls.len()];
+    for a in answers {
+        let id = a.get("id").and_then(Value::as_u64).filter(|id| *id >= first && *id < first + calls.len() as u64);
+        let Some(id) = id else { return Err(fail(format!("an answer with an unknown id: {}", a["id"]))) };
+        let k = (id - first) as usize;
+        if let Some(e) = a.get("error") {
+            return Err(ForkError::Source { method: calls[k].method, message: e.to_string() });
+        }
+        let Some(result) = a.get("result") else {
+            return Err(ForkError::Source { method: calls[k].method, message: "an answer without result".into() });
+        };
+        out[k] = result.clone();
+        seen[k] = true;
+    }
+    if let Some(k) = seen.iter().position(|s| !s) {
+        return Err(ForkError::Source { method: calls[k].method, message: "no answer in the batch".into() });
+    }
+    Ok(out)
 }
 
 /// Bounded retries with exponential backoff for answers worth asking again.
@@ -112,7 +194,8 @@ pub struct Http {
 
 impl Http {
     pub fn new(endpoint: Endpoint, retry: Retry) -> Self {
-        Http { endpoint, client: RefCell::new(HttpClient::new()), next_id: Cell::new(0), requests: Cell::new(0), retry }
+        let client = RefCell::new(HttpClient::with_limit(MAX_ANSWER));
+        Http { endpoint, client, next_id: Cell::new(0), requests: Cell::new(0), retry }
     }
 
     /// One POST, asked again on what passes (connection refused, timeout, 429, 502-504).
@@ -127,8 +210,13 @@ impl Http {
                 backoff = backoff.saturating_mul(2);
             }
             self.requests.set(self.requests.get() + 1);
-            let r =
-                self.client.borrow_mut().post(self.endpoint.addr, &self.endpoint.path, &[], body, self.retry.timeout);
+            let r = self.client.borrow_mut().post_to(
+                &self.endpoint.target,
+                &self.endpoint.path,
+                &[],
+                body,
+                self.retry.timeout,
+            );
             match r {
                 Ok((200, bytes)) => return Ok(bytes),
                 Ok((status @ (429 | 502 | 503 | 504), _)) => last = format!("HTTP {status}"),
@@ -140,7 +228,7 @@ impl Http {
                 Err(e) => return Err(fail(e.to_string())),
             }
         }
-        Err(fail(format!("{} after {} attempts ({})", last, self.retry.attempts.max(1), self.endpoint.addr)))
+        Err(fail(format!("{} after {} attempts ({})", last, self.retry.attempts.max(1), self.endpoint.shown)))
     }
 }
 
@@ -151,36 +239,9 @@ impl Transport for Http {
         }
         let first = self.next_id.get() + 1;
         self.next_id.set(first + calls.len() as u64);
-        let body: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| json!({"jsonrpc": "2.0", "id": first + i as u64, "method": c.method, "params": c.params}))
-            .collect();
-        let method = calls[0].method;
-        let fail = |message: String| ForkError::Source { method, message };
-        let body = serde_json::to_vec(&body).map_err(|e| fail(e.to_string()))?;
-        let bytes = self.post(method, &body)?;
-        let answers: Vec<Value> =
-            serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a JSON-RPC batch answer: {e}")))?;
-        let mut out = vec![Value::Null; calls.len()];
-        let mut seen = vec![false; calls.len()];
-        for a in answers {
-            let id = a.get("id").and_then(Value::as_u64).filter(|id| *id >= first && *id < first + calls.len() as u64);
-            let Some(id) = id else { return Err(fail(format!("an answer with an unknown id: {}", a["id"]))) };
-            let k = (id - first) as usize;
-            if let Some(e) = a.get("error") {
-                return Err(ForkError::Source { method: calls[k].method, message: e.to_string() });
-            }
-            let Some(result) = a.get("result") else {
-                return Err(ForkError::Source { method: calls[k].method, message: "an answer without result".into() });
-            };
-            out[k] = result.clone();
-            seen[k] = true;
-        }
-        if let Some(k) = seen.iter().position(|s| !s) {
-            return Err(ForkError::Source { method: calls[k].method, message: "no answer in the batch".into() });
-        }
-        Ok(out)
+        let body = batch_body(calls, first)?;
+        let bytes = self.post(calls[0].method, &body)?;
+        batch_answers(calls, first, &bytes)
     }
 
     fn requests(&self) -> u64 {
@@ -365,7 +426,7 @@ impl RpcSource {
 
     /// A node over plain HTTP at `addr` with the default retries.
     pub fn http(addr: std::net::SocketAddr) -> Self {
-        Self::new(Rc::new(Http::new(Endpoint { addr, path: "/".into() }, Retry::default())))
+        Self::new(Rc::new(Http::new(Endpoint::plain(addr), Retry::default())))
     }
 
     pub fn requests(&self) -> u64 {
@@ -789,8 +850,16 @@ mod tests {
     #[test]
     fn endpoints_are_plain_http_with_their_path() {
         let e = Endpoint::parse("http://127.0.0.1:8545/v1/key?x=1").unwrap();
-        assert_eq!((e.addr.port(), e.path.as_str()), (8545, "/v1/key?x=1"));
-        assert!(Endpoint::parse("https://example.invalid").unwrap_err().contains("only http://"));
+        assert_eq!((e.target.addr.port(), e.path.as_str()), (8545, "/v1/key?x=1"));
+        assert!(Endpoint::parse("ftp://example.invalid").unwrap_err().contains("scheme"));
+        let e = Endpoint::parse("wss://127.0.0.1:8546/v3/secret?key=1").unwrap();
+        assert!(e.websocket && e.target.tls && e.target.authority == "127.0.0.1:8546");
+        assert!(!e.shown.contains("secret=") && !e.shown.contains("key=1"), "{}", e.shown);
+        let e = Endpoint::parse("https://localhost/").unwrap();
+        assert_eq!(
+            (e.target.host.as_str(), e.target.authority.as_str(), e.target.addr.port()),
+            ("localhost", "localhost", 443)
+        );
         assert!(Endpoint::parse("not a url").is_err());
     }
 }

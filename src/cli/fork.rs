@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::backtest::{CliError, Settings};
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
-use crate::chain::rpc::{Endpoint, Http, Recorder, Recording, Replay, Retry, RpcSource, Transport};
+use crate::chain::rpc::{Endpoint, Recorder, Recording, Replay, Retry, RpcSource, Transport};
 use crate::config::{self, RunSpec, Sources};
 use crate::engine::fork::ForkRunError;
 
@@ -95,7 +95,10 @@ fn load(args: &Args) -> Result<RunSpec, CliError> {
 }
 
 /// The node (or the recording) the run reads, and the recorder to save afterwards.
-fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<Recorder<Http>>), CliError> {
+/// What records a run's answers (`--record`): over whichever transport reads the node.
+type NodeRecorder = Recorder<Rc<dyn Transport>>;
+
+fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<NodeRecorder>), CliError> {
     let fork = spec.fork.as_mut().ok_or_else(|| bad_input("no [fork] section".into()))?;
     if args.cache.is_some() {
         fork.cache_dir = args.cache.clone();
@@ -131,15 +134,15 @@ fn source(args: &Args, spec: &mut RunSpec) -> Result<(RpcSource, Option<Recorder
         .ok_or_else(|| bad_input("key `fork.rpc_url`: no node to read: give --rpc URL (or --replay FILE)".into()))?;
     let endpoint = Endpoint::parse(url).map_err(|m| bad_input(format!("key `fork.rpc_url`: {m}")))?;
     let retry = Retry { attempts: fork.attempts, timeout: fork.timeout, ..Retry::default() };
-    let http = Http::new(endpoint, retry);
+    let node = endpoint.transport(retry);
     if args.record.is_some() {
         // Every answer must come from the node to be in the recording.
         fork.cache_dir = None;
-        let rec = Recorder::new(http);
+        let rec = Recorder::new(node);
         let t: Rc<dyn Transport> = Rc::new(rec.clone());
         return Ok((RpcSource::new(t), Some(rec)));
     }
-    Ok((RpcSource::new(Rc::new(http)), None))
+    Ok((RpcSource::new(node), None))
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {

@@ -328,7 +328,7 @@ mod tests {
             ("pending = \"mempool\"", "fork.pending"),
             ("pending = \"txpool\"\nblocks = 2", "fork.blocks"),
             ("block_hash = \"0x12\"", "fork.block_hash"),
-            ("rpc_url = \"ws://127.0.0.1:8546\"", "fork.rpc_url"),
+            ("rpc_url = \"ftp://127.0.0.1:8546\"", "fork.rpc_url"),
         ] {
             let e = resolved(&config(extra)).unwrap_err();
             assert!(e.contains(key), "{extra}: {e}");

@@ -84,7 +84,7 @@ pub fn run_journaled(spec: &RunSpec, journal: Journal) -> Result<SandwichResult,
                         timeout: fork.timeout,
                         ..Default::default()
                     };
-                    RpcSource::new(std::rc::Rc::new(crate::chain::rpc::Http::new(endpoint, retry)))
+                    RpcSource::new(endpoint.transport(retry))
                 }
                 (None, None) => return Err(SandwichRunError::Internal("[chain.fork] names no node and no recording")),
             };

@@ -1,9 +1,11 @@
 //! HTTP/1.1 for the relay's JSON-RPC, on hyper (server and client): the relay serves connections
 //! concurrently with per-connection timeouts and header/body limits, and our client speaks the
 //! same maintained stack. The engine is synchronous, so the client drives a small current-thread
-//! tokio runtime of its own; that is the one sync/async boundary on this side.
+//! tokio runtime of its own; that is the one sync/async boundary on this side. Clients reach
+//! `https://` endpoints over rustls with certificates verified (`tls_config`).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -30,15 +32,139 @@ pub enum HttpError {
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
     Protocol(String),
-    #[error("body of more than {MAX_BODY} bytes")]
+    #[error("a body above the size limit")]
     TooLarge,
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// Where a request goes: the address to connect to, the host it names (the server name its
+/// certificate must carry) and its authority (the `Host` header: the host, and the port unless it
+/// is the scheme's), and whether the connection is TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub authority: String,
+    pub tls: bool,
+}
+
+impl Target {
+    pub fn plain(addr: SocketAddr) -> Self {
+        Target { addr, host: addr.ip().to_string(), authority: addr.to_string(), tls: false }
+    }
+}
+
+/// Our TLS client configuration, built once: rustls on ring, TLS 1.2 and 1.3, certificates verified
+/// against Mozilla's roots (compiled in, `webpki-roots`) and any PEM certificates in the file
+/// `SSL_CERT_FILE` names (a private CA, a test's). A file that cannot be read or parsed is an
+/// error, not a silent fallback.
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+                use rustls::pki_types::pem::PemObject;
+                let shown = std::path::Path::new(&file).display().to_string();
+                let certs = rustls::pki_types::CertificateDer::pem_file_iter(&file)
+                    .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!("SSL_CERT_FILE {shown}: no PEM certificate in it"));
+                }
+                for c in certs {
+                    roots.add(c).map_err(|e| format!("SSL_CERT_FILE {shown}: {e}"))?;
+                }
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map_err(HttpError::Tls)
+}
+
+/// A TCP connection to `target`, wrapped in TLS when it says so (certificate checked for its host).
+pub async fn connect(target: &Target) -> Result<Stream, HttpError> {
+    let tcp = tokio::net::TcpStream::connect(target.addr).await?;
+    tcp.set_nodelay(true)?;
+    if !target.tls {
+        return Ok(Stream::Plain(tcp));
+    }
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|e| HttpError::Tls(format!("{}: {e}", target.host)))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| HttpError::Tls(format!("{}: {e}", target.host)))?;
+    Ok(Stream::Tls(Box::new(tls)))
+}
+
+/// A client connection, plain or TLS.
+pub enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A blocking HTTP/1.1 client for JSON-RPC POSTs, one connection per request.
 pub struct HttpClient {
     rt: Option<tokio::runtime::Runtime>,
+    max_body: usize,
 }
 
 impl Default for HttpClient {
@@ -49,18 +175,24 @@ impl Default for HttpClient {
 
 impl HttpClient {
     pub fn new() -> Self {
-        HttpClient { rt: None }
+        HttpClient { rt: None, max_body: MAX_BODY }
     }
 
-    fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, HttpError> {
+    /// A client accepting answers of up to `max_body` bytes (a node's block of receipts is larger
+    /// than any bundle).
+    pub fn with_limit(max_body: usize) -> Self {
+        HttpClient { rt: None, max_body }
+    }
+
+    pub fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, HttpError> {
         if self.rt.is_none() {
             self.rt = Some(tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?);
         }
         self.rt.as_ref().ok_or_else(|| HttpError::Protocol("no runtime".into()))
     }
 
-    /// POSTs `body` to `addr` + `path` with extra `headers`; the status and the response body.
-    /// Connect, send and receive together must finish within `timeout`.
+    /// POSTs `body` to `addr` + `path` with extra `headers` over plain HTTP; the status and the
+    /// response body. Connect, send and receive together must finish within `timeout`.
     pub fn post(
         &mut self,
         addr: SocketAddr,
@@ -69,28 +201,40 @@ impl HttpClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), HttpError> {
+        self.post_to(&Target::plain(addr), path, headers, body, timeout)
+    }
+
+    /// As `post`, to `target` (TLS when it says so).
+    pub fn post_to(
+        &mut self,
+        target: &Target,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(path)
-            .header(HOST, addr.to_string())
+            .header(HOST, target.authority.as_str())
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_LENGTH, body.len());
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| HttpError::Protocol(e.to_string()))?;
+        let max_body = self.max_body;
         let rt = self.runtime()?;
         rt.block_on(async move {
             let exchange = async {
-                let stream = tokio::net::TcpStream::connect(addr).await?;
-                stream.set_nodelay(true)?;
+                let stream = connect(target).await?;
                 let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| HttpError::Protocol(e.to_string()))?;
                 let driver = tokio::spawn(conn);
                 let resp = sender.send_request(req).await.map_err(|e| HttpError::Protocol(e.to_string()))?;
                 let status = resp.status().as_u16();
-                let bytes = Limited::new(resp.into_body(), MAX_BODY)
+                let bytes = Limited::new(resp.into_body(), max_body)
                     .collect()
                     .await
                     .map_err(|e| {
