@@ -16,7 +16,7 @@ use crate::core::SimTime;
 use crate::execution::bundle_manager::BundleStats;
 use crate::risk::RiskGate;
 use crate::sim::fork::ForkWorld;
-pub use crate::sim::fork::{ForkCounts, ForkRunError, RivalLiquidation, RivalSandwich, WouldSend};
+pub use crate::sim::fork::{AtomicRecord, ForkCounts, ForkRunError, RivalLiquidation, RivalSandwich, WouldSend};
 use crate::strategies::liquidation_strategy::{LiquidationRecord, LiquidationSetup, LiquidationStrategy};
 use crate::strategies::sandwich_strategy::{SandwichRecord, SandwichStrategy};
 
@@ -31,6 +31,12 @@ pub struct ForkLendingResult {
     pub rivals: Vec<RivalLiquidation>,
 }
 
+pub struct ForkCrossDexResult {
+    pub slot: u16,
+    pub records: Vec<AtomicRecord>,
+    pub opportunities: crate::core::strategy::OpportunityStats,
+}
+
 pub struct ForkResult {
     pub first: BlockHead,
     pub blocks: u64,
@@ -40,6 +46,8 @@ pub struct ForkResult {
     pub skips: BTreeMap<String, u64>,
     /// The liquidation strategy's, when `[fork.lending]` is watched.
     pub lending: Option<ForkLendingResult>,
+    /// The cross-DEX strategy's, when it is on.
+    pub cross_dex: Option<ForkCrossDexResult>,
     pub would_send: Vec<WouldSend>,
     pub rivals: Vec<RivalSandwich>,
     pub bundles: BundleStats,
@@ -52,16 +60,19 @@ pub struct ForkResult {
 
 /// Strategies fork mode runs today, checked against what the config enables.
 fn check_strategies(spec: &RunSpec) -> Result<(), ForkRunError> {
-    let others = [
-        ("strategies.micro_arbitrage.enabled", spec.micro.enabled),
-        ("strategies.cross_dex.enabled", spec.cross_dex.enabled),
-    ];
-    if let Some((key, _)) = others.iter().find(|(_, on)| *on) {
+    if spec.micro.enabled {
         return Err(ForkRunError::Config {
-            key: key.to_string(),
-            message: "fork mode runs the sandwich and liquidation strategies over real contracts; set this to \
-                      false (the CEX/DEX strategies need CEX venues, which fork mode does not read yet)"
+            key: "strategies.micro_arbitrage.enabled".into(),
+            message: "fork mode runs the sandwich, liquidation and cross-DEX strategies over real contracts; set \
+                      this to false (DEX-CEX arbitrage needs CEX quotes, which fork mode does not read yet)"
                 .into(),
+        });
+    }
+    let pools = spec.fork.as_ref().map_or(0, |f| f.pools.len());
+    if spec.cross_dex.enabled && pools < 2 {
+        return Err(ForkRunError::Config {
+            key: "strategies.cross_dex.enabled".into(),
+            message: format!("cross-DEX arbitrage needs two pools of the pair; [[fork.pools]] declares {pools}"),
         });
     }
     let lending = spec.fork.as_ref().is_some_and(|f| f.lending.is_some());
@@ -71,11 +82,11 @@ fn check_strategies(spec: &RunSpec) -> Result<(), ForkRunError> {
             message: "liquidations in fork mode watch a lending pool on the chain: declare [fork.lending]".into(),
         });
     }
-    if !spec.sandwich.enabled && !spec.liquidation.enabled {
+    if !spec.sandwich.enabled && !spec.liquidation.enabled && !spec.cross_dex.enabled {
         return Err(ForkRunError::Config {
             key: "strategies.sandwich.enabled".into(),
-            message: "fork mode has nothing to run: enable the sandwich strategy or, with [fork.lending], the \
-                      liquidation strategy"
+            message: "fork mode has nothing to run: enable the sandwich or cross-DEX strategy or, with \
+                      [fork.lending], the liquidation strategy"
                 .into(),
         });
     }
@@ -126,6 +137,10 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
         };
         strategies.register(Box::new(LiquidationStrategy::new(setup)), true);
     }
+    let cross_slot = spec.cross_dex.enabled.then(|| slots.next()).flatten();
+    if cross_slot.is_some() {
+        strategies.register(Box::new(crate::strategies::cross_dex::CrossDex::new(spec.cross_dex.clone())), true);
+    }
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut journal = Journal::default();
     let mut queue = EventQueue::new();
@@ -164,6 +179,14 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
         }
         _ => None,
     };
+    let cross_dex = cross_slot.and_then(|slot| {
+        let r = strategies.strategies.get(usize::from(slot))?;
+        Some(ForkCrossDexResult {
+            slot,
+            records: world.atomic.iter().filter(|a| a.strategy == slot).cloned().collect(),
+            opportunities: r.stats.opportunities.clone(),
+        })
+    });
     let bundles = world.desk.manager.stats.clone();
     let would_send = std::mem::take(&mut world.would_send);
     let rivals = std::mem::take(&mut world.rivals);
@@ -175,6 +198,7 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
         records,
         skips,
         lending,
+        cross_dex,
         would_send,
         rivals,
         bundles,

@@ -328,40 +328,11 @@ impl EvmPools {
         SwapReceipt { result, gas_used: Some(outcome.gas_used) }
     }
 
-    /// The executor transaction for `plan`: hop 1 pays our quote into the buy pair and sends the base
-    /// straight to the sell pair; hop 2 sends the quote back to our wallet.
+    /// The executor transaction for `plan` on this deployment's pairs (`atomic_call`).
     pub fn atomic_calldata(&self, plan: &AtomicPlan) -> Vec<u8> {
-        let w0 = self.dex.weth_is_token0();
         let (buy, sell) =
             (self.dex.venues[plan.buy_pool.0 as usize].pair, self.dex.venues[plan.sell_pool.0 as usize].pair);
-        let (mid, out) = (U256::from(plan.base_mid), U256::from(plan.quote_out));
-        let weth_out = if w0 { (mid, U256::ZERO) } else { (U256::ZERO, mid) };
-        let usdc_out = if w0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
-        let hops = vec![
-            ISearcherExecutor::Hop {
-                pair: buy,
-                tokenIn: self.dex.usdc,
-                amountIn: U256::from(plan.quote_in),
-                amount0Out: weth_out.0,
-                amount1Out: weth_out.1,
-                to: sell,
-            },
-            ISearcherExecutor::Hop {
-                pair: sell,
-                tokenIn: self.dex.weth,
-                amountIn: U256::ZERO,
-                amount0Out: usdc_out.0,
-                amount1Out: usdc_out.1,
-                to: self.wallet.address(),
-            },
-        ];
-        ISearcherExecutor::executeCall {
-            hops,
-            profitToken: self.dex.usdc,
-            minProfit: U256::from(plan.min_profit),
-            coinbasePayment: U256::ZERO,
-        }
-        .abi_encode()
+        atomic_call((self.dex.weth, self.dex.usdc), (buy, sell), self.wallet.address(), plan)
     }
 
     fn atomic(&mut self, pools: &mut [CpPool], plan: &AtomicPlan, commit: bool) -> (Result<u128, String>, Option<u64>) {
@@ -419,4 +390,44 @@ fn classify(reason: &str) -> SwapFailure {
     } else {
         SwapFailure::Math(AmmError::InsufficientLiquidity)
     }
+}
+
+/// The executor transaction for `plan` between pairs `(buy, sell)` of `(weth, quote)`: hop 1 pays
+/// our quote into the buy pair and sends the base straight to the sell pair; hop 2 sends the quote
+/// back to `owner` (the executor's owner, whose balance must grow by `min_profit`).
+pub fn atomic_call(
+    (weth, quote): (alloy_primitives::Address, alloy_primitives::Address),
+    (buy, sell): (alloy_primitives::Address, alloy_primitives::Address),
+    owner: alloy_primitives::Address,
+    plan: &AtomicPlan,
+) -> Vec<u8> {
+    let w0 = weth < quote;
+    let (mid, out) = (U256::from(plan.base_mid), U256::from(plan.quote_out));
+    let weth_out = if w0 { (mid, U256::ZERO) } else { (U256::ZERO, mid) };
+    let usdc_out = if w0 { (U256::ZERO, out) } else { (out, U256::ZERO) };
+    let hops = vec![
+        ISearcherExecutor::Hop {
+            pair: buy,
+            tokenIn: quote,
+            amountIn: U256::from(plan.quote_in),
+            amount0Out: weth_out.0,
+            amount1Out: weth_out.1,
+            to: sell,
+        },
+        ISearcherExecutor::Hop {
+            pair: sell,
+            tokenIn: weth,
+            amountIn: U256::ZERO,
+            amount0Out: usdc_out.0,
+            amount1Out: usdc_out.1,
+            to: owner,
+        },
+    ];
+    ISearcherExecutor::executeCall {
+        hops,
+        profitToken: quote,
+        minProfit: U256::from(plan.min_profit),
+        coinbasePayment: U256::ZERO,
+    }
+    .abi_encode()
 }

@@ -16,7 +16,9 @@ use serde::Serialize;
 
 use super::{ReportError, write_atomically};
 use crate::config::RunSpec;
-use crate::engine::fork::{ForkLendingResult, ForkResult, RivalLiquidation, RivalSandwich, WouldSend};
+use crate::engine::fork::{
+    AtomicRecord, ForkCrossDexResult, ForkLendingResult, ForkResult, RivalLiquidation, RivalSandwich, WouldSend,
+};
 use crate::execution::bundle_manager::BundleStats;
 use crate::strategies::liquidation_strategy::LiquidationRecord;
 
@@ -47,6 +49,8 @@ pub struct ForkSummary {
     pub rivals: RivalSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liquidation: Option<LiquidationForkSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_dex: Option<CrossDexForkSummary>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub risk_refused: BTreeMap<String, u64>,
     /// Did the sandwich strategy run (its sections of summary.md)?
@@ -135,6 +139,38 @@ pub struct LiquidationForkSummary {
     pub skipped: BTreeMap<String, u64>,
 }
 
+/// The cross-DEX strategy's would-be arbitrages (quote units at the pools' prices).
+#[derive(Debug, Serialize)]
+pub struct CrossDexForkSummary {
+    /// Spreads after both fees that opened (episodes) and the times one was looked at.
+    pub episodes: u64,
+    pub seen: u64,
+    pub taken: u64,
+    pub skipped: BTreeMap<String, u64>,
+    /// Arbitrages the dry-run sink holds, and those whose simulation failed.
+    pub would_send: u64,
+    pub simulation_failed: u64,
+    pub currency: String,
+    pub net_of: &'static str,
+    /// Predicted gross (simulated to the wei), the strategy's gas estimate, and what the
+    /// simulation's gas cost at the pools' price.
+    pub predicted_gross: f64,
+    pub predicted_net: f64,
+    pub gross_raw: String,
+    pub gas_wei: String,
+}
+
+/// One atomic arbitrage of a bundle line.
+#[derive(Debug, Serialize)]
+struct AtomicLine {
+    buy_pool: u16,
+    sell_pool: u16,
+    quote_in_raw: String,
+    base_mid_raw: String,
+    quote_out_raw: String,
+    predicted_gross_raw: String,
+}
+
 /// One bundle line of bundles.jsonl: a sandwich's fields, or a liquidation bundle's.
 #[derive(Debug, Serialize)]
 struct BundleLine<'a> {
@@ -155,6 +191,8 @@ struct BundleLine<'a> {
     gross_token: Option<Address>,
     #[serde(skip_serializing_if = "Option::is_none")]
     liquidations: Option<Vec<LiquidationLine>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    atomic: Option<AtomicLine>,
     gas_used: u64,
     gas_wei: String,
     bribe_wei: String,
@@ -273,8 +311,39 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
             direct_bribes_wei: r.rivals.iter().map(|x| x.bribe_wei).sum::<Option<u128>>().map(|b| b.to_string()),
         },
         liquidation: r.lending.as_ref().map(|l| lending_summary(r, l)),
+        cross_dex: r.cross_dex.as_ref().map(|c| cross_dex_summary(spec, r, c)),
         risk_refused: super::refusals(&r.risk_rejects),
         sandwich: r.sandwich_slot.is_some(),
+    }
+}
+
+fn cross_dex_summary(spec: &RunSpec, r: &ForkResult, c: &ForkCrossDexResult) -> CrossDexForkSummary {
+    let qs = 10f64.powi(spec.quote_decimals as i32);
+    let sent: Vec<&AtomicRecord> = c.records.iter().filter(|a| a.would_send.is_some()).collect();
+    let gross: i128 = sent.iter().map(|a| a.predicted_gross).sum();
+    let net: i128 = sent.iter().map(|a| a.predicted_net).sum();
+    let gas_wei: u128 =
+        sent.iter().filter_map(|a| a.would_send.and_then(|i| r.would_send.get(i))).map(|w| w.gas_wei).sum();
+    let o = &c.opportunities;
+    let skipped = crate::core::SkipReason::ALL
+        .iter()
+        .zip(o.skipped)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.as_str().to_string(), n))
+        .collect();
+    CrossDexForkSummary {
+        episodes: o.episodes,
+        seen: o.seen,
+        taken: o.taken,
+        skipped,
+        would_send: sent.len() as u64,
+        simulation_failed: c.records.iter().filter(|a| a.outcome == "simulation_failed").count() as u64,
+        currency: spec.quote_symbol.clone(),
+        net_of: "the strategy's gas estimate at the first pool's price (simulated on the pinned state; nothing was sent)",
+        predicted_gross: gross as f64 / qs,
+        predicted_net: net as f64 / qs,
+        gross_raw: gross.to_string(),
+        gas_wei: gas_wei.to_string(),
     }
 }
 
@@ -389,6 +458,21 @@ pub fn markdown(s: &ForkSummary) -> String {
             l.rival_gas_wei
         );
     }
+    if let Some(c) = &s.cross_dex {
+        let _ = writeln!(
+            m,
+            "\n## Cross-DEX arbitrage\n\n{} spread episode(s), {} look(s), {} taken; would have sent {} ({} failed simulation): predicted gross {:.2} {}, net {:.2} (net of {}).",
+            c.episodes,
+            c.seen,
+            c.taken,
+            c.would_send,
+            c.simulation_failed,
+            c.predicted_gross,
+            c.currency,
+            c.predicted_net,
+            c.net_of
+        );
+    }
     let rd = &s.reads;
     let _ = writeln!(m, "\n## Reads\n");
     let _ = writeln!(
@@ -448,6 +532,20 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
                 })
                 .collect()
         });
+        let index = r.would_send.iter().position(|x| std::ptr::eq(x, w));
+        let atomic = r
+            .cross_dex
+            .as_ref()
+            .filter(|c| c.slot == w.strategy)
+            .and_then(|c| c.records.iter().find(|a| a.would_send.is_some() && a.would_send == index))
+            .map(|a| AtomicLine {
+                buy_pool: a.buy_pool,
+                sell_pool: a.sell_pool,
+                quote_in_raw: a.quote_in.to_string(),
+                base_mid_raw: a.base_mid.to_string(),
+                quote_out_raw: a.quote_out.to_string(),
+                predicted_gross_raw: a.predicted_gross.to_string(),
+            });
         let line = BundleLine {
             target_block: w.target_block,
             bundle_hash: w.bundle_hash,
@@ -461,6 +559,7 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
             predicted_gross_raw: sandwich.then(|| rec.map(|x| x.predicted_gross_raw.to_string()).unwrap_or_default()),
             gross_token: sandwich.then(|| w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default()),
             liquidations,
+            atomic,
             gas_used: w.gas_used,
             gas_wei: w.gas_wei.to_string(),
             bribe_wei: w.bribe_wei.to_string(),
@@ -525,6 +624,29 @@ fn opportunities_frame(r: &ForkResult) -> Result<DataFrame, ReportError> {
     .map_err(|e| ReportError::Other(e.to_string()))
 }
 
+/// One row per atomic arbitrage the cross-DEX strategy asked for.
+fn atomic_frame(r: &ForkResult, c: &ForkCrossDexResult) -> Result<DataFrame, ReportError> {
+    let x = &c.records;
+    let st = |f: &dyn Fn(&AtomicRecord) -> String| -> Vec<String> { x.iter().map(f).collect() };
+    let sent = |a: &AtomicRecord| a.would_send.and_then(|i| r.would_send.get(i));
+    df!(
+        "block" => x.iter().map(|a| a.block).collect::<Vec<_>>(),
+        "buy_pool" => x.iter().map(|a| u32::from(a.buy_pool)).collect::<Vec<_>>(),
+        "sell_pool" => x.iter().map(|a| u32::from(a.sell_pool)).collect::<Vec<_>>(),
+        "quote_in_raw" => st(&|a| a.quote_in.to_string()),
+        "base_mid_raw" => st(&|a| a.base_mid.to_string()),
+        "quote_out_raw" => st(&|a| a.quote_out.to_string()),
+        "predicted_gross_raw" => st(&|a| a.predicted_gross.to_string()),
+        "predicted_gas_raw" => st(&|a| a.predicted_gas.to_string()),
+        "predicted_net_raw" => st(&|a| a.predicted_net.to_string()),
+        "bundle_hash" => st(&|a| sent(a).map(|w| w.bundle_hash.to_string()).unwrap_or_default()),
+        "gas_used" => x.iter().map(|a| sent(a).map(|w| w.gas_used)).collect::<Vec<_>>(),
+        "gas_wei" => st(&|a| sent(a).map(|w| w.gas_wei.to_string()).unwrap_or_default()),
+        "outcome" => st(&|a| a.outcome.to_string()),
+    )
+    .map_err(|e| ReportError::Other(e.to_string()))
+}
+
 /// Per (block, borrower) we would have liquidated or someone did: our prediction beside what
 /// landed ("we would have made X; a rival made Y").
 fn liquidation_opportunities_frame(r: &ForkResult, l: &ForkLendingResult) -> Result<DataFrame, ReportError> {
@@ -574,6 +696,9 @@ pub fn write(spec: &RunSpec, r: &ForkResult, dir: &Path) -> Result<ForkSummary, 
             ("sandwiches", super::sandwich::sandwiches_frame(&r.records)?),
             ("opportunities", opportunities_frame(r)?),
         ];
+        if let Some(c) = &r.cross_dex {
+            tables.push(("atomic_arbitrages", atomic_frame(r, c)?));
+        }
         if let Some(l) = &r.lending {
             tables.push(("liquidations", super::liquidation::records_frame(&l.records, &l.symbols)?));
             tables.push(("liquidation_opportunities", liquidation_opportunities_frame(r, l)?));

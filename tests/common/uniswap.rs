@@ -26,23 +26,33 @@ pub struct Market {
 /// The genuine contracts on anvil and a 1,000 WETH / 3,000,000 USDC pool seeded through the router.
 pub fn market(node: SocketAddr) -> Option<Market> {
     let weth_code = npm_artifact("@uniswap/v2-periphery/build/WETH9.json")?;
-    let factory_code = npm_artifact("@uniswap/v2-core/build/UniswapV2Factory.json")?;
     let pair_code = npm_artifact("@uniswap/v2-core/build/UniswapV2Pair.json")?;
-    let router_code = npm_artifact("@uniswap/v2-periphery/build/UniswapV2Router02.json")?;
     // Router02's pairFor has the mainnet pair's init-code hash built in: the npm pair is that pair.
     assert_eq!(
         alloy_primitives::keccak256(&pair_code),
         "0x96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f".parse::<B256>().unwrap(),
         "the npm pair's init code is mainnet's"
     );
-    let dev: Address = DEV.parse().unwrap();
     let weth = deploy(node, weth_code);
     let mut usdc_code = contracts::test_erc20().bytecode.to_vec();
     usdc_code.extend(("USD Coin".to_string(), "USDC".to_string(), U256::from(6u8)).abi_encode_params());
     let usdc = deploy(node, usdc_code);
+    let (factory, router, pair) = venue(node, (weth, usdc), (1_000 * E18, 3_000_000 * 1_000_000u128))?;
+    Some(Market { factory, weth, usdc, router, pair })
+}
+
+/// A genuine Uniswap V2 factory and Router02 of their own for `(weth, usdc)`, and their pair seeded
+/// with `(rw, ru)` through the router by the dev account: (factory, router, pair).
+pub fn venue(
+    node: SocketAddr,
+    (weth, usdc): (Address, Address),
+    (rw, ru): (u128, u128),
+) -> Option<(Address, Address, Address)> {
+    let factory_code = npm_artifact("@uniswap/v2-core/build/UniswapV2Factory.json")?;
+    let router_code = npm_artifact("@uniswap/v2-periphery/build/UniswapV2Router02.json")?;
+    let dev: Address = DEV.parse().unwrap();
     let factory = deploy(node, [factory_code, dev.abi_encode()].concat());
     let router = deploy(node, [router_code, (factory, weth).abi_encode_params()].concat());
-    let (rw, ru) = (1_000 * E18, 3_000_000 * 1_000_000u128);
     send(node, Some(weth), IWETH9::depositCall {}.abi_encode(), rw);
     send(node, Some(usdc), ITestERC20::mintCall { to: dev, value: U256::from(ru) }.abi_encode(), 0);
     for t in [weth, usdc] {
@@ -62,7 +72,7 @@ pub fn market(node: SocketAddr) -> Option<Market> {
     let get = IUniswapV2Factory::getPairCall { tokenA: weth, tokenB: usdc }.abi_encode();
     let out = rpc(node, "eth_call", serde_json::json!([{"to": factory, "data": anvil::hex(&get)}, "latest"]));
     let pair = Address::from_slice(&alloy_primitives::hex::decode(&out.as_str().unwrap()[26..]).unwrap());
-    Some(Market { factory, weth, usdc, router, pair })
+    Some((factory, router, pair))
 }
 
 pub fn units(amount: &str, decimals: u32) -> U256 {

@@ -83,6 +83,26 @@ pub struct WouldSend {
     pub withdrawn: bool,
 }
 
+/// An atomic two-pool arbitrage a strategy asked for (cross-DEX): the plan, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AtomicRecord {
+    pub strategy: u16,
+    /// The block it was for (the next walked block).
+    pub block: u64,
+    pub buy_pool: u16,
+    pub sell_pool: u16,
+    pub quote_in: u128,
+    pub base_mid: u128,
+    pub quote_out: u128,
+    /// Quote raw: out − in, and the strategy's gas estimate at the pool's price, and their difference.
+    pub predicted_gross: i128,
+    pub predicted_gas: i128,
+    pub predicted_net: i128,
+    /// The bundle the dry-run sink holds for it (`would_send`), or why there is none.
+    pub would_send: Option<usize>,
+    pub outcome: &'static str,
+}
+
 /// What the run read and how often it asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ForkCounts {
@@ -135,6 +155,9 @@ pub struct ForkWorld<'a> {
     /// `[fork.lending]`'s market once read (at the first pin), and the liquidations that landed.
     pub lending: Option<ForkLendingMarket>,
     pub rival_liquidations: Vec<RivalLiquidation>,
+    pub atomic: Vec<AtomicRecord>,
+    /// Our dry-run wallet as `[account]` gives it at every pin (nothing we would send lands).
+    inventory: Inventory,
     /// Borrowers whose position the last pin changed (announced with the block).
     moved: Vec<u32>,
     pub counts: ForkCounts,
@@ -201,6 +224,14 @@ impl<'a> ForkWorld<'a> {
             rivals: Vec::new(),
             lending: None,
             rival_liquidations: Vec::new(),
+            atomic: Vec::new(),
+            inventory: Inventory {
+                cex_base: Vec::new(),
+                cex_quote: Vec::new(),
+                wallet_base: vec![spec.wallet_base],
+                wallet_quote: spec.wallet_quote,
+                wallet_native: spec.wallet_native,
+            },
             moved: Vec::new(),
             counts: ForkCounts::default(),
             quote_slot: fork.quote_balance_slot,
@@ -662,6 +693,11 @@ impl World for ForkWorld<'_> {
         self
     }
 
+    /// Atomic arbitrages are bundles here: as many out at once as `max_concurrent_trades` allows.
+    fn free_trade_slots(&self) -> usize {
+        self.spec.micro.max_concurrent_trades.saturating_sub(self.live.len())
+    }
+
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         match action {
             Action::Bundle(req) => Assessment {
@@ -674,9 +710,18 @@ impl World for ForkWorld<'_> {
                 ..Assessment::default()
             },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
-            Action::Arbitrage(_) | Action::AtomicArb(_) => {
-                Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
+            // At the last walked block the state is its parent's: its reserves are stale.
+            Action::AtomicArb(_) if self.k + 1 >= self.heads.len() => {
+                Assessment { refuse: Some(SkipReason::StaleQuote), ..Assessment::default() }
             }
+            Action::AtomicArb(p) => Assessment {
+                gas_wei: u128::from(p.gas_limit) * (self.next_base_fee() + p.priority_fee_wei),
+                foreign_token: !(self.spec.safety.allows(&self.spec.quote_symbol)
+                    && (self.spec.safety.allows(&self.spec.base_symbol)
+                        || self.spec.safety.allows(&format!("W{}", self.spec.base_symbol)))),
+                ..Assessment::default()
+            },
+            Action::Arbitrage(_) => Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() },
         }
     }
 
@@ -761,8 +806,73 @@ impl ForkWorld<'_> {
                 }
                 Ok(())
             }
-            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
+            Action::AtomicArb(plan) => self.atomic_arb(strategy, plan, now, risk, out),
+            Action::Arbitrage(_) => Err(SkipReason::VenueBusy),
         }
+    }
+
+    /// A cross-DEX arbitrage as one executor transaction for the next walked block: a one-
+    /// transaction bundle (a public swap pair would be sandwiched), simulated on the pinned state
+    /// with our quote flow checked against the plan's gross to the wei, and recorded.
+    fn atomic_arb(
+        &mut self,
+        strategy: u16,
+        plan: crate::core::AtomicPlan,
+        now: SimTime,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        let next = self.heads.get(self.k + 1).copied().ok_or(SkipReason::StaleQuote)?;
+        let pair = |p: PoolId| self.venues.get(p.0 as usize).map(|v| v.pair).ok_or(SkipReason::SimulationFailed);
+        let (buy, sell) = (pair(plan.buy_pool)?, pair(plan.sell_pool)?);
+        let data =
+            crate::market::pool_engine::atomic_call((self.fork.weth, self.fork.quote), (buy, sell), self.me, &plan);
+        let base_fee = self.next_base_fee();
+        let tip = plan.priority_fee_wei;
+        let req = crate::core::BundleRequest {
+            tag: self.atomic.len() as u64,
+            target_block: next.number,
+            timestamp: next.timestamp,
+            txs: vec![crate::core::BundleTx::Ours {
+                to: self.book.executor,
+                data: data.into(),
+                value: U256::ZERO,
+                gas_limit: plan.gas_limit,
+                max_fee_per_gas: 2 * base_fee + tip,
+                max_priority_fee_per_gas: tip,
+            }],
+            expected_flows: vec![(self.fork.quote, plan.predicted_gross)],
+            replacement_id: None,
+            pools: vec![plan.buy_pool.0, plan.sell_pool.0],
+            gas_wei: u128::from(plan.gas_limit) * (base_fee + tip),
+            bribe_wei: 0,
+            expected_net_wei: 0,
+            decided_at: now,
+            contest: None,
+            accounts: Vec::new(),
+        };
+        let sent_before = self.would_send.len();
+        let r = self.carry_out(strategy, Action::Bundle(Box::new(req)), now, risk, out);
+        let would_send = (self.would_send.len() > sent_before).then_some(sent_before);
+        self.atomic.push(AtomicRecord {
+            strategy,
+            block: next.number,
+            buy_pool: plan.buy_pool.0,
+            sell_pool: plan.sell_pool.0,
+            quote_in: plan.quote_in,
+            base_mid: plan.base_mid,
+            quote_out: plan.quote_out,
+            predicted_gross: plan.predicted_gross,
+            predicted_gas: plan.predicted_gas,
+            predicted_net: plan.predicted_net,
+            would_send,
+            outcome: match (&r, would_send) {
+                (Ok(()), Some(_)) => "not_sent",
+                (Ok(()), None) => "submit_failed",
+                (Err(_), _) => "simulation_failed",
+            },
+        });
+        r
     }
 }
 
@@ -820,9 +930,11 @@ impl MarketView for ForkWorld<'_> {
         self.block_info()
     }
     fn inventory(&self) -> &Inventory {
-        &crate::core::strategy::NO_INVENTORY
+        &self.inventory
     }
-    fn mark_price(&self, _asset: AssetId) -> Option<u128> {
-        None
+    /// The first pool's price at the head (quote raw per whole WETH), to value gas.
+    fn mark_price(&self, asset: AssetId) -> Option<u128> {
+        let &(w, q) = self.reserves.first().filter(|_| asset == AssetId(0))?;
+        (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
     }
 }
