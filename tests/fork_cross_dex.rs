@@ -136,4 +136,12 @@ fn a_fork_arbitrages_two_genuine_pools_as_the_node_quotes_and_as_the_backtest_de
         (a.quote_in, a.base_mid, a.quote_out, a.predicted_gross),
         "the same arbitrage, to the wei"
     );
+
+    // The default gas estimate (our pairs', warm) is short for genuine pairs touched cold: the
+    // simulation fails, nothing is recorded to send, and the reason says so.
+    let short = load("fork-cross-dex", &fork_text.replace("gas_estimate = 200000", "gas_estimate = 125000"));
+    let fork = xcrack::engine::fork::run(&short, xcrack::chain::rpc::RpcSource::http(node.addr)).unwrap();
+    let a = &fork.cross_dex.as_ref().unwrap().records[0];
+    assert_eq!((a.outcome, a.would_send), ("simulation_failed", None), "{a:?}");
+    assert!(a.reason.contains("out of gas") && a.reason.contains("187500"), "{}", a.reason);
 }

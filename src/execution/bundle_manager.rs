@@ -277,7 +277,7 @@ impl BundleManager {
                 .simulate_signed(&b.txs, &b.senders, b.target_block, timestamp)
                 .map_err(|(i, e)| format!("tx {i}: {e}"))?;
             if let Some((i, r)) = receipts.iter().enumerate().find(|(_, r)| !r.success) {
-                return Err(format!("tx {i} reverts: {}", r.revert_reason.clone().unwrap_or_default()));
+                return Err(format!("tx {i} reverts: {}", why_reverted(r, b.txs.get(i))));
             }
             check(&receipts)?;
             let gas_used = receipts.iter().map(|r| r.gas_used).sum();
@@ -360,4 +360,20 @@ pub fn realised_amounts(
 /// What a victim's receipt says it paid and got on `pair`: (in, out) in its direction.
 pub fn victim_amounts(r: &Receipt, pair: Address, weth_is_token0: bool, sells_base: bool) -> Option<(U256, U256)> {
     swap_amounts(r, pair, weth_is_token0, sells_base)
+}
+
+/// A revert's reason; a revert with none that burnt nearly all of its gas limit (a sub-call ran
+/// out of gas and the caller bubbled up an empty revert) is said to be that, with the numbers.
+fn why_reverted(r: &Receipt, raw: Option<&alloy_primitives::Bytes>) -> String {
+    let reason = r.revert_reason.clone().unwrap_or_default();
+    if !(reason.is_empty() || reason == "0x") {
+        return reason;
+    }
+    match raw.and_then(|t| crate::mempool::PendingTx::from_raw(t.clone()).ok()).map(|p| p.gas_limit) {
+        Some(limit) if r.gas_used.saturating_mul(100) >= limit.saturating_mul(95) => format!(
+            "no revert reason after {} of its {limit} gas limit: most likely out of gas (raise the strategy's gas_estimate)",
+            r.gas_used
+        ),
+        _ => "no revert reason".into(),
+    }
 }

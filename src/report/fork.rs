@@ -643,6 +643,7 @@ fn atomic_frame(r: &ForkResult, c: &ForkCrossDexResult) -> Result<DataFrame, Rep
         "gas_used" => x.iter().map(|a| sent(a).map(|w| w.gas_used)).collect::<Vec<_>>(),
         "gas_wei" => st(&|a| sent(a).map(|w| w.gas_wei.to_string()).unwrap_or_default()),
         "outcome" => st(&|a| a.outcome.to_string()),
+        "reason" => st(&|a| a.reason.clone()),
     )
     .map_err(|e| ReportError::Other(e.to_string()))
 }

@@ -101,6 +101,8 @@ pub struct AtomicRecord {
     /// The bundle the dry-run sink holds for it (`would_send`), or why there is none.
     pub would_send: Option<usize>,
     pub outcome: &'static str,
+    /// Why the simulation failed, when it did.
+    pub reason: String,
 }
 
 /// What the run read and how often it asked.
@@ -854,6 +856,11 @@ impl ForkWorld<'_> {
         let sent_before = self.would_send.len();
         let r = self.carry_out(strategy, Action::Bundle(Box::new(req)), now, risk, out);
         let would_send = (self.would_send.len() > sent_before).then_some(sent_before);
+        let tag = self.atomic.len() as u64;
+        let reason = match &r {
+            Err(_) => self.desk.bundle_report(strategy, tag).map(|x| x.reason.clone()).unwrap_or_default(),
+            Ok(()) => String::new(),
+        };
         self.atomic.push(AtomicRecord {
             strategy,
             block: next.number,
@@ -871,6 +878,7 @@ impl ForkWorld<'_> {
                 (Ok(()), None) => "submit_failed",
                 (Err(_), _) => "simulation_failed",
             },
+            reason,
         });
         r
     }
