@@ -485,6 +485,56 @@ fn the_node_pending_pool_is_offered_over_its_latest_block() {
     assert!(pool.rivals.is_empty());
 }
 
+/// The subscribe flow: over a WebSocket, what anvil announces (`eth_subscribe`) while fork mode
+/// listens — the victims' setup, mined at once, and the four victims, left pending — is offered
+/// over the latest block then; the decision is the txpool flow's, and the recording of the
+/// subscription replays it offline.
+#[test]
+fn announced_pending_transactions_are_offered_over_a_websocket() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let ws = format!("ws://{}", node.addr);
+    let mut spec = fork_spec_with(&m, None, 1, PendingFlow::Subscribe(std::time::Duration::from_secs(4)));
+    spec.fork.as_mut().unwrap().rpc_url = Some(ws.clone());
+    let listening = std::thread::spawn({
+        let (spec, ws) = (spec.clone(), ws.clone());
+        move || {
+            let node = xcrack::chain::rpc::Endpoint::parse(&ws).unwrap().transport(Default::default());
+            let recorder = xcrack::chain::rpc::Recorder::new(node);
+            let r = xcrack::engine::fork::run(&spec, RpcSource::new(std::rc::Rc::new(recorder.clone()))).unwrap();
+            let pin = xcrack::chain::fork::Pin { chain_id: 31337, number: r.first.number, hash: r.first.hash };
+            let decision: Vec<_> =
+                r.records.iter().map(|x| (x.block, x.victims, x.front_in_raw, x.predicted_gross_raw)).collect();
+            (r.first.number, r.counts.announced, decision, recorder.recording(&pin))
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (n, _) = victims_in_pool(node.addr, &m);
+    let (pinned, announced, heard, recording) = listening.join().unwrap();
+    assert_eq!((pinned, announced), (n, 4), "the four victims, over the block the setup left");
+    assert!(recording.calls.iter().any(|c| c.method == "eth_subscribe"), "the subscription is recorded");
+
+    let pool = xcrack::engine::fork::run(&fork_spec_with(&m, None, 1, PendingFlow::Txpool), RpcSource::http(node.addr))
+        .unwrap();
+    let decision: Vec<_> =
+        pool.records.iter().map(|x| (x.block, x.victims, x.front_in_raw, x.predicted_gross_raw)).collect();
+    assert!(!decision.is_empty());
+    assert_eq!(heard, decision, "the announced transactions decide as the node's pool does");
+
+    let replayed =
+        xcrack::engine::fork::run(&spec, RpcSource::new(std::rc::Rc::new(xcrack::chain::rpc::Replay::new(&recording))))
+            .unwrap();
+    let again: Vec<_> =
+        replayed.records.iter().map(|x| (x.block, x.victims, x.front_in_raw, x.predicted_gross_raw)).collect();
+    assert_eq!(again, heard, "the recorded subscription replays offline");
+
+    // Over plain HTTP there is no subscription: one error naming the method.
+    let mut http = spec.clone();
+    http.fork.as_mut().unwrap().rpc_url = None;
+    let e = xcrack::engine::fork::run(&http, RpcSource::http(node.addr)).err().unwrap().to_string();
+    assert!(e.contains("eth_subscribe") && e.contains("ws://"), "{e}");
+}
+
 /// The shipped backtest over forked state: generated victims and rival sandwichers trading on the
 /// genuine Uniswap V2 pool as anvil holds it at `block`, our wallet and executor laid on top.
 fn forked_backtest_scenario(m: &Market, block: u64) -> String {

@@ -128,6 +128,20 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The subscription call: `eth_subscribe("newPendingTransactions")` listened to for `window`; the
+/// window is a parameter of ours (the node never sees it), so a recording addresses the answer.
+pub fn subscription(window: Duration) -> Call {
+    Call::new("eth_subscribe", json!(["newPendingTransactions", {"xcrack_listen_ms": window.as_millis() as u64}]))
+}
+
+/// The listening window a subscription call carries.
+pub fn listen_window(c: &Call) -> Option<Duration> {
+    (c.method == "eth_subscribe")
+        .then(|| c.params.get(1)?.get("xcrack_listen_ms")?.as_u64())
+        .flatten()
+        .map(Duration::from_millis)
+}
+
 /// Largest answer a node may give (a block's receipts, a range of logs).
 pub const MAX_ANSWER: usize = 64 << 20;
 
@@ -236,6 +250,12 @@ impl Transport for Http {
     fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
         if calls.is_empty() {
             return Ok(Vec::new());
+        }
+        if calls.iter().any(|c| c.method == "eth_subscribe") {
+            return Err(ForkError::Source {
+                method: "eth_subscribe",
+                message: format!("{}: subscriptions need a ws:// or wss:// node", self.endpoint.shown),
+            });
         }
         let first = self.next_id.get() + 1;
         self.next_id.set(first + calls.len() as u64);
@@ -479,6 +499,50 @@ impl RpcSource {
         let tx = json!({"to": to, "data": Bytes::copy_from_slice(data)});
         let r = self.send(&[Call::new("eth_call", json!([tx, format!("{:#x}", pin.number)]))])?;
         parse("eth_call", "result", &r[0])
+    }
+
+    /// The hashes the node announces over `eth_subscribe("newPendingTransactions")` for `window`,
+    /// in arrival order, each once. Asked as one call whose parameters carry the window (the
+    /// WebSocket transport listens; a recording answers it like any other).
+    pub fn pending_hashes(&self, window: Duration) -> Result<Vec<B256>, ForkError> {
+        const M: &str = "eth_subscribe";
+        let r = self.send(&[subscription(window)])?;
+        let hashes = r[0].as_array().ok_or_else(|| field_error(M, "result", &r[0]))?;
+        hashes.iter().map(|h| parse(M, "result[]", h)).collect()
+    }
+
+    /// Of `hashes`, those still pending (no block yet), with their raw bytes checked, in order.
+    pub fn pending_txs(&self, hashes: &[B256]) -> Result<Vec<LandedTx>, ForkError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut calls: Vec<Call> = hashes.iter().map(|h| Call::new("eth_getTransactionByHash", json!([h]))).collect();
+        calls.extend(hashes.iter().map(|h| Call::new("eth_getRawTransactionByHash", json!([h]))));
+        let answers = self.send(&calls)?;
+        let (txs, raws) = answers.split_at(hashes.len());
+        let mut out = Vec::new();
+        for ((hash, tx), raw) in hashes.iter().zip(txs).zip(raws) {
+            // Dropped or replaced since it was announced, or mined already: not pending.
+            if tx.is_null() || raw.is_null() || !field(tx, "blockNumber").is_null() {
+                continue;
+            }
+            let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
+            if keccak256(&raw) != *hash {
+                return Err(ForkError::Source {
+                    method: "eth_getRawTransactionByHash",
+                    message: format!("the bytes of {hash} hash to {}", keccak256(&raw)),
+                });
+            }
+            out.push(LandedTx {
+                hash: *hash,
+                raw,
+                success: false,
+                gas_used: 0,
+                effective_gas_price: 0,
+                logs: Vec::new(),
+            });
+        }
+        Ok(out)
     }
 
     /// The node's pending pool (`txpool_content`'s pending part) in builder order: highest tip

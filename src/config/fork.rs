@@ -36,10 +36,15 @@ pub struct ForkConfig {
     #[serde(default = "one")]
     pub blocks: u64,
     /// Where pending transactions come from: "next_block" (block N+k+1's transactions offered as
-    /// pending at N+k, in their order) or "txpool" (the node's pending pool now, `txpool_content`,
-    /// over its latest block: one block, nothing to compare with yet).
+    /// pending at N+k, in their order), "txpool" (the node's pending pool now, `txpool_content`,
+    /// over its latest block: one block, nothing to compare with yet) or "subscribe" (what the
+    /// node announces over `eth_subscribe("newPendingTransactions")` during `listen`, over its
+    /// latest block then: a ws:// or wss:// node).
     #[serde(default = "next_block")]
     pub pending: String,
+    /// How long the "subscribe" flow listens.
+    #[serde(default = "twelve_seconds")]
+    pub listen: String,
     /// The wrapped native token and the quote token the pools pair it with.
     pub weth: String,
     pub quote: String,
@@ -76,6 +81,10 @@ fn thousand() -> usize {
 
 fn one() -> u64 {
     1
+}
+
+fn twelve_seconds() -> String {
+    "12s".into()
 }
 
 fn ten_seconds() -> String {
@@ -117,6 +126,9 @@ pub enum PendingFlow {
     /// The node's pending pool over its latest block, in builder order (tip, then each sender's
     /// nonces).
     Txpool,
+    /// The transactions the node announces over a subscription for this long, in arrival order,
+    /// over its latest block when the window closes.
+    Subscribe(std::time::Duration),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,12 +195,29 @@ pub fn resolve(
     let pending = match f.pending.as_str() {
         "next_block" => PendingFlow::NextBlock,
         "txpool" => PendingFlow::Txpool,
+        "subscribe" => {
+            let listen = crate::core::parse_duration(&f.listen)
+                .ok()
+                .filter(|t| (crate::core::NANOS_PER_MS * 100..=600 * crate::core::NANOS_PER_SEC).contains(t))
+                .ok_or_else(|| {
+                    err("fork.listen", format!("`{}` is not a duration between 100ms and 600s", f.listen))
+                })?;
+            PendingFlow::Subscribe(std::time::Duration::from_nanos(listen))
+        }
         other => {
-            return Err(err("fork.pending", format!("unknown pending flow `{other}` (\"next_block\" or \"txpool\")")));
+            return Err(err(
+                "fork.pending",
+                format!("unknown pending flow `{other}` (\"next_block\", \"txpool\" or \"subscribe\")"),
+            ));
         }
     };
-    if pending == PendingFlow::Txpool && f.blocks != 1 {
-        return Err(err("fork.blocks", "the txpool flow looks at the next block only: 1".into()));
+    if pending != PendingFlow::NextBlock && f.blocks != 1 {
+        return Err(err("fork.blocks", format!("the {} flow looks at the next block only: 1", f.pending)));
+    }
+    if let (PendingFlow::Subscribe(_), Some(u)) = (pending, &f.rpc_url)
+        && !(u.starts_with("ws://") || u.starts_with("wss://"))
+    {
+        return Err(err("fork.rpc_url", "the subscribe flow needs a ws:// or wss:// node".into()));
     }
     let block_hash = match &f.block_hash {
         None => None,
@@ -329,6 +358,9 @@ mod tests {
             ("pending = \"txpool\"\nblocks = 2", "fork.blocks"),
             ("block_hash = \"0x12\"", "fork.block_hash"),
             ("rpc_url = \"ftp://127.0.0.1:8546\"", "fork.rpc_url"),
+            ("pending = \"subscribe\"\nrpc_url = \"http://127.0.0.1:8545\"", "fork.rpc_url"),
+            ("pending = \"subscribe\"\nlisten = \"1ms\"", "fork.listen"),
+            ("pending = \"subscribe\"\nblocks = 2", "fork.blocks"),
         ] {
             let e = resolved(&config(extra)).unwrap_err();
             assert!(e.contains(key), "{extra}: {e}");

@@ -74,8 +74,9 @@ pub struct Reads {
 
 #[derive(Debug, Serialize)]
 pub struct PendingCounts {
-    /// "next_block" (each walked block's transactions, offered at its parent) or "txpool" (the
-    /// node's pending pool over its latest block).
+    /// "next_block" (each walked block's transactions, offered at its parent), "txpool" (the
+    /// node's pending pool over its latest block) or "subscribe" (what it announced while we
+    /// listened, over its latest block then).
     pub flow: &'static str,
     pub offered: u64,
     pub to_our_pools: u64,
@@ -282,6 +283,7 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
         pending: PendingCounts {
             flow: match spec.fork.as_ref().map(|f| f.pending) {
                 Some(crate::config::PendingFlow::Txpool) => "txpool",
+                Some(crate::config::PendingFlow::Subscribe(_)) => "subscribe",
                 _ => "next_block",
             },
             offered: r.counts.offered,
@@ -397,10 +399,10 @@ fn wei_base(wei: u128, eth_price: u128) -> i128 {
 pub fn markdown(s: &ForkSummary) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# {} — fork dry run (seed {})\n", s.scenario, s.seed);
-    let flow = if s.pending.flow == "txpool" {
-        "the node's pending pool offered as pending"
-    } else {
-        "each next block's transactions offered as pending"
+    let flow = match s.pending.flow {
+        "txpool" => "the node's pending pool offered as pending",
+        "subscribe" => "the transactions the node announced while we listened offered as pending",
+        _ => "each next block's transactions offered as pending",
     };
     let _ = writeln!(
         m,

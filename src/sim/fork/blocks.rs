@@ -84,6 +84,25 @@ pub(super) fn walk(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<(
 /// as the next block's transactions, and that block as it would follow (one block time later,
 /// its base fee by EIP-1559, the same fee recipient): nothing has landed yet.
 pub(super) fn pool(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<Blocks, ForkRunError> {
+    check_chain(rpc, spec)?;
+    over_latest(rpc, spec, fork, rpc.txpool()?)
+}
+
+/// The subscribe flow: what the node announces during `window` (then still pending, in arrival
+/// order) over its latest block when the window closes, as the txpool flow offers its pool.
+pub(super) fn listen(
+    rpc: &RpcSource,
+    spec: &RunSpec,
+    fork: &ForkSpec,
+    window: std::time::Duration,
+) -> Result<Blocks, ForkRunError> {
+    check_chain(rpc, spec)?;
+    let hashes = rpc.pending_hashes(window)?;
+    let txs = rpc.pending_txs(&hashes)?;
+    over_latest(rpc, spec, fork, txs)
+}
+
+fn check_chain(rpc: &RpcSource, spec: &RunSpec) -> Result<(), ForkRunError> {
     let chain_id = rpc.chain_id()?;
     if chain_id != spec.chain_id {
         return Err(ForkRunError::Config {
@@ -91,15 +110,21 @@ pub(super) fn pool(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec) -> Result<B
             message: format!("is {}, but the node serves chain {chain_id}", spec.chain_id),
         });
     }
+    Ok(())
+}
+
+/// The node's latest block pinned (a `fork.block` must be it) with `txs` as its next block's, and
+/// that block as it would follow (one block time later, its base fee by EIP-1559, the same fee
+/// recipient): nothing has landed yet.
+fn over_latest(rpc: &RpcSource, spec: &RunSpec, fork: &ForkSpec, txs: Vec<LandedTx>) -> Result<Blocks, ForkRunError> {
     let latest = rpc.latest()?;
     if let Some(n) = fork.block.filter(|n| *n != latest) {
         return Err(ForkRunError::Config {
             key: "fork.block".into(),
-            message: format!("is {n}, but the txpool flow reads the pool over the node's latest block, {latest}"),
+            message: format!("is {n}, but this flow reads the pending pool over the node's latest block, {latest}"),
         });
     }
     let pin = rpc.pin(Some(latest), fork.block_hash)?;
-    let txs = rpc.txpool()?;
     let head = rpc.heads(&[latest])?[0];
     if head.hash != pin.hash {
         return Err(ForkRunError::Internal("the latest block changed between two reads"));

@@ -36,7 +36,7 @@ mod lending;
 mod rivals;
 
 pub use blocks::venues_of;
-use blocks::{Blocks, pool, walk};
+use blocks::{Blocks, listen, pool, walk};
 pub use lending::{ForkLendingMarket, RivalLiquidation};
 pub use rivals::RivalSandwich;
 
@@ -184,6 +184,7 @@ impl<'a> ForkWorld<'a> {
                 Blocks { pin, heads, pending }
             }
             PendingFlow::Txpool => pool(&rpc, spec, fork)?,
+            PendingFlow::Subscribe(window) => listen(&rpc, spec, fork, window)?,
         };
         let venues = venues_of(&rpc, &pin, fork)?;
         let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
