@@ -485,6 +485,45 @@ fn the_node_pending_pool_is_offered_over_its_latest_block() {
     assert!(pool.rivals.is_empty());
 }
 
+/// A node without geth's `eth_getRawTransactionByHash` (it answers -32601, as the JSON-RPC spec's
+/// "method not found"): each transaction object is re-encoded to its signed bytes, checked against
+/// its hash, and the run decides exactly as with the raw bytes.
+struct NoRawTransactions(xcrack::chain::rpc::Http);
+
+impl xcrack::chain::rpc::Transport for NoRawTransactions {
+    fn send(
+        &self,
+        calls: &[xcrack::chain::rpc::Call],
+    ) -> Result<Vec<serde_json::Value>, xcrack::chain::fork::ForkError> {
+        if calls.iter().any(|c| c.method == "eth_getRawTransactionByHash") {
+            return Err(xcrack::chain::fork::ForkError::Source {
+                method: "eth_getRawTransactionByHash",
+                message: r#"{"code":-32601,"message":"the method eth_getRawTransactionByHash does not exist/is not available"}"#.into(),
+            });
+        }
+        self.0.send(calls)
+    }
+    fn requests(&self) -> u64 {
+        self.0.requests()
+    }
+}
+
+#[test]
+fn a_node_without_raw_transactions_is_read_through_transaction_objects() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let n = victims_in_next_block(node.addr, &m);
+    rival_block(node.addr, &m, n);
+    let spec = fork_spec(&m, n);
+    let direct = xcrack::engine::fork::run(&spec, RpcSource::http(node.addr)).unwrap();
+    let http = xcrack::chain::rpc::Http::new(xcrack::chain::rpc::Endpoint::plain(node.addr), Default::default());
+    let objects = xcrack::engine::fork::run(&spec, RpcSource::new(std::rc::Rc::new(NoRawTransactions(http)))).unwrap();
+    assert!(!direct.would_send.is_empty());
+    assert_eq!(objects.would_send, direct.would_send, "the same bundles, byte for byte");
+    assert_eq!(objects.rivals, direct.rivals);
+    assert_eq!(objects.records.len(), direct.records.len());
+}
+
 /// The subscribe flow: over a WebSocket, what anvil announces (`eth_subscribe`) while fork mode
 /// listens — the victims' setup, mined at once, and the four victims, left pending — is offered
 /// over the latest block then; the decision is the txpool flow's, and the recording of the

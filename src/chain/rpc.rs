@@ -516,23 +516,12 @@ impl RpcSource {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut calls: Vec<Call> = hashes.iter().map(|h| Call::new("eth_getTransactionByHash", json!([h]))).collect();
-        calls.extend(hashes.iter().map(|h| Call::new("eth_getRawTransactionByHash", json!([h]))));
-        let answers = self.send(&calls)?;
-        let (txs, raws) = answers.split_at(hashes.len());
+        let objects: Vec<Call> = hashes.iter().map(|h| Call::new("eth_getTransactionByHash", json!([h]))).collect();
+        let (raws, txs) = self.raw_transactions(hashes, &objects)?;
         let mut out = Vec::new();
-        for ((hash, tx), raw) in hashes.iter().zip(txs).zip(raws) {
+        for ((hash, tx), raw) in hashes.iter().zip(&txs).zip(raws) {
             // Dropped or replaced since it was announced, or mined already: not pending.
-            if tx.is_null() || raw.is_null() || !field(tx, "blockNumber").is_null() {
-                continue;
-            }
-            let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
-            if keccak256(&raw) != *hash {
-                return Err(ForkError::Source {
-                    method: "eth_getRawTransactionByHash",
-                    message: format!("the bytes of {hash} hash to {}", keccak256(&raw)),
-                });
-            }
+            let Some(raw) = raw.filter(|_| !tx.is_null() && field(tx, "blockNumber").is_null()) else { continue };
             out.push(LandedTx {
                 hash: *hash,
                 raw,
@@ -580,19 +569,17 @@ impl RpcSource {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
-        let calls: Vec<Call> = txs.iter().map(|t| Call::new("eth_getRawTransactionByHash", json!([t.3]))).collect();
-        let raws = self.send(&calls)?;
-        txs.iter()
-            .zip(&raws)
-            .map(|(t, raw)| {
-                let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
-                if keccak256(&raw) != t.3 {
-                    return Err(ForkError::Source {
-                        method: "eth_getRawTransactionByHash",
-                        message: format!("the bytes of {} hash to {}", t.3, keccak256(&raw)),
-                    });
-                }
-                Ok(LandedTx { hash: t.3, raw, success: false, gas_used: 0, effective_gas_price: 0, logs: Vec::new() })
+        let hashes: Vec<B256> = txs.iter().map(|t| t.3).collect();
+        let (raws, _) = self.raw_transactions(&hashes, &[])?;
+        hashes
+            .into_iter()
+            .zip(raws)
+            .map(|(hash, raw)| {
+                let raw = raw.ok_or_else(|| ForkError::Source {
+                    method: "eth_getRawTransactionByHash",
+                    message: format!("{hash}: the node has no such transaction"),
+                })?;
+                Ok(LandedTx { hash, raw, success: false, gas_used: 0, effective_gas_price: 0, logs: Vec::new() })
             })
             .collect()
     }
@@ -655,6 +642,49 @@ impl RpcSource {
         Ok(out)
     }
 
+    /// The signed bytes of each of `hashes` (`None`: the node has no such transaction), checked
+    /// against their hashes, with the answers to `extra` (asked in the same batch): by geth's
+    /// `eth_getRawTransactionByHash`, or — where the node has no such method — each transaction
+    /// object from `eth_getTransactionByHash` re-encoded (EIP-2718).
+    pub fn raw_transactions(
+        &self,
+        hashes: &[B256],
+        extra: &[Call],
+    ) -> Result<(Vec<Option<Bytes>>, Vec<Value>), ForkError> {
+        const RAW: &str = "eth_getRawTransactionByHash";
+        const OBJ: &str = "eth_getTransactionByHash";
+        let ask = |method: &'static str| -> Vec<Call> {
+            let mut calls: Vec<Call> = hashes.iter().map(|h| Call::new(method, json!([h]))).collect();
+            calls.extend(extra.iter().cloned());
+            calls
+        };
+        let n = hashes.len();
+        let (raws, rest): (Vec<Option<Bytes>>, Vec<Value>) = match self.send(&ask(RAW)) {
+            Ok(answers) => {
+                let raws = answers[..n]
+                    .iter()
+                    .map(|a| if a.is_null() { Ok(None) } else { parse(RAW, "result", a).map(Some) })
+                    .collect::<Result<_, _>>()?;
+                (raws, answers[n..].to_vec())
+            }
+            Err(ForkError::Source { method: RAW, message }) if lacks_method(&message) => {
+                tracing::info!(target: "xcrack::fork", "the node has no {RAW}: re-encoding its transaction objects");
+                let answers = self.send(&ask(OBJ))?;
+                (answers[..n].iter().map(encoded).collect::<Result<_, _>>()?, answers[n..].to_vec())
+            }
+            Err(e) => return Err(e),
+        };
+        for (hash, raw) in hashes.iter().zip(&raws) {
+            if let Some(raw) = raw.as_ref().filter(|r| keccak256(r) != *hash) {
+                return Err(ForkError::Source {
+                    method: RAW,
+                    message: format!("the bytes of {hash} hash to {}", keccak256(raw)),
+                });
+            }
+        }
+        Ok((raws, rest))
+    }
+
     pub fn landed(&self, number: u64) -> Result<Vec<LandedTx>, ForkError> {
         let r = self.send(&[Call::new("eth_getBlockByNumber", json!([format!("{number:#x}"), false]))])?;
         let block = &r[0];
@@ -668,20 +698,16 @@ impl RpcSource {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut calls: Vec<Call> =
-            hashes.iter().map(|h| Call::new("eth_getRawTransactionByHash", json!([h]))).collect();
-        calls.extend(hashes.iter().map(|h| Call::new("eth_getTransactionReceipt", json!([h]))));
-        let answers = self.send(&calls)?;
-        let (raws, receipts) = answers.split_at(hashes.len());
+        let receipts: Vec<Call> = hashes.iter().map(|h| Call::new("eth_getTransactionReceipt", json!([h]))).collect();
+        let (raws, receipts) = self.raw_transactions(&hashes, &receipts)?;
         let mut out = Vec::with_capacity(hashes.len());
-        for ((hash, raw), rc) in hashes.iter().zip(raws).zip(receipts) {
-            let raw: Bytes = parse("eth_getRawTransactionByHash", "result", raw)?;
-            if keccak256(&raw) != *hash {
+        for ((hash, raw), rc) in hashes.iter().zip(raws).zip(&receipts) {
+            let Some(raw) = raw else {
                 return Err(ForkError::Source {
                     method: "eth_getRawTransactionByHash",
-                    message: format!("the bytes of {hash} hash to {}", keccak256(&raw)),
+                    message: format!("{hash}: the node has no such transaction"),
                 });
-            }
+            };
             out.push(LandedTx {
                 hash: *hash,
                 raw,
@@ -736,6 +762,27 @@ fn log_of(method: &'static str, l: &Value) -> Result<LandedLog, ForkError> {
 
 /// Blocks one `eth_getLogs` asks about (public nodes refuse wide ranges).
 pub const LOG_RANGE: u64 = 5_000;
+
+/// Does a node's error say it has no such method (JSON-RPC -32601, or words to that effect)?
+fn lacks_method(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["-32601", "method not found", "does not exist", "not supported", "unsupported method", "not available"]
+        .iter()
+        .any(|w| m.contains(w))
+}
+
+/// A transaction object (`eth_getTransactionByHash`) as its signed EIP-2718 bytes; `None` for null.
+fn encoded(tx: &Value) -> Result<Option<Bytes>, ForkError> {
+    use alloy_eips::eip2718::Encodable2718;
+    if tx.is_null() {
+        return Ok(None);
+    }
+    let t: alloy_rpc_types_eth::Transaction = serde_json::from_value(tx.clone()).map_err(|e| ForkError::Source {
+        method: "eth_getTransactionByHash",
+        message: format!("not a transaction object: {e}"),
+    })?;
+    Ok(Some(t.into_inner().encoded_2718().into()))
+}
 
 fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get(name).unwrap_or(&Value::Null)
