@@ -485,6 +485,103 @@ fn the_node_pending_pool_is_offered_over_its_latest_block() {
     assert!(pool.rivals.is_empty());
 }
 
+/// The searcher's own key (`[keys] searcher`), from an environment variable or an encrypted
+/// keystore: the dry run's transactions are signed by it, the same bundles either way, and the
+/// key's hex appears in no output of the run (stdout, stderr at trace level, report files). Bad
+/// key input is one error naming the key and never the value.
+#[test]
+fn the_searchers_own_key_signs_the_dry_run_and_never_shows() {
+    let Some(node) = anvil::anvil(&[]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let n = victims_in_next_block(node.addr, &m);
+    rival_block(node.addr, &m, n);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut key = [0u8; 32];
+    rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut key);
+    let me = Wallet::from_secret(key).expect("a valid key").address();
+    let hex = alloy_primitives::hex::encode(key);
+    let base = std::fs::read_to_string(fork_file(tmp.path(), &m, &node, n)).unwrap();
+    let run = |name: &str, keys: &str, env: &[(&str, &str)]| {
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, format!("{base}\n[keys]\n{keys}\n")).unwrap();
+        let out = tmp.path().join(name);
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.args(["fork", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .current_dir(tmp.path())
+            .env("RUST_LOG", "trace");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        (o.status.code(), text, out.join(format!("fork-anvil-block-{n}")))
+    };
+    let never_shown = |text: &str, dir: &Path| {
+        let leaks = |t: &str| t.to_lowercase().contains(&hex);
+        assert!(!leaks(text), "the key's hex is in the run's output");
+        for (name, bytes) in files(dir) {
+            assert!(!leaks(&String::from_utf8_lossy(&bytes)), "the key's hex is in {name}");
+        }
+    };
+
+    let (code, text, report) = run(
+        "env",
+        "searcher = { env = \"FORK_TEST_SEARCHER_KEY\" }",
+        &[("FORK_TEST_SEARCHER_KEY", &format!("0x{hex}"))],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    never_shown(&text, &report);
+    let bundles = std::fs::read_to_string(report.join("bundles.jsonl")).unwrap();
+    let mut ours = 0;
+    for line in bundles.lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        for tx in l["txs"].as_array().unwrap() {
+            let raw: alloy_primitives::Bytes = serde_json::from_value(tx.clone()).unwrap();
+            ours += usize::from(xcrack::mempool::PendingTx::from_raw(raw).unwrap().from == me);
+        }
+    }
+    assert!(ours >= 2, "our front- and back-run are signed by the searcher's key:\n{bundles}");
+
+    // The same key in an encrypted keystore: the same report.
+    let dir = tmp.path().join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    alloy_signer_local::PrivateKeySigner::encrypt_keystore(
+        &dir,
+        &mut rand08::rngs::OsRng,
+        key,
+        "correct horse",
+        Some("searcher.json"),
+    )
+    .unwrap();
+    let keystore = "searcher = { keystore = \"keys/searcher.json\", password_env = \"FORK_TEST_KEYSTORE_PASSWORD\" }";
+    let (code, text, from_keystore) = run("keystore", keystore, &[("FORK_TEST_KEYSTORE_PASSWORD", "correct horse")]);
+    assert_eq!(code, Some(0), "{text}");
+    never_shown(&text, &from_keystore);
+    assert_eq!(files(&report), files(&from_keystore), "the same bundles from the keystore");
+
+    // Bad key input: one error naming the key, exit 2, nothing written, the value never echoed.
+    for (name, keys, env, words) in [
+        ("unset", "searcher = { env = \"FORK_TEST_SEARCHER_KEY\" }", vec![], "FORK_TEST_SEARCHER_KEY is not set"),
+        (
+            "short",
+            "searcher = { env = \"FORK_TEST_SEARCHER_KEY\" }",
+            vec![("FORK_TEST_SEARCHER_KEY", "0x1234")],
+            "does not hold a private key",
+        ),
+        ("password", keystore, vec![("FORK_TEST_KEYSTORE_PASSWORD", "wrong")], "wrong password"),
+    ] {
+        let (code, text, report) = run(name, keys, &env);
+        assert_eq!(code, Some(2), "{name}: {text}");
+        assert!(text.contains("keys.searcher") && text.contains(words), "{name}: {text}");
+        assert!(!report.exists(), "{name}: nothing written");
+    }
+    let literal = format!("searcher = {{ env = \"0x{hex}\" }}");
+    let (code, text, _) = run("literal", &literal, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("keys.searcher.env") && text.contains("looks like a private key"), "{text}");
+    assert!(!text.to_lowercase().contains(&hex), "a key written into the config is not echoed back");
+}
+
 /// A node without geth's `eth_getRawTransactionByHash` (it answers -32601, as the JSON-RPC spec's
 /// "method not found"): each transaction object is re-encoded to its signed bytes, checked against
 /// its hash, and the run decides exactly as with the raw bytes.

@@ -49,6 +49,13 @@ impl Wallet {
         }
     }
 
+    /// A wallet for a real key (`chain::keys`); `None` when the bytes are not a valid scalar.
+    pub fn from_secret(bytes: [u8; 32]) -> Option<Self> {
+        let signer = PrivateKeySigner::from_bytes(&B256::from(bytes)).ok()?;
+        let secret = secp256k1::SecretKey::from_byte_array(&bytes).ok()?;
+        Some(Wallet { signer, secret, nonce: 0 })
+    }
+
     pub fn address(&self) -> Address {
         self.signer.address()
     }

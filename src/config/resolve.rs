@@ -294,6 +294,46 @@ pub struct RunSpec {
     pub log_level: String,
     /// `[fork]`, when the file has one (fork mode).
     pub fork: Option<super::ForkSpec>,
+    /// `[keys]`: real keys for fork and live mode.
+    pub keys: KeysSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeysSpec {
+    pub searcher: Option<crate::chain::keys::KeySource>,
+    pub relay_auth: Option<crate::chain::keys::KeySource>,
+}
+
+/// One `[keys]` entry: an environment variable, or a keystore file (relative to the file naming
+/// it) with its password's variable. A value that is itself a key is refused without echoing it.
+fn key_source(
+    v: &V<'_>,
+    key: &str,
+    c: Option<&super::schema::KeyConfig>,
+    base_dir: &Path,
+) -> Result<Option<crate::chain::keys::KeySource>, ConfigError> {
+    use crate::chain::keys::{KeySource, looks_like_a_key};
+    let Some(c) = c else { return Ok(None) };
+    let var = |field: &str, name: &str| -> Result<String, ConfigError> {
+        let k = format!("{key}.{field}");
+        if looks_like_a_key(name) {
+            return Err(v.err(&k, "holds what looks like a private key: name the environment variable that holds it instead (never put a key in a file)"));
+        }
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(v.err(&k, format!("`{name}` is not an environment variable name")));
+        }
+        Ok(name.to_string())
+    };
+    match (&c.env, &c.keystore, &c.password_env) {
+        (Some(e), None, None) => Ok(Some(KeySource::Env(var("env", e)?))),
+        (None, Some(file), Some(p)) => {
+            Ok(Some(KeySource::Keystore { path: base_dir.join(file), password_env: var("password_env", p)? }))
+        }
+        (None, Some(_), None) => {
+            Err(v.err(&format!("{key}.password_env"), "a keystore needs the environment variable holding its password"))
+        }
+        _ => Err(v.err(key, "give `env = \"VAR\"`, or `keystore = \"file.json\"` with `password_env = \"VAR\"`")),
+    }
 }
 
 struct V<'a> {
@@ -1204,6 +1244,13 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         )?,
         chain_id,
         log_level: mon.log_level.clone(),
+        keys: match &s.keys {
+            None => KeysSpec::default(),
+            Some(k) => KeysSpec {
+                searcher: key_source(&v, "keys.searcher", k.searcher.as_ref(), base_dir)?,
+                relay_auth: key_source(&v, "keys.relay_auth", k.relay_auth.as_ref(), base_dir)?,
+            },
+        },
         fork: match &s.fork {
             None => None,
             Some(f) => Some(super::fork::resolve(f, base_dir, &|key, message| v.err(key, message))?),

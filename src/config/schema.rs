@@ -53,6 +53,32 @@ pub struct Settings {
     /// Fork mode: the node, the pinned block and the chain's pools (`xcrack fork`).
     #[serde(default)]
     pub fork: Option<super::fork::ForkConfig>,
+    /// Real keys for fork and live mode (backtests sign with simulation keys and ignore them).
+    #[serde(default)]
+    pub keys: Option<KeysConfig>,
+}
+
+/// `[keys]`: where the searcher's key (and, for live mode, the relay-auth key) come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    #[serde(default)]
+    pub searcher: Option<KeyConfig>,
+    #[serde(default)]
+    pub relay_auth: Option<KeyConfig>,
+}
+
+/// One key: `env = "VAR"` (the variable holds the hex key), or `keystore = "file.json"` with
+/// `password_env = "VAR"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    #[serde(default)]
+    pub env: Option<String>,
+    #[serde(default)]
+    pub keystore: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
 }
 
 /// The lending market: borrowers generated from the seed, and the oracle's posting rule.

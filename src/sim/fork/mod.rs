@@ -177,6 +177,14 @@ impl<'a> ForkWorld<'a> {
     /// transactions, and lays our overlay on the first pinned state.
     pub fn new(spec: &'a RunSpec, rpc: RpcSource) -> Result<Self, ForkRunError> {
         let fork = spec.fork.as_ref().ok_or(ForkRunError::Internal("fork mode without [fork]"))?;
+        // The searcher's own key when `[keys]` names one (bundles.jsonl then holds exactly what
+        // it would have signed), else a simulation key from the seed.
+        let wallet = match &spec.keys.searcher {
+            Some(source) => source
+                .load()
+                .map_err(|e| ForkRunError::Config { key: "keys.searcher".into(), message: e.to_string() })?,
+            None => Wallet::derived(spec.seed, "xcrack/searcher"),
+        };
         let Blocks { pin, heads, pending: landed } = match fork.pending {
             PendingFlow::NextBlock => {
                 let (pin, heads) = walk(&rpc, spec, fork)?;
@@ -187,7 +195,7 @@ impl<'a> ForkWorld<'a> {
             PendingFlow::Subscribe(window) => listen(&rpc, spec, fork, window)?,
         };
         let venues = venues_of(&rpc, &pin, fork)?;
-        let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
+
         let me = wallet.address();
         let manager = BundleManager::with_sink(wallet, Box::new(DryRunSink::default()), spec.chain_id);
         let pools = fork
