@@ -56,6 +56,10 @@ pub struct ForkConfig {
     /// The lending market the liquidation strategy watches on the fork.
     #[serde(default)]
     pub lending: Option<ForkLendingConfig>,
+    /// Builders whose own request for each would-be bundle goes into bundles.jsonl (exactly what
+    /// would have been sent: "flashbots", "titan", "bloxroute"), signed by `[keys] relay_auth`.
+    #[serde(default)]
+    pub builders: Vec<String>,
 }
 
 /// `[fork.lending]`: a pool with Aave v3's liquidation ABI (`liquidationCall`, `LiquidationCall`,
@@ -162,6 +166,7 @@ pub struct ForkSpec {
     pub quote_balance_slot: Option<u64>,
     pub pools: Vec<ForkPool>,
     pub lending: Option<ForkLending>,
+    pub builders: Vec<crate::relay::builders::Builder>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +275,17 @@ pub fn resolve(
         None => None,
         Some(l) => Some(resolve_lending(l, &address, err)?),
     };
+    let mut builders = Vec::with_capacity(f.builders.len());
+    for (i, name) in f.builders.iter().enumerate() {
+        let b = crate::relay::builders::Builder::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = crate::relay::builders::Builder::ALL.iter().map(|b| b.name()).collect();
+            err(&format!("fork.builders[{i}]"), format!("unknown builder `{name}` (one of {})", known.join(", ")))
+        })?;
+        if builders.contains(&b) {
+            return Err(err(&format!("fork.builders[{i}]"), format!("`{name}` is listed twice")));
+        }
+        builders.push(b);
+    }
     Ok(ForkSpec {
         rpc_url: f.rpc_url.clone(),
         replay: f.replay.as_ref().map(|r| base_dir.join(r)),
@@ -285,6 +301,7 @@ pub fn resolve(
         quote_balance_slot: f.quote_balance_slot,
         pools,
         lending,
+        builders,
     })
 }
 
@@ -361,6 +378,8 @@ mod tests {
             ("pending = \"subscribe\"\nrpc_url = \"http://127.0.0.1:8545\"", "fork.rpc_url"),
             ("pending = \"subscribe\"\nlisten = \"1ms\"", "fork.listen"),
             ("pending = \"subscribe\"\nblocks = 2", "fork.blocks"),
+            ("builders = [\"flashbots\", \"beaver\"]", "fork.builders[1]"),
+            ("builders = [\"titan\", \"titan\"]", "fork.builders[1]"),
         ] {
             let e = resolved(&config(extra)).unwrap_err();
             assert!(e.contains(key), "{extra}: {e}");

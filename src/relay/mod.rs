@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod builder;
+pub mod builders;
 pub mod client;
 pub mod http;
 pub mod port;

@@ -194,6 +194,9 @@ struct BundleLine<'a> {
     liquidations: Option<Vec<LiquidationLine>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     atomic: Option<AtomicLine>,
+    /// Each configured builder's own request, exactly as it would have been sent.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    requests: &'a [crate::relay::builders::BuilderRequest],
     gas_used: u64,
     gas_wei: String,
     bribe_wei: String,
@@ -562,6 +565,7 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
             gross_token: sandwich.then(|| w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default()),
             liquidations,
             atomic,
+            requests: &w.requests,
             gas_used: w.gas_used,
             gas_wei: w.gas_wei.to_string(),
             bribe_wei: w.bribe_wei.to_string(),

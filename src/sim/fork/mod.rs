@@ -63,7 +63,7 @@ pub enum ForkRunError {
 }
 
 /// A bundle of ours the dry-run sink took: what it would have sent, and what its simulation showed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WouldSend {
     pub strategy: u16,
     pub tag: u64,
@@ -81,6 +81,8 @@ pub struct WouldSend {
     pub victims: Vec<B256>,
     /// Replaced or cancelled before its block: it would not have been the one at the relay.
     pub withdrawn: bool,
+    /// Each configured builder's own request for it (`fork.builders`), and its cancellation.
+    pub requests: Vec<crate::relay::builders::BuilderRequest>,
 }
 
 /// An atomic two-pool arbitrage a strategy asked for (cross-DEX): the plan, and what became of it.
@@ -170,6 +172,9 @@ pub struct ForkWorld<'a> {
     pub initial: [u128; 3],
     /// The first failure of the node or of our overlay: the run fails, no report is written.
     failure: Option<String>,
+    /// Signs the builders' requests (`[keys] relay_auth`, else a simulation key): never the
+    /// searcher's key.
+    relay_auth: Wallet,
 }
 
 impl<'a> ForkWorld<'a> {
@@ -184,6 +189,12 @@ impl<'a> ForkWorld<'a> {
                 .load()
                 .map_err(|e| ForkRunError::Config { key: "keys.searcher".into(), message: e.to_string() })?,
             None => Wallet::derived(spec.seed, "xcrack/searcher"),
+        };
+        let relay_auth = match &spec.keys.relay_auth {
+            Some(source) => source
+                .load()
+                .map_err(|e| ForkRunError::Config { key: "keys.relay_auth".into(), message: e.to_string() })?,
+            None => Wallet::derived(spec.seed, "xcrack/flashbots-auth"),
         };
         let Blocks { pin, heads, pending: landed } = match fork.pending {
             PendingFlow::NextBlock => {
@@ -250,6 +261,7 @@ impl<'a> ForkWorld<'a> {
             me,
             initial: [spec.wallet_base, spec.wallet_quote, spec.wallet_native],
             failure: None,
+            relay_auth,
         };
         world.repin(0)?;
         Ok(world)
@@ -796,7 +808,19 @@ impl ForkWorld<'_> {
                     flows,
                     victims: sim.receipts.iter().filter(|r| r.from != self.me).map(|r| r.tx_hash).collect(),
                     withdrawn: false,
+                    requests: Vec::new(),
                 };
+                let intent = crate::relay::builders::BundleIntent {
+                    txs: record.txs.clone(),
+                    block: record.target_block,
+                    min_timestamp: None,
+                    max_timestamp: None,
+                    reverting: Vec::new(),
+                    replacement_uuid: record.replacement_id.clone(),
+                    refund: None,
+                };
+                let requests = self.builder_requests(|b| b.send(&intent, 1));
+                let record = WouldSend { requests, ..record };
                 self.would_send.push(record);
                 let index = self.would_send.len() - 1;
                 let uuid = req.replacement_id.clone().unwrap_or_else(|| format!("{hash}"));
@@ -812,6 +836,8 @@ impl ForkWorld<'_> {
                 if let Some(l) = self.live.remove(&replacement_id)
                     && self.desk.manager.cancel(&replacement_id).is_ok()
                 {
+                    let cancels = self.builder_requests(|b| b.cancel(&replacement_id, 1));
+                    self.would_send[l.index].requests.extend(cancels);
                     self.would_send[l.index].withdrawn = true;
                     self.desk.tell(l.strategy, l.tag, BundleStatus::Cancelled, Some(l.hash), out);
                 }
@@ -820,6 +846,23 @@ impl ForkWorld<'_> {
             Action::AtomicArb(plan) => self.atomic_arb(strategy, plan, now, risk, out),
             Action::Arbitrage(_) => Err(SkipReason::VenueBusy),
         }
+    }
+
+    /// Each configured builder's request (`body` of it), signed by the relay-auth key; a failed
+    /// signature leaves that builder out and says so.
+    fn builder_requests(
+        &self,
+        body: impl Fn(crate::relay::builders::Builder) -> serde_json::Value,
+    ) -> Vec<crate::relay::builders::BuilderRequest> {
+        self.fork
+            .builders
+            .iter()
+            .filter_map(|b| {
+                b.request(body(*b), &self.relay_auth)
+                    .inspect_err(|e| tracing::warn!(target: "xcrack::fork", builder = b.name(), error = %e, "request not signed"))
+                    .ok()
+            })
+            .collect()
     }
 
     /// A cross-DEX arbitrage as one executor transaction for the next walked block: a one-
