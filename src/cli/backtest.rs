@@ -19,7 +19,8 @@ pub struct Settings {
     /// Reports root: a backtest writes <DIR>/<scenario>-<seed>/, a fork run <DIR>/<name>-block-<N>/.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub out: PathBuf,
-    /// Configuration file overriding the embedded defaults ([network], [strategies], [safety], [monitoring], [fork]).
+    /// Configuration file overriding the embedded defaults ([network], [strategies], [safety], [monitoring], [fork],
+    /// [keys], [signoff]).
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
     /// Override any key, e.g. --set strategies.micro_arbitrage.min_profit_usd=5 (repeatable).

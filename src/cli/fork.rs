@@ -20,7 +20,7 @@ pub struct Args {
     /// A scenario file with a [fork] section (the pools by address, our wallet). None: the embedded
     /// scenarios/fork/base.toml, with [fork] from --config or --set.
     pub scenario: Option<String>,
-    /// The node's HTTP JSON-RPC endpoint (fork.rpc_url).
+    /// The node's JSON-RPC endpoint, http(s):// or ws(s):// (fork.rpc_url).
     #[arg(long, value_name = "URL")]
     pub rpc: Option<String>,
     /// The pinned block N (fork.block); default: the node's latest block minus --blocks.

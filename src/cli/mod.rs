@@ -5,6 +5,7 @@ pub mod bench;
 pub mod fork;
 pub mod relay;
 pub mod report;
+pub mod signoff;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,10 @@ pub enum Command {
     /// when one got slower than the margin; --scenarios tabulates every shipped scenario's
     /// headline figures against the committed table.
     Bench(bench::Args),
+    /// Sign a configuration off for live mode: run the backtests and the fork dry run its
+    /// [signoff] names (each with this config), check the criteria on every report, and write the
+    /// record (config and binary hashes, each check) live mode requires. Exit 4 when a check failed.
+    Signoff(signoff::Args),
     /// Write a run's report again from its SQLite journal (`backtest --journal FILE`), given the
     /// scenario, seed and overrides the run used: byte-identical to the run's report (CEX/DEX runs).
     Report(report::Args),

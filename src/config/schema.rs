@@ -56,6 +56,9 @@ pub struct Settings {
     /// Real keys for fork and live mode (backtests sign with simulation keys and ignore them).
     #[serde(default)]
     pub keys: Option<KeysConfig>,
+    /// What `xcrack signoff` runs for this config and what must hold (read by that command only).
+    #[serde(default)]
+    pub signoff: Option<crate::risk::signoff::SignoffConfig>,
 }
 
 /// `[keys]`: where the searcher's key (and, for live mode, the relay-auth key) come from.

@@ -3,6 +3,8 @@
 //! simulations or submissions, the token allowlist, the position cap, the daily gas budget and the
 //! number of bundles (or on-chain transactions) in flight. Every refusal is counted by reason.
 
+pub mod signoff;
+
 use crate::config::SafetySpec;
 use crate::core::SimTime;
 
