@@ -543,7 +543,15 @@ impl Strategy for LiquidationStrategy {
                     self.settle(&r);
                 }
             }
-            Event::Block(_) => self.after_block(ctx.chain),
+            Event::Block(info) => {
+                // Gas is priced at the base fee of the block being built, as the world announces
+                // it (a fork's changes block by block; a combined run's with utilisation).
+                if info.base_fee_wei > 0 && info.base_fee_wei != self.base_fee {
+                    self.base_fee = info.base_fee_wei;
+                    self.gas_price = info.base_fee_wei + self.spec.priority_fee_wei;
+                }
+                self.after_block(ctx.chain)
+            }
             Event::Quote { .. } | Event::BundleResult { .. } | Event::Timer { .. } => {}
         }
         Ok(())
