@@ -10,9 +10,7 @@
 //! Recording is at the request level: each call's method and parameters (canonical JSON) address
 //! its answer, so a replay answers the same questions in any batching and refuses any other.
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,7 +18,13 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde_json::{Value, json};
 
 use super::fork::{ForkError, Pin, RemoteAccount, StateSource};
-use crate::relay::http::{HttpClient, HttpError, Target};
+
+mod http;
+mod record;
+
+pub use http::{Endpoint, Http, MAX_ANSWER, Retry, redact};
+pub(crate) use http::{batch_answers, batch_body};
+pub use record::{RECORDING_FORMAT, RecordedCall, Recorder, Recording, Replay};
 
 /// One JSON-RPC call.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,85 +53,6 @@ pub trait Transport {
     fn requests(&self) -> u64;
 }
 
-/// Where a node listens: `http[s]://host[:port]/path` (JSON-RPC batches over HTTP POST) or
-/// `ws[s]://host[:port]/path` (the same batches as WebSocket text frames); TLS certificates are
-/// verified (`relay::http::tls_config`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub target: Target,
-    pub path: String,
-    pub websocket: bool,
-    /// The URL as given, for the WebSocket handshake and messages (never with its query: keys
-    /// often live there).
-    pub shown: String,
-}
-
-impl Endpoint {
-    /// Is `url` an endpoint this client can reach (without resolving its host)?
-    pub fn check(url: &str) -> Result<url::Url, String> {
-        let u = url::Url::parse(url).map_err(|e| format!("{}: not a URL: {e}", redact(url)))?;
-        if !matches!(u.scheme(), "http" | "https" | "ws" | "wss") {
-            return Err(format!("{}: the scheme must be http, https, ws or wss", redact(url)));
-        }
-        if u.host_str().is_none() {
-            return Err(format!("{}: no host", redact(url)));
-        }
-        Ok(u)
-    }
-
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let u = Self::check(url)?;
-        let shown = redact(url);
-        let host = u.host_str().ok_or_else(|| format!("{shown}: no host"))?;
-        // IPv6 literals come bracketed in URLs; the server name and the socket want them bare.
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = u.port_or_known_default().unwrap_or(80);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(bare.as_str(), port))
-            .map_err(|e| format!("{shown}: cannot resolve {host}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{shown}: {host} resolves to no address"))?;
-        let mut path = u.path().to_string();
-        if let Some(q) = u.query() {
-            path = format!("{path}?{q}");
-        }
-        let authority = match u.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        let tls = matches!(u.scheme(), "https" | "wss");
-        Ok(Endpoint {
-            target: Target { addr, host: bare, authority, tls },
-            path,
-            websocket: matches!(u.scheme(), "ws" | "wss"),
-            shown,
-        })
-    }
-
-    /// A plain-HTTP node at `addr`, path `/`.
-    pub fn plain(addr: std::net::SocketAddr) -> Self {
-        Endpoint { target: Target::plain(addr), path: "/".into(), websocket: false, shown: format!("http://{addr}/") }
-    }
-
-    /// The node's transport: HTTP or WebSocket by the scheme.
-    pub fn transport(self, retry: Retry) -> Rc<dyn Transport> {
-        if self.websocket { Rc::new(super::ws::Ws::new(self, retry)) } else { Rc::new(Http::new(self, retry)) }
-    }
-}
-
-/// `url` without its query and credentials (API keys often live there), for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let hidden = u.query().is_some() || !u.username().is_empty() || u.password().is_some();
-            u.set_query(None);
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            if hidden { format!("{u}?…") } else { u.to_string() }
-        }
-        Err(_) => "(not a URL)".into(),
-    }
-}
-
 /// The subscription call: `eth_subscribe("newPendingTransactions")` listened to for `window`; the
 /// window is a parameter of ours (the node never sees it), so a recording addresses the answer.
 pub fn subscription(window: Duration) -> Call {
@@ -140,257 +65,6 @@ pub fn listen_window(c: &Call) -> Option<Duration> {
         .then(|| c.params.get(1)?.get("xcrack_listen_ms")?.as_u64())
         .flatten()
         .map(Duration::from_millis)
-}
-
-/// Largest answer a node may give (a block's receipts, a range of logs).
-pub const MAX_ANSWER: usize = 64 << 20;
-
-/// A JSON-RPC batch of `calls`, ids from `first`.
-pub(crate) fn batch_body(calls: &[Call], first: u64) -> Result<Vec<u8>, ForkError> {
-    let body: Vec<Value> = calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"jsonrpc": "2.0", "id": first + i as u64, "method": c.method, "params": c.params}))
-        .collect();
-    serde_json::to_vec(&body).map_err(|e| ForkError::Source { method: calls[0].method, message: e.to_string() })
-}
-
-/// The results of a batch answer, in the calls' order: every id answered once, errors named by
-/// the call's method.
-pub(crate) fn batch_answers(calls: &[Call], first: u64, bytes: &[u8]) -> Result<Vec<Value>, ForkError> {
-    let method = calls[0].method;
-    let fail = |message: String| ForkError::Source { method, message };
-    let answers: Vec<Value> =
-        serde_json::from_slice(bytes).map_err(|e| fail(format!("not a JSON-RPC batch answer: {e}")))?;
-    let mut out = vec![Value::Null; calls.len()];
-    let mut seen = vec![false; calls.len()];
-    for a in answers {
-        let id = a.get("id").and_then(Value::as_u64).filter(|id| *id >= first && *id < first + calls.len() as u64);
-        let Some(id) = id else { return Err(fail(format!("an answer with an unknown id: {}", a["id"]))) };
-        let k = (id - first) as usize;
-        if let Some(e) = a.get("error") {
-            return Err(ForkError::Source { method: calls[k].method, message: e.to_string() });
-        }
-        let Some(result) = a.get("result") else {
-            return Err(ForkError::Source { method: calls[k].method, message: "an answer without result".into() });
-        };
-        out[k] = result.clone();
-        seen[k] = true;
-    }
-    if let Some(k) = seen.iter().position(|s| !s) {
-        return Err(ForkError::Source { method: calls[k].method, message: "no answer in the batch".into() });
-    }
-    Ok(out)
-}
-
-/// Bounded retries with exponential backoff for answers worth asking again.
-#[derive(Clone, Copy, Debug)]
-pub struct Retry {
-    pub attempts: u32,
-    pub first_backoff: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry { attempts: 4, first_backoff: Duration::from_millis(200), timeout: Duration::from_secs(10) }
-    }
-}
-
-/// A node over HTTP JSON-RPC (our hyper client).
-pub struct Http {
-    endpoint: Endpoint,
-    client: RefCell<HttpClient>,
-    next_id: Cell<u64>,
-    requests: Cell<u64>,
-    retry: Retry,
-}
-
-impl Http {
-    pub fn new(endpoint: Endpoint, retry: Retry) -> Self {
-        let client = RefCell::new(HttpClient::with_limit(MAX_ANSWER));
-        Http { endpoint, client, next_id: Cell::new(0), requests: Cell::new(0), retry }
-    }
-
-    /// One POST, asked again on what passes (connection refused, timeout, 429, 502-504).
-    fn post(&self, method: &'static str, body: &[u8]) -> Result<Vec<u8>, ForkError> {
-        let fail = |message: String| ForkError::Source { method, message };
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        for attempt in 0..self.retry.attempts.max(1) {
-            if attempt > 0 {
-                tracing::warn!(target: "xcrack::fork", method, attempt, error = %last, "node call failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = backoff.saturating_mul(2);
-            }
-            self.requests.set(self.requests.get() + 1);
-            let r = self.client.borrow_mut().post_to(
-                &self.endpoint.target,
-                &self.endpoint.path,
-                &[],
-                body,
-                self.retry.timeout,
-            );
-            match r {
-                Ok((200, bytes)) => return Ok(bytes),
-                Ok((status @ (429 | 502 | 503 | 504), _)) => last = format!("HTTP {status}"),
-                Ok((status, bytes)) => {
-                    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                    return Err(fail(format!("HTTP {status}: {text}")));
-                }
-                Err(e @ (HttpError::Io(_) | HttpError::Timeout(_))) => last = e.to_string(),
-                Err(e) => return Err(fail(e.to_string())),
-            }
-        }
-        Err(fail(format!("{} after {} attempts ({})", last, self.retry.attempts.max(1), self.endpoint.shown)))
-    }
-}
-
-impl Transport for Http {
-    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
-        if calls.is_empty() {
-            return Ok(Vec::new());
-        }
-        if calls.iter().any(|c| c.method == "eth_subscribe") {
-            return Err(ForkError::Source {
-                method: "eth_subscribe",
-                message: format!("{}: subscriptions need a ws:// or wss:// node", self.endpoint.shown),
-            });
-        }
-        let first = self.next_id.get() + 1;
-        self.next_id.set(first + calls.len() as u64);
-        let body = batch_body(calls, first)?;
-        let bytes = self.post(calls[0].method, &body)?;
-        batch_answers(calls, first, &bytes)
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.get()
-    }
-}
-
-/// One recorded answer.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RecordedCall {
-    pub method: String,
-    pub params: Value,
-    pub result: Value,
-}
-
-/// Every answer a run used, addressed by its request, with the chain and block it was read at:
-/// what `--record` writes and `--replay` answers from.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Recording {
-    pub format: u32,
-    pub chain_id: u64,
-    pub block: u64,
-    pub block_hash: B256,
-    pub calls: Vec<RecordedCall>,
-}
-
-pub const RECORDING_FORMAT: u32 = 1;
-
-impl Recording {
-    pub fn load(path: &Path) -> Result<Self, ForkError> {
-        let bad = |message: String| ForkError::Cache { path: path.to_path_buf(), message };
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let r: Recording = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a recording: {e}")))?;
-        if r.format != RECORDING_FORMAT {
-            return Err(bad(format!("recording format {} (this xcrack reads {RECORDING_FORMAT})", r.format)));
-        }
-        Ok(r)
-    }
-
-    /// Writes the recording whole or not at all.
-    pub fn save(&self, path: &Path) -> Result<(), ForkError> {
-        let bad = |message: String| ForkError::Cache { path: path.to_path_buf(), message };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| bad(e.to_string()))?;
-        let tmp = PathBuf::from(format!("{}.tmp{}", path.display(), std::process::id()));
-        std::fs::write(&tmp, json).map_err(|e| bad(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            bad(e.to_string())
-        })
-    }
-}
-
-/// A transport that keeps every answer its inner transport gave. Clones share one log.
-pub struct Recorder<T> {
-    inner: Rc<T>,
-    log: Rc<RefCell<BTreeMap<String, RecordedCall>>>,
-}
-
-impl<T> Clone for Recorder<T> {
-    fn clone(&self) -> Self {
-        Recorder { inner: self.inner.clone(), log: self.log.clone() }
-    }
-}
-
-impl<T: Transport> Recorder<T> {
-    pub fn new(inner: T) -> Self {
-        Recorder { inner: Rc::new(inner), log: Rc::default() }
-    }
-
-    /// What was recorded, in request order (deterministic: sorted by method and parameters).
-    pub fn recording(&self, pin: &Pin) -> Recording {
-        Recording {
-            format: RECORDING_FORMAT,
-            chain_id: pin.chain_id,
-            block: pin.number,
-            block_hash: pin.hash,
-            calls: self.log.borrow().values().cloned().collect(),
-        }
-    }
-
-    /// The methods that reached the node (a dry run must show only reads).
-    pub fn methods(&self) -> Vec<String> {
-        let mut m: Vec<String> = self.log.borrow().values().map(|c| c.method.clone()).collect();
-        m.dedup();
-        m
-    }
-}
-
-impl<T: Transport> Transport for Recorder<T> {
-    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
-        let out = self.inner.send(calls)?;
-        let mut log = self.log.borrow_mut();
-        for (c, r) in calls.iter().zip(&out) {
-            log.insert(
-                c.key(),
-                RecordedCall { method: c.method.to_string(), params: c.params.clone(), result: r.clone() },
-            );
-        }
-        Ok(out)
-    }
-    fn requests(&self) -> u64 {
-        self.inner.requests()
-    }
-}
-
-/// Answers from a recording, offline; a question the recorded run never asked is an error.
-pub struct Replay {
-    answers: BTreeMap<String, Value>,
-    requests: Cell<u64>,
-}
-
-impl Replay {
-    pub fn new(r: &Recording) -> Self {
-        let answers = r.calls.iter().map(|c| (format!("{}{}", c.method, c.params), c.result.clone())).collect();
-        Replay { answers, requests: Cell::new(0) }
-    }
-}
-
-impl Transport for Replay {
-    fn send(&self, calls: &[Call]) -> Result<Vec<Value>, ForkError> {
-        self.requests.set(self.requests.get() + 1);
-        calls
-            .iter()
-            .map(|c| self.answers.get(&c.key()).cloned().ok_or_else(|| ForkError::NotRecorded(c.key())))
-            .collect()
-    }
-    fn requests(&self) -> u64 {
-        self.requests.get()
-    }
 }
 
 impl<T: Transport + ?Sized> Transport for Rc<T> {
@@ -879,6 +553,7 @@ impl StateSource for RpcSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
 
     /// A scripted node: answers from a map, counting requests.
     struct Scripted(BTreeMap<String, Value>, Cell<u64>);
