@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::auth;
-use super::http::{HttpClient, HttpError};
+use super::http::{HttpClient, HttpError, Target};
 use super::rpc::SendBundleResult;
 use super::rpc::{CallBundleParams, CallBundleResult, CancelBundleParams, Response, RpcError, SendBundleParams};
 use crate::chain::Wallet;
@@ -28,7 +28,8 @@ pub enum RelayError {
 }
 
 pub struct RelayClient {
-    addr: SocketAddr,
+    target: Target,
+    path: String,
     /// Signs request bodies; a reputation key, not the key that signs transactions.
     auth: Wallet,
     timeout: Duration,
@@ -37,8 +38,28 @@ pub struct RelayClient {
 }
 
 impl RelayClient {
+    /// Our relay on `addr` (plain HTTP, path `/`).
     pub fn new(addr: SocketAddr, auth: Wallet) -> Self {
-        RelayClient { addr, auth, timeout: Duration::from_secs(5), next_id: 0, http: HttpClient::new() }
+        Self::at(Target::plain(addr), "/".into(), auth)
+    }
+
+    /// A relay at `url`: `https://` (certificates verified) or `http://`.
+    pub fn connect(url: &str, auth: Wallet) -> Result<Self, String> {
+        let e = crate::chain::rpc::Endpoint::parse(url)?;
+        if e.websocket {
+            return Err(format!("{}: a relay takes HTTP(S) requests", e.shown));
+        }
+        Ok(Self::at(e.target, e.path, auth))
+    }
+
+    fn at(target: Target, path: String, auth: Wallet) -> Self {
+        RelayClient { target, path, auth, timeout: Duration::from_secs(5), next_id: 0, http: HttpClient::new() }
+    }
+
+    /// Trust `tls`'s roots (a relay with a private CA) instead of Mozilla's and SSL_CERT_FILE's.
+    pub fn with_tls(mut self, tls: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.http = std::mem::take(&mut self.http).with_tls(tls);
+        self
     }
 
     pub fn send_bundle(&mut self, p: &SendBundleParams) -> Result<B256, RelayError> {
@@ -71,7 +92,8 @@ impl RelayClient {
         }))
         .map_err(|e| RelayError::Sign(e.to_string()))?;
         let sig = auth::sign(&self.auth, &body).map_err(|e| RelayError::Sign(e.to_string()))?;
-        let (status, bytes) = self.http.post(self.addr, "/", &[(auth::HEADER, &sig)], &body, self.timeout)?;
+        let (status, bytes) =
+            self.http.post_to(&self.target, &self.path, &[(auth::HEADER, &sig)], &body, self.timeout)?;
         let resp: Response = serde_json::from_slice(&bytes)
             .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
         if let Some(e) = resp.error {

@@ -93,8 +93,14 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
         .map_err(HttpError::Tls)
 }
 
-/// A TCP connection to `target`, wrapped in TLS when it says so (certificate checked for its host).
+/// A TCP connection to `target`, wrapped in TLS when it says so (certificate checked for its host
+/// against `tls_config`).
 pub async fn connect(target: &Target) -> Result<Stream, HttpError> {
+    connect_with(target, None).await
+}
+
+/// As `connect`, trusting the roots of `tls` instead of `tls_config`'s when given.
+pub async fn connect_with(target: &Target, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Stream, HttpError> {
     let tcp = tokio::net::TcpStream::connect(target.addr).await?;
     tcp.set_nodelay(true)?;
     if !target.tls {
@@ -102,7 +108,11 @@ pub async fn connect(target: &Target) -> Result<Stream, HttpError> {
     }
     let name = rustls::pki_types::ServerName::try_from(target.host.clone())
         .map_err(|e| HttpError::Tls(format!("{}: {e}", target.host)))?;
-    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+    let config = match tls {
+        Some(c) => c,
+        None => tls_config()?,
+    };
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|e| HttpError::Tls(format!("{}: {e}", target.host)))?;
@@ -165,6 +175,8 @@ impl tokio::io::AsyncWrite for Stream {
 pub struct HttpClient {
     rt: Option<tokio::runtime::Runtime>,
     max_body: usize,
+    /// Trust these roots instead of `tls_config`'s (a private relay's CA).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for HttpClient {
@@ -175,13 +187,19 @@ impl Default for HttpClient {
 
 impl HttpClient {
     pub fn new() -> Self {
-        HttpClient { rt: None, max_body: MAX_BODY }
+        HttpClient { rt: None, max_body: MAX_BODY, tls: None }
+    }
+
+    /// The same client trusting `tls`'s roots for https:// targets.
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// A client accepting answers of up to `max_body` bytes (a node's block of receipts is larger
     /// than any bundle).
     pub fn with_limit(max_body: usize) -> Self {
-        HttpClient { rt: None, max_body }
+        HttpClient { rt: None, max_body, tls: None }
     }
 
     pub fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, HttpError> {
@@ -224,10 +242,11 @@ impl HttpClient {
         }
         let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| HttpError::Protocol(e.to_string()))?;
         let max_body = self.max_body;
+        let tls = self.tls.clone();
         let rt = self.runtime()?;
         rt.block_on(async move {
             let exchange = async {
-                let stream = connect(target).await?;
+                let stream = connect_with(target, tls).await?;
                 let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                     .await
                     .map_err(|e| HttpError::Protocol(e.to_string()))?;

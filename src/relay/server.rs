@@ -39,6 +39,25 @@ impl RelayServer {
     /// Binds `addr` (port 0 picks a free one) and serves until `stop` or drop.
     /// `chain` reaches the owner of the chain the book's bundles run on (for `eth_callBundle`).
     pub fn start(relay: SharedRelay, chain: ChainPort, addr: SocketAddr) -> std::io::Result<RelayServer> {
+        Self::start_with(relay, chain, addr, None)
+    }
+
+    /// As `start`, serving HTTPS with `tls` (a relay reached over a network, as a real one is).
+    pub fn start_tls(
+        relay: SharedRelay,
+        chain: ChainPort,
+        addr: SocketAddr,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<RelayServer> {
+        Self::start_with(relay, chain, addr, Some(tokio_rustls::TlsAcceptor::from(tls)))
+    }
+
+    fn start_with(
+        relay: SharedRelay,
+        chain: ChainPort,
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<RelayServer> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -75,15 +94,30 @@ impl RelayServer {
                 let _ = stream.set_nodelay(true);
                 let relay = relay.clone();
                 let chain = chain.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(relay.clone(), chain.clone(), req));
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
+                    let mut http = http1::Builder::new();
+                    http.timer(TokioTimer::new())
                         .header_read_timeout(HEADER_READ_TIMEOUT)
                         .max_buf_size(MAX_HEAD_BYTES)
-                        .max_headers(MAX_HEADERS)
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
+                        .max_headers(MAX_HEADERS);
+                    let served = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        // The handshake has the header deadline too: a client that never finishes it
+                        // does not hold a connection slot.
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => http.serve_connection(TokioIo::new(s), service).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(target: "xcrack::relay", %peer, error = %e, "TLS handshake failed");
+                                    Ok(())
+                                }
+                                Err(_) => Ok(()),
+                            }
+                        }
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(target: "xcrack::relay", %peer, error = %e, "connection ended");
                     }
                     drop(permit);
