@@ -168,16 +168,31 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let summary = crate::report::fork::write(&spec, &result, &dir).map_err(|e| failure(e.to_string()))?;
     if !args.quiet {
         let w = &summary.would_send;
+        let mut parts = Vec::new();
+        if summary.sandwich {
+            parts.push(format!(
+                "sandwich: would have sent {} bundle(s), predicted net {:.2} {} (net of {}); {} rival sandwich(es) landed",
+                w.bundles, w.predicted_net, w.currency, w.net_of, summary.rivals.sandwiches
+            ));
+        }
+        if let Some(l) = &summary.liquidation {
+            parts.push(format!(
+                "liquidation: {} liquidation(s) in {} bundle(s), predicted net {:.2} USD (net of gas and bribe); {} rival liquidation(s) landed",
+                l.liquidations, l.bundles, l.predicted_net_usd, l.rival_liquidations
+            ));
+        }
+        if let Some(c) = &summary.cross_dex {
+            parts.push(format!(
+                "cross-DEX: {} arbitrage(s), predicted net {:.2} {}",
+                c.would_send, c.predicted_net, c.currency
+            ));
+        }
         println!(
-            "{}: blocks {}..={} — would have sent {} bundle(s), predicted net {:.2} {} (net of {}); {} rival sandwich(es) landed; {} RPC requests. Report: {}",
+            "{}: blocks {}..={} — {}; {} RPC requests. Report: {}",
             spec.name,
             summary.first_block + 1,
             summary.first_block + summary.blocks,
-            w.bundles,
-            w.predicted_net,
-            w.currency,
-            w.net_of,
-            summary.rivals.sandwiches,
+            parts.join("; "),
             summary.reads.rpc_requests,
             dir.display()
         );

@@ -45,9 +45,11 @@ pub enum Command {
     Relay(relay::Args),
     /// Dry-run the strategies over real chain state: pin block N on a node (chain id and hash
     /// checked), offer each next block's transactions as pending, confirm every bundle by
-    /// simulation on the pinned state and record it; nothing is sent. Writes
-    /// <--out>/<name>-block-<N>/ (summary.json/.md, bundles.jsonl, sandwiches and opportunities
-    /// tables); --record FILE keeps every RPC answer, --replay FILE runs offline from one.
+    /// simulation on the pinned state and record it; nothing is sent. Sandwich, liquidation
+    /// ([fork.lending]) and cross-DEX strategies. Writes <--out>/<name>-block-<N>/ (summary.json/.md,
+    /// bundles.jsonl, sandwiches, opportunities and, as they ran, liquidations,
+    /// liquidation_opportunities and atomic_arbitrages tables); --record FILE keeps every RPC answer,
+    /// --replay FILE runs offline from one. Nodes: http(s):// or ws(s)://.
     Fork(fork::Args),
     /// Time the hot paths as ratios to a calibration workload measured in the same run, compare
     /// them with the committed baseline (benches/baseline.json) and, with --check, fail (exit 3)
