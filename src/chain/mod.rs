@@ -4,6 +4,7 @@
 pub mod contracts;
 pub mod events;
 pub mod fork;
+pub mod heads;
 pub mod keys;
 pub mod rpc;
 pub mod signing;

@@ -18,7 +18,7 @@ use super::fork::ForkError;
 use super::rpc::{Call, Endpoint, MAX_ANSWER, Retry, Transport, batch_answers, batch_body, listen_window};
 use crate::relay::http::{HttpError, Stream, connect};
 
-type Socket = WebSocketStream<Stream>;
+pub(crate) type Socket = WebSocketStream<Stream>;
 
 pub struct Ws {
     endpoint: Endpoint,
@@ -30,7 +30,7 @@ pub struct Ws {
 }
 
 /// Why one exchange failed: worth a new connection, or final.
-enum Failure {
+pub(crate) enum Failure {
     Again(String),
     Final(String),
 }
@@ -162,7 +162,7 @@ async fn connected<'a>(slot: &'a mut Option<Socket>, endpoint: &Endpoint) -> Res
 }
 
 /// The next text or binary message's bytes (pings are answered by the library).
-async fn next_message(socket: &mut Socket) -> Result<Vec<u8>, Failure> {
+pub(crate) async fn next_message(socket: &mut Socket) -> Result<Vec<u8>, Failure> {
     loop {
         match socket.next().await {
             None | Some(Ok(Message::Close(_))) => return Err(Failure::Again("the node closed the connection".into())),
@@ -175,7 +175,7 @@ async fn next_message(socket: &mut Socket) -> Result<Vec<u8>, Failure> {
 }
 
 /// A WebSocket connection to the endpoint (TLS for `wss://`).
-async fn open(endpoint: &Endpoint) -> Result<Socket, Failure> {
+pub(crate) async fn open(endpoint: &Endpoint) -> Result<Socket, Failure> {
     let stream = connect(&endpoint.target).await.map_err(|e| match e {
         HttpError::Tls(m) => Failure::Final(format!("TLS: {m}")),
         other => Failure::Again(other.to_string()),

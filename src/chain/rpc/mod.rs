@@ -467,7 +467,7 @@ fn field_error(method: &'static str, name: &str, v: &Value) -> ForkError {
     ForkError::Source { method, message: format!("{name}: missing or malformed in {shown}") }
 }
 
-fn head_of(block: &Value, asked: Option<u64>) -> Result<BlockHead, ForkError> {
+pub(crate) fn head_of(block: &Value, asked: Option<u64>) -> Result<BlockHead, ForkError> {
     const M: &str = "eth_getBlockByNumber";
     if block.is_null() {
         let which = asked.map(|n| n.to_string()).unwrap_or_else(|| "latest".into());
