@@ -2,6 +2,7 @@
 //! replay for backtests.
 
 pub mod decode;
+pub mod filter;
 pub mod generator;
 
 pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap, target_of};
