@@ -98,7 +98,8 @@ impl HeadFollower {
         if self.subscription.is_none() {
             if self.socket.is_none() {
                 let socket = self.rt.block_on(open(&self.endpoint))?;
-                if !self.chain.is_empty() && self.next_id > 0 {
+                // Any request before this connection was made on an earlier one.
+                if self.next_id > 0 {
                     self.reconnects += 1;
                 }
                 self.socket = Some(socket);
