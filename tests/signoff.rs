@@ -77,3 +77,27 @@ fn a_config_is_signed_off_by_its_runs_and_the_record_gates_exactly_its_bytes() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("min_nett"), "{out}");
 }
+
+/// The shipped mainnet example is a valid config file, layers onto the mainnet fork scenario, holds
+/// no key, and signs off offline as shipped.
+#[test]
+fn the_mainnet_example_config_is_valid_and_signs_off() {
+    let file = common::repo().join("config/mainnet.example.toml");
+    let scenario = common::repo().join("scenarios/fork/uniswap_v2_mainnet.toml");
+    let sources = xcrack::config::Sources {
+        config_file: Some(file.display().to_string()),
+        scenario: Some((scenario.display().to_string(), std::fs::read_to_string(&scenario).unwrap())),
+        env: Vec::new(),
+        cli: Vec::new(),
+    };
+    let spec = xcrack::config::load(&sources, &common::repo().join("scenarios/fork")).unwrap();
+    assert_eq!((spec.chain_id, spec.fork.map(|f| f.pools.len())), (1, Some(1)));
+    assert_eq!(spec.cross_dex.gas_estimate, 160_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let record = tmp.path().join("example.signoff.json");
+    let (code, out) = signoff(tmp.path(), &["--config", file.to_str().unwrap(), "--record", record.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let quoted = text.lines().filter_map(|l| l.split('"').nth(1));
+    assert!(!quoted.into_iter().any(xcrack::chain::keys::looks_like_a_key), "no key in it");
+}

@@ -22,8 +22,9 @@ pub struct SignoffConfig {
     /// least this.
     #[serde(default)]
     pub min_net: f64,
-    /// Every included bundle's realised gross equal to its simulated prediction, and the wallet on
-    /// the chain equal to the books, in every backtest.
+    /// Every included bundle's realised gross equal to its simulated prediction (bundle strategies;
+    /// the CEX/DEX strategies' public transactions can be moved by others in their block), and the
+    /// wallet on the chain equal to the books, in every backtest.
     #[serde(default = "yes")]
     pub require_exact: bool,
     /// Actions the risk gate refused, over all runs, at most this.
