@@ -101,3 +101,29 @@ fn the_mainnet_example_config_is_valid_and_signs_off() {
     let quoted = text.lines().filter_map(|l| l.split('"').nth(1));
     assert!(!quoted.into_iter().any(xcrack::chain::keys::looks_like_a_key), "no key in it");
 }
+
+/// One config file serves fork mode and backtests: a `[fork]` only it sets is fork mode's and a
+/// backtest leaves it out; a scenario's own `[fork]` is still refused by name.
+#[test]
+fn a_config_files_fork_section_is_left_out_of_backtests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("with-fork.toml");
+    std::fs::write(
+        &cfg,
+        "[fork]\nrpc_url = \"http://127.0.0.1:1\"\nweth = \"0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\"\n\
+         quote = \"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\"\n\n[[fork.pools]]\nname = \"p\"\n\
+         router = \"0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D\"\npair = \"0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc\"\n",
+    )
+    .unwrap();
+    let fixture = common::scenario("sandwich_fixture.toml");
+    let out = tmp.path().join("out");
+    let o = common::xcrack(
+        &["backtest", &fixture, "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let forked = common::scenario("fork/anvil_uniswap_v2.toml");
+    let o = common::xcrack(&["backtest", &forked, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has a [fork] section"));
+}

@@ -107,7 +107,7 @@ pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
     }
     let files = expand(&args.scenarios)?;
     if files.is_empty() {
-        let spec = config::load(&sources_for(args, None), Path::new("."))?;
+        let spec = config::load_backtest(&sources_for(args, None), Path::new("."))?;
         return Ok(vec![spec]);
     }
     let mut specs = Vec::new();
@@ -115,7 +115,7 @@ pub fn load_all(args: &Args) -> Result<Vec<RunSpec>, CliError> {
         let shown = f.display().to_string();
         let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::io(&shown, &e))?;
         let base_dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
-        specs.push(config::load(&sources_for(args, Some((shown, text))), &base_dir)?);
+        specs.push(config::load_backtest(&sources_for(args, Some((shown, text))), &base_dir)?);
     }
     if let Some(s) = specs.iter().find(|s| s.fork.is_some()) {
         return Err(bad_input(format!(

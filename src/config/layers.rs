@@ -30,6 +30,19 @@ pub struct Layered {
 }
 
 impl Layered {
+    /// Removes the top-level table `key` when every value in it came from `source`.
+    pub fn drop_if_only_from(&mut self, key: &str, source: &str) {
+        let prefix = format!("{key}.");
+        let mut under = self
+            .origins
+            .iter()
+            .filter(|(p, _)| *p == key || p.starts_with(&prefix) || p.starts_with(&format!("{key}[")));
+        if self.doc.contains_key(key) && under.all(|(_, o)| o.source == source) {
+            self.doc.remove(key);
+            remove_subtree(&mut self.origins, key);
+        }
+    }
+
     /// The origin of `path`, or of its nearest ancestor that has one.
     pub fn origin_of(&self, path: &str) -> Option<&Origin> {
         let mut p = path.to_string();

@@ -109,3 +109,15 @@ pub fn load(sources: &Sources, base_dir: &Path) -> Result<RunSpec, ConfigError> 
     let s = settings(&layered)?;
     resolve(&s, &layered, base_dir)
 }
+
+/// As `load`, for a backtest: a `[fork]` that only the config file sets is fork mode's (the same
+/// config file serves `xcrack fork`, `backtest` and `signoff`) and is left out; one the scenario
+/// sets stays, for the backtest to refuse by name.
+pub fn load_backtest(sources: &Sources, base_dir: &Path) -> Result<RunSpec, ConfigError> {
+    let mut layered = layer(sources)?;
+    if let Some(file) = &sources.config_file {
+        layered.drop_if_only_from("fork", file);
+    }
+    let s = settings(&layered)?;
+    resolve(&s, &layered, base_dir)
+}
