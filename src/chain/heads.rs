@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::fork::ForkError;
+use super::rpc::Failure;
 use super::rpc::{BlockHead, Endpoint, Retry, head_of};
-use super::ws::{Failure, Socket, next_message, open};
+use super::ws::{Socket, next_message, open};
 
 /// What the follower announces, in chain order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct HeadFollower {
     chain: VecDeque<BlockHead>,
     /// Notifications read while waiting for an answer, handled next.
     queued: VecDeque<Value>,
+    /// The block the caller held when following began.
+    known: BlockHead,
     next_id: u64,
     pub reconnects: u64,
 }
@@ -59,38 +62,31 @@ impl HeadFollower {
             subscription: None,
             chain: VecDeque::from([known]),
             queued: VecDeque::new(),
+            known,
             next_id: 0,
             reconnects: 0,
         })
     }
 
-    /// The last canonical block announced.
+    /// The last canonical block announced (the known one before any).
     pub fn head(&self) -> BlockHead {
-        *self.chain.back().expect("the follower always holds a block")
+        // The chain always holds at least the reorg's shared block or the known one.
+        self.chain.back().copied().unwrap_or(self.known)
     }
 
     /// Waits up to `wait` for news and returns it (empty when none came): blocks in order, a reorg
     /// before its branch. A dropped connection is reopened within `Retry::attempts`.
     pub fn next(&mut self, wait: Duration) -> Result<Vec<HeadEvent>, ForkError> {
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        for attempt in 0..self.retry.attempts.max(1) {
-            if attempt > 0 {
-                tracing::warn!(target: "xcrack::heads", attempt, error = %last, "head subscription lost; reconnecting");
-                std::thread::sleep(backoff);
-                backoff = backoff.saturating_mul(2);
-            }
-            match self.step(wait) {
-                Ok(events) => return Ok(events),
-                Err(Failure::Again(m)) => {
-                    last = m;
+        let retry = self.retry;
+        let shown = self.endpoint.shown.clone();
+        retry.run("eth_subscribe", &shown, || {
+            self.step(wait).inspect_err(|f| {
+                if matches!(f, Failure::Again(_)) {
                     self.socket = None;
                     self.subscription = None;
                 }
-                Err(Failure::Final(m)) => return Err(source(m)),
-            }
-        }
-        Err(source(format!("{last} after {} attempts ({})", self.retry.attempts.max(1), self.endpoint.shown)))
+            })
+        })
     }
 
     fn step(&mut self, wait: Duration) -> Result<Vec<HeadEvent>, Failure> {

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::fork::ForkError;
-use super::rpc::{Call, Endpoint, MAX_ANSWER, Retry, Transport, batch_answers, batch_body, listen_window};
+use super::rpc::{Call, Endpoint, Failure, MAX_ANSWER, Retry, Transport, batch_answers, batch_body, listen_window};
 use crate::relay::http::{HttpError, Stream, connect};
 
 pub(crate) type Socket = WebSocketStream<Stream>;
@@ -27,12 +27,6 @@ pub struct Ws {
     socket: RefCell<Option<Socket>>,
     next_id: Cell<u64>,
     requests: Cell<u64>,
-}
-
-/// Why one exchange failed: worth a new connection, or final.
-pub(crate) enum Failure {
-    Again(String),
-    Final(String),
 }
 
 impl Ws {
@@ -202,29 +196,13 @@ impl Transport for Ws {
             _ => None,
         };
         let body = batch_body(calls, first)?;
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        for attempt in 0..self.retry.attempts.max(1) {
-            if attempt > 0 {
-                tracing::warn!(target: "xcrack::fork", method, attempt, error = %last, "node call failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = backoff.saturating_mul(2);
-            }
+        self.retry.run(method, &self.endpoint.shown, || {
             self.requests.set(self.requests.get() + 1);
-            let answer = match window {
+            match window {
                 Some(w) => self.listen(first, w).map(|v| Ok(vec![v])),
                 None => self.exchange(&body).map(|bytes| batch_answers(calls, first, &bytes)),
-            };
-            match answer {
-                Ok(answers) => return answers,
-                Err(Failure::Again(m)) => last = m,
-                Err(Failure::Final(m)) => return Err(ForkError::Source { method, message: m }),
             }
-        }
-        Err(ForkError::Source {
-            method,
-            message: format!("{last} after {} attempts ({})", self.retry.attempts.max(1), self.endpoint.shown),
-        })
+        })?
     }
 
     fn requests(&self) -> u64 {

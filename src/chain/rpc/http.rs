@@ -145,6 +145,41 @@ impl Default for Retry {
     }
 }
 
+/// Why one attempt failed: worth another (a refused or dropped connection, a timeout, a busy
+/// node), or final (the node's own answer, a certificate).
+pub(crate) enum Failure {
+    Again(String),
+    Final(String),
+}
+
+impl Retry {
+    /// Runs `attempt` until it succeeds or fails finally, at most `attempts` times, sleeping
+    /// `first_backoff` doubled after each failure worth another; the last failure is `method`'s
+    /// error, naming the node as `shown`.
+    pub(crate) fn run<T>(
+        &self,
+        method: &'static str,
+        shown: &str,
+        mut attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, ForkError> {
+        let mut backoff = self.first_backoff;
+        let mut last = String::new();
+        for n in 0..self.attempts.max(1) {
+            if n > 0 {
+                tracing::warn!(target: "xcrack::rpc", method, attempt = n, error = %last, "node call failed; retrying");
+                std::thread::sleep(backoff);
+                backoff = backoff.saturating_mul(2);
+            }
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(Failure::Again(m)) => last = m,
+                Err(Failure::Final(message)) => return Err(ForkError::Source { method, message }),
+            }
+        }
+        Err(ForkError::Source { method, message: format!("{last} after {} attempts ({shown})", self.attempts.max(1)) })
+    }
+}
+
 /// A node over HTTP JSON-RPC (our hyper client).
 pub struct Http {
     endpoint: Endpoint,
@@ -162,15 +197,7 @@ impl Http {
 
     /// One POST, asked again on what passes (connection refused, timeout, 429, 502-504).
     fn post(&self, method: &'static str, body: &[u8]) -> Result<Vec<u8>, ForkError> {
-        let fail = |message: String| ForkError::Source { method, message };
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        for attempt in 0..self.retry.attempts.max(1) {
-            if attempt > 0 {
-                tracing::warn!(target: "xcrack::fork", method, attempt, error = %last, "node call failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = backoff.saturating_mul(2);
-            }
+        self.retry.run(method, &self.endpoint.shown, || {
             self.requests.set(self.requests.get() + 1);
             let r = self.client.borrow_mut().post_to(
                 &self.endpoint.target,
@@ -180,17 +207,16 @@ impl Http {
                 self.retry.timeout,
             );
             match r {
-                Ok((200, bytes)) => return Ok(bytes),
-                Ok((status @ (429 | 502 | 503 | 504), _)) => last = format!("HTTP {status}"),
+                Ok((200, bytes)) => Ok(bytes),
+                Ok((status @ (429 | 502 | 503 | 504), _)) => Err(Failure::Again(format!("HTTP {status}"))),
                 Ok((status, bytes)) => {
                     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                    return Err(fail(format!("HTTP {status}: {text}")));
+                    Err(Failure::Final(format!("HTTP {status}: {text}")))
                 }
-                Err(e @ (HttpError::Io(_) | HttpError::Timeout(_))) => last = e.to_string(),
-                Err(e) => return Err(fail(e.to_string())),
+                Err(e @ (HttpError::Io(_) | HttpError::Timeout(_))) => Err(Failure::Again(e.to_string())),
+                Err(e) => Err(Failure::Final(e.to_string())),
             }
-        }
-        Err(fail(format!("{} after {} attempts ({})", last, self.retry.attempts.max(1), self.endpoint.shown)))
+        })
     }
 }
 

@@ -23,7 +23,7 @@ mod http;
 mod record;
 
 pub use http::{Endpoint, Http, MAX_ANSWER, Retry, redact};
-pub(crate) use http::{batch_answers, batch_body};
+pub(crate) use http::{Failure, batch_answers, batch_body};
 pub use record::{RECORDING_FORMAT, RecordedCall, Recorder, Recording, Replay};
 
 /// One JSON-RPC call.
