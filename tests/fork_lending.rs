@@ -21,6 +21,7 @@ use std::path::Path;
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_sol_types::{SolCall, SolValue};
 use common::anvil::{self, DEV, deploy, rpc, send};
+use common::files;
 use common::uniswap::{E18, GWEI, Market, market};
 use xcrack::chain::contracts::{self, ILendingPool, IPriceOracle, ITestERC20, IWETH9};
 use xcrack::chain::simchain::mapping_slot;
@@ -235,16 +236,6 @@ fn load(text: &str) -> xcrack::config::RunSpec {
 fn block_number(node: SocketAddr) -> u64 {
     let n = rpc(node, "eth_blockNumber", serde_json::json!([]));
     u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    out.sort();
-    out
 }
 
 /// `eth_call` of `data` to `to` at block `n` with ETH at 2,300 USD in the oracle (its price
@@ -466,13 +457,7 @@ fn write_the_shipped_lending_fork_scenario_and_recording() {
 fn the_shipped_lending_fork_scenario_runs_offline_from_its_recording() {
     let scenario = common::scenario("fork/anvil_lending.toml");
     let tmp = tempfile::tempdir().unwrap();
-    let run = |out: &str| {
-        let out = tmp.path().join(out);
-        let o = common::xcrack(&["fork", &scenario, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-        files(&dir)
-    };
+    let run = |out: &str| files(&common::fork_report(&scenario, tmp.path(), out, &[]));
     let (a, b) = (run("a"), run("b"));
     assert_eq!(a, b, "byte-identical");
     let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();

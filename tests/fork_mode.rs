@@ -19,6 +19,7 @@ use std::path::Path;
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use common::anvil::{self, Anvil, rpc};
+use common::files;
 use xcrack::chain::Wallet;
 use xcrack::chain::contracts::{ITestERC20, IUniswapV2Pair, IUniswapV2Router02 as R, IWETH9};
 use xcrack::chain::rpc::RpcSource;
@@ -204,16 +205,6 @@ fn fork_file(dir: &Path, m: &Market, node: &Anvil, block: u64) -> String {
     );
     std::fs::write(&file, text + &fork).unwrap();
     file.display().to_string()
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]
@@ -418,13 +409,7 @@ fn write_the_shipped_fork_scenario_and_recording() {
 fn the_shipped_fork_scenario_runs_offline_from_its_recording() {
     let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
     let tmp = tempfile::tempdir().unwrap();
-    let run = |out: &str| {
-        let out = tmp.path().join(out);
-        let o = common::xcrack(&["fork", &scenario, "--out", out.to_str().unwrap(), "--quiet"], tmp.path());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-        files(&dir)
-    };
+    let run = |out: &str| files(&common::fork_report(&scenario, tmp.path(), out, &[]));
     let (a, b) = (run("a"), run("b"));
     assert_eq!(a, b, "byte-identical");
     let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
@@ -448,14 +433,7 @@ fn the_shipped_fork_scenario_runs_offline_from_its_recording() {
 fn each_builders_request_is_recorded_as_it_would_have_been_sent() {
     let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
     let tmp = tempfile::tempdir().unwrap();
-    let run = |out: &str, extra: &[&str]| {
-        let out = tmp.path().join(out);
-        let mut args = vec!["fork", scenario.as_str(), "--out", out.to_str().unwrap(), "--quiet"];
-        args.extend_from_slice(extra);
-        let o = common::xcrack(&args, tmp.path());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path()
-    };
+    let run = |out: &str, extra: &[&str]| common::fork_report(&scenario, tmp.path(), out, extra);
     let plain = run("plain", &[]);
     let with = run("with", &["--set", r#"fork.builders=["flashbots","titan","bloxroute"]"#]);
     for (name, bytes) in files(&plain) {
@@ -825,15 +803,7 @@ fn the_shipped_state_on_a_live_anvil_gives_the_recorded_report() {
     let Some(node) = anvil::anvil(&["--load-state", state.to_str().unwrap()]) else { return };
     let scenario = common::scenario("fork/anvil_uniswap_v2.toml");
     let tmp = tempfile::tempdir().unwrap();
-    let run = |out: &str, extra: &[&str]| {
-        let out = tmp.path().join(out);
-        let mut args = vec!["fork", scenario.as_str(), "--out", out.to_str().unwrap(), "--quiet"];
-        args.extend(extra);
-        let o = common::xcrack(&args, tmp.path());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-        files(&dir)
-    };
+    let run = |out: &str, extra: &[&str]| files(&common::fork_report(&scenario, tmp.path(), out, extra));
     let url = node.url();
     assert_eq!(run("live", &["--rpc", &url]), run("replayed", &[]));
 }

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{Files, files};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -159,19 +161,6 @@ async fn ws_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             }
         }
     }
-}
-
-/// A report's files: (name, bytes), by name.
-type Files = Vec<(String, Vec<u8>)>;
-
-fn files(dir: &Path) -> Files {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    out.sort();
-    out
 }
 
 /// `xcrack fork` of the shipped scenario, reading `rpc` (or its recording when `None`), with

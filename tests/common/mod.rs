@@ -35,3 +35,27 @@ pub fn spec(name: &str, sets: &[(&str, &str)]) -> xcrack::config::RunSpec {
 }
 pub mod anvil;
 pub mod uniswap;
+
+/// A report directory's files: (name, bytes), by name.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+pub fn files(dir: &Path) -> Files {
+    let mut out: Files = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `xcrack fork SCENARIO --out <cwd>/out --quiet` (extra arguments after): it must succeed; the
+/// one report directory it wrote.
+pub fn fork_report(scenario: &str, cwd: &Path, out: &str, extra: &[&str]) -> PathBuf {
+    let out = cwd.join(out);
+    let mut args = vec!["fork", scenario, "--out", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    let o = xcrack(&args, cwd);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path()
+}
