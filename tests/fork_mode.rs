@@ -183,9 +183,11 @@ fn fork_spec_with(m: &Market, block: Option<u64>, blocks: u64, pending: PendingF
             router: m.router,
             pair: PairOf::Factory(m.factory),
             fee_bps: 30,
+            swap_gas: xcrack::config::fork::ROUTER_SWAP_GAS,
         }],
         lending: None,
         builders: Vec::new(),
+        cex_quotes: None,
     });
     spec
 }

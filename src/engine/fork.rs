@@ -37,6 +37,23 @@ pub struct ForkCrossDexResult {
     pub opportunities: crate::core::strategy::OpportunityStats,
 }
 
+/// The micro-arbitrage strategy's DEX-CEX trades: CEX legs filled against the recorded books,
+/// DEX legs simulated on the pinned state.
+pub struct ForkMicroResult {
+    pub slot: u16,
+    pub trades: Vec<crate::execution::TradeRecord>,
+    pub exec: crate::execution::order_executor::ExecStats,
+    pub opportunities: crate::core::strategy::OpportunityStats,
+    pub venue_names: Vec<String>,
+    pub pool_names: Vec<String>,
+    /// Recorded books in the walked span, those our feed took and those it dropped as stale.
+    pub books: u64,
+    pub quotes_heard: u64,
+    pub quotes_out_of_order: u64,
+    /// Each DEX leg's bundle at the dry-run sink: (order, index in `would_send`).
+    pub leg_bundles: Vec<(u32, usize)>,
+}
+
 pub struct ForkResult {
     pub first: BlockHead,
     pub blocks: u64,
@@ -48,6 +65,8 @@ pub struct ForkResult {
     pub lending: Option<ForkLendingResult>,
     /// The cross-DEX strategy's, when it is on.
     pub cross_dex: Option<ForkCrossDexResult>,
+    /// The micro-arbitrage strategy's, when it is on.
+    pub micro: Option<ForkMicroResult>,
     pub would_send: Vec<WouldSend>,
     pub rivals: Vec<RivalSandwich>,
     pub bundles: BundleStats,
@@ -60,11 +79,11 @@ pub struct ForkResult {
 
 /// Strategies fork mode runs today, checked against what the config enables.
 fn check_strategies(spec: &RunSpec) -> Result<(), ForkRunError> {
-    if spec.micro.enabled {
+    if spec.micro.enabled && spec.fork.as_ref().is_some_and(|f| f.cex_quotes.is_none()) {
         return Err(ForkRunError::Config {
-            key: "strategies.micro_arbitrage.enabled".into(),
-            message: "fork mode runs the sandwich, liquidation and cross-DEX strategies over real contracts; set \
-                      this to false (DEX-CEX arbitrage needs CEX quotes, which fork mode does not read yet)"
+            key: "fork.cex_quotes".into(),
+            message: "the micro-arbitrage strategy trades the pools against CEX books: give their recording (a CSV \
+                      of unix_ms,venue,side,price,size) or set strategies.micro_arbitrage.enabled = false"
                 .into(),
         });
     }
@@ -82,11 +101,11 @@ fn check_strategies(spec: &RunSpec) -> Result<(), ForkRunError> {
             message: "liquidations in fork mode watch a lending pool on the chain: declare [fork.lending]".into(),
         });
     }
-    if !spec.sandwich.enabled && !spec.liquidation.enabled && !spec.cross_dex.enabled {
+    if !spec.sandwich.enabled && !spec.liquidation.enabled && !spec.cross_dex.enabled && !spec.micro.enabled {
         return Err(ForkRunError::Config {
             key: "strategies.sandwich.enabled".into(),
-            message: "fork mode has nothing to run: enable the sandwich or cross-DEX strategy or, with \
-                      [fork.lending], the liquidation strategy"
+            message: "fork mode has nothing to run: enable the sandwich, cross-DEX or (with fork.cex_quotes) \
+                      micro-arbitrage strategy or, with [fork.lending], the liquidation strategy"
                 .into(),
         });
     }
@@ -141,6 +160,11 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
     if cross_slot.is_some() {
         strategies.register(Box::new(crate::strategies::cross_dex::CrossDex::new(spec.cross_dex.clone())), true);
     }
+    let micro_slot = spec.micro.enabled.then(|| slots.next()).flatten();
+    if let (Some(slot), Some(c)) = (micro_slot, world.cex.as_mut()) {
+        c.slot = slot;
+        strategies.register(Box::new(crate::strategies::MicroArbitrage::new(spec.micro.clone())), true);
+    }
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut journal = Journal::default();
     let mut queue = EventQueue::new();
@@ -187,6 +211,25 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
             opportunities: r.stats.opportunities.clone(),
         })
     });
+    let micro = match (micro_slot, world.cex.as_mut()) {
+        (Some(slot), Some(c)) => {
+            let r = strategies.strategies.get(usize::from(slot));
+            let exec = c.exec.take().ok_or(ForkRunError::Internal("the order executor is out"))?;
+            Some(ForkMicroResult {
+                slot,
+                trades: exec.records.clone(),
+                exec: exec.stats,
+                opportunities: r.map(|r| r.stats.opportunities.clone()).unwrap_or_default(),
+                venue_names: c.specs.iter().map(|v| v.name.clone()).collect(),
+                pool_names: fork.pools.iter().map(|p| p.name.clone()).collect(),
+                books: c.books.len() as u64,
+                quotes_heard: c.quotes_heard,
+                quotes_out_of_order: c.quotes_out_of_order,
+                leg_bundles: std::mem::take(&mut c.leg_bundles),
+            })
+        }
+        _ => None,
+    };
     let bundles = world.desk.manager.stats.clone();
     let would_send = std::mem::take(&mut world.would_send);
     let rivals = std::mem::take(&mut world.rivals);
@@ -199,6 +242,7 @@ pub fn run(spec: &RunSpec, rpc: RpcSource) -> Result<ForkResult, ForkRunError> {
         skips,
         lending,
         cross_dex,
+        micro,
         would_send,
         rivals,
         bundles,

@@ -169,3 +169,63 @@ pub struct Fill {
     pub quote: u128,
     pub fee: u128,
 }
+
+/// What a venue's terms make of an order's lots and ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IocTerms {
+    pub quote_per_tick_lot: u128,
+    pub lot_base_raw: u128,
+    pub taker_fee_bps: u32,
+}
+
+/// An immediate-or-cancel order against `book` (the venue's live book, which loses what it takes):
+/// no deeper than `limit_ticks` and within our `(base, quote)` balance there (sells: the base we
+/// hold; buys: what the quote we hold pays for, fee included); moves that balance. The simulated
+/// venues and fork mode's recorded books fill through this one function.
+pub fn fill_ioc(
+    book: &mut BookSnapshot,
+    terms: IocTerms,
+    (base_held, quote_held): (&mut u128, &mut u128),
+    side: Side,
+    lots: u64,
+    limit_ticks: u64,
+) -> Fill {
+    let IocTerms { quote_per_tick_lot: qptl, lot_base_raw: lot, taker_fee_bps: fee_bps } = terms;
+    let max_lots = match side {
+        Side::Sell => lots.min((*base_held / lot) as u64),
+        Side::Buy => affordable(book, lots, limit_ticks, qptl, fee_bps, *quote_held),
+    };
+    let w = fill_against(book, side, max_lots, limit_ticks);
+    let quote = w.notional * qptl;
+    let fee = taker_fee(quote, fee_bps);
+    let base = u128::from(w.filled_lots) * lot;
+    match side {
+        Side::Buy => {
+            *base_held += base;
+            *quote_held -= quote + fee;
+        }
+        Side::Sell => {
+            *base_held -= base;
+            *quote_held = *quote_held + quote - fee;
+        }
+    }
+    Fill { base, quote, fee }
+}
+
+/// Largest lots (≤ `lots`) whose cost plus fee fits in `budget`, walking no further than the limit.
+fn affordable(book: &BookSnapshot, lots: u64, limit: u64, qptl: u128, fee_bps: u32, budget: u128) -> u64 {
+    let cost = |n: u64| {
+        let w = walk(book.asks(), Side::Buy, n, limit);
+        let q = w.notional * qptl;
+        q + taker_fee(q, fee_bps)
+    };
+    if cost(lots) <= budget {
+        return lots;
+    }
+    let (mut lo, mut hi) = (0u64, lots);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if cost(mid) <= budget { lo = mid } else { hi = mid - 1 }
+    }
+    lo
+}

@@ -14,7 +14,7 @@ use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{AssetId, BlockInfo, BookSnapshot, PoolId, SimTime, VenueId};
 use crate::market::amm::CpPool;
-use crate::market::orderbook::{Fill, fill_against, taker_fee, walk};
+use crate::market::orderbook::{Fill, IocTerms, fill_ioc};
 use crate::market::pool_engine::{EvmPools, PoolEngine, WalletFunding};
 
 pub struct ArbitrageSimulator {
@@ -200,50 +200,21 @@ impl ArbitrageSimulator {
     /// quote we hold pays for, fee included), and moves that balance.
     pub fn fill_ioc(&mut self, v: VenueId, side: Side, lots: u64, limit_ticks: u64) -> Fill {
         let i = v.0 as usize;
-        let qptl = self.venues[i].spec.quote_per_tick_lot;
-        let lot = self.venues[i].spec.lot_base_raw;
-        let fee_bps = self.venues[i].spec.taker_fee_bps;
-        let max_lots = match side {
-            Side::Sell => lots.min((self.inventory.cex_base[i] / lot) as u64),
-            Side::Buy => {
-                affordable(&self.venues[i].book, lots, limit_ticks, qptl, fee_bps, self.inventory.cex_quote[i])
-            }
+        let terms = IocTerms {
+            quote_per_tick_lot: self.venues[i].spec.quote_per_tick_lot,
+            lot_base_raw: self.venues[i].spec.lot_base_raw,
+            taker_fee_bps: self.venues[i].spec.taker_fee_bps,
         };
-        let w = fill_against(&mut self.venues[i].book, side, max_lots, limit_ticks);
-        let quote = w.notional * qptl;
-        let fee = taker_fee(quote, fee_bps);
-        let base = u128::from(w.filled_lots) * lot;
         let inv = &mut self.inventory;
-        match side {
-            Side::Buy => {
-                inv.cex_base[i] += base;
-                inv.cex_quote[i] -= quote + fee;
-            }
-            Side::Sell => {
-                inv.cex_base[i] -= base;
-                inv.cex_quote[i] = inv.cex_quote[i] + quote - fee;
-            }
-        }
-        Fill { base, quote, fee }
+        fill_ioc(
+            &mut self.venues[i].book,
+            terms,
+            (&mut inv.cex_base[i], &mut inv.cex_quote[i]),
+            side,
+            lots,
+            limit_ticks,
+        )
     }
-}
-
-/// Largest lots (≤ `lots`) whose cost plus fee fits in `budget`, walking no further than the limit.
-fn affordable(book: &crate::core::BookSnapshot, lots: u64, limit: u64, qptl: u128, fee_bps: u32, budget: u128) -> u64 {
-    let cost = |n: u64| {
-        let w = walk(book.asks(), Side::Buy, n, limit);
-        let q = w.notional * qptl;
-        q + taker_fee(q, fee_bps)
-    };
-    if cost(lots) <= budget {
-        return lots;
-    }
-    let (mut lo, mut hi) = (0u64, lots);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if cost(mid) <= budget { lo = mid } else { hi = mid - 1 }
-    }
-    lo
 }
 
 impl MarketView for ArbitrageSimulator {

@@ -17,7 +17,8 @@ use serde::Serialize;
 use super::{ReportError, write_atomically};
 use crate::config::RunSpec;
 use crate::engine::fork::{
-    AtomicRecord, ForkCrossDexResult, ForkLendingResult, ForkResult, RivalLiquidation, RivalSandwich, WouldSend,
+    AtomicRecord, ForkCrossDexResult, ForkLendingResult, ForkMicroResult, ForkResult, RivalLiquidation, RivalSandwich,
+    WouldSend,
 };
 use crate::execution::bundle_manager::BundleStats;
 use crate::strategies::liquidation_strategy::LiquidationRecord;
@@ -51,6 +52,8 @@ pub struct ForkSummary {
     pub liquidation: Option<LiquidationForkSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_dex: Option<CrossDexForkSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub micro_arbitrage: Option<MicroForkSummary>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub risk_refused: BTreeMap<String, u64>,
     /// Did the sandwich strategy run (its sections of summary.md)?
@@ -161,6 +164,38 @@ pub struct CrossDexForkSummary {
     pub gas_wei: String,
 }
 
+/// The micro-arbitrage strategy's DEX-CEX trades: CEX legs filled against the recorded books
+/// (after the venues' latencies), DEX legs simulated on the pinned state; nothing was sent.
+#[derive(Debug, Serialize)]
+pub struct MicroForkSummary {
+    /// Recorded books in the walked span; those our feed took, and those it dropped as older
+    /// than one it already had.
+    pub books: u64,
+    pub quotes_heard: u64,
+    pub quotes_out_of_order: u64,
+    pub episodes: u64,
+    pub seen: u64,
+    pub taken: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub trades: u64,
+    pub filled: u64,
+    pub partial: u64,
+    pub leg_failed: u64,
+    /// Trades whose outcome equals the strategy's prediction to the raw unit.
+    pub as_predicted: u64,
+    pub execution: crate::execution::order_executor::ExecStats,
+    pub currency: String,
+    pub net_of: &'static str,
+    pub predicted_net: f64,
+    pub gross: f64,
+    pub fees: f64,
+    pub gas: f64,
+    pub net: f64,
+    pub predicted_net_raw: String,
+    pub net_raw: String,
+    pub gas_wei: String,
+}
+
 /// One atomic arbitrage of a bundle line.
 #[derive(Debug, Serialize)]
 struct AtomicLine {
@@ -194,6 +229,9 @@ struct BundleLine<'a> {
     liquidations: Option<Vec<LiquidationLine>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     atomic: Option<AtomicLine>,
+    /// The DEX leg of a DEX-CEX trade: the order executor's order number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dex_leg_order: Option<u32>,
     /// Each configured builder's own request, exactly as it would have been sent.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     requests: &'a [crate::relay::builders::BuilderRequest],
@@ -317,6 +355,7 @@ pub fn summarize(spec: &RunSpec, r: &ForkResult) -> ForkSummary {
         },
         liquidation: r.lending.as_ref().map(|l| lending_summary(r, l)),
         cross_dex: r.cross_dex.as_ref().map(|c| cross_dex_summary(spec, r, c)),
+        micro_arbitrage: r.micro.as_ref().map(|m| micro_summary(spec, m)),
         risk_refused: super::refusals(&r.risk_rejects),
         sandwich: r.sandwich_slot.is_some(),
     }
@@ -349,6 +388,46 @@ fn cross_dex_summary(spec: &RunSpec, r: &ForkResult, c: &ForkCrossDexResult) -> 
         predicted_net: net as f64 / qs,
         gross_raw: gross.to_string(),
         gas_wei: gas_wei.to_string(),
+    }
+}
+
+fn micro_summary(spec: &RunSpec, m: &ForkMicroResult) -> MicroForkSummary {
+    use crate::execution::order_executor::TradeStatus;
+    let qs = 10f64.powi(spec.quote_decimals as i32);
+    let t = &m.trades;
+    let sum = |f: &dyn Fn(&crate::execution::TradeRecord) -> i128| t.iter().map(f).sum::<i128>();
+    let count = |s: TradeStatus| t.iter().filter(|x| x.status == s).count() as u64;
+    let o = &m.opportunities;
+    MicroForkSummary {
+        books: m.books,
+        quotes_heard: m.quotes_heard,
+        quotes_out_of_order: m.quotes_out_of_order,
+        episodes: o.episodes,
+        seen: o.seen,
+        taken: o.taken,
+        skipped: crate::core::SkipReason::ALL
+            .iter()
+            .zip(o.skipped)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.as_str().to_string(), n))
+            .collect(),
+        trades: t.len() as u64,
+        filled: count(TradeStatus::Filled),
+        partial: count(TradeStatus::Partial),
+        leg_failed: count(TradeStatus::LegFailed),
+        as_predicted: t.iter().filter(|x| x.net_pnl == x.predicted_net).count() as u64,
+        execution: m.exec,
+        currency: spec.quote_symbol.clone(),
+        net_of: "both venues' fees and gas (CEX legs filled against the recorded books after the venues' latencies, \
+                 DEX legs simulated on the pinned state; nothing was sent)",
+        predicted_net: sum(&|x| x.predicted_net) as f64 / qs,
+        gross: sum(&|x| x.gross_pnl) as f64 / qs,
+        fees: sum(&|x| x.fees as i128) as f64 / qs,
+        gas: sum(&|x| x.gas_quote as i128) as f64 / qs,
+        net: sum(&|x| x.net_pnl) as f64 / qs,
+        predicted_net_raw: sum(&|x| x.predicted_net).to_string(),
+        net_raw: sum(&|x| x.net_pnl).to_string(),
+        gas_wei: t.iter().map(|x| x.gas_wei).sum::<u128>().to_string(),
     }
 }
 
@@ -478,6 +557,35 @@ pub fn markdown(s: &ForkSummary) -> String {
             c.net_of
         );
     }
+    if let Some(x) = &s.micro_arbitrage {
+        let _ = writeln!(
+            m,
+            "\n## DEX-CEX arbitrage\n\n{} recorded book(s) in the walked span ({} heard, {} dropped as out of order); \
+             {} spread episode(s), {} look(s), {} taken. {} trade(s): {} filled, {} partial, {} with a failed leg; \
+             {} exactly as predicted.\n",
+            x.books,
+            x.quotes_heard,
+            x.quotes_out_of_order,
+            x.episodes,
+            x.seen,
+            x.taken,
+            x.trades,
+            x.filled,
+            x.partial,
+            x.leg_failed,
+            x.as_predicted
+        );
+        let _ = writeln!(
+            m,
+            "| {} | predicted net | gross | fees | gas | net |\n|---|---:|---:|---:|---:|---:|",
+            x.currency
+        );
+        let _ = writeln!(
+            m,
+            "| would have made | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n\nNet of {}.",
+            x.predicted_net, x.gross, x.fees, x.gas, x.net, x.net_of
+        );
+    }
     let rd = &s.reads;
     let _ = writeln!(m, "\n## Reads\n");
     let _ = writeln!(
@@ -551,6 +659,8 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
                 quote_out_raw: a.quote_out.to_string(),
                 predicted_gross_raw: a.predicted_gross.to_string(),
             });
+        let dex_leg_order =
+            r.micro.as_ref().and_then(|m| m.leg_bundles.iter().find(|(_, i)| Some(*i) == index)).map(|(o, _)| *o);
         let line = BundleLine {
             target_block: w.target_block,
             bundle_hash: w.bundle_hash,
@@ -565,6 +675,7 @@ fn bundles_jsonl(r: &ForkResult) -> Result<String, ReportError> {
             gross_token: sandwich.then(|| w.flows.iter().find(|(_, v)| *v != 0).map(|(t, _)| *t).unwrap_or_default()),
             liquidations,
             atomic,
+            dex_leg_order,
             requests: &w.requests,
             gas_used: w.gas_used,
             gas_wei: w.gas_wei.to_string(),
@@ -705,6 +816,14 @@ pub fn write(spec: &RunSpec, r: &ForkResult, dir: &Path) -> Result<ForkSummary, 
         ];
         if let Some(c) = &r.cross_dex {
             tables.push(("atomic_arbitrages", atomic_frame(r, c)?));
+        }
+        if let Some(x) = &r.micro {
+            let strategy = |_: u16| crate::strategies::micro_arbitrage::ID.0.to_string();
+            let venue = |v: crate::core::LegVenue| match v {
+                crate::core::LegVenue::Cex(c) => x.venue_names.get(c.0 as usize).cloned().unwrap_or_default(),
+                crate::core::LegVenue::Dex(p) => x.pool_names.get(p.0 as usize).cloned().unwrap_or_default(),
+            };
+            tables.push(("cex_dex_trades", super::trades_frame_of(spec, &x.trades, &strategy, &venue)?));
         }
         if let Some(l) = &r.lending {
             tables.push(("liquidations", super::liquidation::records_frame(&l.records, &l.symbols)?));

@@ -516,7 +516,18 @@ pub(crate) fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), Repor
 }
 
 pub(crate) fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFrame, ReportError> {
-    let t = &r.trades;
+    let strategy = |i: u16| r.strategies[usize::from(i)].id.0.to_string();
+    let venue = |v: crate::core::LegVenue| r.venue_name(v).to_string();
+    trades_frame_of(spec, &r.trades, &strategy, &venue)
+}
+
+/// One row per trade of the order executor (a backtest's, or a fork run's DEX-CEX trades).
+pub(crate) fn trades_frame_of(
+    spec: &RunSpec,
+    t: &[crate::execution::TradeRecord],
+    strategy: &dyn Fn(u16) -> String,
+    venue: &dyn Fn(crate::core::LegVenue) -> String,
+) -> Result<DataFrame, ReportError> {
     let qs = 10f64.powi(spec.quote_decimals as i32);
     let bs = 10f64.powi(spec.base_decimals as i32);
     let secs = |x: u64| x as f64 / NANOS_PER_SEC as f64;
@@ -529,9 +540,9 @@ pub(crate) fn trades_frame(spec: &RunSpec, r: &BacktestResult) -> Result<DataFra
         Column::new("trade_id".into(), t.iter().map(|x| x.id).collect::<Vec<u32>>()),
         Column::new("decided_at_s".into(), t.iter().map(|x| secs(x.decided_at)).collect::<Vec<f64>>()),
         Column::new("closed_at_s".into(), t.iter().map(|x| secs(x.closed_at)).collect::<Vec<f64>>()),
-        Column::new("strategy".into(), strs(&|x| r.strategies[usize::from(x.strategy)].id.0.to_string())),
-        Column::new("buy_venue".into(), strs(&|x| r.venue_name(x.buy_venue).to_string())),
-        Column::new("sell_venue".into(), strs(&|x| r.venue_name(x.sell_venue).to_string())),
+        Column::new("strategy".into(), strs(&|x| strategy(x.strategy))),
+        Column::new("buy_venue".into(), strs(&|x| venue(x.buy_venue))),
+        Column::new("sell_venue".into(), strs(&|x| venue(x.sell_venue))),
         Column::new("status".into(), strs(&|x| x.status.as_str().to_string())),
         Column::new("size".into(), base(&|x| x.planned_base)),
         Column::new("base_bought".into(), base(&|x| x.base_bought)),

@@ -32,12 +32,14 @@ use crate::mempool::{PendingTx, target_of};
 use crate::risk::RiskGate;
 
 mod blocks;
+mod cex;
 mod lending;
 mod rivals;
 mod sink;
 
 pub use blocks::venues_of;
 use blocks::{Blocks, listen, pool, walk};
+pub use cex::ForkCex;
 pub use lending::{ForkLendingMarket, RivalLiquidation};
 pub use rivals::RivalSandwich;
 use sink::Live;
@@ -51,6 +53,25 @@ pub enum ForkEvent {
     Deadline(u32),
     /// Block N+k is built (k from 1).
     Block(u32),
+    /// Recorded CEX book i becomes its venue's; it reaches our feed.
+    CexBook(u32),
+    Quote(u32),
+    /// Our CEX order reaches its venue; the venue's report of it reaches us.
+    OrderArrive(u32),
+    OrderReport(u32),
+    /// DEX legs sent when no walked block was left settle (as not sent).
+    LegsDue,
+}
+
+/// One DEX leg of a DEX-CEX arbitrage (`LegOrder::Dex`), for the next walked block.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DexLeg {
+    pub(super) pool: PoolId,
+    pub(super) side: crate::core::Side,
+    pub(super) base_raw: u128,
+    pub(super) quote_limit: u128,
+    pub(super) gas_limit: u64,
+    pub(super) priority_fee_wei: u128,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +118,12 @@ pub struct ForkWorld<'a> {
     pools: Vec<PoolSpec>,
     /// The pools' router and pair (found through the factory where the config names one).
     venues: Vec<Venue>,
-    /// (WETH, quote) reserves per pool at the head.
+    /// (WETH, quote) reserves per pool at the head, and as the pools' math sees them.
     reserves: Vec<(U256, U256)>,
+    cp_pools: Vec<crate::market::amm::CpPool>,
+    /// The CEX venues' recorded books and our orders there (`fork.cex_quotes`), when the
+    /// micro-arbitrage strategy runs.
+    pub cex: Option<ForkCex>,
     /// Offered transactions still pending (they leave at their block).
     pending: Vec<B256>,
     live: BTreeMap<String, Live>,
@@ -154,6 +179,14 @@ impl<'a> ForkWorld<'a> {
             PendingFlow::Subscribe(window) => listen(&rpc, spec, fork, window)?,
         };
         let venues = venues_of(&rpc, &pin, fork)?;
+        let cex = match (spec.micro.enabled, &fork.cex_quotes) {
+            (false, _) => None,
+            (true, Some(path)) => {
+                let to = heads.last().map_or(0, |h| h.timestamp);
+                Some(ForkCex::load(spec, path, heads[0].timestamp, to)?)
+            }
+            (true, None) => return Err(ForkRunError::Internal("micro-arbitrage without fork.cex_quotes")),
+        };
 
         let me = wallet.address();
         let manager = BundleManager::with_sink(wallet, Box::new(DryRunSink::default()), spec.chain_id);
@@ -166,7 +199,7 @@ impl<'a> ForkWorld<'a> {
                 name: p.name.clone(),
                 asset: AssetId(0),
                 fee_bps: p.fee_bps,
-                swap_gas: 0,
+                swap_gas: p.swap_gas,
             })
             .collect();
         let mut offered = Vec::new();
@@ -188,6 +221,8 @@ impl<'a> ForkWorld<'a> {
             pools,
             venues,
             reserves: Vec::new(),
+            cp_pools: Vec::new(),
+            cex,
             pending: Vec::new(),
             live: BTreeMap::new(),
             would_send: Vec::new(),
@@ -196,8 +231,8 @@ impl<'a> ForkWorld<'a> {
             rival_liquidations: Vec::new(),
             atomic: Vec::new(),
             inventory: Inventory {
-                cex_base: Vec::new(),
-                cex_quote: Vec::new(),
+                cex_base: spec.cex.iter().map(|c| c.balance_base).collect(),
+                cex_quote: spec.cex.iter().map(|c| c.balance_quote).collect(),
                 wallet_base: vec![spec.wallet_base],
                 wallet_quote: spec.wallet_quote,
                 wallet_native: spec.wallet_native,
@@ -393,9 +428,13 @@ impl<'a> ForkWorld<'a> {
                 });
             }
         }
-        for token in [self.fork.weth, self.fork.quote] {
-            let approve = ITestERC20::approveCall { spender: executor, value: U256::MAX }.abi_encode();
-            chain.call(me, token, approve.into(), U256::ZERO)?.require("approve (our executor)")?;
+        // The routers only when our DEX-CEX legs swap through them: an approval is a state read.
+        let routers = self.cex.as_ref().map(|_| self.venues.iter().map(|v| v.router)).into_iter().flatten();
+        for spender in std::iter::once(executor).chain(routers) {
+            for token in [self.fork.weth, self.fork.quote] {
+                let approve = ITestERC20::approveCall { spender, value: U256::MAX }.abi_encode();
+                chain.call(me, token, approve.into(), U256::ZERO)?.require("approve (our executor and routers)")?;
+            }
         }
         self.book.executor = executor;
         self.book.pools = self.venues.iter().map(|p| (p.router, p.pair)).collect();
@@ -442,6 +481,11 @@ impl<'a> ForkWorld<'a> {
             let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
             out.push(if weth_first { (r0, r1) } else { (r1, r0) });
         }
+        self.cp_pools = out
+            .iter()
+            .zip(&self.pools)
+            .map(|(&(b, q), p)| crate::market::amm::CpPool { reserve_base: b, reserve_quote: q, fee_bps: p.fee_bps })
+            .collect();
         self.reserves = out;
         Ok(())
     }
@@ -631,14 +675,18 @@ impl World for ForkWorld<'_> {
         for (i, &(k, _)) in self.offered.iter().enumerate() {
             q.schedule(self.time_of(k as usize - 1), ForkEvent::Pending(i as u32));
         }
+        for (i, b) in self.cex.iter().flat_map(|c| c.books.iter()).enumerate() {
+            q.schedule(b.exchange, ForkEvent::CexBook(i as u32));
+            q.schedule(b.received, ForkEvent::Quote(i as u32));
+        }
     }
 
     fn advance(
         &mut self,
-        _now: SimTime,
+        now: SimTime,
         event: ForkEvent,
-        _q: &mut dyn Schedule<ForkEvent>,
-        _risk: &mut RiskGate,
+        q: &mut dyn Schedule<ForkEvent>,
+        risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) {
         if self.failure.is_some() {
@@ -651,8 +699,24 @@ impl World for ForkWorld<'_> {
                 if let Err(e) = self.on_block(k, out) {
                     self.fail(e);
                     out.clear();
+                    return;
+                }
+                let number = self.heads[k as usize].number;
+                self.settle_legs(number, now, q, risk, out);
+            }
+            ForkEvent::CexBook(i) => {
+                if let Some(c) = self.cex.as_mut() {
+                    c.goes_live(i);
                 }
             }
+            ForkEvent::Quote(i) => {
+                if let Some(venue) = self.cex.as_mut().and_then(|c| c.heard(i)) {
+                    out.push(Event::Quote { venue });
+                }
+            }
+            ForkEvent::OrderArrive(o) => self.with_executor(now, q, risk, out, |e, v| e.on_order_arrive(o, now, v)),
+            ForkEvent::OrderReport(o) => self.with_executor(now, q, risk, out, |e, v| e.on_order_report(o, now, v)),
+            ForkEvent::LegsDue => self.settle_legs(0, now, q, risk, out),
         }
     }
 
@@ -664,9 +728,18 @@ impl World for ForkWorld<'_> {
         self
     }
 
-    /// Atomic arbitrages are bundles here: as many out at once as `max_concurrent_trades` allows.
+    /// Atomic arbitrages are bundles here: as many out at once as `max_concurrent_trades` allows;
+    /// DEX-CEX trades hold the order executor's permits too.
     fn free_trade_slots(&self) -> usize {
-        self.spec.micro.max_concurrent_trades.saturating_sub(self.live.len())
+        let bundles = self.spec.micro.max_concurrent_trades.saturating_sub(self.live.len());
+        match self.cex.as_ref().and_then(|c| c.exec.as_ref()) {
+            Some(e) => bundles.min(e.free_permits()),
+            None => bundles,
+        }
+    }
+
+    fn is_busy(&self, venue: crate::core::LegVenue) -> bool {
+        self.cex.as_ref().and_then(|c| c.exec.as_ref()).is_some_and(|e| e.is_busy(venue))
     }
 
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
@@ -692,7 +765,7 @@ impl World for ForkWorld<'_> {
                         || self.spec.safety.allows(&format!("W{}", self.spec.base_symbol)))),
                 ..Assessment::default()
             },
-            Action::Arbitrage(_) => Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() },
+            Action::Arbitrage(p) => self.assess_arbitrage(p),
         }
     }
 
@@ -701,7 +774,7 @@ impl World for ForkWorld<'_> {
         strategy: u16,
         action: Action,
         now: SimTime,
-        _q: &mut dyn Schedule<ForkEvent>,
+        q: &mut dyn Schedule<ForkEvent>,
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
@@ -709,7 +782,13 @@ impl World for ForkWorld<'_> {
             return Err(SkipReason::SimulationFailed);
         }
         let before = self.rpc.requests();
-        let r = self.carry_out(strategy, action, now, risk, out);
+        let r = match action {
+            Action::Arbitrage(plan) => {
+                self.with_executor(now, q, risk, out, |e, v| e.execute(strategy, plan, now, v));
+                Ok(())
+            }
+            action => self.carry_out(strategy, action, now, risk, out),
+        };
         self.counts.decision_requests += self.rpc.requests() - before;
         r
     }
@@ -752,19 +831,19 @@ impl ChainView for ForkWorld<'_> {
 /// What strategies may read of the forked market: the pools' reserves at the head and the block.
 impl MarketView for ForkWorld<'_> {
     fn assets(&self) -> &[AssetSpec] {
-        &[]
+        self.cex.as_ref().map_or(&[], |c| &c.assets)
     }
     fn quote_decimals(&self) -> u32 {
         self.spec.quote_decimals
     }
     fn venues(&self) -> &[CexSpec] {
-        &[]
+        self.cex.as_ref().map_or(&[], |c| &c.specs)
     }
     fn pools(&self) -> &[PoolSpec] {
         &self.pools
     }
-    fn book(&self, _venue: VenueId) -> Option<&BookSnapshot> {
-        None
+    fn book(&self, venue: VenueId) -> Option<&BookSnapshot> {
+        self.cex.as_ref()?.feed_book(venue)
     }
     fn reserves(&self, pool: PoolId) -> (U256, U256) {
         self.reserves.get(pool.0 as usize).copied().unwrap_or_default()
@@ -775,8 +854,13 @@ impl MarketView for ForkWorld<'_> {
     fn inventory(&self) -> &Inventory {
         &self.inventory
     }
-    /// The first pool's price at the head (quote raw per whole WETH), to value gas.
+    /// Quote raw per whole WETH, to value gas: with CEX books, the median of their mids as our
+    /// feed has them (the pool may be the mispriced side); otherwise the first pool's price at
+    /// the head.
     fn mark_price(&self, asset: AssetId) -> Option<u128> {
+        if let Some(mid) = self.cex.as_ref().and_then(|c| c.median_mid(self.spec.base_decimals)) {
+            return (asset == AssetId(0)).then_some(mid);
+        }
         let &(w, q) = self.reserves.first().filter(|_| asset == AssetId(0))?;
         (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
     }
