@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use revm::database::EmptyDB;
-
 use crate::chain::SimChain;
 use crate::chain::fork::{ForkDb, ForkError, Pin, RemoteAccount, StateSource};
 use crate::chain::rpc::{Recording, Replay, RpcSource};
@@ -35,7 +33,7 @@ impl StateSource for Snapshot {
 
 /// A chain over a fork of `chain`'s committed state, pinned at its current block, with the same
 /// block environment: every read goes through `ForkDb` (fetched once from the copy, then cached).
-pub fn fork_of(chain: &mut SimChain<EmptyDB>) -> SimChain<ForkDb<Snapshot>> {
+pub fn fork_of(chain: &mut SimChain) -> SimChain<ForkDb<Snapshot>> {
     let (number, timestamp, base_fee, coinbase) =
         (chain.block_number(), chain.timestamp(), chain.base_fee(), chain.coinbase());
     let db = chain.db();

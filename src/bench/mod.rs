@@ -226,7 +226,7 @@ impl Default for EvmBench {
 
 /// The sandwich hot path for the benches: a pending victim's raw transaction goes through decoding
 /// (signer recovery, Router02 calldata), sizing, bundle signing and EVM simulation as the next block.
-pub struct SandwichBench<X: revm::database::DatabaseRef = revm::database::EmptyDB> {
+pub struct SandwichBench<X: revm::database::DatabaseRef = crate::chain::fork::Below> {
     chain: crate::chain::SimChain<X>,
     dex: crate::chain::world::DexDeployment,
     manager: crate::execution::bundle_manager::BundleManager,

@@ -91,6 +91,7 @@ pub struct FetchStats {
     pub cache_hits: u64,
 }
 
+#[derive(Clone)]
 pub struct ForkDb<S> {
     source: S,
     pin: Pin,
@@ -314,6 +315,69 @@ impl<S: StateSource> ReadFailure for ForkDb<S> {
     }
 }
 
+/// What lies below a chain's own writes: nothing (our genesis writes everything it holds) or a
+/// node's state at a pinned block (`[chain.fork]`). One type, so that the worlds built on our
+/// genesis run unchanged over a fork.
+#[derive(Clone)]
+pub enum Below {
+    Genesis(revm::database::EmptyDB),
+    Fork(Box<ForkDb<crate::chain::rpc::RpcSource>>),
+}
+
+impl Default for Below {
+    fn default() -> Self {
+        Below::Genesis(revm::database::EmptyDB::default())
+    }
+}
+
+impl Below {
+    /// The fork's reads, when there is one.
+    pub fn fork(&self) -> Option<&ForkDb<crate::chain::rpc::RpcSource>> {
+        match self {
+            Below::Fork(db) => Some(db),
+            Below::Genesis(_) => None,
+        }
+    }
+}
+
+impl DatabaseRef for Below {
+    type Error = ForkError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, ForkError> {
+        match self {
+            Below::Genesis(db) => Ok(db.basic_ref(address).unwrap_or_default()),
+            Below::Fork(db) => db.basic_ref(address),
+        }
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, ForkError> {
+        match self {
+            Below::Genesis(db) => Ok(db.code_by_hash_ref(code_hash).unwrap_or_default()),
+            Below::Fork(db) => db.code_by_hash_ref(code_hash),
+        }
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, ForkError> {
+        match self {
+            Below::Genesis(db) => Ok(db.storage_ref(address, index).unwrap_or_default()),
+            Below::Fork(db) => db.storage_ref(address, index),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, ForkError> {
+        match self {
+            Below::Genesis(db) => Ok(db.block_hash_ref(number).unwrap_or_default()),
+            Below::Fork(db) => db.block_hash_ref(number),
+        }
+    }
+}
+
+impl ReadFailure for Below {
+    fn read_failure(&self) -> Option<String> {
+        self.fork().and_then(|db| db.failure())
+    }
+}
+
 /// A recorded run's state, answered offline: what was not recorded is an error, never a guess.
 pub struct Recorded {
     state: ForkState,
@@ -389,13 +453,13 @@ mod tests {
     use crate::chain::world::{DexDeployment, deploy_dex_for};
     use crate::chain::{CallOutcome, SimChain};
     use alloy_sol_types::SolCall;
-    use revm::database::{CacheDB, EmptyDB};
+    use revm::database::CacheDB;
 
     const E18: u128 = 1_000_000_000_000_000_000;
 
     /// A node standing for a chain's state at its head, counting what it was asked.
     struct Node {
-        db: CacheDB<EmptyDB>,
+        db: CacheDB<super::Below>,
         calls: Cell<u64>,
     }
 

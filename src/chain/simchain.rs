@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256, Bytes, Log, TxKind, U256, keccak256};
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::ContextTr;
 use revm::context_interface::result::{ExecutionResult, Output};
-use revm::database::{CacheDB, DatabaseRef, EmptyDB};
+use revm::database::{CacheDB, DatabaseRef};
 use revm::handler::{MainnetContext, MainnetEvm};
 use revm::state::AccountInfo;
 use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext};
@@ -19,8 +19,8 @@ use revm::{Context, Database, DatabaseCommit, ExecuteEvm, MainBuilder, MainConte
 use super::contracts::Artifact;
 
 /// The in-memory chain's database: a cache (our genesis and every committed block) over `X`, the
-/// state below it — nothing (`EmptyDB`) for a simulated genesis, a node's state for a fork.
-pub type Db<X = EmptyDB> = CacheDB<X>;
+/// state below it (`Below`): nothing for a simulated genesis, a node's state for a fork.
+pub type Db<X = crate::chain::fork::Below> = CacheDB<X>;
 type Evm<X> = MainnetEvm<MainnetContext<Db<X>>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,9 @@ pub enum ChainError {
     Invalid { from: Address, to: Option<Address>, message: String },
     #[error("deploying {contract} failed: {reason}")]
     Deploy { contract: &'static str, reason: String },
+    /// A chain started from real state (`[chain.fork]`) could not read it.
+    #[error("{0}")]
+    Fork(String),
 }
 
 /// What a transaction did. `success == false` carries the decoded revert reason.
@@ -120,7 +123,7 @@ pub struct Checkpoint {
 #[error("checkpoint is stale: the chain committed since it was taken")]
 pub struct StaleCheckpoint;
 
-pub struct SimChain<X: DatabaseRef = EmptyDB> {
+pub struct SimChain<X: DatabaseRef = crate::chain::fork::Below> {
     evm: Evm<X>,
     chain_id: u64,
     /// The journal holds transactions not yet committed to the database.
@@ -131,10 +134,10 @@ pub struct SimChain<X: DatabaseRef = EmptyDB> {
     commits: u64,
 }
 
-impl SimChain<EmptyDB> {
+impl SimChain<crate::chain::fork::Below> {
     /// An empty chain: everything it holds comes from genesis code.
     pub fn new(chain_id: u64) -> Self {
-        Self::over(EmptyDB::default(), chain_id)
+        Self::over(crate::chain::fork::Below::default(), chain_id)
     }
 }
 

@@ -826,7 +826,8 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
             reserve_base: U256::ZERO,
             reserve_quote: U256::ZERO,
             fee_bps: p.fee_bps,
-            swap_gas: super::schema::default_swap_gas(),
+            // The genuine Router02 on the chain's pairs, not our contracts' figure.
+            swap_gas: p.swap_gas,
             revert_gas: super::schema::default_revert_gas(),
         });
     }
@@ -1147,20 +1148,15 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     // Strategies of two families (the CEX/DEX market's, sandwiching, liquidations) run together on
     // one chain and wallet (`engine::all`); the sandwich and liquidation checks above already require
     // that chain (pools in the EVM).
-    if chain.fork.is_some() {
-        let others = [
-            ("strategies.micro_arbitrage.enabled", s.strategies.micro_arbitrage.enabled),
-            ("strategies.cross_dex.enabled", s.strategies.cross_dex.enabled),
-            ("strategies.liquidation.enabled", s.strategies.liquidation.enabled),
-            ("strategies.sandwich.enabled", !s.strategies.sandwich.enabled),
-        ];
-        if let Some((key, _)) = others.iter().find(|(_, wrong)| *wrong) {
-            return Err(v.err(
-                v.user_key(key, "chain.fork"),
-                "a chain started from a fork runs the sandwich strategy (its victims and rivals on the real pools) \
-                 for now: enable it alone",
-            ));
-        }
+    // A forked chain runs the CEX/DEX market (micro-arbitrage, cross-DEX, noise traders, rivals)
+    // and the sandwich flow on its real pools; liquidations there would need the lending market
+    // deployed on the fork (not yet).
+    if chain.fork.is_some() && s.strategies.liquidation.enabled {
+        return Err(v.err(
+            v.user_key("strategies.liquidation.enabled", "chain.fork"),
+            "a chain started from a fork runs the micro-arbitrage, cross-DEX and sandwich strategies on its real \
+             pools; liquidations over forked state are not built yet: set this to false",
+        ));
     }
     let spec = RunSpec {
         name: s.name.clone(),

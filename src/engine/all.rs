@@ -15,7 +15,6 @@ use super::sandwich::{SandwichParts, SandwichResult};
 use crate::config::RunSpec;
 use crate::core::{BundleStatus, SimTime};
 use crate::execution::bundle_manager::BundleStats;
-use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::risk::RiskGate;
 pub use crate::sim::all::AllRunError;
 use crate::sim::all::{AllWorld, CROSS_DEX, LIQUIDATION, MICRO, SANDWICH};
@@ -83,7 +82,7 @@ pub fn run_journaled(
         SANDWICH,
         fees,
         spec.chain.block_time,
-        GENESIS_TIMESTAMP,
+        world.market.sim.chain.genesis_ts,
         initial3,
     );
     strategies.register(Box::new(sandwich), spec.sandwich.enabled);
@@ -98,7 +97,7 @@ pub fn run_journaled(
         quote_decimals: spec.quote_decimals,
         operator: world.lending.operator_address(),
         us: world.us(),
-        genesis_ts: crate::market::dex::GENESIS_TIMESTAMP,
+        genesis_ts: world.market.sim.chain.genesis_ts,
     };
     strategies.register(Box::new(LiquidationStrategy::new(setup)), spec.liquidation.enabled);
     debug_assert_eq!((MICRO, CROSS_DEX), (0, 1));

@@ -109,14 +109,36 @@ pub fn run_from(
     run_from_with(spec, source, Journal::default(), progress)
 }
 
-fn run_from_with(
+/// A backtest whose chain starts from real state (`[chain.fork]`) read through `rpc` (e.g. a
+/// recorder around a node) rather than where `[chain.fork]` says.
+pub fn run_forked(
     spec: &RunSpec,
-    source: &mut dyn Source<SimEvent>,
-    mut journal: Journal,
+    rpc: crate::chain::rpc::RpcSource,
     progress: &mut dyn FnMut(SimTime),
 ) -> Result<BacktestResult, crate::chain::ChainError> {
     let wall_start = std::time::Instant::now();
-    let mut world = MarketWorld::new(spec)?;
+    let world = MarketWorld::with_source(spec, Some(rpc))?;
+    drive_market(spec, world, &mut EventQueue::new(), Journal::default(), progress, wall_start)
+}
+
+fn run_from_with(
+    spec: &RunSpec,
+    source: &mut dyn Source<SimEvent>,
+    journal: Journal,
+    progress: &mut dyn FnMut(SimTime),
+) -> Result<BacktestResult, crate::chain::ChainError> {
+    let wall_start = std::time::Instant::now();
+    drive_market(spec, MarketWorld::new(spec)?, source, journal, progress, wall_start)
+}
+
+fn drive_market(
+    spec: &RunSpec,
+    mut world: MarketWorld<'_>,
+    source: &mut dyn Source<SimEvent>,
+    mut journal: Journal,
+    progress: &mut dyn FnMut(SimTime),
+    wall_start: std::time::Instant,
+) -> Result<BacktestResult, crate::chain::ChainError> {
     let mut strategies = StrategyManager::default();
     strategies.register(Box::new(MicroArbitrage::new(spec.micro.clone())), spec.micro.enabled);
     strategies.register(Box::new(CrossDex::new(spec.cross_dex.clone())), spec.cross_dex.enabled && spec.dex.len() >= 2);
@@ -158,6 +180,9 @@ pub(crate) fn market_result(
     world.close_equity();
     let MarketWorld { mut sim, exec, equity, quote_ages, .. } = world;
 
+    if let Some(e) = sim.chain.engine.evm().and_then(|evm| evm.read_failure()) {
+        return Err(crate::chain::ChainError::Fork(format!("reading the forked state: {e}")));
+    }
     let wallet = match &mut sim.chain.engine {
         PoolEngine::Evm(evm) => {
             let (base, quote, native) = evm.wallet_balances()?;
@@ -176,7 +201,7 @@ pub(crate) fn market_result(
         strategies,
         exec: exec.stats,
         feed: sim.feed.stats,
-        blocks: sim.chain.number,
+        blocks: sim.chain.number - sim.chain.number_base,
         block_stats: sim.chain.stats.clone(),
         final_base_fee_wei: sim.chain.base_fee,
         events_processed: events,

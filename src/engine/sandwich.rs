@@ -12,7 +12,6 @@ use super::driver;
 use super::journal::Journal;
 use super::manager::StrategyManager;
 use super::queue::EventQueue;
-use crate::chain::fork::ForkDb;
 use crate::chain::rpc::RpcSource;
 use crate::config::RunSpec;
 use crate::execution::bundle_manager::BundleStats;
@@ -70,52 +69,21 @@ pub fn run(spec: &RunSpec) -> Result<SandwichResult, SandwichRunError> {
 pub fn run_journaled(spec: &RunSpec, journal: Journal) -> Result<SandwichResult, SandwichRunError> {
     match &spec.chain.fork {
         None => drive_world(spec, SandwichWorld::new(spec)?, GENESIS_TIMESTAMP, journal),
-        Some(fork) => {
-            let rpc = match (&fork.replay, &fork.rpc_url) {
-                (Some(file), _) => {
-                    let rec = crate::chain::rpc::Recording::load(file)?;
-                    RpcSource::new(std::rc::Rc::new(crate::chain::rpc::Replay::new(&rec)))
-                }
-                (None, Some(url)) => {
-                    let endpoint = crate::chain::rpc::Endpoint::parse(url)
-                        .map_err(|m| SandwichRunError::Forked(format!("key `chain.fork.rpc_url`: {m}")))?;
-                    let retry = crate::chain::rpc::Retry {
-                        attempts: fork.attempts,
-                        timeout: fork.timeout,
-                        ..Default::default()
-                    };
-                    RpcSource::new(endpoint.transport(retry))
-                }
-                (None, None) => return Err(SandwichRunError::Internal("[chain.fork] names no node and no recording")),
-            };
-            run_forked(spec, rpc, journal)
-        }
+        Some(_) => run_forked(spec, crate::sim::fork::forked_chain::source(spec).map_err(forked)?, journal),
+    }
+}
+
+fn forked(e: crate::sim::fork::forked_chain::ForkedChainError) -> SandwichRunError {
+    match e {
+        crate::sim::fork::forked_chain::ForkedChainError::Fork(e) => SandwichRunError::Fork(e),
+        crate::sim::fork::forked_chain::ForkedChainError::Message(m) => SandwichRunError::Forked(m),
     }
 }
 
 /// The sandwich backtest on a chain started from `rpc`'s state at `[chain.fork]`'s block (a node,
 /// a recording, or a recorder around a node).
 pub fn run_forked(spec: &RunSpec, rpc: RpcSource, journal: Journal) -> Result<SandwichResult, SandwichRunError> {
-    let fork = spec.chain.fork.as_ref().ok_or(SandwichRunError::Internal("no [chain.fork]"))?;
-    let number = match fork.block {
-        Some(n) => n,
-        None => rpc.latest()?,
-    };
-    let pin = rpc.pin(Some(number), fork.block_hash)?;
-    if pin.chain_id != spec.chain_id {
-        return Err(SandwichRunError::Forked(format!(
-            "key `network.chain_id`: is {}, but the node [chain.fork] reads serves chain {}",
-            spec.chain_id, pin.chain_id
-        )));
-    }
-    let head = rpc.heads(&[number])?[0];
-    let venues = crate::sim::fork::venues_of(&rpc, &pin, fork).map_err(|e| SandwichRunError::Forked(e.to_string()))?;
-    let db = ForkDb::new(rpc, pin);
-    let me = crate::chain::Wallet::derived(spec.seed, "xcrack/searcher").address();
-    let mut hot: Vec<(alloy_primitives::Address, U256)> =
-        (0..=100u64).map(|s| (fork.quote, crate::chain::simchain::mapping_slot(me, s))).collect();
-    hot.extend(venues.iter().flat_map(|v| (6..=12u64).map(move |s| (v.pair, U256::from(s)))));
-    db.prefetch(&hot)?;
+    let (db, head, venues) = crate::sim::fork::forked_chain::pin(spec, rpc).map_err(forked)?;
     let world = SandwichWorld::forked(spec, db, head.timestamp, venues)?;
     drive_world(spec, world, head.timestamp, journal)
 }

@@ -72,6 +72,10 @@ pub struct Chain {
     pub mempool: Vec<PendingTx>,
     pub number: u64,
     pub timestamp: SimTime,
+    /// Unix time of the run's start: our genesis's, or the forked block's (`[chain.fork]`).
+    pub genesis_ts: u64,
+    /// Block number the run starts after: 0 on our genesis, the pinned block on a fork.
+    pub number_base: u64,
     pub base_fee: Wei,
     pub stats: BlockStats,
     next_seq: u64,
@@ -97,6 +101,8 @@ impl Chain {
             mempool: Vec::new(),
             number: 0,
             timestamp: 0,
+            genesis_ts: GENESIS_TIMESTAMP,
+            number_base: 0,
             stats: BlockStats::default(),
             next_seq: 0,
             quote_scale: 10f64.powi(quote_decimals as i32),
@@ -145,7 +151,7 @@ impl Chain {
     /// swaps execute in order, the base fee moves by EIP-1559. Returns our transactions' outcomes.
     pub fn build_block(&mut self, now: SimTime, fundamental: f64, rng: &mut SimRng, out: &mut Vec<OurTxResult>) {
         self.number += 1;
-        self.engine.start_block(GENESIS_TIMESTAMP + now / crate::core::NANOS_PER_SEC, self.base_fee);
+        self.engine.start_block(self.genesis_ts + now / crate::core::NANOS_PER_SEC, self.base_fee);
         self.fill_block(now, fundamental, rng, out);
     }
 

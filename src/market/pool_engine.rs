@@ -212,6 +212,59 @@ impl EvmPools {
         Ok(EvmPools { chain, dex, traders, wallet })
     }
 
+    /// Pools already on a chain started from real state (`[chain.fork]`, pinned in `db`): the
+    /// chain continues from the pinned block (`timestamp` its time) with the pools, tokens and
+    /// routers the chain has (`venues`); our executor is deployed there and our wallet holds
+    /// exactly `funding` (WETH by a real deposit, the quote token credited in its balance mapping);
+    /// the noise traders and rivals are funded deep the same way; everyone approves the routers.
+    pub fn forked(
+        spec: &crate::config::RunSpec,
+        db: crate::chain::fork::ForkDb<crate::chain::rpc::RpcSource>,
+        timestamp: u64,
+        venues: Vec<crate::chain::world::DexVenue>,
+        funding: WalletFunding,
+    ) -> Result<Self, ChainError> {
+        let fork = spec.chain.fork.as_ref().ok_or_else(|| ChainError::Fork("no [chain.fork]".into()))?;
+        let pin = db.pin();
+        let mut chain = SimChain::over(crate::chain::fork::Below::Fork(Box::new(db)), spec.chain_id);
+        chain.set_spec(crate::chain::simchain::spec_for(spec.chain_id, pin.number + 1, timestamp));
+        chain.start_block(pin.number + 1, timestamp, 0, actor("xcrack/builder"));
+        let wallet = Wallet::derived(spec.seed, "xcrack/searcher");
+        let us = wallet.address();
+        // Gas for the executor's deployment, taken back before our wallet is funded exactly.
+        chain.set_balance(us, U256::from(10u128.pow(22)));
+        let dex = DexDeployment::existing(&mut chain, (fork.weth, fork.quote), venues, fork.quote_balance_slot, us)?;
+        chain.set_balance(us, U256::ZERO);
+        dex.fund_exactly(&mut chain, us, [funding.base, funding.quote, funding.native])?;
+        let traders = [actor("xcrack/noise-traders"), actor("xcrack/rivals"), us];
+        for t in &traders[..2] {
+            dex.fund_deep(&mut chain, *t)?;
+        }
+        let ours: Vec<(Address, Address)> = dex
+            .venues
+            .iter()
+            .map(|v| v.router)
+            .chain(std::iter::once(dex.executor))
+            .flat_map(|spender| [(dex.weth, spender), (dex.usdc, spender)])
+            .collect();
+        dex.approve(&mut chain, us, &ours)?;
+        chain.end_block();
+        if let Some(e) = crate::chain::fork::ReadFailure::read_failure(&chain.db_ref().db) {
+            return Err(ChainError::Fork(format!("reading the forked state: {e}")));
+        }
+        Ok(EvmPools { chain, dex, traders, wallet })
+    }
+
+    /// The first failed read of the forked state, if any (the run then fails).
+    pub fn read_failure(&self) -> Option<String> {
+        crate::chain::fork::ReadFailure::read_failure(&self.chain.db_ref().db)
+    }
+
+    /// The fork's reads so far, when the chain was started from one.
+    pub fn fork_reads(&self) -> Option<crate::chain::fork::FetchStats> {
+        self.chain.db_ref().db.fork().map(|f| f.stats())
+    }
+
     /// Our signing wallet's address.
     pub fn address(&self) -> Address {
         self.wallet.address()

@@ -8,6 +8,7 @@ use super::dex::{Chain, DexPool};
 use super::feed::{PriceFeed, Verdict};
 use super::latency::LatencyModel;
 use super::price::Fundamental;
+use crate::chain::ChainError;
 use crate::config::{DexEngine, RunSpec};
 use crate::core::Side;
 use crate::core::rng::{SimRng, component_rng};
@@ -41,8 +42,17 @@ pub struct ArbitrageSimulator {
 }
 
 impl ArbitrageSimulator {
-    /// Builds the market; with `dex_engine = "evm"` this deploys and seeds the contracts.
+    /// Builds the market; with `dex_engine = "evm"` this deploys and seeds the contracts; with
+    /// `[chain.fork]` the pools are the forked chain's, read where `[chain.fork]` says.
     pub fn new(spec: &RunSpec) -> Result<Self, crate::chain::ChainError> {
+        Self::with_source(spec, None)
+    }
+
+    /// `new`, a forked chain read through `rpc` when given (e.g. a recorder around a node).
+    pub fn with_source(
+        spec: &RunSpec,
+        rpc: Option<crate::chain::rpc::RpcSource>,
+    ) -> Result<Self, crate::chain::ChainError> {
         let seed = spec.seed;
         let max_lag = spec.cex.iter().map(|c| c.lag).max().unwrap_or(0);
         let venues: Vec<CexVenue> = spec
@@ -61,7 +71,21 @@ impl ArbitrageSimulator {
                 pool: CpPool { reserve_base: d.reserve_base, reserve_quote: d.reserve_quote, fee_bps: d.fee_bps },
             })
             .collect();
+        let (mut genesis_ts, mut number_base) = (super::dex::GENESIS_TIMESTAMP, 0);
         let engine = match spec.chain.dex_engine {
+            // A chain started from real state: its own pools, at the pinned block.
+            _ if spec.chain.fork.is_some() => {
+                let fail = |e: crate::sim::fork::forked_chain::ForkedChainError| ChainError::Fork(e.to_string());
+                let rpc = match rpc {
+                    Some(rpc) => rpc,
+                    None => crate::sim::fork::forked_chain::source(spec).map_err(fail)?,
+                };
+                let (db, head, venues) = crate::sim::fork::forked_chain::pin(spec, rpc).map_err(fail)?;
+                (genesis_ts, number_base) = (head.timestamp, head.number);
+                let funding =
+                    WalletFunding { base: spec.wallet_base, quote: spec.wallet_quote, native: spec.wallet_native };
+                PoolEngine::Evm(Box::new(EvmPools::forked(spec, db, head.timestamp, venues, funding)?))
+            }
             DexEngine::Evm if !spec.dex.is_empty() => {
                 let reserves: Vec<_> = spec.dex.iter().map(|d| (d.reserve_base, d.reserve_quote)).collect();
                 let funding =
@@ -139,6 +163,12 @@ impl ArbitrageSimulator {
             feed_latencies: Default::default(),
             pool_mids: Vec::new(),
         };
+        // On a fork the blocks carry the chain's numbers, counted from the pinned block.
+        (sim.chain.genesis_ts, sim.chain.number_base, sim.chain.number) = (genesis_ts, number_base, number_base);
+        if spec.chain.fork.is_some() {
+            // A forked chain's pools start where the chain has them.
+            sim.chain.engine.resync(&mut sim.chain.pools);
+        }
         sim.refresh_pool_mids();
         Ok(sim)
     }

@@ -28,7 +28,6 @@ use crate::core::{
 use crate::engine::driver::{Assessment, Decision, Schedule, World};
 use crate::engine::queue::SimEvent;
 use crate::execution::bundle_manager::BundleManager;
-use crate::market::dex::GENESIS_TIMESTAMP;
 use crate::relay::RelayClient;
 use crate::risk::RiskGate;
 
@@ -124,8 +123,14 @@ impl<'a> AllWorld<'a> {
         let mut lending = LendingFlow::new(spec, chain, us, LendingGenesis::On(dex.clone()))
             .map_err(|e| AllRunError::Setup(e.to_string()))?;
         let mut sandwich = SandwichFlow::new(spec, chain, dex, us)?;
+        // Our genesis's time, or the forked block's (`[chain.fork]`).
+        let genesis_ts = market.sim.chain.genesis_ts;
+        sandwich.genesis_ts = genesis_ts;
         let builder = actor("xcrack/builder");
-        chain.advance_block(GENESIS_TIMESTAMP, base_fee.min(u128::from(u64::MAX)) as u64, builder);
+        let Some(chain) = chain_of(&mut market) else {
+            return Err(AllRunError::Setup("the market's pools are not in the EVM".into()));
+        };
+        chain.advance_block(genesis_ts, base_fee.min(u128::from(u64::MAX)) as u64, builder);
         chain.end_block();
         sandwich.closed(chain, 0);
         lending.closed(chain, 0);
@@ -176,7 +181,7 @@ impl<'a> AllWorld<'a> {
 
     /// The block, for every flow (see the module's doc for its order).
     fn block(&mut self, now: SimTime, q: &mut dyn Schedule<AllEvent>, risk: &mut RiskGate, out: &mut Vec<Event>) {
-        let timestamp = GENESIS_TIMESTAMP + now / NANOS_PER_SEC;
+        let timestamp = self.market.sim.chain.genesis_ts + now / NANOS_PER_SEC;
         let base_fee = self.market.sim.chain.base_fee;
         self.sandwich.base_fee = base_fee;
         self.lending.base_fee = base_fee;

@@ -108,9 +108,17 @@ pub struct MarketWorld<'a> {
 
 impl<'a> MarketWorld<'a> {
     pub fn new(spec: &'a RunSpec) -> Result<Self, crate::chain::ChainError> {
+        Self::with_source(spec, None)
+    }
+
+    /// `new`, a forked chain (`[chain.fork]`) read through `rpc` when given.
+    pub fn with_source(
+        spec: &'a RunSpec,
+        rpc: Option<crate::chain::rpc::RpcSource>,
+    ) -> Result<Self, crate::chain::ChainError> {
         Ok(MarketWorld {
             spec,
-            sim: ArbitrageSimulator::new(spec)?,
+            sim: ArbitrageSimulator::with_source(spec, rpc)?,
             exec: OrderExecutor::new(
                 spec.micro.max_concurrent_trades,
                 spec.micro.execution_timeout,

@@ -100,7 +100,7 @@ pub struct SandwichFlow<'a> {
 
 /// The sandwich world on its own chain: our DEX contracts, our wallet, the victims' wallets, and
 /// the embedded relay.
-pub struct SandwichWorld<'a, X: DatabaseRef = revm::database::EmptyDB> {
+pub struct SandwichWorld<'a, X: DatabaseRef = crate::chain::fork::Below> {
     /// The chain is the world's; the relay's book borrows it to build a block.
     chain: SimChain<X>,
     host: RelayHost,

@@ -33,6 +33,7 @@ use crate::risk::RiskGate;
 
 mod blocks;
 mod cex;
+pub mod forked_chain;
 mod lending;
 mod rivals;
 mod sink;
