@@ -228,7 +228,7 @@ fn malformed_rate_limited_silent_and_absent_nodes_fail_within_bounds() {
 }
 
 /// `[chain.fork]` in a backtest: its pools are the chain's, so `[[market.dex]]` beside it is refused,
-/// and liquidations do not run on it yet; each refusal names the key and its line.
+/// and a pool's bad key is named with its line.
 #[test]
 fn a_forked_backtest_refuses_what_it_cannot_run() {
     let base = std::fs::read_to_string(common::repo().join("scenarios/fork/sandwich_forked.toml")).unwrap();
@@ -252,13 +252,12 @@ fn a_forked_backtest_refuses_what_it_cannot_run() {
     let e = load(with_dex).unwrap_err();
     assert!(e.contains("market.dex") && e.contains("[[chain.fork.pools]]"), "{e}");
 
-    // The CEX/DEX market runs on a forked chain (tests/fork_market.rs); liquidations do not yet.
+    // Every strategy runs on a forked chain now (tests/fork_market.rs).
     let with_arb =
         base.replace("[strategies.micro_arbitrage]\nenabled = false", "[strategies.micro_arbitrage]\nenabled = true");
     assert!(load(with_arb).is_ok());
     let with_liquidation = base.replace("[account]", "[strategies.liquidation]\nenabled = true\n\n[account]");
-    let e = load(with_liquidation).unwrap_err();
-    assert!(e.contains("forked.toml:") && e.contains("strategies.liquidation.enabled"), "{e}");
+    assert!(load(with_liquidation).is_ok());
 
     let bad_pool = base.replace("fee_bps = 30", "fee_bps = 30000");
     let e = load(bad_pool).unwrap_err();

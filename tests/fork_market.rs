@@ -9,6 +9,8 @@
 //!   reserves and the genuine router's gas figure) trades the same sizes at the same prices, to the
 //!   wei, with the same swaps, rivals and reverts in every block.
 //! - With the sandwich strategy beside it, every strategy shares the forked chain (`engine::all`).
+//! - Liquidations over forked state: the cascade scenario with the genuine pair as its WETH pool
+//!   makes every liquidation our genesis makes, to the wei.
 //! - The shipped scenario replays its recording offline, byte for byte.
 
 mod common;
@@ -131,6 +133,11 @@ fn the_market_trades_on_a_forked_genuine_pool_as_on_our_genesis() {
 
 #[test]
 fn every_strategy_shares_a_forked_chain() {
+    every_strategy_on_a_forked_chain(false);
+    every_strategy_on_a_forked_chain(true);
+}
+
+fn every_strategy_on_a_forked_chain(liquidation: bool) {
     let Some(node) = anvil::anvil(&[]) else { return };
     let Some(m) = market(node.addr) else { return };
     let n = RpcSource::http(node.addr).latest().unwrap();
@@ -140,13 +147,19 @@ fn every_strategy_shares_a_forked_chain() {
             "[strategies.sandwich]\nenabled = false",
             "[strategies.sandwich]\nenabled = true\nmin_profit_usd = 2.0",
         )
-        .replace("[account]", "[mempool]\nvictims_per_minute = 6.0\nsize_median_usd = 20000.0\n\n[account]");
+        .replace("[account]", "[mempool]\nvictims_per_minute = 6.0\nsize_median_usd = 20000.0\n\n[account]")
+        .replace("[account]", &format!("[strategies.liquidation]\nenabled = {liquidation}\n\n[account]"))
+        + if liquidation { "\n[lending]\nborrowers = 50\n" } else { "" };
     let spec = load(&text, tmp.path());
     assert!(xcrack::engine::all::combines(&spec));
     let all = xcrack::engine::all::run(&spec, &mut |_| {}).unwrap();
     assert!(all.wallet.matches(), "one wallet on the forked chain, booked = on chain: {:?}", all.wallet);
     assert!(!all.market.trades.is_empty(), "micro-arbitrage traded");
     assert!(all.sandwich.records.iter().any(|r| r.outcome == "included"), "sandwiches landed on the genuine pair");
+    // With liquidations on, the lending market (its pool, oracle, borrowers) is laid on the fork too.
+    if liquidation {
+        assert!(all.liquidation.borrowers > 0, "borrowers on the forked chain");
+    }
 }
 
 /// The shipped market-over-fork scenario: `rpc_url` commented out, the recording beside it.
@@ -210,4 +223,57 @@ fn the_shipped_market_fork_scenario_runs_offline() {
     assert_eq!(summary["chain"]["wallet"]["matches"], true, "{summary}");
     assert_eq!(summary["chain"]["blocks"], 100, "{summary}");
     assert!(summary["trades"]["count"].as_u64().unwrap() > 0, "{summary}");
+}
+
+/// Liquidations over forked state: the cascade scenario (ETH −25 % in 10 minutes, 300 leveraged
+/// borrowers) with its WETH pool the genuine Uniswap V2 pair on anvil (20,000 WETH / 60,000,000
+/// USDC) instead of ours: the lending market is laid on the forked chain, and every liquidation —
+/// block, borrower, amounts repaid and seized, realised gross — is the one our genesis makes.
+#[test]
+fn liquidations_over_forked_state_are_our_genesis_liquidations() {
+    // 20,000 WETH to wrap: more than anvil's default 10,000 ETH per dev account.
+    let Some(node) = anvil::anvil(&["--balance", "100000"]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let e18 = common::uniswap::E18;
+    let (_, router, pair) =
+        common::uniswap::venue(node.addr, (m.weth, m.usdc), (20_000 * e18, 60_000_000_000_000)).unwrap();
+    let n = RpcSource::http(node.addr).latest().unwrap();
+    let repo = common::repo();
+    let base = std::fs::read_to_string(repo.join("scenarios/liquidation_cascade.toml"))
+        .unwrap()
+        .replace(
+            "../data/eth_cascade_synthetic.csv",
+            &repo.join("data/eth_cascade_synthetic.csv").display().to_string(),
+        )
+        .replace("duration = \"30m\"", "duration = \"15m\"")
+        + "\n[network]\nchain_id = 31337\n";
+    let ours = "[[market.dex]]\nname = \"uniswap_v2\"\npair = \"WETH/USDC\"\nreserves = [\"20000 WETH\", \"60000000 USDC\"]\nfee_bps = 30\n";
+    assert!(base.contains(ours), "the cascade's pool");
+    let forked = base.replace(ours, "")
+        + &format!(
+            "\n[chain.fork]\nrpc_url = \"{}\"\nblock = {n}\nweth = \"{}\"\nquote = \"{}\"\n\n\
+             [[chain.fork.pools]]\nname = \"uniswap_v2\"\nrouter = \"{router}\"\npair = \"{pair}\"\nfee_bps = 30\n",
+            node.url(),
+            m.weth,
+            m.usdc
+        );
+    let genesis = base.replace("fee_bps = 30\n", "fee_bps = 30\nswap_gas = 135000\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |text: &str| xcrack::engine::all::run(&load(text, tmp.path()), &mut |_| {}).unwrap();
+    let (fork, ours) = (run(&forked), run(&genesis));
+    // Blocks by their distance from the start: the fork's carry the chain's numbers (after N).
+    let key = |r: &xcrack::engine::all::AllResult, start: u64| -> Vec<_> {
+        r.liquidation
+            .records
+            .iter()
+            .map(|x| (x.block - start, x.borrower, x.predicted_repaid, x.predicted_seized, x.realised_gross, x.outcome))
+            .collect()
+    };
+    assert!(
+        fork.liquidation.records.iter().filter(|x| x.outcome == "included").count() >= 10,
+        "the cascade liquidates"
+    );
+    // Our genesis is block 1; the fork's first block (our contracts laid on it) is N + 1.
+    assert_eq!(key(&fork, n + 1), key(&ours, 1), "the same liquidations over the genuine pair, to the wei");
+    assert!(fork.wallet.matches(), "{:?}", fork.wallet);
 }

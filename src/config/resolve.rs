@@ -1148,16 +1148,6 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
     // Strategies of two families (the CEX/DEX market's, sandwiching, liquidations) run together on
     // one chain and wallet (`engine::all`); the sandwich and liquidation checks above already require
     // that chain (pools in the EVM).
-    // A forked chain runs the CEX/DEX market (micro-arbitrage, cross-DEX, noise traders, rivals)
-    // and the sandwich flow on its real pools; liquidations there would need the lending market
-    // deployed on the fork (not yet).
-    if chain.fork.is_some() && s.strategies.liquidation.enabled {
-        return Err(v.err(
-            v.user_key("strategies.liquidation.enabled", "chain.fork"),
-            "a chain started from a fork runs the micro-arbitrage, cross-DEX and sandwich strategies on its real \
-             pools; liquidations over forked state are not built yet: set this to false",
-        ));
-    }
     let spec = RunSpec {
         name: s.name.clone(),
         description: s.description.clone(),

@@ -55,9 +55,12 @@ pub struct AllResult {
 
 /// Does `spec` enable more than one family of strategies (the CEX/DEX market's, sandwich,
 /// liquidation)? Then they all run together, here: none is dropped.
+/// Liquidations over forked state (`[chain.fork]`) run here too: the lending market is laid on the
+/// market's forked chain.
 pub fn combines(spec: &RunSpec) -> bool {
     let market = spec.micro.enabled || (spec.cross_dex.enabled && spec.dex.len() >= 2);
-    [market, spec.sandwich.enabled, spec.liquidation.enabled].iter().filter(|x| **x).count() > 1
+    let families = [market, spec.sandwich.enabled, spec.liquidation.enabled].iter().filter(|x| **x).count();
+    families > 1 || (spec.chain.fork.is_some() && spec.liquidation.enabled)
 }
 
 pub fn run(spec: &RunSpec, progress: &mut dyn FnMut(SimTime)) -> Result<AllResult, AllRunError> {

@@ -101,7 +101,7 @@ impl<'a> AllWorld<'a> {
     /// lending market (its reserve tokens and pools, the Aave-v3-compatible pool and oracle, the
     /// borrowers, our flash liquidator and `lending.inventory`), the victims' wallets and the relay.
     pub fn new(spec: &'a RunSpec) -> Result<Self, AllRunError> {
-        if spec.chain.dex_engine != crate::config::DexEngine::Evm {
+        if spec.chain.dex_engine != crate::config::DexEngine::Evm && spec.chain.fork.is_none() {
             return Err(AllRunError::Setup(
                 "a run with sandwich or liquidation beside other strategies needs chain.dex_engine = \"evm\"".into(),
             ));
