@@ -8,6 +8,7 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod execution;
+pub mod live;
 pub mod market;
 pub mod mempool;
 pub mod relay;
