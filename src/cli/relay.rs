@@ -33,10 +33,20 @@ pub struct Args {
     /// Stop after this many blocks (default: run until killed).
     #[arg(long)]
     pub blocks: Option<u64>,
+    /// A node that mines on request (anvil with `--no-mining --order fifo`): the relay builds its
+    /// blocks there instead of on a simulated chain (no scenario then).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// With --upstream: wall time between blocks ("2s").
+    #[arg(long, default_value = "2s")]
+    pub block_time: String,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let fail = |message: String| CliError { code: EXIT_FAILURE, message };
+    if let Some(url) = &args.upstream {
+        return run_upstream(&args, url);
+    }
     let bt = super::backtest::Args {
         scenarios: args.scenario.iter().cloned().collect(),
         settings: super::backtest::Settings { set: args.set.clone(), ..Default::default() },
@@ -87,5 +97,35 @@ pub fn run(args: Args) -> Result<(), CliError> {
         built += 1;
         tracing::info!(target: "xcrack::relay", block = b.number, bundles = b.included.len(), "block built");
     }
+    Ok(())
+}
+
+/// `--upstream`: the relay's blocks mined by the node (see `relay::upstream`).
+fn run_upstream(args: &Args, url: &str) -> Result<(), CliError> {
+    let bad = |message: String| CliError { code: EXIT_BAD_INPUT, message };
+    if args.scenario.is_some() || !args.set.is_empty() || !args.fund.is_empty() {
+        return Err(bad("--upstream builds on the node's own chain: no scenario, --set or --fund".into()));
+    }
+    let block_time = crate::core::parse_duration(&args.block_time)
+        .ok()
+        .filter(|t| (NANOS_PER_SEC / 10..=600 * NANOS_PER_SEC).contains(t))
+        .ok_or_else(|| bad(format!("--block-time {}: not a duration between 100ms and 600s", args.block_time)))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();
+    let mut up = crate::relay::upstream::Upstream::start(url, addr, Duration::from_nanos(block_time))
+        .map_err(|m| CliError { code: EXIT_FAILURE, message: m })?;
+    println!("relay listening on http://{}", up.addr());
+    println!(
+        "chain id {}, blocks mined by {} every {}",
+        up.chain_id(),
+        crate::chain::rpc::redact(url),
+        args.block_time
+    );
+    let mut built = 0u64;
+    while args.blocks.is_none_or(|n| built < n) {
+        let m = up.next_block().map_err(|m| CliError { code: EXIT_FAILURE, message: m })?;
+        built += 1;
+        tracing::info!(target: "xcrack::relay", block = m.number, bundles = m.included.len(), dropped = m.dropped.len(), public = m.public, "block mined upstream");
+    }
+    up.stop();
     Ok(())
 }

@@ -96,6 +96,9 @@ pub struct BlockBuild {
     pub number: u64,
     /// In block order: the bundle hash and its receipts.
     pub included: Vec<(B256, Vec<Receipt>)>,
+    /// The included bundles' raw transactions and the hashes each may let revert, in the same order
+    /// (a relay in front of a node sends exactly these).
+    pub raws: Vec<(Vec<Bytes>, Vec<B256>)>,
 }
 
 /// The relay's book: bundles waiting for their block, outcomes, counters and the head it last
@@ -409,7 +412,7 @@ impl Relay {
                 a.0.seq.cmp(&b.0.seq)
             }
         });
-        let mut build = BlockBuild { number, included: Vec::new() };
+        let mut build = BlockBuild { number, included: Vec::new(), raws: Vec::new() };
         for (b, pay, pools) in ranked {
             // A rival wins a shared pool when it pays at least as much per gas.
             let best_rival = rivals
@@ -432,11 +435,21 @@ impl Relay {
                     self.finished.push_back((number, b.hash));
                     self.stats.included += 1;
                     build.included.push((b.hash, receipts));
+                    build.raws.push((b.txs, b.may_revert));
                 }
                 Err(f) => self.fail(b.hash, number, f.reason),
             }
         }
         build
+    }
+
+    /// A bundle the book counted as included that its node then did not take (a relay in front
+    /// of a node): failed after all, with why.
+    pub fn not_taken(&mut self, hash: B256, block: u64, reason: String) {
+        if matches!(self.outcomes.get(&hash), Some(BundleOutcome::Included { .. })) {
+            self.stats.included = self.stats.included.saturating_sub(1);
+        }
+        self.fail(hash, block, reason);
     }
 
     fn fail(&mut self, hash: B256, block: u64, reason: String) {

@@ -9,6 +9,7 @@ pub mod http;
 pub mod port;
 pub mod rpc;
 pub mod server;
+pub mod upstream;
 
 pub use builder::{BlockBuild, BundleOutcome, CallRequest, Handled, Relay, RelayStats, RivalBid};
 pub use client::{RelayClient, RelayError};

@@ -133,6 +133,11 @@ impl RpcSource {
         Ok(out)
     }
 
+    /// Any one call's result (e.g. a dev node's `evm_mine`), as the node answered it.
+    pub fn request(&self, method: &'static str, params: Value) -> Result<Value, ForkError> {
+        Ok(self.send(&[Call::new(method, params)])?.remove(0))
+    }
+
     pub fn chain_id(&self) -> Result<u64, ForkError> {
         let r = self.send(&[Call::new("eth_chainId", json!([]))])?;
         quantity("eth_chainId", "result", &r[0])
