@@ -14,4 +14,4 @@ pub mod upstream;
 pub use builder::{BlockBuild, BundleOutcome, CallRequest, Handled, Relay, RelayStats, RivalBid};
 pub use client::{RelayClient, RelayError};
 pub use port::{ChainInbox, ChainPort, chain_port};
-pub use server::{RelayServer, SharedRelay};
+pub use server::{HttpServer, RelayServer, SharedRelay};

@@ -29,11 +29,7 @@ pub type SharedRelay = Arc<Mutex<Relay>>;
 /// Most connections served at once; further ones are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-pub struct RelayServer {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
+pub struct RelayServer(HttpServer);
 
 impl RelayServer {
     /// Binds `addr` (port 0 picks a free one) and serves until `stop` or drop.
@@ -58,13 +54,49 @@ impl RelayServer {
         addr: SocketAddr,
         tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<RelayServer> {
+        let service = move |req| handle(relay.clone(), chain.clone(), req);
+        HttpServer::start(addr, tls, "xcrack-relay", service).map(RelayServer)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr()
+    }
+
+    /// Stops accepting, drops open connections and joins the runtime's threads.
+    pub fn stop(&mut self) {
+        self.0.stop()
+    }
+}
+
+/// Our HTTP/1.1 server on hyper: connections served concurrently on a small tokio runtime of its
+/// own, each with a header-read deadline (the TLS handshake within it) and head size limits, at
+/// most `MAX_CONNECTIONS` at once. The relay and live mode's metrics endpoint serve through it.
+pub struct HttpServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl HttpServer {
+    /// Binds `addr` (port 0 picks a free one) and answers every request with `service` until
+    /// `stop` or drop; `name` names the runtime's threads.
+    pub fn start<S, F>(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        name: &'static str,
+        service: S,
+    ) -> std::io::Result<HttpServer>
+    where
+        S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<HttpResponse<Full<Bytes>>, Infallible>> + Send + 'static,
+    {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(4)
-            .thread_name("xcrack-relay")
+            .thread_name(name)
             .enable_io()
             .enable_time()
             .build()?;
@@ -92,11 +124,10 @@ impl RelayServer {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let relay = relay.clone();
-                let chain = chain.clone();
+                let service = service.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(relay.clone(), chain.clone(), req));
+                    let service = service_fn(service);
                     let mut http = http1::Builder::new();
                     http.timer(TokioTimer::new())
                         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -124,7 +155,7 @@ impl RelayServer {
                 });
             }
         });
-        Ok(RelayServer { addr, shutdown: Some(shutdown), runtime: Some(runtime) })
+        Ok(HttpServer { addr, shutdown: Some(shutdown), runtime: Some(runtime) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -142,7 +173,7 @@ impl RelayServer {
     }
 }
 
-impl Drop for RelayServer {
+impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop();
     }

@@ -1,0 +1,211 @@
+//! Live mode's metrics and health: counters, gauges and a decision-latency histogram in a
+//! prometheus-client registry, served as Prometheus text on `/metrics` beside `/health` (our hyper
+//! server, `relay::HttpServer`). The run's journal is the source of the counts: `sync` adds what
+//! it gained since the last call (events by kind, actions by decision, bundles by outcome), so the
+//! metrics never disagree with the journal a report is built from.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Response, StatusCode};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::journal::{Decision, EVENT_KINDS, Journal};
+use crate::relay::HttpServer;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// What `/health` says: fine while every source spoke within `max_lag` and nothing stopped us.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    /// Seconds since each source (heads, pending, relays) last delivered.
+    pub lag_s: Vec<(String, f64)>,
+    pub breaker_open: bool,
+    pub stopped: Option<String>,
+}
+
+pub struct LiveMetrics {
+    registry: Registry,
+    events: Family<Labels, Counter>,
+    actions: Family<Labels, Counter>,
+    bundles: Family<Labels, Counter>,
+    decision_latency: Histogram,
+    pnl: Gauge<f64, AtomicU64>,
+    breaker: Gauge,
+    source_lag: Family<Labels, Gauge<f64, AtomicU64>>,
+    /// How much of the journal `sync` has counted.
+    synced: Mutex<Synced>,
+    health: Mutex<Health>,
+    max_lag_s: f64,
+}
+
+#[derive(Default)]
+struct Synced {
+    events: [u64; EVENT_KINDS.len()],
+    actions: usize,
+    bundles: usize,
+}
+
+impl LiveMetrics {
+    /// Metrics whose health turns bad when a source has been silent for more than `max_lag`.
+    pub fn new(max_lag: Duration) -> Self {
+        let mut registry = Registry::with_prefix("xcrack");
+        let events = Family::<Labels, Counter>::default();
+        registry.register("events", "Events the strategies saw, by kind", events.clone());
+        let actions = Family::<Labels, Counter>::default();
+        registry.register(
+            "actions",
+            "Actions the strategies asked for, by strategy, kind and decision",
+            actions.clone(),
+        );
+        let bundles = Family::<Labels, Counter>::default();
+        registry.register(
+            "bundles",
+            "Bundle news by status (submitted, included, not included, failed, ...)",
+            bundles.clone(),
+        );
+        // 10 µs … ~330 ms.
+        let decision_latency = Histogram::new(exponential_buckets(1e-5, 2.0, 16));
+        registry.register(
+            "decision_latency_seconds",
+            "Event seen to action decided (strategy, risk gate, simulation)",
+            decision_latency.clone(),
+        );
+        let pnl = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "pnl_quote",
+            "Net P&L so far in the quote currency, net of fees, gas and bribes",
+            pnl.clone(),
+        );
+        let breaker = Gauge::default();
+        registry.register("risk_breaker_open", "1 while the risk gate's circuit breaker is open", breaker.clone());
+        let source_lag = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register("source_lag_seconds", "Seconds since each source last delivered", source_lag.clone());
+        LiveMetrics {
+            registry,
+            events,
+            actions,
+            bundles,
+            decision_latency,
+            pnl,
+            breaker,
+            source_lag,
+            synced: Mutex::new(Synced::default()),
+            health: Mutex::new(Health::default()),
+            max_lag_s: max_lag.as_secs_f64(),
+        }
+    }
+
+    /// Counts what `journal` gained since the last call.
+    pub fn sync(&self, journal: &Journal) {
+        let mut s = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, kind) in EVENT_KINDS.iter().enumerate() {
+            let new = journal.events_seen[i].saturating_sub(s.events[i]);
+            if new > 0 {
+                self.events.get_or_create(&vec![("kind", kind.to_string())]).inc_by(new);
+            }
+            s.events[i] = journal.events_seen[i];
+        }
+        for a in journal.actions.iter().skip(s.actions) {
+            let decision = match a.decision {
+                Decision::Executed => "executed".to_string(),
+                Decision::Skipped(r) => format!("skipped:{}", r.as_str()),
+                Decision::Refused(r) => format!("refused:{}", r.as_str()),
+            };
+            let labels =
+                vec![("strategy", a.strategy.to_string()), ("kind", a.kind.to_string()), ("decision", decision)];
+            self.actions.get_or_create(&labels).inc();
+        }
+        s.actions = journal.actions.len();
+        for b in journal.bundles.iter().skip(s.bundles) {
+            self.bundles.get_or_create(&vec![("status", b.status.as_str().to_string())]).inc();
+        }
+        s.bundles = journal.bundles.len();
+    }
+
+    pub fn observe_decision(&self, took: Duration) {
+        self.decision_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn set_pnl(&self, quote: f64) {
+        self.pnl.set(quote);
+    }
+
+    /// The state `/health` and the alerts read: each source's lag, the breaker, a stop.
+    pub fn set_health(&self, h: Health) {
+        self.breaker.set(i64::from(h.breaker_open));
+        for (source, lag) in &h.lag_s {
+            self.source_lag.get_or_create(&vec![("source", source.clone())]).set(*lag);
+        }
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `/health`: 200 and `ok`, or 503 and every reason it is not.
+    pub fn health_report(&self) -> (bool, serde_json::Value) {
+        let h = self.health();
+        let mut problems: Vec<String> = h
+            .lag_s
+            .iter()
+            .filter(|(_, lag)| *lag > self.max_lag_s)
+            .map(|(s, lag)| format!("source {s} silent for {lag:.1} s (limit {:.1} s)", self.max_lag_s))
+            .collect();
+        if h.breaker_open {
+            problems.push("the risk gate's circuit breaker is open".into());
+        }
+        if let Some(why) = &h.stopped {
+            problems.push(format!("stopped: {why}"));
+        }
+        let ok = problems.is_empty();
+        (ok, serde_json::json!({"status": if ok { "ok" } else { "degraded" }, "problems": problems}))
+    }
+
+    /// The registry in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// `/metrics` and `/health` on `addr` until stopped.
+pub fn serve(metrics: Arc<LiveMetrics>, addr: SocketAddr) -> std::io::Result<HttpServer> {
+    let service = move |req: hyper::Request<hyper::body::Incoming>| {
+        let metrics = metrics.clone();
+        async move {
+            let reply = |status: StatusCode, kind: &'static str, body: String| {
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                *r.status_mut() = status;
+                r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
+                r
+            };
+            Ok::<_, std::convert::Infallible>(match (req.method(), req.uri().path()) {
+                (&Method::GET, "/metrics") => reply(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    metrics.encode(),
+                ),
+                (&Method::GET, "/health") => {
+                    let (ok, body) = metrics.health_report();
+                    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    reply(status, "application/json", body.to_string())
+                }
+                _ => reply(StatusCode::NOT_FOUND, "text/plain", "GET /metrics or /health\n".into()),
+            })
+        }
+    };
+    HttpServer::start(addr, None, "xcrack-metrics", service)
+}

@@ -1,0 +1,140 @@
+//! Live mode's `/metrics`, `/health` and alerts, on loopback.
+//!
+//! - `/metrics` serves the Prometheus text of what the journal of a real run (the sandwich
+//!   fixture backtest) holds: events by kind, actions by decision, bundles by status — the same
+//!   numbers as the journal — plus the decision-latency histogram, P&L and risk gauges.
+//! - `/health` is 200 `ok` while every source speaks, 503 with each reason when one is silent too
+//!   long, the breaker is open or we stopped.
+//! - Alerts reach a Discord webhook and a Telegram bot (a local HTTP receiver standing in for both)
+//!   in each one's JSON, once per condition until it clears; a receiver answering 500 is reported.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use xcrack::live::alerts::{Alert, AlertRules, Alerter, Channels};
+use xcrack::live::metrics::{Health, LiveMetrics, serve};
+use xcrack::relay::HttpServer;
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let req = Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn metrics_and_health_are_served_from_the_journal() {
+    let spec = common::spec("sandwich_fixture.toml", &[]);
+    let run = xcrack::engine::sandwich::run(&spec).unwrap();
+    let metrics = Arc::new(LiveMetrics::new(Duration::from_secs(30)));
+    metrics.sync(&run.journal);
+    metrics.sync(&run.journal); // nothing new: counted once
+    metrics.observe_decision(Duration::from_micros(180));
+    metrics.set_pnl(12.5);
+    metrics.set_health(Health { lag_s: vec![("heads".into(), 3.0), ("pending".into(), 0.2)], ..Health::default() });
+    let mut server = serve(metrics.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+
+    let (status, text) = get(server.addr(), "/metrics");
+    assert_eq!(status, 200);
+    let pending = run.journal.events_seen[2];
+    assert!(pending > 0);
+    assert!(text.contains(&format!("xcrack_events_total{{kind=\"pending_tx\"}} {pending}")), "{text}");
+    let executed =
+        run.journal.actions.iter().filter(|a| a.decision == xcrack::engine::journal::Decision::Executed).count();
+    assert!(text.contains(&format!("decision=\"executed\"}} {executed}")), "{text}");
+    let included = run.journal.bundles.iter().filter(|b| b.status == xcrack::core::BundleStatus::Included).count();
+    assert!(
+        included > 0 && text.contains(&format!("xcrack_bundles_total{{status=\"included\"}} {included}")),
+        "{text}"
+    );
+    assert!(text.contains("xcrack_decision_latency_seconds_count 1"), "{text}");
+    assert!(text.contains("xcrack_pnl_quote 12.5"), "{text}");
+    assert!(text.contains("xcrack_source_lag_seconds{source=\"heads\"} 3.0"), "{text}");
+    assert!(text.ends_with("# EOF\n"));
+
+    assert_eq!(get(server.addr(), "/health"), (200, r#"{"problems":[],"status":"ok"}"#.into()));
+    metrics.set_health(Health { lag_s: vec![("heads".into(), 45.0)], breaker_open: true, stopped: None });
+    let (status, body) = get(server.addr(), "/health");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("source heads silent for 45.0 s") && body.contains("circuit breaker"), "{body}");
+    assert_eq!(get(server.addr(), "/nope").0, 404);
+    server.stop();
+}
+
+/// A webhook receiver on loopback: every request's path and body, answered with `status`.
+fn receiver(status: StatusCode) -> (HttpServer, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let service = move |req: Request<hyper::body::Incoming>| {
+        let seen = seen.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            seen.lock().unwrap().push((path, json));
+            let mut r = Response::new(Full::new(Bytes::from_static(b"{}")));
+            *r.status_mut() = status;
+            Ok::<_, Infallible>(r)
+        }
+    };
+    (HttpServer::start("127.0.0.1:0".parse().unwrap(), None, "test-webhooks", service).unwrap(), got)
+}
+
+#[test]
+fn alerts_reach_discord_and_telegram_once_per_condition() {
+    let (hooks, got) = receiver(StatusCode::NO_CONTENT);
+    let base = format!("http://{}", hooks.addr());
+    let channels = Channels {
+        discord: Some(format!("{base}/api/webhooks/123/SECRET")),
+        telegram: Some((format!("{base}/botTOKEN"), "-1001".into())),
+    };
+    let rules = AlertRules { source_silent_after: Duration::from_secs(30), pnl_below: Some(-100.0) };
+    let mut alerter = Alerter::new(rules, channels);
+    let quiet = Health { lag_s: vec![("heads".into(), 2.0)], ..Health::default() };
+    assert!(alerter.check(&quiet, 5.0).is_empty());
+    let bad = Health { lag_s: vec![("heads".into(), 40.0)], breaker_open: true, stopped: None };
+    let fired = alerter.check(&bad, -150.0);
+    assert_eq!(fired.len(), 3, "{fired:?}");
+    assert!(fired.contains(&Alert::BreakerOpen));
+    assert!(alerter.check(&bad, -150.0).is_empty(), "still true: not again");
+    for a in &fired {
+        assert!(alerter.send(a).is_empty(), "delivered");
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 6, "three alerts, two channels each");
+    let discord: Vec<_> = got.iter().filter(|(p, _)| p == "/api/webhooks/123/SECRET").collect();
+    let telegram: Vec<_> = got.iter().filter(|(p, _)| p == "/botTOKEN/sendMessage").collect();
+    assert_eq!((discord.len(), telegram.len()), (3, 3));
+    assert!(discord.iter().any(|(_, b)| b["content"].as_str().unwrap().contains("circuit breaker")));
+    assert!(telegram.iter().all(|(_, b)| b["chat_id"] == "-1001" && b["text"].is_string()));
+    assert!(telegram.iter().any(|(_, b)| b["text"].as_str().unwrap().contains("-150.00 is below the limit -100.00")));
+
+    // Cleared, then true again: fires again.
+    assert!(alerter.check(&quiet, 5.0).is_empty());
+    assert_eq!(alerter.check(&Health { breaker_open: true, ..quiet.clone() }, 5.0), vec![Alert::BreakerOpen]);
+
+    // A receiver that fails is reported per channel, without the token in the message.
+    let (broken, _) = receiver(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut failing = Alerter::new(
+        AlertRules { source_silent_after: Duration::from_secs(30), pnl_below: None },
+        Channels { discord: Some(format!("http://{}/api/webhooks/1/SECRET", broken.addr())), telegram: None },
+    );
+    let failures = failing.send(&Alert::EmergencyStop("operator".into()));
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("HTTP 500") && !failures[0].contains("SECRET"), "{failures:?}");
+}
