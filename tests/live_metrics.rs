@@ -76,8 +76,11 @@ fn metrics_and_health_are_served_from_the_journal() {
     server.stop();
 }
 
+/// What a receiver got: each request's path and JSON body.
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
 /// A webhook receiver on loopback: every request's path and body, answered with `status`.
-fn receiver(status: StatusCode) -> (HttpServer, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+fn receiver(status: StatusCode) -> (HttpServer, Received) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let seen = got.clone();
     let service = move |req: Request<hyper::body::Incoming>| {
