@@ -8,7 +8,7 @@ fn main() {
     let quiet = match &cli.command {
         Command::Backtest(a) => a.quiet,
         Command::Fork(a) => a.quiet,
-        Command::Relay(_) | Command::Bench(_) | Command::Report(_) | Command::Signoff(_) => false,
+        Command::Relay(_) | Command::Bench(_) | Command::Report(_) | Command::Signoff(_) | Command::Live(_) => false,
     };
     let default_level = if quiet { "error" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -28,6 +28,7 @@ fn main() {
         Command::Bench(args) => xcrack::cli::bench::run(args),
         Command::Report(args) => xcrack::cli::report::run(args),
         Command::Signoff(args) => xcrack::cli::signoff::run(args),
+        Command::Live(args) => xcrack::cli::live::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

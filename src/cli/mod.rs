@@ -3,6 +3,7 @@
 pub mod backtest;
 pub mod bench;
 pub mod fork;
+pub mod live;
 pub mod relay;
 pub mod report;
 pub mod signoff;
@@ -60,6 +61,10 @@ pub enum Command {
     /// [signoff] names (each with this config), check the criteria on every report, and write the
     /// record (config and binary hashes, each check) live mode requires. Exit 4 when a check failed.
     Signoff(signoff::Args),
+    /// Trade live: the sandwich strategy on a real node (new heads over its WebSocket, its pending
+    /// pool) with bundles to real relays, after a passing sign-off of this exact config; paused
+    /// until --go or the go file, stopped by the stop file; every bundle journaled before it is sent.
+    Live(live::Args),
     /// Write a run's report again from its SQLite journal (`backtest --journal FILE`), given the
     /// scenario, seed and overrides the run used: byte-identical to the run's report (CEX/DEX runs).
     Report(report::Args),

@@ -6,6 +6,7 @@ pub mod budget;
 pub mod fork;
 pub mod layers;
 pub mod limits;
+pub mod live;
 pub mod resolve;
 pub mod schema;
 
@@ -24,7 +25,7 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/calm.toml");
 pub const DEFAULT_SCENARIO_NAME: &str = "scenarios/calm.toml (embedded)";
 
 /// Top-level keys a `--config` file may set (the scenario may set all).
-const CONFIG_FILE_KEYS: &[&str] = &["network", "strategies", "safety", "monitoring", "fork", "keys", "signoff"];
+const CONFIG_FILE_KEYS: &[&str] = &["network", "strategies", "safety", "monitoring", "fork", "keys", "signoff", "live"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: key `{key}`: {message}")]

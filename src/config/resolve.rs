@@ -296,6 +296,8 @@ pub struct RunSpec {
     pub fork: Option<super::ForkSpec>,
     /// `[keys]`: real keys for fork and live mode.
     pub keys: KeysSpec,
+    /// `[live]`, when the file has one (live mode).
+    pub live: Option<super::live::LiveSpec>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1240,6 +1242,10 @@ pub fn resolve(s: &Settings, layered: &Layered, base_dir: &Path) -> Result<RunSp
         fork: match &s.fork {
             None => None,
             Some(f) => Some(super::fork::resolve(f, base_dir, &|key, message| v.err(key, message))?),
+        },
+        live: match &s.live {
+            None => None,
+            Some(l) => Some(super::live::resolve(l, base_dir, &|key, message| v.err(key, message))?),
         },
     };
     if let Some((key, message)) = super::budget::over_budget(&super::budget::estimate(&spec)) {

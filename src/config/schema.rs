@@ -59,6 +59,9 @@ pub struct Settings {
     /// What `xcrack signoff` runs for this config and what must hold (read by that command only).
     #[serde(default)]
     pub signoff: Option<crate::risk::signoff::SignoffConfig>,
+    /// Live mode: the node, the relays, the executor, the journal (`xcrack live`).
+    #[serde(default)]
+    pub live: Option<super::live::LiveConfig>,
 }
 
 /// `[keys]`: where the searcher's key (and, for live mode, the relay-auth key) come from.

@@ -140,11 +140,20 @@ impl<X: revm::database::DatabaseRef> BundleChain for SimChain<X> {
 /// `who`'s net flow per token in `receipts` (ERC-20 transfers to it minus from it), by token.
 /// Only Transfer logs naming `who` are decoded: this runs on every simulated bundle.
 pub fn token_flows_of(receipts: &[Receipt], who: Address) -> Vec<(Address, i128)> {
+    let logs = receipts.iter().flat_map(|r| &r.logs).map(|l| (l.address, l.topics(), &l.data.data[..]));
+    transfer_flows(logs, who)
+}
+
+/// `who`'s net flow per token in ERC-20 `Transfer` logs given as (token, topics, data): transfers to
+/// it minus from it, by token address.
+pub fn transfer_flows<'a>(
+    logs: impl Iterator<Item = (Address, &'a [B256], &'a [u8])>,
+    who: Address,
+) -> Vec<(Address, i128)> {
     use alloy_sol_types::SolEvent;
     let sig = crate::chain::contracts::ITestERC20::Transfer::SIGNATURE_HASH;
     let mut out: Vec<(Address, i128)> = Vec::new();
-    for log in receipts.iter().flat_map(|r| &r.logs) {
-        let t = log.topics();
+    for (token, t, data) in logs {
         if t.len() != 3 || t[0] != sig {
             continue;
         }
@@ -152,11 +161,11 @@ pub fn token_flows_of(receipts: &[Receipt], who: Address) -> Vec<(Address, i128)
         if from != who && to != who {
             continue;
         }
-        let v = U256::from_be_slice(log.data.data.get(..32).unwrap_or_default()).saturating_to::<i128>();
+        let v = U256::from_be_slice(data.get(..32).unwrap_or_default()).saturating_to::<i128>();
         let d = if to == who { v } else { 0 } - if from == who { v } else { 0 };
-        match out.iter_mut().find(|(a, _)| *a == log.address) {
+        match out.iter_mut().find(|(a, _)| *a == token) {
             Some(e) => e.1 += d,
-            None => out.push((log.address, d)),
+            None => out.push((token, d)),
         }
     }
     out.sort_by_key(|e| e.0);

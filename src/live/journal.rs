@@ -203,6 +203,23 @@ impl LiveJournal {
         Ok(())
     }
 
+    /// Bundle `hash` for block `target` moves to `state` (settled at `settled_block`).
+    pub fn mark_hash(
+        &mut self,
+        hash: B256,
+        target: u64,
+        state: State,
+        settled_block: Option<u64>,
+    ) -> Result<(), LiveJournalError> {
+        self.conn
+            .execute(
+                "UPDATE bundles SET state = ?3, settled_block = COALESCE(?4, settled_block) WHERE bundle_hash = ?1 AND target_block = ?2",
+                params![hash.to_string(), target as i64, state.as_str(), settled_block.map(|b| b as i64)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The open bundle whose replacement id is `uuid` (the one a cancel withdraws).
     pub fn open_by_uuid(&self, uuid: &str) -> Result<Option<i64>, LiveJournalError> {
         self.conn

@@ -4,5 +4,7 @@
 pub mod alerts;
 pub mod journal;
 pub mod metrics;
+pub mod relays;
+pub mod world;
 
 pub use journal::{Begin, Entry, JournaledSink, LiveJournal, LiveJournalError, State};

@@ -1,0 +1,245 @@
+//! `xcrack live --config FILE`: the strategies against a real node and real relays, through the one
+//! driver. It refuses to start without a passing sign-off of exactly this config file made by this
+//! build; needs real keys (`[keys]`: the searcher's and the relay-auth key, never simulation keys);
+//! reconciles with the chain before anything (chain id, our nonce and pending transactions, our
+//! balances, the journal's open bundles settled from the receipts); starts paused until `--go` or
+//! the go file; stops for good (outstanding bundles cancelled) when the stop file appears. Every
+//! bundle is journaled before it is sent (`live::JournaledSink`).
+//!
+//! Today it runs the sandwich strategy on `[fork]`'s pools (see README "Going live").
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::SolCall;
+
+use super::backtest::CliError;
+use super::signoff::EXIT_SIGNOFF_FAILED;
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE};
+use crate::chain::contracts::ITestERC20;
+use crate::chain::fork::Pin;
+use crate::chain::heads::HeadFollower;
+use crate::chain::rpc::{Endpoint, Retry, RpcSource};
+use crate::config::{self, RunSpec, Sources};
+use crate::core::SimTime;
+use crate::engine::driver;
+use crate::engine::journal::Journal;
+use crate::engine::manager::StrategyManager;
+use crate::execution::bundle_manager::BundleManager;
+use crate::live::world::{Inbox, LiveCounts, LiveParts, LiveSource, LiveWorld};
+use crate::live::{JournaledSink, LiveJournal, State};
+use crate::risk::RiskGate;
+use crate::sim::desk::BundleDesk;
+use crate::strategies::sandwich_strategy::SandwichStrategy;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration: [live] (node, relays, executor, journal), [fork] (the pools), [keys],
+    /// the strategies and [safety]. It must be signed off (`xcrack signoff --config FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The sign-off record (default: next to the config file, `<name>.signoff.json`).
+    #[arg(long, value_name = "FILE")]
+    pub signoff: Option<PathBuf>,
+    /// Start trading at once instead of waiting for the go file.
+    #[arg(long)]
+    pub go: bool,
+    /// Stop after this many new heads (default: until the stop file or a failure).
+    #[arg(long)]
+    pub blocks: Option<u64>,
+}
+
+fn bad(message: String) -> CliError {
+    CliError { code: EXIT_BAD_INPUT, message }
+}
+
+fn failed(message: String) -> CliError {
+    CliError { code: EXIT_FAILURE, message }
+}
+
+fn load(config_file: &Path) -> Result<RunSpec, CliError> {
+    let sources = Sources {
+        config_file: Some(config_file.display().to_string()),
+        scenario: Some((super::fork::FORK_BASE_NAME.to_string(), super::fork::FORK_BASE.to_string())),
+        env: Vec::new(),
+        cli: Vec::new(),
+    }
+    .with_process_env();
+    let base_dir = config_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let layered = config::layer(&sources)?;
+    let settings = config::settings(&layered)?;
+    if settings.live.is_none() || settings.fork.is_none() {
+        return Err(bad(format!(
+            "{}: live mode needs a [live] section (node, relays, executor) and [fork]'s pools (weth, quote, [[fork.pools]])",
+            config_file.display()
+        )));
+    }
+    Ok(config::resolve(&settings, &layered, &base_dir)?)
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    // The gate first: nothing is read or connected without a passing sign-off of these bytes.
+    let record = args.signoff.clone().unwrap_or_else(|| args.config.with_extension("signoff.json"));
+    let signed = crate::risk::signoff::verify(&args.config, &record).map_err(|m| CliError {
+        code: EXIT_SIGNOFF_FAILED,
+        message: format!("live mode needs a passing sign-off of this config: {m}"),
+    })?;
+    let spec = load(&args.config)?;
+    let (live, fork) = match (&spec.live, &spec.fork) {
+        (Some(l), Some(f)) => (l, f),
+        _ => return Err(bad("no [live] or [fork] section".into())),
+    };
+    if spec.liquidation.enabled || spec.cross_dex.enabled || spec.micro.enabled || !spec.sandwich.enabled {
+        return Err(bad(
+            "live mode runs the sandwich strategy today: enable it alone (strategies.sandwich.enabled = true)".into(),
+        ));
+    }
+    let searcher = spec.keys.searcher.as_ref().ok_or_else(|| {
+        bad("keys.searcher: live mode signs with your key (an environment variable or a keystore), never a simulation key".into())
+    })?;
+    let relay_auth = spec
+        .keys
+        .relay_auth
+        .as_ref()
+        .ok_or_else(|| bad("keys.relay_auth: the relays' auth signatures need their own key".into()))?;
+    let wallet = searcher.load().map_err(|e| bad(format!("keys.searcher: {e}")))?;
+    let me = wallet.address();
+    println!("signed off: {} ({} runs)", args.config.display(), signed.runs.len());
+
+    // The node: chain id, head, pools.
+    let endpoint = Endpoint::parse(&live.node).map_err(|m| bad(format!("live.node: {m}")))?;
+    let retry = Retry::default();
+    let rpc = RpcSource::new(endpoint.clone().transport(retry));
+    let shown = endpoint.shown.clone();
+    let fail = |e: crate::chain::fork::ForkError| failed(format!("node {shown}: {e}"));
+    let chain_id = rpc.chain_id().map_err(fail)?;
+    if chain_id != spec.chain_id {
+        return Err(bad(format!("network.chain_id: is {}, but the node serves chain {chain_id}", spec.chain_id)));
+    }
+    let head = rpc.heads(&[rpc.latest().map_err(fail)?]).map_err(fail)?[0];
+    let pin = Pin { chain_id, number: head.number, hash: head.hash };
+    let venues = crate::sim::fork::venues_of(&rpc, &pin, fork).map_err(|e| bad(e.to_string()))?;
+
+    // Reconcile before the first action: nonces, balances, the journal's open bundles.
+    let count = |tag: &str| -> Result<u64, CliError> {
+        let v = rpc.request("eth_getTransactionCount", serde_json::json!([me, tag])).map_err(fail)?;
+        crate::relay::rpc::parse_quantity(v.as_str().unwrap_or_default())
+            .ok_or_else(|| failed(format!("eth_getTransactionCount: `{v}` is not a quantity")))
+    };
+    let (mined, pending) = (count("latest")?, count("pending")?);
+    let balance = |token: Address| -> Result<u128, CliError> {
+        let out = rpc.call(&pin, token, &ITestERC20::balanceOfCall { owner: me }.abi_encode()).map_err(fail)?;
+        Ok(U256::from_be_slice(out.get(..32).unwrap_or_default()).saturating_to())
+    };
+    let eth = rpc.request("eth_getBalance", serde_json::json!([me, format!("{:#x}", head.number)])).map_err(fail)?;
+    let eth: u128 = eth
+        .as_str()
+        .and_then(|q| U256::from_str_radix(q.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_default()
+        .saturating_to();
+    let wallet_now = [balance(fork.weth)?, balance(fork.quote)?, eth];
+    println!(
+        "searcher {me}: nonce {mined} ({} pending), WETH {} wei, quote {} raw, ETH {} wei at block {}",
+        pending - mined.min(pending),
+        wallet_now[0],
+        wallet_now[1],
+        wallet_now[2],
+        head.number
+    );
+    let mut journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
+    let settled = settle_journal(&mut journal, &rpc, head.number).map_err(failed)?;
+    println!("journal {}: {} open bundle(s) settled from the chain", live.journal.display(), settled);
+
+    // Sinks: every relay, behind the write-ahead journal.
+    let relays = crate::live::relays::Relays::connect(&live.relays, relay_auth).map_err(bad)?;
+    let sink_journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
+    let sink = JournaledSink::new(relays, sink_journal);
+    let manager = BundleManager::with_sink(wallet, Box::new(sink), spec.chain_id);
+    let metrics = Arc::new(crate::live::metrics::LiveMetrics::new(std::time::Duration::from_secs(
+        (3 * spec.chain.block_time / crate::core::NANOS_PER_SEC).max(30),
+    )));
+    let _server = match live.metrics {
+        Some(addr) => {
+            let s = crate::live::metrics::serve(metrics.clone(), addr)
+                .map_err(|e| failed(format!("live.metrics {addr}: {e}")))?;
+            println!("metrics on http://{}/metrics", s.addr());
+            Some(s)
+        }
+        None => None,
+    };
+
+    let paused = !args.go && !live.go_file.exists();
+    if paused {
+        println!("paused: trading starts when {} exists (or run with --go)", live.go_file.display());
+    }
+    let inbox = Rc::new(RefCell::new(Inbox::default()));
+    let follower = HeadFollower::new(endpoint, retry, head).map_err(fail)?;
+    let mut source = LiveSource::new(
+        inbox.clone(),
+        follower,
+        rpc.clone(),
+        (head.timestamp, spec.chain.block_time),
+        live.poll,
+        args.blocks,
+        (live.stop_file.clone(), live.go_file.clone()),
+        paused,
+    );
+    let parts = LiveParts {
+        rpc,
+        inbox,
+        head,
+        genesis_ts: head.timestamp,
+        venues,
+        desk: BundleDesk::new(manager),
+        journal,
+        wallet: wallet_now,
+        paused,
+        metrics: Some(metrics.clone()),
+    };
+    let mut world = LiveWorld::new(&spec, parts).map_err(failed)?;
+    let mut strategies = StrategyManager::default();
+    let fees = fork.pools.iter().map(|p| p.fee_bps).collect();
+    let strategy =
+        SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, head.timestamp, wallet_now);
+    strategies.register(Box::new(strategy), true);
+    let mut risk = RiskGate::new(spec.safety.clone());
+    let mut run_journal = Journal::default();
+    driver::drive(&mut world, &mut source, &mut strategies, &mut risk, &mut run_journal, SimTime::MAX, &mut |_| {});
+    metrics.sync(&run_journal);
+    let c: LiveCounts = world.counts;
+    println!(
+        "heads {}, pending seen {}, announced {}, bundles sent {}, included {}, not included {}, refused while paused {}",
+        c.heads, c.pending_seen, c.announced, c.bundles_sent, c.included, c.not_included, c.refused_paused
+    );
+    if let Some(why) = &world.stopped {
+        println!("stopped: {why}");
+    }
+    if let Some(e) = world.failure.as_ref().or(source.failure.as_ref()) {
+        return Err(failed(e.clone()));
+    }
+    Ok(())
+}
+
+/// The journal's bundles still open for blocks up to `head`: included when every transaction of
+/// ours is in its target block, otherwise not. How many were settled.
+fn settle_journal(journal: &mut LiveJournal, rpc: &RpcSource, head: u64) -> Result<usize, String> {
+    let open: Vec<_> = journal
+        .entries()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| e.state.open() && e.target_block <= head)
+        .collect();
+    for e in &open {
+        let landed = rpc.landed(e.target_block).map_err(|err| format!("block {}: {err}", e.target_block))?;
+        let held = e.txs.iter().all(|raw| {
+            let h = crate::relay::rpc::tx_hash(raw);
+            landed.iter().any(|t| t.hash == h)
+        });
+        let state = if held { State::Included } else { State::NotIncluded };
+        journal.mark(e.seq, state, None, Some(e.target_block)).map_err(|err| err.to_string())?;
+    }
+    Ok(open.len())
+}

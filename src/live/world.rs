@@ -1,0 +1,652 @@
+//! Live mode through the one driver: `LiveSource` turns the node's news into the driver's events
+//! (new heads over the WebSocket `HeadFollower`, the pending pool read every `live.poll`, the stop
+//! and go files) and `LiveWorld` is the world they happen to: each head pins the node's state for
+//! the strategies and settles our bundles for it from the block's receipts; pending swaps on our
+//! pools are announced; bundles are signed, simulated on the pinned state, and sent through the
+//! journaled sink to every relay. Nothing is laid over the chain: our wallet and executor are the
+//! chain's own.
+//!
+//! Time is the chain's clock since the first head (its timestamps), advanced between heads by the
+//! wall clock (live mode is not deterministic): the strategies' block arithmetic stays right on a
+//! node whose blocks come faster or slower than their timestamps say.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolCall;
+
+use crate::chain::SimChain;
+use crate::chain::contracts::IUniswapV2Pair;
+use crate::chain::fork::{ForkDb, Pin};
+use crate::chain::heads::{HeadEvent, HeadFollower};
+use crate::chain::rpc::{BlockHead, RpcSource};
+use crate::chain::world::DexVenue;
+use crate::config::{ForkSpec, RunSpec};
+use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
+use crate::core::{
+    Action, AssetId, BlockInfo, BookSnapshot, BundleReport, BundleStatus, ChainView, DexBook, Event, NANOS_PER_SEC,
+    OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
+};
+use crate::engine::driver::{Assessment, Decision, Schedule, Source, World};
+use crate::mempool::target_of;
+use crate::risk::RiskGate;
+use crate::sim::desk::BundleDesk;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LiveEvent {
+    /// The i-th head (canonical block) arrived.
+    Head(u32),
+    /// The i-th pending transaction was seen.
+    Pending(u32),
+    /// Trading may start.
+    Go,
+    /// Trading stops (the stop file): outstanding bundles are cancelled.
+    Stop,
+}
+
+/// What the source saw, for the world to read by index.
+#[derive(Default)]
+pub struct Inbox {
+    pub heads: Vec<BlockHead>,
+    pub pending: Vec<(B256, Bytes)>,
+}
+
+pub struct LiveSource {
+    inbox: Rc<RefCell<Inbox>>,
+    follower: HeadFollower,
+    rpc: RpcSource,
+    seen: BTreeSet<B256>,
+    queue: VecDeque<(SimTime, LiveEvent)>,
+    /// The chain's clock: the run starts at `genesis_ts`; the last head's time and when it came.
+    genesis_ts: u64,
+    block_ns: u64,
+    last_head: (u64, Instant),
+    poll: Duration,
+    blocks_left: Option<u64>,
+    stop_file: PathBuf,
+    go_file: PathBuf,
+    paused: bool,
+    done: bool,
+    /// Why the source gave up (the node gone beyond its retries).
+    pub failure: Option<String>,
+    pub reorgs: u64,
+}
+
+impl LiveSource {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        inbox: Rc<RefCell<Inbox>>,
+        follower: HeadFollower,
+        rpc: RpcSource,
+        (genesis_ts, block_time): (u64, SimTime),
+        poll: Duration,
+        blocks: Option<u64>,
+        (stop_file, go_file): (PathBuf, PathBuf),
+        paused: bool,
+    ) -> Self {
+        LiveSource {
+            inbox,
+            follower,
+            rpc,
+            seen: BTreeSet::new(),
+            queue: VecDeque::new(),
+            genesis_ts,
+            block_ns: block_time.max(NANOS_PER_SEC),
+            last_head: (genesis_ts, Instant::now()),
+            poll,
+            blocks_left: blocks,
+            stop_file,
+            go_file,
+            paused,
+            done: false,
+            failure: None,
+            reorgs: 0,
+        }
+    }
+
+    /// Time on the chain's clock (what the strategies' block times are measured in): the last
+    /// head's time, plus the wall time since it came, short of the next block's.
+    fn now(&self) -> SimTime {
+        let since = (self.last_head.1.elapsed().as_nanos() as u64).min(self.block_ns - crate::core::NANOS_PER_MS);
+        self.last_head.0.saturating_sub(self.genesis_ts) * NANOS_PER_SEC + since
+    }
+
+    /// One look at the node: new heads (waiting up to `poll` for one), then the pending pool.
+    fn look(&mut self) {
+        match self.follower.next(self.poll) {
+            Ok(news) => {
+                for n in news {
+                    match n {
+                        HeadEvent::Block(h) => {
+                            self.last_head = (h.timestamp.max(self.last_head.0), Instant::now());
+                            let mut inbox = self.inbox.borrow_mut();
+                            inbox.heads.push(h);
+                            let i = inbox.heads.len() as u32 - 1;
+                            drop(inbox);
+                            self.queue.push_back((self.now(), LiveEvent::Head(i)));
+                            self.blocks_left = self.blocks_left.map(|b| b.saturating_sub(1));
+                        }
+                        HeadEvent::Reorg { to, depth } => {
+                            self.reorgs += 1;
+                            tracing::warn!(target: "xcrack::live", to = to.number, depth, "reorg: the new branch follows");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.failure = Some(format!("following heads: {e}"));
+                self.done = true;
+                return;
+            }
+        }
+        match self.rpc.txpool() {
+            Ok(txs) => {
+                for t in txs {
+                    if self.seen.insert(t.hash) {
+                        let mut inbox = self.inbox.borrow_mut();
+                        inbox.pending.push((t.hash, t.raw));
+                        let i = inbox.pending.len() as u32 - 1;
+                        drop(inbox);
+                        self.queue.push_back((self.now(), LiveEvent::Pending(i)));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "pending pool not read"),
+        }
+    }
+}
+
+impl Schedule<LiveEvent> for LiveSource {
+    fn schedule(&mut self, at: SimTime, event: LiveEvent) {
+        self.queue.push_back((at, event));
+    }
+}
+
+impl Source<LiveEvent> for LiveSource {
+    fn next_event(&mut self) -> Option<(SimTime, LiveEvent)> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.done || self.blocks_left == Some(0) {
+                return None;
+            }
+            if self.stop_file.exists() {
+                self.done = true;
+                return Some((self.now(), LiveEvent::Stop));
+            }
+            if self.paused && self.go_file.exists() {
+                self.paused = false;
+                return Some((self.now(), LiveEvent::Go));
+            }
+            self.look();
+        }
+    }
+}
+
+/// A bundle of ours at the relays, until its block.
+struct Out {
+    strategy: u16,
+    tag: u64,
+    target: u64,
+    hash: B256,
+    ours: Vec<B256>,
+    uuid: Option<String>,
+}
+
+/// What the run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub heads: u64,
+    pub pending_seen: u64,
+    pub announced: u64,
+    pub bundles_sent: u64,
+    pub included: u64,
+    pub not_included: u64,
+    pub refused_paused: u64,
+}
+
+pub struct LiveWorld<'a> {
+    spec: &'a RunSpec,
+    fork: &'a ForkSpec,
+    rpc: RpcSource,
+    inbox: Rc<RefCell<Inbox>>,
+    genesis_ts: u64,
+    block_s: u64,
+    chain: Option<SimChain<ForkDb<RpcSource>>>,
+    head: BlockHead,
+    venues: Vec<DexVenue>,
+    pools: Vec<PoolSpec>,
+    reserves: Vec<(U256, U256)>,
+    book: DexBook,
+    pub desk: BundleDesk,
+    me: Address,
+    live: BTreeMap<B256, Out>,
+    /// Announced transactions still pending (they leave with the head that mines them).
+    pending: Vec<B256>,
+    inventory: Inventory,
+    journal: super::LiveJournal,
+    paused: bool,
+    pub stopped: Option<String>,
+    pub counts: LiveCounts,
+    metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
+    /// The first failure reading the node's state: the run stops.
+    pub failure: Option<String>,
+}
+
+/// Everything a `LiveWorld` is built from.
+pub struct LiveParts {
+    pub rpc: RpcSource,
+    pub inbox: Rc<RefCell<Inbox>>,
+    pub head: BlockHead,
+    pub genesis_ts: u64,
+    pub venues: Vec<DexVenue>,
+    pub desk: BundleDesk,
+    pub journal: super::LiveJournal,
+    pub wallet: [u128; 3],
+    pub paused: bool,
+    pub metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
+}
+
+impl<'a> LiveWorld<'a> {
+    pub fn new(spec: &'a RunSpec, p: LiveParts) -> Result<Self, String> {
+        let fork = spec.fork.as_ref().ok_or("live mode trades [fork]'s pools: no [fork] section")?;
+        let live = spec.live.as_ref().ok_or("no [live] section")?;
+        let me = p.desk.manager.address();
+        let pools = fork
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, f)| PoolSpec {
+                id: PoolId(i as u16),
+                name: f.name.clone(),
+                asset: AssetId(0),
+                fee_bps: f.fee_bps,
+                swap_gas: f.swap_gas,
+            })
+            .collect();
+        let book = DexBook {
+            weth: fork.weth,
+            quote: fork.quote,
+            executor: live.executor,
+            searcher: me,
+            pools: p.venues.iter().map(|v| (v.router, v.pair)).collect(),
+        };
+        let [base, quote, native] = p.wallet;
+        let mut w = LiveWorld {
+            spec,
+            fork,
+            rpc: p.rpc,
+            inbox: p.inbox,
+            genesis_ts: p.genesis_ts,
+            block_s: (spec.chain.block_time / NANOS_PER_SEC).max(1),
+            chain: None,
+            head: p.head,
+            venues: p.venues,
+            pools,
+            reserves: Vec::new(),
+            book,
+            desk: p.desk,
+            me,
+            live: BTreeMap::new(),
+            pending: Vec::new(),
+            inventory: Inventory {
+                cex_base: Vec::new(),
+                cex_quote: Vec::new(),
+                wallet_base: vec![base],
+                wallet_quote: quote,
+                wallet_native: native,
+            },
+            journal: p.journal,
+            paused: p.paused,
+            stopped: None,
+            counts: LiveCounts::default(),
+            metrics: p.metrics,
+            failure: None,
+        };
+        w.pin(p.head)?;
+        Ok(w)
+    }
+
+    /// The node's state at `head` for the strategies: a fresh pin, the pools' reserves read.
+    fn pin(&mut self, head: BlockHead) -> Result<(), String> {
+        let pin = Pin { chain_id: self.spec.chain_id, number: head.number, hash: head.hash };
+        let db = ForkDb::new(self.rpc.clone(), pin);
+        let hot: Vec<(Address, U256)> =
+            self.venues.iter().flat_map(|v| (6..=12u64).map(move |s| (v.pair, U256::from(s)))).collect();
+        db.prefetch(&hot).map_err(|e| e.to_string())?;
+        let mut chain = SimChain::over(db, self.spec.chain_id);
+        let next_ts = head.timestamp + self.block_s;
+        chain.set_spec(crate::chain::simchain::spec_for(self.spec.chain_id, head.number + 1, next_ts));
+        let base_fee = next_base_fee(head.base_fee, head.gas_used, head.gas_limit).min(u128::from(u64::MAX)) as u64;
+        chain.start_block(head.number + 1, next_ts, base_fee, head.coinbase);
+        let weth_first = self.fork.weth < self.fork.quote;
+        let mut reserves = Vec::with_capacity(self.venues.len());
+        for v in &self.venues {
+            let o = chain
+                .view(self.me, v.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())
+                .map_err(|e| e.to_string())?;
+            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output)
+                .map_err(|e| format!("{}: getReserves: {e}", v.pair))?;
+            let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
+            reserves.push(if weth_first { (r0, r1) } else { (r1, r0) });
+        }
+        if let Some(e) = chain.db_ref().db.failure() {
+            return Err(format!("reading the node's state at block {}: {e}", head.number));
+        }
+        self.reserves = reserves;
+        self.chain = Some(chain);
+        self.head = head;
+        Ok(())
+    }
+
+    /// Our bundles for blocks up to `head`: included when every transaction of ours is in its
+    /// target block (read from the block's receipts), otherwise not; the strategy hears it, the
+    /// journal records it.
+    fn settle(&mut self, head: &BlockHead, out: &mut Vec<Event>) {
+        let due: Vec<B256> = self.live.iter().filter(|(_, o)| o.target <= head.number).map(|(h, _)| *h).collect();
+        let mut blocks: BTreeMap<u64, Vec<crate::chain::rpc::LandedTx>> = BTreeMap::new();
+        for hash in due {
+            let Some(o) = self.live.remove(&hash) else { continue };
+            if let std::collections::btree_map::Entry::Vacant(e) = blocks.entry(o.target) {
+                match self.rpc.landed(o.target) {
+                    Ok(txs) => {
+                        e.insert(txs);
+                    }
+                    Err(err) => {
+                        tracing::warn!(target: "xcrack::live", block = o.target, error = %err, "block not read; bundle settled later");
+                        self.live.insert(hash, o);
+                        continue;
+                    }
+                }
+            }
+            let landed = &blocks[&o.target];
+            let ours: Vec<&crate::chain::rpc::LandedTx> =
+                o.ours.iter().filter_map(|h| landed.iter().find(|t| t.hash == *h)).collect();
+            let included = !o.ours.is_empty() && ours.len() == o.ours.len();
+            let (status, state) = if included {
+                self.counts.included += 1;
+                (BundleStatus::Included, super::State::Included)
+            } else {
+                self.counts.not_included += 1;
+                (BundleStatus::Expired, super::State::NotIncluded)
+            };
+            if let Err(e) = self.journal.mark_hash(hash, o.target, state, Some(o.target)) {
+                tracing::error!(target: "xcrack::live", error = %e, "outcome not journaled");
+            }
+            let effects = ours
+                .iter()
+                .map(|t| OurTxEffect {
+                    gas_used: t.gas_used,
+                    effective_gas_price: t.effective_gas_price,
+                    flows: crate::execution::bundle_manager::transfer_flows(
+                        t.logs.iter().map(|l| (l.address, &l.topics[..], &l.data[..])),
+                        self.me,
+                    ),
+                })
+                .collect();
+            let report = BundleReport {
+                tag: o.tag,
+                status,
+                hash: Some(hash),
+                reason: if included { String::new() } else { format!("not in block {}", o.target) },
+                ours: if included { effects } else { Vec::new() },
+            };
+            self.desk.report(o.strategy, report, out);
+        }
+    }
+
+    fn on_head(&mut self, i: u32, out: &mut Vec<Event>) {
+        let Some(head) = self.inbox.borrow().heads.get(i as usize).copied() else { return };
+        self.counts.heads += 1;
+        self.settle(&head, out);
+        if let Err(e) = self.pin(head) {
+            self.failure = Some(e);
+            return;
+        }
+        // What the block mined leaves the mempool.
+        if let Ok(txs) = self.rpc.landed(head.number) {
+            let mined: BTreeSet<B256> = txs.iter().map(|t| t.hash).collect();
+            self.pending.retain(|h| !mined.contains(h));
+        }
+        if let Some(m) = &self.metrics {
+            m.set_health(super::metrics::Health {
+                lag_s: vec![("heads".into(), 0.0)],
+                breaker_open: false,
+                stopped: self.stopped.clone(),
+            });
+        }
+        out.push(Event::Block(self.block_info()));
+    }
+
+    fn on_pending(&mut self, i: u32, now: SimTime, out: &mut Vec<Event>) {
+        let Some((hash, raw)) = self.inbox.borrow().pending.get(i as usize).cloned() else { return };
+        self.counts.pending_seen += 1;
+        if !target_of(&raw).is_some_and(|to| self.venues.iter().any(|v| v.router == to || v.pair == to)) {
+            return;
+        }
+        let Ok(p) = crate::mempool::PendingTx::from_raw(raw.clone()) else { return };
+        self.counts.announced += 1;
+        let id = self.desk.announce(raw, p.from);
+        self.pending.push(hash);
+        out.push(Event::PendingTx { id, seen_at: now });
+    }
+
+    /// Stops trading: every outstanding bundle cancelled at the relays.
+    fn stop(&mut self, why: &str, out: &mut Vec<Event>) {
+        self.stopped = Some(why.to_string());
+        tracing::warn!(target: "xcrack::live", reason = why, "trading stopped");
+        for (hash, o) in std::mem::take(&mut self.live) {
+            if let Some(uuid) = &o.uuid
+                && let Err(e) = self.desk.manager.cancel(uuid)
+            {
+                tracing::warn!(target: "xcrack::live", %hash, error = %e, "cancel not delivered");
+            }
+            self.desk.tell(o.strategy, o.tag, BundleStatus::Cancelled, Some(hash), out);
+        }
+    }
+
+    fn block_info(&self) -> BlockInfo {
+        BlockInfo {
+            number: self.head.number,
+            timestamp: 0,
+            base_fee_wei: next_base_fee(self.head.base_fee, self.head.gas_used, self.head.gas_limit),
+        }
+    }
+
+    pub fn metrics(&self) -> Option<&super::metrics::LiveMetrics> {
+        self.metrics.as_deref()
+    }
+}
+
+impl World for LiveWorld<'_> {
+    type Event = LiveEvent;
+
+    fn start(&mut self, _q: &mut dyn Schedule<LiveEvent>) {}
+
+    fn advance(
+        &mut self,
+        now: SimTime,
+        event: LiveEvent,
+        _q: &mut dyn Schedule<LiveEvent>,
+        _risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        match event {
+            LiveEvent::Head(i) => self.on_head(i, out),
+            LiveEvent::Pending(i) => self.on_pending(i, now, out),
+            LiveEvent::Go => {
+                self.paused = false;
+                tracing::info!(target: "xcrack::live", "trading started");
+            }
+            LiveEvent::Stop => self.stop("the stop file exists", out),
+        }
+    }
+
+    fn market(&self) -> &dyn MarketView {
+        self
+    }
+
+    fn chain(&self) -> &dyn ChainView {
+        self
+    }
+
+    fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
+        let refuse = (self.paused || self.stopped.is_some()).then_some(SkipReason::RiskLimit);
+        match action {
+            Action::Bundle(req) => Assessment {
+                refuse,
+                in_flight: self.live.len() as u32,
+                gas_wei: req.gas_wei.max(1),
+                foreign_token: crate::sim::desk::moves_foreign_token(self.spec, self.fork.weth, self.fork.quote, req),
+                ..Assessment::default()
+            },
+            Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
+            Action::Arbitrage(_) | Action::AtomicArb(_) => {
+                Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
+            }
+        }
+    }
+
+    fn execute(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
+        _q: &mut dyn Schedule<LiveEvent>,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        if self.paused || self.stopped.is_some() {
+            self.counts.refused_paused += 1;
+            return Err(SkipReason::RiskLimit);
+        }
+        let took = Instant::now();
+        let r = match action {
+            Action::Bundle(req) => {
+                let Some(chain) = self.chain.as_mut() else { return Err(SkipReason::SimulationFailed) };
+                let confirmed = self.desk.confirm(strategy, &req, chain, now, risk, out)?;
+                let ours: Vec<B256> = confirmed
+                    .bundle
+                    .txs
+                    .iter()
+                    .zip(&confirmed.bundle.senders)
+                    .filter(|(_, s)| **s == self.me)
+                    .map(|(t, _)| crate::relay::rpc::tx_hash(t))
+                    .collect();
+                match self.desk.submit(strategy, &req, confirmed, now, risk, out) {
+                    Some((hash, _)) => {
+                        self.counts.bundles_sent += 1;
+                        if let Some(uuid) = &req.replacement_id {
+                            self.live.retain(|_, o| o.uuid.as_ref() != Some(uuid));
+                        }
+                        let o = Out {
+                            strategy,
+                            tag: req.tag,
+                            target: req.target_block,
+                            hash,
+                            ours,
+                            uuid: req.replacement_id.clone(),
+                        };
+                        self.live.insert(hash, o);
+                        Ok(())
+                    }
+                    None => Err(SkipReason::SimulationFailed),
+                }
+            }
+            Action::Cancel { replacement_id } => {
+                let hit: Vec<B256> = self
+                    .live
+                    .iter()
+                    .filter(|(_, o)| o.uuid.as_ref() == Some(&replacement_id))
+                    .map(|(h, _)| *h)
+                    .collect();
+                for h in hit {
+                    if let Some(o) = self.live.remove(&h) {
+                        let _ = self.desk.manager.cancel(&replacement_id);
+                        self.desk.tell(o.strategy, o.tag, BundleStatus::Cancelled, Some(o.hash), out);
+                    }
+                }
+                Ok(())
+            }
+            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
+        };
+        if let Some(m) = &self.metrics {
+            m.observe_decision(took.elapsed());
+        }
+        r
+    }
+
+    fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        self.desk.declined(strategy, action, decision, out);
+    }
+}
+
+impl ChainView for LiveWorld<'_> {
+    fn chain_id(&self) -> u64 {
+        self.spec.chain_id
+    }
+    fn pending_raw(&self, id: TxId) -> Option<&Bytes> {
+        self.desk.pending_raw(id)
+    }
+    fn in_mempool(&self, hash: &B256) -> bool {
+        self.pending.contains(hash)
+    }
+    /// When the next block is due, on the node's clock (its head's time plus the block time).
+    fn next_block_at(&self) -> SimTime {
+        (self.head.timestamp + self.block_s).saturating_sub(self.genesis_ts) * NANOS_PER_SEC
+    }
+    fn head_base_fee(&self) -> u128 {
+        self.head.base_fee
+    }
+    fn storage(&self, contract: Address, slot: U256) -> U256 {
+        self.chain.as_ref().map(|c| c.storage_ref(contract, slot)).unwrap_or_default()
+    }
+    fn nonce(&self, who: Address) -> u64 {
+        self.chain.as_ref().map(|c| c.nonce_ref(who)).unwrap_or_default()
+    }
+    fn dex(&self) -> Option<&DexBook> {
+        Some(&self.book)
+    }
+    fn bundle_report(&self, strategy: u16, tag: u64) -> Option<&BundleReport> {
+        self.desk.bundle_report(strategy, tag)
+    }
+}
+
+impl MarketView for LiveWorld<'_> {
+    fn assets(&self) -> &[AssetSpec] {
+        &[]
+    }
+    fn quote_decimals(&self) -> u32 {
+        self.spec.quote_decimals
+    }
+    fn venues(&self) -> &[CexSpec] {
+        &[]
+    }
+    fn pools(&self) -> &[PoolSpec] {
+        &self.pools
+    }
+    fn book(&self, _venue: VenueId) -> Option<&BookSnapshot> {
+        None
+    }
+    fn reserves(&self, pool: PoolId) -> (U256, U256) {
+        self.reserves.get(pool.0 as usize).copied().unwrap_or_default()
+    }
+    fn block(&self) -> BlockInfo {
+        self.block_info()
+    }
+    fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+    fn mark_price(&self, asset: AssetId) -> Option<u128> {
+        let &(w, q) = self.reserves.first().filter(|_| asset == AssetId(0))?;
+        (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
+    }
+}

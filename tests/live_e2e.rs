@@ -1,0 +1,263 @@
+//! Live mode end to end, offline on loopback: anvil runs the genuine Uniswap V2 market (npm) with
+//! automine off and FIFO order; our relay mines its blocks there (`relay::upstream`); our executor
+//! is deployed by a key made for the run and funded on the chain.
+//!
+//! - `xcrack live` refuses to start without a passing sign-off of its config (exit 4), and with
+//!   one, starts: it reconciles (nonce, balances, journal), follows heads over anvil's WebSocket,
+//!   reads the pending pool, sees a victim's swap, signs a sandwich, journals it and sends it to
+//!   the relay; the relay lands it on anvil: our front-run, the victim, our back-run at the top of
+//!   one block. The journal and the chain agree: the bundle is `included`, its transactions are
+//!   the block's first three, ours signed by the run's key; the key's hex is in no output.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::SolCall;
+use common::anvil::{self, rpc};
+use common::uniswap::{E18, market};
+use xcrack::chain::contracts::{self, ITestERC20, IUniswapV2Router02 as R, IWETH9};
+use xcrack::chain::{TxRequest, Wallet};
+
+/// `from` (impersonated) sends `data` to `to` (None: a deployment); mined at once (automine on).
+fn send_from(node: SocketAddr, from: Address, to: Option<Address>, data: Vec<u8>, value: u128) -> serde_json::Value {
+    let mut tx =
+        serde_json::json!({"from": from, "data": anvil::hex(&data), "value": format!("{value:#x}"), "gas": "0x7a1200"});
+    if let Some(to) = to {
+        tx["to"] = serde_json::json!(to);
+    }
+    let hash = rpc(node, "eth_sendTransaction", serde_json::json!([tx]));
+    anvil::receipt(node, &hash)
+}
+
+fn quantity(v: &serde_json::Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+#[test]
+fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
+    let Some(mut node) = anvil::anvil(&["--order", "fifo"]) else { return };
+    let Some(m) = market(node.addr) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Keys made for the run: the searcher's and the relay-auth one.
+    let mut key = [0u8; 32];
+    rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut key);
+    let me = Wallet::from_secret(key).expect("a valid key").address();
+    let key_hex = alloy_primitives::hex::encode(key);
+    let mut auth = [0u8; 32];
+    rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut auth);
+    let auth_hex = alloy_primitives::hex::encode(auth);
+
+    // Our executor, deployed by our key, and our wallet: 50 WETH, 200,000 USDC, approved.
+    rpc(node.addr, "anvil_setBalance", serde_json::json!([me, "0x56bc75e2d63100000"])); // 100 ETH
+    rpc(node.addr, "anvil_impersonateAccount", serde_json::json!([me]));
+    let executor: Address =
+        send_from(node.addr, me, None, contracts::executor().bytecode.to_vec(), 0)["contractAddress"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    send_from(node.addr, me, Some(m.weth), IWETH9::depositCall {}.abi_encode(), 50 * E18);
+    // The quote token's owner (anvil's dev account) mints ours.
+    anvil::send(
+        node.addr,
+        Some(m.usdc),
+        ITestERC20::mintCall { to: me, value: U256::from(200_000_000_000u64) }.abi_encode(),
+        0,
+    );
+    for t in [m.weth, m.usdc] {
+        send_from(
+            node.addr,
+            me,
+            Some(t),
+            ITestERC20::approveCall { spender: executor, value: U256::MAX }.abi_encode(),
+            0,
+        );
+    }
+    rpc(node.addr, "anvil_stopImpersonatingAccount", serde_json::json!([me]));
+    let mut victim = Wallet::derived(11, "live-e2e/victim");
+    rpc(node.addr, "anvil_setBalance", serde_json::json!([victim.address(), "0x3635c9adc5dea00000"])); // 1000 ETH
+    rpc(node.addr, "evm_setAutomine", serde_json::json!([false]));
+
+    // The relay in front of anvil, mining a block every 1.5 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (block_tx, block_rx) = std::sync::mpsc::channel();
+    let relay = std::thread::spawn({
+        let (url, stop) = (node.url(), stop.clone());
+        move || {
+            let mut up = xcrack::relay::upstream::Upstream::start(
+                &url,
+                "127.0.0.1:0".parse().unwrap(),
+                Duration::from_millis(1500),
+            )
+            .unwrap();
+            addr_tx.send(up.addr()).unwrap();
+            let mut mined = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let m = up.next_block().unwrap();
+                let _ = block_tx.send(m.number);
+                mined.push(m);
+            }
+            up.stop();
+            mined
+        }
+    });
+    let relay_addr: SocketAddr = addr_rx.recv().unwrap();
+
+    let config = tmp.path().join("live.toml");
+    let fixture = common::repo().join("scenarios/sandwich_fixture.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[network]
+chain_id = 31337
+
+[strategies.micro_arbitrage]
+enabled = false
+
+[strategies.cross_dex]
+enabled = false
+
+[strategies.sandwich]
+enabled = true
+min_profit_usd = 1.0
+
+[keys]
+searcher = {{ env = "LIVE_E2E_SEARCHER_KEY" }}
+relay_auth = {{ env = "LIVE_E2E_AUTH_KEY" }}
+
+[fork]
+weth = "{weth}"
+quote = "{usdc}"
+
+[[fork.pools]]
+name = "uniswap_v2"
+router = "{router}"
+pair = "{pair}"
+
+[live]
+node = "ws://{node}"
+relays = ["http://{relay_addr}"]
+executor = "{executor}"
+journal = "journal.sqlite"
+poll = "100ms"
+
+[signoff]
+scenarios = ["{fixture}"]
+"#,
+            weth = m.weth,
+            usdc = m.usdc,
+            router = m.router,
+            pair = m.pair,
+            node = node.addr,
+            fixture = fixture.display(),
+        ),
+    )
+    .unwrap();
+    let live = |extra: &[&str]| {
+        let mut args = vec!["live", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.args(&args)
+            .current_dir(tmp.path())
+            .env("LIVE_E2E_SEARCHER_KEY", format!("0x{key_hex}"))
+            .env("LIVE_E2E_AUTH_KEY", &auth_hex)
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+
+    // No sign-off: refused before anything is read.
+    let o = live(&["--go", "--blocks", "1"]).wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("sign-off") && err.contains("xcrack signoff --config"), "{err}");
+
+    let o = common::xcrack(&["signoff", "--config", config.to_str().unwrap()], tmp.path());
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+
+    // Live, for five heads; the victim's swap reaches anvil's pending pool right after a block,
+    // once live mode follows the chain (the relay mines one every 1.5 s).
+    let mut child = live(&["--go", "--blocks", "5"]);
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = line_tx.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    // Reconciled and about to follow the chain: the journal line is its last before the loop.
+    loop {
+        let line = line_rx.recv_timeout(Duration::from_secs(60)).expect("live mode starts");
+        if line.starts_with("journal ") {
+            break;
+        }
+    }
+    while block_rx.try_recv().is_ok() {}
+    block_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let amount = U256::from(100 * E18);
+    let quote = R::getAmountsOutCall { amountIn: amount, path: vec![m.weth, m.usdc] }.abi_encode();
+    let out = rpc(node.addr, "eth_call", serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]));
+    let out = R::getAmountsOutCall::abi_decode_returns(&alloy_primitives::hex::decode(out.as_str().unwrap()).unwrap())
+        .unwrap()[1];
+    let swap = R::swapExactETHForTokensCall {
+        amountOutMin: out * U256::from(97u8) / U256::from(100u8),
+        path: vec![m.weth, m.usdc],
+        to: victim.address(),
+        deadline: U256::MAX,
+    };
+    let req = TxRequest {
+        chain_id: 31337,
+        to: m.router,
+        data: swap.abi_encode().into(),
+        value: amount,
+        gas_limit: 300_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let (raw, victim_hash) = victim.sign(&req).unwrap();
+    anvil::send_raw(node.addr, &raw);
+    let o = child.wait_with_output().unwrap();
+    let stdout = reader.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let mined = relay.join().unwrap();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{text}");
+    assert!(
+        !text.to_lowercase().contains(&key_hex) && !text.to_lowercase().contains(&auth_hex),
+        "a key's hex is in the output"
+    );
+    assert!(text.contains("bundles sent 1, included 1"), "{text}");
+    println!("{stdout}");
+
+    // The chain: our front-run, the victim, our back-run, the block's first three.
+    let r = rpc(node.addr, "eth_getTransactionReceipt", serde_json::json!([victim_hash]));
+    let block = quantity(&r["blockNumber"]);
+    assert_eq!(quantity(&r["transactionIndex"]), 1, "the victim between our two: {r}");
+    let b = rpc(node.addr, "eth_getBlockByNumber", serde_json::json!([format!("{block:#x}"), true]));
+    let txs = b["transactions"].as_array().unwrap();
+    let from = |i: usize| txs[i]["from"].as_str().unwrap().parse::<Address>().unwrap();
+    assert_eq!((from(0), from(2)), (me, me), "front and back are ours");
+    let landed = mined.iter().find(|x| x.number == block).expect("the relay mined it");
+    assert_eq!(landed.included.len(), 1, "{landed:?}");
+
+    // The journal agrees with the chain.
+    let journal = xcrack::live::LiveJournal::open(&tmp.path().join("journal.sqlite")).unwrap();
+    let entries = journal.entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!((entries[0].state, entries[0].target_block), (xcrack::live::State::Included, block));
+    let front: B256 = txs[0]["hash"].as_str().unwrap().parse().unwrap();
+    assert_eq!(xcrack::relay::rpc::tx_hash(&entries[0].txs[0]), front);
+    node.stop();
+}
