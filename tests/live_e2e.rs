@@ -38,84 +38,87 @@ fn quantity(v: &serde_json::Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
-#[test]
-fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
-    let Some(mut node) = anvil::anvil(&["--order", "fifo"]) else { return };
-    let Some(m) = market(node.addr) else { return };
-    let tmp = tempfile::tempdir().unwrap();
+/// anvil with the genuine market, our executor and wallet on it, the relay mining a block every
+/// 1.5 s, and the live config beside a sign-off scenario.
+struct Setup {
+    node: common::anvil::Anvil,
+    m: common::uniswap::Market,
+    me: Address,
+    key_hex: String,
+    auth_hex: String,
+    tmp: tempfile::TempDir,
+    config: std::path::PathBuf,
+    blocks: std::sync::mpsc::Receiver<u64>,
+    stop: Arc<AtomicBool>,
+    relay: Option<std::thread::JoinHandle<Vec<xcrack::relay::upstream::Mined>>>,
+}
 
-    // Keys made for the run: the searcher's and the relay-auth one.
-    let mut key = [0u8; 32];
-    rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut key);
-    let me = Wallet::from_secret(key).expect("a valid key").address();
-    let key_hex = alloy_primitives::hex::encode(key);
-    let mut auth = [0u8; 32];
-    rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut auth);
-    let auth_hex = alloy_primitives::hex::encode(auth);
+impl Setup {
+    fn new() -> Option<Self> {
+        let node = anvil::anvil(&["--order", "fifo"])?;
+        let m = market(node.addr)?;
+        let tmp = tempfile::tempdir().unwrap();
 
-    // Our executor, deployed by our key, and our wallet: 50 WETH, 200,000 USDC, approved.
-    rpc(node.addr, "anvil_setBalance", serde_json::json!([me, "0x56bc75e2d63100000"])); // 100 ETH
-    rpc(node.addr, "anvil_impersonateAccount", serde_json::json!([me]));
-    let executor: Address =
-        send_from(node.addr, me, None, contracts::executor().bytecode.to_vec(), 0)["contractAddress"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-    send_from(node.addr, me, Some(m.weth), IWETH9::depositCall {}.abi_encode(), 50 * E18);
-    // The quote token's owner (anvil's dev account) mints ours.
-    anvil::send(
-        node.addr,
-        Some(m.usdc),
-        ITestERC20::mintCall { to: me, value: U256::from(200_000_000_000u64) }.abi_encode(),
-        0,
-    );
-    for t in [m.weth, m.usdc] {
-        send_from(
-            node.addr,
-            me,
-            Some(t),
-            ITestERC20::approveCall { spender: executor, value: U256::MAX }.abi_encode(),
-            0,
-        );
-    }
-    rpc(node.addr, "anvil_stopImpersonatingAccount", serde_json::json!([me]));
-    let mut victim = Wallet::derived(11, "live-e2e/victim");
-    rpc(node.addr, "anvil_setBalance", serde_json::json!([victim.address(), "0x3635c9adc5dea00000"])); // 1000 ETH
-    rpc(node.addr, "evm_setAutomine", serde_json::json!([false]));
+        // Keys made for the run: the searcher's and the relay-auth one.
+        let mut key = [0u8; 32];
+        rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut key);
+        let me = Wallet::from_secret(key).expect("a valid key").address();
+        let key_hex = alloy_primitives::hex::encode(key);
+        let mut auth = [0u8; 32];
+        rand08::RngCore::fill_bytes(&mut rand08::rngs::OsRng, &mut auth);
+        let auth_hex = alloy_primitives::hex::encode(auth);
 
-    // The relay in front of anvil, mining a block every 1.5 s.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (block_tx, block_rx) = std::sync::mpsc::channel();
-    let relay = std::thread::spawn({
-        let (url, stop) = (node.url(), stop.clone());
-        move || {
-            let mut up = xcrack::relay::upstream::Upstream::start(
-                &url,
-                "127.0.0.1:0".parse().unwrap(),
-                Duration::from_millis(1500),
-            )
-            .unwrap();
-            addr_tx.send(up.addr()).unwrap();
-            let mut mined = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let m = up.next_block().unwrap();
-                let _ = block_tx.send(m.number);
-                mined.push(m);
-            }
-            up.stop();
-            mined
+        // Our executor, deployed by our key, and our wallet: 50 WETH, 200,000 USDC, approved.
+        rpc(node.addr, "anvil_setBalance", serde_json::json!([me, "0x56bc75e2d63100000"])); // 100 ETH
+        rpc(node.addr, "anvil_impersonateAccount", serde_json::json!([me]));
+        let deployed = send_from(node.addr, me, None, contracts::executor().bytecode.to_vec(), 0);
+        let executor: Address = deployed["contractAddress"].as_str().unwrap().parse().unwrap();
+        send_from(node.addr, me, Some(m.weth), IWETH9::depositCall {}.abi_encode(), 50 * E18);
+        // The quote token's owner (anvil's dev account) mints ours.
+        let mint = ITestERC20::mintCall { to: me, value: U256::from(200_000_000_000u64) }.abi_encode();
+        anvil::send(node.addr, Some(m.usdc), mint, 0);
+        for t in [m.weth, m.usdc] {
+            let approve = ITestERC20::approveCall { spender: executor, value: U256::MAX }.abi_encode();
+            send_from(node.addr, me, Some(t), approve, 0);
         }
-    });
-    let relay_addr: SocketAddr = addr_rx.recv().unwrap();
+        rpc(node.addr, "anvil_stopImpersonatingAccount", serde_json::json!([me]));
+        for name in ["victim-1", "victim-2"] {
+            let v = Wallet::derived(11, &format!("live-e2e/{name}")).address();
+            rpc(node.addr, "anvil_setBalance", serde_json::json!([v, "0x3635c9adc5dea00000"])); // 1000 ETH
+        }
+        rpc(node.addr, "evm_setAutomine", serde_json::json!([false]));
 
-    let config = tmp.path().join("live.toml");
-    let fixture = common::repo().join("scenarios/sandwich_fixture.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[network]
+        // The relay in front of anvil, mining a block every 1.5 s; each block's number told.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (block_tx, blocks) = std::sync::mpsc::channel();
+        let relay = std::thread::spawn({
+            let (url, stop) = (node.url(), stop.clone());
+            move || {
+                let mut up = xcrack::relay::upstream::Upstream::start(
+                    &url,
+                    "127.0.0.1:0".parse().unwrap(),
+                    Duration::from_millis(1500),
+                )
+                .unwrap();
+                addr_tx.send(up.addr()).unwrap();
+                let mut mined = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let m = up.next_block().unwrap();
+                    let _ = block_tx.send(m.number);
+                    mined.push(m);
+                }
+                up.stop();
+                mined
+            }
+        });
+        let relay_addr: SocketAddr = addr_rx.recv().unwrap();
+        let config = tmp.path().join("live.toml");
+        let fixture = common::repo().join("scenarios/sandwich_fixture.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"[network]
 chain_id = 31337
 
 [strategies.micro_arbitrage]
@@ -151,113 +154,194 @@ poll = "100ms"
 [signoff]
 scenarios = ["{fixture}"]
 "#,
-            weth = m.weth,
-            usdc = m.usdc,
-            router = m.router,
-            pair = m.pair,
-            node = node.addr,
-            fixture = fixture.display(),
-        ),
-    )
-    .unwrap();
-    let live = |extra: &[&str]| {
-        let mut args = vec!["live", "--config", config.to_str().unwrap()];
+                weth = m.weth,
+                usdc = m.usdc,
+                router = m.router,
+                pair = m.pair,
+                node = node.addr,
+                fixture = fixture.display(),
+            ),
+        )
+        .unwrap();
+        Some(Setup { node, m, me, key_hex, auth_hex, tmp, config, blocks, stop, relay: Some(relay) })
+    }
+
+    /// `xcrack live --config … extra…`, its stdout piped.
+    fn live(&self, extra: &[&str]) -> std::process::Child {
+        let mut args = vec!["live", "--config", self.config.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let mut cmd = std::process::Command::new(common::BIN);
-        cmd.args(&args)
-            .current_dir(tmp.path())
-            .env("LIVE_E2E_SEARCHER_KEY", format!("0x{key_hex}"))
-            .env("LIVE_E2E_AUTH_KEY", &auth_hex)
+        std::process::Command::new(common::BIN)
+            .args(&args)
+            .current_dir(self.tmp.path())
+            .env("LIVE_E2E_SEARCHER_KEY", format!("0x{}", self.key_hex))
+            .env("LIVE_E2E_AUTH_KEY", &self.auth_hex)
             .env("RUST_LOG", "debug")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
-    };
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
 
-    // No sign-off: refused before anything is read.
-    let o = live(&["--go", "--blocks", "1"]).wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(4), "{err}");
-    assert!(err.contains("sign-off") && err.contains("xcrack signoff --config"), "{err}");
+    fn sign_off(&self) {
+        let o = common::xcrack(&["signoff", "--config", self.config.to_str().unwrap()], self.tmp.path());
+        assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
 
-    let o = common::xcrack(&["signoff", "--config", config.to_str().unwrap()], tmp.path());
-    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    /// Waits for the next block the relay mines.
+    fn next_block(&self) -> u64 {
+        while self.blocks.try_recv().is_ok() {}
+        self.blocks.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
 
-    // Live, for five heads; the victim's swap reaches anvil's pending pool right after a block,
-    // once live mode follows the chain (the relay mines one every 1.5 s).
-    let mut child = live(&["--go", "--blocks", "5"]);
-    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    /// `name`'s 100-ETH swap for USDC (3 % slippage) into anvil's pending pool: its hash.
+    fn victim_swap(&self, name: &str) -> B256 {
+        let m = &self.m;
+        let mut victim = Wallet::derived(11, &format!("live-e2e/{name}"));
+        let amount = U256::from(100 * E18);
+        let quote = R::getAmountsOutCall { amountIn: amount, path: vec![m.weth, m.usdc] }.abi_encode();
+        let out = rpc(
+            self.node.addr,
+            "eth_call",
+            serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]),
+        );
+        let bytes = alloy_primitives::hex::decode(out.as_str().unwrap()).unwrap();
+        let out = R::getAmountsOutCall::abi_decode_returns(&bytes).unwrap()[1];
+        let swap = R::swapExactETHForTokensCall {
+            amountOutMin: out * U256::from(97u8) / U256::from(100u8),
+            path: vec![m.weth, m.usdc],
+            to: victim.address(),
+            deadline: U256::MAX,
+        };
+        let req = TxRequest {
+            chain_id: 31337,
+            to: m.router,
+            data: swap.abi_encode().into(),
+            value: amount,
+            gas_limit: 300_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+        };
+        let (raw, hash) = victim.sign(&req).unwrap();
+        anvil::send_raw(self.node.addr, &raw);
+        hash
+    }
+
+    /// The relay's blocks (stopping it).
+    fn finish(&mut self) -> Vec<xcrack::relay::upstream::Mined> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.relay.take().map(|r| r.join().unwrap()).unwrap_or_default()
+    }
+
+    /// (block, index in it) of a transaction.
+    fn position(&self, hash: B256) -> (u64, u64) {
+        let r = rpc(self.node.addr, "eth_getTransactionReceipt", serde_json::json!([hash]));
+        (quantity(&r["blockNumber"]), quantity(&r["transactionIndex"]))
+    }
+}
+
+/// Reads a child's stdout on a thread: each line as it comes, and all of it at the end.
+fn lines(child: &mut std::process::Child) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
         for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
-            let _ = line_tx.send(line.clone());
+            let _ = tx.send(line.clone());
             all += &line;
             all.push('\n');
         }
         all
     });
-    // Reconciled and about to follow the chain: the journal line is its last before the loop.
+    (rx, reader)
+}
+
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, prefix: &str) {
     loop {
-        let line = line_rx.recv_timeout(Duration::from_secs(60)).expect("live mode starts");
-        if line.starts_with("journal ") {
-            break;
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line `{prefix}…`"));
+        if line.starts_with(prefix) {
+            return;
         }
     }
-    while block_rx.try_recv().is_ok() {}
-    block_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    let amount = U256::from(100 * E18);
-    let quote = R::getAmountsOutCall { amountIn: amount, path: vec![m.weth, m.usdc] }.abi_encode();
-    let out = rpc(node.addr, "eth_call", serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]));
-    let out = R::getAmountsOutCall::abi_decode_returns(&alloy_primitives::hex::decode(out.as_str().unwrap()).unwrap())
-        .unwrap()[1];
-    let swap = R::swapExactETHForTokensCall {
-        amountOutMin: out * U256::from(97u8) / U256::from(100u8),
-        path: vec![m.weth, m.usdc],
-        to: victim.address(),
-        deadline: U256::MAX,
-    };
-    let req = TxRequest {
-        chain_id: 31337,
-        to: m.router,
-        data: swap.abi_encode().into(),
-        value: amount,
-        gas_limit: 300_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-    };
-    let (raw, victim_hash) = victim.sign(&req).unwrap();
-    anvil::send_raw(node.addr, &raw);
+}
+
+#[test]
+fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
+    let Some(mut s) = Setup::new() else { return };
+    // No sign-off: refused before anything is read.
+    let o = s.live(&["--go", "--blocks", "1"]).wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("sign-off") && err.contains("xcrack signoff --config"), "{err}");
+    s.sign_off();
+
+    // Live for five heads; the victim's swap reaches anvil's pool right after a block, once live
+    // mode follows the chain (reconciled: the journal line is its last before the loop).
+    let mut child = s.live(&["--go", "--blocks", "5"]);
+    let (rx, reader) = lines(&mut child);
+    wait_for(&rx, "journal ");
+    s.next_block();
+    let victim_hash = s.victim_swap("victim-1");
     let o = child.wait_with_output().unwrap();
     let stdout = reader.join().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    let mined = relay.join().unwrap();
+    let mined = s.finish();
     let text = format!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{text}");
-    assert!(
-        !text.to_lowercase().contains(&key_hex) && !text.to_lowercase().contains(&auth_hex),
-        "a key's hex is in the output"
-    );
+    let leaks = |t: &str| t.to_lowercase().contains(&s.key_hex) || t.to_lowercase().contains(&s.auth_hex);
+    assert!(!leaks(&text), "a key's hex is in the output");
     assert!(text.contains("bundles sent 1, included 1"), "{text}");
     println!("{stdout}");
 
     // The chain: our front-run, the victim, our back-run, the block's first three.
-    let r = rpc(node.addr, "eth_getTransactionReceipt", serde_json::json!([victim_hash]));
-    let block = quantity(&r["blockNumber"]);
-    assert_eq!(quantity(&r["transactionIndex"]), 1, "the victim between our two: {r}");
-    let b = rpc(node.addr, "eth_getBlockByNumber", serde_json::json!([format!("{block:#x}"), true]));
+    let (block, index) = s.position(victim_hash);
+    assert_eq!(index, 1, "the victim between our two");
+    let b = rpc(s.node.addr, "eth_getBlockByNumber", serde_json::json!([format!("{block:#x}"), true]));
     let txs = b["transactions"].as_array().unwrap();
     let from = |i: usize| txs[i]["from"].as_str().unwrap().parse::<Address>().unwrap();
-    assert_eq!((from(0), from(2)), (me, me), "front and back are ours");
+    assert_eq!((from(0), from(2)), (s.me, s.me), "front and back are ours");
     let landed = mined.iter().find(|x| x.number == block).expect("the relay mined it");
     assert_eq!(landed.included.len(), 1, "{landed:?}");
 
     // The journal agrees with the chain.
-    let journal = xcrack::live::LiveJournal::open(&tmp.path().join("journal.sqlite")).unwrap();
+    let journal = xcrack::live::LiveJournal::open(&s.tmp.path().join("journal.sqlite")).unwrap();
     let entries = journal.entries().unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!((entries[0].state, entries[0].target_block), (xcrack::live::State::Included, block));
     let front: B256 = txs[0]["hash"].as_str().unwrap().parse().unwrap();
     assert_eq!(xcrack::relay::rpc::tx_hash(&entries[0].txs[0]), front);
-    node.stop();
+    s.node.stop();
+}
+
+/// Paused at the start: a victim passes untouched (the bundle refused by the world, nothing
+/// sent); the go file starts trading: the next victim is sandwiched; the stop file ends the run.
+#[test]
+fn live_mode_waits_for_go_and_stops_at_the_stop_file() {
+    let Some(mut s) = Setup::new() else { return };
+    s.sign_off();
+    let mut child = s.live(&[]);
+    let (rx, reader) = lines(&mut child);
+    wait_for(&rx, "paused: ");
+    s.next_block();
+    let first = s.victim_swap("victim-1");
+    let mined_at = s.next_block();
+    assert_eq!(s.position(first), (mined_at, 0), "paused: the victim mined alone, first in its block");
+    std::fs::write(s.tmp.path().join("GO"), "").unwrap();
+    s.next_block();
+    let second = s.victim_swap("victim-2");
+    let (block, index) = loop {
+        let b = s.next_block();
+        let r = rpc(s.node.addr, "eth_getTransactionReceipt", serde_json::json!([second]));
+        if !r.is_null() {
+            assert_eq!(quantity(&r["blockNumber"]), b);
+            break s.position(second);
+        }
+    };
+    assert_eq!(index, 1, "trading: the second victim sandwiched in block {block}");
+    std::fs::write(s.tmp.path().join("STOP"), "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let stdout = reader.join().unwrap();
+    s.finish();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("stopped: the stop file exists"), "{stdout}");
+    assert!(stdout.contains("bundles sent 1, included 1") && stdout.contains("refused while paused 1"), "{stdout}");
+    s.node.stop();
 }

@@ -585,6 +585,9 @@ impl World for LiveWorld<'_> {
     }
 
     fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        if (self.paused || self.stopped.is_some()) && decision == Decision::Skipped(SkipReason::RiskLimit) {
+            self.counts.refused_paused += 1;
+        }
         self.desk.declined(strategy, action, decision, out);
     }
 }
