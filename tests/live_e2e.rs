@@ -51,6 +51,30 @@ struct Setup {
     blocks: std::sync::mpsc::Receiver<u64>,
     stop: Arc<AtomicBool>,
     relay: Option<std::thread::JoinHandle<Vec<xcrack::relay::upstream::Mined>>>,
+    /// A Discord webhook stand-in on loopback, and what it received.
+    webhook: String,
+    alerts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    _receiver: xcrack::relay::HttpServer,
+}
+
+const CONTROL_TOKEN: &str = "a-control-token-made-for-the-test";
+
+/// A webhook receiver on loopback keeping each JSON body.
+fn receiver() -> (xcrack::relay::HttpServer, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use http_body_util::BodyExt;
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let service = move |req: hyper::Request<hyper::body::Incoming>| {
+        let seen = seen.clone();
+        async move {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+            let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::new()));
+            *r.status_mut() = hyper::StatusCode::NO_CONTENT;
+            Ok::<_, std::convert::Infallible>(r)
+        }
+    };
+    (xcrack::relay::HttpServer::start("127.0.0.1:0".parse().unwrap(), None, "test-webhook", service).unwrap(), got)
 }
 
 impl Setup {
@@ -163,7 +187,23 @@ scenarios = ["{fixture}"]
             ),
         )
         .unwrap();
-        Some(Setup { node, m, me, key_hex, auth_hex, tmp, config, blocks, stop, relay: Some(relay) })
+        let (receiver, alerts) = receiver();
+        let webhook = format!("http://{}/api/webhooks/1/secret", receiver.addr());
+        Some(Setup {
+            node,
+            m,
+            me,
+            key_hex,
+            auth_hex,
+            tmp,
+            config,
+            blocks,
+            stop,
+            relay: Some(relay),
+            webhook,
+            alerts,
+            _receiver: receiver,
+        })
     }
 
     /// `xcrack live --config … extra…`, its stdout piped.
@@ -175,6 +215,8 @@ scenarios = ["{fixture}"]
             .current_dir(self.tmp.path())
             .env("LIVE_E2E_SEARCHER_KEY", format!("0x{}", self.key_hex))
             .env("LIVE_E2E_AUTH_KEY", &self.auth_hex)
+            .env("LIVE_E2E_CONTROL", CONTROL_TOKEN)
+            .env("LIVE_E2E_DISCORD", &self.webhook)
             .env("RUST_LOG", "debug")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -312,13 +354,25 @@ fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
 }
 
 /// Paused at the start: a victim passes untouched (the bundle refused by the world, nothing
-/// sent); the go file starts trading: the next victim is sandwiched; the stop file ends the run.
+/// sent); the go file starts trading: the next victim is sandwiched; the control endpoint's
+/// `POST /stop` ends the run, and the stop reaches the Discord webhook as an alert.
 #[test]
-fn live_mode_waits_for_go_and_stops_at_the_stop_file() {
+fn live_mode_waits_for_go_and_stops_on_the_control_endpoint() {
     let Some(mut s) = Setup::new() else { return };
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "poll = \"100ms\"",
+        "poll = \"100ms\"\nmetrics = \"127.0.0.1:0\"\ncontrol_token_env = \"LIVE_E2E_CONTROL\"",
+    ) + "\n[live.alerts]\ndiscord_webhook_env = \"LIVE_E2E_DISCORD\"\n";
+    std::fs::write(&s.config, text).unwrap();
     s.sign_off();
     let mut child = s.live(&[]);
     let (rx, reader) = lines(&mut child);
+    let metrics: SocketAddr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            break rest.trim_end_matches("/metrics").parse().unwrap();
+        }
+    };
     wait_for(&rx, "paused: ");
     s.next_block();
     let first = s.victim_swap("victim-1");
@@ -336,12 +390,22 @@ fn live_mode_waits_for_go_and_stops_at_the_stop_file() {
         }
     };
     assert_eq!(index, 1, "trading: the second victim sandwiched in block {block}");
-    std::fs::write(s.tmp.path().join("STOP"), "").unwrap();
+    let post = |auth: &str| {
+        let headers = [("authorization", auth)];
+        xcrack::relay::http::post(metrics, "/stop", &headers, b"{}", Duration::from_secs(5)).unwrap().0
+    };
+    assert_eq!(post("Bearer not-the-token-at-all"), 401);
+    assert_eq!(post(&format!("Bearer {CONTROL_TOKEN}")), 200);
     let o = child.wait_with_output().unwrap();
     let stdout = reader.join().unwrap();
     s.finish();
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("stopped: the stop file exists"), "{stdout}");
+    assert!(stdout.contains("stopped: the control endpoint asked"), "{stdout}");
+    let alerts = s.alerts.lock().unwrap().clone();
+    assert!(
+        alerts.iter().any(|a| a["content"].as_str().is_some_and(|t| t.contains("emergency stop"))),
+        "the stop alerted: {alerts:?}"
+    );
     assert!(stdout.contains("bundles sent 1, included 1") && stdout.contains("refused while paused 1"), "{stdout}");
     s.node.stop();
 }

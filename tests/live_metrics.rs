@@ -37,6 +37,12 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     })
 }
 
+fn post(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
+    let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+    let (status, body) = xcrack::relay::http::post(addr, path, &headers, b"{}", Duration::from_secs(5)).unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 #[test]
 fn metrics_and_health_are_served_from_the_journal() {
     let spec = common::spec("sandwich_fixture.toml", &[]);
@@ -47,7 +53,9 @@ fn metrics_and_health_are_served_from_the_journal() {
     metrics.observe_decision(Duration::from_micros(180));
     metrics.set_pnl(12.5);
     metrics.set_health(Health { lag_s: vec![("heads".into(), 3.0), ("pending".into(), 0.2)], ..Health::default() });
-    let mut server = serve(metrics.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let control = xcrack::live::metrics::Control { token: "s3cret-token".into(), stop: stop.clone() };
+    let mut server = serve(metrics.clone(), "127.0.0.1:0".parse().unwrap(), Some(control)).unwrap();
 
     let (status, text) = get(server.addr(), "/metrics");
     assert_eq!(status, 200);
@@ -73,6 +81,13 @@ fn metrics_and_health_are_served_from_the_journal() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("source heads silent for 45.0 s") && body.contains("circuit breaker"), "{body}");
     assert_eq!(get(server.addr(), "/nope").0, 404);
+
+    // The control endpoint: a stop needs the bearer token.
+    assert_eq!(post(server.addr(), "/stop", None).0, 401);
+    assert_eq!(post(server.addr(), "/stop", Some("Bearer wrong-token!")).0, 401);
+    assert!(!stop.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(post(server.addr(), "/stop", Some("Bearer s3cret-token")).0, 200);
+    assert!(stop.load(std::sync::atomic::Ordering::SeqCst), "stop raised");
     server.stop();
 }
 

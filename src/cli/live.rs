@@ -161,9 +161,39 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let metrics = Arc::new(crate::live::metrics::LiveMetrics::new(std::time::Duration::from_secs(
         (3 * spec.chain.block_time / crate::core::NANOS_PER_SEC).max(30),
     )));
+    let stop_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let control = match &live.control_token_env {
+        None => None,
+        Some(var) => {
+            let token = std::env::var(var)
+                .map_err(|_| bad(format!("live.control_token_env: {var} is not set")))?
+                .trim()
+                .to_string();
+            if token.len() < 16 {
+                return Err(bad(format!("live.control_token_env: {var} holds fewer than 16 characters")));
+            }
+            Some(crate::live::metrics::Control { token, stop: stop_flag.clone() })
+        }
+    };
+    let alerter = match &live.alerts {
+        None => None,
+        Some(a) => {
+            let var = |v: &str| std::env::var(v).map_err(|_| bad(format!("live.alerts: {v} is not set")));
+            let discord = a.discord_webhook_env.as_deref().map(var).transpose()?;
+            let telegram = match &a.telegram {
+                None => None,
+                Some((api, token_var, chat)) => {
+                    Some((format!("{}/bot{}", api.trim_end_matches('/'), var(token_var)?.trim()), chat.clone()))
+                }
+            };
+            let rules =
+                crate::live::alerts::AlertRules { source_silent_after: a.source_silent_after, pnl_below: a.pnl_below };
+            Some(crate::live::alerts::Alerter::new(rules, crate::live::alerts::Channels { discord, telegram }))
+        }
+    };
     let _server = match live.metrics {
         Some(addr) => {
-            let s = crate::live::metrics::serve(metrics.clone(), addr)
+            let s = crate::live::metrics::serve(metrics.clone(), addr, control)
                 .map_err(|e| failed(format!("live.metrics {addr}: {e}")))?;
             println!("metrics on http://{}/metrics", s.addr());
             Some(s)
@@ -186,7 +216,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         args.blocks,
         (live.stop_file.clone(), live.go_file.clone()),
         paused,
-    );
+    )
+    .stopped_by(stop_flag);
     let parts = LiveParts {
         rpc,
         inbox,
@@ -198,6 +229,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         wallet: wallet_now,
         paused,
         metrics: Some(metrics.clone()),
+        alerter,
     };
     let mut world = LiveWorld::new(&spec, parts).map_err(failed)?;
     let mut strategies = StrategyManager::default();
@@ -208,7 +240,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut run_journal = Journal::default();
     driver::drive(&mut world, &mut source, &mut strategies, &mut risk, &mut run_journal, SimTime::MAX, &mut |_| {});
-    metrics.sync(&run_journal);
     let c: LiveCounts = world.counts;
     println!(
         "heads {}, pending seen {}, announced {}, bundles sent {}, included {}, not included {}, refused while paused {}",
@@ -217,6 +248,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(why) = &world.stopped {
         println!("stopped: {why}");
     }
+    println!(
+        "net P&L of included bundles: {:.2} (quote, net of gas)",
+        world.pnl_quote_raw as f64 / 10f64.powi(spec.quote_decimals as i32)
+    );
     if let Some(e) = world.failure.as_ref().or(source.failure.as_ref()) {
         return Err(failed(e.clone()));
     }

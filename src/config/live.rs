@@ -32,9 +32,52 @@ pub struct LiveConfig {
     /// How often the node's pending pool is read.
     #[serde(default = "poll")]
     pub poll: String,
-    /// Where `/metrics` and `/health` are served (loopback by default; none when empty).
+    /// Where `/metrics` and `/health` are served (none when empty), and `POST /stop` when
+    /// `control_token_env` names the variable holding its bearer token.
     #[serde(default)]
     pub metrics: String,
+    #[serde(default)]
+    pub control_token_env: Option<String>,
+    /// Alerts (`[live.alerts]`).
+    #[serde(default)]
+    pub alerts: Option<AlertsConfig>,
+}
+
+/// `[live.alerts]`: where alerts go (the webhook URL and the bot token from environment
+/// variables: they are credentials) and when they fire.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub discord_webhook_env: Option<String>,
+    #[serde(default)]
+    pub telegram_token_env: Option<String>,
+    #[serde(default)]
+    pub telegram_chat_id: Option<String>,
+    #[serde(default = "telegram_api")]
+    pub telegram_api: String,
+    /// Net P&L (the quote currency, net of gas and bribes) below which to alert.
+    #[serde(default)]
+    pub pnl_below: Option<f64>,
+    #[serde(default = "silent_after")]
+    pub source_silent_after: String,
+}
+
+fn telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+fn silent_after() -> String {
+    "60s".into()
+}
+
+/// Resolved `[live.alerts]` (the variables are read when live mode starts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsSpec {
+    pub discord_webhook_env: Option<String>,
+    /// (API base, token variable, chat id)
+    pub telegram: Option<(String, String, String)>,
+    pub pnl_below: Option<f64>,
+    pub source_silent_after: std::time::Duration,
 }
 
 fn journal() -> String {
@@ -50,7 +93,7 @@ fn poll() -> String {
     "200ms".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveSpec {
     pub node: String,
     pub relays: Vec<String>,
@@ -60,6 +103,8 @@ pub struct LiveSpec {
     pub go_file: PathBuf,
     pub poll: std::time::Duration,
     pub metrics: Option<SocketAddr>,
+    pub control_token_env: Option<String>,
+    pub alerts: Option<AlertsSpec>,
 }
 
 pub fn resolve(
@@ -93,6 +138,45 @@ pub fn resolve(
         "" => None,
         m => Some(m.parse().map_err(|_| err("live.metrics", format!("`{m}` is not an address like 127.0.0.1:9100")))?),
     };
+    if c.control_token_env.is_some() && metrics.is_none() {
+        return Err(err(
+            "live.control_token_env",
+            "the control endpoint is served beside /metrics: set live.metrics".into(),
+        ));
+    }
+    let alerts = match &c.alerts {
+        None => None,
+        Some(a) => {
+            let telegram = match (&a.telegram_token_env, &a.telegram_chat_id) {
+                (Some(t), Some(chat)) => Some((a.telegram_api.clone(), t.clone(), chat.clone())),
+                (None, None) => None,
+                _ => {
+                    return Err(err(
+                        "live.alerts.telegram_chat_id",
+                        "Telegram needs both telegram_token_env and telegram_chat_id".into(),
+                    ));
+                }
+            };
+            if telegram.is_none() && a.discord_webhook_env.is_none() {
+                return Err(err("live.alerts", "name a channel: discord_webhook_env or telegram_token_env".into()));
+            }
+            let silent = crate::core::parse_duration(&a.source_silent_after)
+                .ok()
+                .filter(|t| (crate::core::NANOS_PER_SEC..=3600 * crate::core::NANOS_PER_SEC).contains(t))
+                .ok_or_else(|| {
+                    err(
+                        "live.alerts.source_silent_after",
+                        format!("`{}` is not between 1s and 1h", a.source_silent_after),
+                    )
+                })?;
+            Some(AlertsSpec {
+                discord_webhook_env: a.discord_webhook_env.clone(),
+                telegram,
+                pnl_below: a.pnl_below,
+                source_silent_after: std::time::Duration::from_nanos(silent),
+            })
+        }
+    };
     Ok(LiveSpec {
         node: c.node.clone(),
         relays: c.relays.clone(),
@@ -102,5 +186,7 @@ pub fn resolve(
         go_file: base_dir.join(&c.go_file),
         poll: std::time::Duration::from_nanos(poll),
         metrics,
+        control_token_env: c.control_token_env.clone(),
+        alerts,
     })
 }

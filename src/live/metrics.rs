@@ -105,7 +105,8 @@ impl LiveMetrics {
         }
     }
 
-    /// Counts what `journal` gained since the last call.
+    /// Counts what `journal` gained since the last call (a run whose world does not count as it
+    /// goes; the live world does, through `record_*`).
     pub fn sync(&self, journal: &Journal) {
         let mut s = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         for (i, kind) in EVENT_KINDS.iter().enumerate() {
@@ -116,20 +117,35 @@ impl LiveMetrics {
             s.events[i] = journal.events_seen[i];
         }
         for a in journal.actions.iter().skip(s.actions) {
-            let decision = match a.decision {
-                Decision::Executed => "executed".to_string(),
-                Decision::Skipped(r) => format!("skipped:{}", r.as_str()),
-                Decision::Refused(r) => format!("refused:{}", r.as_str()),
-            };
-            let labels =
-                vec![("strategy", a.strategy.to_string()), ("kind", a.kind.to_string()), ("decision", decision)];
-            self.actions.get_or_create(&labels).inc();
+            self.record_action(a.strategy, a.kind, a.decision);
         }
         s.actions = journal.actions.len();
         for b in journal.bundles.iter().skip(s.bundles) {
-            self.bundles.get_or_create(&vec![("status", b.status.as_str().to_string())]).inc();
+            self.record_bundle(b.status);
         }
         s.bundles = journal.bundles.len();
+    }
+
+    /// One event the strategies hear.
+    pub fn record_event(&self, e: &crate::core::Event) {
+        let kind = EVENT_KINDS[crate::engine::journal::event_kind(e)];
+        self.events.get_or_create(&vec![("kind", kind.to_string())]).inc();
+    }
+
+    /// One action and what became of it.
+    pub fn record_action(&self, strategy: u16, kind: &str, decision: Decision) {
+        let decision = match decision {
+            Decision::Executed => "executed".to_string(),
+            Decision::Skipped(r) => format!("skipped:{}", r.as_str()),
+            Decision::Refused(r) => format!("refused:{}", r.as_str()),
+        };
+        let labels = vec![("strategy", strategy.to_string()), ("kind", kind.to_string()), ("decision", decision)];
+        self.actions.get_or_create(&labels).inc();
+    }
+
+    /// One bundle's news.
+    pub fn record_bundle(&self, status: crate::core::BundleStatus) {
+        self.bundles.get_or_create(&vec![("status", status.as_str().to_string())]).inc();
     }
 
     pub fn observe_decision(&self, took: Duration) {
@@ -181,10 +197,30 @@ impl LiveMetrics {
     }
 }
 
-/// `/metrics` and `/health` on `addr` until stopped.
-pub fn serve(metrics: Arc<LiveMetrics>, addr: SocketAddr) -> std::io::Result<HttpServer> {
+/// The authenticated control endpoint: `POST /stop` with `Authorization: Bearer <token>` raises
+/// `stop` (live mode then stops trading and cancels what is outstanding, as for the stop file).
+#[derive(Clone)]
+pub struct Control {
+    pub token: String,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Control {
+    /// Compares the presented token in time independent of where it differs.
+    fn allows(&self, header: Option<&hyper::header::HeaderValue>) -> bool {
+        let Some(presented) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        let (a, b) = (presented.as_bytes(), self.token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// `/metrics` and `/health` on `addr` until stopped, and `POST /stop` when `control` is given.
+pub fn serve(metrics: Arc<LiveMetrics>, addr: SocketAddr, control: Option<Control>) -> std::io::Result<HttpServer> {
     let service = move |req: hyper::Request<hyper::body::Incoming>| {
         let metrics = metrics.clone();
+        let control = control.clone();
         async move {
             let reply = |status: StatusCode, kind: &'static str, body: String| {
                 let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -192,18 +228,31 @@ pub fn serve(metrics: Arc<LiveMetrics>, addr: SocketAddr) -> std::io::Result<Htt
                 r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
                 r
             };
-            Ok::<_, std::convert::Infallible>(match (req.method(), req.uri().path()) {
-                (&Method::GET, "/metrics") => reply(
+            Ok::<_, std::convert::Infallible>(match (req.method(), req.uri().path(), control) {
+                (&Method::GET, "/metrics", _) => reply(
                     StatusCode::OK,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     metrics.encode(),
                 ),
-                (&Method::GET, "/health") => {
+                (&Method::GET, "/health", _) => {
                     let (ok, body) = metrics.health_report();
                     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
                     reply(status, "application/json", body.to_string())
                 }
-                _ => reply(StatusCode::NOT_FOUND, "text/plain", "GET /metrics or /health\n".into()),
+                (&Method::POST, "/stop", Some(c)) => {
+                    if c.allows(req.headers().get(hyper::header::AUTHORIZATION)) {
+                        c.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        tracing::warn!(target: "xcrack::live", "stop requested on the control endpoint");
+                        reply(StatusCode::OK, "application/json", r#"{"stopping":true}"#.into())
+                    } else {
+                        reply(
+                            StatusCode::UNAUTHORIZED,
+                            "application/json",
+                            r#"{"error":"bad or missing bearer token"}"#.into(),
+                        )
+                    }
+                }
+                _ => reply(StatusCode::NOT_FOUND, "text/plain", "GET /metrics or /health; POST /stop\n".into()),
             })
         }
     };

@@ -53,6 +53,8 @@ pub enum LiveEvent {
 pub struct Inbox {
     pub heads: Vec<BlockHead>,
     pub pending: Vec<(B256, Bytes)>,
+    /// Why trading was told to stop.
+    pub stop: Option<String>,
 }
 
 pub struct LiveSource {
@@ -71,6 +73,8 @@ pub struct LiveSource {
     go_file: PathBuf,
     paused: bool,
     done: bool,
+    /// Raised by the control endpoint.
+    stop_flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Why the source gave up (the node gone beyond its retries).
     pub failure: Option<String>,
     pub reorgs: u64,
@@ -103,6 +107,7 @@ impl LiveSource {
             go_file,
             paused,
             done: false,
+            stop_flag: None,
             failure: None,
             reorgs: 0,
         }
@@ -110,6 +115,12 @@ impl LiveSource {
 
     /// Time on the chain's clock (what the strategies' block times are measured in): the last
     /// head's time, plus the wall time since it came, short of the next block's.
+    /// Also stop when `flag` is raised (the control endpoint).
+    pub fn stopped_by(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop_flag = Some(flag);
+        self
+    }
+
     fn now(&self) -> SimTime {
         let since = (self.last_head.1.elapsed().as_nanos() as u64).min(self.block_ns - crate::core::NANOS_PER_MS);
         self.last_head.0.saturating_sub(self.genesis_ts) * NANOS_PER_SEC + since
@@ -175,8 +186,11 @@ impl Source<LiveEvent> for LiveSource {
             if self.done || self.blocks_left == Some(0) {
                 return None;
             }
-            if self.stop_file.exists() {
+            let flagged = self.stop_flag.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+            if flagged || self.stop_file.exists() {
                 self.done = true;
+                let why = if flagged { "the control endpoint asked" } else { "the stop file exists" };
+                self.inbox.borrow_mut().stop = Some(why.into());
                 return Some((self.now(), LiveEvent::Stop));
             }
             if self.paused && self.go_file.exists() {
@@ -234,6 +248,10 @@ pub struct LiveWorld<'a> {
     pub stopped: Option<String>,
     pub counts: LiveCounts,
     metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
+    alerter: Option<super::alerts::Alerter>,
+    /// Net of gas (quote raw) of our included bundles: their token flows, WETH and gas at the pool's
+    /// price when they settled.
+    pub pnl_quote_raw: i128,
     /// The first failure reading the node's state: the run stops.
     pub failure: Option<String>,
 }
@@ -250,6 +268,7 @@ pub struct LiveParts {
     pub wallet: [u128; 3],
     pub paused: bool,
     pub metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
+    pub alerter: Option<super::alerts::Alerter>,
 }
 
 impl<'a> LiveWorld<'a> {
@@ -306,6 +325,8 @@ impl<'a> LiveWorld<'a> {
             stopped: None,
             counts: LiveCounts::default(),
             metrics: p.metrics,
+            alerter: p.alerter,
+            pnl_quote_raw: 0,
             failure: None,
         };
         w.pin(p.head)?;
@@ -378,7 +399,7 @@ impl<'a> LiveWorld<'a> {
             if let Err(e) = self.journal.mark_hash(hash, o.target, state, Some(o.target)) {
                 tracing::error!(target: "xcrack::live", error = %e, "outcome not journaled");
             }
-            let effects = ours
+            let effects: Vec<OurTxEffect> = ours
                 .iter()
                 .map(|t| OurTxEffect {
                     gas_used: t.gas_used,
@@ -389,6 +410,9 @@ impl<'a> LiveWorld<'a> {
                     ),
                 })
                 .collect();
+            if included {
+                self.pnl_quote_raw += self.value_quote_raw(&effects);
+            }
             let report = BundleReport {
                 tag: o.tag,
                 status,
@@ -397,6 +421,36 @@ impl<'a> LiveWorld<'a> {
                 ours: if included { effects } else { Vec::new() },
             };
             self.desk.report(o.strategy, report, out);
+        }
+    }
+
+    /// What `effects` came to in quote raw units: the quote token's flow, WETH's and the gas at the
+    /// first pool's price now.
+    fn value_quote_raw(&self, effects: &[OurTxEffect]) -> i128 {
+        let price = self.mark_price(AssetId(0)).unwrap_or(0) as i128;
+        let at_price = |wei: i128| wei.saturating_mul(price) / 10i128.pow(18);
+        effects
+            .iter()
+            .map(|e| {
+                let flow = |t: Address| e.flows.iter().filter(|(a, _)| *a == t).map(|(_, v)| *v).sum::<i128>();
+                flow(self.fork.quote) + at_price(flow(self.fork.weth)) - at_price(e.gas_wei() as i128)
+            })
+            .sum()
+    }
+
+    /// Health now, for `/health` and the alerts: the heads just spoke; the breaker; a stop.
+    fn check_alerts(&mut self, breaker_open: bool) {
+        let health =
+            super::metrics::Health { lag_s: vec![("heads".into(), 0.0)], breaker_open, stopped: self.stopped.clone() };
+        let pnl = self.pnl_quote_raw as f64 / 10f64.powi(self.spec.quote_decimals as i32);
+        if let Some(m) = &self.metrics {
+            m.set_health(health.clone());
+            m.set_pnl(pnl);
+        }
+        if let Some(a) = self.alerter.as_mut() {
+            for alert in a.check(&health, pnl) {
+                a.send(&alert);
+            }
         }
     }
 
@@ -412,13 +466,6 @@ impl<'a> LiveWorld<'a> {
         if let Ok(txs) = self.rpc.landed(head.number) {
             let mined: BTreeSet<B256> = txs.iter().map(|t| t.hash).collect();
             self.pending.retain(|h| !mined.contains(h));
-        }
-        if let Some(m) = &self.metrics {
-            m.set_health(super::metrics::Health {
-                lag_s: vec![("heads".into(), 0.0)],
-                breaker_open: false,
-                stopped: self.stopped.clone(),
-            });
         }
         out.push(Event::Block(self.block_info()));
     }
@@ -461,6 +508,19 @@ impl<'a> LiveWorld<'a> {
     pub fn metrics(&self) -> Option<&super::metrics::LiveMetrics> {
         self.metrics.as_deref()
     }
+
+    /// Counts the events the strategies are about to hear (and the bundle news among them).
+    fn observe(&self, news: &[Event]) {
+        let Some(m) = &self.metrics else { return };
+        for e in news {
+            m.record_event(e);
+            if let Event::BundleResult { strategy, tag } = e
+                && let Some(r) = self.desk.bundle_report(*strategy, *tag)
+            {
+                m.record_bundle(r.status);
+            }
+        }
+    }
 }
 
 impl World for LiveWorld<'_> {
@@ -473,21 +533,30 @@ impl World for LiveWorld<'_> {
         now: SimTime,
         event: LiveEvent,
         _q: &mut dyn Schedule<LiveEvent>,
-        _risk: &mut RiskGate,
+        risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) {
         if self.failure.is_some() {
             return;
         }
+        let from = out.len();
         match event {
-            LiveEvent::Head(i) => self.on_head(i, out),
+            LiveEvent::Head(i) => {
+                self.on_head(i, out);
+                self.check_alerts(risk.breaker_is_open(now));
+            }
             LiveEvent::Pending(i) => self.on_pending(i, now, out),
             LiveEvent::Go => {
                 self.paused = false;
                 tracing::info!(target: "xcrack::live", "trading started");
             }
-            LiveEvent::Stop => self.stop("the stop file exists", out),
+            LiveEvent::Stop => {
+                let why = self.inbox.borrow().stop.clone().unwrap_or_else(|| "stop requested".into());
+                self.stop(&why, out);
+                self.check_alerts(risk.breaker_is_open(now));
+            }
         }
+        self.observe(&out[from..]);
     }
 
     fn market(&self) -> &dyn MarketView {
@@ -521,6 +590,39 @@ impl World for LiveWorld<'_> {
         action: Action,
         now: SimTime,
         _q: &mut dyn Schedule<LiveEvent>,
+        risk: &mut RiskGate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), SkipReason> {
+        let from = out.len();
+        let kind = action.kind();
+        let r = self.carry_out(strategy, action, now, risk, out);
+        if let Some(m) = &self.metrics {
+            m.record_action(strategy, kind, r.map_or_else(Decision::Skipped, |_| Decision::Executed));
+        }
+        self.observe(&out[from..]);
+        r
+    }
+
+    fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
+        if (self.paused || self.stopped.is_some()) && decision == Decision::Skipped(SkipReason::RiskLimit) {
+            self.counts.refused_paused += 1;
+        }
+        if let Some(m) = &self.metrics {
+            m.record_action(strategy, action.kind(), decision);
+        }
+        let from = out.len();
+        self.desk.declined(strategy, action, decision, out);
+        self.observe(&out[from..]);
+    }
+}
+
+impl LiveWorld<'_> {
+    /// Signs, simulates and sends a bundle (or withdraws one): the world's side of `execute`.
+    fn carry_out(
+        &mut self,
+        strategy: u16,
+        action: Action,
+        now: SimTime,
         risk: &mut RiskGate,
         out: &mut Vec<Event>,
     ) -> Result<(), SkipReason> {
@@ -582,13 +684,6 @@ impl World for LiveWorld<'_> {
             m.observe_decision(took.elapsed());
         }
         r
-    }
-
-    fn declined(&mut self, strategy: u16, action: &Action, decision: Decision, out: &mut Vec<Event>) {
-        if (self.paused || self.stopped.is_some()) && decision == Decision::Skipped(SkipReason::RiskLimit) {
-            self.counts.refused_paused += 1;
-        }
-        self.desk.declined(strategy, action, decision, out);
     }
 }
 

@@ -147,6 +147,11 @@ impl RiskGate {
         r
     }
 
+    /// Is the breaker open at `now` (read only: the cool-down's end is the next check's to act on)?
+    pub fn breaker_is_open(&self, now: SimTime) -> bool {
+        self.open_until.is_some_and(|t| now < t)
+    }
+
     /// Is the breaker refusing now? Past its cool-down it lets one action through (half-open).
     fn breaker_open(&mut self, now: SimTime) -> bool {
         match self.open_until {
