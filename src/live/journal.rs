@@ -139,6 +139,14 @@ impl LiveJournal {
         Ok(LiveJournal { conn, path: path.to_path_buf() })
     }
 
+    /// Commits synced only at WAL checkpoints (`synchronous = NORMAL`): still whole after a crash
+    /// of the process (`kill -9`), but the last commits may be lost to a power cut or a kernel
+    /// crash. Live mode uses the default, `FULL` (see README "Going live" for what each costs).
+    pub fn relaxed(self) -> Result<Self, LiveJournalError> {
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(|e| self.err(e))?;
+        Ok(self)
+    }
+
     fn err(&self, e: impl std::fmt::Display) -> LiveJournalError {
         LiveJournalError { path: self.path.clone(), message: e.to_string() }
     }
