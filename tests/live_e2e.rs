@@ -409,3 +409,49 @@ fn live_mode_waits_for_go_and_stops_on_the_control_endpoint() {
     assert!(stdout.contains("bundles sent 1, included 1") && stdout.contains("refused while paused 1"), "{stdout}");
     s.node.stop();
 }
+
+/// A relay that answers every request with HTTP 500: the bundle is journaled before the send, the
+/// send fails (bounded: one request per relay, no retry storm), the journal says `send_failed`, the
+/// failure opens the risk gate's breaker (`breaker_failures = 1`), and the breaker reaches the
+/// webhook as an alert; the run goes on to its last head.
+#[test]
+fn a_relay_answering_500_opens_the_breaker_and_alerts() {
+    let Some(mut s) = Setup::new() else { return };
+    let broken = {
+        let service = |_req: hyper::Request<hyper::body::Incoming>| async {
+            let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from_static(b"down")));
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            Ok::<_, std::convert::Infallible>(r)
+        };
+        xcrack::relay::HttpServer::start("127.0.0.1:0".parse().unwrap(), None, "test-broken-relay", service).unwrap()
+    };
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let relays = text.lines().find(|l| l.starts_with("relays = ")).unwrap().to_string();
+    let text = text.replace(&relays, &format!("relays = [\"http://{}\"]", broken.addr()))
+        + "\n[live.alerts]\ndiscord_webhook_env = \"LIVE_E2E_DISCORD\"\n";
+    let text = text.replace("[keys]", "[safety]\nbreaker_failures = 1\n\n[keys]");
+    std::fs::write(&s.config, text).unwrap();
+    s.sign_off();
+    let mut child = s.live(&["--go", "--blocks", "4"]);
+    let (rx, reader) = lines(&mut child);
+    wait_for(&rx, "journal ");
+    s.next_block();
+    let victim = s.victim_swap("victim-1");
+    let o = child.wait_with_output().unwrap();
+    let stdout = reader.join().unwrap();
+    s.finish();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("bundles sent 0"), "{stdout}");
+    assert_eq!(s.position(victim).1, 0, "the victim mined alone");
+    let journal = xcrack::live::LiveJournal::open(&s.tmp.path().join("journal.sqlite")).unwrap();
+    let entries = journal.entries().unwrap();
+    assert_eq!(entries.len(), 1, "journaled before the send: {entries:?}");
+    assert_eq!(entries[0].state, xcrack::live::State::SendFailed);
+    assert!(entries[0].relay_answer.as_deref().is_some_and(|a| a.contains("500")), "{entries:?}");
+    let alerts = s.alerts.lock().unwrap().clone();
+    assert!(
+        alerts.iter().any(|a| a["content"].as_str().is_some_and(|t| t.contains("circuit breaker"))),
+        "the breaker alerted: {alerts:?}"
+    );
+    s.node.stop();
+}
