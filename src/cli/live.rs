@@ -111,7 +111,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
     // The node: chain id, head, pools.
     let endpoint = Endpoint::parse(&live.node).map_err(|m| bad(format!("live.node: {m}")))?;
-    let retry = Retry::default();
+    // A node restarting (a deploy, a crash) is ridden out: doubling waits from 200 ms, 8 attempts
+    // (~50 s in all) before the run gives up on a read.
+    let retry = Retry { attempts: 8, ..Retry::default() };
     let rpc = RpcSource::new(endpoint.clone().transport(retry));
     let shown = endpoint.shown.clone();
     let fail = |e: crate::chain::fork::ForkError| failed(format!("node {shown}: {e}"));
@@ -245,6 +247,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         "heads {}, pending seen {}, announced {}, bundles sent {}, included {}, not included {}, refused while paused {}",
         c.heads, c.pending_seen, c.announced, c.bundles_sent, c.included, c.not_included, c.refused_paused
     );
+    println!("blocks {}..={}, reconnects {}, reorgs {}", c.first_head, c.last_head, source.reconnects(), source.reorgs);
     if let Some(why) = &world.stopped {
         println!("stopped: {why}");
     }

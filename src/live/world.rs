@@ -121,6 +121,11 @@ impl LiveSource {
         self
     }
 
+    /// Times the WebSocket was reopened.
+    pub fn reconnects(&self) -> u64 {
+        self.follower.reconnects
+    }
+
     fn now(&self) -> SimTime {
         let since = (self.last_head.1.elapsed().as_nanos() as u64).min(self.block_ns - crate::core::NANOS_PER_MS);
         self.last_head.0.saturating_sub(self.genesis_ts) * NANOS_PER_SEC + since
@@ -216,6 +221,9 @@ struct Out {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveCounts {
     pub heads: u64,
+    /// The first and last head's numbers.
+    pub first_head: u64,
+    pub last_head: u64,
     pub pending_seen: u64,
     pub announced: u64,
     pub bundles_sent: u64,
@@ -456,7 +464,11 @@ impl<'a> LiveWorld<'a> {
 
     fn on_head(&mut self, i: u32, out: &mut Vec<Event>) {
         let Some(head) = self.inbox.borrow().heads.get(i as usize).copied() else { return };
+        if self.counts.heads == 0 {
+            self.counts.first_head = head.number;
+        }
         self.counts.heads += 1;
+        self.counts.last_head = head.number;
         self.settle(&head, out);
         if let Err(e) = self.pin(head) {
             self.failure = Some(e);

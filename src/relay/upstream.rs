@@ -86,6 +86,12 @@ impl Upstream {
     }
 
     fn build(&mut self, chain: &mut SimChain, head: &BlockHead) -> Result<Mined, String> {
+        // The node may have moved while we waited (restarted, mined by someone else): build on the
+        // head the bundles were checked against, or not at all this round.
+        let now = self.rpc.latest().map_err(source_error)?;
+        if now != head.number {
+            return Err(format!("upstream node: its head moved from {} to {now} during the block time", head.number));
+        }
         let timestamp = head.timestamp + self.block_time.as_secs().max(1);
         let base_fee =
             crate::core::next_base_fee(head.base_fee, head.gas_used, head.gas_limit).min(u128::from(u64::MAX));
@@ -121,7 +127,11 @@ impl Upstream {
                     public_sent += 1;
                 }
             }
-            self.rpc.request("evm_mine", json!([timestamp])).map_err(source_error)?;
+            // A node whose clock is past ours (restarted from a dump) mines at its own time.
+            if let Err(e) = self.rpc.request("evm_mine", json!([timestamp])) {
+                tracing::debug!(target: "xcrack::relay", error = %e, "mining at the node's own time");
+                self.rpc.request("evm_mine", json!([])).map_err(source_error)?;
+            }
             let number = self.rpc.latest().map_err(source_error)?;
             let failed = refused.or_else(|| self.first_not_held(&bundles, number));
             let Some((i, why)) = failed else {

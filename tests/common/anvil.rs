@@ -60,6 +60,12 @@ pub fn installed(rel: &str) -> bool {
 /// anvil listening on a free loopback port (`extra` arguments added); `None` (skipped) when it is
 /// not installed and this is not CI.
 pub fn anvil(extra: &[&str]) -> Option<Anvil> {
+    anvil_at(0, extra)
+}
+
+/// anvil on loopback port `port` (0: a free one), `extra` arguments added (e.g. a restart on the
+/// port it had, from its `--dump-state` file).
+pub fn anvil_at(port: u16, extra: &[&str]) -> Option<Anvil> {
     let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" };
     let os = if cfg!(target_os = "macos") { "darwin" } else { "linux" };
     let rel = format!("@foundry-rs/anvil-{os}-{arch}/bin/anvil");
@@ -67,7 +73,7 @@ pub fn anvil(extra: &[&str]) -> Option<Anvil> {
         return None;
     }
     let mut child = Command::new(node_modules().join(rel))
-        .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", "31337"])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
