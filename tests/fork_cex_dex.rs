@@ -106,13 +106,7 @@ pair = "{}"
 }
 
 fn load(text: &str, dir: &std::path::Path) -> xcrack::config::RunSpec {
-    let sources = xcrack::config::Sources {
-        config_file: None,
-        scenario: Some(("fork-cex-dex.toml".into(), text.into())),
-        env: Vec::new(),
-        cli: Vec::new(),
-    };
-    xcrack::config::load(&sources, dir).unwrap()
+    common::spec_of("fork-cex-dex.toml", text, dir)
 }
 
 #[test]
@@ -258,19 +252,7 @@ fn write_the_shipped_cex_dex_fork_scenario_and_recording() {
     let file = repo.join("scenarios/fork/anvil_cex_dex.toml");
     std::fs::write(&file, header + &body).unwrap();
     let rec = repo.join("data/fork/anvil_cex_dex.rec.json");
-    let tmp = tempfile::tempdir().unwrap();
-    let args = [
-        "fork",
-        file.to_str().unwrap(),
-        "--rpc",
-        &node.url(),
-        "--record",
-        rec.to_str().unwrap(),
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ];
-    let o = common::xcrack(&args, tmp.path());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::record_fork(&file, &node.url(), &rec);
 }
 
 /// The shipped DEX-CEX fork scenario runs from its recording with no node and no npm: the same

@@ -68,13 +68,7 @@ gas = "5 ETH"
 "#;
 
 fn load(name: &str, text: &str) -> xcrack::config::RunSpec {
-    let sources = xcrack::config::Sources {
-        config_file: None,
-        scenario: Some((format!("{name}.toml"), text.into())),
-        env: Vec::new(),
-        cli: Vec::new(),
-    };
-    xcrack::config::load(&sources, Path::new(".")).unwrap()
+    common::spec_of(&format!("{name}.toml"), text, Path::new("."))
 }
 
 #[test]

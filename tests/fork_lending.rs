@@ -436,19 +436,7 @@ fn write_the_shipped_lending_fork_scenario_and_recording() {
     let file = repo.join("scenarios/fork/anvil_lending.toml");
     std::fs::write(&file, header + &body).unwrap();
     let rec = repo.join("data/fork/anvil_lending.rec.json");
-    let tmp = tempfile::tempdir().unwrap();
-    let args = [
-        "fork",
-        file.to_str().unwrap(),
-        "--rpc",
-        &node.url(),
-        "--record",
-        rec.to_str().unwrap(),
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ];
-    let o = common::xcrack(&args, tmp.path());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::record_fork(&file, &node.url(), &rec);
 }
 
 /// The shipped lending fork scenario runs from its recording with no node and no npm: the same

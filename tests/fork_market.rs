@@ -88,13 +88,7 @@ dex_engine = "evm"
 }
 
 fn load(text: &str, dir: &std::path::Path) -> xcrack::config::RunSpec {
-    let sources = xcrack::config::Sources {
-        config_file: None,
-        scenario: Some(("market-forked.toml".into(), text.into())),
-        env: Vec::new(),
-        cli: Vec::new(),
-    };
-    xcrack::config::load(&sources, dir).unwrap()
+    common::spec_of("market-forked.toml", text, dir)
 }
 
 #[test]

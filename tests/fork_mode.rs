@@ -386,21 +386,7 @@ fn write_the_shipped_fork_scenario_and_recording() {
     std::fs::create_dir_all(repo.join("data/fork")).unwrap();
     std::fs::write(&scenario, shipped_scenario(&m, n)).unwrap();
     let rec = repo.join("data/fork/anvil_uniswap_v2.rec.json");
-    let tmp = tempfile::tempdir().unwrap();
-    let o = common::xcrack(
-        &[
-            "fork",
-            scenario.to_str().unwrap(),
-            "--rpc",
-            &node.url(),
-            "--record",
-            rec.to_str().unwrap(),
-            "--out",
-            tmp.path().to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::record_fork(&scenario, &node.url(), &rec);
     node.interrupt();
     assert!(state.exists(), "anvil wrote its state on exit");
 }

@@ -17,10 +17,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::SolCall;
 
 use crate::chain::SimChain;
-use crate::chain::contracts::IUniswapV2Pair;
 use crate::chain::fork::{ForkDb, Pin};
 use crate::chain::heads::{HeadEvent, HeadFollower};
 use crate::chain::rpc::{BlockHead, RpcSource};
@@ -353,17 +351,9 @@ impl<'a> LiveWorld<'a> {
         chain.set_spec(crate::chain::simchain::spec_for(self.spec.chain_id, head.number + 1, next_ts));
         let base_fee = next_base_fee(head.base_fee, head.gas_used, head.gas_limit).min(u128::from(u64::MAX)) as u64;
         chain.start_block(head.number + 1, next_ts, base_fee, head.coinbase);
-        let weth_first = self.fork.weth < self.fork.quote;
-        let mut reserves = Vec::with_capacity(self.venues.len());
-        for v in &self.venues {
-            let o = chain
-                .view(self.me, v.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())
+        let reserves =
+            crate::sim::fork::pair_reserves(&mut chain, self.me, &self.venues, (self.fork.weth, self.fork.quote))
                 .map_err(|e| e.to_string())?;
-            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output)
-                .map_err(|e| format!("{}: getReserves: {e}", v.pair))?;
-            let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
-            reserves.push(if weth_first { (r0, r1) } else { (r1, r0) });
-        }
         if let Some(e) = chain.db_ref().db.failure() {
             return Err(format!("reading the node's state at block {}: {e}", head.number));
         }
@@ -756,7 +746,6 @@ impl MarketView for LiveWorld<'_> {
         &self.inventory
     }
     fn mark_price(&self, asset: AssetId) -> Option<u128> {
-        let &(w, q) = self.reserves.first().filter(|_| asset == AssetId(0))?;
-        (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
+        crate::sim::fork::weth_price(*self.reserves.first().filter(|_| asset == AssetId(0))?)
     }
 }

@@ -19,6 +19,30 @@ pub struct CexVenue {
     pub outliers_published: u64,
 }
 
+/// What strategies know of the configured venues (`[[market.cex]]`), in order, all trading `asset`.
+pub fn venue_specs(cex: &[CexSpecRun], asset: crate::core::AssetId) -> Vec<crate::core::strategy::CexSpec> {
+    cex.iter()
+        .enumerate()
+        .map(|(i, c)| crate::core::strategy::CexSpec {
+            id: VenueId(i as u16),
+            name: c.name.clone(),
+            asset,
+            taker_fee_bps: c.taker_fee_bps,
+            quote_per_tick_lot: c.quote_per_tick_lot,
+            lot_base_raw: c.lot_base_raw,
+        })
+        .collect()
+}
+
+/// What a venue's terms make of an immediate-or-cancel order.
+pub fn ioc_terms(c: &CexSpecRun) -> super::orderbook::IocTerms {
+    super::orderbook::IocTerms {
+        quote_per_tick_lot: c.quote_per_tick_lot,
+        lot_base_raw: c.lot_base_raw,
+        taker_fee_bps: c.taker_fee_bps,
+    }
+}
+
 impl CexVenue {
     pub fn new(id: VenueId, spec: CexSpecRun, quote_decimals: u32, tick_interval: SimTime) -> Self {
         let tick_value = spec.tick_quote_raw as f64 / 10f64.powi(quote_decimals as i32);

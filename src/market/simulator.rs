@@ -15,7 +15,7 @@ use crate::core::rng::{SimRng, component_rng};
 use crate::core::strategy::{AssetSpec, CexSpec, Inventory, MarketView, PoolSpec};
 use crate::core::{AssetId, BlockInfo, BookSnapshot, PoolId, SimTime, VenueId};
 use crate::market::amm::CpPool;
-use crate::market::orderbook::{Fill, IocTerms, fill_ioc};
+use crate::market::orderbook::{Fill, fill_ioc};
 use crate::market::pool_engine::{EvmPools, PoolEngine, WalletFunding};
 
 pub struct ArbitrageSimulator {
@@ -101,19 +101,7 @@ impl ArbitrageSimulator {
             _ => PoolEngine::Math,
         };
         let asset = AssetId(0);
-        let cex_specs = spec
-            .cex
-            .iter()
-            .enumerate()
-            .map(|(i, c)| CexSpec {
-                id: VenueId(i as u16),
-                name: c.name.clone(),
-                asset,
-                taker_fee_bps: c.taker_fee_bps,
-                quote_per_tick_lot: c.quote_per_tick_lot,
-                lot_base_raw: c.lot_base_raw,
-            })
-            .collect();
+        let cex_specs = super::cex::venue_specs(&spec.cex, asset);
         let pool_specs = spec
             .dex
             .iter()
@@ -230,11 +218,7 @@ impl ArbitrageSimulator {
     /// quote we hold pays for, fee included), and moves that balance.
     pub fn fill_ioc(&mut self, v: VenueId, side: Side, lots: u64, limit_ticks: u64) -> Fill {
         let i = v.0 as usize;
-        let terms = IocTerms {
-            quote_per_tick_lot: self.venues[i].spec.quote_per_tick_lot,
-            lot_base_raw: self.venues[i].spec.lot_base_raw,
-            taker_fee_bps: self.venues[i].spec.taker_fee_bps,
-        };
+        let terms = super::cex::ioc_terms(&self.venues[i].spec);
         let inv = &mut self.inventory;
         fill_ioc(
             &mut self.venues[i].book,

@@ -59,3 +59,32 @@ pub fn fork_report(scenario: &str, cwd: &Path, out: &str, extra: &[&str]) -> Pat
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path()
 }
+
+/// The run spec of scenario text `text` (named `name`, relative paths from `dir`); it must load.
+pub fn spec_of(name: &str, text: &str, dir: &Path) -> xcrack::config::RunSpec {
+    let sources = xcrack::config::Sources {
+        config_file: None,
+        scenario: Some((name.to_string(), text.to_string())),
+        env: Vec::new(),
+        cli: Vec::new(),
+    };
+    xcrack::config::load(&sources, dir).unwrap()
+}
+
+/// `xcrack fork FILE --rpc URL --record REC` into a throwaway report directory: it must succeed
+/// (how the shipped fork scenarios' recordings are written).
+pub fn record_fork(file: &Path, url: &str, rec: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "fork",
+        file.to_str().unwrap(),
+        "--rpc",
+        url,
+        "--record",
+        rec.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ];
+    let o = xcrack(&args, tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

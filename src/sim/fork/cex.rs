@@ -169,32 +169,11 @@ impl ForkCex {
             *count += 1;
         }
         close(open, &mut books)?;
-        // Feed latencies may reorder arrivals; the venue's own order is the recording's.
         let n = spec.cex.len();
         Ok(ForkCex {
-            specs: spec
-                .cex
-                .iter()
-                .enumerate()
-                .map(|(i, c)| CexSpec {
-                    id: VenueId(i as u16),
-                    name: c.name.clone(),
-                    asset: AssetId(0),
-                    taker_fee_bps: c.taker_fee_bps,
-                    quote_per_tick_lot: c.quote_per_tick_lot,
-                    lot_base_raw: c.lot_base_raw,
-                })
-                .collect(),
+            specs: crate::market::cex::venue_specs(&spec.cex, AssetId(0)),
             assets: vec![AssetSpec { id: AssetId(0), symbol: spec.base_symbol.clone(), decimals: spec.base_decimals }],
-            terms: spec
-                .cex
-                .iter()
-                .map(|c| IocTerms {
-                    quote_per_tick_lot: c.quote_per_tick_lot,
-                    lot_base_raw: c.lot_base_raw,
-                    taker_fee_bps: c.taker_fee_bps,
-                })
-                .collect(),
+            terms: spec.cex.iter().map(crate::market::cex::ioc_terms).collect(),
             order_latency: spec.cex.iter().map(|c| c.latency.clone()).collect(),
             rng_orders: spec
                 .cex

@@ -472,16 +472,7 @@ impl<'a> ForkWorld<'a> {
 
     /// (WETH, quote) reserves of every pool, through the pair's own `getReserves`.
     fn read_reserves(&mut self) -> Result<(), ForkRunError> {
-        let weth_first = self.fork.weth < self.fork.quote;
-        let mut out = Vec::with_capacity(self.venues.len());
-        for p in &self.venues {
-            let o = self.chain.view(self.me, p.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
-            let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output).map_err(|e| {
-                ForkRunError::Config { key: "fork.pools".into(), message: format!("{}: getReserves: {e}", p.pair) }
-            })?;
-            let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
-            out.push(if weth_first { (r0, r1) } else { (r1, r0) });
-        }
+        let out = pair_reserves(&mut self.chain, self.me, &self.venues, (self.fork.weth, self.fork.quote))?;
         self.cp_pools = out
             .iter()
             .zip(&self.pools)
@@ -627,6 +618,31 @@ impl<'a> ForkWorld<'a> {
             self.failure = Some(e.to_string());
         }
     }
+}
+
+/// (WETH, quote) reserves of each venue's pair on `chain`, through the pair's own `getReserves`.
+pub fn pair_reserves<X: revm::database::DatabaseRef>(
+    chain: &mut SimChain<X>,
+    caller: Address,
+    venues: &[Venue],
+    (weth, quote): (Address, Address),
+) -> Result<Vec<(U256, U256)>, ForkRunError> {
+    let mut out = Vec::with_capacity(venues.len());
+    for p in venues {
+        let o = chain.view(caller, p.pair, IUniswapV2Pair::getReservesCall {}.abi_encode().into())?;
+        let r = IUniswapV2Pair::getReservesCall::abi_decode_returns(&o.output).map_err(|e| ForkRunError::Config {
+            key: "fork.pools".into(),
+            message: format!("{}: getReserves: {e}", p.pair),
+        })?;
+        let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
+        out.push(if weth < quote { (r0, r1) } else { (r1, r0) });
+    }
+    Ok(out)
+}
+
+/// Quote raw per whole WETH at a pool's (WETH, quote) reserves (none for an empty pool).
+pub fn weth_price((w, q): (U256, U256)) -> Option<u128> {
+    (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
 }
 
 fn source_failure(message: String) -> ForkRunError {
@@ -862,7 +878,6 @@ impl MarketView for ForkWorld<'_> {
         if let Some(mid) = self.cex.as_ref().and_then(|c| c.median_mid(self.spec.base_decimals)) {
             return (asset == AssetId(0)).then_some(mid);
         }
-        let &(w, q) = self.reserves.first().filter(|_| asset == AssetId(0))?;
-        (!w.is_zero()).then(|| (q * U256::from(10u128.pow(18)) / w).saturating_to())
+        weth_price(*self.reserves.first().filter(|_| asset == AssetId(0))?)
     }
 }
