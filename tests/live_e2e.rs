@@ -509,3 +509,50 @@ fn a_node_restarted_mid_run_loses_no_block() {
     assert!(rest.starts_with("reconnects ") && !rest.starts_with("reconnects 0"), "the WebSocket was reopened: {line}");
     s.node.stop();
 }
+
+/// Another process signing with our key gets a transaction mined mid-run: the nonce ledger sees
+/// the count move without a bundle of ours (a public transaction or one it never saw, by when it
+/// read the pool) and the next sandwich signs with the nonce after it, lands, and is accounted.
+#[test]
+fn a_nonce_used_by_another_process_is_skipped_and_the_next_bundle_lands() {
+    let Some(mut s) = Setup::new() else { return };
+    s.sign_off();
+    let mut child = s.live(&["--go", "--blocks", "7"]);
+    let (rx, reader) = lines(&mut child);
+    wait_for(&rx, "journal ");
+    s.next_block();
+    let mut other =
+        Wallet::from_secret(alloy_primitives::hex::decode(&s.key_hex).unwrap().try_into().unwrap()).unwrap();
+    other.nonce = quantity(&rpc(s.node.addr, "eth_getTransactionCount", serde_json::json!([s.me, "latest"])));
+    let req = TxRequest {
+        chain_id: 31337,
+        to: s.me,
+        data: Default::default(),
+        value: U256::from(1u8),
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let (raw, theirs) = other.sign(&req).unwrap();
+    anvil::send_raw(s.node.addr, &raw);
+    s.next_block();
+    s.next_block();
+    let victim = s.victim_swap("victim-1");
+    let o = child.wait_with_output().unwrap();
+    let stdout = reader.join().unwrap();
+    s.finish();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("bundles sent 1, included 1"), "{stdout}");
+    assert_eq!(s.position(victim).1, 1, "sandwiched");
+    let (mined_at, _) = s.position(theirs);
+    assert!(mined_at < s.position(victim).0, "the other process's transaction came first");
+    let line = stdout.lines().find(|l| l.starts_with("nonces: next ") && l.contains("used by")).unwrap();
+    let num = |key: &str| -> u64 {
+        let at = line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len();
+        line[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    assert_eq!(num("used by our bundles "), 2, "{line}");
+    assert_eq!(num("by our public transactions ") + num("taken by others "), 1, "{line}");
+    assert_eq!(num("nonces: next "), other.nonce + 2, "{line}");
+    s.node.stop();
+}

@@ -242,6 +242,13 @@ impl<X: DatabaseRef> SimChain<X> {
         db.insert_account_info(who, info);
     }
 
+    pub fn set_nonce(&mut self, who: Address, nonce: u64) {
+        let db = self.db();
+        let mut info = db.basic(who).ok().flatten().unwrap_or_default();
+        info.nonce = nonce;
+        db.insert_account_info(who, info);
+    }
+
     pub fn balance(&mut self, who: Address) -> U256 {
         if let Some(a) = self.pending_account(who) {
             return a.info.balance;

@@ -29,6 +29,7 @@ use crate::engine::driver;
 use crate::engine::journal::Journal;
 use crate::engine::manager::StrategyManager;
 use crate::execution::bundle_manager::BundleManager;
+use crate::live::nonces::{AccountCounts, NonceLedger};
 use crate::live::world::{Inbox, LiveCounts, LiveParts, LiveSource, LiveWorld};
 use crate::live::{JournaledSink, LiveJournal, State};
 use crate::risk::RiskGate;
@@ -126,12 +127,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let venues = crate::sim::fork::venues_of(&rpc, &pin, fork).map_err(|e| bad(e.to_string()))?;
 
     // Reconcile before the first action: nonces, balances, the journal's open bundles.
-    let count = |tag: &str| -> Result<u64, CliError> {
-        let v = rpc.request("eth_getTransactionCount", serde_json::json!([me, tag])).map_err(fail)?;
-        crate::relay::rpc::parse_quantity(v.as_str().unwrap_or_default())
-            .ok_or_else(|| failed(format!("eth_getTransactionCount: `{v}` is not a quantity")))
-    };
-    let (mined, pending) = (count("latest")?, count("pending")?);
+    let (mined, pending) = rpc.transaction_counts(me, head.number).map_err(fail)?;
     let balance = |token: Address| -> Result<u128, CliError> {
         let out = rpc.call(&pin, token, &ITestERC20::balanceOfCall { owner: me }.abi_encode()).map_err(fail)?;
         Ok(U256::from_be_slice(out.get(..32).unwrap_or_default()).saturating_to())
@@ -154,6 +150,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let mut journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
     let settled = settle_journal(&mut journal, &rpc, head.number).map_err(failed)?;
     println!("journal {}: {} open bundle(s) settled from the chain", live.journal.display(), settled);
+    let mut nonces = NonceLedger::seed(AccountCounts { mined, pending }, live.stuck_after_blocks);
+    for (nonce, target, hash) in journal.signed_after(me, head.number).map_err(|e| failed(e.to_string()))? {
+        nonces.signed(nonce, target, hash);
+    }
+    let out = nonces.outstanding(head.number);
+    println!(
+        "nonces: next {}{}",
+        nonces.next(),
+        if out.is_empty() { String::new() } else { format!(", signed into bundles still out: {out:?}") }
+    );
 
     // Sinks: every relay, behind the write-ahead journal.
     let relays = crate::live::relays::Relays::connect(&live.relays, relay_auth).map_err(bad)?;
@@ -228,6 +234,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         venues,
         desk: BundleDesk::new(manager),
         journal,
+        nonces,
         wallet: wallet_now,
         paused,
         metrics: Some(metrics.clone()),
@@ -248,6 +255,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
         c.heads, c.pending_seen, c.announced, c.bundles_sent, c.included, c.not_included, c.refused_paused
     );
     println!("blocks {}..={}, reconnects {}, reorgs {}", c.first_head, c.last_head, source.reconnects(), source.reorgs);
+    let n = world.nonces.totals;
+    println!(
+        "nonces: next {}, used by our bundles {}, by our public transactions {}, taken by others {}{}",
+        world.nonces.next(),
+        n.by_bundles,
+        n.by_public,
+        n.taken,
+        if n.replacing_stuck { ", a stuck public transaction replaced" } else { "" }
+    );
     if let Some(why) = &world.stopped {
         println!("stopped: {why}");
     }

@@ -32,6 +32,10 @@ pub struct LiveConfig {
     /// How often the node's pending pool is read.
     #[serde(default = "poll")]
     pub poll: String,
+    /// Heads a public transaction of ours may wait in the node's pool before bundles take its nonce
+    /// (and replace it when they land); until then bundles use the nonce after it.
+    #[serde(default = "stuck_after_blocks")]
+    pub stuck_after_blocks: u64,
     /// Where `/metrics` and `/health` are served (none when empty), and `POST /stop` when
     /// `control_token_env` names the variable holding its bearer token.
     #[serde(default)]
@@ -92,6 +96,9 @@ fn go_file() -> String {
 fn poll() -> String {
     "200ms".into()
 }
+fn stuck_after_blocks() -> u64 {
+    3
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveSpec {
@@ -102,6 +109,7 @@ pub struct LiveSpec {
     pub stop_file: PathBuf,
     pub go_file: PathBuf,
     pub poll: std::time::Duration,
+    pub stuck_after_blocks: u64,
     pub metrics: Option<SocketAddr>,
     pub control_token_env: Option<String>,
     pub alerts: Option<AlertsSpec>,
@@ -134,6 +142,9 @@ pub fn resolve(
         .ok()
         .filter(|t| (crate::core::NANOS_PER_MS * 10..=60 * crate::core::NANOS_PER_SEC).contains(t))
         .ok_or_else(|| err("live.poll", format!("`{}` is not a duration between 10ms and 60s", c.poll)))?;
+    if !(1..=1000).contains(&c.stuck_after_blocks) {
+        return Err(err("live.stuck_after_blocks", format!("{} is not between 1 and 1000", c.stuck_after_blocks)));
+    }
     let metrics = match c.metrics.trim() {
         "" => None,
         m => Some(m.parse().map_err(|_| err("live.metrics", format!("`{m}` is not an address like 127.0.0.1:9100")))?),
@@ -185,6 +196,7 @@ pub fn resolve(
         stop_file: base_dir.join(&c.stop_file),
         go_file: base_dir.join(&c.go_file),
         poll: std::time::Duration::from_nanos(poll),
+        stuck_after_blocks: c.stuck_after_blocks,
         metrics,
         control_token_env: c.control_token_env.clone(),
         alerts,

@@ -285,6 +285,30 @@ impl LiveJournal {
         Ok(n.map(|n| n as u64))
     }
 
+    /// `sender`'s journaled transactions in bundles for blocks after `head`: (nonce, target block,
+    /// hash), by nonce. A restart's nonce ledger learns what is still out.
+    pub fn signed_after(&self, sender: Address, head: u64) -> Result<Vec<(u64, u64, B256)>, LiveJournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.nonce, b.target_block, t.hash FROM txs t JOIN bundles b ON b.seq = t.bundle_seq \
+                 WHERE t.sender = ?1 AND b.target_block > ?2 ORDER BY t.nonce, b.target_block, t.hash",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![sender.to_string(), head as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (n, t, h) = row.map_err(|e| self.err(e))?;
+            let hash = h.parse().map_err(|_| self.err(format!("txs: hash `{h}`")))?;
+            out.push((n as u64, t as u64, hash));
+        }
+        Ok(out)
+    }
+
     /// Caps the file at its current size (a test's way to fill the disk).
     #[doc(hidden)]
     pub fn freeze_size(&self) -> Result<(), LiveJournalError> {

@@ -1,9 +1,11 @@
-//! Live mode's parts that hold money safe across crashes: the write-ahead journal in front of the
-//! relays (`journal`). The live loop itself is not built yet (see README "Not yet").
+//! Live mode: the world and source the one driver runs against a real node (`world`), the relays
+//! behind the write-ahead journal (`relays`, `journal`), our nonces (`nonces`), and what watches
+//! the run (`metrics`, `alerts`).
 
 pub mod alerts;
 pub mod journal;
 pub mod metrics;
+pub mod nonces;
 pub mod relays;
 pub mod world;
 

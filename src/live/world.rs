@@ -228,6 +228,8 @@ pub struct LiveCounts {
     pub included: u64,
     pub not_included: u64,
     pub refused_paused: u64,
+    /// Our transactions in included bundles (the nonces they used).
+    pub bundle_txs_landed: u64,
 }
 
 pub struct LiveWorld<'a> {
@@ -250,6 +252,7 @@ pub struct LiveWorld<'a> {
     pending: Vec<B256>,
     inventory: Inventory,
     journal: super::LiveJournal,
+    pub nonces: super::nonces::NonceLedger,
     paused: bool,
     pub stopped: Option<String>,
     pub counts: LiveCounts,
@@ -271,6 +274,8 @@ pub struct LiveParts {
     pub venues: Vec<DexVenue>,
     pub desk: BundleDesk,
     pub journal: super::LiveJournal,
+    /// Seeded from the node's counts at `head` (and the journal's bundles still out).
+    pub nonces: super::nonces::NonceLedger,
     pub wallet: [u128; 3],
     pub paused: bool,
     pub metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
@@ -327,6 +332,7 @@ impl<'a> LiveWorld<'a> {
                 wallet_native: native,
             },
             journal: p.journal,
+            nonces: p.nonces,
             paused: p.paused,
             stopped: None,
             counts: LiveCounts::default(),
@@ -347,6 +353,11 @@ impl<'a> LiveWorld<'a> {
             self.venues.iter().flat_map(|v| (6..=12u64).map(move |s| (v.pair, U256::from(s)))).collect();
         db.prefetch(&hot).map_err(|e| e.to_string())?;
         let mut chain = SimChain::over(db, self.spec.chain_id);
+        // Our nonce is the ledger's (the chain's count, or after our public transactions pending).
+        let nonce = self.nonces.next();
+        if chain.nonce(self.me) != nonce {
+            chain.set_nonce(self.me, nonce);
+        }
         let next_ts = head.timestamp + self.block_s;
         chain.set_spec(crate::chain::simchain::spec_for(self.spec.chain_id, head.number + 1, next_ts));
         let base_fee = next_base_fee(head.base_fee, head.gas_used, head.gas_limit).min(u128::from(u64::MAX)) as u64;
@@ -389,6 +400,7 @@ impl<'a> LiveWorld<'a> {
             let included = !o.ours.is_empty() && ours.len() == o.ours.len();
             let (status, state) = if included {
                 self.counts.included += 1;
+                self.counts.bundle_txs_landed += ours.len() as u64;
                 (BundleStatus::Included, super::State::Included)
             } else {
                 self.counts.not_included += 1;
@@ -459,7 +471,15 @@ impl<'a> LiveWorld<'a> {
         }
         self.counts.heads += 1;
         self.counts.last_head = head.number;
+        let landed_before = self.counts.bundle_txs_landed;
         self.settle(&head, out);
+        match self.rpc.transaction_counts(self.me, head.number) {
+            Ok((mined, pending)) => {
+                let counts = super::nonces::AccountCounts { mined, pending };
+                self.nonces.on_head(head.number, counts, self.counts.bundle_txs_landed - landed_before);
+            }
+            Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "our nonce not read; the last count holds"),
+        }
         if let Err(e) = self.pin(head) {
             self.failure = Some(e);
             return;
@@ -637,19 +657,25 @@ impl LiveWorld<'_> {
             Action::Bundle(req) => {
                 let Some(chain) = self.chain.as_mut() else { return Err(SkipReason::SimulationFailed) };
                 let confirmed = self.desk.confirm(strategy, &req, chain, now, risk, out)?;
-                let ours: Vec<B256> = confirmed
+                let confirmed_ours_raw: Vec<Bytes> = confirmed
                     .bundle
                     .txs
                     .iter()
                     .zip(&confirmed.bundle.senders)
                     .filter(|(_, s)| **s == self.me)
-                    .map(|(t, _)| crate::relay::rpc::tx_hash(t))
+                    .map(|(t, _)| t.clone())
                     .collect();
+                let ours: Vec<B256> = confirmed_ours_raw.iter().map(|t| crate::relay::rpc::tx_hash(t)).collect();
                 match self.desk.submit(strategy, &req, confirmed, now, risk, out) {
                     Some((hash, _)) => {
                         self.counts.bundles_sent += 1;
                         if let Some(uuid) = &req.replacement_id {
                             self.live.retain(|_, o| o.uuid.as_ref() != Some(uuid));
+                        }
+                        for raw in confirmed_ours_raw {
+                            if let Some(n) = nonce_of(&raw) {
+                                self.nonces.signed(n, req.target_block, crate::relay::rpc::tx_hash(&raw));
+                            }
                         }
                         let o = Out {
                             strategy,
@@ -748,4 +774,11 @@ impl MarketView for LiveWorld<'_> {
     fn mark_price(&self, asset: AssetId) -> Option<u128> {
         crate::sim::fork::weth_price(*self.reserves.first().filter(|_| asset == AssetId(0))?)
     }
+}
+
+/// A signed transaction's nonce, read without recovering its signer.
+fn nonce_of(raw: &Bytes) -> Option<u64> {
+    use alloy_consensus::Transaction;
+    use alloy_eips::eip2718::Decodable2718;
+    alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref()).ok().map(|e| e.nonce())
 }

@@ -150,6 +150,20 @@ impl RpcSource {
         self.send(&calls)?.iter().zip(numbers).map(|(b, n)| head_of(b, Some(*n))).collect()
     }
 
+    /// `who`'s transaction count mined up to block `number` and with the node's pool (`pending`),
+    /// in one batch.
+    pub fn transaction_counts(&self, who: Address, number: u64) -> Result<(u64, u64), ForkError> {
+        let calls = [
+            Call::new("eth_getTransactionCount", json!([who, format!("{number:#x}")])),
+            Call::new("eth_getTransactionCount", json!([who, "pending"])),
+        ];
+        let r = self.send(&calls)?;
+        Ok((
+            quantity("eth_getTransactionCount", "result", &r[0])?,
+            quantity("eth_getTransactionCount", "result", &r[1])?,
+        ))
+    }
+
     /// The latest block's number.
     pub fn latest(&self) -> Result<u64, ForkError> {
         let r = self.send(&[Call::new("eth_blockNumber", json!([]))])?;
