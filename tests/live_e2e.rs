@@ -556,3 +556,28 @@ fn a_nonce_used_by_another_process_is_skipped_and_the_next_bundle_lands() {
     assert_eq!(num("nonces: next "), other.nonce + 2, "{line}");
     s.node.stop();
 }
+
+/// SIGTERM (what systemd and `docker stop` send) stops trading like the stop file: the run ends
+/// cleanly at its next look, saying why.
+#[test]
+fn a_signal_stops_live_mode() {
+    let Some(mut s) = Setup::new() else { return };
+    s.sign_off();
+    let mut child = s.live(&["--go"]);
+    let (rx, reader) = lines(&mut child);
+    wait_for(&rx, "journal ");
+    s.next_block();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    let stdout = reader.join().unwrap();
+    s.finish();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("stopped: a signal (SIGTERM or SIGINT) asked"), "{stdout}");
+    s.node.stop();
+}

@@ -209,6 +209,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => None,
     };
 
+    // SIGTERM (systemd, docker stop) and SIGINT (Ctrl-C) stop trading like the stop file: the loop
+    // ends at its next look, outstanding bundles cancelled. A second one exits at once.
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_FAILURE, signalled.clone())
+            .and_then(|_| signal_hook::flag::register(sig, signalled.clone()))
+            .map_err(|e| failed(format!("listening for signal {sig}: {e}")))?;
+    }
     let paused = !args.go && !live.go_file.exists();
     if paused {
         println!("paused: trading starts when {} exists (or run with --go)", live.go_file.display());
@@ -225,7 +233,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (live.stop_file.clone(), live.go_file.clone()),
         paused,
     )
-    .stopped_by(stop_flag);
+    .stopped_by(stop_flag, "the control endpoint asked")
+    .stopped_by(signalled, "a signal (SIGTERM or SIGINT) asked");
     let parts = LiveParts {
         rpc,
         inbox,

@@ -71,8 +71,8 @@ pub struct LiveSource {
     go_file: PathBuf,
     paused: bool,
     done: bool,
-    /// Raised by the control endpoint.
-    stop_flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Raised by the control endpoint or a signal: why each one stops trading.
+    stop_flags: Vec<(std::sync::Arc<std::sync::atomic::AtomicBool>, &'static str)>,
     /// Why the source gave up (the node gone beyond its retries).
     pub failure: Option<String>,
     pub reorgs: u64,
@@ -105,7 +105,7 @@ impl LiveSource {
             go_file,
             paused,
             done: false,
-            stop_flag: None,
+            stop_flags: Vec::new(),
             failure: None,
             reorgs: 0,
         }
@@ -113,9 +113,9 @@ impl LiveSource {
 
     /// Time on the chain's clock (what the strategies' block times are measured in): the last
     /// head's time, plus the wall time since it came, short of the next block's.
-    /// Also stop when `flag` is raised (the control endpoint).
-    pub fn stopped_by(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
-        self.stop_flag = Some(flag);
+    /// Also stop when `flag` is raised (the control endpoint, a signal), for the reason `why`.
+    pub fn stopped_by(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>, why: &'static str) -> Self {
+        self.stop_flags.push((flag, why));
         self
     }
 
@@ -189,10 +189,10 @@ impl Source<LiveEvent> for LiveSource {
             if self.done || self.blocks_left == Some(0) {
                 return None;
             }
-            let flagged = self.stop_flag.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
-            if flagged || self.stop_file.exists() {
+            let flagged = self.stop_flags.iter().find(|(f, _)| f.load(std::sync::atomic::Ordering::SeqCst));
+            let why = flagged.map(|(_, why)| *why).or_else(|| self.stop_file.exists().then_some("the stop file exists"));
+            if let Some(why) = why {
                 self.done = true;
-                let why = if flagged { "the control endpoint asked" } else { "the stop file exists" };
                 self.inbox.borrow_mut().stop = Some(why.into());
                 return Some((self.now(), LiveEvent::Stop));
             }
