@@ -473,12 +473,16 @@ fn a_relay_answering_500_opens_the_breaker_and_alerts() {
 
 /// anvil interrupted mid-run and started again on its port from its state dump: live mode's
 /// WebSocket is reopened, resubscribed, and every block from the first head to the last is handled
-/// once — none missed across the gap, none twice.
+/// once — none missed across the gap, none twice. The silence (4 s down, blocks every 1.5 s
+/// otherwise) is alerted once it passes `source_silent_after`.
 #[test]
 fn a_node_restarted_mid_run_loses_no_block() {
     let state_dir = tempfile::tempdir().unwrap();
     let state = state_dir.path().join("anvil-state.json");
     let Some(mut s) = Setup::with(&["--dump-state", state.to_str().unwrap()]) else { return };
+    let text = std::fs::read_to_string(&s.config).unwrap()
+        + "\n[live.alerts]\ndiscord_webhook_env = \"LIVE_E2E_DISCORD\"\nsource_silent_after = \"3s\"\n";
+    std::fs::write(&s.config, text).unwrap();
     s.sign_off();
     let mut child = s.live(&["--go", "--blocks", "8"]);
     let (rx, reader) = lines(&mut child);
@@ -487,7 +491,7 @@ fn a_node_restarted_mid_run_loses_no_block() {
     s.next_block();
     let port = s.node.addr.port();
     s.node.interrupt();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(4000));
     s.node = anvil::anvil_at(port, &["--order", "fifo", "--load-state", state.to_str().unwrap()]).unwrap();
     rpc(s.node.addr, "evm_setAutomine", serde_json::json!([false]));
     // Never hang the suite: a run that has not ended in a minute is killed (and fails below).
@@ -507,6 +511,10 @@ fn a_node_restarted_mid_run_loses_no_block() {
     let (first, last): (u64, u64) = (first.parse().unwrap(), last.parse().unwrap());
     assert_eq!(last - first + 1, 8, "eight consecutive blocks, each once: {line}");
     assert!(rest.starts_with("reconnects ") && !rest.starts_with("reconnects 0"), "the WebSocket was reopened: {line}");
+    let alerts = s.alerts.lock().unwrap().clone();
+    let down: Vec<_> =
+        alerts.iter().filter(|a| a["content"].as_str().is_some_and(|t| t.contains("source heads silent"))).collect();
+    assert_eq!(down.len(), 1, "the silence alerted once: {alerts:?}");
     s.node.stop();
 }
 

@@ -44,6 +44,15 @@ pub struct HeadFollower {
     known: BlockHead,
     next_id: u64,
     pub reconnects: u64,
+    /// Since when the node has not answered, the failed attempts, and when to try again.
+    down: Option<Down>,
+}
+
+#[derive(Clone, Debug)]
+struct Down {
+    since: std::time::Instant,
+    failures: u32,
+    retry_at: std::time::Instant,
 }
 
 impl HeadFollower {
@@ -65,6 +74,7 @@ impl HeadFollower {
             known,
             next_id: 0,
             reconnects: 0,
+            down: None,
         })
     }
 
@@ -75,18 +85,49 @@ impl HeadFollower {
     }
 
     /// Waits up to `wait` for news and returns it (empty when none came): blocks in order, a reorg
-    /// before its branch. A dropped connection is reopened within `Retry::attempts`.
+    /// before its branch. A dropped connection is reopened within `Retry::attempts`, doubling the
+    /// wait between attempts from `Retry::first_backoff`; meanwhile each call still returns within
+    /// `wait` (empty), so the caller keeps its own clock (alerts, stop requests) while the node is down.
     pub fn next(&mut self, wait: Duration) -> Result<Vec<HeadEvent>, ForkError> {
-        let retry = self.retry;
-        let shown = self.endpoint.shown.clone();
-        retry.run("eth_subscribe", &shown, || {
-            self.step(wait).inspect_err(|f| {
-                if matches!(f, Failure::Again(_)) {
-                    self.socket = None;
-                    self.subscription = None;
+        if let Some(d) = &self.down {
+            let now = std::time::Instant::now();
+            if now < d.retry_at {
+                std::thread::sleep(wait.min(d.retry_at - now));
+                if std::time::Instant::now() < d.retry_at {
+                    return Ok(Vec::new());
                 }
-            })
-        })
+            }
+        }
+        match self.step(wait) {
+            Ok(news) => {
+                self.down = None;
+                Ok(news)
+            }
+            Err(Failure::Final(message)) => Err(ForkError::Source { method: "eth_subscribe", message }),
+            Err(Failure::Again(message)) => {
+                self.socket = None;
+                self.subscription = None;
+                let now = std::time::Instant::now();
+                let failures = self.down.as_ref().map_or(0, |d| d.failures) + 1;
+                if failures >= self.retry.attempts.max(1) {
+                    let shown = &self.endpoint.shown;
+                    return Err(ForkError::Source {
+                        method: "eth_subscribe",
+                        message: format!("{message} after {failures} attempts ({shown})"),
+                    });
+                }
+                tracing::warn!(target: "xcrack::rpc", method = "eth_subscribe", attempt = failures, error = %message, "node connection failed; retrying");
+                let backoff = self.retry.first_backoff.saturating_mul(1 << (failures - 1).min(16));
+                let since = self.down.as_ref().map_or(now, |d| d.since);
+                self.down = Some(Down { since, failures, retry_at: now + backoff });
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Since when the node has not answered (None while it does).
+    pub fn down_since(&self) -> Option<std::time::Instant> {
+        self.down.as_ref().map(|d| d.since)
     }
 
     fn step(&mut self, wait: Duration) -> Result<Vec<HeadEvent>, Failure> {

@@ -44,6 +44,8 @@ pub enum LiveEvent {
     Go,
     /// Trading stops (the stop file): outstanding bundles are cancelled.
     Stop,
+    /// No head for a second or more (or the node is down): health and alerts are checked.
+    Quiet,
 }
 
 /// What the source saw, for the world to read by index.
@@ -53,6 +55,8 @@ pub struct Inbox {
     pub pending: Vec<(B256, Bytes)>,
     /// Why trading was told to stop.
     pub stop: Option<String>,
+    /// Seconds since the last head came (at the last `Quiet`).
+    pub silent_s: f64,
 }
 
 pub struct LiveSource {
@@ -71,6 +75,7 @@ pub struct LiveSource {
     go_file: PathBuf,
     paused: bool,
     done: bool,
+    last_quiet: Instant,
     /// Raised by the control endpoint or a signal: why each one stops trading.
     stop_flags: Vec<(std::sync::Arc<std::sync::atomic::AtomicBool>, &'static str)>,
     /// Why the source gave up (the node gone beyond its retries).
@@ -105,6 +110,7 @@ impl LiveSource {
             go_file,
             paused,
             done: false,
+            last_quiet: Instant::now(),
             stop_flags: Vec::new(),
             failure: None,
             reorgs: 0,
@@ -157,6 +163,16 @@ impl LiveSource {
                 return;
             }
         }
+        let silent = self.last_head.1.elapsed();
+        if silent >= Duration::from_secs(1) && self.last_quiet.elapsed() >= Duration::from_secs(1) {
+            self.last_quiet = Instant::now();
+            self.inbox.borrow_mut().silent_s = silent.as_secs_f64();
+            self.queue.push_back((self.now(), LiveEvent::Quiet));
+        }
+        if self.follower.down_since().is_some() {
+            // The node is down: its pool is not read (the follower retries on its own clock).
+            return;
+        }
         match self.rpc.txpool() {
             Ok(txs) => {
                 for t in txs {
@@ -190,7 +206,8 @@ impl Source<LiveEvent> for LiveSource {
                 return None;
             }
             let flagged = self.stop_flags.iter().find(|(f, _)| f.load(std::sync::atomic::Ordering::SeqCst));
-            let why = flagged.map(|(_, why)| *why).or_else(|| self.stop_file.exists().then_some("the stop file exists"));
+            let why =
+                flagged.map(|(_, why)| *why).or_else(|| self.stop_file.exists().then_some("the stop file exists"));
             if let Some(why) = why {
                 self.done = true;
                 self.inbox.borrow_mut().stop = Some(why.into());
@@ -448,10 +465,14 @@ impl<'a> LiveWorld<'a> {
             .sum()
     }
 
-    /// Health now, for `/health` and the alerts: the heads just spoke; the breaker; a stop.
-    fn check_alerts(&mut self, breaker_open: bool) {
-        let health =
-            super::metrics::Health { lag_s: vec![("heads".into(), 0.0)], breaker_open, stopped: self.stopped.clone() };
+    /// Health now, for `/health` and the alerts: how long the heads have been silent; the
+    /// breaker; a stop.
+    fn check_alerts(&mut self, breaker_open: bool, silent_s: f64) {
+        let health = super::metrics::Health {
+            lag_s: vec![("heads".into(), silent_s)],
+            breaker_open,
+            stopped: self.stopped.clone(),
+        };
         let pnl = self.pnl_quote_raw as f64 / 10f64.powi(self.spec.quote_decimals as i32);
         if let Some(m) = &self.metrics {
             m.set_health(health.clone());
@@ -565,7 +586,7 @@ impl World for LiveWorld<'_> {
         match event {
             LiveEvent::Head(i) => {
                 self.on_head(i, out);
-                self.check_alerts(risk.breaker_is_open(now));
+                self.check_alerts(risk.breaker_is_open(now), 0.0);
             }
             LiveEvent::Pending(i) => self.on_pending(i, now, out),
             LiveEvent::Go => {
@@ -575,7 +596,11 @@ impl World for LiveWorld<'_> {
             LiveEvent::Stop => {
                 let why = self.inbox.borrow().stop.clone().unwrap_or_else(|| "stop requested".into());
                 self.stop(&why, out);
-                self.check_alerts(risk.breaker_is_open(now));
+                self.check_alerts(risk.breaker_is_open(now), 0.0);
+            }
+            LiveEvent::Quiet => {
+                let silent = self.inbox.borrow().silent_s;
+                self.check_alerts(risk.breaker_is_open(now), silent);
             }
         }
         self.observe(&out[from..]);
