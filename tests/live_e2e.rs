@@ -51,6 +51,8 @@ struct Setup {
     blocks: std::sync::mpsc::Receiver<u64>,
     stop: Arc<AtomicBool>,
     relay: Option<std::thread::JoinHandle<Vec<xcrack::relay::upstream::Mined>>>,
+    /// The relay's state (its counts: bundles received, duplicates).
+    relay_state: Arc<std::sync::Mutex<xcrack::relay::Relay>>,
     /// A Discord webhook stand-in on loopback, and what it received.
     webhook: String,
     alerts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
@@ -132,7 +134,7 @@ impl Setup {
                     Duration::from_millis(1500),
                 )
                 .unwrap();
-                addr_tx.send(up.addr()).unwrap();
+                addr_tx.send((up.addr(), up.relay())).unwrap();
                 let mut mined = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     // A node that is down (a test restarting it) is waited for.
@@ -151,7 +153,7 @@ impl Setup {
                 mined
             }
         });
-        let relay_addr: SocketAddr = addr_rx.recv().unwrap();
+        let (relay_addr, relay_state): (SocketAddr, _) = addr_rx.recv().unwrap();
         let config = tmp.path().join("live.toml");
         let fixture = common::repo().join("scenarios/sandwich_fixture.toml");
         std::fs::write(
@@ -215,6 +217,7 @@ scenarios = ["{fixture}"]
             blocks,
             stop,
             relay: Some(relay),
+            relay_state,
             webhook,
             alerts,
             _receiver: receiver,
@@ -252,35 +255,7 @@ scenarios = ["{fixture}"]
 
     /// `name`'s 100-ETH swap for USDC (3 % slippage) into anvil's pending pool: its hash.
     fn victim_swap(&self, name: &str) -> B256 {
-        let m = &self.m;
-        let mut victim = Wallet::derived(11, &format!("live-e2e/{name}"));
-        let amount = U256::from(100 * E18);
-        let quote = R::getAmountsOutCall { amountIn: amount, path: vec![m.weth, m.usdc] }.abi_encode();
-        let out = rpc(
-            self.node.addr,
-            "eth_call",
-            serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]),
-        );
-        let bytes = alloy_primitives::hex::decode(out.as_str().unwrap()).unwrap();
-        let out = R::getAmountsOutCall::abi_decode_returns(&bytes).unwrap()[1];
-        let swap = R::swapExactETHForTokensCall {
-            amountOutMin: out * U256::from(97u8) / U256::from(100u8),
-            path: vec![m.weth, m.usdc],
-            to: victim.address(),
-            deadline: U256::MAX,
-        };
-        let req = TxRequest {
-            chain_id: 31337,
-            to: m.router,
-            data: swap.abi_encode().into(),
-            value: amount,
-            gas_limit: 300_000,
-            max_fee_per_gas: 100_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-        };
-        let (raw, hash) = victim.sign(&req).unwrap();
-        anvil::send_raw(self.node.addr, &raw);
-        hash
+        victim_swap(self.node.addr, &self.m, name, 100 * E18)
     }
 
     /// The relay's blocks (stopping it).
@@ -294,6 +269,36 @@ scenarios = ["{fixture}"]
         let r = rpc(self.node.addr, "eth_getTransactionReceipt", serde_json::json!([hash]));
         (quantity(&r["blockNumber"]), quantity(&r["transactionIndex"]))
     }
+}
+
+/// `name`'s swap of `wei` for USDC (3 % slippage) into anvil's pending pool (at the victim's
+/// pending nonce): its hash.
+fn victim_swap(node: SocketAddr, m: &common::uniswap::Market, name: &str, wei: u128) -> B256 {
+    let mut victim = Wallet::derived(11, &format!("live-e2e/{name}"));
+    victim.nonce = quantity(&rpc(node, "eth_getTransactionCount", serde_json::json!([victim.address(), "pending"])));
+    let amount = U256::from(wei);
+    let quote = R::getAmountsOutCall { amountIn: amount, path: vec![m.weth, m.usdc] }.abi_encode();
+    let out = rpc(node, "eth_call", serde_json::json!([{"to": m.router, "data": anvil::hex(&quote)}, "latest"]));
+    let bytes = alloy_primitives::hex::decode(out.as_str().unwrap()).unwrap();
+    let out = R::getAmountsOutCall::abi_decode_returns(&bytes).unwrap()[1];
+    let swap = R::swapExactETHForTokensCall {
+        amountOutMin: out * U256::from(97u8) / U256::from(100u8),
+        path: vec![m.weth, m.usdc],
+        to: victim.address(),
+        deadline: U256::MAX,
+    };
+    let req = TxRequest {
+        chain_id: 31337,
+        to: m.router,
+        data: swap.abi_encode().into(),
+        value: amount,
+        gas_limit: 300_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+    };
+    let (raw, hash) = victim.sign(&req).unwrap();
+    anvil::send_raw(node, &raw);
+    hash
 }
 
 /// Reads a child's stdout on a thread: each line as it comes, and all of it at the end.
@@ -587,5 +592,115 @@ fn a_signal_stops_live_mode() {
     s.finish();
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("stopped: a signal (SIGTERM or SIGINT) asked"), "{stdout}");
+    s.node.stop();
+}
+
+/// `kill -9` of `xcrack live` at 100 random points (seeded) while victims keep arriving (one
+/// 20-ETH swap after every block), each run restarted on the same journal; then one clean run to
+/// settle it. Whatever the kills interrupted — before the journal write, between it and the
+/// send, after the send, during settlement — the relay never received a bundle twice, every bundle
+/// it received is in the journal, and our nonces on the chain are exactly those of the bundles
+/// the journal says were included (none skipped, none stuck).
+#[test]
+fn kill_9_at_random_points_never_resends_nor_loses_a_bundle() {
+    use rand08::{Rng, SeedableRng};
+    let Some(mut s) = Setup::new() else { return };
+    s.sign_off();
+    let n0 = quantity(&rpc(s.node.addr, "eth_getTransactionCount", serde_json::json!([s.me, "latest"])));
+
+    // Victims: one swap after every block the relay mines.
+    let blocks = std::mem::replace(&mut s.blocks, std::sync::mpsc::channel().1);
+    let feeding = Arc::new(AtomicBool::new(true));
+    let feeder = std::thread::spawn({
+        let node = s.node.addr;
+        let m = common::uniswap::Market {
+            factory: s.m.factory,
+            weth: s.m.weth,
+            usdc: s.m.usdc,
+            router: s.m.router,
+            pair: s.m.pair,
+        };
+        let feeding = feeding.clone();
+        move || {
+            let mut sent = 0u64;
+            while feeding.load(Ordering::SeqCst) {
+                if blocks.recv_timeout(Duration::from_millis(200)).is_ok() {
+                    victim_swap(node, &m, "victim-1", 20 * E18);
+                    sent += 1;
+                }
+            }
+            sent
+        }
+    });
+
+    let (config, dir, key, auth) =
+        (s.config.clone(), s.tmp.path().to_path_buf(), s.key_hex.clone(), s.auth_hex.clone());
+    let live = |extra: &[&str]| {
+        let mut c = std::process::Command::new(common::BIN);
+        c.args(["live", "--config", config.to_str().unwrap(), "--go"])
+            .args(extra)
+            .current_dir(&dir)
+            .env("LIVE_E2E_SEARCHER_KEY", format!("0x{key}"))
+            .env("LIVE_E2E_AUTH_KEY", &auth)
+            .env_remove("RUST_LOG");
+        c
+    };
+    let seed = 14u64;
+    let mut rng = rand08::rngs::StdRng::seed_from_u64(seed);
+    let mut ended_early = 0;
+    for _ in 0..100 {
+        let mut child =
+            live(&[]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(30..900)));
+        if child.try_wait().unwrap().is_some() {
+            ended_early += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    feeding.store(false, Ordering::SeqCst);
+    let victims = feeder.join().unwrap();
+    // One clean run settles what the last kills left open.
+    let o = live(&["--blocks", "2"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    s.finish();
+    assert_eq!(ended_early, 0, "no run ended on its own before its kill");
+
+    let journal = xcrack::live::LiveJournal::open(&s.tmp.path().join("journal.sqlite")).unwrap();
+    let entries = journal.entries().unwrap();
+    let relay = s.relay_state.lock().unwrap();
+    let at_relay: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            let hashes: Vec<B256> = e.txs.iter().map(|t| xcrack::relay::rpc::tx_hash(t)).collect();
+            relay.outcome(&xcrack::relay::rpc::bundle_hash(&hashes)).is_some()
+        })
+        .collect();
+    println!(
+        "seed {seed}: {victims} victims, {} bundles journaled, {} received by the relay, {} included; relay {:?}",
+        entries.len(),
+        relay.stats.received,
+        entries.iter().filter(|e| e.state == xcrack::live::State::Included).count(),
+        relay.stats
+    );
+    assert_eq!(relay.stats.duplicates, 0, "no bundle sent twice");
+    assert_eq!(at_relay.len() as u64, relay.stats.received, "every bundle the relay got is journaled");
+    assert!(relay.stats.received >= 5, "the runs sent bundles: {:?}", relay.stats);
+    // Nothing open is left behind for a block already mined.
+    let head = quantity(&rpc(s.node.addr, "eth_blockNumber", serde_json::json!([])));
+    assert!(entries.iter().all(|e| !e.state.open() || e.target_block > head), "{entries:#?}");
+    // Nonces: the chain's count moved only by our included bundles, each tx on the chain.
+    let included: Vec<_> = entries.iter().filter(|e| e.state == xcrack::live::State::Included).collect();
+    assert!(!included.is_empty(), "some bundles landed");
+    let ours: u64 = included.iter().map(|e| e.txs.len() as u64 - 1).sum();
+    let n = quantity(&rpc(s.node.addr, "eth_getTransactionCount", serde_json::json!([s.me, "latest"])));
+    assert_eq!(n - n0, ours, "the chain's nonce count = our included transactions");
+    for e in &included {
+        for t in &e.txs {
+            let r = rpc(s.node.addr, "eth_getTransactionReceipt", serde_json::json!([xcrack::relay::rpc::tx_hash(t)]));
+            assert_eq!(quantity(&r["blockNumber"]), e.target_block);
+        }
+    }
     s.node.stop();
 }

@@ -313,6 +313,21 @@ fn bundles_land_only_in_their_block_and_expire_after_it() {
     assert!(matches!(t.outcome(windowed), BundleOutcome::Expired { .. }));
 }
 
+/// The same bundle sent again for the same block (a searcher's retry after a timeout) is answered
+/// with its hash and held once: counted as a duplicate, included once.
+#[test]
+fn a_bundle_sent_twice_is_held_once() {
+    let mut t = setup();
+    let (a, _) = t.deposit(E18, GWEI);
+    let p = t.params(vec![a], t.head() + 1);
+    let first = t.client.send_bundle(&p).unwrap();
+    assert_eq!(t.client.send_bundle(&p).unwrap(), first);
+    let stats = t.relay.lock().unwrap().stats.clone();
+    assert_eq!((stats.received, stats.duplicates), (1, 1));
+    assert_eq!(t.relay.lock().unwrap().pending_count(), 1);
+    assert_eq!(t.build(&[]).included.len(), 1);
+}
+
 #[test]
 fn cancel_and_replace_by_replacement_uuid() {
     let mut t = setup();

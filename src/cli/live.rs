@@ -31,7 +31,7 @@ use crate::engine::manager::StrategyManager;
 use crate::execution::bundle_manager::BundleManager;
 use crate::live::nonces::{AccountCounts, NonceLedger};
 use crate::live::world::{Inbox, LiveCounts, LiveParts, LiveSource, LiveWorld};
-use crate::live::{JournaledSink, LiveJournal, State};
+use crate::live::{JournaledSink, LiveJournal};
 use crate::risk::RiskGate;
 use crate::sim::desk::BundleDesk;
 use crate::strategies::sandwich_strategy::SandwichStrategy;
@@ -148,8 +148,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         head.number
     );
     let mut journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
-    let settled = settle_journal(&mut journal, &rpc, head.number).map_err(failed)?;
-    println!("journal {}: {} open bundle(s) settled from the chain", live.journal.display(), settled);
+    let settled =
+        crate::live::world::settle_journal(&mut journal, &rpc, head.number, me, &Default::default()).map_err(failed)?;
+    println!(
+        "journal {}: {} open bundle(s) settled from the chain ({} included)",
+        live.journal.display(),
+        settled.bundles,
+        settled.included
+    );
     let mut nonces = NonceLedger::seed(AccountCounts { mined, pending }, live.stuck_after_blocks);
     for (nonce, target, hash) in journal.signed_after(me, head.number).map_err(|e| failed(e.to_string()))? {
         nonces.signed(nonce, target, hash);
@@ -284,25 +290,4 @@ pub fn run(args: Args) -> Result<(), CliError> {
         return Err(failed(e.clone()));
     }
     Ok(())
-}
-
-/// The journal's bundles still open for blocks up to `head`: included when every transaction of
-/// ours is in its target block, otherwise not. How many were settled.
-fn settle_journal(journal: &mut LiveJournal, rpc: &RpcSource, head: u64) -> Result<usize, String> {
-    let open: Vec<_> = journal
-        .entries()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|e| e.state.open() && e.target_block <= head)
-        .collect();
-    for e in &open {
-        let landed = rpc.landed(e.target_block).map_err(|err| format!("block {}: {err}", e.target_block))?;
-        let held = e.txs.iter().all(|raw| {
-            let h = crate::relay::rpc::tx_hash(raw);
-            landed.iter().any(|t| t.hash == h)
-        });
-        let state = if held { State::Included } else { State::NotIncluded };
-        journal.mark(e.seq, state, None, Some(e.target_block)).map_err(|err| err.to_string())?;
-    }
-    Ok(open.len())
 }

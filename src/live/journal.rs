@@ -242,12 +242,22 @@ impl LiveJournal {
 
     /// Every journaled bundle, oldest first.
     pub fn entries(&self) -> Result<Vec<Entry>, LiveJournalError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT seq, bundle_hash, target_block, replacement_uuid, txs, state, relay_answer FROM bundles ORDER BY seq")
-            .map_err(|e| self.err(e))?;
+        self.select("", i64::MAX)
+    }
+
+    /// Bundles still waiting for their verdict (signed or submitted) whose block is at most `head`.
+    pub fn open_until(&self, head: u64) -> Result<Vec<Entry>, LiveJournalError> {
+        self.select("WHERE state IN ('signed', 'submitted') AND target_block <= ?1", head.min(i64::MAX as u64) as i64)
+    }
+
+    fn select(&self, filter: &str, bound: i64) -> Result<Vec<Entry>, LiveJournalError> {
+        let sql = format!(
+            "SELECT seq, bundle_hash, target_block, replacement_uuid, txs, state, relay_answer FROM bundles {filter} ORDER BY seq"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let bind: &[&dyn rusqlite::ToSql] = if filter.contains("?1") { &[&bound] } else { &[] };
         let rows = st
-            .query_map([], |r| {
+            .query_map(bind, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,

@@ -494,6 +494,14 @@ impl<'a> LiveWorld<'a> {
         self.counts.last_head = head.number;
         let landed_before = self.counts.bundle_txs_landed;
         self.settle(&head, out);
+        // Bundles an earlier process journaled (and may have sent) for blocks up to this one.
+        let skip: BTreeSet<B256> = self.live.keys().copied().collect();
+        match settle_journal(&mut self.journal, &self.rpc, head.number, self.me, &skip) {
+            Ok(s) => self.counts.bundle_txs_landed += s.our_txs_landed,
+            Err(e) => {
+                tracing::warn!(target: "xcrack::live", error = %e, "journal's open bundles not settled; tried again next head")
+            }
+        }
         match self.rpc.transaction_counts(self.me, head.number) {
             Ok((mined, pending)) => {
                 let counts = super::nonces::AccountCounts { mined, pending };
@@ -806,4 +814,52 @@ fn nonce_of(raw: &Bytes) -> Option<u64> {
     use alloy_consensus::Transaction;
     use alloy_eips::eip2718::Decodable2718;
     alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref()).ok().map(|e| e.nonce())
+}
+
+/// What `settle_journal` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub bundles: usize,
+    pub included: usize,
+    /// Transactions of `me` in the included ones (the nonces they used).
+    pub our_txs_landed: u64,
+}
+
+/// The journal's bundles still open for blocks up to `head` (but those in `skip`, which their
+/// owner settles): included when every transaction is in its target block, otherwise not.
+pub fn settle_journal(
+    journal: &mut super::LiveJournal,
+    rpc: &RpcSource,
+    head: u64,
+    me: Address,
+    skip: &BTreeSet<B256>,
+) -> Result<Settled, String> {
+    let open: Vec<_> = journal
+        .open_until(head)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| !skip.contains(&e.bundle_hash))
+        .collect();
+    let mut done = Settled::default();
+    let mut blocks: BTreeMap<u64, BTreeSet<B256>> = BTreeMap::new();
+    for e in &open {
+        if let std::collections::btree_map::Entry::Vacant(v) = blocks.entry(e.target_block) {
+            let landed = rpc.landed(e.target_block).map_err(|err| format!("block {}: {err}", e.target_block))?;
+            v.insert(landed.iter().map(|t| t.hash).collect());
+        }
+        let landed = &blocks[&e.target_block];
+        let held = !e.txs.is_empty() && e.txs.iter().all(|raw| landed.contains(&crate::relay::rpc::tx_hash(raw)));
+        let state = if held { super::State::Included } else { super::State::NotIncluded };
+        journal.mark(e.seq, state, None, Some(e.target_block)).map_err(|err| err.to_string())?;
+        done.bundles += 1;
+        if held {
+            done.included += 1;
+            done.our_txs_landed += e
+                .txs
+                .iter()
+                .filter(|raw| crate::mempool::PendingTx::from_raw((*raw).clone()).is_ok_and(|p| p.from == me))
+                .count() as u64;
+        }
+    }
+    Ok(done)
 }

@@ -75,6 +75,10 @@ pub struct RelayStats {
     pub expired: u64,
     pub cancelled: u64,
     pub replaced: u64,
+    /// Bundles received again while the same one (hash, block, signer) waited: answered with its
+    /// hash, held once.
+    #[serde(default)]
+    pub duplicates: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +269,10 @@ impl Relay {
             ));
         }
         let hash = rpc::bundle_hash(&hashes);
+        if self.pending.iter().any(|b| b.hash == hash && b.block == block && b.signer == signer) {
+            self.stats.duplicates += 1;
+            return Ok(serde_json::to_value(SendBundleResult { bundle_hash: hash }).unwrap_or(Value::Null));
+        }
         let replaces =
             |b: &StoredBundle| b.signer == signer && p.replacement_uuid.is_some() && b.uuid == p.replacement_uuid;
         let replaced = self.pending.iter().filter(|b| replaces(b)).count();
