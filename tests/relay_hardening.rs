@@ -199,12 +199,14 @@ fn bundles_are_bounded_in_block_count_gas_chain_and_size() {
     let over: Vec<Bytes> = (0..3).map(|_| t.tx(1, 2_000_000, vec![1u8; per_tx - overhead + 16])).collect();
     rejected_with(t.send(over, head + 1), &format!("exceed the limit of {MAX_BUNDLE_BYTES}"));
 
-    // Per-signer bound on waiting bundles.
+    // Per-signer bound on waiting bundles (each a different one: the same bundle again is held once).
     let waiting = t.relay.lock().unwrap().pending_count();
     for _ in waiting..MAX_PENDING_PER_SIGNER {
-        t.send(vec![tx.clone()], head + 2).unwrap();
+        let tx = t.tx(1, 21_000, vec![]);
+        t.send(vec![tx], head + 2).unwrap();
     }
-    rejected_with(t.send(vec![tx.clone()], head + 2), "already waiting");
+    let one_more = t.tx(1, 21_000, vec![]);
+    rejected_with(t.send(vec![one_more], head + 2), "already waiting");
 }
 
 #[test]

@@ -7,7 +7,7 @@ pub mod runner;
 
 use std::path::Path;
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 
 use crate::config::{self, RunSpec, Sources};
 use crate::core::{BookSnapshot, Level, Side, VenueId};
@@ -313,6 +313,128 @@ impl SandwichBench {
             spec: self.spec.clone(),
             victim_raw: self.victim_raw.clone(),
         }
+    }
+}
+
+impl<X: revm::database::DatabaseRef> SandwichBench<X> {
+    /// The same bench sending its bundles through `sink` (the bundles the decision confirms).
+    pub fn sending_to(mut self, sink: Box<dyn crate::execution::bundle_manager::BundleSink>) -> Self {
+        let me = crate::chain::Wallet::derived(1, "bench/searcher");
+        self.manager = crate::execution::bundle_manager::BundleManager::with_sink(me, sink, 1);
+        self
+    }
+
+    /// Live mode's send path: the victim's raw bytes through the pending filter (dedupe, decode,
+    /// our pools, swap methods, bounds), then the decision (`victim_to_bundle`), then the bundle for
+    /// block `head + 1 + offset` through the sink (a new bundle per block: the journal writes each).
+    pub fn pending_to_wire(&mut self, offset: u64) -> B256 {
+        let mut filter = crate::mempool::filter::PendingFilter::new(
+            self.dex.venues.iter().flat_map(|v| [v.router, v.pair]),
+            crate::mempool::SWAP_SELECTORS,
+            16,
+        )
+        .bounded(U256::MAX, crate::mempool::MIN_SWAP_GAS);
+        if !matches!(filter.check(&self.victim_raw), crate::mempool::filter::Verdict::Pass(_)) {
+            panic!("the bench's victim does not pass the pending filter");
+        }
+        let (tx, _, p, _) = self.victim_and_plan();
+        let target = self.chain.block_number() + 1;
+        let ts = self.chain.timestamp() + 12;
+        let mut c = match self.confirm(&tx, &p, target, ts) {
+            Ok(c) => c,
+            Err(e) => panic!("simulate: {e}"),
+        };
+        c.bundle.target_block += offset;
+        match self.manager.submit(&c, None) {
+            Ok(h) => h,
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+}
+
+/// A relay on loopback that answers every `eth_sendBundle` at once (the body read, a fixed hash
+/// returned), noting when each request's body had arrived: what live mode's send path is measured
+/// against.
+pub fn instant_relay(
+    arrived: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+) -> crate::relay::HttpServer {
+    let service = move |req: hyper::Request<hyper::body::Incoming>| {
+        let arrived = arrived.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let _ = req.into_body().collect().await;
+            if let Ok(mut a) = arrived.lock() {
+                *a = Some(std::time::Instant::now());
+            }
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{"bundleHash":"{}"}}}}"#, B256::ZERO);
+            Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                hyper::body::Bytes::from(body),
+            )))
+        }
+    };
+    match crate::relay::HttpServer::start(([127, 0, 0, 1], 0).into(), None, "bench-relay", service) {
+        Ok(s) => s,
+        Err(e) => panic!("bench relay: {e}"),
+    }
+}
+
+/// Live mode's whole path from a pending transaction to the bundle's bytes at the relay: the
+/// filter, the decision on a warm fork, the write-ahead journal (a file in the temp directory) and
+/// the relay client's signed request to `instant_relay`.
+pub struct PendingToWire {
+    bench: SandwichBench<crate::chain::fork::ForkDb<fork::Snapshot>>,
+    offset: u64,
+    dir: std::path::PathBuf,
+    arrived: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    _relay: crate::relay::HttpServer,
+}
+
+impl PendingToWire {
+    /// With every journal commit `synced` (`synchronous = FULL`, live mode's default) or not (`NORMAL`).
+    pub fn new(synced: bool) -> Self {
+        let arrived = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let relay = instant_relay(arrived.clone());
+        let dir = std::env::temp_dir().join(format!("xcrack-bench-live-{}-{synced}", std::process::id()));
+        let journal = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| crate::live::LiveJournal::open(&dir.join("journal.sqlite")).map_err(|e| e.to_string()));
+        let journal = match journal {
+            Ok(j) => j,
+            Err(e) => panic!("bench journal in {}: {e}", dir.display()),
+        };
+        let client = crate::relay::RelayClient::new(relay.addr(), crate::chain::Wallet::derived(1, "bench/auth"));
+        let journal = match (synced, journal) {
+            (true, j) => j,
+            (false, j) => match j.relaxed() {
+                Ok(j) => j,
+                Err(e) => panic!("bench journal: {e}"),
+            },
+        };
+        let sink = crate::live::JournaledSink::new(client, journal);
+        let bench = SandwichBench::new().forked().sending_to(Box::new(sink));
+        let mut p = PendingToWire { bench, offset: 0, dir, arrived, _relay: relay };
+        p.send();
+        p
+    }
+
+    /// One pending transaction to the wire.
+    pub fn send(&mut self) -> B256 {
+        self.offset += 1;
+        self.bench.pending_to_wire(self.offset)
+    }
+
+    /// One pending transaction to the wire: ns from its bytes to the request's arrival at the relay.
+    pub fn send_timed(&mut self) -> u64 {
+        let t = std::time::Instant::now();
+        std::hint::black_box(self.send());
+        let arrived = self.arrived.lock().ok().and_then(|mut a| a.take());
+        arrived.map_or(0, |a| a.saturating_duration_since(t).as_nanos() as u64)
+    }
+}
+
+impl Drop for PendingToWire {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

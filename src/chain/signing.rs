@@ -5,7 +5,6 @@
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 
 /// A signing account with a local nonce counter.
@@ -61,8 +60,12 @@ impl Wallet {
     }
 
     /// EIP-191 `personal_sign` of `message` (what Flashbots' auth header carries).
+    /// On libsecp256k1 like transactions (the relay-auth header is signed for every bundle sent);
+    /// the same deterministic (RFC 6979, low-s) signature the pure-Rust signer makes.
     pub fn sign_message(&self, message: &[u8]) -> Result<alloy_primitives::Signature, alloy_signer::Error> {
-        self.signer.sign_message_sync(message)
+        let digest = secp256k1::Message::from_digest(alloy_primitives::eip191_hash_message(message).0);
+        let (recid, rs) = secp256k1::SECP256K1.sign_ecdsa_recoverable(&digest, &self.secret).serialize_compact();
+        Ok(alloy_primitives::Signature::from_bytes_and_parity(&rs, i32::from(recid) != 0))
     }
 
     /// Signs `req` with the next nonce and returns the raw EIP-2718 bytes and the transaction hash.
@@ -84,5 +87,17 @@ impl Wallet {
         let envelope = TxEnvelope::from(tx.into_signed(signature));
         self.nonce += 1;
         Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_signatures_are_the_pure_rust_signers_to_the_byte() {
+        use alloy_signer::SignerSync;
+        let w = super::Wallet::derived(3, "signing/message");
+        for m in [&b""[..], b"0xabc", &[7u8; 300][..]] {
+            assert_eq!(w.sign_message(m).unwrap(), w.signer.sign_message_sync(m).unwrap());
+        }
     }
 }

@@ -170,6 +170,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // Sinks: every relay, behind the write-ahead journal.
     let relays = crate::live::relays::Relays::connect(&live.relays, relay_auth).map_err(bad)?;
     let sink_journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
+    let sink_journal =
+        if live.journal_synced { sink_journal } else { sink_journal.relaxed().map_err(|e| failed(e.to_string()))? };
     let sink = JournaledSink::new(relays, sink_journal);
     let manager = BundleManager::with_sink(wallet, Box::new(sink), spec.chain_id);
     let metrics = Arc::new(crate::live::metrics::LiveMetrics::new(std::time::Duration::from_secs(
@@ -278,6 +280,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         n.by_public,
         n.taken,
         if n.replacing_stuck { ", a stuck public transaction replaced" } else { "" }
+    );
+    let f = world.filter.counts;
+    println!(
+        "pending filter: passed {}, duplicate {}, undecodable {}, not our pools {}, other methods {}, out of bounds {}",
+        f.passed, f.duplicate, f.undecodable, f.not_watched, f.other_method, f.out_of_bounds
     );
     if let Some(why) = &world.stopped {
         println!("stopped: {why}");

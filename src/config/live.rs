@@ -23,6 +23,10 @@ pub struct LiveConfig {
     /// The write-ahead journal (relative to the file naming it).
     #[serde(default = "journal")]
     pub journal: String,
+    /// "full" (every commit before a send synced to disk: survives a power cut) or "normal"
+    /// (synced at checkpoints: survives `kill -9`, not a power cut; ~0.3 ms less per bundle here).
+    #[serde(default = "journal_sync")]
+    pub journal_sync: String,
     /// Trading stops (outstanding bundles cancelled) when this file exists.
     #[serde(default = "stop_file")]
     pub stop_file: String,
@@ -87,6 +91,9 @@ pub struct AlertsSpec {
 fn journal() -> String {
     "live-journal.sqlite".into()
 }
+fn journal_sync() -> String {
+    "full".into()
+}
 fn stop_file() -> String {
     "STOP".into()
 }
@@ -106,6 +113,8 @@ pub struct LiveSpec {
     pub relays: Vec<String>,
     pub executor: Address,
     pub journal: PathBuf,
+    /// Every journal commit synced (`journal_sync = "full"`).
+    pub journal_synced: bool,
     pub stop_file: PathBuf,
     pub go_file: PathBuf,
     pub poll: std::time::Duration,
@@ -142,6 +151,11 @@ pub fn resolve(
         .ok()
         .filter(|t| (crate::core::NANOS_PER_MS * 10..=60 * crate::core::NANOS_PER_SEC).contains(t))
         .ok_or_else(|| err("live.poll", format!("`{}` is not a duration between 10ms and 60s", c.poll)))?;
+    let journal_synced = match c.journal_sync.as_str() {
+        "full" => true,
+        "normal" => false,
+        other => return Err(err("live.journal_sync", format!("`{other}` is neither \"full\" nor \"normal\""))),
+    };
     if !(1..=1000).contains(&c.stuck_after_blocks) {
         return Err(err("live.stuck_after_blocks", format!("{} is not between 1 and 1000", c.stuck_after_blocks)));
     }
@@ -193,6 +207,7 @@ pub fn resolve(
         relays: c.relays.clone(),
         executor,
         journal: base_dir.join(&c.journal),
+        journal_synced,
         stop_file: base_dir.join(&c.stop_file),
         go_file: base_dir.join(&c.go_file),
         poll: std::time::Duration::from_nanos(poll),

@@ -65,6 +65,11 @@ pub struct Simulated {
 pub trait BundleSink: Send {
     fn send(&mut self, p: &SendBundleParams) -> Result<B256, String>;
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String>;
+    /// `send`, told each transaction's sender (known to whoever signed or recovered them): a sink
+    /// that records senders need not recover them again.
+    fn send_from(&mut self, p: &SendBundleParams, _senders: &[Address]) -> Result<B256, String> {
+        self.send(p)
+    }
 }
 
 impl BundleSink for RelayClient {
@@ -322,7 +327,7 @@ impl BundleManager {
     pub fn submit(&mut self, c: &Confirmed, replacement_uuid: Option<String>) -> Result<B256, String> {
         let b = &c.bundle;
         let p = SendBundleParams { replacement_uuid, ..SendBundleParams::for_block(b.txs.clone(), b.target_block) };
-        match self.sink.send(&p) {
+        match self.sink.send_from(&p, &b.senders) {
             Ok(h) => {
                 self.stats.submitted += 1;
                 Ok(h)

@@ -89,6 +89,8 @@ pub enum Begin {
 pub struct LiveJournal {
     conn: Connection,
     path: PathBuf,
+    /// Every commit synced (`synchronous = FULL`) but those `unsynced` says need not be.
+    durable: bool,
 }
 
 const SCHEMA: &str = "
@@ -136,15 +138,30 @@ impl LiveJournal {
                 });
             }
         }
-        Ok(LiveJournal { conn, path: path.to_path_buf() })
+        Ok(LiveJournal { conn, path: path.to_path_buf(), durable: true })
     }
 
     /// Commits synced only at WAL checkpoints (`synchronous = NORMAL`): still whole after a crash
     /// of the process (`kill -9`), but the last commits may be lost to a power cut or a kernel
     /// crash. Live mode uses the default, `FULL` (see README "Going live" for what each costs).
-    pub fn relaxed(self) -> Result<Self, LiveJournalError> {
+    pub fn relaxed(mut self) -> Result<Self, LiveJournalError> {
         self.conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(|e| self.err(e))?;
+        self.durable = false;
         Ok(self)
+    }
+
+    /// Runs `write` committed without waiting for the disk (`synchronous = NORMAL` for it): for
+    /// what follows a send (the relay's answer, the chain's verdict). Losing it to a power cut
+    /// leaves the bundle `signed`, still open and never resent, for the chain to settle; after a
+    /// `kill -9` it is whole; the next synced commit makes it durable too.
+    fn unsynced<T>(&mut self, write: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, LiveJournalError> {
+        if !self.durable {
+            return write(&self.conn).map_err(|e| self.err(e));
+        }
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(|e| self.err(e))?;
+        let r = write(&self.conn).map_err(|e| self.err(e));
+        self.conn.execute_batch("PRAGMA synchronous=FULL;").map_err(|e| self.err(e))?;
+        r
     }
 
     fn err(&self, e: impl std::fmt::Display) -> LiveJournalError {
@@ -202,12 +219,12 @@ impl LiveJournal {
         answer: Option<&str>,
         settled_block: Option<u64>,
     ) -> Result<(), LiveJournalError> {
-        self.conn
-            .execute(
+        self.unsynced(|c| {
+            c.execute(
                 "UPDATE bundles SET state = ?2, relay_answer = COALESCE(?3, relay_answer), settled_block = COALESCE(?4, settled_block) WHERE seq = ?1",
                 params![seq, state.as_str(), answer, settled_block.map(|b| b as i64)],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
@@ -219,12 +236,12 @@ impl LiveJournal {
         state: State,
         settled_block: Option<u64>,
     ) -> Result<(), LiveJournalError> {
-        self.conn
-            .execute(
+        self.unsynced(|c| {
+            c.execute(
                 "UPDATE bundles SET state = ?3, settled_block = COALESCE(?4, settled_block) WHERE bundle_hash = ?1 AND target_block = ?2",
                 params![hash.to_string(), target as i64, state.as_str(), settled_block.map(|b| b as i64)],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
@@ -367,6 +384,20 @@ impl<S: BundleSink> JournaledSink<S> {
     }
 }
 
+/// Each transaction's hash, sender and nonce, the senders given (no signature recovered).
+fn signers_known(txs: &[Bytes], senders: &[Address]) -> Result<Vec<(B256, Address, u64)>, String> {
+    use alloy_consensus::Transaction;
+    use alloy_eips::eip2718::Decodable2718;
+    txs.iter()
+        .zip(senders)
+        .map(|(raw, from)| {
+            let tx = alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref())
+                .map_err(|e| format!("a transaction: {e}"))?;
+            Ok((alloy_primitives::keccak256(raw), *from, tx.nonce()))
+        })
+        .collect()
+}
+
 /// Each transaction's hash, sender and nonce (undecodable ones are refused: we only send our own).
 fn signers(txs: &[Bytes]) -> Result<Vec<(B256, Address, u64)>, String> {
     txs.iter()
@@ -377,14 +408,14 @@ fn signers(txs: &[Bytes]) -> Result<Vec<(B256, Address, u64)>, String> {
         .collect()
 }
 
-impl<S: BundleSink> BundleSink for JournaledSink<S> {
-    fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
+impl<S: BundleSink> JournaledSink<S> {
+    fn send_signed(&mut self, p: &SendBundleParams, signers: &[(B256, Address, u64)]) -> Result<B256, String> {
         if let Some(why) = &self.halted {
             return Err(why.clone());
         }
-        let hashes: Vec<B256> = p.txs.iter().map(|t| crate::relay::rpc::tx_hash(t)).collect();
+        let hashes: Vec<B256> = signers.iter().map(|s| s.0).collect();
         let hash = crate::relay::rpc::bundle_hash(&hashes);
-        let seq = match self.journal.begin(hash, p, &signers(&p.txs)?) {
+        let seq = match self.journal.begin(hash, p, signers) {
             Ok(Begin::New(seq)) => seq,
             Ok(Begin::Known(state)) => {
                 return Err(format!(
@@ -407,6 +438,24 @@ impl<S: BundleSink> BundleSink for JournaledSink<S> {
             return sent.map_err(|e| format!("{e}; {why}"));
         }
         sent
+    }
+}
+
+impl<S: BundleSink> BundleSink for JournaledSink<S> {
+    fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
+        if let Some(why) = &self.halted {
+            return Err(why.clone());
+        }
+        let signers = signers(&p.txs)?;
+        self.send_signed(p, &signers)
+    }
+
+    fn send_from(&mut self, p: &SendBundleParams, senders: &[Address]) -> Result<B256, String> {
+        if let Some(why) = &self.halted {
+            return Err(why.clone());
+        }
+        let signers = if senders.len() == p.txs.len() { signers_known(&p.txs, senders)? } else { signers(&p.txs)? };
+        self.send_signed(p, &signers)
     }
 
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {

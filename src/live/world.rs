@@ -30,7 +30,6 @@ use crate::core::{
     OurTxEffect, PoolId, SimTime, SkipReason, TxId, VenueId, next_base_fee,
 };
 use crate::engine::driver::{Assessment, Decision, Schedule, Source, World};
-use crate::mempool::target_of;
 use crate::risk::RiskGate;
 use crate::sim::desk::BundleDesk;
 
@@ -267,6 +266,8 @@ pub struct LiveWorld<'a> {
     live: BTreeMap<B256, Out>,
     /// Announced transactions still pending (they leave with the head that mines them).
     pending: Vec<B256>,
+    /// The cheap look before a signer is recovered: our pools' routers and pairs, swap methods.
+    pub filter: crate::mempool::filter::PendingFilter,
     inventory: Inventory,
     journal: super::LiveJournal,
     pub nonces: super::nonces::NonceLedger,
@@ -324,6 +325,12 @@ impl<'a> LiveWorld<'a> {
             pools: p.venues.iter().map(|v| (v.router, v.pair)).collect(),
         };
         let [base, quote, native] = p.wallet;
+        let filter = crate::mempool::filter::PendingFilter::new(
+            p.venues.iter().flat_map(|v| [v.router, v.pair]),
+            crate::mempool::SWAP_SELECTORS,
+            100_000,
+        )
+        .bounded(U256::MAX, crate::mempool::MIN_SWAP_GAS);
         let mut w = LiveWorld {
             spec,
             fork,
@@ -341,6 +348,7 @@ impl<'a> LiveWorld<'a> {
             me,
             live: BTreeMap::new(),
             pending: Vec::new(),
+            filter,
             inventory: Inventory {
                 cex_base: Vec::new(),
                 cex_quote: Vec::new(),
@@ -524,7 +532,7 @@ impl<'a> LiveWorld<'a> {
     fn on_pending(&mut self, i: u32, now: SimTime, out: &mut Vec<Event>) {
         let Some((hash, raw)) = self.inbox.borrow().pending.get(i as usize).cloned() else { return };
         self.counts.pending_seen += 1;
-        if !target_of(&raw).is_some_and(|to| self.venues.iter().any(|v| v.router == to || v.pair == to)) {
+        if !matches!(self.filter.check(&raw), crate::mempool::filter::Verdict::Pass(_)) {
             return;
         }
         let Ok(p) = crate::mempool::PendingTx::from_raw(raw.clone()) else { return };

@@ -64,6 +64,20 @@ pub fn target_of(raw: &[u8]) -> Option<Address> {
     TxEnvelope::decode_2718(&mut buf).ok()?.to()
 }
 
+/// The methods `decode_swap` reads: what the pending filter lets through to a sandwich.
+pub const SWAP_SELECTORS: [[u8; 4]; 7] = [
+    R::swapExactTokensForTokensCall::SELECTOR,
+    R::swapTokensForExactTokensCall::SELECTOR,
+    R::swapExactETHForTokensCall::SELECTOR,
+    R::swapETHForExactTokensCall::SELECTOR,
+    R::swapExactTokensForETHCall::SELECTOR,
+    R::swapTokensForExactETHCall::SELECTOR,
+    IUniswapV2Pair::swapCall::SELECTOR,
+];
+
+/// Below this gas limit no Uniswap V2 swap can run (a pair swap alone takes ~60,000 warm).
+pub const MIN_SWAP_GAS: u64 = 60_000;
+
 /// Which Router02 method (or a direct pair call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SwapMethod {

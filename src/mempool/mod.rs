@@ -5,4 +5,4 @@ pub mod decode;
 pub mod filter;
 pub mod generator;
 
-pub use decode::{PendingTx, SwapCall, SwapLimit, SwapMethod, decode_swap, target_of};
+pub use decode::{MIN_SWAP_GAS, PendingTx, SWAP_SELECTORS, SwapCall, SwapLimit, SwapMethod, decode_swap, target_of};

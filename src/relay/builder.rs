@@ -75,8 +75,8 @@ pub struct RelayStats {
     pub expired: u64,
     pub cancelled: u64,
     pub replaced: u64,
-    /// Bundles received again while the same one (hash, block, signer) waited: answered with its
-    /// hash, held once.
+    /// Of `received`, bundles received again while the same one (hash, block, signer) waited:
+    /// answered with its hash, held once.
     #[serde(default)]
     pub duplicates: u64,
 }
@@ -270,6 +270,7 @@ impl Relay {
         }
         let hash = rpc::bundle_hash(&hashes);
         if self.pending.iter().any(|b| b.hash == hash && b.block == block && b.signer == signer) {
+            self.stats.received += 1;
             self.stats.duplicates += 1;
             return Ok(serde_json::to_value(SendBundleResult { bundle_hash: hash }).unwrap_or(Value::Null));
         }
