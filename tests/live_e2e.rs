@@ -351,6 +351,10 @@ fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
     let leaks = |t: &str| t.to_lowercase().contains(&s.key_hex) || t.to_lowercase().contains(&s.auth_hex);
     assert!(!leaks(&text), "a key's hex is in the output");
     assert!(text.contains("bundles sent 1, included 1"), "{text}");
+    assert!(
+        text.contains("pending: ") && !text.contains("pending: 0 by subscription"),
+        "the victim came over the WebSocket: {text}"
+    );
     println!("{stdout}");
 
     // The chain: our front-run, the victim, our back-run, the block's first three.
@@ -449,7 +453,10 @@ fn a_relay_answering_500_opens_the_breaker_and_alerts() {
     let relays = text.lines().find(|l| l.starts_with("relays = ")).unwrap().to_string();
     let text = text.replace(&relays, &format!("relays = [\"http://{}\"]", broken.addr()))
         + "\n[live.alerts]\ndiscord_webhook_env = \"LIVE_E2E_DISCORD\"\n";
-    let text = text.replace("[keys]", "[safety]\nbreaker_failures = 1\n\n[keys]");
+    // And the pending pool read every look instead of the subscription.
+    let text = text
+        .replace("[keys]", "[safety]\nbreaker_failures = 1\n\n[keys]")
+        .replace("poll = \"100ms\"", "poll = \"100ms\"\npending = \"poll\"");
     std::fs::write(&s.config, text).unwrap();
     s.sign_off();
     let mut child = s.live(&["--go", "--blocks", "4"]);

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -46,6 +47,10 @@ pub struct HeadFollower {
     pub reconnects: u64,
     /// Since when the node has not answered, the failed attempts, and when to try again.
     down: Option<Down>,
+    /// Also subscribed to `newPendingTransactions` (hashes): those announced, not yet taken.
+    watch_pending: bool,
+    pending_subscription: Option<Value>,
+    pending: Vec<B256>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +80,22 @@ impl HeadFollower {
             next_id: 0,
             reconnects: 0,
             down: None,
+            watch_pending: false,
+            pending_subscription: None,
+            pending: Vec::new(),
         })
+    }
+
+    /// Also follows the node's new pending transactions (`eth_subscribe("newPendingTransactions")`,
+    /// their hashes, taken with `take_pending`); resubscribed with the heads after a reconnect.
+    pub fn with_pending(mut self) -> Self {
+        self.watch_pending = true;
+        self
+    }
+
+    /// The pending transactions' hashes announced since the last call, in arrival order.
+    pub fn take_pending(&mut self) -> Vec<B256> {
+        std::mem::take(&mut self.pending)
     }
 
     /// The last canonical block announced (the known one before any).
@@ -107,6 +127,7 @@ impl HeadFollower {
             Err(Failure::Again(message)) => {
                 self.socket = None;
                 self.subscription = None;
+                self.pending_subscription = None;
                 let now = std::time::Instant::now();
                 let failures = self.down.as_ref().map_or(0, |d| d.failures) + 1;
                 if failures >= self.retry.attempts.max(1) {
@@ -143,6 +164,10 @@ impl HeadFollower {
             }
             let id = self.request("eth_subscribe", json!(["newHeads"]))?;
             self.subscription = Some(id);
+            if self.watch_pending {
+                let id = self.request("eth_subscribe", json!(["newPendingTransactions"]))?;
+                self.pending_subscription = Some(id);
+            }
             // What was mined while we were away (or before we subscribed).
             let latest = self.request("eth_blockNumber", json!([]))?;
             let latest = quantity(&latest)?;
@@ -230,7 +255,8 @@ impl HeadFollower {
         let id = self.next_id;
         let timeout = self.retry.timeout;
         let subscription = self.subscription.clone();
-        let (socket, queued, rt) = (self.socket.as_mut(), &mut self.queued, &self.rt);
+        let pending_subscription = self.pending_subscription.clone();
+        let (socket, queued, pending, rt) = (self.socket.as_mut(), &mut self.queued, &mut self.pending, &self.rt);
         let socket = socket.ok_or_else(|| Failure::Again("no connection".into()))?;
         let ask = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
         rt.block_on(async {
@@ -247,6 +273,8 @@ impl HeadFollower {
                     }
                     if let Some(h) = header_of(&v, subscription.as_ref()) {
                         queued.push_back(h);
+                    } else if let Some(h) = pending_of(&v, pending_subscription.as_ref()) {
+                        pending.push(h);
                     }
                 }
             };
@@ -254,21 +282,28 @@ impl HeadFollower {
         })
     }
 
-    /// The next head notification within `wait` (`None`: none came).
+    /// The next head notification within `wait` (`None`: none came). Pending transactions'
+    /// hashes end the wait early: those that came, and any already read behind them, are kept.
     fn notification(&mut self, wait: Duration) -> Result<Option<Value>, Failure> {
         let subscription = self.subscription.clone();
-        let (socket, rt) = (self.socket.as_mut(), &self.rt);
+        let pending_subscription = self.pending_subscription.clone();
+        let (socket, pending, rt) = (self.socket.as_mut(), &mut self.pending, &self.rt);
         let socket = socket.ok_or_else(|| Failure::Again("no connection".into()))?;
         rt.block_on(async {
             let until = tokio::time::Instant::now() + wait;
             loop {
-                let m = match tokio::time::timeout_at(until, next_message(socket)).await {
+                // Once a pending hash is in hand, only what is already there is read.
+                let deadline = if pending.is_empty() { until } else { tokio::time::Instant::now() };
+                let m = match tokio::time::timeout_at(deadline, next_message(socket)).await {
                     Err(_) => return Ok(None),
                     Ok(m) => m?,
                 };
                 let Ok(v) = serde_json::from_slice::<Value>(&m) else { continue };
                 if let Some(h) = header_of(&v, subscription.as_ref()) {
                     return Ok(Some(h));
+                }
+                if let Some(h) = pending_of(&v, pending_subscription.as_ref()) {
+                    pending.push(h);
                 }
             }
         })
@@ -280,6 +315,13 @@ fn header_of(v: &Value, subscription: Option<&Value>) -> Option<Value> {
     (v.get("method").and_then(Value::as_str) == Some("eth_subscription")
         && subscription.is_some_and(|s| v["params"]["subscription"] == *s))
     .then(|| v["params"]["result"].clone())
+}
+
+/// The transaction hash a `newPendingTransactions` notification of `subscription` carries (a
+/// node sending whole transactions there: their `hash`).
+fn pending_of(v: &Value, subscription: Option<&Value>) -> Option<B256> {
+    let r = header_of(v, subscription)?;
+    r.as_str().or_else(|| r.get("hash").and_then(Value::as_str))?.parse().ok()
 }
 
 fn quantity(v: &Value) -> Result<u64, Failure> {

@@ -231,7 +231,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let inbox = Rc::new(RefCell::new(Inbox::default()));
     let follower = HeadFollower::new(endpoint, retry, head).map_err(fail)?;
-    let mut source = LiveSource::new(
+    let follower = if live.pending_subscribed { follower.with_pending() } else { follower };
+    let source = LiveSource::new(
         inbox.clone(),
         follower,
         rpc.clone(),
@@ -243,6 +244,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     )
     .stopped_by(stop_flag, "the control endpoint asked")
     .stopped_by(signalled, "a signal (SIGTERM or SIGINT) asked");
+    let mut source = if live.pending_subscribed { source.subscribed() } else { source };
     let parts = LiveParts {
         rpc,
         inbox,
@@ -281,6 +283,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         n.taken,
         if n.replacing_stuck { ", a stuck public transaction replaced" } else { "" }
     );
+    println!("pending: {} by subscription, {} by reading the pool", source.by_subscription, source.by_pool);
     let f = world.filter.counts;
     println!(
         "pending filter: passed {}, duplicate {}, undecodable {}, not our pools {}, other methods {}, out of bounds {}",

@@ -33,9 +33,15 @@ pub struct LiveConfig {
     /// Trading starts when this file exists (or with `--go`).
     #[serde(default = "go_file")]
     pub go_file: String,
-    /// How often the node's pending pool is read.
+    /// How often the node's pending pool is read (with `pending = "poll"`), and the longest wait
+    /// for news before the stop and go files are looked at.
     #[serde(default = "poll")]
     pub poll: String,
+    /// "subscribe": pending transactions announced over the WebSocket (`newPendingTransactions`,
+    /// each fetched by hash; the pool read as a backfill every 5 s and after a reconnect), or
+    /// "poll": the node's pool (`txpool_content`) read every `poll`.
+    #[serde(default = "pending")]
+    pub pending: String,
     /// Heads a public transaction of ours may wait in the node's pool before bundles take its nonce
     /// (and replace it when they land); until then bundles use the nonce after it.
     #[serde(default = "stuck_after_blocks")]
@@ -91,6 +97,9 @@ pub struct AlertsSpec {
 fn journal() -> String {
     "live-journal.sqlite".into()
 }
+fn pending() -> String {
+    "subscribe".into()
+}
 fn journal_sync() -> String {
     "full".into()
 }
@@ -118,6 +127,8 @@ pub struct LiveSpec {
     pub stop_file: PathBuf,
     pub go_file: PathBuf,
     pub poll: std::time::Duration,
+    /// Pending transactions by subscription (`pending = "subscribe"`), not by polling the pool.
+    pub pending_subscribed: bool,
     pub stuck_after_blocks: u64,
     pub metrics: Option<SocketAddr>,
     pub control_token_env: Option<String>,
@@ -151,6 +162,11 @@ pub fn resolve(
         .ok()
         .filter(|t| (crate::core::NANOS_PER_MS * 10..=60 * crate::core::NANOS_PER_SEC).contains(t))
         .ok_or_else(|| err("live.poll", format!("`{}` is not a duration between 10ms and 60s", c.poll)))?;
+    let pending_subscribed = match c.pending.as_str() {
+        "subscribe" => true,
+        "poll" => false,
+        other => return Err(err("live.pending", format!("`{other}` is neither \"subscribe\" nor \"poll\""))),
+    };
     let journal_synced = match c.journal_sync.as_str() {
         "full" => true,
         "normal" => false,
@@ -211,6 +227,7 @@ pub fn resolve(
         stop_file: base_dir.join(&c.stop_file),
         go_file: base_dir.join(&c.go_file),
         poll: std::time::Duration::from_nanos(poll),
+        pending_subscribed,
         stuck_after_blocks: c.stuck_after_blocks,
         metrics,
         control_token_env: c.control_token_env.clone(),

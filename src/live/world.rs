@@ -33,6 +33,10 @@ use crate::engine::driver::{Assessment, Decision, Schedule, Source, World};
 use crate::risk::RiskGate;
 use crate::sim::desk::BundleDesk;
 
+/// With pending transactions by subscription, how often the whole pool is read anyway (what a
+/// subscription can miss: transactions from before it, or announced while a fetch failed).
+pub const POOL_BACKFILL: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LiveEvent {
     /// The i-th head (canonical block) arrived.
@@ -69,6 +73,10 @@ pub struct LiveSource {
     block_ns: u64,
     last_head: (u64, Instant),
     poll: Duration,
+    /// Pending transactions come by subscription (the pool read only as a backfill: at the
+    /// start, after a reconnect, every `POOL_BACKFILL`), or by reading the pool every look.
+    subscribed: bool,
+    pool_read: Option<(Instant, u64)>,
     blocks_left: Option<u64>,
     stop_file: PathBuf,
     go_file: PathBuf,
@@ -80,6 +88,9 @@ pub struct LiveSource {
     /// Why the source gave up (the node gone beyond its retries).
     pub failure: Option<String>,
     pub reorgs: u64,
+    /// Pending transactions first seen by the subscription, and by reading the pool.
+    pub by_subscription: u64,
+    pub by_pool: u64,
 }
 
 impl LiveSource {
@@ -104,6 +115,8 @@ impl LiveSource {
             block_ns: block_time.max(NANOS_PER_SEC),
             last_head: (genesis_ts, Instant::now()),
             poll,
+            subscribed: false,
+            pool_read: None,
             blocks_left: blocks,
             stop_file,
             go_file,
@@ -113,6 +126,8 @@ impl LiveSource {
             stop_flags: Vec::new(),
             failure: None,
             reorgs: 0,
+            by_subscription: 0,
+            by_pool: 0,
         }
     }
 
@@ -121,6 +136,12 @@ impl LiveSource {
     /// Also stop when `flag` is raised (the control endpoint, a signal), for the reason `why`.
     pub fn stopped_by(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>, why: &'static str) -> Self {
         self.stop_flags.push((flag, why));
+        self
+    }
+
+    /// Pending transactions by the follower's subscription (see `HeadFollower::with_pending`).
+    pub fn subscribed(mut self) -> Self {
+        self.subscribed = true;
         self
     }
 
@@ -172,20 +193,42 @@ impl LiveSource {
             // The node is down: its pool is not read (the follower retries on its own clock).
             return;
         }
-        match self.rpc.txpool() {
-            Ok(txs) => {
-                for t in txs {
-                    if self.seen.insert(t.hash) {
-                        let mut inbox = self.inbox.borrow_mut();
-                        inbox.pending.push((t.hash, t.raw));
-                        let i = inbox.pending.len() as u32 - 1;
-                        drop(inbox);
-                        self.queue.push_back((self.now(), LiveEvent::Pending(i)));
-                    }
-                }
+        let announced: Vec<B256> =
+            self.follower.take_pending().into_iter().filter(|h| !self.seen.contains(h)).collect();
+        if !announced.is_empty() {
+            match self.rpc.pending_txs(&announced) {
+                Ok(txs) => self.by_subscription += self.arrived(txs),
+                Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "announced pending transactions not read"),
             }
-            Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "pending pool not read"),
         }
+        let reconnects = self.follower.reconnects;
+        let backfill =
+            !self.subscribed || self.pool_read.is_none_or(|(at, r)| r != reconnects || at.elapsed() >= POOL_BACKFILL);
+        if backfill {
+            match self.rpc.txpool() {
+                Ok(txs) => {
+                    self.pool_read = Some((Instant::now(), reconnects));
+                    self.by_pool += self.arrived(txs);
+                }
+                Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "pending pool not read"),
+            }
+        }
+    }
+
+    /// Pending transactions read from the node: the ones not seen before are announced (how many).
+    fn arrived(&mut self, txs: Vec<crate::chain::rpc::LandedTx>) -> u64 {
+        let mut new = 0;
+        for t in txs {
+            if self.seen.insert(t.hash) {
+                new += 1;
+                let mut inbox = self.inbox.borrow_mut();
+                inbox.pending.push((t.hash, t.raw));
+                let i = inbox.pending.len() as u32 - 1;
+                drop(inbox);
+                self.queue.push_back((self.now(), LiveEvent::Pending(i)));
+            }
+        }
+        new
     }
 }
 
