@@ -572,7 +572,8 @@ fn a_nonce_used_by_another_process_is_skipped_and_the_next_bundle_lands() {
         line[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
     };
     assert_eq!(num("used by our bundles "), 2, "{line}");
-    assert_eq!(num("by our public transactions ") + num("taken by others "), 1, "{line}");
+    assert_eq!(num("used by transactions we never signed "), 1, "{line}");
+    assert_eq!(num("taken from us "), 0, "{line}");
     assert_eq!(num("nonces: next "), other.nonce + 2, "{line}");
     s.node.stop();
 }

@@ -29,7 +29,7 @@ use crate::engine::driver;
 use crate::engine::journal::Journal;
 use crate::engine::manager::StrategyManager;
 use crate::execution::bundle_manager::BundleManager;
-use crate::live::nonces::{AccountCounts, NonceLedger};
+use crate::execution::nonce::{NonceLedger, Signed};
 use crate::live::world::{Inbox, LiveCounts, LiveParts, LiveSource, LiveWorld};
 use crate::live::{JournaledSink, LiveJournal};
 use crate::risk::RiskGate;
@@ -156,14 +156,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         settled.bundles,
         settled.included
     );
-    let mut nonces = NonceLedger::seed(AccountCounts { mined, pending }, live.stuck_after_blocks);
+    // Our nonces from the node's pending count; bundles an earlier run signed for blocks still
+    // ahead are open until their block.
+    let mut nonces = NonceLedger::seeded(pending);
     for (nonce, target, hash) in journal.signed_after(me, head.number).map_err(|e| failed(e.to_string()))? {
-        nonces.signed(nonce, target, hash);
+        nonces.signed(nonce, Signed { hash, until_block: target, public: false });
     }
-    let out = nonces.outstanding(head.number);
+    let out: Vec<u64> = nonces.open().collect();
     println!(
         "nonces: next {}{}",
-        nonces.next(),
+        nonces.bundle_start(),
         if out.is_empty() { String::new() } else { format!(", signed into bundles still out: {out:?}") }
     );
 
@@ -274,14 +276,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         c.heads, c.pending_seen, c.announced, c.bundles_sent, c.included, c.not_included, c.refused_paused
     );
     println!("blocks {}..={}, reconnects {}, reorgs {}", c.first_head, c.last_head, source.reconnects(), source.reorgs);
-    let n = world.nonces.totals;
     println!(
-        "nonces: next {}, used by our bundles {}, by our public transactions {}, taken by others {}{}",
-        world.nonces.next(),
-        n.by_bundles,
-        n.by_public,
-        n.taken,
-        if n.replacing_stuck { ", a stuck public transaction replaced" } else { "" }
+        "nonces: next {}, used by our bundles {}, taken from us {}, used by transactions we never signed {}, freed by bundles not included {}",
+        world.nonces.bundle_start(),
+        c.nonces_mined_ours,
+        c.nonces_taken,
+        c.nonces_foreign,
+        c.nonces_expired
     );
     println!("pending: {} by subscription, {} by reading the pool", source.by_subscription, source.by_pool);
     let f = world.filter.counts;

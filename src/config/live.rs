@@ -42,10 +42,6 @@ pub struct LiveConfig {
     /// "poll": the node's pool (`txpool_content`) read every `poll`.
     #[serde(default = "pending")]
     pub pending: String,
-    /// Heads a public transaction of ours may wait in the node's pool before bundles take its nonce
-    /// (and replace it when they land); until then bundles use the nonce after it.
-    #[serde(default = "stuck_after_blocks")]
-    pub stuck_after_blocks: u64,
     /// Where `/metrics` and `/health` are served (none when empty), and `POST /stop` when
     /// `control_token_env` names the variable holding its bearer token.
     #[serde(default)]
@@ -112,9 +108,6 @@ fn go_file() -> String {
 fn poll() -> String {
     "200ms".into()
 }
-fn stuck_after_blocks() -> u64 {
-    3
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveSpec {
@@ -129,7 +122,6 @@ pub struct LiveSpec {
     pub poll: std::time::Duration,
     /// Pending transactions by subscription (`pending = "subscribe"`), not by polling the pool.
     pub pending_subscribed: bool,
-    pub stuck_after_blocks: u64,
     pub metrics: Option<SocketAddr>,
     pub control_token_env: Option<String>,
     pub alerts: Option<AlertsSpec>,
@@ -172,9 +164,6 @@ pub fn resolve(
         "normal" => false,
         other => return Err(err("live.journal_sync", format!("`{other}` is neither \"full\" nor \"normal\""))),
     };
-    if !(1..=1000).contains(&c.stuck_after_blocks) {
-        return Err(err("live.stuck_after_blocks", format!("{} is not between 1 and 1000", c.stuck_after_blocks)));
-    }
     let metrics = match c.metrics.trim() {
         "" => None,
         m => Some(m.parse().map_err(|_| err("live.metrics", format!("`{m}` is not an address like 127.0.0.1:9100")))?),
@@ -228,7 +217,6 @@ pub fn resolve(
         go_file: base_dir.join(&c.go_file),
         poll: std::time::Duration::from_nanos(poll),
         pending_subscribed,
-        stuck_after_blocks: c.stuck_after_blocks,
         metrics,
         control_token_env: c.control_token_env.clone(),
         alerts,

@@ -1,11 +1,10 @@
 //! Live mode: the world and source the one driver runs against a real node (`world`), the relays
-//! behind the write-ahead journal (`relays`, `journal`), our nonces (`nonces`), and what watches
+//! behind the write-ahead journal (`relays`, `journal`), and what watches
 //! the run (`metrics`, `alerts`).
 
 pub mod alerts;
 pub mod journal;
 pub mod metrics;
-pub mod nonces;
 pub mod relays;
 pub mod world;
 

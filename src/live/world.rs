@@ -289,6 +289,14 @@ pub struct LiveCounts {
     pub refused_paused: u64,
     /// Our transactions in included bundles (the nonces they used).
     pub bundle_txs_landed: u64,
+    /// How the nonce ledger saw the chain's count of our transactions move: nonces our
+    /// transactions took, nonces we had signed that another transaction of our key took, nonces
+    /// no transaction of ours was signed for (another process using the key), and nonces freed
+    /// because their bundles' blocks passed without them.
+    pub nonces_mined_ours: u64,
+    pub nonces_taken: u64,
+    pub nonces_foreign: u64,
+    pub nonces_expired: u64,
 }
 
 pub struct LiveWorld<'a> {
@@ -313,7 +321,9 @@ pub struct LiveWorld<'a> {
     pub filter: crate::mempool::filter::PendingFilter,
     inventory: Inventory,
     journal: super::LiveJournal,
-    pub nonces: super::nonces::NonceLedger,
+    pub nonces: crate::execution::nonce::NonceLedger,
+    /// Our transactions the blocks since the last head included (for the nonce ledger).
+    landed_ours: Vec<B256>,
     paused: bool,
     pub stopped: Option<String>,
     pub counts: LiveCounts,
@@ -336,7 +346,7 @@ pub struct LiveParts {
     pub desk: BundleDesk,
     pub journal: super::LiveJournal,
     /// Seeded from the node's counts at `head` (and the journal's bundles still out).
-    pub nonces: super::nonces::NonceLedger,
+    pub nonces: crate::execution::nonce::NonceLedger,
     pub wallet: [u128; 3],
     pub paused: bool,
     pub metrics: Option<std::sync::Arc<super::metrics::LiveMetrics>>,
@@ -401,6 +411,7 @@ impl<'a> LiveWorld<'a> {
             },
             journal: p.journal,
             nonces: p.nonces,
+            landed_ours: Vec::new(),
             paused: p.paused,
             stopped: None,
             counts: LiveCounts::default(),
@@ -421,8 +432,8 @@ impl<'a> LiveWorld<'a> {
             self.venues.iter().flat_map(|v| (6..=12u64).map(move |s| (v.pair, U256::from(s)))).collect();
         db.prefetch(&hot).map_err(|e| e.to_string())?;
         let mut chain = SimChain::over(db, self.spec.chain_id);
-        // Our nonce is the ledger's (the chain's count, or after our public transactions pending).
-        let nonce = self.nonces.next();
+        // Our next bundle's nonce is the ledger's (after our public transactions still open).
+        let nonce = self.nonces.bundle_start();
         if chain.nonce(self.me) != nonce {
             chain.set_nonce(self.me, nonce);
         }
@@ -469,6 +480,7 @@ impl<'a> LiveWorld<'a> {
             let (status, state) = if included {
                 self.counts.included += 1;
                 self.counts.bundle_txs_landed += ours.len() as u64;
+                self.landed_ours.extend(ours.iter().map(|t| t.hash));
                 (BundleStatus::Included, super::State::Included)
             } else {
                 self.counts.not_included += 1;
@@ -543,21 +555,20 @@ impl<'a> LiveWorld<'a> {
         }
         self.counts.heads += 1;
         self.counts.last_head = head.number;
-        let landed_before = self.counts.bundle_txs_landed;
         self.settle(&head, out);
         // Bundles an earlier process journaled (and may have sent) for blocks up to this one.
         let skip: BTreeSet<B256> = self.live.keys().copied().collect();
         match settle_journal(&mut self.journal, &self.rpc, head.number, self.me, &skip) {
-            Ok(s) => self.counts.bundle_txs_landed += s.our_txs_landed,
+            Ok(s) => {
+                self.counts.bundle_txs_landed += s.ours_landed.len() as u64;
+                self.landed_ours.extend(s.ours_landed);
+            }
             Err(e) => {
                 tracing::warn!(target: "xcrack::live", error = %e, "journal's open bundles not settled; tried again next head")
             }
         }
         match self.rpc.transaction_counts(self.me, head.number) {
-            Ok((mined, pending)) => {
-                let counts = super::nonces::AccountCounts { mined, pending };
-                self.nonces.on_head(head.number, counts, self.counts.bundle_txs_landed - landed_before);
-            }
+            Ok((mined, _)) => self.nonces_at(head.number, mined),
             Err(e) => tracing::warn!(target: "xcrack::live", error = %e, "our nonce not read; the last count holds"),
         }
         if let Err(e) = self.pin(head) {
@@ -583,6 +594,32 @@ impl<'a> LiveWorld<'a> {
         let id = self.desk.announce(raw, p.from);
         self.pending.push(hash);
         out.push(Event::PendingTx { id, seen_at: now });
+    }
+
+    /// The nonce ledger at a head where the chain counts `mined` transactions of ours: each nonce
+    /// settled, and what moved the count that we never signed.
+    fn nonces_at(&mut self, block: u64, mined: u64) {
+        use crate::execution::nonce::Settled;
+        let before = self.nonces.mined();
+        let landed = std::mem::take(&mut self.landed_ours);
+        let (mut ours, mut taken) = (0, 0);
+        for s in self.nonces.on_head(block, mined, &landed) {
+            match s {
+                Settled::Mined { .. } => ours += 1,
+                Settled::Taken { nonce, ours } => {
+                    taken += 1;
+                    tracing::warn!(target: "xcrack::live", nonce, signed = ours.len(), "a nonce we signed was taken by another transaction of our key");
+                }
+                Settled::Expired { .. } => self.counts.nonces_expired += 1,
+            }
+        }
+        let foreign = mined.saturating_sub(before).saturating_sub(ours + taken);
+        if foreign > 0 {
+            tracing::warn!(target: "xcrack::live", foreign, mined, "our key's count moved by transactions we never signed: is another process using it?");
+        }
+        self.counts.nonces_mined_ours += ours;
+        self.counts.nonces_taken += taken;
+        self.counts.nonces_foreign += foreign;
     }
 
     /// Stops trading: every outstanding bundle cancelled at the relays.
@@ -758,7 +795,13 @@ impl LiveWorld<'_> {
                         }
                         for raw in confirmed_ours_raw {
                             if let Some(n) = nonce_of(&raw) {
-                                self.nonces.signed(n, req.target_block, crate::relay::rpc::tx_hash(&raw));
+                                let hash = crate::relay::rpc::tx_hash(&raw);
+                                let signed = crate::execution::nonce::Signed {
+                                    hash,
+                                    until_block: req.target_block,
+                                    public: false,
+                                };
+                                self.nonces.signed(n, signed);
                             }
                         }
                         let o = Out {
@@ -868,12 +911,12 @@ fn nonce_of(raw: &Bytes) -> Option<u64> {
 }
 
 /// What `settle_journal` did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settled {
     pub bundles: usize,
     pub included: usize,
     /// Transactions of `me` in the included ones (the nonces they used).
-    pub our_txs_landed: u64,
+    pub ours_landed: Vec<B256>,
 }
 
 /// The journal's bundles still open for blocks up to `head` (but those in `skip`, which their
@@ -905,11 +948,13 @@ pub fn settle_journal(
         done.bundles += 1;
         if held {
             done.included += 1;
-            done.our_txs_landed += e
-                .txs
-                .iter()
-                .filter(|raw| crate::mempool::PendingTx::from_raw((*raw).clone()).is_ok_and(|p| p.from == me))
-                .count() as u64;
+            done.ours_landed.extend(
+                e.txs
+                    .iter()
+                    .filter_map(|raw| crate::mempool::PendingTx::from_raw(raw.clone()).ok())
+                    .filter(|p| p.from == me)
+                    .map(|p| p.hash),
+            );
         }
     }
     Ok(done)
