@@ -25,14 +25,36 @@ pub enum RelayError {
     Decode { method: &'static str, message: String },
     #[error("signing the request failed: {0}")]
     Sign(String),
+    #[error("relay answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("{last} (after {attempts} attempts)")]
+    Exhausted { attempts: u32, last: Box<RelayError> },
 }
+
+impl RelayError {
+    /// Worth asking again: the relay unreachable, slow, overloaded or failing (429, 5xx); not a
+    /// refusal of the request itself.
+    fn transient(&self) -> bool {
+        match self {
+            RelayError::Http(e) => matches!(e, HttpError::Io(_) | HttpError::Protocol(_) | HttpError::Timeout(_)),
+            RelayError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+}
+
+/// A bundle is worth sending only before its block: three attempts of at most 2 s each, 50 ms
+/// then 100 ms apart (6.2 s at worst, half a mainnet block).
+pub const RELAY_RETRY: crate::chain::rpc::Retry =
+    crate::chain::rpc::Retry { attempts: 3, first_backoff: Duration::from_millis(50), timeout: Duration::from_secs(2) };
 
 pub struct RelayClient {
     target: Target,
     path: String,
     /// Signs request bodies; a reputation key, not the key that signs transactions.
     auth: Wallet,
-    timeout: Duration,
+    /// Each attempt's deadline, how many, and the first wait between them (doubling).
+    retry: crate::chain::rpc::Retry,
     next_id: u64,
     http: HttpClient,
 }
@@ -53,7 +75,18 @@ impl RelayClient {
     }
 
     fn at(target: Target, path: String, auth: Wallet) -> Self {
-        RelayClient { target, path, auth, timeout: Duration::from_secs(5), next_id: 0, http: HttpClient::new() }
+        RelayClient { target, path, auth, retry: RELAY_RETRY, next_id: 0, http: HttpClient::new() }
+    }
+
+    /// Another deadline per attempt, number of attempts and first backoff.
+    pub fn with_retry(mut self, retry: crate::chain::rpc::Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Connections opened so far (one is kept between requests).
+    pub fn connections(&self) -> u64 {
+        self.http.connections
     }
 
     /// Trust `tls`'s roots (a relay with a private CA) instead of Mozilla's and SSL_CERT_FILE's.
@@ -92,8 +125,33 @@ impl RelayClient {
         }))
         .map_err(|e| RelayError::Sign(e.to_string()))?;
         let sig = auth::sign(&self.auth, &body).map_err(|e| RelayError::Sign(e.to_string()))?;
-        let (status, bytes) =
-            self.http.post_to(&self.target, &self.path, &[(auth::HEADER, &sig)], &body, self.timeout)?;
+        let attempts = self.retry.attempts.max(1);
+        let mut backoff = self.retry.first_backoff;
+        let mut n = 0;
+        let (status, bytes) = loop {
+            n += 1;
+            let answer = self
+                .http
+                .post_to(&self.target, &self.path, &[(auth::HEADER, &sig)], &body, self.retry.timeout)
+                .map_err(RelayError::from)
+                .and_then(|(status, bytes)| match status {
+                    429 | 500..=599 => Err(RelayError::Status {
+                        status,
+                        body: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+                    }),
+                    _ => Ok((status, bytes)),
+                });
+            match answer {
+                Ok(a) => break a,
+                Err(e) if e.transient() && n < attempts => {
+                    tracing::warn!(target: "xcrack::relay", method, attempt = n, error = %e, "relay request failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = backoff.saturating_mul(2);
+                }
+                Err(e) if n > 1 => return Err(RelayError::Exhausted { attempts: n, last: Box::new(e) }),
+                Err(e) => return Err(e),
+            }
+        };
         let resp: Response = serde_json::from_slice(&bytes)
             .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
         if let Some(e) = resp.error {

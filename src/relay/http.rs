@@ -171,12 +171,42 @@ impl tokio::io::AsyncWrite for Stream {
     }
 }
 
-/// A blocking HTTP/1.1 client for JSON-RPC POSTs, one connection per request.
+/// A blocking HTTP/1.1 client for JSON-RPC POSTs. The connection is kept open between requests
+/// to the same target (no TCP or TLS handshake per bundle); one the server closed meanwhile is
+/// replaced and the request sent again once on a fresh connection.
 pub struct HttpClient {
     rt: Option<tokio::runtime::Runtime>,
     max_body: usize,
     /// Trust these roots instead of `tls_config`'s (a private relay's CA).
     tls: Option<Arc<rustls::ClientConfig>>,
+    kept: Option<Kept>,
+    /// Connections opened (a new one per target, and after one was lost).
+    pub connections: u64,
+}
+
+/// An open connection to `target`: its request handle and the task driving it.
+struct Kept {
+    target: Target,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Opens a connection to `target` (TLS when it says so) and starts driving it on the runtime.
+async fn open_kept(target: &Target, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Kept, HttpError> {
+    let stream = connect_with(target, tls).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| HttpError::Protocol(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Kept { target: target.clone(), sender, driver })
 }
 
 impl Default for HttpClient {
@@ -187,19 +217,20 @@ impl Default for HttpClient {
 
 impl HttpClient {
     pub fn new() -> Self {
-        HttpClient { rt: None, max_body: MAX_BODY, tls: None }
+        HttpClient { rt: None, max_body: MAX_BODY, tls: None, kept: None, connections: 0 }
     }
 
     /// The same client trusting `tls`'s roots for https:// targets.
     pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls);
+        self.kept = None;
         self
     }
 
     /// A client accepting answers of up to `max_body` bytes (a node's block of receipts is larger
     /// than any bundle).
     pub fn with_limit(max_body: usize) -> Self {
-        HttpClient { rt: None, max_body, tls: None }
+        HttpClient { max_body, ..Self::new() }
     }
 
     pub fn runtime(&mut self) -> Result<&tokio::runtime::Runtime, HttpError> {
@@ -231,44 +262,77 @@ impl HttpClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), HttpError> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(HOST, target.authority.as_str())
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_LENGTH, body.len());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| HttpError::Protocol(e.to_string()))?;
+        let authority = target.authority.clone();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (path, body) = (path.to_string(), Bytes::copy_from_slice(body));
+        let make = move || {
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri(path.as_str())
+                .header(HOST, authority.as_str())
+                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_LENGTH, body.len());
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            req.body(Full::new(body.clone())).map_err(|e| HttpError::Protocol(e.to_string()))
+        };
         let max_body = self.max_body;
         let tls = self.tls.clone();
+        let kept = self.kept.take().filter(|k| k.target == *target && !k.sender.is_closed());
+        let mut opened = 0u64;
         let rt = self.runtime()?;
-        rt.block_on(async move {
+        let (result, kept) = rt.block_on(async {
             let exchange = async {
-                let stream = connect_with(target, tls).await?;
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| HttpError::Protocol(e.to_string()))?;
-                let driver = tokio::spawn(conn);
-                let resp = sender.send_request(req).await.map_err(|e| HttpError::Protocol(e.to_string()))?;
-                let status = resp.status().as_u16();
-                let bytes = Limited::new(resp.into_body(), max_body)
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        if e.is::<http_body_util::LengthLimitError>() {
-                            HttpError::TooLarge
-                        } else {
-                            HttpError::Protocol(e.to_string())
+                let (mut conn, mut reused) = match kept {
+                    Some(k) => (k, true),
+                    None => {
+                        opened += 1;
+                        (open_kept(target, tls.clone()).await?, false)
+                    }
+                };
+                loop {
+                    let sent = match conn.sender.ready().await {
+                        Ok(()) => conn.sender.send_request(make()?).await,
+                        Err(e) => Err(e),
+                    };
+                    let resp = match sent {
+                        Ok(r) => r,
+                        // The server closed the kept connection since the last request: once more
+                        // on a new one (JSON-RPC requests here are safe to repeat).
+                        Err(_) if reused => {
+                            reused = false;
+                            opened += 1;
+                            conn = open_kept(target, tls.clone()).await?;
+                            continue;
                         }
-                    })?
-                    .to_bytes();
-                driver.abort();
-                Ok::<_, HttpError>((status, bytes.to_vec()))
+                        Err(e) => return Err(HttpError::Protocol(e.to_string())),
+                    };
+                    let status = resp.status().as_u16();
+                    let bytes = Limited::new(resp.into_body(), max_body)
+                        .collect()
+                        .await
+                        .map_err(|e| {
+                            if e.is::<http_body_util::LengthLimitError>() {
+                                HttpError::TooLarge
+                            } else {
+                                HttpError::Protocol(e.to_string())
+                            }
+                        })?
+                        .to_bytes();
+                    return Ok::<_, HttpError>(((status, bytes.to_vec()), conn));
+                }
             };
-            tokio::time::timeout(timeout, exchange).await.map_err(|_| HttpError::Timeout(timeout))?
-        })
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(Ok((answer, conn))) => (Ok(answer), Some(conn)),
+                Ok(Err(e)) => (Err(e), None),
+                // A connection in an unknown state is not kept.
+                Err(_) => (Err(HttpError::Timeout(timeout)), None),
+            }
+        });
+        self.connections += opened;
+        self.kept = kept;
+        result
     }
 }
 
