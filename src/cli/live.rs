@@ -170,7 +170,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     );
 
     // Sinks: every relay, behind the write-ahead journal.
-    let relays = crate::live::relays::Relays::connect(&live.relays, relay_auth).map_err(bad)?;
+    let relays = crate::live::relays::Relays::connect(&live.relays, &live.builders, relay_auth).map_err(bad)?;
     let sink_journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
     let sink_journal =
         if live.journal_synced { sink_journal } else { sink_journal.relaxed().map_err(|e| failed(e.to_string()))? };

@@ -16,8 +16,12 @@ pub struct LiveConfig {
     /// The node: new heads over its WebSocket (ws:// or wss://); state, the pending pool and
     /// receipts over the same endpoint.
     pub node: String,
-    /// Relays or builders taking `eth_sendBundle` (http:// or https://); every bundle goes to each.
+    /// Relays taking Flashbots' `eth_sendBundle` (http:// or https://); every bundle goes to each.
+    #[serde(default)]
     pub relays: Vec<String>,
+    /// Builders with their own APIs (`[[live.builders]]`), each sent its own encoding.
+    #[serde(default)]
+    pub builders: Vec<BuilderConfig>,
     /// Our executor contract on the chain (deployed by the searcher key, the tokens approved).
     pub executor: String,
     /// The write-ahead journal (relative to the file naming it).
@@ -51,6 +55,25 @@ pub struct LiveConfig {
     /// Alerts (`[live.alerts]`).
     #[serde(default)]
     pub alerts: Option<AlertsConfig>,
+}
+
+/// `[[live.builders]]`: a builder (`relay::builders`: flashbots, titan, bloxroute) at its public
+/// endpoint or `url`; bloXroute's account credential from the variable `auth_env`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderConfig {
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub auth_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuilderSpec {
+    pub builder: crate::relay::builders::Builder,
+    pub url: String,
+    pub auth_env: Option<String>,
 }
 
 /// `[live.alerts]`: where alerts go (the webhook URL and the bot token from environment
@@ -113,6 +136,7 @@ fn poll() -> String {
 pub struct LiveSpec {
     pub node: String,
     pub relays: Vec<String>,
+    pub builders: Vec<BuilderSpec>,
     pub executor: Address,
     pub journal: PathBuf,
     /// Every journal commit synced (`journal_sync = "full"`).
@@ -136,8 +160,31 @@ pub fn resolve(
     if !matches!(u.scheme(), "ws" | "wss") {
         return Err(err("live.node", "live mode follows new heads over a WebSocket: ws:// or wss://".into()));
     }
-    if c.relays.is_empty() {
-        return Err(err("live.relays", "name at least one relay (http:// or https://)".into()));
+    if c.relays.is_empty() && c.builders.is_empty() {
+        return Err(err("live.relays", "name at least one relay (http:// or https://) or [[live.builders]]".into()));
+    }
+    let mut builders: Vec<BuilderSpec> = Vec::with_capacity(c.builders.len());
+    for (i, b) in c.builders.iter().enumerate() {
+        let key = |k: &str| format!("live.builders[{i}].{k}");
+        let builder = crate::relay::builders::Builder::parse(&b.name).ok_or_else(|| {
+            let known: Vec<&str> = crate::relay::builders::Builder::ALL.iter().map(|b| b.name()).collect();
+            err(&key("name"), format!("unknown builder `{}` (one of {})", b.name, known.join(", ")))
+        })?;
+        if builders.iter().any(|x| x.builder == builder) {
+            return Err(err(&key("name"), format!("`{}` is listed twice", b.name)));
+        }
+        let url = b.url.clone().unwrap_or_else(|| builder.url().to_string());
+        let u = crate::chain::rpc::Endpoint::check(&url).map_err(|m| err(&key("url"), m))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(err(&key("url"), "a builder takes HTTP(S) requests".into()));
+        }
+        if builder == crate::relay::builders::Builder::Bloxroute && b.auth_env.is_none() {
+            return Err(err(
+                &key("auth_env"),
+                "bloXroute needs its account credential: name the variable holding it".into(),
+            ));
+        }
+        builders.push(BuilderSpec { builder, url, auth_env: b.auth_env.clone() });
     }
     for (i, r) in c.relays.iter().enumerate() {
         let u = crate::chain::rpc::Endpoint::check(r).map_err(|m| err(&format!("live.relays[{i}]"), m))?;
@@ -210,6 +257,7 @@ pub fn resolve(
     Ok(LiveSpec {
         node: c.node.clone(),
         relays: c.relays.clone(),
+        builders,
         executor,
         journal: base_dir.join(&c.journal),
         journal_synced,
@@ -221,4 +269,38 @@ pub fn resolve(
         control_token_env: c.control_token_env.clone(),
         alerts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(extra: &str) -> Result<LiveSpec, (String, String)> {
+        let text = format!("node = \"ws://127.0.0.1:8546\"\nexecutor = \"0x{}\"\n{extra}", "11".repeat(20));
+        let c: LiveConfig = toml::from_str(&text).map_err(|e| ("(toml)".to_string(), e.to_string()))?;
+        let err = |key: &str, message: String| {
+            ConfigError::new(super::super::Origin { source: "t.toml".into(), line: 0 }, key, message)
+        };
+        resolve(&c, std::path::Path::new("."), &err).map_err(|e| (e.key, e.message))
+    }
+
+    #[test]
+    fn builders_are_named_checked_and_take_their_public_endpoint_by_default() {
+        let s = resolved("[[builders]]\nname = \"titan\"\n[[builders]]\nname = \"bloxroute\"\nauth_env = \"BLXR\"\n")
+            .unwrap();
+        assert!(s.relays.is_empty());
+        assert_eq!(s.builders[0].url, "https://rpc.titanbuilder.xyz");
+        assert_eq!(s.builders[1].auth_env.as_deref(), Some("BLXR"));
+        let bad = |extra: &str| resolved(extra).unwrap_err();
+        assert_eq!(bad("").0, "live.relays");
+        assert_eq!(bad("[[builders]]\nname = \"nobody\"\n").0, "live.builders[0].name");
+        assert_eq!(bad("[[builders]]\nname = \"titan\"\n[[builders]]\nname = \"titan\"\n").0, "live.builders[1].name");
+        assert_eq!(bad("[[builders]]\nname = \"bloxroute\"\n").0, "live.builders[0].auth_env");
+        assert_eq!(bad("[[builders]]\nname = \"titan\"\nurl = \"ws://x\"\n").0, "live.builders[0].url");
+        let relays = "relays = [\"http://127.0.0.1:1\"]\n";
+        assert_eq!(bad(&format!("{relays}pending = \"sometimes\"\n")).0, "live.pending");
+        assert_eq!(bad(&format!("{relays}journal_sync = \"off\"\n")).0, "live.journal_sync");
+        let s = resolved(&format!("{relays}pending = \"poll\"\njournal_sync = \"normal\"\n")).unwrap();
+        assert!(!s.pending_subscribed && !s.journal_synced);
+    }
 }

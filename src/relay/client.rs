@@ -125,14 +125,32 @@ impl RelayClient {
         }))
         .map_err(|e| RelayError::Sign(e.to_string()))?;
         let sig = auth::sign(&self.auth, &body).map_err(|e| RelayError::Sign(e.to_string()))?;
+        let (status, bytes) = self.exchange(method, &body, &[(auth::HEADER, &sig)])?;
+        let resp: Response = serde_json::from_slice(&bytes)
+            .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
+        if let Some(e) = resp.error {
+            return Err(RelayError::Rpc(e));
+        }
+        serde_json::from_value(resp.result.unwrap_or(serde_json::Value::Null))
+            .map_err(|e| RelayError::Decode { method, message: e.to_string() })
+    }
+
+    /// POSTs `body` with `headers` until it is answered (not 429/5xx) or the attempts are spent:
+    /// the status and the body.
+    fn exchange(
+        &mut self,
+        method: &'static str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), RelayError> {
         let attempts = self.retry.attempts.max(1);
         let mut backoff = self.retry.first_backoff;
         let mut n = 0;
-        let (status, bytes) = loop {
+        let answer = loop {
             n += 1;
             let answer = self
                 .http
-                .post_to(&self.target, &self.path, &[(auth::HEADER, &sig)], &body, self.retry.timeout)
+                .post_to(&self.target, &self.path, headers, body, self.retry.timeout)
                 .map_err(RelayError::from)
                 .and_then(|(status, bytes)| match status {
                     429 | 500..=599 => Err(RelayError::Status {
@@ -152,12 +170,23 @@ impl RelayClient {
                 Err(e) => return Err(e),
             }
         };
+        Ok(answer)
+    }
+
+    /// A request body of another builder's API (`relay::builders`), sent as it is with `headers`
+    /// (the signature over these bytes, a credential): the JSON-RPC result.
+    pub fn post_signed(
+        &mut self,
+        method: &'static str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<serde_json::Value, RelayError> {
+        let (status, bytes) = self.exchange(method, body, headers)?;
         let resp: Response = serde_json::from_slice(&bytes)
             .map_err(|e| RelayError::Decode { method, message: format!("HTTP {status}: {e}") })?;
         if let Some(e) = resp.error {
             return Err(RelayError::Rpc(e));
         }
-        serde_json::from_value(resp.result.unwrap_or(serde_json::Value::Null))
-            .map_err(|e| RelayError::Decode { method, message: e.to_string() })
+        Ok(resp.result.unwrap_or(serde_json::Value::Null))
     }
 }
