@@ -16,7 +16,7 @@ use crate::relay::rpc::SendBundleParams;
 
 enum Way {
     Relay(RelayClient),
-    Builder { builder: Builder, client: RelayClient, auth: Wallet, credential: Option<String> },
+    Builder { builder: Builder, client: Box<RelayClient>, auth: Box<Wallet>, credential: Option<String> },
 }
 
 pub struct Relays {
@@ -50,9 +50,9 @@ impl Relays {
                 ),
                 None => None,
             };
-            let client = RelayClient::connect(&b.url, key()?)?;
+            let client = Box::new(RelayClient::connect(&b.url, key()?)?);
             let shown = format!("{} {}", b.builder.name(), crate::chain::rpc::redact(&b.url));
-            ways.push((shown, Way::Builder { builder: b.builder, client, auth: key()?, credential }));
+            ways.push((shown, Way::Builder { builder: b.builder, client, auth: Box::new(key()?), credential }));
         }
         Ok(Relays { ways, next_id: 0 })
     }
