@@ -14,9 +14,16 @@ use crate::relay::RelayClient;
 use crate::relay::builders::{Builder, BundleIntent};
 use crate::relay::rpc::SendBundleParams;
 
-enum Way {
-    Relay(RelayClient),
-    Builder { builder: Builder, client: Box<RelayClient>, auth: Box<Wallet>, credential: Option<String> },
+/// One destination: its client, and for a builder its API (a relay speaks Flashbots').
+struct Way {
+    client: RelayClient,
+    builder: Option<OwnApi>,
+}
+
+struct OwnApi {
+    builder: Builder,
+    auth: Wallet,
+    credential: Option<String>,
 }
 
 pub struct Relays {
@@ -38,7 +45,8 @@ impl Relays {
         let key = || auth.load().map_err(|e| format!("keys.relay_auth: {e}"));
         let mut ways = Vec::with_capacity(urls.len() + builders.len());
         for url in urls {
-            ways.push((crate::chain::rpc::redact(url), Way::Relay(RelayClient::connect(url, key()?)?)));
+            let way = Way { client: RelayClient::connect(url, key()?)?, builder: None };
+            ways.push((crate::chain::rpc::redact(url), way));
         }
         for b in builders {
             let credential = match &b.auth_env {
@@ -50,22 +58,18 @@ impl Relays {
                 ),
                 None => None,
             };
-            let client = Box::new(RelayClient::connect(&b.url, key()?)?);
+            let client = RelayClient::connect(&b.url, key()?)?;
             let shown = format!("{} {}", b.builder.name(), crate::chain::rpc::redact(&b.url));
-            ways.push((shown, Way::Builder { builder: b.builder, client, auth: Box::new(key()?), credential }));
+            let api = OwnApi { builder: b.builder, auth: key()?, credential };
+            ways.push((shown, Way { client, builder: Some(api) }));
         }
         Ok(Relays { ways, next_id: 0 })
     }
 }
 
 /// Sends `body` (a builder's own request) with its headers, the credential put in.
-fn post(
-    client: &mut RelayClient,
-    builder: Builder,
-    body: serde_json::Value,
-    auth: &Wallet,
-    credential: Option<&str>,
-) -> Result<serde_json::Value, String> {
+fn post(client: &mut RelayClient, api: &OwnApi, body: serde_json::Value) -> Result<serde_json::Value, String> {
+    let (builder, auth, credential) = (api.builder, &api.auth, api.credential.as_deref());
     let method = match body["method"].as_str() {
         Some("eth_cancelBundle") => "eth_cancelBundle",
         _ if builder == Builder::Bloxroute => "blxr_submit_bundle",
@@ -102,11 +106,11 @@ impl BundleSink for Relays {
         let mut refusals = Vec::new();
         for (shown, way) in &mut self.ways {
             self.next_id += 1;
-            let sent = match way {
-                Way::Relay(client) => client.send_bundle(p).map_err(|e| e.to_string()),
-                Way::Builder { builder, client, auth, credential } => {
-                    let body = builder.send(&intent, self.next_id);
-                    post(client, *builder, body, auth, credential.as_deref()).map(|r| {
+            let sent = match &way.builder {
+                None => way.client.send_bundle(p).map_err(|e| e.to_string()),
+                Some(api) => {
+                    let body = api.builder.send(&intent, self.next_id);
+                    post(&mut way.client, api, body).map(|r| {
                         r.get("bundleHash").and_then(|h| h.as_str()).and_then(|h| h.parse().ok()).unwrap_or(ours)
                     })
                 }
@@ -126,11 +130,11 @@ impl BundleSink for Relays {
         let mut errors = Vec::new();
         for (shown, way) in &mut self.ways {
             self.next_id += 1;
-            let r = match way {
-                Way::Relay(client) => client.cancel_bundle(replacement_uuid).map_err(|e| e.to_string()),
-                Way::Builder { builder, client, auth, credential } => {
-                    let body = builder.cancel(replacement_uuid, self.next_id);
-                    post(client, *builder, body, auth, credential.as_deref()).map(|_| ())
+            let r = match &way.builder {
+                None => way.client.cancel_bundle(replacement_uuid).map_err(|e| e.to_string()),
+                Some(api) => {
+                    let body = api.builder.cancel(replacement_uuid, self.next_id);
+                    post(&mut way.client, api, body).map(|_| ())
                 }
             };
             if let Err(e) = r {
