@@ -79,12 +79,16 @@ fn each_relay_and_builder_gets_its_own_request() {
     };
     assert_eq!(relays.send(&p).unwrap(), B256::repeat_byte(9));
     relays.cancel("0b7e2b9c-5b0f-4a43-9d55-3f1f5e0a0001").unwrap();
+    // Stats are asked of the Flashbots-compatible relay only (builders' own APIs offer none).
+    let stats = relays.stats(B256::repeat_byte(9), 19_000_001);
+    assert_eq!(stats.len(), 1, "{stats:?}");
 
     let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
     let fb = fb_seen.lock().unwrap().clone();
     let titan = titan_seen.lock().unwrap().clone();
     let blxr = blxr_seen.lock().unwrap().clone();
-    assert_eq!((fb.len(), titan.len(), blxr.len()), (2, 2, 2), "a send and a cancel each");
+    assert_eq!((fb.len(), titan.len(), blxr.len()), (3, 2, 2), "a send and a cancel each, and the relay's stats");
+    assert_eq!(json(&fb[2].1)["method"], "flashbots_getBundleStatsV2");
 
     // Flashbots and Titan: eth_sendBundle, signed by the relay-auth key over the bytes received.
     for (name, seen) in [("flashbots", &fb), ("titan", &titan)] {

@@ -317,6 +317,22 @@ fn lines(child: &mut std::process::Child) -> (std::sync::mpsc::Receiver<String>,
     (rx, reader)
 }
 
+/// The child's output once it ended; never hangs the suite: a run still going after `limit` is
+/// killed (and its assertions fail).
+fn ended_within(
+    mut child: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+    limit: Duration,
+) -> (std::process::Output, String) {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    (o, reader.join().unwrap())
+}
+
 fn wait_for(rx: &std::sync::mpsc::Receiver<String>, prefix: &str) {
     loop {
         let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line `{prefix}…`"));
@@ -506,14 +522,7 @@ fn a_node_restarted_mid_run_loses_no_block() {
     std::thread::sleep(Duration::from_millis(4000));
     s.node = anvil::anvil_at(port, &["--order", "fifo", "--load-state", state.to_str().unwrap()]).unwrap();
     rpc(s.node.addr, "evm_setAutomine", serde_json::json!([false]));
-    // Never hang the suite: a run that has not ended in a minute is killed (and fails below).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let o = child.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
+    let (o, stdout) = ended_within(child, reader, Duration::from_secs(60));
     s.finish();
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("heads 8,"), "{stdout}");
@@ -590,13 +599,7 @@ fn a_signal_stops_live_mode() {
     s.next_block();
     let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let o = child.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
+    let (o, stdout) = ended_within(child, reader, Duration::from_secs(30));
     s.finish();
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("stopped: a signal (SIGTERM or SIGINT) asked"), "{stdout}");

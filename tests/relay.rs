@@ -313,6 +313,32 @@ fn bundles_land_only_in_their_block_and_expire_after_it() {
     assert!(matches!(t.outcome(windowed), BundleOutcome::Expired { .. }));
 }
 
+/// `flashbots_getBundleStatsV2`: the bundle's signer hears what became of it (pending, then
+/// included at its block); anyone else, and an unknown hash, are told the relay does not know it.
+#[test]
+fn bundle_stats_tell_the_signer_what_became_of_a_bundle() {
+    let mut t = setup();
+    let (a, _) = t.deposit(E18, GWEI);
+    let block = t.head() + 1;
+    let hash = t.client.send_bundle(&t.params(vec![a], block)).unwrap();
+    let stats = t.client.bundle_stats(hash, block).unwrap();
+    assert_eq!(
+        (stats["isSimulated"].as_bool(), stats["xcrackOutcome"]["state"].as_str()),
+        (Some(false), Some("pending"))
+    );
+    assert_eq!(t.build(&[]).included.len(), 1);
+    let stats = t.client.bundle_stats(hash, block).unwrap();
+    assert_eq!(stats["isSimulated"], true, "{stats}");
+    assert_eq!(stats["xcrackOutcome"]["state"], "included", "{stats}");
+    assert_eq!(stats["xcrackOutcome"]["block"], quantity(block), "{stats}");
+    let mut stranger = RelayClient::new(t.server.addr(), Wallet::derived(9, "stranger"));
+    match stranger.bundle_stats(hash, block) {
+        Err(RelayError::Rpc(e)) => assert!(e.message.contains("not known"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.client.bundle_stats(B256::repeat_byte(3), block), Err(RelayError::Rpc(_))));
+}
+
 /// The same bundle sent again for the same block (a searcher's retry after a timeout) is answered
 /// with its hash and held once: counted as a duplicate, included once.
 #[test]

@@ -70,6 +70,11 @@ pub trait BundleSink: Send {
     fn send_from(&mut self, p: &SendBundleParams, _senders: &[Address]) -> Result<B256, String> {
         self.send(p)
     }
+    /// What the relays say of bundle `hash` for `block` (`flashbots_getBundleStatsV2`), where
+    /// they offer it: each one's answer, for the record of a bundle that missed its block.
+    fn stats(&mut self, _hash: B256, _block: u64) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl BundleSink for RelayClient {
@@ -304,6 +309,11 @@ impl BundleManager {
                 Err(e)
             }
         }
+    }
+
+    /// What the relays say of bundle `hash` for `block` (see `BundleSink::stats`).
+    pub fn relay_stats(&mut self, hash: B256, block: u64) -> Vec<String> {
+        self.sink.stats(hash, block)
     }
 
     /// Our signing address.

@@ -458,6 +458,10 @@ impl<S: BundleSink> BundleSink for JournaledSink<S> {
         self.send_signed(p, &signers)
     }
 
+    fn stats(&mut self, hash: B256, block: u64) -> Vec<String> {
+        self.inner.stats(hash, block)
+    }
+
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
         if let Some(why) = &self.halted {
             return Err(why.clone());

@@ -126,6 +126,19 @@ impl BundleSink for Relays {
         taken.ok_or_else(|| refusals.join("; "))
     }
 
+    /// Each Flashbots-compatible relay's `flashbots_getBundleStatsV2` answer (builders with their
+    /// own APIs offer none), or why there is none.
+    fn stats(&mut self, hash: B256, block: u64) -> Vec<String> {
+        self.ways
+            .iter_mut()
+            .filter(|(_, way)| way.builder.is_none())
+            .map(|(shown, way)| match way.client.bundle_stats(hash, block) {
+                Ok(v) => format!("{shown}: {v}"),
+                Err(e) => format!("{shown}: no stats ({e})"),
+            })
+            .collect()
+    }
+
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
         let mut errors = Vec::new();
         for (shown, way) in &mut self.ways {

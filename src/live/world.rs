@@ -503,11 +503,23 @@ impl<'a> LiveWorld<'a> {
             if included {
                 self.pnl_quote_raw += self.value_quote_raw(&effects);
             }
+            // A bundle that missed its block: what the relays say of it, for the record.
+            let reason = if included {
+                String::new()
+            } else {
+                let stats = self.desk.manager.relay_stats(hash, o.target);
+                tracing::info!(target: "xcrack::live", %hash, block = o.target, stats = ?stats, "bundle not included");
+                if stats.is_empty() {
+                    format!("not in block {}", o.target)
+                } else {
+                    format!("not in block {}; relays: {}", o.target, stats.join("; "))
+                }
+            };
             let report = BundleReport {
                 tag: o.tag,
                 status,
                 hash: Some(hash),
-                reason: if included { String::new() } else { format!("not in block {}", o.target) },
+                reason,
                 ours: if included { effects } else { Vec::new() },
             };
             self.desk.report(o.strategy, report, out);

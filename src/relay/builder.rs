@@ -114,6 +114,8 @@ pub struct Relay {
     head_timestamp: u64,
     pending: Vec<StoredBundle>,
     outcomes: BTreeMap<B256, BundleOutcome>,
+    /// Who sent each bundle with an outcome (only its signer may ask for its stats).
+    owners: BTreeMap<B256, Address>,
     pub stats: RelayStats,
     next_seq: u64,
     block_time_s: u64,
@@ -154,6 +156,7 @@ impl Relay {
             head_timestamp: chain.timestamp(),
             pending: Vec::new(),
             outcomes: BTreeMap::new(),
+            owners: BTreeMap::new(),
             stats: RelayStats::default(),
             next_seq: 0,
             block_time_s,
@@ -243,6 +246,7 @@ impl Relay {
                 Err(e) => Err(e),
             },
             "eth_cancelBundle" => one_param(&req.params).and_then(|p| self.cancel_bundle(signer, p)),
+            "flashbots_getBundleStatsV2" => one_param(&req.params).and_then(|p| self.bundle_stats(signer, p)),
             other => Err((code::METHOD_NOT_FOUND, format!("method `{other}` not found"))),
         };
         Err(match result {
@@ -311,6 +315,7 @@ impl Relay {
             seq: self.next_seq,
         });
         self.outcomes.insert(hash, BundleOutcome::Pending);
+        self.owners.insert(hash, signer);
         self.stats.received += 1;
         Ok(serde_json::to_value(SendBundleResult { bundle_hash: hash }).unwrap_or(Value::Null))
     }
@@ -333,6 +338,37 @@ impl Relay {
         }
         let timestamp = p.timestamp.unwrap_or(self.head_timestamp + self.block_time_s);
         Ok(CallRequest { id, txs: p.txs, hashes, block, state, timestamp })
+    }
+
+    /// Flashbots' `flashbots_getBundleStatsV2` for a bundle its signer sent: whether it was
+    /// simulated, and (an xcrack field) what became of it at its block. This relay keeps no wall
+    /// clock, so Flashbots' `receivedAt`/`simulatedAt` and builder timestamps are absent.
+    fn bundle_stats(&mut self, signer: Address, p: rpc::BundleStatsParams) -> Result<Value, (i64, String)> {
+        let unknown = || (code::INVALID_PARAMS, format!("bundle {} is not known to this relay", p.bundle_hash));
+        let outcome = self.outcomes.get(&p.bundle_hash).ok_or_else(unknown)?;
+        if self.owners.get(&p.bundle_hash) != Some(&signer) {
+            return Err(unknown());
+        }
+        let (state, block, reason) = match outcome {
+            BundleOutcome::Pending => ("pending", None, None),
+            BundleOutcome::Included { block, .. } => ("included", Some(*block), None),
+            BundleOutcome::Outbid { block, rival_gas_price } => {
+                ("outbid", Some(*block), Some(format!("a rival paid {rival_gas_price} wei per gas")))
+            }
+            BundleOutcome::Failed { block, reason } => ("failed", Some(*block), Some(reason.clone())),
+            BundleOutcome::Expired { block } => ("expired", Some(*block), None),
+            BundleOutcome::Cancelled => ("cancelled", None, None),
+            BundleOutcome::Replaced { by } => ("replaced", None, Some(format!("by {by}"))),
+        };
+        let simulated =
+            !matches!(outcome, BundleOutcome::Pending | BundleOutcome::Cancelled | BundleOutcome::Replaced { .. });
+        Ok(serde_json::json!({
+            "isHighPriority": true,
+            "isSimulated": simulated,
+            "consideredByBuildersAt": [],
+            "sealedByBuildersAt": [],
+            "xcrackOutcome": { "state": state, "block": block.map(rpc::quantity), "reason": reason },
+        }))
     }
 
     fn cancel_bundle(&mut self, signer: Address, p: CancelBundleParams) -> Result<Value, (i64, String)> {
@@ -367,6 +403,7 @@ impl Relay {
         while self.finished.front().is_some_and(|(b, _)| b + OUTCOME_RETENTION_BLOCKS < number) {
             if let Some((_, h)) = self.finished.pop_front() {
                 self.outcomes.remove(&h);
+                self.owners.remove(&h);
             }
         }
         let mut candidates = Vec::new();

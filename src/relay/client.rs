@@ -100,6 +100,12 @@ impl RelayClient {
         Ok(r.bundle_hash)
     }
 
+    /// `flashbots_getBundleStatsV2` for bundle `hash` sent for `block` (the relay's own answer).
+    pub fn bundle_stats(&mut self, hash: B256, block: u64) -> Result<serde_json::Value, RelayError> {
+        let p = super::rpc::BundleStatsParams { bundle_hash: hash, block_number: super::rpc::quantity(block) };
+        self.call("flashbots_getBundleStatsV2", &p)
+    }
+
     pub fn call_bundle(&mut self, p: &CallBundleParams) -> Result<CallBundleResult, RelayError> {
         self.call("eth_callBundle", p)
     }

@@ -157,6 +157,14 @@ pub struct CancelBundleParams {
     pub replacement_uuid: String,
 }
 
+/// `flashbots_getBundleStatsV2`'s question: a bundle by hash, for its block.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleStatsParams {
+    pub bundle_hash: B256,
+    pub block_number: String,
+}
+
 /// `keccak256(txHash_0 ‖ txHash_1 ‖ …)`.
 pub fn bundle_hash(tx_hashes: &[B256]) -> B256 {
     let mut buf = Vec::with_capacity(32 * tx_hashes.len());
