@@ -53,6 +53,8 @@ struct Setup {
     relay: Option<std::thread::JoinHandle<Vec<xcrack::relay::upstream::Mined>>>,
     /// The relay's state (its counts: bundles received, duplicates).
     relay_state: Arc<std::sync::Mutex<xcrack::relay::Relay>>,
+    /// The second pool's (factory, router, pair), when there is one.
+    second: Option<(Address, Address, Address)>,
     /// A Discord webhook stand-in on loopback, and what it received.
     webhook: String,
     alerts: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
@@ -86,10 +88,20 @@ impl Setup {
 
     /// With `extra` anvil arguments.
     fn with(extra: &[&str]) -> Option<Self> {
+        Self::build(extra, None)
+    }
+
+    /// With `extra` anvil arguments and, given its reserves, a second pool of the pair on a
+    /// factory and router of its own.
+    fn build(extra: &[&str], second_pool: Option<(u128, u128)>) -> Option<Self> {
         let mut args = vec!["--order", "fifo"];
         args.extend_from_slice(extra);
         let node = anvil::anvil(&args)?;
         let m = market(node.addr)?;
+        let second = match second_pool {
+            Some(r) => Some(common::uniswap::venue(node.addr, (m.weth, m.usdc), r)?),
+            None => None,
+        };
         let tmp = tempfile::tempdir().unwrap();
 
         // Keys made for the run: the searcher's and the relay-auth one.
@@ -218,6 +230,7 @@ scenarios = ["{fixture}"]
             stop,
             relay: Some(relay),
             relay_state,
+            second,
             webhook,
             alerts,
             _receiver: receiver,
@@ -717,5 +730,53 @@ fn kill_9_at_random_points_never_resends_nor_loses_a_bundle() {
             assert_eq!(quantity(&r["blockNumber"]), e.target_block);
         }
     }
+    s.node.stop();
+}
+
+/// Two pools of the pair ten percent apart: live mode's cross-DEX strategy buys WETH where it is
+/// cheap and sells it where it is dear in one executor transaction, sent as a bundle for the next
+/// block; the relay includes it, our USDC grows by what the simulation predicted to the unit, and
+/// the pools' prices come together.
+#[test]
+fn live_mode_arbitrages_two_pools_in_one_bundle() {
+    let Some(mut s) = Setup::build(&[], Some((1_000 * E18, 3_300_000 * 1_000_000u128))) else { return };
+    let (_, router_b, pair_b) = s.second.unwrap();
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(
+            "[strategies.cross_dex]\nenabled = false",
+            "[strategies.cross_dex]\nenabled = true\nmin_profit_usd = 1.0\ngas_estimate = 160000",
+        )
+        .replace("[strategies.sandwich]\nenabled = true", "[strategies.sandwich]\nenabled = false")
+        .replace(
+            "[live]",
+            &format!("[[fork.pools]]\nname = \"uniswap_v2_b\"\nrouter = \"{router_b}\"\npair = \"{pair_b}\"\n\n[live]"),
+        )
+        .replace("sandwich_fixture.toml", "cross_dex.toml");
+    std::fs::write(&s.config, text).unwrap();
+    s.sign_off();
+    let usdc = s.m.usdc;
+    let usdc_of = |node: SocketAddr, who: Address| {
+        let data = ITestERC20::balanceOfCall { owner: who }.abi_encode();
+        let out = rpc(node, "eth_call", serde_json::json!([{"to": usdc, "data": anvil::hex(&data)}, "latest"]));
+        U256::from_str_radix(out.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let before = usdc_of(s.node.addr, s.me);
+    let child = s.live(&["--go", "--blocks", "3"]);
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    s.finish();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("included 1,"), "one arbitrage landed: {stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let journal = xcrack::live::LiveJournal::open(&s.tmp.path().join("journal.sqlite")).unwrap();
+    let entries = journal.entries().unwrap();
+    let landed: Vec<_> = entries.iter().filter(|e| e.state == xcrack::live::State::Included).collect();
+    assert_eq!(landed.len(), 1, "{entries:?}");
+    assert_eq!(landed[0].txs.len(), 1, "one executor transaction");
+    let gained = usdc_of(s.node.addr, s.me) - before;
+    assert!(gained > U256::ZERO, "USDC gained: {gained}");
+    let line = stdout.lines().find(|l| l.starts_with("net P&L")).unwrap();
+    println!("{stdout}");
+    assert!(!line.contains("-"), "{line}");
     s.node.stop();
 }

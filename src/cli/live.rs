@@ -62,15 +62,17 @@ fn failed(message: String) -> CliError {
 }
 
 fn load(config_file: &Path) -> Result<RunSpec, CliError> {
+    // The embedded fork base under the user's config file: the file chooses the strategies.
     let sources = Sources {
         config_file: Some(config_file.display().to_string()),
-        scenario: Some((super::fork::FORK_BASE_NAME.to_string(), super::fork::FORK_BASE.to_string())),
+        scenario: None,
         env: Vec::new(),
         cli: Vec::new(),
     }
     .with_process_env();
     let base_dir = config_file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let layered = config::layer(&sources)?;
+    let base = (super::fork::FORK_BASE_NAME, super::fork::FORK_BASE);
+    let layered = config::layer_over(Some(base), &sources)?;
     let settings = config::settings(&layered)?;
     if settings.live.is_none() || settings.fork.is_none() {
         return Err(bad(format!(
@@ -93,10 +95,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (Some(l), Some(f)) => (l, f),
         _ => return Err(bad("no [live] or [fork] section".into())),
     };
-    if spec.liquidation.enabled || spec.cross_dex.enabled || spec.micro.enabled || !spec.sandwich.enabled {
+    if spec.liquidation.enabled || spec.micro.enabled || !(spec.sandwich.enabled || spec.cross_dex.enabled) {
         return Err(bad(
-            "live mode runs the sandwich strategy today: enable it alone (strategies.sandwich.enabled = true)".into(),
+            "live mode runs the sandwich and cross-DEX strategies today: enable one or both (strategies.sandwich.enabled, strategies.cross_dex.enabled), not liquidation or micro_arbitrage".into(),
         ));
+    }
+    if spec.cross_dex.enabled && fork.pools.len() < 2 {
+        return Err(bad(format!(
+            "strategies.cross_dex.enabled: cross-DEX arbitrage needs two pools of the pair; [[fork.pools]] declares {}",
+            fork.pools.len()
+        )));
     }
     let searcher = spec.keys.searcher.as_ref().ok_or_else(|| {
         bad("keys.searcher: live mode signs with your key (an environment variable or a keystore), never a simulation key".into())
@@ -263,14 +271,28 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let mut world = LiveWorld::new(&spec, parts).map_err(failed)?;
     let mut strategies = StrategyManager::default();
-    let fees = fork.pools.iter().map(|p| p.fee_bps).collect();
-    let strategy =
-        SandwichStrategy::new(spec.sandwich.clone(), 0, fees, spec.chain.block_time, head.timestamp, wallet_now);
-    strategies.register(Box::new(strategy), true);
+    let mut slots = 0u16..;
+    if spec.sandwich.enabled {
+        let fees = fork.pools.iter().map(|p| p.fee_bps).collect();
+        let slot = slots.next().unwrap_or_default();
+        let strategy =
+            SandwichStrategy::new(spec.sandwich.clone(), slot, fees, spec.chain.block_time, head.timestamp, wallet_now);
+        strategies.register(Box::new(strategy), true);
+    }
+    if spec.cross_dex.enabled {
+        strategies.register(Box::new(crate::strategies::cross_dex::CrossDex::new(spec.cross_dex.clone())), true);
+    }
     let mut risk = RiskGate::new(spec.safety.clone());
     let mut run_journal = Journal::default();
     driver::drive(&mut world, &mut source, &mut strategies, &mut risk, &mut run_journal, SimTime::MAX, &mut |_| {});
     let c: LiveCounts = world.counts;
+    // What the strategies asked for and what became of it (the risk gate's and the world's verdicts).
+    let mut decided: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for a in &run_journal.actions {
+        *decided.entry(format!("{} {:?}", a.kind, a.decision)).or_default() += 1;
+    }
+    let decided: Vec<String> = decided.into_iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    println!("actions: {}", if decided.is_empty() { "none".to_string() } else { decided.join(", ") });
     println!(
         "heads {}, pending seen {}, announced {}, bundles sent {}, included {}, not included {}, refused while paused {}",
         c.heads, c.pending_seen, c.announced, c.bundles_sent, c.included, c.not_included, c.refused_paused

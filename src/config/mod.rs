@@ -69,15 +69,25 @@ impl Sources {
 
 /// Builds the merged document with provenance.
 pub fn layer(sources: &Sources) -> Result<Layered, ConfigError> {
+    layer_over(None, sources)
+}
+
+/// As `layer`, with `base` (name, TOML) laid under the config file: a mode's embedded defaults
+/// (live mode's market keys) that the user's config file, not a scenario, is there to override.
+pub fn layer_over(base: Option<(&str, &str)>, sources: &Sources) -> Result<Layered, ConfigError> {
     let mut l = Layered::default();
     l.overlay_toml(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG, None)?;
+    if let Some((name, text)) = base {
+        l.overlay_toml(name, text, None)?;
+    }
     if let Some(path) = &sources.config_file {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
         l.overlay_toml(path, &text, Some(CONFIG_FILE_KEYS))?;
     }
-    match &sources.scenario {
-        Some((name, text)) => l.overlay_toml(name, text, None)?,
-        None => l.overlay_toml(DEFAULT_SCENARIO_NAME, DEFAULT_SCENARIO, None)?,
+    match (&sources.scenario, base) {
+        (Some((name, text)), _) => l.overlay_toml(name, text, None)?,
+        (None, Some(_)) => {}
+        (None, None) => l.overlay_toml(DEFAULT_SCENARIO_NAME, DEFAULT_SCENARIO, None)?,
     }
     for (var, value) in &sources.env {
         let path = var.trim_start_matches("XCRACK_").to_ascii_lowercase().replace("__", ".");

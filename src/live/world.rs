@@ -324,6 +324,8 @@ pub struct LiveWorld<'a> {
     pub nonces: crate::execution::nonce::NonceLedger,
     /// Our transactions the blocks since the last head included (for the nonce ledger).
     landed_ours: Vec<B256>,
+    /// Atomic arbitrages asked for (each one's bundle tag).
+    atomic_tags: u64,
     paused: bool,
     pub stopped: Option<String>,
     pub counts: LiveCounts,
@@ -412,6 +414,7 @@ impl<'a> LiveWorld<'a> {
             journal: p.journal,
             nonces: p.nonces,
             landed_ours: Vec::new(),
+            atomic_tags: 0,
             paused: p.paused,
             stopped: None,
             counts: LiveCounts::default(),
@@ -444,9 +447,25 @@ impl<'a> LiveWorld<'a> {
         let reserves =
             crate::sim::fork::pair_reserves(&mut chain, self.me, &self.venues, (self.fork.weth, self.fork.quote))
                 .map_err(|e| e.to_string())?;
+        // Our wallet as the chain holds it now (what the strategies size against).
+        let balance = |chain: &mut SimChain<ForkDb<RpcSource>>, token: Address| -> u128 {
+            let call = crate::chain::contracts::ITestERC20::balanceOfCall { owner: self.me };
+            let data = alloy_sol_types::SolCall::abi_encode(&call);
+            chain
+                .view(self.me, token, data.into())
+                .ok()
+                .filter(|o| o.success)
+                .map(|o| U256::from_be_slice(o.output.get(..32).unwrap_or_default()).saturating_to())
+                .unwrap_or_default()
+        };
+        let wallet = [balance(&mut chain, self.fork.weth), balance(&mut chain, self.fork.quote)];
+        let native: u128 = chain.balance(self.me).saturating_to();
         if let Some(e) = chain.db_ref().db.failure() {
             return Err(format!("reading the node's state at block {}: {e}", head.number));
         }
+        self.inventory.wallet_base = vec![wallet[0]];
+        self.inventory.wallet_quote = wallet[1];
+        self.inventory.wallet_native = native;
         self.reserves = reserves;
         self.chain = Some(chain);
         self.head = head;
@@ -722,6 +741,11 @@ impl World for LiveWorld<'_> {
         self
     }
 
+    /// Arbitrages open as bundles do: as many as the concurrency limit leaves beside those out.
+    fn free_trade_slots(&self) -> usize {
+        self.spec.micro.max_concurrent_trades.saturating_sub(self.live.len())
+    }
+
     fn assess(&self, _strategy: u16, action: &Action) -> Assessment {
         let refuse = (self.paused || self.stopped.is_some()).then_some(SkipReason::RiskLimit);
         match action {
@@ -733,9 +757,12 @@ impl World for LiveWorld<'_> {
                 ..Assessment::default()
             },
             Action::Cancel { .. } => Assessment { reduces_risk: true, ..Assessment::default() },
-            Action::Arbitrage(_) | Action::AtomicArb(_) => {
-                Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() }
-            }
+            Action::AtomicArb(p) => Assessment {
+                refuse,
+                in_flight: self.live.len() as u32,
+                ..crate::sim::desk::assess_atomic(self.spec, p, self.block_info().base_fee_wei)
+            },
+            Action::Arbitrage(_) => Assessment { refuse: Some(SkipReason::VenueBusy), ..Assessment::default() },
         }
     }
 
@@ -789,7 +816,15 @@ impl LiveWorld<'_> {
         let r = match action {
             Action::Bundle(req) => {
                 let Some(chain) = self.chain.as_mut() else { return Err(SkipReason::SimulationFailed) };
-                let confirmed = self.desk.confirm(strategy, &req, chain, now, risk, out)?;
+                let confirmed = match self.desk.confirm(strategy, &req, chain, now, risk, out) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let why =
+                            self.desk.bundle_report(strategy, req.tag).map(|r| r.reason.clone()).unwrap_or_default();
+                        tracing::info!(target: "xcrack::live", strategy, tag = req.tag, reason = %why, "bundle not sent: its simulation failed");
+                        return Err(e);
+                    }
+                };
                 let confirmed_ours_raw: Vec<Bytes> = confirmed
                     .bundle
                     .txs
@@ -845,7 +880,25 @@ impl LiveWorld<'_> {
                 }
                 Ok(())
             }
-            Action::Arbitrage(_) | Action::AtomicArb(_) => Err(SkipReason::VenueBusy),
+            // A cross-DEX plan: one executor transaction, as a bundle for the next block.
+            Action::AtomicArb(plan) => {
+                let pair =
+                    |p: PoolId| self.venues.get(p.0 as usize).map(|v| v.pair).ok_or(SkipReason::SimulationFailed);
+                let route = crate::sim::desk::AtomicRoute {
+                    weth: self.fork.weth,
+                    quote: self.fork.quote,
+                    buy_pair: pair(plan.buy_pool)?,
+                    sell_pair: pair(plan.sell_pool)?,
+                    executor: self.book.executor,
+                    me: self.me,
+                };
+                self.atomic_tags += 1;
+                let next = (self.head.number + 1, self.head.timestamp + self.block_s);
+                let base_fee = self.block_info().base_fee_wei;
+                let req = crate::sim::desk::atomic_bundle_request(&plan, &route, next, base_fee, self.atomic_tags, now);
+                return self.carry_out(strategy, Action::Bundle(Box::new(req)), now, risk, out);
+            }
+            Action::Arbitrage(_) => Err(SkipReason::VenueBusy),
         };
         if let Some(m) = &self.metrics {
             m.observe_decision(took.elapsed());

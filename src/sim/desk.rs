@@ -167,3 +167,69 @@ impl RelayHost {
         self.server.stop();
     }
 }
+
+/// Where an atomic two-pool arbitrage goes: the tokens, the two pairs, our executor and us.
+pub struct AtomicRoute {
+    pub weth: Address,
+    pub quote: Address,
+    pub buy_pair: Address,
+    pub sell_pair: Address,
+    pub executor: Address,
+    pub me: Address,
+}
+
+/// A cross-DEX plan as a one-transaction bundle for block `target` at `timestamp`: our executor's
+/// two-hop call, its fees on `base_fee`, the plan's gross as the flow the simulation must show.
+pub fn atomic_bundle_request(
+    plan: &crate::core::AtomicPlan,
+    route: &AtomicRoute,
+    (target, timestamp): (u64, u64),
+    base_fee: u128,
+    tag: u64,
+    now: SimTime,
+) -> BundleRequest {
+    let data = crate::market::pool_engine::atomic_call(
+        (route.weth, route.quote),
+        (route.buy_pair, route.sell_pair),
+        route.me,
+        plan,
+    );
+    let tip = plan.priority_fee_wei;
+    BundleRequest {
+        tag,
+        target_block: target,
+        timestamp,
+        txs: vec![crate::core::BundleTx::Ours {
+            to: route.executor,
+            data: data.into(),
+            value: alloy_primitives::U256::ZERO,
+            gas_limit: plan.gas_limit,
+            max_fee_per_gas: 2 * base_fee + tip,
+            max_priority_fee_per_gas: tip,
+        }],
+        expected_flows: vec![(route.quote, plan.predicted_gross)],
+        replacement_id: None,
+        pools: vec![plan.buy_pool.0, plan.sell_pool.0],
+        gas_wei: u128::from(plan.gas_limit) * (base_fee + tip),
+        bribe_wei: 0,
+        expected_net_wei: 0,
+        decided_at: now,
+        contest: None,
+        accounts: Vec::new(),
+    }
+}
+
+/// What the risk gate is told of an atomic arbitrage before it is carried out: its gas at
+/// `base_fee`, and whether it moves a token the allowlist does not name.
+pub fn assess_atomic(
+    spec: &crate::config::RunSpec,
+    plan: &crate::core::AtomicPlan,
+    base_fee: u128,
+) -> crate::engine::driver::Assessment {
+    crate::engine::driver::Assessment {
+        gas_wei: u128::from(plan.gas_limit) * (base_fee + plan.priority_fee_wei),
+        foreign_token: !(spec.safety.allows(&spec.quote_symbol)
+            && (spec.safety.allows(&spec.base_symbol) || spec.safety.allows(&format!("W{}", spec.base_symbol)))),
+        ..crate::engine::driver::Assessment::default()
+    }
+}

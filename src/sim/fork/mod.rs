@@ -775,13 +775,7 @@ impl World for ForkWorld<'_> {
             Action::AtomicArb(_) if self.k + 1 >= self.heads.len() => {
                 Assessment { refuse: Some(SkipReason::StaleQuote), ..Assessment::default() }
             }
-            Action::AtomicArb(p) => Assessment {
-                gas_wei: u128::from(p.gas_limit) * (self.next_base_fee() + p.priority_fee_wei),
-                foreign_token: !(self.spec.safety.allows(&self.spec.quote_symbol)
-                    && (self.spec.safety.allows(&self.spec.base_symbol)
-                        || self.spec.safety.allows(&format!("W{}", self.spec.base_symbol)))),
-                ..Assessment::default()
-            },
+            Action::AtomicArb(p) => crate::sim::desk::assess_atomic(self.spec, p, self.next_base_fee()),
             Action::Arbitrage(p) => self.assess_arbitrage(p),
         }
     }

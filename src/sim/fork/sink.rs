@@ -2,7 +2,7 @@
 //! the wei and kept by the dry-run sink (with each configured builder's own request), replaced or
 //! withdrawn as the strategies say, and cross-DEX arbitrages as one-transaction bundles.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes};
 
 use super::ForkWorld;
 use crate::core::{Action, BundleStatus, Event, PoolId, SimTime, SkipReason};
@@ -172,32 +172,22 @@ impl ForkWorld<'_> {
         let next = self.heads.get(self.k + 1).copied().ok_or(SkipReason::StaleQuote)?;
         let pair = |p: PoolId| self.venues.get(p.0 as usize).map(|v| v.pair).ok_or(SkipReason::SimulationFailed);
         let (buy, sell) = (pair(plan.buy_pool)?, pair(plan.sell_pool)?);
-        let data =
-            crate::market::pool_engine::atomic_call((self.fork.weth, self.fork.quote), (buy, sell), self.me, &plan);
-        let base_fee = self.next_base_fee();
-        let tip = plan.priority_fee_wei;
-        let req = crate::core::BundleRequest {
-            tag: self.atomic.len() as u64,
-            target_block: next.number,
-            timestamp: next.timestamp,
-            txs: vec![crate::core::BundleTx::Ours {
-                to: self.book.executor,
-                data: data.into(),
-                value: U256::ZERO,
-                gas_limit: plan.gas_limit,
-                max_fee_per_gas: 2 * base_fee + tip,
-                max_priority_fee_per_gas: tip,
-            }],
-            expected_flows: vec![(self.fork.quote, plan.predicted_gross)],
-            replacement_id: None,
-            pools: vec![plan.buy_pool.0, plan.sell_pool.0],
-            gas_wei: u128::from(plan.gas_limit) * (base_fee + tip),
-            bribe_wei: 0,
-            expected_net_wei: 0,
-            decided_at: now,
-            contest: None,
-            accounts: Vec::new(),
+        let route = crate::sim::desk::AtomicRoute {
+            weth: self.fork.weth,
+            quote: self.fork.quote,
+            buy_pair: buy,
+            sell_pair: sell,
+            executor: self.book.executor,
+            me: self.me,
         };
+        let req = crate::sim::desk::atomic_bundle_request(
+            &plan,
+            &route,
+            (next.number, next.timestamp),
+            self.next_base_fee(),
+            self.atomic.len() as u64,
+            now,
+        );
         let sent_before = self.would_send.len();
         let r = self.carry_out(strategy, Action::Bundle(Box::new(req)), now, risk, out);
         let would_send = (self.would_send.len() > sent_before).then_some(sent_before);
