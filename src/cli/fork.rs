@@ -74,15 +74,17 @@ fn load(args: &Args) -> Result<RunSpec, CliError> {
     if let Some(k) = args.blocks {
         cli.push(("fork.blocks".into(), k.to_string()));
     }
-    let (scenario, base_dir) = match &args.scenario {
+    // Without a scenario, the embedded base lies under the config file (as in live mode), so the
+    // file chooses the strategies and the wallet.
+    let (scenario, base, base_dir) = match &args.scenario {
         Some(f) => {
             let text = std::fs::read_to_string(f).map_err(|e| config::ConfigError::io(f, &e))?;
-            (Some((f.clone(), text)), Path::new(f).parent().map(Path::to_path_buf).unwrap_or_default())
+            (Some((f.clone(), text)), None, Path::new(f).parent().map(Path::to_path_buf).unwrap_or_default())
         }
-        None => (Some((FORK_BASE_NAME.to_string(), FORK_BASE.to_string())), PathBuf::from(".")),
+        None => (None, Some((FORK_BASE_NAME, FORK_BASE)), PathBuf::from(".")),
     };
     let sources = Sources { config_file: s.config.clone(), scenario, env: Vec::new(), cli }.with_process_env();
-    let layered = config::layer(&sources)?;
+    let layered = config::layer_over(base, &sources)?;
     let settings = config::settings(&layered)?;
     // Before the rest is validated: without [fork] nothing else can be right.
     if settings.fork.is_none() {

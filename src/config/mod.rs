@@ -132,3 +132,34 @@ pub fn load_backtest(sources: &Sources, base_dir: &Path) -> Result<RunSpec, Conf
     let s = settings(&layered)?;
     resolve(&s, &layered, base_dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mode's embedded base lies under the config file (the file chooses the strategies), and a
+    /// scenario, when there is one, over both.
+    #[test]
+    fn a_base_lies_under_the_config_file_and_a_scenario_over_it() {
+        let dir = std::env::temp_dir().join(format!("xcrack-layer-over-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[strategies.sandwich]\nenabled = false\n[strategies.cross_dex]\nenabled = true\n")
+            .unwrap();
+        let base = "[strategies.sandwich]\nenabled = true\n[strategies.cross_dex]\nenabled = false\n";
+        let sources = |scenario: Option<(String, String)>| Sources {
+            config_file: Some(file.display().to_string()),
+            scenario,
+            env: Vec::new(),
+            cli: Vec::new(),
+        };
+        let flags = |l: &Layered| {
+            let on = |name: &str| l.doc["strategies"][name]["enabled"].as_bool();
+            (on("sandwich"), on("cross_dex"))
+        };
+        assert_eq!(flags(&layer_over(Some(("base", base)), &sources(None)).unwrap()), (Some(false), Some(true)));
+        let scenario = Some(("s.toml".to_string(), base.to_string()));
+        assert_eq!(flags(&layer_over(Some(("base", base)), &sources(scenario)).unwrap()), (Some(true), Some(false)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
