@@ -34,6 +34,8 @@ struct Node {
     chain: BTreeMap<u64, Value>,
     /// Heads to push to the newest subscriber.
     push: VecDeque<Value>,
+    /// Pending transactions' hashes to push to the newest `newPendingTransactions` subscriber.
+    pending: VecDeque<String>,
     /// Close the newest connection.
     drop_it: bool,
     connections: usize,
@@ -66,6 +68,7 @@ fn serve(node: Arc<Mutex<Node>>) -> std::net::SocketAddr {
                                 let answer = {
                                     let n = node.lock().unwrap();
                                     match req["method"].as_str().unwrap() {
+                                        "eth_subscribe" if req["params"][0] == "newPendingTransactions" => json!("0xp1"),
                                         "eth_subscribe" => json!("0xs1"),
                                         "eth_blockNumber" => json!(format!("{:#x}", n.chain.keys().last().unwrap())),
                                         "eth_getBlockByNumber" => {
@@ -82,26 +85,27 @@ fn serve(node: Arc<Mutex<Node>>) -> std::net::SocketAddr {
                                 }
                             }
                             _ = tick.tick() => {
-                                let (close, push) = {
+                                let (close, push, pending) = {
                                     let mut n = node.lock().unwrap();
                                     if n.connections != me {
-                                        (false, Vec::new())
+                                        (false, Vec::new(), Vec::new())
                                     } else if n.drop_it {
                                         n.drop_it = false;
-                                        (true, Vec::new())
+                                        (true, Vec::new(), Vec::new())
                                     } else if subscribed {
-                                        (false, n.push.drain(..).collect())
+                                        (false, n.push.drain(..).collect(), n.pending.drain(..).collect())
                                     } else {
-                                        (false, Vec::new())
+                                        (false, Vec::new(), Vec::new())
                                     }
                                 };
                                 if close {
                                     let _ = ws.close(None).await;
                                     return;
                                 }
-                                for h in push {
+                                let notes = push.into_iter().map(|h| ("0xs1", h)).chain(pending.into_iter().map(|h| ("0xp1", json!(h))));
+                                for (sub, h) in notes {
                                     let note = json!({"jsonrpc": "2.0", "method": "eth_subscription",
-                                        "params": {"subscription": "0xs1", "result": h}});
+                                        "params": {"subscription": sub, "result": h}});
                                     if ws.send(Message::text(note.to_string())).await.is_err() {
                                         return;
                                     }
@@ -220,4 +224,61 @@ fn anvils_heads_arrive_in_order() {
     let numbers: Vec<u64> = blocks(&seen).iter().map(|b| b.0).collect();
     assert_eq!(numbers, [1, 2, 3]);
     assert_eq!(f.head(), rpc.heads(&[3]).unwrap()[0], "the header as the node serves it");
+}
+
+/// Pending transactions' hashes on the same connection: handed over in arrival order as soon as
+/// they come (a wait for a head ends early), and again after a reconnect (resubscribed).
+#[test]
+fn pending_hashes_come_on_the_heads_connection_and_survive_a_reconnect() {
+    let node = Arc::new(Mutex::new(Node::default()));
+    node.lock().unwrap().chain = (0..=1).map(|n| (n, header(n, 0, 0))).collect();
+    let addr = serve(node.clone());
+    let retry = Retry { attempts: 4, first_backoff: Duration::from_millis(20), timeout: Duration::from_secs(5) };
+    let endpoint = Endpoint::parse(&format!("ws://{addr}")).unwrap();
+    let mut f = HeadFollower::new(endpoint, retry, head(&header(0, 0, 0))).unwrap().with_pending();
+    let mut seen = Vec::new();
+    pull(&mut f, &mut seen, &|s| blocks(s).len() >= 1);
+    let h = |i: u8| format!("0x{}", format!("{i:02x}").repeat(32));
+    node.lock().unwrap().pending.extend([h(1), h(2), h(3)]);
+    let mut hashes = Vec::new();
+    let t = std::time::Instant::now();
+    while hashes.len() < 3 && t.elapsed() < Duration::from_secs(5) {
+        // A long wait for a head: pending hashes end it early.
+        f.next(Duration::from_secs(2)).unwrap();
+        hashes.extend(f.take_pending());
+    }
+    assert_eq!(hashes, [h(1), h(2), h(3)].map(|x| x.parse::<alloy_primitives::B256>().unwrap()));
+    assert!(t.elapsed() < Duration::from_secs(2), "handed over without waiting out the head wait: {:?}", t.elapsed());
+    node.lock().unwrap().drop_it = true;
+    std::thread::sleep(Duration::from_millis(50));
+    node.lock().unwrap().pending.push_back(h(4));
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        f.next(Duration::from_millis(50)).unwrap();
+        let got = f.take_pending();
+        if !got.is_empty() {
+            assert_eq!(got, vec![h(4).parse::<alloy_primitives::B256>().unwrap()]);
+            break;
+        }
+    }
+    assert!(f.reconnects >= 1, "reopened and resubscribed");
+    assert!(t.elapsed() < Duration::from_secs(5), "the pending subscription came back");
+}
+
+/// A head the node sends malformed is an error naming the field, never a panic.
+#[test]
+fn a_malformed_head_is_an_error_not_a_panic() {
+    let node = Arc::new(Mutex::new(Node::default()));
+    node.lock().unwrap().chain = (0..=1).map(|n| (n, header(n, 0, 0))).collect();
+    let addr = serve(node.clone());
+    let retry = Retry { attempts: 2, first_backoff: Duration::from_millis(20), timeout: Duration::from_secs(5) };
+    let endpoint = Endpoint::parse(&format!("ws://{addr}")).unwrap();
+    let mut f = HeadFollower::new(endpoint, retry, head(&header(0, 0, 0))).unwrap();
+    let mut seen = Vec::new();
+    pull(&mut f, &mut seen, &|s| blocks(s).len() >= 1);
+    let mut bad = header(2, 0, 0);
+    bad["number"] = json!("zz");
+    node.lock().unwrap().push.push_back(bad);
+    let e = (0..100).find_map(|_| f.next(Duration::from_millis(50)).err()).expect("an error");
+    assert!(e.to_string().contains("number"), "{e}");
 }
