@@ -237,7 +237,7 @@ fn pending_hashes_come_on_the_heads_connection_and_survive_a_reconnect() {
     let endpoint = Endpoint::parse(&format!("ws://{addr}")).unwrap();
     let mut f = HeadFollower::new(endpoint, retry, head(&header(0, 0, 0))).unwrap().with_pending();
     let mut seen = Vec::new();
-    pull(&mut f, &mut seen, &|s| blocks(s).len() >= 1);
+    pull(&mut f, &mut seen, &|s| !blocks(s).is_empty());
     let h = |i: u8| format!("0x{}", format!("{i:02x}").repeat(32));
     node.lock().unwrap().pending.extend([h(1), h(2), h(3)]);
     let mut hashes = Vec::new();
@@ -275,7 +275,7 @@ fn a_malformed_head_is_an_error_not_a_panic() {
     let endpoint = Endpoint::parse(&format!("ws://{addr}")).unwrap();
     let mut f = HeadFollower::new(endpoint, retry, head(&header(0, 0, 0))).unwrap();
     let mut seen = Vec::new();
-    pull(&mut f, &mut seen, &|s| blocks(s).len() >= 1);
+    pull(&mut f, &mut seen, &|s| !blocks(s).is_empty());
     let mut bad = header(2, 0, 0);
     bad["number"] = json!("zz");
     node.lock().unwrap().push.push_back(bad);
