@@ -367,6 +367,14 @@ fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
 
     // Live for five heads; the victim's swap reaches anvil's pool right after a block, once live
     // mode follows the chain (reconciled: the journal line is its last before the loop).
+    let balances = |s: &Setup| -> [i128; 2] {
+        [s.m.weth, s.m.usdc].map(|t| {
+            let data = ITestERC20::balanceOfCall { owner: s.me }.abi_encode();
+            let out = rpc(s.node.addr, "eth_call", serde_json::json!([{"to": t, "data": anvil::hex(&data)}, "latest"]));
+            i128::from_str_radix(out.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        })
+    };
+    let before = balances(&s);
     let mut child = s.live(&["--go", "--blocks", "5"]);
     let (rx, reader) = lines(&mut child);
     wait_for(&rx, "journal ");
@@ -403,6 +411,34 @@ fn live_mode_sandwiches_a_victim_on_anvil_through_the_relay() {
     assert_eq!((entries[0].state, entries[0].target_block), (xcrack::live::State::Included, block));
     let front: B256 = txs[0]["hash"].as_str().unwrap().parse().unwrap();
     assert_eq!(xcrack::relay::rpc::tx_hash(&entries[0].txs[0]), front);
+
+    // The report agrees with the chain to the wei: our two transactions' receipts, and our token
+    // flows summed = what our balances moved by over the run.
+    let reports = s.tmp.path().join("reports");
+    let dir = std::fs::read_dir(&reports).unwrap().next().unwrap().unwrap().path();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let bundles = report["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 1, "{report}");
+    assert_eq!((bundles[0]["included"].as_bool(), bundles[0]["target_block"].as_u64()), (Some(true), Some(block)));
+    let ours = bundles[0]["ours"].as_array().unwrap();
+    assert_eq!(ours.len(), 2);
+    for (t, i) in ours.iter().zip([0usize, 2]) {
+        let hash = txs[i]["hash"].as_str().unwrap();
+        assert_eq!(t["hash"].as_str(), Some(hash));
+        let r = rpc(s.node.addr, "eth_getTransactionReceipt", serde_json::json!([hash]));
+        assert_eq!(t["gas_used"].as_u64(), Some(quantity(&r["gasUsed"])));
+        assert_eq!(t["effective_gas_price"].as_u64(), Some(quantity(&r["effectiveGasPrice"])));
+    }
+    let after = balances(&s);
+    for (k, token) in [s.m.weth, s.m.usdc].iter().enumerate() {
+        let flow: i128 = ours
+            .iter()
+            .flat_map(|t| t["flows"].as_array().unwrap().iter())
+            .filter(|f| f[0].as_str().unwrap().parse::<Address>().unwrap() == *token)
+            .map(|f| f[1].as_str().unwrap().parse::<i128>().unwrap())
+            .sum();
+        assert_eq!(flow, after[k] - before[k], "token {token}: report flows = balance change");
+    }
     s.node.stop();
 }
 

@@ -51,6 +51,9 @@ pub struct Args {
     /// Stop after this many new heads (default: until the stop file or a failure).
     #[arg(long)]
     pub blocks: Option<u64>,
+    /// Where the run's report goes (`DIR/live-<chain id>-from-<block it started at>/summary.json`).
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
 }
 
 fn bad(message: String) -> CliError {
@@ -319,6 +322,27 @@ pub fn run(args: Args) -> Result<(), CliError> {
         "net P&L of included bundles: {:.2} (quote, net of gas)",
         world.pnl_quote_raw as f64 / 10f64.powi(spec.quote_decimals as i32)
     );
+    let summary = crate::report::live::LiveSummary {
+        mode: "live",
+        chain_id: spec.chain_id,
+        first_head: c.first_head,
+        last_head: c.last_head,
+        heads: c.heads,
+        pending_seen: c.pending_seen,
+        bundles_sent: c.bundles_sent,
+        included: c.included,
+        not_included: c.not_included,
+        pnl_quote: world.pnl_quote_raw as f64 / 10f64.powi(spec.quote_decimals as i32),
+        pnl_quote_raw: world.pnl_quote_raw,
+        pnl_net_of: "gas (receipts' gas used × effective price, at the first pool's price when settled); a bribe paid inside our transactions is in their flows",
+        stopped: world.stopped.clone(),
+        bundles: std::mem::take(&mut world.settled),
+    };
+    let dir = args.out.join(format!("live-{}-from-{}", spec.chain_id, head.number));
+    match crate::report::live::write(&summary, &dir) {
+        Ok(()) => println!("report: {}", dir.join("summary.json").display()),
+        Err(e) => tracing::error!(target: "xcrack::live", error = %e, "report not written"),
+    }
     if let Some(e) = world.failure.as_ref().or(source.failure.as_ref()) {
         return Err(failed(e.clone()));
     }

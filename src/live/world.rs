@@ -336,6 +336,8 @@ pub struct LiveWorld<'a> {
     pub pnl_quote_raw: i128,
     /// The first failure reading the node's state: the run stops.
     pub failure: Option<String>,
+    /// Our bundles settled during the run, for the report.
+    pub settled: Vec<crate::report::live::LiveBundle>,
 }
 
 /// Everything a `LiveWorld` is built from.
@@ -422,6 +424,7 @@ impl<'a> LiveWorld<'a> {
             alerter: p.alerter,
             pnl_quote_raw: 0,
             failure: None,
+            settled: Vec::new(),
         };
         w.pin(p.head)?;
         Ok(w)
@@ -534,6 +537,27 @@ impl<'a> LiveWorld<'a> {
                     format!("not in block {}; relays: {}", o.target, stats.join("; "))
                 }
             };
+            self.settled.push(crate::report::live::LiveBundle {
+                strategy: o.strategy,
+                tag: o.tag,
+                target_block: o.target,
+                bundle_hash: hash,
+                included,
+                reason: reason.clone(),
+                ours: if included {
+                    ours.iter()
+                        .zip(&effects)
+                        .map(|(t, e)| crate::report::live::LiveTx {
+                            hash: t.hash,
+                            gas_used: e.gas_used,
+                            effective_gas_price: e.effective_gas_price,
+                            flows: e.flows.clone(),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            });
             let report = BundleReport {
                 tag: o.tag,
                 status,

@@ -6,6 +6,7 @@ pub mod all;
 pub mod fork;
 pub mod headline;
 pub mod liquidation;
+pub mod live;
 pub mod output;
 pub mod sandwich;
 pub mod stats;
