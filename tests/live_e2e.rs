@@ -271,6 +271,15 @@ scenarios = ["{fixture}"]
         victim_swap(self.node.addr, &self.m, name, 100 * E18)
     }
 
+    /// The run's stdout once it ended (the relay stopped), asserting it succeeded.
+    fn succeeded(&mut self, child: std::process::Child, reader: std::thread::JoinHandle<String>) -> String {
+        let o = child.wait_with_output().unwrap();
+        let stdout = reader.join().unwrap();
+        self.finish();
+        assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+        stdout
+    }
+
     /// The relay's blocks (stopping it).
     fn finish(&mut self) -> Vec<xcrack::relay::upstream::Mined> {
         self.stop.store(true, Ordering::SeqCst);
@@ -485,10 +494,7 @@ fn live_mode_waits_for_go_and_stops_on_the_control_endpoint() {
     };
     assert_eq!(post("Bearer not-the-token-at-all"), 401);
     assert_eq!(post(&format!("Bearer {CONTROL_TOKEN}")), 200);
-    let o = child.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
-    s.finish();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = s.succeeded(child, reader);
     assert!(stdout.contains("stopped: the control endpoint asked"), "{stdout}");
     let alerts = s.alerts.lock().unwrap().clone();
     assert!(
@@ -529,10 +535,7 @@ fn a_relay_answering_500_opens_the_breaker_and_alerts() {
     wait_for(&rx, "journal ");
     s.next_block();
     let victim = s.victim_swap("victim-1");
-    let o = child.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
-    s.finish();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = s.succeeded(child, reader);
     assert!(stdout.contains("bundles sent 0"), "{stdout}");
     assert_eq!(s.position(victim).1, 0, "the victim mined alone");
     let journal = xcrack::live::LiveJournal::open(&s.tmp.path().join("journal.sqlite")).unwrap();
@@ -616,10 +619,7 @@ fn a_nonce_used_by_another_process_is_skipped_and_the_next_bundle_lands() {
     s.next_block();
     s.next_block();
     let victim = s.victim_swap("victim-1");
-    let o = child.wait_with_output().unwrap();
-    let stdout = reader.join().unwrap();
-    s.finish();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = s.succeeded(child, reader);
     assert!(stdout.contains("bundles sent 1, included 1"), "{stdout}");
     assert_eq!(s.position(victim).1, 1, "sandwiched");
     let (mined_at, _) = s.position(theirs);
