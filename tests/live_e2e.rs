@@ -488,6 +488,13 @@ fn live_mode_waits_for_go_and_stops_on_the_control_endpoint() {
         }
     };
     assert_eq!(index, 1, "trading: the second victim sandwiched in block {block}");
+    let (status, scraped) = common::http_get(metrics, "/metrics");
+    assert_eq!(status, 200);
+    let get = |name: &str| {
+        scraped.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).map(str::to_string)
+    };
+    assert_eq!(get("xcrack_pending_transactions_total{verdict=\"passed\"}").as_deref(), Some("2"), "{scraped}");
+    assert!(get("xcrack_nonce_next").is_some(), "{scraped}");
     let post = |auth: &str| {
         let headers = [("authorization", auth)];
         xcrack::relay::http::post(metrics, "/stop", &headers, b"{}", Duration::from_secs(5)).unwrap().0

@@ -22,20 +22,7 @@ use xcrack::live::alerts::{Alert, AlertRules, Alerter, Channels};
 use xcrack::live::metrics::{Health, LiveMetrics, serve};
 use xcrack::relay::HttpServer;
 
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-        tokio::spawn(conn);
-        let req = Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).unwrap();
-        let resp = send.send_request(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    })
-}
+use common::http_get as get;
 
 fn post(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
     let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();

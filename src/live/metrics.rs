@@ -42,6 +42,8 @@ pub struct LiveMetrics {
     pnl: Gauge<f64, AtomicU64>,
     breaker: Gauge,
     source_lag: Family<Labels, Gauge<f64, AtomicU64>>,
+    pending: Family<Labels, Counter>,
+    nonce_next: Gauge,
     /// How much of the journal `sync` has counted.
     synced: Mutex<Synced>,
     health: Mutex<Health>,
@@ -90,6 +92,14 @@ impl LiveMetrics {
         registry.register("risk_breaker_open", "1 while the risk gate's circuit breaker is open", breaker.clone());
         let source_lag = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         registry.register("source_lag_seconds", "Seconds since each source last delivered", source_lag.clone());
+        let pending = Family::<Labels, Counter>::default();
+        registry.register(
+            "pending_transactions",
+            "Pending transactions by the filter's verdict before any signer recovery",
+            pending.clone(),
+        );
+        let nonce_next = Gauge::default();
+        registry.register("nonce_next", "The nonce our next bundle takes (the nonce ledger's)", nonce_next.clone());
         LiveMetrics {
             registry,
             events,
@@ -99,6 +109,8 @@ impl LiveMetrics {
             pnl,
             breaker,
             source_lag,
+            pending,
+            nonce_next,
             synced: Mutex::new(Synced::default()),
             health: Mutex::new(Health::default()),
             max_lag_s: max_lag.as_secs_f64(),
@@ -124,6 +136,16 @@ impl LiveMetrics {
             self.record_bundle(b.status);
         }
         s.bundles = journal.bundles.len();
+    }
+
+    /// One pending transaction through the filter, by its verdict.
+    pub fn record_pending(&self, verdict: &'static str) {
+        self.pending.get_or_create(&vec![("verdict", verdict.to_string())]).inc();
+    }
+
+    /// The nonce our next bundle takes.
+    pub fn set_nonce_next(&self, nonce: u64) {
+        self.nonce_next.set(nonce.min(i64::MAX as u64) as i64);
     }
 
     /// One event the strategies hear.

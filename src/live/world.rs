@@ -440,6 +440,9 @@ impl<'a> LiveWorld<'a> {
         let mut chain = SimChain::over(db, self.spec.chain_id);
         // Our next bundle's nonce is the ledger's (after our public transactions still open).
         let nonce = self.nonces.bundle_start();
+        if let Some(m) = &self.metrics {
+            m.set_nonce_next(nonce);
+        }
         if chain.nonce(self.me) != nonce {
             chain.set_nonce(self.me, nonce);
         }
@@ -641,7 +644,19 @@ impl<'a> LiveWorld<'a> {
     fn on_pending(&mut self, i: u32, now: SimTime, out: &mut Vec<Event>) {
         let Some((hash, raw)) = self.inbox.borrow().pending.get(i as usize).cloned() else { return };
         self.counts.pending_seen += 1;
-        if !matches!(self.filter.check(&raw), crate::mempool::filter::Verdict::Pass(_)) {
+        use crate::mempool::filter::Verdict;
+        let verdict = self.filter.check(&raw);
+        if let Some(m) = &self.metrics {
+            m.record_pending(match verdict {
+                Verdict::Pass(_) => "passed",
+                Verdict::Duplicate => "duplicate",
+                Verdict::Undecodable => "undecodable",
+                Verdict::NotWatched => "not_our_pools",
+                Verdict::OtherMethod => "other_method",
+                Verdict::OutOfBounds => "out_of_bounds",
+            });
+        }
+        if !matches!(verdict, Verdict::Pass(_)) {
             return;
         }
         let Ok(p) = crate::mempool::PendingTx::from_raw(raw.clone()) else { return };

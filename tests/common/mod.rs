@@ -88,3 +88,24 @@ pub fn record_fork(file: &Path, url: &str, rec: &Path) {
     let o = xcrack(&args, tmp.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `GET path` on `addr` over loopback HTTP/1.1 (hyper): the status and the body as text.
+#[allow(dead_code)]
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get(path)
+            .header("host", addr.to_string())
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
