@@ -816,6 +816,11 @@ fn live_mode_arbitrages_two_pools_in_one_bundle() {
     let landed: Vec<_> = entries.iter().filter(|e| e.state == xcrack::live::State::Included).collect();
     assert_eq!(landed.len(), 1, "{entries:?}");
     assert_eq!(landed[0].txs.len(), 1, "one executor transaction");
+    assert!(
+        landed[0].replacement_uuid.as_deref().is_some_and(|u| u.starts_with("cross-dex-0-1-block-")),
+        "named, so a stop can cancel it: {:?}",
+        landed[0].replacement_uuid
+    );
     let gained = usdc_of(s.node.addr, s.me) - before;
     assert!(gained > U256::ZERO, "USDC gained: {gained}");
     let line = stdout.lines().find(|l| l.starts_with("net P&L")).unwrap();

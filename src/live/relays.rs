@@ -31,6 +31,24 @@ pub struct Relays {
     next_id: u64,
 }
 
+/// A replacement id as relays take it: a UUID (Flashbots' `replacementUuid` is a UUIDv4). Our
+/// strategies name their bundles (`sandwich-pool-0-block-N`); each name maps to the same
+/// version-4-shaped UUID every time (from its keccak-256), so a later replace or cancel under the
+/// name reaches the bundle; an id already a UUID is kept as it is.
+pub fn as_uuid(id: &str) -> String {
+    let is_uuid = id.len() == 36
+        && id.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    if is_uuid {
+        return id.to_string();
+    }
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&alloy_primitives::keccak256(id.as_bytes())[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = alloy_primitives::hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 /// What stands in a builder request's headers for a credential read from the environment.
 const CREDENTIAL: &str = "$XCRACK_BLOXROUTE_AUTH";
 
@@ -89,6 +107,14 @@ fn post(client: &mut RelayClient, api: &OwnApi, body: serde_json::Value) -> Resu
 
 impl BundleSink for Relays {
     fn send(&mut self, p: &SendBundleParams) -> Result<B256, String> {
+        let mapped;
+        let p = match &p.replacement_uuid {
+            Some(id) if as_uuid(id) != *id => {
+                mapped = SendBundleParams { replacement_uuid: Some(as_uuid(id)), ..p.clone() };
+                &mapped
+            }
+            _ => p,
+        };
         let block = crate::relay::rpc::parse_quantity(&p.block_number)
             .ok_or_else(|| format!("blockNumber `{}` is not a quantity", p.block_number))?;
         let hashes: Vec<B256> = p.txs.iter().map(|t| crate::relay::rpc::tx_hash(t)).collect();
@@ -140,6 +166,8 @@ impl BundleSink for Relays {
     }
 
     fn cancel(&mut self, replacement_uuid: &str) -> Result<(), String> {
+        let uuid = as_uuid(replacement_uuid);
+        let replacement_uuid = uuid.as_str();
         let mut errors = Vec::new();
         for (shown, way) in &mut self.ways {
             self.next_id += 1;
@@ -155,5 +183,22 @@ impl BundleSink for Relays {
             }
         }
         if errors.len() == self.ways.len() && !errors.is_empty() { Err(errors.join("; ")) } else { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_uuid;
+
+    #[test]
+    fn names_map_to_the_same_v4_shaped_uuid_and_uuids_stay() {
+        let u = as_uuid("sandwich-pool-0-block-19000001");
+        assert_eq!(u, as_uuid("sandwich-pool-0-block-19000001"), "the same name, the same uuid");
+        assert_ne!(u, as_uuid("sandwich-pool-0-block-19000002"));
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{u}");
+        assert!(parts[2].starts_with('4') && "89ab".contains(&parts[3][..1]), "version 4, RFC 4122 variant: {u}");
+        assert_eq!(as_uuid(&u), u, "a uuid is kept");
+        assert_eq!(as_uuid("0b7e2b9c-5b0f-4a43-9d55-3f1f5e0a0001"), "0b7e2b9c-5b0f-4a43-9d55-3f1f5e0a0001");
     }
 }

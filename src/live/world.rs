@@ -934,7 +934,11 @@ impl LiveWorld<'_> {
                 self.atomic_tags += 1;
                 let next = (self.head.number + 1, self.head.timestamp + self.block_s);
                 let base_fee = self.block_info().base_fee_wei;
-                let req = crate::sim::desk::atomic_bundle_request(&plan, &route, next, base_fee, self.atomic_tags, now);
+                let mut req =
+                    crate::sim::desk::atomic_bundle_request(&plan, &route, next, base_fee, self.atomic_tags, now);
+                // Named, so a stop can withdraw it from the relays.
+                req.replacement_id =
+                    Some(format!("cross-dex-{}-{}-block-{}", plan.buy_pool.0, plan.sell_pool.0, next.0));
                 return self.carry_out(strategy, Action::Bundle(Box::new(req)), now, risk, out);
             }
             Action::Arbitrage(_) => Err(SkipReason::VenueBusy),
