@@ -159,8 +159,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         head.number
     );
     let mut journal = LiveJournal::open(&live.journal).map_err(|e| failed(e.to_string()))?;
-    let settled =
-        crate::live::world::settle_journal(&mut journal, &rpc, head.number, me, &Default::default()).map_err(failed)?;
+    let mut blocks = crate::live::world::LandedBlocks::new(&rpc);
+    let settled = crate::live::world::settle_journal(&mut journal, &mut blocks, head.number, me, &Default::default())
+        .map_err(failed)?;
     println!(
         "journal {}: {} open bundle(s) settled from the chain ({} included)",
         live.journal.display(),

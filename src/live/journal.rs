@@ -386,14 +386,11 @@ impl<S: BundleSink> JournaledSink<S> {
 
 /// Each transaction's hash, sender and nonce, the senders given (no signature recovered).
 fn signers_known(txs: &[Bytes], senders: &[Address]) -> Result<Vec<(B256, Address, u64)>, String> {
-    use alloy_consensus::Transaction;
-    use alloy_eips::eip2718::Decodable2718;
     txs.iter()
         .zip(senders)
         .map(|(raw, from)| {
-            let tx = alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref())
-                .map_err(|e| format!("a transaction: {e}"))?;
-            Ok((alloy_primitives::keccak256(raw), *from, tx.nonce()))
+            let nonce = crate::mempool::decode::nonce_of(raw).ok_or("a transaction does not decode")?;
+            Ok((alloy_primitives::keccak256(raw), *from, nonce))
         })
         .collect()
 }

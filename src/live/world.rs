@@ -481,24 +481,18 @@ impl<'a> LiveWorld<'a> {
     /// Our bundles for blocks up to `head`: included when every transaction of ours is in its
     /// target block (read from the block's receipts), otherwise not; the strategy hears it, the
     /// journal records it.
-    fn settle(&mut self, head: &BlockHead, out: &mut Vec<Event>) {
+    fn settle(&mut self, head: &BlockHead, blocks: &mut LandedBlocks<'_>, out: &mut Vec<Event>) {
         let due: Vec<B256> = self.live.iter().filter(|(_, o)| o.target <= head.number).map(|(h, _)| *h).collect();
-        let mut blocks: BTreeMap<u64, Vec<crate::chain::rpc::LandedTx>> = BTreeMap::new();
         for hash in due {
             let Some(o) = self.live.remove(&hash) else { continue };
-            if let std::collections::btree_map::Entry::Vacant(e) = blocks.entry(o.target) {
-                match self.rpc.landed(o.target) {
-                    Ok(txs) => {
-                        e.insert(txs);
-                    }
-                    Err(err) => {
-                        tracing::warn!(target: "xcrack::live", block = o.target, error = %err, "block not read; bundle settled later");
-                        self.live.insert(hash, o);
-                        continue;
-                    }
+            let landed = match blocks.get(o.target) {
+                Ok(txs) => txs,
+                Err(err) => {
+                    tracing::warn!(target: "xcrack::live", block = o.target, error = %err, "block not read; bundle settled later");
+                    self.live.insert(hash, o);
+                    continue;
                 }
-            }
-            let landed = &blocks[&o.target];
+            };
             let ours: Vec<&crate::chain::rpc::LandedTx> =
                 o.ours.iter().filter_map(|h| landed.iter().find(|t| t.hash == *h)).collect();
             let included = !o.ours.is_empty() && ours.len() == o.ours.len();
@@ -613,10 +607,12 @@ impl<'a> LiveWorld<'a> {
         }
         self.counts.heads += 1;
         self.counts.last_head = head.number;
-        self.settle(&head, out);
+        let rpc = self.rpc.clone();
+        let mut blocks = LandedBlocks::new(&rpc);
+        self.settle(&head, &mut blocks, out);
         // Bundles an earlier process journaled (and may have sent) for blocks up to this one.
         let skip: BTreeSet<B256> = self.live.keys().copied().collect();
-        match settle_journal(&mut self.journal, &self.rpc, head.number, self.me, &skip) {
+        match settle_journal(&mut self.journal, &mut blocks, head.number, self.me, &skip) {
             Ok(s) => {
                 self.counts.bundle_txs_landed += s.ours_landed.len() as u64;
                 self.landed_ours.extend(s.ours_landed);
@@ -634,7 +630,7 @@ impl<'a> LiveWorld<'a> {
             return;
         }
         // What the block mined leaves the mempool.
-        if let Ok(txs) = self.rpc.landed(head.number) {
+        if let Ok(txs) = blocks.get(head.number) {
             let mined: BTreeSet<B256> = txs.iter().map(|t| t.hash).collect();
             self.pending.retain(|h| !mined.contains(h));
         }
@@ -880,7 +876,7 @@ impl LiveWorld<'_> {
                             self.live.retain(|_, o| o.uuid.as_ref() != Some(uuid));
                         }
                         for raw in confirmed_ours_raw {
-                            if let Some(n) = nonce_of(&raw) {
+                            if let Some(n) = crate::mempool::decode::nonce_of(&raw) {
                                 let hash = crate::relay::rpc::tx_hash(&raw);
                                 let signed = crate::execution::nonce::Signed {
                                     hash,
@@ -1011,11 +1007,25 @@ impl MarketView for LiveWorld<'_> {
     }
 }
 
-/// A signed transaction's nonce, read without recovering its signer.
-fn nonce_of(raw: &Bytes) -> Option<u64> {
-    use alloy_consensus::Transaction;
-    use alloy_eips::eip2718::Decodable2718;
-    alloy_consensus::TxEnvelope::decode_2718(&mut raw.as_ref()).ok().map(|e| e.nonce())
+/// The blocks' mined transactions read for one head, each block once: settling our bundles, the
+/// journal's open ones and pruning the mempool all ask for the same blocks.
+pub struct LandedBlocks<'r> {
+    rpc: &'r RpcSource,
+    blocks: BTreeMap<u64, Vec<crate::chain::rpc::LandedTx>>,
+}
+
+impl<'r> LandedBlocks<'r> {
+    pub fn new(rpc: &'r RpcSource) -> Self {
+        LandedBlocks { rpc, blocks: BTreeMap::new() }
+    }
+
+    /// Block `number`'s transactions (read from the node the first time it is asked for).
+    pub fn get(&mut self, number: u64) -> Result<&[crate::chain::rpc::LandedTx], crate::chain::fork::ForkError> {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.blocks.entry(number) {
+            e.insert(self.rpc.landed(number)?);
+        }
+        Ok(self.blocks.get(&number).map(Vec::as_slice).unwrap_or_default())
+    }
 }
 
 /// What `settle_journal` did.
@@ -1031,7 +1041,7 @@ pub struct Settled {
 /// owner settles): included when every transaction is in its target block, otherwise not.
 pub fn settle_journal(
     journal: &mut super::LiveJournal,
-    rpc: &RpcSource,
+    blocks: &mut LandedBlocks<'_>,
     head: u64,
     me: Address,
     skip: &BTreeSet<B256>,
@@ -1043,14 +1053,13 @@ pub fn settle_journal(
         .filter(|e| !skip.contains(&e.bundle_hash))
         .collect();
     let mut done = Settled::default();
-    let mut blocks: BTreeMap<u64, BTreeSet<B256>> = BTreeMap::new();
     for e in &open {
-        if let std::collections::btree_map::Entry::Vacant(v) = blocks.entry(e.target_block) {
-            let landed = rpc.landed(e.target_block).map_err(|err| format!("block {}: {err}", e.target_block))?;
-            v.insert(landed.iter().map(|t| t.hash).collect());
-        }
-        let landed = &blocks[&e.target_block];
-        let held = !e.txs.is_empty() && e.txs.iter().all(|raw| landed.contains(&crate::relay::rpc::tx_hash(raw)));
+        let landed = blocks.get(e.target_block).map_err(|err| format!("block {}: {err}", e.target_block))?;
+        let held = !e.txs.is_empty()
+            && e.txs.iter().all(|raw| {
+                let h = crate::relay::rpc::tx_hash(raw);
+                landed.iter().any(|t| t.hash == h)
+            });
         let state = if held { super::State::Included } else { super::State::NotIncluded };
         journal.mark(e.seq, state, None, Some(e.target_block)).map_err(|err| err.to_string())?;
         done.bundles += 1;

@@ -78,6 +78,12 @@ pub const SWAP_SELECTORS: [[u8; 4]; 7] = [
 /// Below this gas limit no Uniswap V2 swap can run (a pair swap alone takes ~60,000 warm).
 pub const MIN_SWAP_GAS: u64 = 60_000;
 
+/// A signed transaction's nonce, read without recovering its signer (None: it does not decode).
+pub fn nonce_of(raw: &[u8]) -> Option<u64> {
+    let mut buf = raw;
+    TxEnvelope::decode_2718(&mut buf).ok().map(|e| e.nonce())
+}
+
 /// Which Router02 method (or a direct pair call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SwapMethod {
